@@ -1,0 +1,45 @@
+//! The command-line front end: one file per sub-command, each with its clap arguments and a
+//! `run` that returns the process exit code. Errors bubble up as `anyhow` with context and are
+//! printed once, by `main`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod synth;
+
+/// Stipple: machine-vision guidance for scalp micropigmentation.
+#[derive(Debug, Parser)]
+#[command(name = "stipple", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render synthetic scalp frames with ground truth (NNN.png + NNN.json).
+    Synth(synth::SynthArgs),
+}
+
+/// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs one parsed command line.
+///
+/// # Errors
+/// Whatever the sub-command fails with, with context naming the file or flag at fault.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Synth(args) => synth::run(args),
+    }
+}

@@ -1,0 +1,21 @@
+//! Stipple: machine-vision guidance for scalp micropigmentation (SMP).
+//!
+//! # Layout
+//!
+//! The modules follow the data flow of a session at the chair:
+//!
+//! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
+//!   renderer (the demo camera, the test oracle and the model's training data).
+//! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
+//!   scale-aware dot detector; `perception::score` scores detections against ground truth.
+//! - [`frame`]: the types that flow between stages.
+//! - [`cli`]: the command-line front end (`stipple synth`, `stipple detect`, ...), one file per
+//!   sub-command; `src/main.rs` only parses arguments and calls into it.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod frame;
+pub mod perception;
+pub mod source;
+
+pub use frame::{Detection, DotKind, Frame, FrameMeta};

@@ -1,0 +1,1 @@
+//! Perception: what is already on the skin.

@@ -1,0 +1,3 @@
+//! Frame sources. `synth` renders a synthetic scalp with full ground truth.
+
+pub mod synth;

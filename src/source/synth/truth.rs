@@ -1,0 +1,163 @@
+//! Ground truth written beside every synthetic frame: where every follicle, unit, pigment dot
+//! and negative (thing that is not a dot) lies, in pixels of the rendered image.
+//!
+//! This is the test oracle for detection, planning and registration, and the label source for
+//! the segmentation model, so its format is a contract: `NNN.json` beside `NNN.png|jpg`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which camera the frame imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// An artist's rig camera: 1280x720 at 12-28 px/mm.
+    #[default]
+    Rig,
+    /// A trichoscopy dermoscope: 1280x1024 at 200-400 px/mm.
+    Dermoscope,
+}
+
+/// One hair of a follicular unit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TruthHair {
+    /// Where the hair leaves the skin, x (px).
+    pub x: f64,
+    /// Where the hair leaves the skin, y (px).
+    pub y: f64,
+    /// Radius of the dark tip / shaft (px).
+    pub radius: f64,
+    /// Direction the hair (and its shadow) points, radians, image coordinates (0 = +x, pi/2 = +y).
+    pub angle_rad: f64,
+    /// Visible length of the shaft or shadow (px).
+    pub length_px: f64,
+}
+
+/// One follicular unit: one opening in the skin with 1-4 hairs. A detector reports one dot per unit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TruthUnit {
+    /// Centre of the opening, x (px).
+    pub x: f64,
+    /// Centre of the opening, y (px).
+    pub y: f64,
+    /// Radius that encloses the unit's tips / opening (px).
+    pub radius: f64,
+    /// The unit's hairs (1-4).
+    pub hairs: Vec<TruthHair>,
+    /// A faint, thin miniaturised hair of the thinning zone.
+    pub miniaturised: bool,
+}
+
+/// One healed pigment dot from an earlier session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TruthPigment {
+    /// Centre x (px).
+    pub x: f64,
+    /// Centre y (px).
+    pub y: f64,
+    /// Radius (px).
+    pub radius: f64,
+    /// Darkness 0 (skin) ..= 1 (black).
+    pub shade: f64,
+}
+
+/// What a negative is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeKind {
+    /// A pale round FUE extraction scar, 0.3-0.5 mm.
+    FueScar,
+    /// A pale band without follicles left by strip surgery.
+    StripScar,
+    /// A brown mole, 0.5-2 mm.
+    Mole,
+    /// A loose hair strand lying across the skin.
+    Strand,
+    /// Specular glare.
+    Glare,
+}
+
+/// Where a negative lies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Shape {
+    /// A disc.
+    Circle {
+        /// Centre x (px).
+        x: f64,
+        /// Centre y (px).
+        y: f64,
+        /// Radius (px).
+        r: f64,
+    },
+    /// A polyline with a half width (strands, strip scars).
+    Band {
+        /// Polyline vertices (px).
+        points: Vec<[f64; 2]>,
+        /// Half of the band's width (px).
+        half_width: f64,
+    },
+}
+
+impl Shape {
+    /// Distance from a point to the shape's area (0 inside).
+    pub fn distance(&self, px: f64, py: f64) -> f64 {
+        match self {
+            Shape::Circle { x, y, r } => ((px - x).hypot(py - y) - r).max(0.0),
+            Shape::Band { points, half_width } => {
+                let mut best = f64::INFINITY;
+                for seg in points.windows(2) {
+                    let (ax, ay, bx, by) = (seg[0][0], seg[0][1], seg[1][0], seg[1][1]);
+                    let (dx, dy) = (bx - ax, by - ay);
+                    let len2 = dx * dx + dy * dy;
+                    let t = if len2 > 0.0 {
+                        (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    best = best.min((px - ax - t * dx).hypot(py - ay - t * dy));
+                }
+                if points.len() == 1 {
+                    best = (px - points[0][0]).hypot(py - points[0][1]);
+                }
+                (best - half_width).max(0.0)
+            }
+        }
+    }
+
+    /// Whether a point lies on the shape.
+    pub fn contains(&self, px: f64, py: f64) -> bool {
+        self.distance(px, py) <= 0.0
+    }
+}
+
+/// One thing on the skin that is not a dot and must never be reported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TruthNegative {
+    /// What it is.
+    pub kind: NegativeKind,
+    /// Where it is.
+    pub shape: Shape,
+}
+
+/// Everything the renderer knows about one frame.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Truth {
+    /// Seed of this frame.
+    pub seed: u64,
+    /// Which view was rendered.
+    pub view: View,
+    /// Image width (px).
+    pub width: u32,
+    /// Image height (px).
+    pub height: u32,
+    /// Scale at the skin.
+    pub px_per_mm: f64,
+    /// Fitzpatrick skin type, 1..=6.
+    pub fitzpatrick: u8,
+    /// Follicular units (each one true dot).
+    pub units: Vec<TruthUnit>,
+    /// Healed pigment dots (each one true dot).
+    pub pigment: Vec<TruthPigment>,
+    /// Things that are not dots.
+    pub negatives: Vec<TruthNegative>,
+}
