@@ -1,0 +1,399 @@
+//! Registration: keeps the plan attached to the skin while the head moves.
+//!
+//! Each frame's detected dot centres are matched against a map of the dots seen so far, kept in
+//! skin coordinates (millimetres), and a similarity transform `skin_from_image` is fitted to the
+//! matches. The dot pattern itself is the texture: follicles and pigment dots are irregular, so
+//! their constellation pins the transform down, and registering to the accumulated map rather
+//! than only to the previous frame keeps the error from adding up frame after frame.
+//!
+//! # Algorithm (per frame)
+//! 1. Predict `skin_from_image` from the last one and the last frame-to-frame motion (constant
+//!    velocity).
+//! 2. Coarse correction: every detection votes, through every landmark within
+//!    [`RegistrationConfig::coarse_radius_mm`], for the offset between them; the densest cell of
+//!    the vote histogram is the translation the prediction missed (robust to quick turns).
+//! 3. Nearest-neighbour matches within [`RegistrationConfig::match_radius_mm`], then RANSAC on
+//!    two-point similarity hypotheses (Fischler & Bolles 1981), then a least-squares refit on the
+//!    inliers (Umeyama 1991, the closed form for a 2-D similarity).
+//! 4. Map upkeep: matched landmarks average in the new observation; unmatched detections become
+//!    candidate landmarks, used for the fit only once seen in [`MIN_OBSERVATIONS`] frames.
+
+mod similarity;
+
+pub use similarity::Similarity;
+
+use std::collections::HashMap;
+
+use crate::frame::{Detection, DotKind};
+
+/// A landmark takes part in the fit once it has been seen in this many frames.
+pub const MIN_OBSERVATIONS: u32 = 3;
+
+/// Tuning of [`Registrar`]; the defaults suit dots about 1 mm apart seen at 10-40 px/mm.
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// Pixels per millimetre at the skin, from calibration; sets the scale of the map.
+    pub px_per_mm: f64,
+    /// How far the coarse vote looks for the true position of a dot (covers quick turns).
+    pub coarse_radius_mm: f64,
+    /// Cell size of the coarse vote histogram.
+    pub coarse_cell_mm: f64,
+    /// Nearest-neighbour gate after the coarse correction; below half the closest dot spacing.
+    pub match_radius_mm: f64,
+    /// RANSAC inlier threshold.
+    pub inlier_mm: f64,
+    /// RANSAC hypotheses per frame.
+    pub ransac_iterations: usize,
+    /// Fewer inliers than this and the frame is not registered (the prediction is kept).
+    pub min_inliers: usize,
+    /// Candidates not confirmed within this many frames are forgotten (false detections).
+    pub candidate_ttl_frames: u64,
+}
+
+impl RegistrationConfig {
+    /// Defaults for a camera at `px_per_mm`.
+    pub fn new(px_per_mm: f64) -> Self {
+        Self {
+            px_per_mm,
+            coarse_radius_mm: 1.2,
+            coarse_cell_mm: 0.05,
+            match_radius_mm: 0.2,
+            inlier_mm: 0.06,
+            ransac_iterations: 48,
+            min_inliers: 8,
+            candidate_ttl_frames: 30,
+        }
+    }
+}
+
+/// One dot of the skin map.
+#[derive(Debug, Clone, Copy)]
+pub struct Landmark {
+    /// Position on the skin (running mean of the observations).
+    pub in_skin_mm: [f64; 2],
+    /// Follicle or pigment, from the latest observation.
+    pub kind: DotKind,
+    /// Frames in which it was matched; confirmed at [`MIN_OBSERVATIONS`].
+    pub observations: u32,
+    /// Frame counter of the first observation.
+    pub first_seen: u64,
+    /// Frame counter of the latest observation.
+    pub last_seen: u64,
+    /// Radius on the skin.
+    pub radius_mm: f64,
+}
+
+impl Landmark {
+    /// Whether the landmark has been seen often enough to trust.
+    pub fn confirmed(&self) -> bool {
+        self.observations >= MIN_OBSERVATIONS
+    }
+}
+
+/// What one call to [`Registrar::register`] found.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The fitted (or, when `registered` is false, predicted) transform.
+    pub skin_from_image: Similarity,
+    /// Whether enough matches agreed to fit the transform.
+    pub registered: bool,
+    /// Inliers of the final fit.
+    pub inliers: usize,
+    /// RMS residual of the inliers, millimetres.
+    pub rms_mm: f64,
+    /// Landmarks confirmed in this frame (newly reached [`MIN_OBSERVATIONS`]).
+    pub confirmed: Vec<Landmark>,
+}
+
+/// Frame-to-map registration state. Synchronous and allocation-light: one per live session.
+#[derive(Debug, Clone)]
+pub struct Registrar {
+    config: RegistrationConfig,
+    landmarks: Vec<Landmark>,
+    skin_from_image: Similarity,
+    /// Last frame-to-frame motion (`previous image from current image`), for the prediction.
+    prev_from_cur: Similarity,
+    frame: u64,
+    /// Scratch: landmark index per grid cell (cell = `match grid`), rebuilt each frame.
+    grid: HashMap<(i32, i32), Vec<u32>>,
+    rng_state: u64,
+}
+
+impl Registrar {
+    /// A registrar whose skin frame is the first frame's image, scaled to millimetres.
+    pub fn new(config: RegistrationConfig) -> Self {
+        let s = 1.0 / config.px_per_mm;
+        Self {
+            skin_from_image: Similarity::new(s, 0.0, 0.0, 0.0),
+            prev_from_cur: Similarity::IDENTITY,
+            landmarks: Vec::new(),
+            frame: 0,
+            grid: HashMap::new(),
+            rng_state: 0x9E37_79B9_7F4A_7C15,
+            config,
+        }
+    }
+
+    /// The map of dots on the skin.
+    pub fn landmarks(&self) -> &[Landmark] {
+        &self.landmarks
+    }
+
+    /// The latest `skin_from_image`.
+    pub fn skin_from_image(&self) -> Similarity {
+        self.skin_from_image
+    }
+
+    /// Frames registered so far.
+    pub fn frames(&self) -> u64 {
+        self.frame
+    }
+
+    /// Registers one frame's detections and updates the map.
+    pub fn register(&mut self, detections: &[Detection]) -> Registration {
+        let _span = tracing::trace_span!("register", n = detections.len()).entered();
+        self.frame += 1;
+        let predicted = self.skin_from_image.compose(&self.prev_from_cur);
+        let first = self.landmarks.is_empty();
+        let fit = if first {
+            None
+        } else {
+            self.rebuild_grid();
+            self.fit(detections, predicted)
+        };
+        let (skin_from_image, registered, inliers, rms_mm) = match fit {
+            Some((t, n, rms)) => (t, true, n, rms),
+            None => (predicted, first, 0, 0.0),
+        };
+        if registered {
+            self.prev_from_cur = self.skin_from_image.inverse().compose(&skin_from_image);
+            self.skin_from_image = skin_from_image;
+        }
+        let confirmed = if registered {
+            if first {
+                self.rebuild_grid();
+            }
+            self.update_map(detections)
+        } else {
+            Vec::new()
+        };
+        self.forget_stale_candidates();
+        Registration { skin_from_image: self.skin_from_image, registered, inliers, rms_mm, confirmed }
+    }
+
+    fn cell(&self, p: [f64; 2]) -> (i32, i32) {
+        let c = self.config.coarse_radius_mm.max(self.config.match_radius_mm);
+        ((p[0] / c).floor() as i32, (p[1] / c).floor() as i32)
+    }
+
+    fn rebuild_grid(&mut self) {
+        for v in self.grid.values_mut() {
+            v.clear();
+        }
+        for (i, l) in self.landmarks.iter().enumerate() {
+            let key = self.cell(l.in_skin_mm);
+            self.grid.entry(key).or_default().push(i as u32);
+        }
+    }
+
+    /// Calls `f(index, landmark)` for every landmark within `radius` of `p`.
+    fn near(&self, p: [f64; 2], radius: f64, mut f: impl FnMut(usize, &Landmark)) {
+        let (cx, cy) = self.cell(p);
+        let r2 = radius * radius;
+        for gx in cx - 1..=cx + 1 {
+            for gy in cy - 1..=cy + 1 {
+                let Some(ids) = self.grid.get(&(gx, gy)) else { continue };
+                for &i in ids {
+                    let l = &self.landmarks[i as usize];
+                    let dx = l.in_skin_mm[0] - p[0];
+                    let dy = l.in_skin_mm[1] - p[1];
+                    if dx * dx + dy * dy <= r2 {
+                        f(i as usize, l);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nearest landmark to `p` within `radius`, optionally only confirmed ones.
+    fn nearest(&self, p: [f64; 2], radius: f64, confirmed_only: bool) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        self.near(p, radius, |i, l| {
+            if confirmed_only && !l.confirmed() {
+                return;
+            }
+            let d2 = (l.in_skin_mm[0] - p[0]).powi(2) + (l.in_skin_mm[1] - p[1]).powi(2);
+            if best.is_none_or(|(_, b)| d2 < b) {
+                best = Some((i, d2));
+            }
+        });
+        best
+    }
+
+    fn next_random(&mut self, n: usize) -> usize {
+        // xorshift64*: deterministic, good enough to pick RANSAC samples.
+        let mut x = self.rng_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng_state = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
+    }
+
+    fn fit(
+        &mut self,
+        detections: &[Detection],
+        predicted: Similarity,
+    ) -> Option<(Similarity, usize, f64)> {
+        let cfg = self.config.clone();
+        let in_skin: Vec<[f64; 2]> =
+            detections.iter().map(|d| predicted.apply([d.x, d.y])).collect();
+
+        // 2. Coarse translation vote.
+        let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
+        for p in &in_skin {
+            self.near(*p, cfg.coarse_radius_mm, |_, l| {
+                if l.confirmed() {
+                    let dx = l.in_skin_mm[0] - p[0];
+                    let dy = l.in_skin_mm[1] - p[1];
+                    let key = (
+                        (dx / cfg.coarse_cell_mm).round() as i32,
+                        (dy / cfg.coarse_cell_mm).round() as i32,
+                    );
+                    *votes.entry(key).or_default() += 1;
+                }
+            });
+        }
+        // Smooth over the 3x3 neighbourhood so that a peak split between cells still wins.
+        let mut best_key = (0, 0);
+        let mut best_score = 0;
+        for &(kx, ky) in votes.keys() {
+            let mut score = 0;
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    score += votes.get(&(kx + dx, ky + dy)).copied().unwrap_or(0);
+                }
+            }
+            if score > best_score {
+                best_score = score;
+                best_key = (kx, ky);
+            }
+        }
+        let shift = [
+            best_key.0 as f64 * cfg.coarse_cell_mm,
+            best_key.1 as f64 * cfg.coarse_cell_mm,
+        ];
+
+        // 3. Nearest-neighbour matches after the coarse shift.
+        let mut pairs: Vec<([f64; 2], [f64; 2])> = Vec::with_capacity(detections.len());
+        for (d, p) in detections.iter().zip(&in_skin) {
+            let q = [p[0] + shift[0], p[1] + shift[1]];
+            if let Some((i, _)) = self.nearest(q, cfg.match_radius_mm, true) {
+                pairs.push(([d.x, d.y], self.landmarks[i].in_skin_mm));
+            }
+        }
+        if pairs.len() < cfg.min_inliers {
+            return None;
+        }
+
+        // RANSAC on two-point similarities.
+        let inlier2 = cfg.inlier_mm * cfg.inlier_mm;
+        let count = |t: &Similarity| {
+            pairs
+                .iter()
+                .filter(|(p, q)| {
+                    let r = t.apply(*p);
+                    (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2) <= inlier2
+                })
+                .count()
+        };
+        let mut best = Similarity::translation(shift[0], shift[1]).compose(&predicted);
+        let mut best_n = count(&best);
+        for _ in 0..cfg.ransac_iterations {
+            let i = self.next_random(pairs.len());
+            let j = self.next_random(pairs.len());
+            if i == j {
+                continue;
+            }
+            let Some(t) = Similarity::fit(&[pairs[i], pairs[j]]) else { continue };
+            let n = count(&t);
+            if n > best_n {
+                best_n = n;
+                best = t;
+            }
+        }
+        // Least-squares refit on the inliers, twice (the inlier set settles).
+        let mut rms = 0.0;
+        for _ in 0..2 {
+            let inliers: Vec<_> = pairs
+                .iter()
+                .copied()
+                .filter(|(p, q)| {
+                    let r = best.apply(*p);
+                    (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2) <= inlier2
+                })
+                .collect();
+            if inliers.len() < cfg.min_inliers {
+                return None;
+            }
+            best = Similarity::fit(&inliers)?;
+            best_n = inliers.len();
+            let ss: f64 = inliers
+                .iter()
+                .map(|(p, q)| {
+                    let r = best.apply(*p);
+                    (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2)
+                })
+                .sum();
+            rms = (ss / inliers.len() as f64).sqrt();
+        }
+        Some((best, best_n, rms))
+    }
+
+    /// Averages matched detections into their landmarks and adds the rest as candidates.
+    fn update_map(&mut self, detections: &[Detection]) -> Vec<Landmark> {
+        let t = self.skin_from_image;
+        let radius_scale = t.scale();
+        let mut confirmed = Vec::new();
+        let mut added = Vec::new();
+        for d in detections {
+            let p = t.apply([d.x, d.y]);
+            match self.nearest(p, self.config.match_radius_mm, false) {
+                Some((i, _)) => {
+                    let l = &mut self.landmarks[i];
+                    if l.last_seen == self.frame {
+                        continue;
+                    }
+                    let was = l.confirmed();
+                    l.observations = l.observations.saturating_add(1);
+                    // Running mean, capped so that the map still follows slow skin stretch.
+                    let w = 1.0 / f64::from(l.observations.min(20));
+                    l.in_skin_mm[0] += w * (p[0] - l.in_skin_mm[0]);
+                    l.in_skin_mm[1] += w * (p[1] - l.in_skin_mm[1]);
+                    l.radius_mm += w * (d.radius * radius_scale - l.radius_mm);
+                    l.kind = d.kind;
+                    l.last_seen = self.frame;
+                    if !was && l.confirmed() {
+                        confirmed.push(*l);
+                    }
+                }
+                None => added.push(Landmark {
+                    in_skin_mm: p,
+                    kind: d.kind,
+                    observations: 1,
+                    first_seen: self.frame,
+                    last_seen: self.frame,
+                    radius_mm: d.radius * radius_scale,
+                }),
+            }
+        }
+        self.landmarks.extend(added);
+        confirmed
+    }
+
+    fn forget_stale_candidates(&mut self) {
+        let ttl = self.config.candidate_ttl_frames;
+        let frame = self.frame;
+        self.landmarks.retain(|l| l.confirmed() || frame.saturating_sub(l.last_seen) <= ttl);
+    }
+}
