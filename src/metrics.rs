@@ -223,6 +223,11 @@ impl Metrics {
         });
     }
 
+    /// The source state as last set.
+    pub fn source_status(&self) -> String {
+        self.with(|m| m.source_status.clone())
+    }
+
     /// Replaces the session counters.
     pub fn set_session(&self, counters: SessionCounters) {
         self.with(|m| m.counters = counters);

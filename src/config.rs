@@ -1,0 +1,168 @@
+//! Configuration of the live service, built in two stages (ripgrep `LowArgs` → `HiArgs`): the
+//! CLI only parses and validates raw values; [`ServeConfig`] holds the resolved values
+//! (calibration loaded, model checked) that the pipeline runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::session::SessionConfig;
+use crate::source::{CameraConfig, DemoConfig};
+
+/// Default address: loopback only. Anything else is the user's explicit choice.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// JPEG quality of the frames sent to the page: sharp enough to see dots, small enough for
+/// 30 fps to many clients.
+pub const DEFAULT_JPEG_QUALITY: u8 = 70;
+/// WebSocket clients served at once.
+pub const MAX_WS_CLIENTS: usize = 64;
+/// Frames each WebSocket client may fall behind before it skips ahead.
+pub const WS_BACKLOG_FRAMES: usize = 2;
+/// What `/api/status` says about the model while segmentation is not built.
+pub const MODEL_NONE: &str = "none (classical)";
+
+/// Where frames come from, as given to `--source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `synthetic`: the rendered demo head (default).
+    Synthetic,
+    /// `camera` or `camera:INDEX`.
+    Camera(u32),
+    /// `images:DIR`.
+    Images(PathBuf),
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "synthetic" | "synth" | "demo" => Ok(SourceSpec::Synthetic),
+            "camera" => Ok(SourceSpec::Camera(0)),
+            _ => {
+                if let Some(i) = s.strip_prefix("camera:") {
+                    i.parse().map(SourceSpec::Camera).map_err(|_| format!("bad camera index {i:?} (want camera:0, camera:1, ...)"))
+                } else if let Some(dir) = s.strip_prefix("images:") {
+                    if dir.is_empty() {
+                        Err("images: needs a folder, e.g. images:frames/".into())
+                    } else {
+                        Ok(SourceSpec::Images(PathBuf::from(dir)))
+                    }
+                } else {
+                    Err(format!("unknown source {s:?}: use synthetic, camera[:INDEX] or images:DIR"))
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Synthetic => write!(f, "synthetic"),
+            SourceSpec::Camera(i) => write!(f, "camera:{i}"),
+            SourceSpec::Images(d) => write!(f, "images:{}", d.display()),
+        }
+    }
+}
+
+/// Everything `stipple serve` runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The source.
+    pub source: SourceSpec,
+    /// Listening address.
+    pub bind: SocketAddr,
+    /// Frame width requested from the source.
+    pub width: u32,
+    /// Frame height requested from the source.
+    pub height: u32,
+    /// Frames per second requested from the source.
+    pub fps: f64,
+    /// Scale at the skin, pixels per millimetre (from calibration).
+    pub px_per_mm: f64,
+    /// Seed of the synthetic demo.
+    pub seed: u64,
+    /// JPEG quality of the frames sent to the page.
+    pub jpeg_quality: u8,
+    /// What `/api/status` reports as the model.
+    pub model: String,
+    /// WebSocket clients served at once.
+    pub max_clients: usize,
+    /// The live session's tuning.
+    pub session: SessionConfig,
+    /// Whether the synthetic head moves (tests turn it off to isolate registration).
+    pub demo_motion: bool,
+}
+
+impl ServeConfig {
+    /// Defaults: synthetic 1280x720 at 30 fps and 20 px/mm on loopback port 8080.
+    pub fn new() -> Self {
+        let px_per_mm = 20.0;
+        Self {
+            source: SourceSpec::Synthetic,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            width: 1280,
+            height: 720,
+            fps: 30.0,
+            px_per_mm,
+            seed: 1,
+            jpeg_quality: DEFAULT_JPEG_QUALITY,
+            model: MODEL_NONE.into(),
+            max_clients: MAX_WS_CLIENTS,
+            session: SessionConfig::new(px_per_mm),
+            demo_motion: true,
+        }
+    }
+
+    /// Sets the scale everywhere it is used.
+    pub fn with_px_per_mm(mut self, px_per_mm: f64) -> Self {
+        self.px_per_mm = px_per_mm;
+        self.session.px_per_mm = px_per_mm;
+        self
+    }
+
+    /// The demo source's settings.
+    pub fn demo(&self) -> DemoConfig {
+        DemoConfig {
+            width: self.width,
+            height: self.height,
+            px_per_mm: self.px_per_mm,
+            fps: self.fps,
+            motion: self.demo_motion,
+            ..DemoConfig::new(self.seed)
+        }
+    }
+
+    /// The camera's settings.
+    pub fn camera(&self, index: u32) -> CameraConfig {
+        CameraConfig { index, width: self.width, height: self.height, fps: self.fps.round().max(1.0) as u32 }
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!("synthetic".parse::<SourceSpec>(), Ok(SourceSpec::Synthetic));
+        assert_eq!("camera".parse::<SourceSpec>(), Ok(SourceSpec::Camera(0)));
+        assert_eq!("camera:2".parse::<SourceSpec>(), Ok(SourceSpec::Camera(2)));
+        assert_eq!("images:a/b".parse::<SourceSpec>(), Ok(SourceSpec::Images("a/b".into())));
+        assert!("camera:x".parse::<SourceSpec>().is_err());
+        assert!("webcam".parse::<SourceSpec>().unwrap_err().contains("synthetic"));
+    }
+
+    #[test]
+    fn default_bind_is_loopback() {
+        assert!(ServeConfig::new().bind.ip().is_loopback());
+        assert_eq!(ServeConfig::new().bind.to_string(), DEFAULT_BIND);
+    }
+}

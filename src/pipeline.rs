@@ -1,0 +1,290 @@
+//! The pipeline's topology, and nothing else: which stage runs where and how frames move.
+//!
+//! ```text
+//!  capture thread ──(one-slot mailbox, latest wins)──▶ processing thread ──▶ broadcast ──▶ WebSocket tasks
+//!   Source::next                                        LiveSession::detect     (Packet)     (one per viewer)
+//!                                                       LiveSession::update
+//!                                        ┌─(mailbox)──▶ encoder thread (JPEG, in parallel with detection)
+//!                                        └─◀─(mailbox)─┘
+//!  processing thread ──(mailbox)──▶ demo source's needle (the plan, in pixels)
+//! ```
+//!
+//! Blocking work (capture, detection, registration, encoding) runs on plain threads; the tokio
+//! runtime only serves HTTP and WebSockets. Every hand-off is "latest value wins", so a stage
+//! that falls behind skips frames (counted from gaps in `seq`) instead of building a queue.
+//! One [`Shutdown`] reaches every stage; the threads are joined on the way out.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use tokio::net::TcpListener;
+
+use crate::config::{ServeConfig, SourceSpec, WS_BACKLOG_FRAMES};
+use crate::frame::Frame;
+use crate::mailbox::Mailbox;
+use crate::metrics::{Metrics, Stage};
+use crate::registration::Similarity;
+use crate::server::{self, AppState, Packet};
+use crate::session::LiveSession;
+use crate::shutdown::{self, Shutdown, ShutdownTx};
+use crate::source::{CameraSource, Captured, DemoSource, ImageSource, NeedleHint, Source, Stamper};
+
+/// How long a blocked stage waits before it checks for shutdown again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A captured frame with the source's truth, if any.
+type Captures = Mailbox<(Frame, Option<Similarity>)>;
+
+/// The stages, started.
+#[derive(Debug)]
+pub struct Running {
+    /// What the HTTP side needs.
+    pub state: AppState,
+    stop: ShutdownTx,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops every stage and joins the threads.
+    pub fn stop(mut self) {
+        self.stop.trigger();
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::error!("a pipeline thread panicked");
+            }
+        }
+    }
+
+    /// The shutdown trigger.
+    pub fn shutdown_tx(&self) -> ShutdownTx {
+        self.stop.clone()
+    }
+}
+
+/// Opens the source on the capture thread and starts every stage.
+///
+/// # Errors
+/// The source cannot be opened (no camera, empty folder, ...).
+pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
+    let (stop, shutdown) = shutdown::channel();
+    let captures: Arc<Captures> = Arc::new(Mailbox::new());
+    let hints: Arc<Mailbox<NeedleHint>> = Arc::new(Mailbox::new());
+    let metrics = Arc::new(Metrics::new());
+
+    // Capture: the source is opened on its own thread (a camera handle need not be `Send`).
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<String>>(1);
+    let capture = {
+        let (config, captures, hints, metrics, shutdown) =
+            (config.clone(), captures.clone(), hints.clone(), metrics.clone(), shutdown.clone());
+        std::thread::Builder::new().name("capture".into()).spawn(move || {
+            let source = match open_source(&config, hints) {
+                Ok(s) => s,
+                Err(err) => {
+                    let _ = opened_tx.send(Err(err));
+                    return;
+                }
+            };
+            let _ = opened_tx.send(Ok(source.describe()));
+            capture_loop(source, &captures, &metrics, &shutdown);
+        })?
+    };
+    let description = match opened_rx.recv() {
+        Ok(Ok(d)) => d,
+        Ok(Err(err)) => {
+            let _ = capture.join();
+            return Err(err);
+        }
+        Err(_) => {
+            let _ = capture.join();
+            anyhow::bail!("the capture thread ended before opening the source");
+        }
+    };
+    tracing::info!(source = %description, "source open");
+
+    let mut state = AppState::new(description, config.model.clone(), config.max_clients, WS_BACKLOG_FRAMES, shutdown.clone());
+    state.metrics = metrics;
+
+    // Encoder: JPEG in parallel with detection.
+    let to_encode: Arc<Mailbox<Frame>> = Arc::new(Mailbox::new());
+    let encoded: Arc<Mailbox<(u64, Bytes)>> = Arc::new(Mailbox::new());
+    let encoder = {
+        let (to_encode, encoded, shutdown, quality) = (to_encode.clone(), encoded.clone(), shutdown.clone(), config.jpeg_quality);
+        std::thread::Builder::new().name("encode".into()).spawn(move || encode_loop(&to_encode, &encoded, quality, &shutdown))?
+    };
+
+    // Processing: detection, registration, planning, publication.
+    let processing = {
+        let (config, state, shutdown) = (config.clone(), state.clone(), shutdown.clone());
+        std::thread::Builder::new().name("process".into()).spawn(move || {
+            process_loop(&config, &state, &captures, &to_encode, &encoded, &hints, &shutdown)
+        })?
+    };
+    Ok(Running { state, stop, threads: vec![capture, encoder, processing] })
+}
+
+fn open_source(config: &ServeConfig, hints: Arc<Mailbox<NeedleHint>>) -> anyhow::Result<Source> {
+    Ok(match &config.source {
+        SourceSpec::Synthetic => Source::Demo(Box::new(DemoSource::new(config.demo(), hints))),
+        SourceSpec::Camera(i) => {
+            Source::Camera(CameraSource::open(config.camera(*i)).with_context(|| format!("opening camera {i}"))?)
+        }
+        SourceSpec::Images(dir) => Source::Images {
+            source: ImageSource::open(dir).with_context(|| format!("opening image folder {}", dir.display()))?,
+            period: Duration::from_secs_f64(1.0 / config.fps.max(0.1)),
+            next_due: None,
+        },
+    })
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+fn capture_loop(mut source: Source, captures: &Captures, metrics: &Metrics, shutdown: &Shutdown) {
+    let mut stamper = Stamper::new(0);
+    metrics.set_source_status(true, "streaming");
+    while !shutdown.is_triggered() {
+        match source.next(&mut stamper) {
+            Ok(Captured::Frame(frame, truth)) => {
+                metrics.record_captured();
+                captures.put((frame, truth));
+            }
+            Ok(Captured::Status { connected, message }) => {
+                if connected {
+                    tracing::info!(%message, "source back");
+                } else {
+                    tracing::warn!(%message, "source down");
+                }
+                metrics.set_source_status(connected, message);
+            }
+            Err(err) => tracing::warn!(cause = %err, "skipping unreadable frame"),
+        }
+    }
+    tracing::debug!("capture stopped");
+}
+
+fn encode_loop(to_encode: &Mailbox<Frame>, encoded: &Mailbox<(u64, Bytes)>, quality: u8, shutdown: &Shutdown) {
+    let mut buf = Vec::new();
+    while !shutdown.is_triggered() {
+        let Some(frame) = to_encode.take_timeout(POLL) else { continue };
+        let _span = tracing::trace_span!("encode", seq = frame.meta.seq).entered();
+        match server::jpeg::encode_jpeg(&frame.image, quality, &mut buf) {
+            Ok(()) => {
+                encoded.put((frame.meta.seq, Bytes::copy_from_slice(&buf)));
+            }
+            Err(err) => tracing::warn!(seq = frame.meta.seq, cause = %err, "skipping frame that cannot be encoded"),
+        }
+    }
+}
+
+fn process_loop(
+    config: &ServeConfig,
+    state: &AppState,
+    captures: &Captures,
+    to_encode: &Mailbox<Frame>,
+    encoded: &Mailbox<(u64, Bytes)>,
+    hints: &Mailbox<NeedleHint>,
+    shutdown: &Shutdown,
+) {
+    let metrics = &state.metrics;
+    let mut session = LiveSession::new(config.session.clone());
+    let mut design_version = 0;
+    let mut last_seq: Option<u64> = None;
+    while !shutdown.is_triggered() {
+        let Some((frame, truth)) = captures.take_timeout(POLL) else { continue };
+        let meta = frame.meta;
+        let _span = tracing::trace_span!("frame", seq = meta.seq).entered();
+        if let Some(last) = last_seq {
+            metrics.record_dropped(meta.seq.saturating_sub(last + 1));
+        }
+        last_seq = Some(meta.seq);
+        metrics.record_stage(Stage::Queue, meta.captured_at.elapsed());
+        {
+            let slot = state.design.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.version != design_version {
+                design_version = slot.version;
+                session.set_design(slot.design.clone());
+            }
+        }
+
+        let t = Instant::now();
+        to_encode.put(frame.clone());
+        let perception = match session.detect(&frame) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(seq = meta.seq, cause = %err, "skipping malformed frame");
+                continue;
+            }
+        };
+        metrics.record_stage(Stage::Detect, t.elapsed());
+        let t = Instant::now();
+        let mut overlay = session.update(&perception, truth.as_ref());
+        metrics.record_stage(Stage::Plan, t.elapsed());
+
+        let t = Instant::now();
+        let jpeg = loop {
+            match encoded.take_timeout(POLL) {
+                Some((seq, jpeg)) if seq == meta.seq => break Some(jpeg),
+                Some(_) => continue,
+                None if shutdown.is_triggered() => break None,
+                None => {}
+            }
+        };
+        let Some(jpeg) = jpeg else { break };
+        metrics.record_stage(Stage::Encode, t.elapsed());
+
+        overlay.source_status = metrics.source_status();
+        overlay.latency_ms = meta.captured_at.elapsed().as_secs_f64() * 1e3;
+        let overlay_json = match serde_json::to_string(&overlay) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(seq = meta.seq, cause = %err, "skipping overlay that cannot be serialised");
+                continue;
+            }
+        };
+        // No viewer is not an error: the frame is simply not seen.
+        let _ = state.frames.send(Arc::new(Packet { seq: meta.seq, overlay_json: overlay_json.into(), jpeg }));
+        metrics.record_published(meta.captured_at);
+
+        metrics.set_session(session.counters());
+        *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.plan_snapshot());
+        hints.put(NeedleHint { seq: meta.seq, targets_in_image: session.targets_in_image() });
+    }
+    tracing::debug!("processing stopped");
+}
+
+/// Binds `config.bind` and serves until `signal` resolves.
+///
+/// # Errors
+/// The address cannot be bound, the source cannot be opened, or serving fails.
+pub async fn run(config: ServeConfig, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+    serve(config, listener, signal).await
+}
+
+/// Serves on an already-bound listener (tests bind `127.0.0.1:0`) until `signal` resolves;
+/// then stops every stage and joins the threads.
+///
+/// # Errors
+/// The source cannot be opened, or serving fails.
+pub async fn serve(config: ServeConfig, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let running = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || start(&config)).await.context("starting the pipeline")??
+    };
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "serving the page at http://{addr}/");
+    let stop = running.shutdown_tx();
+    let app = server::app(running.state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            stop.trigger();
+        })
+        .await
+        .context("serving HTTP");
+    tokio::task::spawn_blocking(move || running.stop()).await.context("joining the pipeline")?;
+    tracing::info!("stopped");
+    served
+}

@@ -1,0 +1,92 @@
+//! The HTTP side: the page at `/`, the JSON API, Prometheus metrics and the frame WebSocket.
+//!
+//! [`app`] builds the router from an [`AppState`], so tests drive it with `oneshot` and the
+//! pipeline serves it with `axum::serve`. Handlers never block: they read snapshots the
+//! processing thread publishes, and write the design into a slot it picks up on its next frame.
+
+pub mod jpeg;
+mod routes;
+pub mod ws;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
+use axum::Router;
+use tokio::sync::{broadcast, Semaphore};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::metrics::Metrics;
+use crate::session::{Design, PlanSnapshot};
+use crate::shutdown::Shutdown;
+
+/// Requests that take longer than this get a 408 (the WebSocket upgrade itself is immediate).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One published frame: its overlay JSON and its JPEG, shared by every client.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    /// The frame's sequence number.
+    pub seq: u64,
+    /// The [`crate::session::OverlayMsg`] as JSON.
+    pub overlay_json: Utf8Bytes,
+    /// The picture, JPEG.
+    pub jpeg: Bytes,
+}
+
+/// The design as HTTP handlers set it, with a version so that the processing thread notices.
+#[derive(Debug, Default)]
+pub struct DesignSlot {
+    /// Bumped on every change.
+    pub version: u64,
+    /// The design.
+    pub design: Design,
+}
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Live metrics.
+    pub metrics: Arc<Metrics>,
+    /// Published frames; each WebSocket client subscribes.
+    pub frames: broadcast::Sender<Arc<Packet>>,
+    /// The latest plan, written by the processing thread.
+    pub plan: Arc<Mutex<Option<PlanSnapshot>>>,
+    /// The design, written by handlers, read by the processing thread.
+    pub design: Arc<Mutex<DesignSlot>>,
+    /// The source, described.
+    pub source: String,
+    /// The model, described.
+    pub model: String,
+    /// Limits the WebSocket clients served at once.
+    pub clients: Arc<Semaphore>,
+    /// Tells WebSocket tasks to end.
+    pub shutdown: Shutdown,
+}
+
+impl AppState {
+    /// A state with no frames yet.
+    pub fn new(source: String, model: String, max_clients: usize, backlog: usize, shutdown: Shutdown) -> Self {
+        let (frames, _) = broadcast::channel(backlog.max(1));
+        Self {
+            metrics: Arc::new(Metrics::new()),
+            frames,
+            plan: Arc::new(Mutex::new(None)),
+            design: Arc::new(Mutex::new(DesignSlot::default())),
+            source,
+            model,
+            clients: Arc::new(Semaphore::new(max_clients)),
+            shutdown,
+        }
+    }
+}
+
+/// The router: page, API, metrics, WebSocket, with HTTP tracing and a request timeout.
+pub fn app(state: AppState) -> Router {
+    routes::router()
+        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .with_state(state)
+}

@@ -1,0 +1,75 @@
+//! How often each patch of skin has been in view: tells a dot just placed by the needle from
+//! a dot that merely came into view at the edge of the picture.
+
+/// Cell side of the coverage grid, millimetres.
+pub const CELL_MM: f64 = 0.5;
+/// Half-extent of the grid around the skin origin, millimetres (a whole head fits).
+pub const HALF_EXTENT_MM: f64 = 200.0;
+
+/// Per-cell count of frames in which the cell was well inside the view.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    side: usize,
+    frames_seen: Vec<u16>,
+}
+
+impl Default for Coverage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Coverage {
+    /// An empty grid.
+    pub fn new() -> Self {
+        let side = (2.0 * HALF_EXTENT_MM / CELL_MM) as usize;
+        Self { side, frames_seen: vec![0; side * side] }
+    }
+
+    fn index(&self, p: [f64; 2]) -> Option<usize> {
+        let x = ((p[0] + HALF_EXTENT_MM) / CELL_MM).floor();
+        let y = ((p[1] + HALF_EXTENT_MM) / CELL_MM).floor();
+        let n = self.side as f64;
+        (x >= 0.0 && y >= 0.0 && x < n && y < n).then(|| y as usize * self.side + x as usize)
+    }
+
+    /// Frames in which `p` was in view.
+    pub fn seen(&self, p: [f64; 2]) -> u16 {
+        self.index(p).map_or(0, |i| self.frames_seen[i])
+    }
+
+    /// Counts one frame: every cell whose centre maps, through `image_from_skin`, inside the
+    /// image shrunk by `margin_px`.
+    pub fn add_view(
+        &mut self,
+        skin_from_image: &crate::registration::Similarity,
+        width: u32,
+        height: u32,
+        margin_px: f64,
+    ) {
+        let image_from_skin = skin_from_image.inverse();
+        let (w, h) = (f64::from(width), f64::from(height));
+        let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]].map(|c| skin_from_image.apply(c));
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for c in corners {
+            x0 = x0.min(c[0]);
+            y0 = y0.min(c[1]);
+            x1 = x1.max(c[0]);
+            y1 = y1.max(c[1]);
+        }
+        let mut y = (y0 / CELL_MM).floor() * CELL_MM + 0.5 * CELL_MM;
+        while y < y1 {
+            let mut x = (x0 / CELL_MM).floor() * CELL_MM + 0.5 * CELL_MM;
+            while x < x1 {
+                let q = image_from_skin.apply([x, y]);
+                if q[0] >= margin_px && q[1] >= margin_px && q[0] <= w - margin_px && q[1] <= h - margin_px {
+                    if let Some(i) = self.index([x, y]) {
+                        self.frames_seen[i] = self.frames_seen[i].saturating_add(1);
+                    }
+                }
+                x += CELL_MM;
+            }
+            y += CELL_MM;
+        }
+    }
+}

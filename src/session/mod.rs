@@ -1,0 +1,514 @@
+//! The live session: per-frame perception, registration and planning, in skin coordinates.
+//!
+//! Plain synchronous code, owned by the pipeline's processing thread. Each frame goes through
+//! [`LiveSession::detect`] (the dots in the picture) then [`LiveSession::update`] (register to
+//! the skin map, spot newly placed dots, mark recommendations done, top the plan up, and build
+//! the [`OverlayMsg`]). The plan, zones, hairline and density map live in skin millimetres;
+//! only the overlay message is in the frame's pixels.
+
+pub mod coverage;
+pub mod design;
+mod interim_plan;
+pub mod msg;
+
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::frame::{Detection, DotKind, Frame, FrameMeta};
+use crate::perception::{BlobConfig, BlobDetector, PerceptionError};
+use crate::registration::{Registrar, RegistrationConfig, Similarity};
+use coverage::Coverage;
+pub use design::{Design, Zone};
+pub use msg::{HeatMsg, OverlayMsg, ZoneMsg};
+
+/// Frames a skin cell must have been in view before a dot appearing there counts as placed.
+const PLACED_AFTER_SEEN_FRAMES: u16 = 15;
+/// Margin of the picture in which the view is not trusted (dots cut by the edge), pixels.
+const BORDER_MARGIN_PX: f64 = 24.0;
+/// The heatmap is recomputed every this many frames.
+const HEATMAP_EVERY_FRAMES: u64 = 10;
+/// Drift statistics cover this many frames (a minute at 30 fps).
+const DRIFT_WINDOW_FRAMES: usize = 1800;
+/// Radius for the local density estimate, millimetres.
+const DENSITY_RADIUS_MM: f64 = 2.5;
+
+/// Tuning of the live session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Scale at the skin, from calibration.
+    pub px_per_mm: f64,
+    /// How many next dots to recommend at once.
+    pub recommendations: usize,
+    /// A dot placed within this distance of a recommendation marks it done, millimetres.
+    pub done_radius_mm: f64,
+    /// Side of a heatmap cell, millimetres.
+    pub heatmap_cell_mm: f64,
+}
+
+impl SessionConfig {
+    /// Defaults for a camera at `px_per_mm`.
+    pub fn new(px_per_mm: f64) -> Self {
+        Self { px_per_mm, recommendations: 12, done_radius_mm: 0.35, heatmap_cell_mm: 2.0 }
+    }
+}
+
+/// One frame's detections: the output of perception.
+#[derive(Debug, Clone)]
+pub struct Perception {
+    /// The frame's identity, copied.
+    pub meta: FrameMeta,
+    /// Dots in the picture, pixels.
+    pub detections: Vec<Detection>,
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+}
+
+/// One recommended next dot, on the skin.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Recommendation {
+    /// Stable id while the recommendation lives.
+    pub id: u64,
+    /// Where, in skin millimetres.
+    pub in_skin_mm: [f64; 2],
+    /// Where the recommendation truly lay when it was made (scene mm; synthetic source only),
+    /// to measure how far it drifts on the skin.
+    #[serde(skip)]
+    anchor_in_scene_mm: Option<[f64; 2]>,
+}
+
+/// The plan as `GET /api/plan` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSnapshot {
+    /// Sequence number of the frame the plan was last updated on.
+    pub seq: u64,
+    /// The next dots, in order, skin millimetres.
+    pub recommendations: Vec<Recommendation>,
+    /// `skin_from_image` of that frame.
+    pub skin_from_image: Similarity,
+    /// Dots placed this session.
+    pub dots_placed: u64,
+    /// Recommendations done.
+    pub recommendations_done: u64,
+    /// Dots in the skin map.
+    pub map_dots: usize,
+    /// Density reached per zone.
+    pub zones: Vec<ZoneDensity>,
+}
+
+/// Density reached in one zone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneDensity {
+    /// Zone name ("view" when no zone is drawn).
+    pub name: String,
+    /// Dots per cm² reached.
+    pub density_per_cm2: f64,
+    /// Dots per cm² asked for.
+    pub target_per_cm2: f64,
+}
+
+/// State of one live session.
+#[derive(Debug)]
+pub struct LiveSession {
+    config: SessionConfig,
+    detector: BlobDetector,
+    registrar: Registrar,
+    design: Design,
+    recs: Vec<Recommendation>,
+    next_rec_id: u64,
+    replan: bool,
+    coverage: Coverage,
+    dots_placed: u64,
+    recs_done: u64,
+    frames: u64,
+    heat: Option<HeatMsg>,
+    zone_density: Vec<ZoneDensity>,
+    drift_mm: VecDeque<f64>,
+    frames_unregistered: u64,
+    last_seq: u64,
+    epoch: (Instant, SystemTime),
+}
+
+impl LiveSession {
+    /// A fresh session with the default design.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            detector: BlobDetector::new(BlobConfig { px_per_mm: config.px_per_mm }),
+            registrar: Registrar::new(RegistrationConfig::new(config.px_per_mm)),
+            design: Design::default(),
+            recs: Vec::new(),
+            next_rec_id: 1,
+            replan: true,
+            coverage: Coverage::new(),
+            dots_placed: 0,
+            recs_done: 0,
+            frames: 0,
+            heat: None,
+            zone_density: Vec::new(),
+            drift_mm: VecDeque::new(),
+            frames_unregistered: 0,
+            last_seq: 0,
+            epoch: (Instant::now(), SystemTime::now()),
+            config,
+        }
+    }
+
+    /// Replaces the design; the plan is redone on the next frame.
+    pub fn set_design(&mut self, design: Design) {
+        self.design = design;
+        self.recs.clear();
+        self.replan = true;
+    }
+
+    /// The current design.
+    pub fn design(&self) -> &Design {
+        &self.design
+    }
+
+    /// The latest `skin_from_image`.
+    pub fn skin_from_image(&self) -> Similarity {
+        self.registrar.skin_from_image()
+    }
+
+    /// Detects the dots of one frame.
+    ///
+    /// # Errors
+    /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
+    #[tracing::instrument(level = "trace", skip_all, fields(seq = frame.meta.seq))]
+    pub fn detect(&mut self, frame: &Frame) -> Result<Perception, PerceptionError> {
+        crate::perception::check_input(&frame.image, self.config.px_per_mm)?;
+        let mut detections = Vec::new();
+        self.detector.detect_into(&frame.image, &mut detections);
+        Ok(Perception {
+            meta: frame.meta,
+            detections,
+            width: frame.image.width(),
+            height: frame.image.height(),
+        })
+    }
+
+    /// Median drift of the recommendations relative to the skin over the last minute,
+    /// millimetres; `None` without ground truth.
+    pub fn drift_mm_median(&self) -> Option<f64> {
+        median(self.drift_mm.iter().copied())
+    }
+
+    /// Counters for `/api/status`.
+    pub fn counters(&self) -> crate::metrics::SessionCounters {
+        crate::metrics::SessionCounters {
+            dots_placed: self.dots_placed,
+            recommendations_done: self.recs_done,
+            map_dots: self.registrar.landmarks().iter().filter(|l| l.confirmed()).count() as u64,
+            drift_mm_median: self.drift_mm_median(),
+            frames_unregistered: self.frames_unregistered,
+        }
+    }
+
+    /// The plan for `GET /api/plan`.
+    pub fn plan_snapshot(&self) -> PlanSnapshot {
+        PlanSnapshot {
+            seq: self.last_seq,
+            recommendations: self.recs.clone(),
+            skin_from_image: self.skin_from_image(),
+            dots_placed: self.dots_placed,
+            recommendations_done: self.recs_done,
+            map_dots: self.registrar.landmarks().iter().filter(|l| l.confirmed()).count(),
+            zones: self.zone_density.clone(),
+        }
+    }
+
+    /// Registers the frame, updates the map and the plan, and builds the overlay.
+    ///
+    /// `image_from_scene` is the true head pose when the source knows it (synthetic source):
+    /// it is only used to measure drift, never to register.
+    #[tracing::instrument(level = "trace", skip_all, fields(seq = p.meta.seq))]
+    pub fn update(&mut self, p: &Perception, image_from_scene: Option<&Similarity>) -> OverlayMsg {
+        self.frames += 1;
+        self.last_seq = p.meta.seq;
+        let reg = self.registrar.register(&p.detections);
+        if !reg.registered {
+            self.frames_unregistered += 1;
+        }
+        let skin_from_image = reg.skin_from_image;
+        let image_from_skin = skin_from_image.inverse();
+
+        // Newly confirmed pigment dots inside skin that was already in view: placed by the
+        // needle. They mark nearby recommendations done.
+        for l in &reg.confirmed {
+            let seen_before = self
+                .coverage
+                .seen(l.in_skin_mm)
+                .saturating_sub((self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16);
+            if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
+                self.dots_placed += 1;
+                let before = self.recs.len();
+                let r2 = self.config.done_radius_mm.powi(2);
+                self.recs.retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) > r2);
+                self.recs_done += (before - self.recs.len()) as u64;
+                tracing::debug!(x_mm = l.in_skin_mm[0], y_mm = l.in_skin_mm[1], "dot placed");
+            }
+            // Any recommendation now too close to a dot is void.
+            let min2 = self.design.min_spacing_mm.powi(2) * 0.8;
+            if self.recs.iter().any(|r| dist2(r.in_skin_mm, l.in_skin_mm) < min2) {
+                self.recs.retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) >= min2);
+                self.replan = true;
+            }
+        }
+        if reg.registered {
+            self.coverage.add_view(&skin_from_image, p.width, p.height, BORDER_MARGIN_PX);
+        }
+
+        let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
+        // Recommendations that left the view are dropped; new ones are made in view.
+        let before = self.recs.len();
+        self.recs.retain(|r| design::point_in_polygon(r.in_skin_mm, &view));
+        if self.recs.len() < before || self.recs.len() < self.config.recommendations / 2 {
+            self.replan = true;
+        }
+        if self.replan && reg.registered && self.frames > u64::from(crate::registration::MIN_OBSERVATIONS) {
+            self.top_up_plan(&view, &skin_from_image, image_from_scene);
+            self.replan = false;
+        }
+        if self.frames % HEATMAP_EVERY_FRAMES == 1 {
+            self.heat = Some(self.heatmap(&view));
+            self.zone_density = self.zone_densities(&view);
+        }
+        if let Some(truth) = image_from_scene {
+            self.measure_drift(&image_from_skin, truth);
+        }
+
+        let to_px = |q: [f64; 2]| {
+            let v = image_from_skin.apply(q);
+            [v[0] as f32, v[1] as f32]
+        };
+        let radius_px = (self.config.done_radius_mm * self.config.px_per_mm) as f32;
+        let zone_targets: Vec<_> = self.zone_density.iter().map(|z| (z.density_per_cm2, z.target_per_cm2)).collect();
+        OverlayMsg {
+            seq: p.meta.seq,
+            captured_unix_ms: self.unix_ms(p.meta.captured_at),
+            latency_ms: 0.0,
+            width: p.width,
+            height: p.height,
+            dots: p
+                .detections
+                .iter()
+                .map(|d| [d.x as f32, d.y as f32, d.radius as f32, f32::from(u8::from(d.kind == DotKind::Pigment))])
+                .collect(),
+            recs: self
+                .recs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let q = to_px(r.in_skin_mm);
+                    [q[0], q[1], (i + 1) as f32]
+                })
+                .collect(),
+            target: self.recs.first().map(|r| {
+                let q = to_px(r.in_skin_mm);
+                [q[0], q[1], radius_px]
+            }),
+            zones: self
+                .design
+                .zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| ZoneMsg {
+                    name: z.name.clone(),
+                    points: z.polygon_in_skin_mm.iter().map(|q| to_px(*q)).collect(),
+                    density_per_cm2: zone_targets.get(i).map_or(0.0, |t| t.0),
+                    target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
+                })
+                .collect(),
+            hairline: self.design.hairline_in_skin_mm.iter().map(|q| to_px(*q)).collect(),
+            heat: self.heat.clone(),
+            image_from_skin: image_from_skin.to_affine(),
+            registered: reg.registered,
+            dots_placed: self.dots_placed,
+            recs_done: self.recs_done,
+            source_status: String::new(),
+        }
+    }
+
+    /// Recommendations in image pixels of the latest frame, in order (for the simulated needle).
+    pub fn targets_in_image(&self) -> Vec<[f64; 2]> {
+        let image_from_skin = self.skin_from_image().inverse();
+        self.recs.iter().map(|r| image_from_skin.apply(r.in_skin_mm)).collect()
+    }
+
+    fn unix_ms(&self, at: Instant) -> f64 {
+        let (i0, s0) = self.epoch;
+        let since = s0.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        since + (at.saturating_duration_since(i0).as_secs_f64() - i0.saturating_duration_since(at).as_secs_f64()) * 1e3
+    }
+
+    /// The picture shrunk by `margin_px`, as a skin polygon.
+    fn view_in_skin(&self, skin_from_image: &Similarity, w: u32, h: u32, margin_px: f64) -> Vec<[f64; 2]> {
+        let (w, h) = (f64::from(w), f64::from(h));
+        let m = margin_px.min(w / 4.0).min(h / 4.0);
+        [[m, m], [w - m, m], [w - m, h - m], [m, h - m]].iter().map(|c| skin_from_image.apply(*c)).collect()
+    }
+
+    fn confirmed_dots(&self) -> impl Iterator<Item = [f64; 2]> + '_ {
+        self.registrar.landmarks().iter().filter(|l| l.confirmed()).map(|l| l.in_skin_mm)
+    }
+
+    fn top_up_plan(&mut self, view: &[[f64; 2]], skin_from_image: &Similarity, image_from_scene: Option<&Similarity>) {
+        let _span = tracing::trace_span!("plan").entered();
+        let want = self.config.recommendations.saturating_sub(self.recs.len());
+        if want == 0 {
+            return;
+        }
+        let mut existing: Vec<[f64; 2]> = self.confirmed_dots().collect();
+        existing.extend(self.recs.iter().map(|r| r.in_skin_mm));
+        // Density from a coarse grid of counts, so the candidate filter stays cheap.
+        let dots: Vec<[f64; 2]> = self.confirmed_dots().collect();
+        let cell = DENSITY_RADIUS_MM;
+        let mut counts: std::collections::HashMap<(i64, i64), u32> = Default::default();
+        for d in &dots {
+            *counts.entry(((d[0] / cell).floor() as i64, (d[1] / cell).floor() as i64)).or_default() += 1;
+        }
+        let density_at = |p: [f64; 2]| {
+            let (cx, cy) = ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
+            let mut n = 0;
+            for gx in cx - 1..=cx + 1 {
+                for gy in cy - 1..=cy + 1 {
+                    n += counts.get(&(gx, gy)).copied().unwrap_or(0);
+                }
+            }
+            f64::from(n) / (9.0 * cell * cell / 100.0)
+        };
+        let new = interim_plan::propose(&self.design, view, &existing, density_at, want);
+        let image_from_skin = skin_from_image.inverse();
+        for p in new {
+            let anchor = image_from_scene.map(|t| t.inverse().apply(image_from_skin.apply(p)));
+            self.recs.push(Recommendation { id: self.next_rec_id, in_skin_mm: p, anchor_in_scene_mm: anchor });
+            self.next_rec_id += 1;
+        }
+        self.order_recs();
+    }
+
+    /// Orders the recommendations as a nearest-neighbour tour from the first one, so the
+    /// numbers on the page lead the needle along a short path.
+    fn order_recs(&mut self) {
+        for i in 1..self.recs.len() {
+            let from = self.recs[i - 1].in_skin_mm;
+            let mut best = i;
+            for j in i + 1..self.recs.len() {
+                if dist2(self.recs[j].in_skin_mm, from) < dist2(self.recs[best].in_skin_mm, from) {
+                    best = j;
+                }
+            }
+            self.recs.swap(i, best);
+        }
+    }
+
+    fn heatmap(&self, view: &[[f64; 2]]) -> HeatMsg {
+        let cell = self.config.heatmap_cell_mm;
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for c in view {
+            x0 = x0.min(c[0]);
+            y0 = y0.min(c[1]);
+            x1 = x1.max(c[0]);
+            y1 = y1.max(c[1]);
+        }
+        let x0 = (x0 / cell).floor() * cell;
+        let y0 = (y0 / cell).floor() * cell;
+        let cols = (((x1 - x0) / cell).ceil() as usize).clamp(1, 256);
+        let rows = (((y1 - y0) / cell).ceil() as usize).clamp(1, 256);
+        let mut counts = vec![0u32; cols * rows];
+        for d in self.confirmed_dots() {
+            let cx = ((d[0] - x0) / cell).floor();
+            let cy = ((d[1] - y0) / cell).floor();
+            if cx >= 0.0 && cy >= 0.0 && (cx as usize) < cols && (cy as usize) < rows {
+                counts[cy as usize * cols + cx as usize] += 1;
+            }
+        }
+        let mut ratio = vec![-1.0f32; cols * rows];
+        for r in 0..rows {
+            for c in 0..cols {
+                let centre = [x0 + (c as f64 + 0.5) * cell, y0 + (r as f64 + 0.5) * cell];
+                if self.coverage.seen(centre) < 3 {
+                    continue;
+                }
+                // 3x3 box smoothing.
+                let (mut n, mut k) = (0u32, 0u32);
+                for rr in r.saturating_sub(1)..(r + 2).min(rows) {
+                    for cc in c.saturating_sub(1)..(c + 2).min(cols) {
+                        n += counts[rr * cols + cc];
+                        k += 1;
+                    }
+                }
+                let density = f64::from(n) / (f64::from(k) * cell * cell / 100.0);
+                let target = self.design.target_at(centre).unwrap_or(self.design.target_per_cm2);
+                ratio[r * cols + c] = (density / target) as f32;
+            }
+        }
+        HeatMsg { origin_mm: [x0, y0], cell_mm: cell, cols, rows, ratio }
+    }
+
+    fn zone_densities(&self, view: &[[f64; 2]]) -> Vec<ZoneDensity> {
+        let count_in = |poly: &[[f64; 2]]| self.confirmed_dots().filter(|d| design::point_in_polygon(*d, poly)).count();
+        if self.design.zones.is_empty() {
+            let area_cm2 = design::polygon_area(view) / 100.0;
+            let n = count_in(view);
+            return vec![ZoneDensity {
+                name: "view".into(),
+                density_per_cm2: if area_cm2 > 0.0 { n as f64 / area_cm2 } else { 0.0 },
+                target_per_cm2: self.design.target_per_cm2,
+            }];
+        }
+        self.design
+            .zones
+            .iter()
+            .map(|z| {
+                let area_cm2 = design::polygon_area(&z.polygon_in_skin_mm) / 100.0;
+                let n = count_in(&z.polygon_in_skin_mm);
+                ZoneDensity {
+                    name: z.name.clone(),
+                    density_per_cm2: if area_cm2 > 0.0 { n as f64 / area_cm2 } else { 0.0 },
+                    target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
+                }
+            })
+            .collect()
+    }
+
+    fn measure_drift(&mut self, image_from_skin: &Similarity, image_from_scene: &Similarity) {
+        let errs = self.recs.iter().filter_map(|r| {
+            let anchor = r.anchor_in_scene_mm?;
+            let est = image_from_skin.apply(r.in_skin_mm);
+            let truth = image_from_scene.apply(anchor);
+            Some((est[0] - truth[0]).hypot(est[1] - truth[1]) / self.config.px_per_mm)
+        });
+        if let Some(m) = median(errs) {
+            if self.drift_mm.len() == DRIFT_WINDOW_FRAMES {
+                self.drift_mm.pop_front();
+            }
+            self.drift_mm.push_back(m);
+        }
+    }
+
+    /// Detect then update, for benchmarks and tests.
+    ///
+    /// # Errors
+    /// See [`LiveSession::detect`].
+    pub fn process(&mut self, frame: &Frame, image_from_scene: Option<&Similarity>) -> Result<OverlayMsg, PerceptionError> {
+        let p = self.detect(frame)?;
+        Ok(self.update(&p, image_from_scene))
+    }
+}
+
+fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}

@@ -1,0 +1,319 @@
+//! The synthetic demo source, the default of `stipple serve`: the project's renderer
+//! ([`crate::source::synth`]) shows a patch of scalp that moves as a head in the chair does,
+//! while a simulated artist's needle places pigment dots, mostly where the plan says.
+//!
+//! Motion (all deterministic from the seed): a slow drift of a few millimetres (two sines of
+//! incommensurate periods per axis), small rotations (about ±2°), breathing (±0.4 % zoom at
+//! 0.25 Hz) and, every 6-12 s, a quick turn: a 2-4 mm step in 0.35 s. The needle places one
+//! dot every 0.5-1 s (1-2 dots per second, DOMAIN.md): with probability
+//! [`DemoConfig::on_plan_fraction`] on the current recommendation (within 0.05 mm), otherwise
+//! somewhere off the plan. The source knows the true pose of every frame, so the pipeline can
+//! measure how far the plan drifts on the skin.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::mailbox::Mailbox;
+use crate::registration::Similarity;
+use crate::source::synth::{Pose, Scene, SceneParams, View};
+
+/// Largest head offset from the scene centre, millimetres (the scene extends about 9 mm past
+/// the view's corners).
+const MAX_OFFSET_MM: f64 = 5.0;
+/// Duration of a quick turn.
+const TURN_S: f64 = 0.35;
+/// Poses kept to map a plan made on an earlier frame back to the scene.
+const POSE_HISTORY: usize = 240;
+
+/// Settings of the demo source.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// Seed of the scene, the motion and the needle.
+    pub seed: u64,
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// Scale at the skin.
+    pub px_per_mm: f64,
+    /// Frames per second.
+    pub fps: f64,
+    /// Dots the needle places per second (mean).
+    pub dots_per_second: f64,
+    /// Fraction of dots placed on the recommended spot.
+    pub on_plan_fraction: f64,
+    /// Whether the head moves (off: a still head, for tests that need one).
+    pub motion: bool,
+}
+
+impl DemoConfig {
+    /// 1280x720 at 20 px/mm and 30 fps, the size of `calibration/synthetic.toml`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            width: 1280,
+            height: 720,
+            px_per_mm: 20.0,
+            fps: 30.0,
+            dots_per_second: 1.5,
+            on_plan_fraction: 0.85,
+            motion: true,
+        }
+    }
+}
+
+/// The plan as the needle sees it: recommendations in pixels of frame `seq`, in order.
+#[derive(Debug, Clone, Default)]
+pub struct NeedleHint {
+    /// The frame the targets are expressed in.
+    pub seq: u64,
+    /// Recommended spots, first one first.
+    pub targets_in_image: Vec<[f64; 2]>,
+}
+
+/// Head motion as a function of time.
+#[derive(Debug, Clone)]
+struct HeadMotion {
+    phase: [f64; 5],
+    /// Quick turns: (start time s, step mm).
+    turns: Vec<(f64, [f64; 2])>,
+}
+
+impl HeadMotion {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
+        let phase = [(); 5].map(|_| rng.gen_range(0.0..std::f64::consts::TAU));
+        let mut turns = Vec::new();
+        let mut t = rng.gen_range(4.0..8.0);
+        let mut offset = [0.0f64, 0.0];
+        while t < 3600.0 {
+            let len = rng.gen_range(2.0..4.0);
+            let mut dir = rng.gen_range(0.0..std::f64::consts::TAU);
+            // Head back toward the centre when far from it.
+            if offset[0].hypot(offset[1]) > 1.0 {
+                dir = (-offset[1]).atan2(-offset[0]) + rng.gen_range(-0.8..0.8);
+            }
+            let step = [len * dir.cos(), len * dir.sin()];
+            offset = [offset[0] + step[0], offset[1] + step[1]];
+            turns.push((t, step));
+            t += rng.gen_range(6.0..12.0);
+        }
+        Self { phase, turns }
+    }
+
+    fn pose(&self, t: f64) -> Pose {
+        use std::f64::consts::TAU;
+        let p = &self.phase;
+        let mut dx = 1.5 * (TAU * t / 23.0 + p[0]).sin() + 1.0 * (TAU * t / 37.0 + p[1]).sin();
+        let mut dy = 1.2 * (TAU * t / 29.0 + p[2]).sin() + 0.8 * (TAU * t / 41.0 + p[3]).sin();
+        let mut turn = [0.0, 0.0];
+        for &(start, step) in &self.turns {
+            if t <= start {
+                break;
+            }
+            let u = ((t - start) / TURN_S).min(1.0);
+            let s = u * u * (3.0 - 2.0 * u); // smoothstep
+            turn = [turn[0] + s * step[0], turn[1] + s * step[1]];
+        }
+        dx += turn[0];
+        dy += turn[1];
+        let r = dx.hypot(dy);
+        if r > MAX_OFFSET_MM {
+            dx *= MAX_OFFSET_MM / r;
+            dy *= MAX_OFFSET_MM / r;
+        }
+        Pose {
+            dx_mm: dx,
+            dy_mm: dy,
+            angle_rad: 0.035 * (TAU * t / 31.0 + p[4]).sin(),
+            scale: 1.0 + 0.004 * (TAU * t / 4.0).sin(),
+        }
+    }
+}
+
+/// The live synthetic head with its needle.
+#[derive(Debug)]
+pub struct DemoSource {
+    config: DemoConfig,
+    scene: Scene,
+    motion: HeadMotion,
+    rng: ChaCha8Rng,
+    hints: Arc<Mailbox<NeedleHint>>,
+    hint: NeedleHint,
+    poses: VecDeque<(u64, Pose)>,
+    frame: u64,
+    next_due: Option<Instant>,
+    next_dot_s: f64,
+    last_hint_used: u64,
+    dots_placed: u64,
+}
+
+/// One demo frame with its truth.
+#[derive(Debug)]
+pub struct DemoFrame {
+    /// The picture.
+    pub image: RgbImage,
+    /// The true `image_from_scene` (scene millimetres to pixels).
+    pub image_from_scene: Similarity,
+}
+
+impl DemoSource {
+    /// Generates the scene (about a second at 1280x720). The pipeline publishes the plan to
+    /// `hints`; the needle reads the latest one.
+    pub fn new(config: DemoConfig, hints: Arc<Mailbox<NeedleHint>>) -> Self {
+        let params = SceneParams {
+            seed: config.seed,
+            view: View::Rig,
+            width: config.width,
+            height: config.height,
+            px_per_mm: Some(config.px_per_mm),
+        };
+        let mut scene = Scene::generate(&params);
+        scene.set_jpeg_quality(None);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xD3_A0);
+        let motion = HeadMotion::new(&mut rng);
+        let next_dot_s = 2.0;
+        Self {
+            config,
+            scene,
+            motion,
+            rng,
+            hints,
+            hint: NeedleHint::default(),
+            poses: VecDeque::new(),
+            frame: 0,
+            next_due: None,
+            next_dot_s,
+            last_hint_used: 0,
+            dots_placed: 0,
+        }
+    }
+
+    /// A short description for the page and `/api/status`.
+    pub fn describe(&self) -> String {
+        format!(
+            "synthetic ({}x{} @ {} fps, {} px/mm, seed {})",
+            self.config.width, self.config.height, self.config.fps, self.config.px_per_mm, self.config.seed
+        )
+    }
+
+    /// Dots the simulated needle has placed.
+    pub fn dots_placed(&self) -> u64 {
+        self.dots_placed
+    }
+
+    /// The true pose at time `t_s` (seconds since start); exposed for tests.
+    pub fn pose_at(&self, t_s: f64) -> Pose {
+        if self.config.motion {
+            self.motion.pose(t_s)
+        } else {
+            Pose::default()
+        }
+    }
+
+    /// Waits until the next frame is due, moves the head, lets the needle work, renders.
+    pub fn next(&mut self) -> DemoFrame {
+        let period = Duration::from_secs_f64(1.0 / self.config.fps.max(1.0));
+        let now = Instant::now();
+        let due = *self.next_due.get_or_insert(now);
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        // Fixed-rate schedule; after a stall, restart from now rather than bursting.
+        let next = due + period;
+        self.next_due = Some(if next + period < Instant::now() { Instant::now() } else { next });
+
+        let t = self.frame as f64 / self.config.fps;
+        let pose = self.pose_at(t);
+        if let Some(h) = self.hints.take_timeout(Duration::ZERO) {
+            self.hint = h;
+        }
+        if t >= self.next_dot_s {
+            self.place_dot(&pose);
+            let mean = 1.0 / self.config.dots_per_second.max(0.01);
+            self.next_dot_s = t + self.rng.gen_range(0.67 * mean..1.33 * mean);
+        }
+        let _span = tracing::trace_span!("demo_render", frame = self.frame).entered();
+        let image = self.scene.render(&pose, self.config.seed.wrapping_add(self.frame)).image;
+        self.poses.push_back((self.frame, pose));
+        if self.poses.len() > POSE_HISTORY {
+            self.poses.pop_front();
+        }
+        self.frame += 1;
+        DemoFrame { image, image_from_scene: image_from_scene(&pose, self.config.px_per_mm, self.config.width, self.config.height) }
+    }
+
+    /// The frame counter of the source's next frame (the pipeline's `seq` follows it).
+    pub fn frame_index(&self) -> u64 {
+        self.frame
+    }
+
+    fn place_dot(&mut self, now: &Pose) {
+        let (w, h, ppm) = (self.config.width, self.config.height, self.config.px_per_mm);
+        // The plan's first target, mapped to the scene through the pose of the frame it was
+        // made on.
+        let planned = (self.hint.seq > self.last_hint_used)
+            .then(|| self.hint.targets_in_image.first().copied())
+            .flatten()
+            .and_then(|t| {
+                let pose = self.poses.iter().find(|(f, _)| *f == self.hint.seq).map(|(_, p)| *p)?;
+                Some(pose.skin_from_image(ppm, w, h, t[0], t[1]))
+            });
+        let (x, y) = match planned {
+            Some((x, y)) if self.rng.gen_bool(self.config.on_plan_fraction.clamp(0.0, 1.0)) => {
+                self.last_hint_used = self.hint.seq;
+                (x + self.rng.gen_range(-0.05..0.05), y + self.rng.gen_range(-0.05..0.05))
+            }
+            _ => {
+                // Off the plan: somewhere in the middle of the view.
+                let px = self.rng.gen_range(0.2 * f64::from(w)..0.8 * f64::from(w));
+                let py = self.rng.gen_range(0.2 * f64::from(h)..0.8 * f64::from(h));
+                now.skin_from_image(ppm, w, h, px, py)
+            }
+        };
+        let radius_mm = self.rng.gen_range(0.2..0.28);
+        let shade = self.rng.gen_range(0.75..0.9);
+        self.scene.add_pigment(x, y, radius_mm, shade);
+        self.dots_placed += 1;
+        tracing::debug!(x_mm = x, y_mm = y, on_plan = planned.is_some(), "needle placed a dot");
+    }
+}
+
+/// The similarity a [`Pose`] applies: scene millimetres to image pixels.
+pub fn image_from_scene(pose: &Pose, px_per_mm: f64, width: u32, height: u32) -> Similarity {
+    let k = pose.scale * px_per_mm;
+    let a = k * pose.angle_rad.cos();
+    let b = k * pose.angle_rad.sin();
+    let centre = [f64::from(width) / 2.0, f64::from(height) / 2.0];
+    let rotated = Similarity { a, b, tx: 0.0, ty: 0.0 }.apply([pose.dx_mm, pose.dy_mm]);
+    Similarity { a, b, tx: centre[0] - rotated[0], ty: centre[1] - rotated[1] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_matches_the_renderer_convention() {
+        let pose = Pose { dx_mm: 1.5, dy_mm: -2.0, angle_rad: 0.03, scale: 1.002 };
+        let t = image_from_scene(&pose, 20.0, 1280, 720);
+        let (x, y) = pose.image_from_skin(20.0, 1280, 720, 3.0, 4.0);
+        let q = t.apply([3.0, 4.0]);
+        assert!((q[0] - x).abs() < 1e-9 && (q[1] - y).abs() < 1e-9);
+    }
+
+    #[test]
+    fn head_motion_stays_in_the_scene() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let m = HeadMotion::new(&mut rng);
+        for i in 0..3600 {
+            let p = m.pose(f64::from(i) * 0.1);
+            assert!(p.dx_mm.hypot(p.dy_mm) <= MAX_OFFSET_MM + 1e-9);
+            assert!(p.angle_rad.abs() < 0.05);
+        }
+    }
+}
