@@ -18,6 +18,9 @@ pub const DEFAULT_JPEG_QUALITY: u8 = 70;
 pub const MAX_WS_CLIENTS: usize = 64;
 /// Frames each WebSocket client may fall behind before it skips ahead.
 pub const WS_BACKLOG_FRAMES: usize = 2;
+/// Kernel send buffer per viewer socket: a few frames. A viewer that stops reading fills it
+/// quickly, then skips to fresh frames instead of being fed minutes-old ones from a big buffer.
+pub const WS_SEND_BUFFER_BYTES: usize = 512 * 1024;
 /// What `/api/status` says about the model while segmentation is not built.
 pub const MODEL_NONE: &str = "none (classical)";
 

@@ -8,14 +8,27 @@
 //!   renderer (the demo camera, the test oracle and the model's training data).
 //! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
 //!   scale-aware dot detector; `perception::score` scores detections against ground truth.
+//! - [`registration`]: keeps the plan on the skin: registers each frame's dots to the skin map.
+//! - [`session`]: the live session (detect, register, plan, overlay message), synchronous.
+//! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
+//!   latest-frame-wins hand-offs, the broadcast to viewers. [`server`] is the page, API and
+//!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`] and [`config`] support them.
 //! - [`frame`]: the types that flow between stages.
 //! - [`cli`]: the command-line front end (`stipple synth`, `stipple detect`, ...), one file per
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod frame;
+pub mod mailbox;
+pub mod metrics;
 pub mod perception;
+pub mod pipeline;
+pub mod registration;
+pub mod server;
+pub mod session;
+pub mod shutdown;
 pub mod source;
 
 pub use frame::{Detection, DotKind, Frame, FrameMeta};

@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use axum::body::Bytes;
 use tokio::net::TcpListener;
 
-use crate::config::{ServeConfig, SourceSpec, WS_BACKLOG_FRAMES};
+use crate::config::{ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES};
 use crate::frame::Frame;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stage};
@@ -113,7 +113,10 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let encoded: Arc<Mailbox<(u64, Bytes)>> = Arc::new(Mailbox::new());
     let encoder = {
         let (to_encode, encoded, shutdown, quality) = (to_encode.clone(), encoded.clone(), shutdown.clone(), config.jpeg_quality);
-        std::thread::Builder::new().name("encode".into()).spawn(move || encode_loop(&to_encode, &encoded, quality, &shutdown))?
+        let metrics = state.metrics.clone();
+        std::thread::Builder::new()
+            .name("encode".into())
+            .spawn(move || encode_loop(&to_encode, &encoded, quality, &metrics, &shutdown))?
     };
 
     // Processing: detection, registration, planning, publication.
@@ -164,14 +167,22 @@ fn capture_loop(mut source: Source, captures: &Captures, metrics: &Metrics, shut
     tracing::debug!("capture stopped");
 }
 
-fn encode_loop(to_encode: &Mailbox<Frame>, encoded: &Mailbox<(u64, Bytes)>, quality: u8, shutdown: &Shutdown) {
+fn encode_loop(
+    to_encode: &Mailbox<Frame>,
+    encoded: &Mailbox<(u64, Bytes)>,
+    quality: u8,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) {
     let mut buf = Vec::new();
     while !shutdown.is_triggered() {
         let Some(frame) = to_encode.take_timeout(POLL) else { continue };
         let _span = tracing::trace_span!("encode", seq = frame.meta.seq).entered();
+        let t = Instant::now();
         match server::jpeg::encode_jpeg(&frame.image, quality, &mut buf) {
             Ok(()) => {
                 encoded.put((frame.meta.seq, Bytes::copy_from_slice(&buf)));
+                metrics.record_stage(Stage::Encode, t.elapsed());
             }
             Err(err) => tracing::warn!(seq = frame.meta.seq, cause = %err, "skipping frame that cannot be encoded"),
         }
@@ -222,7 +233,6 @@ fn process_loop(
         let mut overlay = session.update(&perception, truth.as_ref());
         metrics.record_stage(Stage::Plan, t.elapsed());
 
-        let t = Instant::now();
         let jpeg = loop {
             match encoded.take_timeout(POLL) {
                 Some((seq, jpeg)) if seq == meta.seq => break Some(jpeg),
@@ -232,7 +242,6 @@ fn process_loop(
             }
         };
         let Some(jpeg) = jpeg else { break };
-        metrics.record_stage(Stage::Encode, t.elapsed());
 
         overlay.source_status = metrics.source_status();
         overlay.latency_ms = meta.captured_at.elapsed().as_secs_f64() * 1e3;
@@ -277,6 +286,11 @@ pub async fn serve(config: ServeConfig, listener: TcpListener, signal: impl Futu
     tracing::info!(%addr, "serving the page at http://{addr}/");
     let stop = running.shutdown_tx();
     let app = server::app(running.state.clone());
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // Best effort: a socket that refuses these options still works, only less snappily.
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(WS_SEND_BUFFER_BYTES);
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             signal.await;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod detect;
 mod score;
+mod serve;
 mod synth;
 
 /// Stipple: machine-vision guidance for scalp micropigmentation.
@@ -28,12 +29,14 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
     Score(score::ScoreArgs),
+    /// The live service: camera to overlay at the chair, on a page at http://127.0.0.1:8080/.
+    Serve(serve::ServeArgs),
 }
 
 /// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stipple::pipeline=info,stipple::source=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -49,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Score(args) => score::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -48,6 +48,9 @@ pub struct RegistrationConfig {
     pub min_inliers: usize,
     /// Candidates not confirmed within this many frames are forgotten (false detections).
     pub candidate_ttl_frames: u64,
+    /// Off: every frame keeps the first frame's transform, as if the head never moved. Only
+    /// for tests that must show the drift registration removes.
+    pub enabled: bool,
 }
 
 impl RegistrationConfig {
@@ -62,6 +65,7 @@ impl RegistrationConfig {
             ransac_iterations: 48,
             min_inliers: 8,
             candidate_ttl_frames: 30,
+            enabled: true,
         }
     }
 }
@@ -155,7 +159,9 @@ impl Registrar {
         self.frame += 1;
         let predicted = self.skin_from_image.compose(&self.prev_from_cur);
         let first = self.landmarks.is_empty();
-        let fit = if first {
+        let fit = if !self.config.enabled {
+            Some((self.skin_from_image, 0, 0.0))
+        } else if first {
             None
         } else {
             self.rebuild_grid();
@@ -246,6 +252,8 @@ impl Registrar {
         predicted: Similarity,
     ) -> Option<(Similarity, usize, f64)> {
         let cfg = self.config.clone();
+        // Until enough landmarks are confirmed (the first frames), candidates take part too.
+        let bootstrap = self.landmarks.iter().filter(|l| l.confirmed()).count() < 4 * cfg.min_inliers;
         let in_skin: Vec<[f64; 2]> =
             detections.iter().map(|d| predicted.apply([d.x, d.y])).collect();
 
@@ -253,7 +261,7 @@ impl Registrar {
         let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
         for p in &in_skin {
             self.near(*p, cfg.coarse_radius_mm, |_, l| {
-                if l.confirmed() {
+                if bootstrap || l.confirmed() {
                     let dx = l.in_skin_mm[0] - p[0];
                     let dy = l.in_skin_mm[1] - p[1];
                     let key = (
@@ -288,7 +296,7 @@ impl Registrar {
         let mut pairs: Vec<([f64; 2], [f64; 2])> = Vec::with_capacity(detections.len());
         for (d, p) in detections.iter().zip(&in_skin) {
             let q = [p[0] + shift[0], p[1] + shift[1]];
-            if let Some((i, _)) = self.nearest(q, cfg.match_radius_mm, true) {
+            if let Some((i, _)) = self.nearest(q, cfg.match_radius_mm, !bootstrap) {
                 pairs.push(([d.x, d.y], self.landmarks[i].in_skin_mm));
             }
         }

@@ -107,8 +107,13 @@ mod tests {
             let _ = tx.send(Arc::new(Packet { seq, overlay_json: json.into(), jpeg: vec![1, 2].into() }));
         }
         drop(tx);
-        let mut out: Vec<Message> = Vec::new();
-        send_frames(&mut out, rx, metrics.clone(), shutdown).await;
+        let sent = Arc::new(std::sync::Mutex::new(Vec::<Message>::new()));
+        let sink = futures_util::sink::unfold(sent.clone(), |sent, m: Message| async move {
+            sent.lock().expect("test lock").push(m);
+            Ok::<_, std::convert::Infallible>(sent)
+        });
+        send_frames(std::pin::pin!(sink), rx, metrics.clone(), shutdown).await;
+        let out = sent.lock().expect("test lock").clone();
         // Seq 0-2 were overwritten before the client read: it skips them and sends 3 and 4.
         assert!(matches!(&out[0], Message::Text(t) if t.as_str() == "{\"seq\":3}"), "{out:?}");
         assert!(matches!(&out[1], Message::Binary(_)));

@@ -45,12 +45,14 @@ pub struct SessionConfig {
     pub done_radius_mm: f64,
     /// Side of a heatmap cell, millimetres.
     pub heatmap_cell_mm: f64,
+    /// Registration on (always, except in the test that shows what it prevents).
+    pub register: bool,
 }
 
 impl SessionConfig {
     /// Defaults for a camera at `px_per_mm`.
     pub fn new(px_per_mm: f64) -> Self {
-        Self { px_per_mm, recommendations: 12, done_radius_mm: 0.35, heatmap_cell_mm: 2.0 }
+        Self { px_per_mm, recommendations: 12, done_radius_mm: 0.35, heatmap_cell_mm: 2.0, register: true }
     }
 }
 
@@ -74,10 +76,6 @@ pub struct Recommendation {
     pub id: u64,
     /// Where, in skin millimetres.
     pub in_skin_mm: [f64; 2],
-    /// Where the recommendation truly lay when it was made (scene mm; synthetic source only),
-    /// to measure how far it drifts on the skin.
-    #[serde(skip)]
-    anchor_in_scene_mm: Option<[f64; 2]>,
 }
 
 /// The plan as `GET /api/plan` shows it.
@@ -127,6 +125,9 @@ pub struct LiveSession {
     heat: Option<HeatMsg>,
     zone_density: Vec<ZoneDensity>,
     drift_mm: VecDeque<f64>,
+    /// Skin points (and where they truly are in the scene) whose image position is checked
+    /// against the truth every frame: the plan's drift on the skin (synthetic source only).
+    drift_probes: Vec<([f64; 2], [f64; 2])>,
     frames_unregistered: u64,
     last_seq: u64,
     epoch: (Instant, SystemTime),
@@ -137,7 +138,7 @@ impl LiveSession {
     pub fn new(config: SessionConfig) -> Self {
         Self {
             detector: BlobDetector::new(BlobConfig { px_per_mm: config.px_per_mm }),
-            registrar: Registrar::new(RegistrationConfig::new(config.px_per_mm)),
+            registrar: Registrar::new(RegistrationConfig { enabled: config.register, ..RegistrationConfig::new(config.px_per_mm) }),
             design: Design::default(),
             recs: Vec::new(),
             next_rec_id: 1,
@@ -149,6 +150,7 @@ impl LiveSession {
             heat: None,
             zone_density: Vec::new(),
             drift_mm: VecDeque::new(),
+            drift_probes: Vec::new(),
             frames_unregistered: 0,
             last_seq: 0,
             epoch: (Instant::now(), SystemTime::now()),
@@ -269,15 +271,15 @@ impl LiveSession {
             self.replan = true;
         }
         if self.replan && reg.registered && self.frames > u64::from(crate::registration::MIN_OBSERVATIONS) {
-            self.top_up_plan(&view, &skin_from_image, image_from_scene);
+            self.top_up_plan(&view);
             self.replan = false;
         }
         if self.frames % HEATMAP_EVERY_FRAMES == 1 {
             self.heat = Some(self.heatmap(&view));
             self.zone_density = self.zone_densities(&view);
         }
-        if let Some(truth) = image_from_scene {
-            self.measure_drift(&image_from_skin, truth);
+        if let (Some(truth), true) = (image_from_scene, reg.registered) {
+            self.measure_drift(&image_from_skin, truth, p.width, p.height);
         }
 
         let to_px = |q: [f64; 2]| {
@@ -355,7 +357,7 @@ impl LiveSession {
         self.registrar.landmarks().iter().filter(|l| l.confirmed()).map(|l| l.in_skin_mm)
     }
 
-    fn top_up_plan(&mut self, view: &[[f64; 2]], skin_from_image: &Similarity, image_from_scene: Option<&Similarity>) {
+    fn top_up_plan(&mut self, view: &[[f64; 2]]) {
         let _span = tracing::trace_span!("plan").entered();
         let want = self.config.recommendations.saturating_sub(self.recs.len());
         if want == 0 {
@@ -381,10 +383,8 @@ impl LiveSession {
             f64::from(n) / (9.0 * cell * cell / 100.0)
         };
         let new = interim_plan::propose(&self.design, view, &existing, density_at, want);
-        let image_from_skin = skin_from_image.inverse();
         for p in new {
-            let anchor = image_from_scene.map(|t| t.inverse().apply(image_from_skin.apply(p)));
-            self.recs.push(Recommendation { id: self.next_rec_id, in_skin_mm: p, anchor_in_scene_mm: anchor });
+            self.recs.push(Recommendation { id: self.next_rec_id, in_skin_mm: p });
             self.next_rec_id += 1;
         }
         self.order_recs();
@@ -475,12 +475,29 @@ impl LiveSession {
             .collect()
     }
 
-    fn measure_drift(&mut self, image_from_skin: &Similarity, image_from_scene: &Similarity) {
-        let errs = self.recs.iter().filter_map(|r| {
-            let anchor = r.anchor_in_scene_mm?;
-            let est = image_from_skin.apply(r.in_skin_mm);
-            let truth = image_from_scene.apply(anchor);
-            Some((est[0] - truth[0]).hypot(est[1] - truth[1]) / self.config.px_per_mm)
+    /// Measures how far points fixed on the skin have moved from where they truly are.
+    ///
+    /// Probes are a grid of skin points laid over the first registered view, anchored to the
+    /// scene through that frame's true pose. A recommendation is a skin point like any probe,
+    /// so the probes' error is the error of every recommendation made since the start (a
+    /// recommendation made later has drifted at most that much).
+    fn measure_drift(&mut self, image_from_skin: &Similarity, image_from_scene: &Similarity, w: u32, h: u32) {
+        let (wf, hf) = (f64::from(w), f64::from(h));
+        if self.drift_probes.is_empty() {
+            let skin_from_image = image_from_skin.inverse();
+            let scene_from_image = image_from_scene.inverse();
+            for i in 1..8 {
+                for j in 1..5 {
+                    let q = [wf * f64::from(i) / 8.0, hf * f64::from(j) / 5.0];
+                    self.drift_probes.push((skin_from_image.apply(q), scene_from_image.apply(q)));
+                }
+            }
+        }
+        let errs = self.drift_probes.iter().filter_map(|(skin, scene)| {
+            let est = image_from_skin.apply(*skin);
+            let truth = image_from_scene.apply(*scene);
+            let inside = truth[0] >= 0.0 && truth[1] >= 0.0 && truth[0] < wf && truth[1] < hf;
+            inside.then(|| (est[0] - truth[0]).hypot(est[1] - truth[1]) / self.config.px_per_mm)
         });
         if let Some(m) = median(errs) {
             if self.drift_mm.len() == DRIFT_WINDOW_FRAMES {

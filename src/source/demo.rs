@@ -150,6 +150,8 @@ pub struct DemoSource {
     next_dot_s: f64,
     last_hint_used: u64,
     dots_placed: u64,
+    /// Off: frames come as fast as they render (simulated time), for tests and benchmarks.
+    paced: bool,
 }
 
 /// One demo frame with its truth.
@@ -190,6 +192,7 @@ impl DemoSource {
             next_dot_s,
             last_hint_used: 0,
             dots_placed: 0,
+            paced: true,
         }
     }
 
@@ -199,6 +202,12 @@ impl DemoSource {
             "synthetic ({}x{} @ {} fps, {} px/mm, seed {})",
             self.config.width, self.config.height, self.config.fps, self.config.px_per_mm, self.config.seed
         )
+    }
+
+    /// Renders frames as fast as asked, in simulated time (`frame / fps`), instead of waiting
+    /// for each to be due; for tests and benchmarks.
+    pub fn free_run(&mut self) {
+        self.paced = false;
     }
 
     /// Dots the simulated needle has placed.
@@ -217,15 +226,17 @@ impl DemoSource {
 
     /// Waits until the next frame is due, moves the head, lets the needle work, renders.
     pub fn next(&mut self) -> DemoFrame {
-        let period = Duration::from_secs_f64(1.0 / self.config.fps.max(1.0));
-        let now = Instant::now();
-        let due = *self.next_due.get_or_insert(now);
-        if due > now {
-            std::thread::sleep(due - now);
+        if self.paced {
+            let period = Duration::from_secs_f64(1.0 / self.config.fps.max(1.0));
+            let now = Instant::now();
+            let due = *self.next_due.get_or_insert(now);
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            // Fixed-rate schedule; after a stall, restart from now rather than bursting.
+            let next = due + period;
+            self.next_due = Some(if next + period < Instant::now() { Instant::now() } else { next });
         }
-        // Fixed-rate schedule; after a stall, restart from now rather than bursting.
-        let next = due + period;
-        self.next_due = Some(if next + period < Instant::now() { Instant::now() } else { next });
 
         let t = self.frame as f64 / self.config.fps;
         let pose = self.pose_at(t);

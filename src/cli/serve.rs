@@ -1,0 +1,127 @@
+//! `stipple serve`: the live service at the chair (camera → detection → plan → page).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::config::{ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_JPEG_QUALITY};
+
+/// Arguments of `stipple serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where frames come from: `synthetic` (a rendered, moving head with a simulated needle),
+    /// `camera[:INDEX]` (a UVC camera) or `images:DIR` (an image folder, played in name order).
+    #[arg(long, default_value = "synthetic")]
+    pub source: SourceSpec,
+    /// Address to listen on. Loopback by default; any other address exposes the page to the
+    /// network and is your explicit choice.
+    #[arg(long, default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+    /// Camera calibration (TOML, see `calibration/`): sets frame size and px/mm.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Segmentation model (ONNX). Not built yet: giving one is an error.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Frame width asked from the source (overridden by a calibration).
+    #[arg(long, default_value_t = 1280)]
+    pub width: u32,
+    /// Frame height asked from the source (overridden by a calibration).
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    /// Frames per second asked from the source.
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Scale at the skin when no calibration is given, pixels per millimetre.
+    #[arg(long, default_value_t = 20.0)]
+    pub px_per_mm: f64,
+    /// Seed of the synthetic head.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// JPEG quality of the frames sent to the page (1-100).
+    #[arg(long, default_value_t = DEFAULT_JPEG_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+    /// List the cameras the system offers and exit.
+    #[arg(long)]
+    pub list_cameras: bool,
+}
+
+impl ServeConfig {
+    /// Resolves validated CLI values: loads the calibration, checks the model.
+    ///
+    /// # Errors
+    /// A calibration that cannot be loaded, a model (not supported yet), or out-of-range numbers.
+    pub fn from_cli(args: &ServeArgs) -> anyhow::Result<Self> {
+        if let Some(model) = &args.model {
+            anyhow::bail!("--model {}: model support is not built yet", model.display());
+        }
+        anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 240.0, "--fps must be in (0, 240], got {}", args.fps);
+        anyhow::ensure!(args.width >= 64 && args.height >= 64, "--width/--height must be at least 64");
+        anyhow::ensure!(args.px_per_mm.is_finite() && args.px_per_mm > 0.0, "--px-per-mm must be positive");
+        let mut config = ServeConfig::new();
+        config.source = args.source.clone();
+        config.bind = args.bind;
+        config.fps = args.fps;
+        config.width = args.width;
+        config.height = args.height;
+        config.seed = args.seed;
+        config.jpeg_quality = args.jpeg_quality;
+        let mut px_per_mm = args.px_per_mm;
+        if let Some(path) = &args.calibration {
+            let (w, h, ppm) = load_calibration(path)?;
+            config.width = w;
+            config.height = h;
+            px_per_mm = ppm;
+        }
+        Ok(config.with_px_per_mm(px_per_mm))
+    }
+}
+
+/// Frame size and scale from a calibration file.
+fn load_calibration(path: &Path) -> anyhow::Result<(u32, u32, f64)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading calibration {}", path.display()))?;
+    let table: toml::Table = text.parse().with_context(|| format!("parsing calibration {}", path.display()))?;
+    let int = |k: &str| -> anyhow::Result<u32> {
+        table
+            .get(k)
+            .and_then(toml::Value::as_integer)
+            .and_then(|v| u32::try_from(v).ok())
+            .with_context(|| format!("calibration {}: missing or bad {k}", path.display()))
+    };
+    let ppm = table
+        .get("px_per_mm")
+        .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .with_context(|| format!("calibration {}: missing or bad px_per_mm", path.display()))?;
+    Ok((int("image_width")?, int("image_height")?, ppm))
+}
+
+/// Runs `stipple serve`.
+///
+/// # Errors
+/// Bad arguments, no camera, an address that cannot be bound.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.list_cameras {
+        let cams = crate::source::camera::list_cameras().context("listing cameras")?;
+        if cams.is_empty() {
+            anyhow::bail!("no camera found (is one plugged in, and is /dev/video* readable?)");
+        }
+        let text = serde_json::to_string_pretty(&cams).context("formatting the camera list")?;
+        std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes()).context("writing to stdout")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = ServeConfig::from_cli(&args)?;
+    if !config.bind.ip().is_loopback() {
+        tracing::warn!(bind = %config.bind, "listening beyond loopback: the page is reachable from the network");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("stipple-io")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::pipeline::run(config, crate::shutdown::signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
