@@ -289,7 +289,7 @@ pub async fn serve(config: ServeConfig, listener: TcpListener, signal: impl Futu
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         // Best effort: a socket that refuses these options still works, only less snappily.
         let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(WS_SEND_BUFFER_BYTES);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(WS_SEND_BUFFER_BYTES);
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -9,6 +9,16 @@
 //! [`DemoConfig::on_plan_fraction`] on the current recommendation (within 0.05 mm), otherwise
 //! somewhere off the plan. The source knows the true pose of every frame, so the pipeline can
 //! measure how far the plan drifts on the skin.
+//!
+//! # Speed
+//! The renderer paints a full camera model per pixel (about 20-60 ms a 1280x720 frame on two
+//! cores), too slow to leave room for detection at 30 fps. So the demo renders a *plate*, a
+//! view of the scene larger than the frame by the head's whole range of motion, and each frame
+//! is a bilinear affine warp of the plate (a few milliseconds). The needle's dots are painted
+//! into the scene and the plate re-rendered on a painter thread, swapped in when ready (about
+//! 0.1 s later, as ink shows after the needle lifts). Sensor noise and vignetting are therefore
+//! frozen on the plate and move with the skin; the skin, its dots and their truth are the
+//! renderer's.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -139,7 +149,8 @@ impl HeadMotion {
 #[derive(Debug)]
 pub struct DemoSource {
     config: DemoConfig,
-    scene: Scene,
+    plate: Plate,
+    painter: Painter,
     motion: HeadMotion,
     rng: ChaCha8Rng,
     hints: Arc<Mailbox<NeedleHint>>,
@@ -152,6 +163,70 @@ pub struct DemoSource {
     dots_placed: u64,
     /// Off: frames come as fast as they render (simulated time), for tests and benchmarks.
     paced: bool,
+}
+
+/// A rendered view of the scene larger than the frame, at the identity pose.
+#[derive(Debug, Clone)]
+struct Plate {
+    image: Arc<RgbImage>,
+    /// Scene millimetres to plate pixels.
+    plate_from_scene: Similarity,
+}
+
+/// Paints pigment into the scene and re-renders the plate: on its own thread when paced, in
+/// line when free-running (so tests see each dot on the next frame, deterministically).
+#[derive(Debug)]
+enum Painter {
+    Inline(Box<Scene>, u64),
+    Thread {
+        dots: std::sync::mpsc::Sender<[f64; 4]>,
+        plates: Arc<Mailbox<Plate>>,
+    },
+}
+
+/// Extra plate margin around the frame, millimetres: the head's offset plus rotation slack.
+const PLATE_MARGIN_MM: f64 = MAX_OFFSET_MM + 2.0;
+
+fn render_plate(scene: &Scene, seed: u64) -> Plate {
+    let _span = tracing::debug_span!("demo_plate").entered();
+    let p = scene.params();
+    let ppm = scene.px_per_mm();
+    let image = scene.render(&Pose::default(), seed).image;
+    Plate { image: Arc::new(image), plate_from_scene: image_from_scene(&Pose::default(), ppm, p.width, p.height) }
+}
+
+/// Bilinear affine warp: `dst(x, y) = src(src_from_dst(x, y))`, pixel centres at +0.5,
+/// clamped at the border.
+fn warp_into(src: &RgbImage, src_from_dst: &Similarity, dst: &mut RgbImage) {
+    let (sw, sh) = (src.width() as i64, src.height() as i64);
+    let (dw, dh) = (dst.width() as usize, dst.height() as usize);
+    let s = src.as_raw();
+    let row_len = dw * 3;
+    let t = src_from_dst;
+    for (y, row) in dst.as_mut().chunks_exact_mut(row_len).enumerate().take(dh) {
+        let yc = y as f64 + 0.5;
+        // Sample position of pixel x is (u0 + x * du, v0 + x * dv), minus 0.5 to index texels.
+        let start = t.apply([0.5, yc]);
+        let (du, dv) = (t.a, t.b);
+        let (mut u, mut v) = (start[0] - 0.5, start[1] - 0.5);
+        for px in row.chunks_exact_mut(3) {
+            let (fu, fv) = (u.floor(), v.floor());
+            let (ax, ay) = ((u - fu) as f32, (v - fv) as f32);
+            let x0 = (fu as i64).clamp(0, sw - 1) as usize;
+            let y0 = (fv as i64).clamp(0, sh - 1) as usize;
+            let x1 = (fu as i64 + 1).clamp(0, sw - 1) as usize;
+            let y1 = (fv as i64 + 1).clamp(0, sh - 1) as usize;
+            let w = sw as usize;
+            let (i00, i01, i10, i11) = ((y0 * w + x0) * 3, (y0 * w + x1) * 3, (y1 * w + x0) * 3, (y1 * w + x1) * 3);
+            for c in 0..3 {
+                let top = f32::from(s[i00 + c]) * (1.0 - ax) + f32::from(s[i01 + c]) * ax;
+                let bottom = f32::from(s[i10 + c]) * (1.0 - ax) + f32::from(s[i11 + c]) * ax;
+                px[c] = (top * (1.0 - ay) + bottom * ay + 0.5) as u8;
+            }
+            u += du;
+            v += dv;
+        }
+    }
 }
 
 /// One demo frame with its truth.
@@ -167,21 +242,25 @@ impl DemoSource {
     /// Generates the scene (about a second at 1280x720). The pipeline publishes the plan to
     /// `hints`; the needle reads the latest one.
     pub fn new(config: DemoConfig, hints: Arc<Mailbox<NeedleHint>>) -> Self {
+        let margin_px = (2.0 * PLATE_MARGIN_MM * config.px_per_mm).ceil() as u32;
         let params = SceneParams {
             seed: config.seed,
             view: View::Rig,
-            width: config.width,
-            height: config.height,
+            width: config.width + margin_px,
+            height: config.height + margin_px,
             px_per_mm: Some(config.px_per_mm),
         };
         let mut scene = Scene::generate(&params);
         scene.set_jpeg_quality(None);
+        let plate = render_plate(&scene, config.seed);
+        let painter = Painter::Inline(Box::new(scene), config.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xD3_A0);
         let motion = HeadMotion::new(&mut rng);
         let next_dot_s = 2.0;
         Self {
             config,
-            scene,
+            plate,
+            painter,
             motion,
             rng,
             hints,
@@ -208,6 +287,30 @@ impl DemoSource {
     /// for each to be due; for tests and benchmarks.
     pub fn free_run(&mut self) {
         self.paced = false;
+    }
+
+    /// Moves the scene to a painter thread (first paced frame).
+    fn start_painter(&mut self) {
+        let Painter::Inline(..) = self.painter else { return };
+        let (dots_tx, dots_rx) = std::sync::mpsc::channel::<[f64; 4]>();
+        let plates = Arc::new(Mailbox::new());
+        let placeholder = Painter::Thread { dots: dots_tx, plates: plates.clone() };
+        let Painter::Inline(mut scene, seed) = std::mem::replace(&mut self.painter, placeholder) else { return };
+        let spawned = std::thread::Builder::new().name("demo-painter".into()).spawn(move || {
+            // Ends when the source (the sender) is dropped.
+            while let Ok(first) = dots_rx.recv() {
+                let mut n = 0u64;
+                for d in std::iter::once(first).chain(dots_rx.try_iter()) {
+                    scene.add_pigment(d[0], d[1], d[2], d[3]);
+                    n += 1;
+                }
+                plates.put(render_plate(&scene, seed));
+                tracing::trace!(dots = n, "plate repainted");
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!(cause = %err, "no painter thread; the needle's dots will not show");
+        }
     }
 
     /// Dots the simulated needle has placed.
@@ -248,14 +351,25 @@ impl DemoSource {
             let mean = 1.0 / self.config.dots_per_second.max(0.01);
             self.next_dot_s = t + self.rng.gen_range(0.67 * mean..1.33 * mean);
         }
+        if self.paced {
+            self.start_painter();
+        }
+        if let Painter::Thread { plates, .. } = &self.painter {
+            if let Some(p) = plates.take_timeout(Duration::ZERO) {
+                self.plate = p;
+            }
+        }
         let _span = tracing::trace_span!("demo_render", frame = self.frame).entered();
-        let image = self.scene.render(&pose, self.config.seed.wrapping_add(self.frame)).image;
+        let truth = image_from_scene(&pose, self.config.px_per_mm, self.config.width, self.config.height);
+        let plate_from_image = self.plate.plate_from_scene.compose(&truth.inverse());
+        let mut image = RgbImage::new(self.config.width, self.config.height);
+        warp_into(&self.plate.image, &plate_from_image, &mut image);
         self.poses.push_back((self.frame, pose));
         if self.poses.len() > POSE_HISTORY {
             self.poses.pop_front();
         }
         self.frame += 1;
-        DemoFrame { image, image_from_scene: image_from_scene(&pose, self.config.px_per_mm, self.config.width, self.config.height) }
+        DemoFrame { image, image_from_scene: truth }
     }
 
     /// The frame counter of the source's next frame (the pipeline's `seq` follows it).
@@ -288,7 +402,15 @@ impl DemoSource {
         };
         let radius_mm = self.rng.gen_range(0.2..0.28);
         let shade = self.rng.gen_range(0.75..0.9);
-        self.scene.add_pigment(x, y, radius_mm, shade);
+        match &mut self.painter {
+            Painter::Inline(scene, seed) => {
+                scene.add_pigment(x, y, radius_mm, shade);
+                self.plate = render_plate(scene, *seed);
+            }
+            Painter::Thread { dots, .. } => {
+                let _ = dots.send([x, y, radius_mm, shade]);
+            }
+        }
         self.dots_placed += 1;
         tracing::debug!(x_mm = x, y_mm = y, on_plan = planned.is_some(), "needle placed a dot");
     }

@@ -61,19 +61,33 @@ impl Server {
     }
 }
 
-/// Minimal HTTP/1.0 GET, enough for our JSON endpoints.
+/// Minimal HTTP/1.1 GET, enough for our JSON endpoints and Chromium's DevTools listing (which
+/// keeps the connection open, so the body is read by its Content-Length).
 async fn get(addr: SocketAddr, path: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8(buf)?;
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("GET {path}: {head}").into());
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await??;
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>()))
+                .transpose()?;
+            if n == 0 || len.is_some_and(|len| body.len() >= len) {
+                if !head.starts_with("HTTP/1.1 200") {
+                    return Err(format!("GET {path}: {head}").into());
+                }
+                return Ok(body.to_string());
+            }
+        } else if n == 0 {
+            return Err("no HTTP body".into());
+        }
     }
-    Ok(body.to_string())
 }
 
 async fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
@@ -319,4 +333,161 @@ fn registration_over_a_minute() {
     let drift = drift.expect("drift measured");
     eprintln!("one minute: median drift {drift:.4} mm, {placed} dots placed, {done} recommendations done");
     assert!(drift < 0.1, "median drift {drift} mm");
+}
+
+/// Minimal HTTP/1.0 request with a JSON body.
+async fn send_json(addr: SocketAddr, method: &str, path: &str, body: &serde_json::Value) -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    if !text.starts_with("HTTP/1.0 200") && !text.starts_with("HTTP/1.1 200") {
+        return Err(format!("{method} {path}: {text}").into());
+    }
+    Ok(())
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A Chrome DevTools Protocol session on one page.
+struct Cdp {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        use futures_util::SinkExt;
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.ws.send(Message::Text(msg.to_string().into())).await?;
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next()).await?.ok_or("devtools closed")??;
+            if let Message::Text(t) = m {
+                let v: serde_json::Value = serde_json::from_str(&t)?;
+                if v["id"] == id {
+                    if let Some(err) = v.get("error") {
+                        return Err(format!("{method}: {err}").into());
+                    }
+                    return Ok(v["result"].clone());
+                }
+            }
+        }
+    }
+
+    async fn eval(&mut self, expr: &str) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        let r = self.call("Runtime.evaluate", serde_json::json!({ "expression": expr, "returnByValue": true, "awaitPromise": true })).await?;
+        Ok(r["result"]["value"].clone())
+    }
+}
+
+/// What the page itself reports having drawn, plus a pixel check: the target ring is the only
+/// saturated green on the canvas.
+const PAGE_PROBE: &str = r#"(() => {
+  const c = document.getElementById('view');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let green = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 160 && d[i + 1] > 230 && d[i + 2] < 60) green++;
+  return Object.assign({ greenPixels: green, width: c.width }, window.stippleStats);
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        eprintln!("SKIPPED: {CHROMIUM} is absent (apt-get install -y chromium); .ci/run installs it");
+        return Ok(());
+    }
+    let server = Server::start(small_config()).await?;
+    let addr = server.addr;
+    // Ask for more than the scene's natural density, so that there are next dots to draw.
+    let mut design = get_json(addr, "/api/design").await?;
+    design["target_per_cm2"] = 120.0.into();
+    send_json(addr, "PUT", "/api/design", &design).await?;
+
+    let profile = tempfile::tempdir()?;
+    let mut chromium = tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+            "--window-size=1200,800",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{addr}/"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let result = async {
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+        use tokio::io::AsyncBufReadExt;
+        let stderr = chromium.stderr.take().ok_or("no stderr")?;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let devtools: SocketAddr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.ok_or("chromium exited")?;
+            if let Some(rest) = line.split("ws://").nth(1) {
+                break rest.split('/').next().ok_or("bad devtools line")?.parse()?;
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let targets: serde_json::Value = get_json(devtools, "/json/list").await?;
+        let page = targets
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .ok_or("no page target")?
+            .to_string();
+        let (ws, _) = tokio_tungstenite::connect_async(page).await?;
+        let mut cdp = Cdp { ws, next_id: 0 };
+
+        // Wait for the page to draw a few frames with next dots on them.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let first = loop {
+            let s = cdp.eval(PAGE_PROBE).await?;
+            if s["overlaysDrawn"].as_u64() > Some(5) && s["recsDrawn"].as_u64() > Some(0) {
+                break s;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the page did not draw overlays: {s}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let later = cdp.eval(PAGE_PROBE).await?;
+        eprintln!("page stats: {first} then {later}");
+        assert!(later["overlaysDrawn"].as_u64() > first["overlaysDrawn"].as_u64(), "overlay not updating: {later}");
+        assert!(later["lastSeq"].as_u64() > first["lastSeq"].as_u64(), "frames not advancing: {later}");
+        assert!(later["dotsDrawn"].as_u64() > Some(50), "existing dots not drawn: {later}");
+        assert_eq!(later["targetDrawn"], true, "{later}");
+        assert!(later["greenPixels"].as_u64() > Some(20), "no target ring on the canvas: {later}");
+        assert_eq!(later["width"], 640);
+
+        let shot = cdp.call("Page.captureScreenshot", serde_json::json!({ "format": "png" })).await?;
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().ok_or("no screenshot")?)?;
+        let out = std::env::var_os("STIPPLE_SCREENSHOT")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-page.png"));
+        std::fs::write(&out, png)?;
+        eprintln!("screenshot: {}", out.display());
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    let _ = chromium.kill().await;
+    result?;
+    server.stop().await
 }
