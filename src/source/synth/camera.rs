@@ -256,8 +256,8 @@ fn jpeg_round_trip(img: RgbImage, quality: u8) -> RgbImage {
 fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
     let mut out = Vec::new();
     let (p, n_max, r_px, strength) = match view {
-        View::Rig => (0.5, 3, (12.0, 45.0), (0.2, 0.5)),
-        View::Dermoscope => (0.7, 9, (4.0, 22.0), (0.5, 1.0)),
+        View::Rig => (0.55, 3, (25.0, 90.0), (0.12, 0.35)),
+        View::Dermoscope => (0.7, 9, (8.0, 40.0), (0.35, 0.9)),
     };
     if !rng.gen_bool(p) {
         return out;

@@ -261,7 +261,7 @@ impl Scene {
     /// Lays out and paints the scene of `p`. Deterministic: same parameters, same scene.
     pub fn generate(p: &SceneParams) -> Scene {
         let _span = info_span!("synth_generate", seed = p.seed, view = ?p.view).entered();
-        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5C_A1_9000);
+        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5CA1_9000);
         let drawn_ppm = match p.view {
             View::Rig => rng.gen_range(RIG_PX_PER_MM.0..RIG_PX_PER_MM.1),
             View::Dermoscope => DERMOSCOPE_PX_PER_MM,
@@ -282,7 +282,9 @@ impl Scene {
         let units = draw_units(
             &mut rng, p.view, half_mm, &fields, &negatives, &camera, px_per_mm, w, h,
         );
-        let pigment = draw_pigment(&mut rng, p.view, half_mm, &fields, &units, &negatives);
+        let pigment = draw_pigment(
+            &mut rng, p.view, half_mm, &fields, &units, &negatives, &camera, px_per_mm, w, h,
+        );
 
         let n = (2.0 * half_mm * px_per_mm).ceil() as usize;
         let mut albedo = Texture::new(n, n, [-half_mm, -half_mm], px_per_mm, palette.skin);
@@ -443,7 +445,7 @@ impl Scene {
             .negatives
             .iter()
             .filter_map(|n| {
-                let shape = map_shape(&n.shape, |x, y| to_px(x, y), k);
+                let shape = map_shape(&n.shape, to_px, k);
                 shape_touches(&shape, &frame, w, h).then_some(TruthNegative {
                     kind: n.kind,
                     shape,
@@ -782,8 +784,8 @@ fn make_unit(
                 dy_mm: dy,
                 angle_rad: angle,
                 length_mm: rng.gen_range(0.08..0.25),
-                radius_mm: rng.gen_range(0.04..0.055),
-                darkness: rng.gen_range(0.42..0.6),
+                radius_mm: rng.gen_range(0.05..0.065),
+                darkness: rng.gen_range(0.6..0.75),
             },
             (View::Dermoscope, false) => Hair {
                 dx_mm: dx,
@@ -818,6 +820,7 @@ fn make_unit(
 }
 
 /// Draws healed pigment dots, mostly where the hair is thin, never on a unit or another dot.
+#[allow(clippy::too_many_arguments)]
 fn draw_pigment(
     rng: &mut ChaCha8Rng,
     view: View,
@@ -825,6 +828,10 @@ fn draw_pigment(
     fields: &Fields,
     units: &[Unit],
     negatives: &[Negative],
+    camera: &Camera,
+    ppm: f64,
+    w: u32,
+    h: u32,
 ) -> Vec<Pigment> {
     let _s = info_span!("pigment").entered();
     let fill = if rng.gen_bool(0.25) {
@@ -861,6 +868,10 @@ fn draw_pigment(
         if unit_grid.near(x, y, r, PIGMENT_CLEARANCE_MM)
             || dot_grid.near(x, y, r, PIGMENT_CLEARANCE_MM + 0.2)
             || under_negative(negatives, x, y, r)
+            || {
+                let (px, py) = Pose::default().image_from_skin(ppm, w, h, x, y);
+                camera.glare_covers(px, py, r * ppm)
+            }
         {
             continue;
         }
@@ -874,4 +885,72 @@ fn draw_pigment(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_zone_density_is_natural() {
+        for seed in [1u64, 2, 3] {
+            let p = SceneParams {
+                seed,
+                view: View::Rig,
+                width: 640,
+                height: 400,
+                px_per_mm: Some(14.0),
+            };
+            let s = Scene::generate(&p);
+            // Area (by sampling) and units where the field is full and no negative intrudes.
+            let free = |x: f64, y: f64| {
+                s.fields.density(x, y) >= 1.0 && !under_negative(s.negatives(), x, y, 0.2)
+            };
+            let half = s.albedo.w as f64 / s.px_per_mm / 2.0 * 0.95;
+            let n = 200;
+            let step = 2.0 * half / n as f64;
+            let mut cells = 0usize;
+            for j in 0..n {
+                for i in 0..n {
+                    if free(
+                        -half + (i as f64 + 0.5) * step,
+                        -half + (j as f64 + 0.5) * step,
+                    ) {
+                        cells += 1;
+                    }
+                }
+            }
+            let area_cm2 = cells as f64 * step * step / 100.0;
+            if area_cm2 < 2.0 {
+                continue;
+            }
+            let count = s
+                .units()
+                .iter()
+                .filter(|u| u.x_mm.abs() < half && u.y_mm.abs() < half && free(u.x_mm, u.y_mm))
+                .count();
+            let per_cm2 = count as f64 / area_cm2;
+            assert!(
+                (60.0..=100.0).contains(&per_cm2),
+                "seed {seed}: {per_cm2:.1} units/cm2"
+            );
+        }
+    }
+
+    #[test]
+    fn units_keep_their_spacing() {
+        let s = Scene::generate(&SceneParams {
+            seed: 4,
+            view: View::Rig,
+            width: 320,
+            height: 240,
+            px_per_mm: Some(20.0),
+        });
+        let u = s.units();
+        for (i, a) in u.iter().enumerate().take(300) {
+            for b in &u[i + 1..] {
+                assert!((a.x_mm - b.x_mm).hypot(a.y_mm - b.y_mm) >= RIG_MIN_SPACING_MM.0 - 1e-9);
+            }
+        }
+    }
 }

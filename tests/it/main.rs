@@ -1,0 +1,3 @@
+//! Integration tests, one module per area, linked into a single binary.
+
+mod synth;
