@@ -130,8 +130,8 @@ impl Camera {
         }
         let glare = draw_glare(rng, view, w, h);
         let mut glare_map = vec![0.0f32; (w * h) as usize];
-        for g in &glare {
-            paint_glare(&mut glare_map, w, h, g);
+        for (k, g) in glare.iter().enumerate() {
+            paint_glare(&mut glare_map, w, h, g, light_seed ^ k as u64);
         }
         let info_bar =
             (view == View::Dermoscope && rng.gen_bool(0.35)).then(|| draw_info_bar(rng, w, h));
@@ -285,7 +285,7 @@ fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
     out
 }
 
-fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare) {
+fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare, seed: u64) {
     let (core, reach) = match &g.shape {
         Shape::Circle { x, y, r } => (vec![[*x, *y], [*x, *y]], *r),
         Shape::Band { points, half_width } => (points.clone(), *half_width),
@@ -301,16 +301,22 @@ fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare) {
     let y0 = ly.max(0.0) as u32;
     let x1 = (hx.max(0.0) as u32).min(w);
     let y1 = (hy.max(0.0) as u32).min(h);
+    let (a, b) = (core[0], core[1]);
     for y in y0..y1 {
         for x in x0..x1 {
             let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
-            let d = core
-                .windows(2)
-                .map(|s| seg_dist(px, py, s[0][0], s[0][1], s[1][0], s[1][1]).0)
-                .fold(f64::MAX, f64::min);
-            let t = d / reach;
-            if t < 1.0 {
-                let v = (-(t * t) * 3.0).exp() * (1.0 - t * t);
+            let (d, t) = seg_dist(px, py, a[0], a[1], b[0], b[1]);
+            // Streaks taper toward their ends; the sheen is broken up by the skin's relief.
+            let taper = if a == b {
+                1.0
+            } else {
+                0.35 + 0.65 * (std::f64::consts::PI * t).sin()
+            };
+            let r = d / (reach * taper);
+            if r < 1.0 {
+                let rough = 0.55
+                    + 0.9 * noise::value(seed, px / (0.25 * reach), py / (0.25 * reach)) as f64;
+                let v = (-(r * r) * 3.0).exp() * (1.0 - r * r) * rough;
                 map[(y * w + x) as usize] += g.strength * v as f32;
             }
         }
