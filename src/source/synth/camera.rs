@@ -16,8 +16,10 @@ use super::texture::{seg_dist, smoothstep, Rgb, Texture};
 use super::truth::{NegativeKind, Shape, TruthNegative, View};
 use super::Pose;
 
-/// Defocus blur sigma range (px).
+/// Defocus blur sigma range (px), rig.
 const BLUR_SIGMA_PX: (f64, f64) = (0.3, 1.2);
+/// Defocus blur sigma range (px), dermoscope: contact optics at 70x are soft.
+const DERMO_BLUR_SIGMA_PX: (f64, f64) = (0.8, 2.4);
 /// Read-noise sigma range (fraction of full scale).
 const READ_NOISE: (f32, f32) = (0.006, 0.02);
 /// Shot-noise factor range (sigma = factor * sqrt(signal)).
@@ -70,7 +72,10 @@ pub(crate) struct Camera {
 impl Camera {
     /// Draws the camera and light of a scene.
     pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, _ppm: f64) -> Self {
-        let blur_sigma_px = rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1);
+        let blur_sigma_px = match view {
+            View::Rig => rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1),
+            View::Dermoscope => rng.gen_range(DERMO_BLUR_SIGMA_PX.0..DERMO_BLUR_SIGMA_PX.1),
+        };
         let read_noise = rng.gen_range(READ_NOISE.0..READ_NOISE.1);
         let shot_noise = rng.gen_range(SHOT_NOISE.0..SHOT_NOISE.1);
         let jpeg_quality = match view {
@@ -257,7 +262,7 @@ fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
     let mut out = Vec::new();
     let (p, n_max, r_px, strength) = match view {
         View::Rig => (0.55, 3, (25.0, 90.0), (0.12, 0.35)),
-        View::Dermoscope => (0.7, 9, (8.0, 40.0), (0.35, 0.9)),
+        View::Dermoscope => (0.7, 9, (5.0, 26.0), (0.35, 0.9)),
     };
     if !rng.gen_bool(p) {
         return out;
@@ -267,7 +272,11 @@ fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
         let x = rng.gen_range(0.1..0.9) * w as f64;
         let y = rng.gen_range(0.1..0.9) * h as f64;
         let r = rng.gen_range(r_px.0..r_px.1);
-        let shape = if rng.gen_bool(0.35) {
+        let streak_p = match view {
+            View::Rig => 0.35,
+            View::Dermoscope => 0.1,
+        };
+        let shape = if rng.gen_bool(streak_p) {
             let a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
             let len = r * rng.gen_range(2.0..6.0);
             Shape::Band {

@@ -42,6 +42,12 @@ const RIG_UNIT_SPREAD_MM: f64 = 0.065;
 const DERMO_SHAFT_RADIUS_MM: (f64, f64) = (0.03, 0.055);
 /// Largest distance of a shaft's exit from the opening centre (mm).
 const DERMO_UNIT_SPREAD_MM: f64 = 0.035;
+/// Typical visible length of shaved stubble in a dermoscope scene (mm), drawn per scene.
+const DERMO_STUBBLE_MM: (f64, f64) = (0.3, 2.2);
+/// Share of dermoscope scenes with longer, unshaved hair, and its length (mm).
+const DERMO_LONG_HAIR_P: f64 = 0.15;
+/// Visible length of longer hair in a dermoscope scene (mm).
+const DERMO_LONG_MM: (f64, f64) = (2.5, 5.0);
 /// Healed pigment dot radius (mm).
 const PIGMENT_RADIUS_MM: (f64, f64) = (0.1, 0.3);
 
@@ -558,7 +564,7 @@ fn draw_negatives(
     };
     let (p_strip, p_fue, p_mole, p_strand, p_yellow) = match view {
         View::Rig => (0.3, 0.45, 0.55, 0.5, 0.0),
-        View::Dermoscope => (0.06, 0.12, 0.08, 0.35, 0.45),
+        View::Dermoscope => (0.06, 0.12, 0.08, 0.25, 0.45),
     };
     if rng.gen_bool(p_strip) {
         // A gently curved band across the whole patch, passing near the frame.
@@ -632,11 +638,12 @@ fn draw_negatives(
             let steps = 24;
             let step = len_mm / steps as f64;
             let mut a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
-            let mut curl: f64 = rng.gen_range(-1.0..1.0) / len_mm;
+            // Curvature (rad/mm) drifts smoothly: hair lies in gentle arcs, never kinks.
+            let mut curl: f64 = rng.gen_range(-0.15..0.15);
             let mut points = vec![[x, y]];
             for _ in 0..steps {
-                curl += rng.gen_range(-0.5..0.5) / len_mm;
-                a += curl * step * 3.0;
+                curl = (curl + rng.gen_range(-0.05..0.05)).clamp(-0.3, 0.3);
+                a += curl * step;
                 x += a.cos() * step;
                 y += a.sin() * step;
                 points.push([x, y]);
@@ -700,6 +707,12 @@ fn draw_units(
         sites.push((x, y));
     }
     let tip = rng.gen_range(RIG_TIP_RADIUS_MM.0..RIG_TIP_RADIUS_MM.1 - 0.02);
+    // Days since the last shave: every hair of a scene has about the same visible length.
+    let stubble = if rng.gen_bool(DERMO_LONG_HAIR_P) {
+        rng.gen_range(DERMO_LONG_MM.0..DERMO_LONG_MM.1)
+    } else {
+        rng.gen_range(DERMO_STUBBLE_MM.0..DERMO_STUBBLE_MM.1)
+    };
     let mut units = Vec::with_capacity(sites.len());
     for (x, y) in sites {
         let d = fields.density(x, y);
@@ -711,7 +724,7 @@ fn draw_units(
         } else {
             continue;
         };
-        let unit = make_unit(rng, view, fields, x, y, d, mini, tip);
+        let unit = make_unit(rng, view, fields, x, y, d, mini, tip, stubble);
         let r = unit.radius_mm();
         if under_negative(negatives, x, y, r) {
             continue;
@@ -736,6 +749,7 @@ fn make_unit(
     d: f64,
     mini: bool,
     tip_mm: f64,
+    stubble_mm: f64,
 ) -> Unit {
     let mut n = if mini {
         1
@@ -768,7 +782,11 @@ fn make_unit(
             let r = spread * rng.gen_range(0.55..1.0);
             (r * a.cos(), r * a.sin())
         };
-        let angle = base_angle + rng.gen_range(-0.25..0.25);
+        let splay = match view {
+            View::Rig => 0.25,
+            View::Dermoscope => 0.12,
+        };
+        let angle = base_angle + rng.gen_range(-splay..splay);
         let hair = match (view, mini) {
             (View::Rig, false) => Hair {
                 dx_mm: dx,
@@ -791,11 +809,7 @@ fn make_unit(
                 dx_mm: dx,
                 dy_mm: dy,
                 angle_rad: angle,
-                length_mm: if rng.gen_bool(0.75) {
-                    rng.gen_range(0.3..3.0)
-                } else {
-                    rng.gen_range(3.0..9.0)
-                },
+                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.25, 7.0),
                 radius_mm: (radius * rng.gen_range(0.9..1.1))
                     .clamp(DERMO_SHAFT_RADIUS_MM.0, DERMO_SHAFT_RADIUS_MM.1),
                 darkness: rng.gen_range(0.85..1.0),
