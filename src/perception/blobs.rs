@@ -36,6 +36,12 @@ const SMOOTH_RADIUS_MM: f64 = 0.03;
 const NMS_RADIUS_MM: f64 = 0.09;
 /// Minimum smoothed relative darkness of a candidate.
 const MIN_CONTRAST: f32 = 0.06;
+/// A candidate must also stand this many noise deviations above the skin: the noise of the
+/// smoothed darkness is measured per frame (median absolute deviation, robust to the dots), so a
+/// dim, noisy frame of dark skin does not turn sensor noise into dots.
+const NOISE_SIGMAS: f32 = 3.5;
+/// Every how many pixels the noise estimate samples the darkness map.
+const NOISE_SAMPLE_STEP: usize = 7;
 /// A candidate's region holds the pixels at least this share of its peak darkness.
 const REGION_RATIO: f32 = 0.5;
 /// How far from its peak a candidate's region may grow.
@@ -59,19 +65,19 @@ const UNIT_MERGE_MM: f64 = 0.2;
 /// Follicle or pigment: a linear rule on the region's features, positive for pigment. Pigment
 /// is grey to blue-black (its tint is far cooler than the skin's), larger and rounder; a hair
 /// tip is small, brown-black, darker at its core and drawn out by its shadow. Weights fitted by
-/// logistic regression on training seeds 100-105 (`examples/features.rs`), never on the
+/// logistic regression on training seeds 100-119 (`examples/features.rs`), never on the
 /// evaluation seeds. Units: tint and luma ratios dimensionless, radius in mm.
-const PIGMENT_WEIGHT_TINT: f64 = -66.5;
+const PIGMENT_WEIGHT_TINT: f64 = -17.66;
 /// See `PIGMENT_WEIGHT_TINT` (per mm of equivalent radius).
-const PIGMENT_WEIGHT_RADIUS_MM: f64 = 50.6;
+const PIGMENT_WEIGHT_RADIUS_MM: f64 = 46.96;
 /// See `PIGMENT_WEIGHT_TINT` (per unit of elongation).
-const PIGMENT_WEIGHT_ELONGATION: f64 = -1.87;
+const PIGMENT_WEIGHT_ELONGATION: f64 = -4.741;
 /// See `PIGMENT_WEIGHT_TINT` (per unit of region luminance relative to skin).
-const PIGMENT_WEIGHT_REL_LUMA: f64 = -1.28;
+const PIGMENT_WEIGHT_REL_LUMA: f64 = -16.28;
 /// See `PIGMENT_WEIGHT_TINT` (per unit of peak relative darkness).
-const PIGMENT_WEIGHT_PEAK: f64 = -16.1;
+const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 /// See `PIGMENT_WEIGHT_TINT`.
-const PIGMENT_BIAS: f64 = -3.42;
+const PIGMENT_BIAS: f64 = 13.2;
 /// Largest image the detector accepts (pixels), about 64 megapixels.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
@@ -125,6 +131,7 @@ pub struct BlobDetector {
     generation: u32,
     stack: Vec<(u32, u32)>,
     peaks: Vec<(f32, u32, u32)>,
+    samples: Vec<f32>,
 }
 
 impl BlobDetector {
@@ -219,7 +226,7 @@ impl BlobDetector {
         {
             *d = (s - l) / s.max(1.0);
         }
-        let r_s = self.px(SMOOTH_RADIUS_MM).round() as usize;
+        let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
         box_mean(
             &self.dark,
             &mut self.smooth,
@@ -229,8 +236,27 @@ impl BlobDetector {
         );
     }
 
+    /// The candidate threshold of this frame: `MIN_CONTRAST`, or `NOISE_SIGMAS` times the
+    /// robust noise deviation of the smoothed darkness if that is higher.
+    fn contrast_threshold(&mut self) -> f32 {
+        self.samples.clear();
+        self.samples
+            .extend(self.smooth.data.iter().step_by(NOISE_SAMPLE_STEP).copied());
+        if self.samples.is_empty() {
+            return MIN_CONTRAST;
+        }
+        let mid = self.samples.len() / 2;
+        let median = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
+        for v in &mut self.samples {
+            *v = (*v - median).abs();
+        }
+        let mad = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
+        MIN_CONTRAST.max(NOISE_SIGMAS * 1.4826 * mad)
+    }
+
     /// Step 3: local maxima of the smoothed darkness, strongest first.
     fn find_peaks(&mut self) {
+        let threshold = self.contrast_threshold();
         self.peaks.clear();
         let (w, h) = (self.smooth.width, self.smooth.height);
         let s = &self.smooth.data;
@@ -238,7 +264,7 @@ impl BlobDetector {
         for y in 0..h {
             for x in 0..w {
                 let v = s[y * w + x];
-                if v < MIN_CONTRAST {
+                if v < threshold {
                     continue;
                 }
                 let mut is_max = true;
