@@ -78,6 +78,9 @@ const PIGMENT_WEIGHT_REL_LUMA: f64 = -16.28;
 const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 /// See `PIGMENT_WEIGHT_TINT`.
 const PIGMENT_BIAS: f64 = 13.2;
+/// From this scale on, a frame is a dermoscope view: units are found by their hair shafts
+/// (`perception::shafts`), not as dots.
+pub const DERMOSCOPE_MIN_PX_PER_MM: f64 = 100.0;
 /// Largest image the detector accepts (pixels), about 64 megapixels.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
@@ -158,6 +161,11 @@ impl BlobDetector {
     /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
     pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
         out.clear();
+        let ppm = self.px(1.0);
+        if ppm >= DERMOSCOPE_MIN_PX_PER_MM {
+            out.extend(super::shafts::detect_openings(image, ppm));
+            return;
+        }
         let candidates = self.candidates(image);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()
