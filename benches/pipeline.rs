@@ -14,14 +14,36 @@ use stipple::session::{LiveSession, SessionConfig};
 use stipple::source::{DemoConfig, DemoSource};
 use stipple::{Frame, FrameMeta};
 
-fn frames(w: u32, h: u32, n: usize) -> (Vec<Frame>, Vec<stipple::registration::Similarity>, DemoSource) {
-    let mut demo = DemoSource::new(DemoConfig { width: w, height: h, ..DemoConfig::new(1) }, Arc::new(Mailbox::new()));
+fn frames(
+    w: u32,
+    h: u32,
+    n: usize,
+) -> (
+    Vec<Frame>,
+    Vec<stipple::registration::Similarity>,
+    DemoSource,
+) {
+    let mut demo = DemoSource::new(
+        DemoConfig {
+            width: w,
+            height: h,
+            ..DemoConfig::new(1)
+        },
+        Arc::new(Mailbox::new()),
+    );
     demo.free_run();
     let mut out = Vec::new();
     let mut truth = Vec::new();
     for seq in 0..n as u64 {
-        let f = demo.next();
-        out.push(Frame { meta: FrameMeta { seq, captured_at: Instant::now(), camera_id: 0 }, image: Arc::new(f.image) });
+        let f = demo.next_frame();
+        out.push(Frame {
+            meta: FrameMeta {
+                seq,
+                captured_at: Instant::now(),
+                camera_id: 0,
+            },
+            image: Arc::new(f.image),
+        });
         truth.push(f.image_from_scene);
     }
     (out, truth, demo)
@@ -43,7 +65,9 @@ fn bench_pipeline(c: &mut Criterion) {
             b.iter(|| {
                 let f = &frames[i % frames.len()];
                 i += 1;
-                let overlay = session.process(f, Some(&truth[i % truth.len()])).expect("frame");
+                let overlay = session
+                    .process(f, Some(&truth[i % truth.len()]))
+                    .expect("frame");
                 stipple::server::jpeg::encode_jpeg(&f.image, 70, &mut jpeg).expect("jpeg");
                 black_box(serde_json::to_string(&overlay).expect("json"));
             })
@@ -56,9 +80,13 @@ fn bench_pipeline(c: &mut Criterion) {
             b.iter(|| black_box(session.update(&p, None)))
         });
         group.bench_function(BenchmarkId::new("jpeg", &size), |b| {
-            b.iter(|| stipple::server::jpeg::encode_jpeg(&frames[0].image, 70, &mut jpeg).expect("jpeg"))
+            b.iter(|| {
+                stipple::server::jpeg::encode_jpeg(&frames[0].image, 70, &mut jpeg).expect("jpeg")
+            })
         });
-        group.bench_function(BenchmarkId::new("render", &size), |b| b.iter(|| black_box(demo.next())));
+        group.bench_function(BenchmarkId::new("render", &size), |b| {
+            b.iter(|| black_box(demo.next_frame()))
+        });
     }
     group.finish();
 }

@@ -44,7 +44,9 @@ impl FromStr for SourceSpec {
             "camera" => Ok(SourceSpec::Camera(0)),
             _ => {
                 if let Some(i) = s.strip_prefix("camera:") {
-                    i.parse().map(SourceSpec::Camera).map_err(|_| format!("bad camera index {i:?} (want camera:0, camera:1, ...)"))
+                    i.parse().map(SourceSpec::Camera).map_err(|_| {
+                        format!("bad camera index {i:?} (want camera:0, camera:1, ...)")
+                    })
                 } else if let Some(dir) = s.strip_prefix("images:") {
                     if dir.is_empty() {
                         Err("images: needs a folder, e.g. images:frames/".into())
@@ -52,7 +54,9 @@ impl FromStr for SourceSpec {
                         Ok(SourceSpec::Images(PathBuf::from(dir)))
                     }
                 } else {
-                    Err(format!("unknown source {s:?}: use synthetic, camera[:INDEX] or images:DIR"))
+                    Err(format!(
+                        "unknown source {s:?}: use synthetic, camera[:INDEX] or images:DIR"
+                    ))
                 }
             }
         }
@@ -139,7 +143,12 @@ impl ServeConfig {
 
     /// The camera's settings.
     pub fn camera(&self, index: u32) -> CameraConfig {
-        CameraConfig { index, width: self.width, height: self.height, fps: self.fps.round().max(1.0) as u32 }
+        CameraConfig {
+            index,
+            width: self.width,
+            height: self.height,
+            fps: self.fps.round().max(1.0) as u32,
+        }
     }
 }
 
@@ -158,9 +167,15 @@ mod tests {
         assert_eq!("synthetic".parse::<SourceSpec>(), Ok(SourceSpec::Synthetic));
         assert_eq!("camera".parse::<SourceSpec>(), Ok(SourceSpec::Camera(0)));
         assert_eq!("camera:2".parse::<SourceSpec>(), Ok(SourceSpec::Camera(2)));
-        assert_eq!("images:a/b".parse::<SourceSpec>(), Ok(SourceSpec::Images("a/b".into())));
+        assert_eq!(
+            "images:a/b".parse::<SourceSpec>(),
+            Ok(SourceSpec::Images("a/b".into()))
+        );
         assert!("camera:x".parse::<SourceSpec>().is_err());
-        assert!("webcam".parse::<SourceSpec>().unwrap_err().contains("synthetic"));
+        assert!("webcam"
+            .parse::<SourceSpec>()
+            .unwrap_err()
+            .contains("synthetic"));
     }
 
     #[test]

@@ -17,12 +17,19 @@ pub struct Mailbox<T> {
 impl<T> Mailbox<T> {
     /// An empty mailbox.
     pub fn new() -> Self {
-        Self { slot: Mutex::new(None), ready: Condvar::new() }
+        Self {
+            slot: Mutex::new(None),
+            ready: Condvar::new(),
+        }
     }
 
     /// Puts `value` in, returning the unread value it replaced (a dropped frame), if any.
     pub fn put(&self, value: T) -> Option<T> {
-        let old = self.slot.lock().unwrap_or_else(|e| e.into_inner()).replace(value);
+        let old = self
+            .slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(value);
         self.ready.notify_one();
         old
     }

@@ -34,7 +34,13 @@ pub enum Stage {
 
 impl Stage {
     /// All stages, for iteration.
-    pub const ALL: [Stage; 5] = [Stage::Queue, Stage::Detect, Stage::Plan, Stage::Encode, Stage::Total];
+    pub const ALL: [Stage; 5] = [
+        Stage::Queue,
+        Stage::Detect,
+        Stage::Plan,
+        Stage::Encode,
+        Stage::Total,
+    ];
 
     /// Name in JSON and Prometheus labels.
     pub fn as_str(self) -> &'static str {
@@ -80,7 +86,11 @@ impl Window {
         v.sort_by(f64::total_cmp);
         // Nearest-rank percentile.
         let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-        Percentiles { p50: at(0.50), p95: at(0.95), p99: at(0.99) }
+        Percentiles {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+        }
     }
 }
 
@@ -198,7 +208,11 @@ impl Metrics {
             m.frames_processed += 1;
             m.stages[Stage::ALL.len() - 1].push(total.as_secs_f64() * 1e3);
             m.published.push_back(now);
-            while m.published.front().is_some_and(|t| now.duration_since(*t) > FPS_WINDOW) {
+            while m
+                .published
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > FPS_WINDOW)
+            {
                 m.published.pop_front();
             }
         });
@@ -247,11 +261,19 @@ impl Metrics {
     pub fn snapshot(&self) -> Snapshot {
         self.with(|m| {
             let now = Instant::now();
-            while m.published.front().is_some_and(|t| now.duration_since(*t) > FPS_WINDOW) {
+            while m
+                .published
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > FPS_WINDOW)
+            {
                 m.published.pop_front();
             }
             let span = now.duration_since(m.started).min(FPS_WINDOW).as_secs_f64();
-            let fps = if span > 0.0 { m.published.len() as f64 / span } else { 0.0 };
+            let fps = if span > 0.0 {
+                m.published.len() as f64 / span
+            } else {
+                0.0
+            };
             let stage_latency_ms = Stage::ALL
                 .iter()
                 .zip(&m.stages)
@@ -285,22 +307,73 @@ impl Snapshot {
             let _ = writeln!(out, "stipple_{name} {value}");
         };
         gauge("fps", "Frames published per second.", "gauge", self.fps);
-        gauge("frames_captured_total", "Frames taken from the source.", "counter", self.frames_captured as f64);
-        gauge("frames_processed_total", "Frames through the whole pipeline.", "counter", self.frames_processed as f64);
-        gauge("frames_dropped_total", "Stale frames dropped (latest frame wins).", "counter", self.frames_dropped as f64);
-        gauge("ws_clients", "WebSocket clients connected.", "gauge", self.ws_clients as f64);
-        gauge("ws_frames_skipped_total", "Frames skipped by slow WebSocket clients.", "counter", self.ws_frames_skipped as f64);
-        gauge("source_connected", "1 while the source delivers frames.", "gauge", f64::from(u8::from(self.source_connected)));
-        gauge("dots_placed_total", "Pigment dots placed this session.", "counter", self.session.dots_placed as f64);
-        gauge("map_dots", "Dots in the skin map.", "gauge", self.session.map_dots as f64);
+        gauge(
+            "frames_captured_total",
+            "Frames taken from the source.",
+            "counter",
+            self.frames_captured as f64,
+        );
+        gauge(
+            "frames_processed_total",
+            "Frames through the whole pipeline.",
+            "counter",
+            self.frames_processed as f64,
+        );
+        gauge(
+            "frames_dropped_total",
+            "Stale frames dropped (latest frame wins).",
+            "counter",
+            self.frames_dropped as f64,
+        );
+        gauge(
+            "ws_clients",
+            "WebSocket clients connected.",
+            "gauge",
+            self.ws_clients as f64,
+        );
+        gauge(
+            "ws_frames_skipped_total",
+            "Frames skipped by slow WebSocket clients.",
+            "counter",
+            self.ws_frames_skipped as f64,
+        );
+        gauge(
+            "source_connected",
+            "1 while the source delivers frames.",
+            "gauge",
+            f64::from(u8::from(self.source_connected)),
+        );
+        gauge(
+            "dots_placed_total",
+            "Pigment dots placed this session.",
+            "counter",
+            self.session.dots_placed as f64,
+        );
+        gauge(
+            "map_dots",
+            "Dots in the skin map.",
+            "gauge",
+            self.session.map_dots as f64,
+        );
         if let Some(d) = self.session.drift_mm_median {
-            gauge("registration_drift_mm", "Median drift of the plan on the skin (synthetic only).", "gauge", d);
+            gauge(
+                "registration_drift_mm",
+                "Median drift of the plan on the skin (synthetic only).",
+                "gauge",
+                d,
+            );
         }
-        let _ = writeln!(out, "# HELP stipple_stage_latency_ms Capture-to-stage-end latency, sliding window.");
+        let _ = writeln!(
+            out,
+            "# HELP stipple_stage_latency_ms Capture-to-stage-end latency, sliding window."
+        );
         let _ = writeln!(out, "# TYPE stipple_stage_latency_ms gauge");
         for (stage, p) in &self.stage_latency_ms {
             for (q, v) in [("0.5", p.p50), ("0.95", p.p95), ("0.99", p.p99)] {
-                let _ = writeln!(out, "stipple_stage_latency_ms{{stage=\"{stage}\",quantile=\"{q}\"}} {v}");
+                let _ = writeln!(
+                    out,
+                    "stipple_stage_latency_ms{{stage=\"{stage}\",quantile=\"{q}\"}} {v}"
+                );
             }
         }
         out
@@ -317,7 +390,14 @@ mod tests {
         for i in 1..=100 {
             w.push(f64::from(i));
         }
-        assert_eq!(w.percentiles(), Percentiles { p50: 50.0, p95: 95.0, p99: 99.0 });
+        assert_eq!(
+            w.percentiles(),
+            Percentiles {
+                p50: 50.0,
+                p95: 95.0,
+                p99: 99.0
+            }
+        );
     }
 
     #[test]
@@ -326,7 +406,10 @@ mod tests {
         m.record_published(Instant::now());
         let text = m.snapshot().to_prometheus();
         for s in Stage::ALL {
-            assert!(text.contains(&format!("stage=\"{}\"", s.as_str())), "{text}");
+            assert!(
+                text.contains(&format!("stage=\"{}\"", s.as_str())),
+                "{text}"
+            );
         }
         assert!(text.contains("stipple_frames_processed_total 1"));
     }

@@ -78,19 +78,26 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     // Capture: the source is opened on its own thread (a camera handle need not be `Send`).
     let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<String>>(1);
     let capture = {
-        let (config, captures, hints, metrics, shutdown) =
-            (config.clone(), captures.clone(), hints.clone(), metrics.clone(), shutdown.clone());
-        std::thread::Builder::new().name("capture".into()).spawn(move || {
-            let source = match open_source(&config, hints) {
-                Ok(s) => s,
-                Err(err) => {
-                    let _ = opened_tx.send(Err(err));
-                    return;
-                }
-            };
-            let _ = opened_tx.send(Ok(source.describe()));
-            capture_loop(source, &captures, &metrics, &shutdown);
-        })?
+        let (config, captures, hints, metrics, shutdown) = (
+            config.clone(),
+            captures.clone(),
+            hints.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let source = match open_source(&config, hints) {
+                    Ok(s) => s,
+                    Err(err) => {
+                        let _ = opened_tx.send(Err(err));
+                        return;
+                    }
+                };
+                let _ = opened_tx.send(Ok(source.describe()));
+                capture_loop(source, &captures, &metrics, &shutdown);
+            })?
     };
     let description = match opened_rx.recv() {
         Ok(Ok(d)) => d,
@@ -105,14 +112,25 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     };
     tracing::info!(source = %description, "source open");
 
-    let mut state = AppState::new(description, config.model.clone(), config.max_clients, WS_BACKLOG_FRAMES, shutdown.clone());
+    let mut state = AppState::new(
+        description,
+        config.model.clone(),
+        config.max_clients,
+        WS_BACKLOG_FRAMES,
+        shutdown.clone(),
+    );
     state.metrics = metrics;
 
     // Encoder: JPEG in parallel with detection.
     let to_encode: Arc<Mailbox<Frame>> = Arc::new(Mailbox::new());
     let encoded: Arc<Mailbox<(u64, Bytes)>> = Arc::new(Mailbox::new());
     let encoder = {
-        let (to_encode, encoded, shutdown, quality) = (to_encode.clone(), encoded.clone(), shutdown.clone(), config.jpeg_quality);
+        let (to_encode, encoded, shutdown, quality) = (
+            to_encode.clone(),
+            encoded.clone(),
+            shutdown.clone(),
+            config.jpeg_quality,
+        );
         let metrics = state.metrics.clone();
         std::thread::Builder::new()
             .name("encode".into())
@@ -122,21 +140,30 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     // Processing: detection, registration, planning, publication.
     let processing = {
         let (config, state, shutdown) = (config.clone(), state.clone(), shutdown.clone());
-        std::thread::Builder::new().name("process".into()).spawn(move || {
-            process_loop(&config, &state, &captures, &to_encode, &encoded, &hints, &shutdown)
-        })?
+        std::thread::Builder::new()
+            .name("process".into())
+            .spawn(move || {
+                process_loop(
+                    &config, &state, &captures, &to_encode, &encoded, &hints, &shutdown,
+                )
+            })?
     };
-    Ok(Running { state, stop, threads: vec![capture, encoder, processing] })
+    Ok(Running {
+        state,
+        stop,
+        threads: vec![capture, encoder, processing],
+    })
 }
 
 fn open_source(config: &ServeConfig, hints: Arc<Mailbox<NeedleHint>>) -> anyhow::Result<Source> {
     Ok(match &config.source {
         SourceSpec::Synthetic => Source::Demo(Box::new(DemoSource::new(config.demo(), hints))),
-        SourceSpec::Camera(i) => {
-            Source::Camera(CameraSource::open(config.camera(*i)).with_context(|| format!("opening camera {i}"))?)
-        }
+        SourceSpec::Camera(i) => Source::Camera(
+            CameraSource::open(config.camera(*i)).with_context(|| format!("opening camera {i}"))?,
+        ),
         SourceSpec::Images(dir) => Source::Images {
-            source: ImageSource::open(dir).with_context(|| format!("opening image folder {}", dir.display()))?,
+            source: ImageSource::open(dir)
+                .with_context(|| format!("opening image folder {}", dir.display()))?,
             period: Duration::from_secs_f64(1.0 / config.fps.max(0.1)),
             next_due: None,
         },
@@ -176,7 +203,9 @@ fn encode_loop(
 ) {
     let mut buf = Vec::new();
     while !shutdown.is_triggered() {
-        let Some(frame) = to_encode.take_timeout(POLL) else { continue };
+        let Some(frame) = to_encode.take_timeout(POLL) else {
+            continue;
+        };
         let _span = tracing::trace_span!("encode", seq = frame.meta.seq).entered();
         let t = Instant::now();
         match server::jpeg::encode_jpeg(&frame.image, quality, &mut buf) {
@@ -184,7 +213,9 @@ fn encode_loop(
                 encoded.put((frame.meta.seq, Bytes::copy_from_slice(&buf)));
                 metrics.record_stage(Stage::Encode, t.elapsed());
             }
-            Err(err) => tracing::warn!(seq = frame.meta.seq, cause = %err, "skipping frame that cannot be encoded"),
+            Err(err) => {
+                tracing::warn!(seq = frame.meta.seq, cause = %err, "skipping frame that cannot be encoded")
+            }
         }
     }
 }
@@ -203,7 +234,9 @@ fn process_loop(
     let mut design_version = 0;
     let mut last_seq: Option<u64> = None;
     while !shutdown.is_triggered() {
-        let Some((frame, truth)) = captures.take_timeout(POLL) else { continue };
+        let Some((frame, truth)) = captures.take_timeout(POLL) else {
+            continue;
+        };
         let meta = frame.meta;
         let _span = tracing::trace_span!("frame", seq = meta.seq).entered();
         if let Some(last) = last_seq {
@@ -253,12 +286,19 @@ fn process_loop(
             }
         };
         // No viewer is not an error: the frame is simply not seen.
-        let _ = state.frames.send(Arc::new(Packet { seq: meta.seq, overlay_json: overlay_json.into(), jpeg }));
+        let _ = state.frames.send(Arc::new(Packet {
+            seq: meta.seq,
+            overlay_json: overlay_json.into(),
+            jpeg,
+        }));
         metrics.record_published(meta.captured_at);
 
         metrics.set_session(session.counters());
         *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.plan_snapshot());
-        hints.put(NeedleHint { seq: meta.seq, targets_in_image: session.targets_in_image() });
+        hints.put(NeedleHint {
+            seq: meta.seq,
+            targets_in_image: session.targets_in_image(),
+        });
     }
     tracing::debug!("processing stopped");
 }
@@ -267,8 +307,13 @@ fn process_loop(
 ///
 /// # Errors
 /// The address cannot be bound, the source cannot be opened, or serving fails.
-pub async fn run(config: ServeConfig, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+pub async fn run(
+    config: ServeConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
     serve(config, listener, signal).await
 }
 
@@ -277,10 +322,16 @@ pub async fn run(config: ServeConfig, signal: impl Future<Output = ()> + Send + 
 ///
 /// # Errors
 /// The source cannot be opened, or serving fails.
-pub async fn serve(config: ServeConfig, listener: TcpListener, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: ServeConfig,
+    listener: TcpListener,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let running = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || start(&config)).await.context("starting the pipeline")??
+        tokio::task::spawn_blocking(move || start(&config))
+            .await
+            .context("starting the pipeline")??
     };
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "serving the page at http://{addr}/");
@@ -298,7 +349,9 @@ pub async fn serve(config: ServeConfig, listener: TcpListener, signal: impl Futu
         })
         .await
         .context("serving HTTP");
-    tokio::task::spawn_blocking(move || running.stop()).await.context("joining the pipeline")?;
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .context("joining the pipeline")?;
     tracing::info!("stopped");
     served
 }

@@ -35,8 +35,9 @@ pub enum Command {
 
 /// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stipple::pipeline=info,stipple::source=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,stipple::pipeline=info,stipple::source=info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

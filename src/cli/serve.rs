@@ -56,11 +56,24 @@ impl ServeConfig {
     /// A calibration that cannot be loaded, a model (not supported yet), or out-of-range numbers.
     pub fn from_cli(args: &ServeArgs) -> anyhow::Result<Self> {
         if let Some(model) = &args.model {
-            anyhow::bail!("--model {}: model support is not built yet", model.display());
+            anyhow::bail!(
+                "--model {}: model support is not built yet",
+                model.display()
+            );
         }
-        anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 240.0, "--fps must be in (0, 240], got {}", args.fps);
-        anyhow::ensure!(args.width >= 64 && args.height >= 64, "--width/--height must be at least 64");
-        anyhow::ensure!(args.px_per_mm.is_finite() && args.px_per_mm > 0.0, "--px-per-mm must be positive");
+        anyhow::ensure!(
+            args.fps.is_finite() && args.fps > 0.0 && args.fps <= 240.0,
+            "--fps must be in (0, 240], got {}",
+            args.fps
+        );
+        anyhow::ensure!(
+            args.width >= 64 && args.height >= 64,
+            "--width/--height must be at least 64"
+        );
+        anyhow::ensure!(
+            args.px_per_mm.is_finite() && args.px_per_mm > 0.0,
+            "--px-per-mm must be positive"
+        );
         let mut config = ServeConfig::new();
         config.source = args.source.clone();
         config.bind = args.bind;
@@ -82,8 +95,11 @@ impl ServeConfig {
 
 /// Frame size and scale from a calibration file.
 fn load_calibration(path: &Path) -> anyhow::Result<(u32, u32, f64)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading calibration {}", path.display()))?;
-    let table: toml::Table = text.parse().with_context(|| format!("parsing calibration {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading calibration {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing calibration {}", path.display()))?;
     let int = |k: &str| -> anyhow::Result<u32> {
         table
             .get(k)
@@ -110,7 +126,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("no camera found (is one plugged in, and is /dev/video* readable?)");
         }
         let text = serde_json::to_string_pretty(&cams).context("formatting the camera list")?;
-        std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes()).context("writing to stdout")?;
+        std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes())
+            .context("writing to stdout")?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = ServeConfig::from_cli(&args)?;

@@ -184,11 +184,20 @@ impl Registrar {
             Vec::new()
         };
         self.forget_stale_candidates();
-        Registration { skin_from_image: self.skin_from_image, registered, inliers, rms_mm, confirmed }
+        Registration {
+            skin_from_image: self.skin_from_image,
+            registered,
+            inliers,
+            rms_mm,
+            confirmed,
+        }
     }
 
     fn cell(&self, p: [f64; 2]) -> (i32, i32) {
-        let c = self.config.coarse_radius_mm.max(self.config.match_radius_mm);
+        let c = self
+            .config
+            .coarse_radius_mm
+            .max(self.config.match_radius_mm);
         ((p[0] / c).floor() as i32, (p[1] / c).floor() as i32)
     }
 
@@ -208,7 +217,9 @@ impl Registrar {
         let r2 = radius * radius;
         for gx in cx - 1..=cx + 1 {
             for gy in cy - 1..=cy + 1 {
-                let Some(ids) = self.grid.get(&(gx, gy)) else { continue };
+                let Some(ids) = self.grid.get(&(gx, gy)) else {
+                    continue;
+                };
                 for &i in ids {
                     let l = &self.landmarks[i as usize];
                     let dx = l.in_skin_mm[0] - p[0];
@@ -253,9 +264,12 @@ impl Registrar {
     ) -> Option<(Similarity, usize, f64)> {
         let cfg = self.config.clone();
         // Until enough landmarks are confirmed (the first frames), candidates take part too.
-        let bootstrap = self.landmarks.iter().filter(|l| l.confirmed()).count() < 4 * cfg.min_inliers;
-        let in_skin: Vec<[f64; 2]> =
-            detections.iter().map(|d| predicted.apply([d.x, d.y])).collect();
+        let bootstrap =
+            self.landmarks.iter().filter(|l| l.confirmed()).count() < 4 * cfg.min_inliers;
+        let in_skin: Vec<[f64; 2]> = detections
+            .iter()
+            .map(|d| predicted.apply([d.x, d.y]))
+            .collect();
 
         // 2. Coarse translation vote.
         let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
@@ -323,7 +337,9 @@ impl Registrar {
             if i == j {
                 continue;
             }
-            let Some(t) = Similarity::fit(&[pairs[i], pairs[j]]) else { continue };
+            let Some(t) = Similarity::fit(&[pairs[i], pairs[j]]) else {
+                continue;
+            };
             let n = count(&t);
             if n > best_n {
                 best_n = n;
@@ -402,6 +418,7 @@ impl Registrar {
     fn forget_stale_candidates(&mut self) {
         let ttl = self.config.candidate_ttl_frames;
         let frame = self.frame;
-        self.landmarks.retain(|l| l.confirmed() || frame.saturating_sub(l.last_seen) <= ttl);
+        self.landmarks
+            .retain(|l| l.confirmed() || frame.saturating_sub(l.last_seen) <= ttl);
     }
 }

@@ -19,21 +19,38 @@ pub struct Similarity {
 
 impl Similarity {
     /// The identity.
-    pub const IDENTITY: Self = Self { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+    pub const IDENTITY: Self = Self {
+        a: 1.0,
+        b: 0.0,
+        tx: 0.0,
+        ty: 0.0,
+    };
 
     /// From scale, angle (radians) and translation.
     pub fn new(scale: f64, angle_rad: f64, tx: f64, ty: f64) -> Self {
-        Self { a: scale * angle_rad.cos(), b: scale * angle_rad.sin(), tx, ty }
+        Self {
+            a: scale * angle_rad.cos(),
+            b: scale * angle_rad.sin(),
+            tx,
+            ty,
+        }
     }
 
     /// A pure translation.
     pub fn translation(tx: f64, ty: f64) -> Self {
-        Self { tx, ty, ..Self::IDENTITY }
+        Self {
+            tx,
+            ty,
+            ..Self::IDENTITY
+        }
     }
 
     /// Maps a point.
     pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
-        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
     }
 
     /// The uniform scale factor.
@@ -51,16 +68,31 @@ impl Similarity {
         let a = self.a * rhs.a - self.b * rhs.b;
         let b = self.a * rhs.b + self.b * rhs.a;
         let t = self.apply([rhs.tx, rhs.ty]);
-        Similarity { a, b, tx: t[0], ty: t[1] }
+        Similarity {
+            a,
+            b,
+            tx: t[0],
+            ty: t[1],
+        }
     }
 
     /// The inverse transform.
     pub fn inverse(&self) -> Similarity {
         let d = self.a * self.a + self.b * self.b;
         let (a, b) = (self.a / d, -self.b / d);
-        let inv = Similarity { a, b, tx: 0.0, ty: 0.0 };
+        let inv = Similarity {
+            a,
+            b,
+            tx: 0.0,
+            ty: 0.0,
+        };
         let t = inv.apply([self.tx, self.ty]);
-        Similarity { a, b, tx: -t[0], ty: -t[1] }
+        Similarity {
+            a,
+            b,
+            tx: -t[0],
+            ty: -t[1],
+        }
     }
 
     /// As a row-major 2x3 affine matrix `[a, -b, tx, b, a, ty]`.
@@ -95,7 +127,12 @@ impl Similarity {
             return None;
         }
         let (a, b) = (num_a / den, num_b / den);
-        Some(Similarity { a, b, tx: qx - (a * px - b * py), ty: qy - (b * px + a * py) })
+        Some(Similarity {
+            a,
+            b,
+            tx: qx - (a * px - b * py),
+            ty: qy - (b * px + a * py),
+        })
     }
 }
 
@@ -120,8 +157,10 @@ mod tests {
     #[test]
     fn fit_recovers_a_known_transform() {
         let t = Similarity::new(0.05, 0.2, 3.0, 7.0);
-        let pairs: Vec<_> =
-            [[0.0, 0.0], [100.0, 5.0], [40.0, 80.0]].iter().map(|&p| (p, t.apply(p))).collect();
+        let pairs: Vec<_> = [[0.0, 0.0], [100.0, 5.0], [40.0, 80.0]]
+            .iter()
+            .map(|&p| (p, t.apply(p)))
+            .collect();
         let f = Similarity::fit(&pairs).expect("fit");
         assert!((f.a - t.a).abs() < 1e-12 && (f.ty - t.ty).abs() < 1e-9);
     }

@@ -68,7 +68,13 @@ pub struct AppState {
 
 impl AppState {
     /// A state with no frames yet.
-    pub fn new(source: String, model: String, max_clients: usize, backlog: usize, shutdown: Shutdown) -> Self {
+    pub fn new(
+        source: String,
+        model: String,
+        max_clients: usize,
+        backlog: usize,
+        shutdown: Shutdown,
+    ) -> Self {
         let (frames, _) = broadcast::channel(backlog.max(1));
         Self {
             metrics: Arc::new(Metrics::new()),
@@ -87,6 +93,9 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     routes::router()
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }

@@ -24,7 +24,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/plan", get(plan))
         .route("/api/design", get(get_design).put(put_design))
-        .route("/api/zones", axum::routing::post(add_zone).delete(clear_zones))
+        .route(
+            "/api/zones",
+            axum::routing::post(add_zone).delete(clear_zones),
+        )
         .route("/api/hairline", axum::routing::post(set_hairline))
         .route("/ws", get(ws::handler))
 }
@@ -42,7 +45,10 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             AppError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-            AppError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "no frame processed yet".into()),
+            AppError::NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no frame processed yet".into(),
+            ),
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
@@ -53,7 +59,10 @@ async fn index() -> Html<&'static str> {
 }
 
 async fn app_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
 }
 
 async fn app_css() -> impl IntoResponse {
@@ -70,25 +79,41 @@ struct Status {
 }
 
 async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let body = Status { snapshot: state.metrics.snapshot(), source: state.source.clone(), model: state.model.clone() };
+    let body = Status {
+        snapshot: state.metrics.snapshot(),
+        source: state.source.clone(),
+        model: state.model.clone(),
+    };
     // Serialising plain numbers and strings cannot fail; `Null` would only hide a bug.
     Json(serde_json::to_value(body).unwrap_or(serde_json::Value::Null))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.snapshot().to_prometheus(),
     )
 }
 
-async fn plan(State(state): State<AppState>) -> Result<Json<crate::session::PlanSnapshot>, AppError> {
+async fn plan(
+    State(state): State<AppState>,
+) -> Result<Json<crate::session::PlanSnapshot>, AppError> {
     let plan = state.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
     plan.map(Json).ok_or(AppError::NotReady)
 }
 
 async fn get_design(State(state): State<AppState>) -> Json<Design> {
-    Json(state.design.lock().unwrap_or_else(|e| e.into_inner()).design.clone())
+    Json(
+        state
+            .design
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .design
+            .clone(),
+    )
 }
 
 fn set_design(state: &AppState, f: impl FnOnce(&mut Design)) -> Result<Design, AppError> {
@@ -101,7 +126,10 @@ fn set_design(state: &AppState, f: impl FnOnce(&mut Design)) -> Result<Design, A
     Ok(design)
 }
 
-async fn put_design(State(state): State<AppState>, Json(design): Json<Design>) -> Result<Json<Design>, AppError> {
+async fn put_design(
+    State(state): State<AppState>,
+    Json(design): Json<Design>,
+) -> Result<Json<Design>, AppError> {
     set_design(&state, |d| *d = design).map(Json)
 }
 
@@ -127,10 +155,17 @@ fn to_skin(state: &AppState, points: &[[f64; 2]]) -> Result<Vec<[f64; 2]>, AppEr
     Ok(points.iter().map(|p| t.apply(*p)).collect())
 }
 
-async fn add_zone(State(state): State<AppState>, Json(z): Json<ZoneInImage>) -> Result<Json<Design>, AppError> {
+async fn add_zone(
+    State(state): State<AppState>,
+    Json(z): Json<ZoneInImage>,
+) -> Result<Json<Design>, AppError> {
     let polygon = to_skin(&state, &z.points_in_image)?;
     set_design(&state, |d| {
-        d.zones.push(Zone { name: z.name, polygon_in_skin_mm: polygon, target_per_cm2: z.target_per_cm2 })
+        d.zones.push(Zone {
+            name: z.name,
+            polygon_in_skin_mm: polygon,
+            target_per_cm2: z.target_per_cm2,
+        })
     })
     .map(Json)
 }
@@ -143,7 +178,10 @@ async fn clear_zones(State(state): State<AppState>) -> Result<Json<Design>, AppE
     .map(Json)
 }
 
-async fn set_hairline(State(state): State<AppState>, Json(h): Json<HairlineInImage>) -> Result<Json<Design>, AppError> {
+async fn set_hairline(
+    State(state): State<AppState>,
+    Json(h): Json<HairlineInImage>,
+) -> Result<Json<Design>, AppError> {
     let line = to_skin(&state, &h.points_in_image)?;
     set_design(&state, |d| d.hairline_in_skin_mm = line).map(Json)
 }

@@ -34,7 +34,12 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
     tracing::debug!("viewer connected");
     let (sink, stream) = socket.split();
     let rx = state.frames.subscribe();
-    let mut send = tokio::spawn(send_frames(sink, rx, state.metrics.clone(), state.shutdown.clone()));
+    let mut send = tokio::spawn(send_frames(
+        sink,
+        rx,
+        state.metrics.clone(),
+        state.shutdown.clone(),
+    ));
     let mut recv = tokio::spawn(drain(stream));
     tokio::select! {
         _ = &mut send => recv.abort(),
@@ -104,7 +109,11 @@ mod tests {
         let (_stop, shutdown) = crate::shutdown::channel();
         for seq in 0..5u64 {
             let json = format!("{{\"seq\":{seq}}}");
-            let _ = tx.send(Arc::new(Packet { seq, overlay_json: json.into(), jpeg: vec![1, 2].into() }));
+            let _ = tx.send(Arc::new(Packet {
+                seq,
+                overlay_json: json.into(),
+                jpeg: vec![1, 2].into(),
+            }));
         }
         drop(tx);
         let sent = Arc::new(std::sync::Mutex::new(Vec::<Message>::new()));
@@ -115,7 +124,10 @@ mod tests {
         send_frames(std::pin::pin!(sink), rx, metrics.clone(), shutdown).await;
         let out = sent.lock().expect("test lock").clone();
         // Seq 0-2 were overwritten before the client read: it skips them and sends 3 and 4.
-        assert!(matches!(&out[0], Message::Text(t) if t.as_str() == "{\"seq\":3}"), "{out:?}");
+        assert!(
+            matches!(&out[0], Message::Text(t) if t.as_str() == "{\"seq\":3}"),
+            "{out:?}"
+        );
         assert!(matches!(&out[1], Message::Binary(_)));
         assert!(matches!(&out[2], Message::Text(t) if t.as_str() == "{\"seq\":4}"));
         assert!(matches!(out.last(), Some(Message::Close(_))));

@@ -23,7 +23,10 @@ impl Coverage {
     /// An empty grid.
     pub fn new() -> Self {
         let side = (2.0 * HALF_EXTENT_MM / CELL_MM) as usize;
-        Self { side, frames_seen: vec![0; side * side] }
+        Self {
+            side,
+            frames_seen: vec![0; side * side],
+        }
     }
 
     fn index(&self, p: [f64; 2]) -> Option<usize> {
@@ -62,7 +65,11 @@ impl Coverage {
             let mut x = (x0 / CELL_MM).floor() * CELL_MM + 0.5 * CELL_MM;
             while x < x1 {
                 let q = image_from_skin.apply([x, y]);
-                if q[0] >= margin_px && q[1] >= margin_px && q[0] <= w - margin_px && q[1] <= h - margin_px {
+                if q[0] >= margin_px
+                    && q[1] >= margin_px
+                    && q[0] <= w - margin_px
+                    && q[1] <= h - margin_px
+                {
                     if let Some(i) = self.index([x, y]) {
                         self.frames_seen[i] = self.frames_seen[i].saturating_add(1);
                     }

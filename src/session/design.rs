@@ -60,16 +60,26 @@ impl Design {
             return Err(format!("session must be 1-4, got {}", self.session));
         }
         if !(self.target_per_cm2.is_finite() && (1.0..=200.0).contains(&self.target_per_cm2)) {
-            return Err(format!("target_per_cm2 must be 1-200, got {}", self.target_per_cm2));
+            return Err(format!(
+                "target_per_cm2 must be 1-200, got {}",
+                self.target_per_cm2
+            ));
         }
         if !(self.min_spacing_mm.is_finite() && (0.2..=5.0).contains(&self.min_spacing_mm)) {
-            return Err(format!("min_spacing_mm must be 0.2-5, got {}", self.min_spacing_mm));
+            return Err(format!(
+                "min_spacing_mm must be 0.2-5, got {}",
+                self.min_spacing_mm
+            ));
         }
         for z in &self.zones {
             if z.polygon_in_skin_mm.len() < 3 {
                 return Err(format!("zone {:?} needs at least 3 points", z.name));
             }
-            if z.polygon_in_skin_mm.iter().flatten().any(|v| !v.is_finite()) {
+            if z.polygon_in_skin_mm
+                .iter()
+                .flatten()
+                .any(|v| !v.is_finite())
+            {
                 return Err(format!("zone {:?} has a non-finite point", z.name));
             }
             if let Some(t) = z.target_per_cm2 {
@@ -104,7 +114,9 @@ pub fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
     let mut j = n - 1;
     for i in 0..n {
         let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
             inside = !inside;
         }
         j = i;
@@ -137,7 +149,10 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let d = Design { session: 9, ..Design::default() };
+        let d = Design {
+            session: 9,
+            ..Design::default()
+        };
         assert!(d.validate().unwrap_err().contains("session"));
         assert!(Design::default().validate().is_ok());
     }

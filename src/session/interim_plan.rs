@@ -55,7 +55,10 @@ pub fn propose(
     let cell = design.min_spacing_mm.max(0.5) * 2.0;
     let mut buckets: std::collections::HashMap<(i64, i64), Vec<[f64; 2]>> = Default::default();
     for e in existing {
-        buckets.entry(((e[0] / cell).floor() as i64, (e[1] / cell).floor() as i64)).or_default().push(*e);
+        buckets
+            .entry(((e[0] / cell).floor() as i64, (e[1] / cell).floor() as i64))
+            .or_default()
+            .push(*e);
     }
     for (p, d2) in &mut cands {
         let (cx, cy) = ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
@@ -95,7 +98,10 @@ mod tests {
         let existing: Vec<[f64; 2]> = (0..10).map(|i| [f64::from(i), 0.5]).collect();
         let recs = propose(&design, &view, &existing, |_| 0.0, 8);
         assert_eq!(recs.len(), 8);
-        assert!(recs[0][1] > 8.0, "first recommendation should be far from the dots: {recs:?}");
+        assert!(
+            recs[0][1] > 8.0,
+            "first recommendation should be far from the dots: {recs:?}"
+        );
         for (i, a) in recs.iter().enumerate() {
             for b in existing.iter().chain(&recs[..i]) {
                 assert!((a[0] - b[0]).hypot(a[1] - b[1]) >= design.min_spacing_mm - 1e-9);

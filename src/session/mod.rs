@@ -52,7 +52,13 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Defaults for a camera at `px_per_mm`.
     pub fn new(px_per_mm: f64) -> Self {
-        Self { px_per_mm, recommendations: 12, done_radius_mm: 0.35, heatmap_cell_mm: 2.0, register: true }
+        Self {
+            px_per_mm,
+            recommendations: 12,
+            done_radius_mm: 0.35,
+            heatmap_cell_mm: 2.0,
+            register: true,
+        }
     }
 }
 
@@ -137,8 +143,13 @@ impl LiveSession {
     /// A fresh session with the default design.
     pub fn new(config: SessionConfig) -> Self {
         Self {
-            detector: BlobDetector::new(BlobConfig { px_per_mm: config.px_per_mm }),
-            registrar: Registrar::new(RegistrationConfig { enabled: config.register, ..RegistrationConfig::new(config.px_per_mm) }),
+            detector: BlobDetector::new(BlobConfig {
+                px_per_mm: config.px_per_mm,
+            }),
+            registrar: Registrar::new(RegistrationConfig {
+                enabled: config.register,
+                ..RegistrationConfig::new(config.px_per_mm)
+            }),
             design: Design::default(),
             recs: Vec::new(),
             next_rec_id: 1,
@@ -203,7 +214,12 @@ impl LiveSession {
         crate::metrics::SessionCounters {
             dots_placed: self.dots_placed,
             recommendations_done: self.recs_done,
-            map_dots: self.registrar.landmarks().iter().filter(|l| l.confirmed()).count() as u64,
+            map_dots: self
+                .registrar
+                .landmarks()
+                .iter()
+                .filter(|l| l.confirmed())
+                .count() as u64,
             drift_mm_median: self.drift_mm_median(),
             frames_unregistered: self.frames_unregistered,
         }
@@ -217,7 +233,12 @@ impl LiveSession {
             skin_from_image: self.skin_from_image(),
             dots_placed: self.dots_placed,
             recommendations_done: self.recs_done,
-            map_dots: self.registrar.landmarks().iter().filter(|l| l.confirmed()).count(),
+            map_dots: self
+                .registrar
+                .landmarks()
+                .iter()
+                .filter(|l| l.confirmed())
+                .count(),
             zones: self.zone_density.clone(),
         }
     }
@@ -240,10 +261,9 @@ impl LiveSession {
         // Newly confirmed pigment dots inside skin that was already in view: placed by the
         // needle. They mark nearby recommendations done.
         for l in &reg.confirmed {
-            let seen_before = self
-                .coverage
-                .seen(l.in_skin_mm)
-                .saturating_sub((self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16);
+            let seen_before = self.coverage.seen(l.in_skin_mm).saturating_sub(
+                (self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16,
+            );
             if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
                 self.dots_placed += 1;
                 let before = self.recs.len();
@@ -254,23 +274,33 @@ impl LiveSession {
             }
             // Any recommendation now too close to a dot is void.
             let min2 = self.design.min_spacing_mm.powi(2) * 0.8;
-            if self.recs.iter().any(|r| dist2(r.in_skin_mm, l.in_skin_mm) < min2) {
-                self.recs.retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) >= min2);
+            if self
+                .recs
+                .iter()
+                .any(|r| dist2(r.in_skin_mm, l.in_skin_mm) < min2)
+            {
+                self.recs
+                    .retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) >= min2);
                 self.replan = true;
             }
         }
         if reg.registered {
-            self.coverage.add_view(&skin_from_image, p.width, p.height, BORDER_MARGIN_PX);
+            self.coverage
+                .add_view(&skin_from_image, p.width, p.height, BORDER_MARGIN_PX);
         }
 
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
         // Recommendations that left the view are dropped; new ones are made in view.
         let before = self.recs.len();
-        self.recs.retain(|r| design::point_in_polygon(r.in_skin_mm, &view));
+        self.recs
+            .retain(|r| design::point_in_polygon(r.in_skin_mm, &view));
         if self.recs.len() < before || self.recs.len() < self.config.recommendations / 2 {
             self.replan = true;
         }
-        if self.replan && reg.registered && self.frames > u64::from(crate::registration::MIN_OBSERVATIONS) {
+        if self.replan
+            && reg.registered
+            && self.frames > u64::from(crate::registration::MIN_OBSERVATIONS)
+        {
             self.top_up_plan(&view);
             self.replan = false;
         }
@@ -287,7 +317,11 @@ impl LiveSession {
             [v[0] as f32, v[1] as f32]
         };
         let radius_px = (self.config.done_radius_mm * self.config.px_per_mm) as f32;
-        let zone_targets: Vec<_> = self.zone_density.iter().map(|z| (z.density_per_cm2, z.target_per_cm2)).collect();
+        let zone_targets: Vec<_> = self
+            .zone_density
+            .iter()
+            .map(|z| (z.density_per_cm2, z.target_per_cm2))
+            .collect();
         OverlayMsg {
             seq: p.meta.seq,
             captured_unix_ms: self.unix_ms(p.meta.captured_at),
@@ -297,7 +331,14 @@ impl LiveSession {
             dots: p
                 .detections
                 .iter()
-                .map(|d| [d.x as f32, d.y as f32, d.radius as f32, f32::from(u8::from(d.kind == DotKind::Pigment))])
+                .map(|d| {
+                    [
+                        d.x as f32,
+                        d.y as f32,
+                        d.radius as f32,
+                        f32::from(u8::from(d.kind == DotKind::Pigment)),
+                    ]
+                })
                 .collect(),
             recs: self
                 .recs
@@ -324,7 +365,12 @@ impl LiveSession {
                     target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
                 })
                 .collect(),
-            hairline: self.design.hairline_in_skin_mm.iter().map(|q| to_px(*q)).collect(),
+            hairline: self
+                .design
+                .hairline_in_skin_mm
+                .iter()
+                .map(|q| to_px(*q))
+                .collect(),
             heat: self.heat.clone(),
             image_from_skin: image_from_skin.to_affine(),
             registered: reg.registered,
@@ -337,24 +383,45 @@ impl LiveSession {
     /// Recommendations in image pixels of the latest frame, in order (for the simulated needle).
     pub fn targets_in_image(&self) -> Vec<[f64; 2]> {
         let image_from_skin = self.skin_from_image().inverse();
-        self.recs.iter().map(|r| image_from_skin.apply(r.in_skin_mm)).collect()
+        self.recs
+            .iter()
+            .map(|r| image_from_skin.apply(r.in_skin_mm))
+            .collect()
     }
 
     fn unix_ms(&self, at: Instant) -> f64 {
         let (i0, s0) = self.epoch;
-        let since = s0.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1e3);
-        since + (at.saturating_duration_since(i0).as_secs_f64() - i0.saturating_duration_since(at).as_secs_f64()) * 1e3
+        let since = s0
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        since
+            + (at.saturating_duration_since(i0).as_secs_f64()
+                - i0.saturating_duration_since(at).as_secs_f64())
+                * 1e3
     }
 
     /// The picture shrunk by `margin_px`, as a skin polygon.
-    fn view_in_skin(&self, skin_from_image: &Similarity, w: u32, h: u32, margin_px: f64) -> Vec<[f64; 2]> {
+    fn view_in_skin(
+        &self,
+        skin_from_image: &Similarity,
+        w: u32,
+        h: u32,
+        margin_px: f64,
+    ) -> Vec<[f64; 2]> {
         let (w, h) = (f64::from(w), f64::from(h));
         let m = margin_px.min(w / 4.0).min(h / 4.0);
-        [[m, m], [w - m, m], [w - m, h - m], [m, h - m]].iter().map(|c| skin_from_image.apply(*c)).collect()
+        [[m, m], [w - m, m], [w - m, h - m], [m, h - m]]
+            .iter()
+            .map(|c| skin_from_image.apply(*c))
+            .collect()
     }
 
     fn confirmed_dots(&self) -> impl Iterator<Item = [f64; 2]> + '_ {
-        self.registrar.landmarks().iter().filter(|l| l.confirmed()).map(|l| l.in_skin_mm)
+        self.registrar
+            .landmarks()
+            .iter()
+            .filter(|l| l.confirmed())
+            .map(|l| l.in_skin_mm)
     }
 
     fn top_up_plan(&mut self, view: &[[f64; 2]]) {
@@ -370,7 +437,9 @@ impl LiveSession {
         let cell = DENSITY_RADIUS_MM;
         let mut counts: std::collections::HashMap<(i64, i64), u32> = Default::default();
         for d in &dots {
-            *counts.entry(((d[0] / cell).floor() as i64, (d[1] / cell).floor() as i64)).or_default() += 1;
+            *counts
+                .entry(((d[0] / cell).floor() as i64, (d[1] / cell).floor() as i64))
+                .or_default() += 1;
         }
         let density_at = |p: [f64; 2]| {
             let (cx, cy) = ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
@@ -384,7 +453,10 @@ impl LiveSession {
         };
         let new = interim_plan::propose(&self.design, view, &existing, density_at, want);
         for p in new {
-            self.recs.push(Recommendation { id: self.next_rec_id, in_skin_mm: p });
+            self.recs.push(Recommendation {
+                id: self.next_rec_id,
+                in_skin_mm: p,
+            });
             self.next_rec_id += 1;
         }
         self.order_recs();
@@ -442,21 +514,38 @@ impl LiveSession {
                     }
                 }
                 let density = f64::from(n) / (f64::from(k) * cell * cell / 100.0);
-                let target = self.design.target_at(centre).unwrap_or(self.design.target_per_cm2);
+                let target = self
+                    .design
+                    .target_at(centre)
+                    .unwrap_or(self.design.target_per_cm2);
                 ratio[r * cols + c] = (density / target) as f32;
             }
         }
-        HeatMsg { origin_mm: [x0, y0], cell_mm: cell, cols, rows, ratio }
+        HeatMsg {
+            origin_mm: [x0, y0],
+            cell_mm: cell,
+            cols,
+            rows,
+            ratio,
+        }
     }
 
     fn zone_densities(&self, view: &[[f64; 2]]) -> Vec<ZoneDensity> {
-        let count_in = |poly: &[[f64; 2]]| self.confirmed_dots().filter(|d| design::point_in_polygon(*d, poly)).count();
+        let count_in = |poly: &[[f64; 2]]| {
+            self.confirmed_dots()
+                .filter(|d| design::point_in_polygon(*d, poly))
+                .count()
+        };
         if self.design.zones.is_empty() {
             let area_cm2 = design::polygon_area(view) / 100.0;
             let n = count_in(view);
             return vec![ZoneDensity {
                 name: "view".into(),
-                density_per_cm2: if area_cm2 > 0.0 { n as f64 / area_cm2 } else { 0.0 },
+                density_per_cm2: if area_cm2 > 0.0 {
+                    n as f64 / area_cm2
+                } else {
+                    0.0
+                },
                 target_per_cm2: self.design.target_per_cm2,
             }];
         }
@@ -468,7 +557,11 @@ impl LiveSession {
                 let n = count_in(&z.polygon_in_skin_mm);
                 ZoneDensity {
                     name: z.name.clone(),
-                    density_per_cm2: if area_cm2 > 0.0 { n as f64 / area_cm2 } else { 0.0 },
+                    density_per_cm2: if area_cm2 > 0.0 {
+                        n as f64 / area_cm2
+                    } else {
+                        0.0
+                    },
                     target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
                 }
             })
@@ -481,7 +574,13 @@ impl LiveSession {
     /// scene through that frame's true pose. A recommendation is a skin point like any probe,
     /// so the probes' error is the error of every recommendation made since the start (a
     /// recommendation made later has drifted at most that much).
-    fn measure_drift(&mut self, image_from_skin: &Similarity, image_from_scene: &Similarity, w: u32, h: u32) {
+    fn measure_drift(
+        &mut self,
+        image_from_skin: &Similarity,
+        image_from_scene: &Similarity,
+        w: u32,
+        h: u32,
+    ) {
         let (wf, hf) = (f64::from(w), f64::from(h));
         if self.drift_probes.is_empty() {
             let skin_from_image = image_from_skin.inverse();
@@ -489,7 +588,8 @@ impl LiveSession {
             for i in 1..8 {
                 for j in 1..5 {
                     let q = [wf * f64::from(i) / 8.0, hf * f64::from(j) / 5.0];
-                    self.drift_probes.push((skin_from_image.apply(q), scene_from_image.apply(q)));
+                    self.drift_probes
+                        .push((skin_from_image.apply(q), scene_from_image.apply(q)));
                 }
             }
         }
@@ -511,7 +611,11 @@ impl LiveSession {
     ///
     /// # Errors
     /// See [`LiveSession::detect`].
-    pub fn process(&mut self, frame: &Frame, image_from_scene: Option<&Similarity>) -> Result<OverlayMsg, PerceptionError> {
+    pub fn process(
+        &mut self,
+        frame: &Frame,
+        image_from_scene: Option<&Similarity>,
+    ) -> Result<OverlayMsg, PerceptionError> {
         let p = self.detect(frame)?;
         Ok(self.update(&p, image_from_scene))
     }

@@ -56,7 +56,8 @@ mod imp {
 
     /// Lists the cameras the system offers; empty when there are none.
     pub fn list() -> Result<Vec<CameraInfo>, CaptureError> {
-        let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| CaptureError::Camera(e.to_string()))?;
+        let cams =
+            nokhwa::query(ApiBackend::Auto).map_err(|e| CaptureError::Camera(e.to_string()))?;
         Ok(cams
             .into_iter()
             .enumerate()
@@ -78,7 +79,9 @@ mod imp {
 
     impl std::fmt::Debug for Device {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("Device").field("info", &self.camera.info().human_name()).finish()
+            f.debug_struct("Device")
+                .field("info", &self.camera.info().human_name())
+                .finish()
         }
     }
 
@@ -102,8 +105,12 @@ mod imp {
 
         /// Blocks for the next frame and decodes it to RGB.
         pub fn grab(&mut self) -> Result<image::RgbImage, CaptureError> {
-            let buf = self.camera.frame().map_err(|e| CaptureError::Camera(e.to_string()))?;
-            buf.decode_image::<RgbFormat>().map_err(|e| CaptureError::Camera(e.to_string()))
+            let buf = self
+                .camera
+                .frame()
+                .map_err(|e| CaptureError::Camera(e.to_string()))?;
+            buf.decode_image::<RgbFormat>()
+                .map_err(|e| CaptureError::Camera(e.to_string()))
         }
     }
 }
@@ -175,17 +182,24 @@ impl CameraSource {
             return Err(CaptureError::NoCamera);
         }
         let device = imp::Device::open(&config)?;
-        Ok(Self { config, device: Some(device), reported_down: false })
+        Ok(Self {
+            config,
+            device: Some(device),
+            reported_down: false,
+        })
     }
 
     /// A short description for the page and `/api/status`.
     pub fn describe(&self) -> String {
-        format!("camera:{} ({}x{} @ {} fps)", self.config.index, self.config.width, self.config.height, self.config.fps)
+        format!(
+            "camera:{} ({}x{} @ {} fps)",
+            self.config.index, self.config.width, self.config.height, self.config.fps
+        )
     }
 
     /// Blocks for the next frame, or reports the camera down/up. Never fails: a lost camera is
     /// an event, and reconnection is retried every [`RECONNECT_INTERVAL`].
-    pub fn next(&mut self) -> CameraEvent {
+    pub fn grab(&mut self) -> CameraEvent {
         if let Some(dev) = self.device.as_mut() {
             match dev.grab() {
                 Ok(img) => return CameraEvent::Frame(img),
@@ -193,7 +207,10 @@ impl CameraSource {
                     self.device = None;
                     self.reported_down = true;
                     tracing::warn!(index = self.config.index, cause = %err, "camera lost; will retry");
-                    return CameraEvent::Down(format!("camera {} disconnected: {err}", self.config.index));
+                    return CameraEvent::Down(format!(
+                        "camera {} disconnected: {err}",
+                        self.config.index
+                    ));
                 }
             }
         }

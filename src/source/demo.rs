@@ -192,7 +192,10 @@ fn render_plate(scene: &Scene, seed: u64) -> Plate {
     let p = scene.params();
     let ppm = scene.px_per_mm();
     let image = scene.render(&Pose::default(), seed).image;
-    Plate { image: Arc::new(image), plate_from_scene: image_from_scene(&Pose::default(), ppm, p.width, p.height) }
+    Plate {
+        image: Arc::new(image),
+        plate_from_scene: image_from_scene(&Pose::default(), ppm, p.width, p.height),
+    }
 }
 
 /// Bilinear affine warp: `dst(x, y) = src(src_from_dst(x, y))`, pixel centres at +0.5,
@@ -217,7 +220,12 @@ fn warp_into(src: &RgbImage, src_from_dst: &Similarity, dst: &mut RgbImage) {
             let x1 = (fu as i64 + 1).clamp(0, sw - 1) as usize;
             let y1 = (fv as i64 + 1).clamp(0, sh - 1) as usize;
             let w = sw as usize;
-            let (i00, i01, i10, i11) = ((y0 * w + x0) * 3, (y0 * w + x1) * 3, (y1 * w + x0) * 3, (y1 * w + x1) * 3);
+            let (i00, i01, i10, i11) = (
+                (y0 * w + x0) * 3,
+                (y0 * w + x1) * 3,
+                (y1 * w + x0) * 3,
+                (y1 * w + x1) * 3,
+            );
             for c in 0..3 {
                 let top = f32::from(s[i00 + c]) * (1.0 - ax) + f32::from(s[i01 + c]) * ax;
                 let bottom = f32::from(s[i10 + c]) * (1.0 - ax) + f32::from(s[i11 + c]) * ax;
@@ -279,7 +287,11 @@ impl DemoSource {
     pub fn describe(&self) -> String {
         format!(
             "synthetic ({}x{} @ {} fps, {} px/mm, seed {})",
-            self.config.width, self.config.height, self.config.fps, self.config.px_per_mm, self.config.seed
+            self.config.width,
+            self.config.height,
+            self.config.fps,
+            self.config.px_per_mm,
+            self.config.seed
         )
     }
 
@@ -291,23 +303,33 @@ impl DemoSource {
 
     /// Moves the scene to a painter thread (first paced frame).
     fn start_painter(&mut self) {
-        let Painter::Inline(..) = self.painter else { return };
+        let Painter::Inline(..) = self.painter else {
+            return;
+        };
         let (dots_tx, dots_rx) = std::sync::mpsc::channel::<[f64; 4]>();
         let plates = Arc::new(Mailbox::new());
-        let placeholder = Painter::Thread { dots: dots_tx, plates: plates.clone() };
-        let Painter::Inline(mut scene, seed) = std::mem::replace(&mut self.painter, placeholder) else { return };
-        let spawned = std::thread::Builder::new().name("demo-painter".into()).spawn(move || {
-            // Ends when the source (the sender) is dropped.
-            while let Ok(first) = dots_rx.recv() {
-                let mut n = 0u64;
-                for d in std::iter::once(first).chain(dots_rx.try_iter()) {
-                    scene.add_pigment(d[0], d[1], d[2], d[3]);
-                    n += 1;
+        let placeholder = Painter::Thread {
+            dots: dots_tx,
+            plates: plates.clone(),
+        };
+        let Painter::Inline(mut scene, seed) = std::mem::replace(&mut self.painter, placeholder)
+        else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("demo-painter".into())
+            .spawn(move || {
+                // Ends when the source (the sender) is dropped.
+                while let Ok(first) = dots_rx.recv() {
+                    let mut n = 0u64;
+                    for d in std::iter::once(first).chain(dots_rx.try_iter()) {
+                        scene.add_pigment(d[0], d[1], d[2], d[3]);
+                        n += 1;
+                    }
+                    plates.put(render_plate(&scene, seed));
+                    tracing::trace!(dots = n, "plate repainted");
                 }
-                plates.put(render_plate(&scene, seed));
-                tracing::trace!(dots = n, "plate repainted");
-            }
-        });
+            });
         if let Err(err) = spawned {
             tracing::warn!(cause = %err, "no painter thread; the needle's dots will not show");
         }
@@ -328,7 +350,7 @@ impl DemoSource {
     }
 
     /// Waits until the next frame is due, moves the head, lets the needle work, renders.
-    pub fn next(&mut self) -> DemoFrame {
+    pub fn next_frame(&mut self) -> DemoFrame {
         if self.paced {
             let period = Duration::from_secs_f64(1.0 / self.config.fps.max(1.0));
             let now = Instant::now();
@@ -338,7 +360,11 @@ impl DemoSource {
             }
             // Fixed-rate schedule; after a stall, restart from now rather than bursting.
             let next = due + period;
-            self.next_due = Some(if next + period < Instant::now() { Instant::now() } else { next });
+            self.next_due = Some(if next + period < Instant::now() {
+                Instant::now()
+            } else {
+                next
+            });
         }
 
         let t = self.frame as f64 / self.config.fps;
@@ -360,7 +386,12 @@ impl DemoSource {
             }
         }
         let _span = tracing::trace_span!("demo_render", frame = self.frame).entered();
-        let truth = image_from_scene(&pose, self.config.px_per_mm, self.config.width, self.config.height);
+        let truth = image_from_scene(
+            &pose,
+            self.config.px_per_mm,
+            self.config.width,
+            self.config.height,
+        );
         let plate_from_image = self.plate.plate_from_scene.compose(&truth.inverse());
         let mut image = RgbImage::new(self.config.width, self.config.height);
         warp_into(&self.plate.image, &plate_from_image, &mut image);
@@ -369,7 +400,10 @@ impl DemoSource {
             self.poses.pop_front();
         }
         self.frame += 1;
-        DemoFrame { image, image_from_scene: truth }
+        DemoFrame {
+            image,
+            image_from_scene: truth,
+        }
     }
 
     /// The frame counter of the source's next frame (the pipeline's `seq` follows it).
@@ -385,13 +419,24 @@ impl DemoSource {
             .then(|| self.hint.targets_in_image.first().copied())
             .flatten()
             .and_then(|t| {
-                let pose = self.poses.iter().find(|(f, _)| *f == self.hint.seq).map(|(_, p)| *p)?;
+                let pose = self
+                    .poses
+                    .iter()
+                    .find(|(f, _)| *f == self.hint.seq)
+                    .map(|(_, p)| *p)?;
                 Some(pose.skin_from_image(ppm, w, h, t[0], t[1]))
             });
         let (x, y) = match planned {
-            Some((x, y)) if self.rng.gen_bool(self.config.on_plan_fraction.clamp(0.0, 1.0)) => {
+            Some((x, y))
+                if self
+                    .rng
+                    .gen_bool(self.config.on_plan_fraction.clamp(0.0, 1.0)) =>
+            {
                 self.last_hint_used = self.hint.seq;
-                (x + self.rng.gen_range(-0.05..0.05), y + self.rng.gen_range(-0.05..0.05))
+                (
+                    x + self.rng.gen_range(-0.05..0.05),
+                    y + self.rng.gen_range(-0.05..0.05),
+                )
             }
             _ => {
                 // Off the plan: somewhere in the middle of the view.
@@ -412,7 +457,12 @@ impl DemoSource {
             }
         }
         self.dots_placed += 1;
-        tracing::debug!(x_mm = x, y_mm = y, on_plan = planned.is_some(), "needle placed a dot");
+        tracing::debug!(
+            x_mm = x,
+            y_mm = y,
+            on_plan = planned.is_some(),
+            "needle placed a dot"
+        );
     }
 }
 
@@ -422,8 +472,19 @@ pub fn image_from_scene(pose: &Pose, px_per_mm: f64, width: u32, height: u32) ->
     let a = k * pose.angle_rad.cos();
     let b = k * pose.angle_rad.sin();
     let centre = [f64::from(width) / 2.0, f64::from(height) / 2.0];
-    let rotated = Similarity { a, b, tx: 0.0, ty: 0.0 }.apply([pose.dx_mm, pose.dy_mm]);
-    Similarity { a, b, tx: centre[0] - rotated[0], ty: centre[1] - rotated[1] }
+    let rotated = Similarity {
+        a,
+        b,
+        tx: 0.0,
+        ty: 0.0,
+    }
+    .apply([pose.dx_mm, pose.dy_mm]);
+    Similarity {
+        a,
+        b,
+        tx: centre[0] - rotated[0],
+        ty: centre[1] - rotated[1],
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +493,12 @@ mod tests {
 
     #[test]
     fn similarity_matches_the_renderer_convention() {
-        let pose = Pose { dx_mm: 1.5, dy_mm: -2.0, angle_rad: 0.03, scale: 1.002 };
+        let pose = Pose {
+            dx_mm: 1.5,
+            dy_mm: -2.0,
+            angle_rad: 0.03,
+            scale: 1.002,
+        };
         let t = image_from_scene(&pose, 20.0, 1280, 720);
         let (x, y) = pose.image_from_skin(20.0, 1280, 720, 3.0, 4.0);
         let q = t.apply([3.0, 4.0]);

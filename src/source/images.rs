@@ -24,36 +24,50 @@ impl ImageSource {
     /// holds no image.
     pub fn open(dir: &Path) -> Result<Self, CaptureError> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| CaptureError::Io { path: dir.to_path_buf(), source })?
+            .map_err(|source| CaptureError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
             })
             .collect();
         files.sort();
         if files.is_empty() {
             return Err(CaptureError::EmptyFolder(dir.to_path_buf()));
         }
-        Ok(Self { dir: dir.to_path_buf(), files, next: 0 })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files,
+            next: 0,
+        })
     }
 
     /// A short description for the page and `/api/status`.
     pub fn describe(&self) -> String {
-        format!("images:{} ({} frames)", self.dir.display(), self.files.len())
+        format!(
+            "images:{} ({} frames)",
+            self.dir.display(),
+            self.files.len()
+        )
     }
 
     /// Decodes the next image (looping at the end).
     ///
     /// # Errors
     /// [`CaptureError::Decode`] for a file that is not a readable image; the caller skips it.
-    pub fn next(&mut self) -> Result<image::RgbImage, CaptureError> {
+    pub fn next_image(&mut self) -> Result<image::RgbImage, CaptureError> {
         let path = &self.files[self.next % self.files.len()];
         self.next = (self.next + 1) % self.files.len();
         image::open(path)
             .map(|img| img.to_rgb8())
-            .map_err(|e| CaptureError::Decode { path: path.clone(), reason: e.to_string() })
+            .map_err(|e| CaptureError::Decode {
+                path: path.clone(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -66,13 +80,16 @@ mod tests {
         let dir = tempfile::tempdir()?;
         for (name, v) in [("002.png", 20u8), ("001.png", 10), ("notes.txt", 0)] {
             if name.ends_with(".png") {
-                image::RgbImage::from_pixel(4, 3, image::Rgb([v, v, v])).save(dir.path().join(name))?;
+                image::RgbImage::from_pixel(4, 3, image::Rgb([v, v, v]))
+                    .save(dir.path().join(name))?;
             } else {
                 std::fs::write(dir.path().join(name), "x")?;
             }
         }
         let mut src = ImageSource::open(dir.path())?;
-        let seq: Vec<u8> = (0..3).map(|_| src.next().map(|i| i.get_pixel(0, 0)[0])).collect::<Result<_, _>>()?;
+        let seq: Vec<u8> = (0..3)
+            .map(|_| src.next_image().map(|i| i.get_pixel(0, 0)[0]))
+            .collect::<Result<_, _>>()?;
         assert_eq!(seq, vec![10, 20, 10]);
         Ok(())
     }

@@ -99,13 +99,23 @@ pub struct Stamper {
 impl Stamper {
     /// Sequence numbers from 0 for `camera_id`.
     pub fn new(camera_id: u32) -> Self {
-        Self { next_seq: 0, camera_id }
+        Self {
+            next_seq: 0,
+            camera_id,
+        }
     }
 
     fn stamp(&mut self, image: image::RgbImage) -> Frame {
-        let meta = FrameMeta { seq: self.next_seq, captured_at: Instant::now(), camera_id: self.camera_id };
+        let meta = FrameMeta {
+            seq: self.next_seq,
+            captured_at: Instant::now(),
+            camera_id: self.camera_id,
+        };
         self.next_seq += 1;
-        Frame { meta, image: Arc::new(image) }
+        Frame {
+            meta,
+            image: Arc::new(image),
+        }
     }
 }
 
@@ -126,25 +136,38 @@ impl Source {
     pub fn next(&mut self, stamper: &mut Stamper) -> Result<Captured, CaptureError> {
         match self {
             Source::Demo(demo) => {
-                let f = demo.next();
+                let f = demo.next_frame();
                 // The demo's frame index is the sequence number, so that the needle can map a
                 // plan made on frame `seq` back to the scene.
                 stamper.next_seq = demo.frame_index() - 1;
-                Ok(Captured::Frame(stamper.stamp(f.image), Some(f.image_from_scene)))
+                Ok(Captured::Frame(
+                    stamper.stamp(f.image),
+                    Some(f.image_from_scene),
+                ))
             }
-            Source::Camera(cam) => Ok(match cam.next() {
+            Source::Camera(cam) => Ok(match cam.grab() {
                 camera::CameraEvent::Frame(img) => Captured::Frame(stamper.stamp(img), None),
-                camera::CameraEvent::Down(message) => Captured::Status { connected: false, message },
-                camera::CameraEvent::Up(message) => Captured::Status { connected: true, message },
+                camera::CameraEvent::Down(message) => Captured::Status {
+                    connected: false,
+                    message,
+                },
+                camera::CameraEvent::Up(message) => Captured::Status {
+                    connected: true,
+                    message,
+                },
             }),
-            Source::Images { source, period, next_due } => {
+            Source::Images {
+                source,
+                period,
+                next_due,
+            } => {
                 let now = Instant::now();
                 let due = *next_due.get_or_insert(now);
                 if due > now {
                     std::thread::sleep(due - now);
                 }
                 *next_due = Some((due + *period).max(Instant::now() - *period));
-                let img = source.next()?;
+                let img = source.next_image()?;
                 Ok(Captured::Frame(stamper.stamp(img), None))
             }
         }

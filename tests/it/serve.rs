@@ -49,7 +49,11 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(Self { addr, stop: Some(tx), task })
+        Ok(Self {
+            addr,
+            stop: Some(tx),
+            task,
+        })
     }
 
     async fn stop(mut self) -> TestResult {
@@ -63,10 +67,16 @@ impl Server {
 
 /// Minimal HTTP/1.1 GET, enough for our JSON endpoints and Chromium's DevTools listing (which
 /// keeps the connection open, so the body is read by its Content-Length).
-async fn get(addr: SocketAddr, path: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {
@@ -76,7 +86,11 @@ async fn get(addr: SocketAddr, path: &str) -> Result<String, Box<dyn std::error:
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>())
+                })
                 .transpose()?;
             if n == 0 || len.is_some_and(|len| body.len() >= len) {
                 if !head.starts_with("HTTP/1.1 200") {
@@ -90,16 +104,27 @@ async fn get(addr: SocketAddr, path: &str) -> Result<String, Box<dyn std::error:
     }
 }
 
-async fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+async fn get_json(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
     Ok(serde_json::from_str(&get(addr, path).await?)?)
 }
 
 #[tokio::test]
 async fn status_has_the_documented_shape() -> TestResult {
     let (_tx, shutdown) = stipple::shutdown::channel();
-    let state = AppState::new("synthetic".into(), "none (classical)".into(), 4, 2, shutdown);
+    let state = AppState::new(
+        "synthetic".into(),
+        "none (classical)".into(),
+        4,
+        2,
+        shutdown,
+    );
     state.metrics.record_published(Instant::now());
-    let res = app(state.clone()).oneshot(Request::get("/api/status").body(Body::empty())?).await?;
+    let res = app(state.clone())
+        .oneshot(Request::get("/api/status").body(Body::empty())?)
+        .await?;
     assert_eq!(res.status(), StatusCode::OK);
     let body = axum::body::to_bytes(res.into_body(), 1 << 20).await?;
     let v: serde_json::Value = serde_json::from_slice(&body)?;
@@ -112,31 +137,60 @@ async fn status_has_the_documented_shape() -> TestResult {
     assert_eq!(v["source"], "synthetic");
     assert_eq!(v["model"], "none (classical)");
 
-    let res = app(state.clone()).oneshot(Request::get("/metrics").body(Body::empty())?).await?;
+    let res = app(state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty())?)
+        .await?;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str()?.starts_with("text/plain"));
-    let text = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await?.to_vec())?;
+    assert!(res.headers()["content-type"]
+        .to_str()?
+        .starts_with("text/plain"));
+    let text = String::from_utf8(
+        axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await?
+            .to_vec(),
+    )?;
     assert!(text.contains("stipple_frames_processed_total 1"), "{text}");
 
-    let res = app(state.clone()).oneshot(Request::get("/").body(Body::empty())?).await?;
-    let html = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await?.to_vec())?;
+    let res = app(state.clone())
+        .oneshot(Request::get("/").body(Body::empty())?)
+        .await?;
+    let html = String::from_utf8(
+        axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await?
+            .to_vec(),
+    )?;
     assert!(html.contains("<canvas") && html.contains("/app.js"));
 
     // The design is readable and settable; nonsense is refused with a reason.
-    let res = app(state.clone()).oneshot(Request::get("/api/design").body(Body::empty())?).await?;
-    let mut design: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await?)?;
+    let res = app(state.clone())
+        .oneshot(Request::get("/api/design").body(Body::empty())?)
+        .await?;
+    let mut design: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await?)?;
     design["target_per_cm2"] = 60.0.into();
     let put = |d: &serde_json::Value| {
-        Request::put("/api/design").header("content-type", "application/json").body(Body::from(d.to_string()))
+        Request::put("/api/design")
+            .header("content-type", "application/json")
+            .body(Body::from(d.to_string()))
     };
     let res = app(state.clone()).oneshot(put(&design)?).await?;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(state.design.lock().map_err(|e| e.to_string())?.design.target_per_cm2, 60.0);
+    assert_eq!(
+        state
+            .design
+            .lock()
+            .map_err(|e| e.to_string())?
+            .design
+            .target_per_cm2,
+        60.0
+    );
     design["session"] = 9.into();
     let res = app(state.clone()).oneshot(put(&design)?).await?;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // No frame yet: no plan.
-    let res = app(state).oneshot(Request::get("/api/plan").body(Body::empty())?).await?;
+    let res = app(state)
+        .oneshot(Request::get("/api/plan").body(Body::empty())?)
+        .await?;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     Ok(())
 }
@@ -157,20 +211,34 @@ async fn websocket_sends_overlay_then_jpeg_per_frame() -> TestResult {
     let mut ws = ws_connect(server.addr).await?;
     let mut last_seq = None;
     for _ in 0..10 {
-        let text = match tokio::time::timeout(Duration::from_secs(10), ws.next()).await?.ok_or("closed")?? {
+        let text = match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await?
+            .ok_or("closed")??
+        {
             Message::Text(t) => t,
             other => return Err(format!("expected the overlay JSON first, got {other:?}").into()),
         };
         let overlay: serde_json::Value = serde_json::from_str(&text)?;
         let seq = overlay["seq"].as_u64().ok_or("no seq")?;
-        assert!(overlay["captured_unix_ms"].as_f64().is_some_and(|t| t > 1.6e12), "{overlay}");
+        assert!(
+            overlay["captured_unix_ms"]
+                .as_f64()
+                .is_some_and(|t| t > 1.6e12),
+            "{overlay}"
+        );
         assert!(overlay["latency_ms"].as_f64().is_some_and(|t| t > 0.0));
-        assert!(overlay["dots"].as_array().is_some_and(|d| !d.is_empty()), "no dots detected");
+        assert!(
+            overlay["dots"].as_array().is_some_and(|d| !d.is_empty()),
+            "no dots detected"
+        );
         if let Some(last) = last_seq {
             assert!(seq > last, "seq must increase: {last} then {seq}");
         }
         last_seq = Some(seq);
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await?.ok_or("closed")?? {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await?
+            .ok_or("closed")??
+        {
             Message::Binary(jpeg) => assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "not a JPEG"),
             other => return Err(format!("expected the JPEG, got {other:?}").into()),
         }
@@ -181,7 +249,11 @@ async fn websocket_sends_overlay_then_jpeg_per_frame() -> TestResult {
 }
 
 /// Counts frames a client receives in `window`, reading `delay` late after each one.
-async fn count_frames(addr: SocketAddr, window: Duration, delay: Duration) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+async fn count_frames(
+    addr: SocketAddr,
+    window: Duration,
+    delay: Duration,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     let mut ws = ws_connect(addr).await?;
     let end = Instant::now() + window;
     let mut frames = 0;
@@ -209,10 +281,16 @@ async fn a_slow_viewer_does_not_slow_the_others() -> TestResult {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let alone = get_json(addr, "/api/status").await?;
     let window = Duration::from_secs(4);
-    let before = get_json(addr, "/api/status").await?["frames_processed"].as_u64().ok_or("no count")?;
+    let before = get_json(addr, "/api/status").await?["frames_processed"]
+        .as_u64()
+        .ok_or("no count")?;
     let mut clients = Vec::new();
     // One viewer that takes half a second per frame, nineteen that keep up.
-    clients.push(tokio::spawn(count_frames(addr, window, Duration::from_millis(500))));
+    clients.push(tokio::spawn(count_frames(
+        addr,
+        window,
+        Duration::from_millis(500),
+    )));
     for _ in 0..19 {
         clients.push(tokio::spawn(count_frames(addr, window, Duration::ZERO)));
     }
@@ -224,7 +302,10 @@ async fn a_slow_viewer_does_not_slow_the_others() -> TestResult {
     let published = after["frames_processed"].as_u64().ok_or("no count")? - before;
     let slow = counts[0];
     let fast_min = *counts[1..].iter().min().ok_or("no clients")?;
-    assert!(slow <= 10, "the slow viewer should have skipped frames, got {slow}");
+    assert!(
+        slow <= 10,
+        "the slow viewer should have skipped frames, got {slow}"
+    );
     // Every fast viewer sees (almost) every published frame: the slow one holds nobody up.
     assert!(
         fast_min as f64 >= 0.8 * published as f64,
@@ -235,7 +316,10 @@ async fn a_slow_viewer_does_not_slow_the_others() -> TestResult {
         after["latency_ms"]["p99"].as_f64().ok_or("p99")?,
     );
     // Viewers cost the pipeline at most a little CPU on a loaded 2-core box, never a wait.
-    assert!(p99_watched < p99_alone * 3.0 + 30.0, "p99 {p99_alone} ms alone, {p99_watched} ms with viewers");
+    assert!(
+        p99_watched < p99_alone * 3.0 + 30.0,
+        "p99 {p99_alone} ms alone, {p99_watched} ms with viewers"
+    );
     server.stop().await
 }
 
@@ -262,7 +346,8 @@ fn no_camera_is_a_clear_error() {
 fn images_source_plays_a_folder() -> TestResult {
     let dir = tempfile::tempdir()?;
     for i in 0..3u8 {
-        image::RgbImage::from_pixel(320, 240, image::Rgb([200, 170, 150 + i])).save(dir.path().join(format!("{i:03}.png")))?;
+        image::RgbImage::from_pixel(320, 240, image::Rgb([200, 170, 150 + i]))
+            .save(dir.path().join(format!("{i:03}.png")))?;
     }
     let mut config = small_config();
     config.source = SourceSpec::Images(dir.path().to_path_buf());
@@ -283,24 +368,45 @@ fn drift_run(seconds: f64, register: bool) -> (Option<f64>, u64, u64) {
     let (w, h, ppm) = (640, 360, 20.0);
     let hints = Arc::new(Mailbox::new());
     let mut demo = DemoSource::new(
-        DemoConfig { width: w, height: h, px_per_mm: ppm, fps: 30.0, ..DemoConfig::new(3) },
+        DemoConfig {
+            width: w,
+            height: h,
+            px_per_mm: ppm,
+            fps: 30.0,
+            ..DemoConfig::new(3)
+        },
         hints.clone(),
     );
     // Simulated time: render as fast as we can, but move the head as if at 30 fps.
     demo.free_run();
-    let mut session = LiveSession::new(SessionConfig { register, ..SessionConfig::new(ppm) });
+    let mut session = LiveSession::new(SessionConfig {
+        register,
+        ..SessionConfig::new(ppm)
+    });
     // A target above the scene's natural density, so that there is always something to plan.
-    session.set_design(stipple::session::Design { target_per_cm2: 120.0, ..Default::default() });
+    session.set_design(stipple::session::Design {
+        target_per_cm2: 120.0,
+        ..Default::default()
+    });
     let frames = (seconds * 30.0) as u64;
     for seq in 0..frames {
-        let f = demo.next();
+        let f = demo.next_frame();
         let frame = stipple::Frame {
-            meta: stipple::FrameMeta { seq, captured_at: Instant::now(), camera_id: 0 },
+            meta: stipple::FrameMeta {
+                seq,
+                captured_at: Instant::now(),
+                camera_id: 0,
+            },
             image: Arc::new(f.image),
         };
-        let overlay = session.process(&frame, Some(&f.image_from_scene)).expect("frame processes");
+        let overlay = session
+            .process(&frame, Some(&f.image_from_scene))
+            .expect("frame processes");
         assert_eq!(overlay.seq, seq);
-        hints.put(NeedleHint { seq, targets_in_image: session.targets_in_image() });
+        hints.put(NeedleHint {
+            seq,
+            targets_in_image: session.targets_in_image(),
+        });
     }
     let c = session.counters();
     (c.drift_mm_median, c.dots_placed, c.recommendations_done)
@@ -313,8 +419,14 @@ fn registration_keeps_the_plan_on_the_skin() {
     let drift = drift.expect("drift measured");
     eprintln!("registration on: median drift {drift:.4} mm, {placed} dots placed, {done} recommendations done");
     assert!(drift < 0.1, "median drift {drift} mm");
-    assert!(placed >= 10, "the needle's dots should be seen as placed: {placed}");
-    assert!(done >= 5, "dots placed on recommendations should mark them done: {done}");
+    assert!(
+        placed >= 10,
+        "the needle's dots should be seen as placed: {placed}"
+    );
+    assert!(
+        done >= 5,
+        "dots placed on recommendations should mark them done: {done}"
+    );
 }
 
 #[test]
@@ -323,7 +435,10 @@ fn without_registration_the_plan_slides_off_the_skin() {
     let (drift, _, _) = drift_run(10.0, false);
     let drift = drift.expect("drift measured");
     eprintln!("registration off: median drift {drift:.3} mm");
-    assert!(drift > 0.1, "median drift {drift} mm: the drift test could not tell");
+    assert!(
+        drift > 0.1,
+        "median drift {drift} mm: the drift test could not tell"
+    );
 }
 
 #[test]
@@ -331,12 +446,19 @@ fn without_registration_the_plan_slides_off_the_skin() {
 fn registration_over_a_minute() {
     let (drift, placed, done) = drift_run(60.0, true);
     let drift = drift.expect("drift measured");
-    eprintln!("one minute: median drift {drift:.4} mm, {placed} dots placed, {done} recommendations done");
+    eprintln!(
+        "one minute: median drift {drift:.4} mm, {placed} dots placed, {done} recommendations done"
+    );
     assert!(drift < 0.1, "median drift {drift} mm");
 }
 
 /// Minimal HTTP/1.0 request with a JSON body.
-async fn send_json(addr: SocketAddr, method: &str, path: &str, body: &serde_json::Value) -> TestResult {
+async fn send_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> TestResult {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.to_string();
     let mut s = tokio::net::TcpStream::connect(addr).await?;
@@ -358,19 +480,27 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A Chrome DevTools Protocol session on one page.
 struct Cdp {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     next_id: u64,
 }
 
 impl Cdp {
-    async fn call(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    async fn call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
         use futures_util::SinkExt;
         self.next_id += 1;
         let id = self.next_id;
         let msg = serde_json::json!({ "id": id, "method": method, "params": params });
         self.ws.send(Message::Text(msg.to_string().into())).await?;
         loop {
-            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next()).await?.ok_or("devtools closed")??;
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await?
+                .ok_or("devtools closed")??;
             if let Message::Text(t) = m {
                 let v: serde_json::Value = serde_json::from_str(&t)?;
                 if v["id"] == id {
@@ -383,7 +513,10 @@ impl Cdp {
         }
     }
 
-    async fn eval(&mut self, expr: &str) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    async fn eval(
+        &mut self,
+        expr: &str,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
         let r = self.call("Runtime.evaluate", serde_json::json!({ "expression": expr, "returnByValue": true, "awaitPromise": true })).await?;
         Ok(r["result"]["value"].clone())
     }
@@ -402,7 +535,9 @@ const PAGE_PROBE: &str = r#"(() => {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
     if !std::path::Path::new(CHROMIUM).exists() {
-        eprintln!("SKIPPED: {CHROMIUM} is absent (apt-get install -y chromium); .ci/run installs it");
+        eprintln!(
+            "SKIPPED: {CHROMIUM} is absent (apt-get install -y chromium); .ci/run installs it"
+        );
         return Ok(());
     }
     let server = Server::start(small_config()).await?;
@@ -438,7 +573,9 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
         let stderr = chromium.stderr.take().ok_or("no stderr")?;
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         let devtools: SocketAddr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.ok_or("chromium exited")?;
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await??
+                .ok_or("chromium exited")?;
             if let Some(rest) = line.split("ws://").nth(1) {
                 break rest.split('/').next().ok_or("bad devtools line")?.parse()?;
             }
@@ -469,19 +606,39 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let later = cdp.eval(PAGE_PROBE).await?;
         eprintln!("page stats: {first} then {later}");
-        assert!(later["overlaysDrawn"].as_u64() > first["overlaysDrawn"].as_u64(), "overlay not updating: {later}");
-        assert!(later["lastSeq"].as_u64() > first["lastSeq"].as_u64(), "frames not advancing: {later}");
-        assert!(later["dotsDrawn"].as_u64() > Some(50), "existing dots not drawn: {later}");
+        assert!(
+            later["overlaysDrawn"].as_u64() > first["overlaysDrawn"].as_u64(),
+            "overlay not updating: {later}"
+        );
+        assert!(
+            later["lastSeq"].as_u64() > first["lastSeq"].as_u64(),
+            "frames not advancing: {later}"
+        );
+        assert!(
+            later["dotsDrawn"].as_u64() > Some(50),
+            "existing dots not drawn: {later}"
+        );
         assert_eq!(later["targetDrawn"], true, "{later}");
-        assert!(later["greenPixels"].as_u64() > Some(20), "no target ring on the canvas: {later}");
+        assert!(
+            later["greenPixels"].as_u64() > Some(20),
+            "no target ring on the canvas: {later}"
+        );
         assert_eq!(later["width"], 640);
 
-        let shot = cdp.call("Page.captureScreenshot", serde_json::json!({ "format": "png" })).await?;
+        let shot = cdp
+            .call(
+                "Page.captureScreenshot",
+                serde_json::json!({ "format": "png" }),
+            )
+            .await?;
         use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().ok_or("no screenshot")?)?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().ok_or("no screenshot")?)?;
         let out = std::env::var_os("STIPPLE_SCREENSHOT")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-page.png"));
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-page.png")
+            });
         std::fs::write(&out, png)?;
         eprintln!("screenshot: {}", out.display());
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
@@ -489,5 +646,81 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
     .await;
     let _ = chromium.kill().await;
     result?;
+    server.stop().await
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Ten minutes of 1280x720 with 20 viewers, one of them slow: the fast ones keep the frame
+/// rate, and memory stays flat. `STIPPLE_SOAK_SECS` shortens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 10-minute soak: cargo test --release -- --ignored soak"]
+async fn soak_twenty_viewers_memory_stays_flat() -> TestResult {
+    let secs: u64 = std::env::var("STIPPLE_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let server = Server::start(ServeConfig::new()).await?;
+    let addr = server.addr;
+    let warmup = Duration::from_secs(30.min(secs / 4));
+    tokio::time::sleep(warmup).await;
+    let rss_start = rss_mb();
+    let before = get_json(addr, "/api/status").await?;
+    let window = Duration::from_secs(secs) - warmup;
+    let mut clients = vec![tokio::spawn(count_frames(
+        addr,
+        window,
+        Duration::from_millis(500),
+    ))];
+    for _ in 0..19 {
+        clients.push(tokio::spawn(count_frames(addr, window, Duration::ZERO)));
+    }
+    let mut peak = rss_start;
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        peak = peak.max(rss_mb());
+        let s = get_json(addr, "/api/status").await?;
+        eprintln!(
+            "{:>4.0} s  rss {:.1} MB  fps {:.1}  p99 {:.1} ms  viewers {}  skipped {}",
+            t0.elapsed().as_secs_f64(),
+            rss_mb(),
+            s["fps"].as_f64().unwrap_or(0.0),
+            s["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+            s["ws_clients"],
+            s["ws_frames_skipped"]
+        );
+    }
+    let mut counts = Vec::new();
+    for c in clients {
+        counts.push(c.await??);
+    }
+    let after = get_json(addr, "/api/status").await?;
+    let published = after["frames_processed"].as_u64().unwrap_or(0)
+        - before["frames_processed"].as_u64().unwrap_or(0);
+    let rss_end = rss_mb();
+    eprintln!("published {published}, viewers got {counts:?}; rss {rss_start:.1} -> {rss_end:.1} MB (peak {peak:.1})");
+    assert!(
+        *counts[1..].iter().min().unwrap_or(&0) as f64 >= 0.9 * published as f64,
+        "fast viewers fell behind"
+    );
+    assert!(
+        rss_end - rss_start < 40.0,
+        "memory grew from {rss_start:.1} to {rss_end:.1} MB"
+    );
     server.stop().await
 }
