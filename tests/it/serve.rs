@@ -540,7 +540,10 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
         );
         return Ok(());
     }
-    let server = Server::start(small_config()).await?;
+    // With STIPPLE_SCREENSHOT=FILE (for the README), the full 1280x720 service is shot.
+    let config = if std::env::var_os("STIPPLE_SCREENSHOT").is_some() { ServeConfig::new() } else { small_config() };
+    let width = config.width;
+    let server = Server::start(config).await?;
     let addr = server.addr;
     // Ask for more than the scene's natural density, so that there are next dots to draw.
     let mut design = get_json(addr, "/api/design").await?;
@@ -559,7 +562,7 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
             "--disable-component-update",
             "--disable-sync",
             "--remote-debugging-port=0",
-            "--window-size=1200,800",
+            "--window-size=1600,1000",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("http://{addr}/"))
@@ -623,7 +626,7 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
             later["greenPixels"].as_u64() > Some(20),
             "no target ring on the canvas: {later}"
         );
-        assert_eq!(later["width"], 640);
+        assert_eq!(later["width"], width);
 
         let shot = cdp
             .call(
