@@ -1,9 +1,11 @@
 //! Live metrics: frame rate, per-stage latency percentiles and counters, shared between the
 //! pipeline threads (writers) and the HTTP handlers (readers) behind one short-held mutex.
 //!
-//! Latency is measured from `FrameMeta::captured_at` to the moment a stage finishes (rerun's
-//! `re_smart_channel` `latency_sec()`), over a sliding window of recent frames, and the frame
-//! rate counts frames published in the last [`FPS_WINDOW`] (kornia-io `fps_counter.rs`).
+//! The headline latency (`total`) runs from `FrameMeta::captured_at` to the moment the frame's
+//! overlay message is sent (rerun's `re_smart_channel` `latency_sec()`), `queue` from capture
+//! to the start of processing; `detect`, `plan` and `encode` are each stage's own duration.
+//! All are percentiles over a sliding window of recent frames; the frame rate counts frames
+//! published in the last [`FPS_WINDOW`] (kornia-io `fps_counter.rs`).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -22,11 +24,11 @@ pub const FPS_WINDOW: Duration = Duration::from_secs(2);
 pub enum Stage {
     /// Captured to handed to perception (queueing in the one-slot mailbox).
     Queue,
-    /// Dot detection.
+    /// Dot detection (duration).
     Detect,
-    /// Registration, map upkeep and planning.
+    /// Registration, map upkeep and planning (duration).
     Plan,
-    /// JPEG encoding of the picture.
+    /// JPEG encoding of the picture, on its own thread (duration).
     Encode,
     /// Captured to overlay message sent: the number that matters at the chair.
     Total,
@@ -194,7 +196,7 @@ impl Metrics {
         f(&mut guard)
     }
 
-    /// Records one stage's latency for a frame captured at `captured_at`.
+    /// Records one stage's latency (see [`Stage`] for what each one spans).
     pub fn record_stage(&self, stage: Stage, elapsed: Duration) {
         let idx = Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0);
         self.with(|m| m.stages[idx].push(elapsed.as_secs_f64() * 1e3));

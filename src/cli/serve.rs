@@ -142,3 +142,54 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(crate::pipeline::run(config, crate::shutdown::signal()))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Wrap::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map(|w| w.args)
+    }
+
+    #[test]
+    fn defaults_are_synthetic_on_loopback() -> anyhow::Result<()> {
+        let config = ServeConfig::from_cli(&parse(&[])?)?;
+        assert_eq!(config.source, SourceSpec::Synthetic);
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.model, "none (classical)");
+        Ok(())
+    }
+
+    #[test]
+    fn bind_is_taken_exactly_as_given() -> anyhow::Result<()> {
+        let config = ServeConfig::from_cli(&parse(&["--bind", "0.0.0.0:9001"])?)?;
+        assert_eq!(config.bind.to_string(), "0.0.0.0:9001");
+        Ok(())
+    }
+
+    #[test]
+    fn a_model_is_refused_until_supported() -> anyhow::Result<()> {
+        let err = ServeConfig::from_cli(&parse(&["--model", "m.onnx"])?).expect_err("refused");
+        assert!(format!("{err:#}").contains("model support is not built yet"), "{err:#}");
+        Ok(())
+    }
+
+    #[test]
+    fn calibration_sets_size_and_scale() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "model = \"pinhole-brown-conrady\"\nimage_width = 640\nimage_height = 480\npx_per_mm = 12.5\n")?;
+        let config = ServeConfig::from_cli(&parse(&["--calibration", path.to_str().unwrap_or_default()])?)?;
+        assert_eq!((config.width, config.height, config.px_per_mm), (640, 480, 12.5));
+        assert_eq!(config.session.px_per_mm, 12.5);
+        Ok(())
+    }
+}
