@@ -314,7 +314,7 @@ impl LiveSession {
 
         let to_px = |q: [f64; 2]| {
             let v = image_from_skin.apply(q);
-            [v[0] as f32, v[1] as f32]
+            [tenth(v[0]), tenth(v[1])]
         };
         let radius_px = (self.config.done_radius_mm * self.config.px_per_mm) as f32;
         let zone_targets: Vec<_> = self
@@ -333,9 +333,9 @@ impl LiveSession {
                 .iter()
                 .map(|d| {
                     [
-                        d.x as f32,
-                        d.y as f32,
-                        d.radius as f32,
+                        tenth(d.x),
+                        tenth(d.y),
+                        tenth(d.radius),
                         f32::from(u8::from(d.kind == DotKind::Pigment)),
                     ]
                 })
@@ -619,6 +619,11 @@ impl LiveSession {
         let p = self.detect(frame)?;
         Ok(self.update(&p, image_from_scene))
     }
+}
+
+/// Rounds to a tenth of a pixel: finer is invisible on the page and only bloats the JSON.
+fn tenth(v: f64) -> f32 {
+    ((v * 10.0).round() / 10.0) as f32
 }
 
 fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
