@@ -13,6 +13,7 @@
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.
 #![deny(missing_docs)]
 
+pub mod calib;
 pub mod cli;
 pub mod frame;
 pub mod perception;
