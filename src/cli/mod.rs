@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod calibrate;
 mod synth;
+mod synth_board;
 
 /// Stipple: machine-vision guidance for scalp micropigmentation.
 #[derive(Debug, Parser)]
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Render synthetic scalp frames with ground truth (NNN.png + NNN.json).
     Synth(synth::SynthArgs),
+    /// Calibrate the camera rig from chessboard photos (intrinsics, distortion, px/mm).
+    Calibrate(calibrate::CalibrateArgs),
+    /// Render chessboard views through the reference camera, with ground truth.
+    SynthBoard(synth_board::SynthBoardArgs),
 }
 
 /// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
@@ -41,5 +47,7 @@ pub fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::SynthBoard(args) => synth_board::run(args),
     }
 }
