@@ -80,9 +80,15 @@ impl BoardSpec {
             )));
         }
         if !square_mm.is_finite() || square_mm <= 0.0 {
-            return Err(CalibError::BadBoard(format!("square size must be positive, got {square_mm} mm")));
+            return Err(CalibError::BadBoard(format!(
+                "square size must be positive, got {square_mm} mm"
+            )));
         }
-        Ok(Self { inner_cols, inner_rows, square_mm })
+        Ok(Self {
+            inner_cols,
+            inner_rows,
+            square_mm,
+        })
     }
 
     /// Parses `"9x6"` (inner corners, as OpenCV) with the given square size.
@@ -90,8 +96,16 @@ impl BoardSpec {
     /// # Errors
     /// [`CalibError::BadBoard`] if the text is not `COLSxROWS` or [`BoardSpec::new`] refuses it.
     pub fn parse(text: &str, square_mm: f64) -> Result<Self, CalibError> {
-        let bad = || CalibError::BadBoard(format!("expected COLSxROWS of inner corners like 9x6, got {text:?}"));
-        let (c, r) = text.to_ascii_lowercase().split_once('x').map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned())).ok_or_else(bad)?;
+        let bad = || {
+            CalibError::BadBoard(format!(
+                "expected COLSxROWS of inner corners like 9x6, got {text:?}"
+            ))
+        };
+        let (c, r) = text
+            .to_ascii_lowercase()
+            .split_once('x')
+            .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+            .ok_or_else(bad)?;
         let cols = c.parse().map_err(|_| bad())?;
         let rows = r.parse().map_err(|_| bad())?;
         Self::new(cols, rows, square_mm)
@@ -173,9 +187,13 @@ type Img = ImageBuffer<Luma<f32>, Vec<f32>>;
 pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners, NotFound> {
     let (w, h) = image.dimensions();
     if w < 32 || h < 32 {
-        return Err(NotFound::TooSmall { width: w, height: h });
+        return Err(NotFound::TooSmall {
+            width: w,
+            height: h,
+        });
     }
-    let gray: Img = ImageBuffer::from_fn(w, h, |x, y| Luma([f32::from(image.get_pixel(x, y).0[0])]));
+    let gray: Img =
+        ImageBuffer::from_fn(w, h, |x, y| Luma([f32::from(image.get_pixel(x, y).0[0])]));
     let smooth = imageproc::filter::gaussian_blur_f32(&gray, CANDIDATE_SIGMA_PX);
     let candidates = find_candidates(&smooth);
     tracing::debug!(candidates = candidates.len(), "saddle candidates");
@@ -201,7 +219,11 @@ pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners,
             Ok(corners) => {
                 let gradients = Gradients::new(&gray);
                 let refined = refine_corners(&gradients, &corners, spec);
-                return Ok(BoardCorners { corners_in_image: refined, image_width: w, image_height: h });
+                return Ok(BoardCorners {
+                    corners_in_image: refined,
+                    image_width: w,
+                    image_height: h,
+                });
             }
             Err((found, cols, rows)) => {
                 if found > best_partial.0 {
@@ -230,7 +252,8 @@ fn sample(img: &Img, x: f64, y: f64) -> f64 {
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = (x - x0 as f64, y - y0 as f64);
     let p = |xx: i64, yy: i64| f64::from(img.get_pixel(xx as u32, yy as u32).0[0]);
-    (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy) + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+    (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+        + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
 }
 
 fn find_candidates(smooth: &Img) -> Vec<Candidate> {
@@ -243,7 +266,8 @@ fn find_candidates(smooth: &Img) -> Vec<Candidate> {
             let c = at(x, y);
             let ixx = at(x + 1, y) - 2.0 * c + at(x - 1, y);
             let iyy = at(x, y + 1) - 2.0 * c + at(x, y - 1);
-            let ixy = (at(x + 1, y + 1) - at(x + 1, y - 1) - at(x - 1, y + 1) + at(x - 1, y - 1)) * 0.25;
+            let ixy =
+                (at(x + 1, y + 1) - at(x + 1, y - 1) - at(x - 1, y + 1) + at(x - 1, y - 1)) * 0.25;
             resp[(y * w + x) as usize] = (ixy * ixy - ixx * iyy).max(0.0);
         }
     }
@@ -271,11 +295,24 @@ fn find_candidates(smooth: &Img) -> Vec<Candidate> {
             let rr = |dx: i32, dy: i32| f64::from(resp[((y + dy) * w + x + dx) as usize]);
             let denom_x = rr(-1, 0) - 2.0 * rr(0, 0) + rr(1, 0);
             let denom_y = rr(0, -1) - 2.0 * rr(0, 0) + rr(0, 1);
-            let ox = if denom_x < 0.0 { (0.5 * (rr(-1, 0) - rr(1, 0)) / denom_x).clamp(-0.5, 0.5) } else { 0.0 };
-            let oy = if denom_y < 0.0 { (0.5 * (rr(0, -1) - rr(0, 1)) / denom_y).clamp(-0.5, 0.5) } else { 0.0 };
+            let ox = if denom_x < 0.0 {
+                (0.5 * (rr(-1, 0) - rr(1, 0)) / denom_x).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            };
+            let oy = if denom_y < 0.0 {
+                (0.5 * (rr(0, -1) - rr(0, 1)) / denom_y).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            };
             let (cx, cy) = (f64::from(x) + ox, f64::from(y) + oy);
             if let Some(polarity) = ring_test(smooth, cx, cy) {
-                out.push(Candidate { x: cx, y: cy, response: r, polarity });
+                out.push(Candidate {
+                    x: cx,
+                    y: cy,
+                    response: r,
+                    polarity,
+                });
             }
         }
     }
@@ -290,7 +327,11 @@ fn ring_test(img: &Img, x: f64, y: f64) -> Option<f64> {
     let (mut c1, mut s1, mut c2, mut s2) = (0.0, 0.0, 0.0, 0.0);
     for (k, v) in vals.iter_mut().enumerate() {
         let t = std::f64::consts::TAU * k as f64 / n as f64;
-        *v = sample(img, x + RING_RADIUS_PX * t.cos(), y + RING_RADIUS_PX * t.sin());
+        *v = sample(
+            img,
+            x + RING_RADIUS_PX * t.cos(),
+            y + RING_RADIUS_PX * t.sin(),
+        );
         lo = lo.min(*v);
         hi = hi.max(*v);
         c1 += *v * t.cos();
@@ -335,7 +376,12 @@ impl SpatialIndex {
             let by = ((c.y / cell) as usize).min(rows - 1);
             buckets[by * cols + bx].push(i);
         }
-        Self { cell, cols, rows, buckets }
+        Self {
+            cell,
+            cols,
+            rows,
+            buckets,
+        }
     }
 
     /// Candidates within `radius` of `(x, y)`.
@@ -344,7 +390,9 @@ impl SpatialIndex {
         let lo_y = ((y - radius) / self.cell).floor().max(0.0) as usize;
         let hi_x = (((x + radius) / self.cell).floor().max(0.0) as usize).min(self.cols - 1);
         let hi_y = (((y + radius) / self.cell).floor().max(0.0) as usize).min(self.rows - 1);
-        (lo_y..=hi_y).flat_map(move |by| (lo_x..=hi_x).flat_map(move |bx| self.buckets[by * self.cols + bx].iter().copied()))
+        (lo_y..=hi_y).flat_map(move |by| {
+            (lo_x..=hi_x).flat_map(move |bx| self.buckets[by * self.cols + bx].iter().copied())
+        })
     }
 }
 
@@ -371,7 +419,11 @@ fn nearest(
             continue;
         }
         let diff = axis_diff(c.polarity, axis);
-        let ok = if parallel { diff < std::f64::consts::FRAC_PI_4 } else { diff > std::f64::consts::FRAC_PI_4 };
+        let ok = if parallel {
+            diff < std::f64::consts::FRAC_PI_4
+        } else {
+            diff > std::f64::consts::FRAC_PI_4
+        };
         if ok && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, i));
         }
@@ -382,7 +434,12 @@ fn nearest(
 type Grid = HashMap<(i32, i32), usize>;
 
 /// Grows a lattice from `seed`; `None` if no 3x3 seed lattice forms around it.
-fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &BoardSpec) -> Option<Grid> {
+fn grow_grid(
+    seed: usize,
+    cands: &[Candidate],
+    index: &SpatialIndex,
+    spec: &BoardSpec,
+) -> Option<Grid> {
     let c = cands[seed];
     let pol = |i: i32, j: i32| -> (f64, bool) {
         // Polarity axis expected at lattice (i, j) relative to the seed's: parallel when i+j even.
@@ -391,7 +448,9 @@ fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &Boar
     // Neighbours of opposite polarity, nearest first.
     let mut neigh: Vec<(f64, usize)> = index
         .within(c.x, c.y, 200.0)
-        .filter(|&i| i != seed && axis_diff(cands[i].polarity, c.polarity) > std::f64::consts::FRAC_PI_4)
+        .filter(|&i| {
+            i != seed && axis_diff(cands[i].polarity, c.polarity) > std::f64::consts::FRAC_PI_4
+        })
         .map(|i| ((cands[i].x - c.x).hypot(cands[i].y - c.y), i))
         .filter(|&(d, _)| d > 4.0)
         .collect();
@@ -399,11 +458,15 @@ fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &Boar
     let n1 = neigh.first()?.1;
     let d1 = (cands[n1].x - c.x, cands[n1].y - c.y);
     let len1 = d1.0.hypot(d1.1);
-    let n2 = neigh.iter().skip(1).find(|&&(d, i)| {
-        let v = (cands[i].x - c.x, cands[i].y - c.y);
-        let cos = (v.0 * d1.0 + v.1 * d1.1) / (d * len1);
-        cos.abs() < 0.75 && d < 2.5 * len1 && d > 0.4 * len1
-    })?.1;
+    let n2 = neigh
+        .iter()
+        .skip(1)
+        .find(|&&(d, i)| {
+            let v = (cands[i].x - c.x, cands[i].y - c.y);
+            let cos = (v.0 * d1.0 + v.1 * d1.1) / (d * len1);
+            cos.abs() < 0.75 && d < 2.5 * len1 && d > 0.4 * len1
+        })?
+        .1;
     let d2 = (cands[n2].x - c.x, cands[n2].y - c.y);
     let mut grid: Grid = HashMap::new();
     let mut used = vec![false; cands.len()];
@@ -417,7 +480,16 @@ fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &Boar
     // The diagonal corner must exist for a genuine lattice.
     let len2 = d2.0.hypot(d2.1);
     let (pa, par) = pol(1, 1);
-    let diag = nearest(index, cands, c.x + d1.0 + d2.0, c.y + d1.1 + d2.1, SEARCH_FRACTION * len1.min(len2), pa, par, &|i| used[i])?;
+    let diag = nearest(
+        index,
+        cands,
+        c.x + d1.0 + d2.0,
+        c.y + d1.1 + d2.1,
+        SEARCH_FRACTION * len1.min(len2),
+        pa,
+        par,
+        &|i| used[i],
+    )?;
     put(&mut grid, &mut used, (1, 1), diag);
 
     let max_extent = spec.inner_cols.max(spec.inner_rows) as i32 + 2;
@@ -440,7 +512,12 @@ fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &Boar
         if grid.contains_key(&(i, j)) {
             continue;
         }
-        let (min_i, max_i, min_j, max_j) = (bounds.0.min(i), bounds.1.max(i), bounds.2.min(j), bounds.3.max(j));
+        let (min_i, max_i, min_j, max_j) = (
+            bounds.0.min(i),
+            bounds.1.max(i),
+            bounds.2.min(j),
+            bounds.3.max(j),
+        );
         if max_i - min_i + 1 > max_extent || max_j - min_j + 1 > max_extent {
             continue;
         }
@@ -448,7 +525,16 @@ fn grow_grid(seed: usize, cands: &[Candidate], index: &SpatialIndex, spec: &Boar
             continue;
         };
         let (pa, par) = pol(i, j);
-        let Some(k) = nearest(index, cands, px, py, SEARCH_FRACTION * spacing, pa, par, &|q| used[q]) else {
+        let Some(k) = nearest(
+            index,
+            cands,
+            px,
+            py,
+            SEARCH_FRACTION * spacing,
+            pa,
+            par,
+            &|q| used[q],
+        ) else {
             continue;
         };
         put(&mut grid, &mut used, (i, j), k);
@@ -482,7 +568,9 @@ fn predict(grid: &Grid, cands: &[Candidate], i: i32, j: i32) -> Option<(f64, f64
         for (di, dj) in [(1, 1), (1, -1), (-1, 1), (-1, -1)] {
             if let (Some(a), Some(b), Some(d)) = (p(i + di, j), p(i, j + dj), p(i + di, j + dj)) {
                 let pred = (a.0 + b.0 - d.0, a.1 + b.1 - d.1);
-                let spacing = (a.0 - d.0).hypot(a.1 - d.1).min((b.0 - d.0).hypot(b.1 - d.1));
+                let spacing = (a.0 - d.0)
+                    .hypot(a.1 - d.1)
+                    .min((b.0 - d.0).hypot(b.1 - d.1));
                 sum = (sum.0 + pred.0, sum.1 + pred.1, sum.2 + spacing);
                 n += 1.0;
             }
@@ -493,7 +581,11 @@ fn predict(grid: &Grid, cands: &[Candidate], i: i32, j: i32) -> Option<(f64, f64
 
 /// Picks the complete `cols x rows` window out of a grown lattice and orders it like OpenCV.
 /// On failure returns (corners in the lattice, its extent along i, along j).
-fn fit_board(grid: &Grid, cands: &[Candidate], spec: &BoardSpec) -> Result<Vec<[f64; 2]>, (usize, usize, usize)> {
+fn fit_board(
+    grid: &Grid,
+    cands: &[Candidate],
+    spec: &BoardSpec,
+) -> Result<Vec<[f64; 2]>, (usize, usize, usize)> {
     let min_i = grid.keys().map(|k| k.0).min().unwrap_or(0);
     let max_i = grid.keys().map(|k| k.0).max().unwrap_or(0);
     let min_j = grid.keys().map(|k| k.1).min().unwrap_or(0);
@@ -527,11 +619,17 @@ fn fit_board(grid: &Grid, cands: &[Candidate], spec: &BoardSpec) -> Result<Vec<[
     }
     let (_, i0, j0, transposed) = best.ok_or(fail)?;
     let at = |c: i32, r: i32| -> [f64; 2] {
-        let key = if transposed { (i0 + r, j0 + c) } else { (i0 + c, j0 + r) };
+        let key = if transposed {
+            (i0 + r, j0 + c)
+        } else {
+            (i0 + c, j0 + r)
+        };
         let k = grid[&key];
         [cands[k].x, cands[k].y]
     };
-    let mut pts: Vec<Vec<[f64; 2]>> = (0..nr).map(|r| (0..nc).map(|c| at(c, r)).collect()).collect();
+    let mut pts: Vec<Vec<[f64; 2]>> = (0..nr)
+        .map(|r| (0..nc).map(|c| at(c, r)).collect())
+        .collect();
     // Not mirrored: board x (along a row) × board y (down the columns) must point into the
     // image like image x × image y (positive z-cross).
     let dx = [pts[0][1][0] - pts[0][0][0], pts[0][1][1] - pts[0][0][1]];
@@ -561,7 +659,13 @@ impl Gradients {
     fn new(gray: &Img) -> Self {
         let (w, h) = gray.dimensions();
         let at = |x: i64, y: i64| {
-            f64::from(gray.get_pixel(x.clamp(0, i64::from(w) - 1) as u32, y.clamp(0, i64::from(h) - 1) as u32).0[0])
+            f64::from(
+                gray.get_pixel(
+                    x.clamp(0, i64::from(w) - 1) as u32,
+                    y.clamp(0, i64::from(h) - 1) as u32,
+                )
+                .0[0],
+            )
         };
         let gx = ImageBuffer::from_fn(w, h, |x, y| {
             let (x, y) = (i64::from(x), i64::from(y));
@@ -582,7 +686,8 @@ fn local_spacing(corners: &[[f64; 2]], spec: &BoardSpec, k: usize) -> f64 {
     let mut best = f64::MAX;
     for (dc, dr) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
         let (cc, rr) = (c + dc, r + dr);
-        if cc >= 0 && rr >= 0 && (cc as usize) < spec.inner_cols && (rr as usize) < spec.inner_rows {
+        if cc >= 0 && rr >= 0 && (cc as usize) < spec.inner_cols && (rr as usize) < spec.inner_rows
+        {
             let o = corners[rr as usize * spec.inner_cols + cc as usize];
             best = best.min((o[0] - corners[k][0]).hypot(o[1] - corners[k][1]));
         }
@@ -597,7 +702,8 @@ fn refine_corners(g: &Gradients, corners: &[[f64; 2]], spec: &BoardSpec) -> Vec<
         .enumerate()
         .map(|(k, &p)| {
             let spacing = local_spacing(corners, spec, k);
-            let half = ((SUBPIX_WINDOW_FRACTION * spacing).round() as i32).clamp(SUBPIX_MIN_HALF, SUBPIX_MAX_HALF);
+            let half = ((SUBPIX_WINDOW_FRACTION * spacing).round() as i32)
+                .clamp(SUBPIX_MIN_HALF, SUBPIX_MAX_HALF);
             refine_corner(g, p, half)
         })
         .collect()
@@ -606,7 +712,7 @@ fn refine_corners(g: &Gradients, corners: &[[f64; 2]], spec: &BoardSpec) -> Vec<
 /// Förstner / `cornerSubPix` iteration at one corner with a `(2 half + 1)²` window.
 fn refine_corner(g: &Gradients, start: [f64; 2], half: i32) -> [f64; 2] {
     let mut p = start;
-    let sigma = f64::from(half) * 0.6;
+    let sigma = f64::from(half) * 0.5;
     let weight_of = |dx: f64, dy: f64| (-(dx * dx + dy * dy) / (2.0 * sigma * sigma)).exp();
     for _ in 0..SUBPIX_MAX_ITERS {
         let (mut a, mut b, mut c, mut bx, mut by) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -660,7 +766,11 @@ mod tests {
     #[test]
     fn blank_image_has_no_board() {
         let img = GrayImage::from_pixel(200, 100, Luma([128]));
-        let spec = BoardSpec { inner_cols: 9, inner_rows: 6, square_mm: 3.0 };
+        let spec = BoardSpec {
+            inner_cols: 9,
+            inner_rows: 6,
+            square_mm: 3.0,
+        };
         assert_eq!(detect_board(&img, &spec), Err(NotFound::NoCorners));
     }
 }

@@ -68,20 +68,33 @@ pub struct CalibrationReport {
 /// [`CalibError::NotEnoughViews`] if fewer than 3 have a board, [`CalibError::Solver`] if the
 /// estimate degenerates.
 #[tracing::instrument(skip(images, spec), fields(images = images.len()))]
-pub fn calibrate_images(images: &[(String, GrayImage)], spec: &BoardSpec) -> Result<CalibrationReport, CalibError> {
+pub fn calibrate_images(
+    images: &[(String, GrayImage)],
+    spec: &BoardSpec,
+) -> Result<CalibrationReport, CalibError> {
     let mut views = Vec::new();
     let mut rejected = Vec::new();
     let size = images.first().map(|(_, img)| img.dimensions());
     for (name, img) in images {
         if Some(img.dimensions()) != size {
             let expected = size.unwrap_or((0, 0));
-            return Err(CalibError::ImageSizeMismatch { what: name.clone(), expected, got: img.dimensions() });
+            return Err(CalibError::ImageSizeMismatch {
+                what: name.clone(),
+                expected,
+                got: img.dimensions(),
+            });
         }
         match detect_board(img, spec) {
-            Ok(corners) => views.push(ViewInput { name: name.clone(), corners }),
+            Ok(corners) => views.push(ViewInput {
+                name: name.clone(),
+                corners,
+            }),
             Err(reason) => {
                 tracing::warn!(image = %name, %reason, "board not found");
-                rejected.push(RejectedView { name: name.clone(), reason: reason.to_string() });
+                rejected.push(RejectedView {
+                    name: name.clone(),
+                    reason: reason.to_string(),
+                });
             }
         }
     }
@@ -95,9 +108,15 @@ pub fn calibrate_images(images: &[(String, GrayImage)], spec: &BoardSpec) -> Res
 ///
 /// # Errors
 /// As [`calibrate_images`].
-pub fn calibrate_corners(views: &[ViewInput], spec: &BoardSpec) -> Result<CalibrationReport, CalibError> {
+pub fn calibrate_corners(
+    views: &[ViewInput],
+    spec: &BoardSpec,
+) -> Result<CalibrationReport, CalibError> {
     if views.len() < MIN_VIEWS {
-        return Err(CalibError::NotEnoughViews { usable: views.len(), needed: MIN_VIEWS });
+        return Err(CalibError::NotEnoughViews {
+            usable: views.len(),
+            needed: MIN_VIEWS,
+        });
     }
     let (w, h) = (views[0].corners.image_width, views[0].corners.image_height);
     let obj = spec.object_points();
@@ -150,8 +169,14 @@ pub fn calibrate_corners(views: &[ViewInput], spec: &BoardSpec) -> Result<Calibr
         let pose = refined.poses[i];
         let normal = pose.rotation * Vector3::z();
         let tilt_deg = normal.z.clamp(-1.0, 1.0).acos().to_degrees();
-        let px_per_mm = px_per_mm_from_view(&calibration, &views[v].corners, spec).unwrap_or(f64::NAN);
-        reports.push(ViewReport { name: views[v].name.clone(), rms_px: refined.view_rms_px[i], tilt_deg, px_per_mm });
+        let px_per_mm =
+            px_per_mm_from_view(&calibration, &views[v].corners, spec).unwrap_or(f64::NAN);
+        reports.push(ViewReport {
+            name: views[v].name.clone(),
+            rms_px: refined.view_rms_px[i],
+            tilt_deg,
+            px_per_mm,
+        });
     }
     // Until a working-plane view is given: the least tilted view, the closest to a board lying
     // on the scalp under the camera.
@@ -161,16 +186,36 @@ pub fn calibrate_corners(views: &[ViewInput], spec: &BoardSpec) -> Result<Calibr
         .min_by(|a, b| a.tilt_deg.total_cmp(&b.tilt_deg))
         .map_or(f64::NAN, |r| r.px_per_mm);
     if !calibration.px_per_mm.is_finite() {
-        return Err(CalibError::Solver("could not measure the scale of any view".to_owned()));
+        return Err(CalibError::Solver(
+            "could not measure the scale of any view".to_owned(),
+        ));
     }
-    tracing::info!(rms_px = refined.rms_px, views = active.len(), converged = refined.converged, "calibrated");
-    Ok(CalibrationReport { calibration, views: reports, rejected })
+    tracing::info!(
+        rms_px = refined.rms_px,
+        views = active.len(),
+        converged = refined.converged,
+        "calibrated"
+    );
+    Ok(CalibrationReport {
+        calibration,
+        views: reports,
+        rejected,
+    })
 }
 
-fn solve(views: &[ViewInput], active: &[usize], obj: &[[f64; 2]], w: u32, h: u32) -> Result<Refined, CalibError> {
+fn solve(
+    views: &[ViewInput],
+    active: &[usize],
+    obj: &[[f64; 2]],
+    w: u32,
+    h: u32,
+) -> Result<Refined, CalibError> {
     let observations: Vec<Observations> = active
         .iter()
-        .map(|&v| Observations { obj: obj.to_vec(), img: views[v].corners.corners_in_image.clone() })
+        .map(|&v| Observations {
+            obj: obj.to_vec(),
+            img: views[v].corners.corners_in_image.clone(),
+        })
         .collect();
     let homographies: Vec<Matrix3<f64>> = observations
         .iter()
@@ -199,7 +244,11 @@ fn solve(views: &[ViewInput], active: &[usize], obj: &[[f64; 2]], w: u32, h: u32
 ///
 /// # Errors
 /// [`CalibError::Solver`] if the corners do not define a homography.
-pub fn px_per_mm_from_view(calib: &Calibration, corners: &BoardCorners, spec: &BoardSpec) -> Result<f64, CalibError> {
+pub fn px_per_mm_from_view(
+    calib: &Calibration,
+    corners: &BoardCorners,
+    spec: &BoardSpec,
+) -> Result<f64, CalibError> {
     let obj = spec.object_points();
     let undistorted: Vec<[f64; 2]> = corners
         .corners_in_image
@@ -209,7 +258,8 @@ pub fn px_per_mm_from_view(calib: &Calibration, corners: &BoardCorners, spec: &B
             [u, v]
         })
         .collect();
-    let hm = zhang::homography(&obj, &undistorted).ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))?;
+    let hm = zhang::homography(&obj, &undistorted)
+        .ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))?;
     let cx = (spec.inner_cols as f64 - 1.0) * spec.square_mm / 2.0;
     let cy = (spec.inner_rows as f64 - 1.0) * spec.square_mm / 2.0;
     let p = hm * Vector3::new(cx, cy, 1.0);

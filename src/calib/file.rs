@@ -72,7 +72,13 @@ pub fn load_for_image(path: &Path, width: u32, height: u32) -> Result<Calibratio
 fn validate(c: &Calibration) -> Result<(), (String, String)> {
     let bad = |field: &str, reason: &str| Err((field.to_owned(), reason.to_owned()));
     if c.model != MODEL_NAME {
-        return bad("model", &format!("unknown camera model {:?}, expected {MODEL_NAME:?}", c.model));
+        return bad(
+            "model",
+            &format!(
+                "unknown camera model {:?}, expected {MODEL_NAME:?}",
+                c.model
+            ),
+        );
     }
     if c.image_width == 0 {
         return bad("image_width", "must be positive");
@@ -100,16 +106,26 @@ fn validate(c: &Calibration) -> Result<(), (String, String)> {
             return bad(field, &format!("must be a finite number, got {value}"));
         }
     }
-    for (field, value) in [("px_per_mm", c.px_per_mm), ("intrinsics.fx", k.fx), ("intrinsics.fy", k.fy)] {
+    for (field, value) in [
+        ("px_per_mm", c.px_per_mm),
+        ("intrinsics.fx", k.fx),
+        ("intrinsics.fy", k.fy),
+    ] {
         if value <= 0.0 {
             return bad(field, &format!("must be positive, got {value}"));
         }
     }
     if !(0.0..=f64::from(c.image_width)).contains(&k.cx) {
-        return bad("intrinsics.cx", &format!("{} lies outside the {} px wide image", k.cx, c.image_width));
+        return bad(
+            "intrinsics.cx",
+            &format!("{} lies outside the {} px wide image", k.cx, c.image_width),
+        );
     }
     if !(0.0..=f64::from(c.image_height)).contains(&k.cy) {
-        return bad("intrinsics.cy", &format!("{} lies outside the {} px high image", k.cy, c.image_height));
+        return bad(
+            "intrinsics.cy",
+            &format!("{} lies outside the {} px high image", k.cy, c.image_height),
+        );
     }
     if let Some(b) = &c.board {
         if !b.square_mm.is_finite() || b.square_mm <= 0.0 {

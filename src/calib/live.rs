@@ -61,7 +61,8 @@ impl LiveCalibrator {
     /// [`CalibError::BadBoard`] with the detector's reason when no board is found, or as
     /// [`LiveCalibrator::add_view`].
     pub fn add_image(&mut self, frame: &GrayImage) -> Result<LiveStatus, CalibError> {
-        let corners = detect_board(frame, &self.spec).map_err(|e| CalibError::BadBoard(e.to_string()))?;
+        let corners =
+            detect_board(frame, &self.spec).map_err(|e| CalibError::BadBoard(e.to_string()))?;
         self.add_view(corners)
     }
 
@@ -89,7 +90,11 @@ impl LiveCalibrator {
         for p in &corners.corners_in_image {
             let cx = (p[0] / f64::from(self.image_width) * COVERAGE_COLS as f64).floor();
             let cy = (p[1] / f64::from(self.image_height) * COVERAGE_ROWS as f64).floor();
-            if cx >= 0.0 && cy >= 0.0 && (cx as usize) < COVERAGE_COLS && (cy as usize) < COVERAGE_ROWS {
+            if cx >= 0.0
+                && cy >= 0.0
+                && (cx as usize) < COVERAGE_COLS
+                && (cy as usize) < COVERAGE_ROWS
+            {
                 self.covered[cy as usize][cx as usize] = true;
             }
         }
@@ -122,7 +127,12 @@ impl LiveCalibrator {
 
     /// The current status.
     pub fn status(&self) -> LiveStatus {
-        LiveStatus { views: self.views.len(), coverage: self.coverage(), rms_px: self.rms_px(), ready: self.is_ready() }
+        LiveStatus {
+            views: self.views.len(),
+            coverage: self.coverage(),
+            rms_px: self.rms_px(),
+            ready: self.is_ready(),
+        }
     }
 
     /// The calibration from all views so far.
@@ -131,7 +141,9 @@ impl LiveCalibrator {
     /// As [`calibrate_corners`] (e.g. fewer than 3 views).
     pub fn finish(self) -> Result<Calibration, CalibError> {
         match self.last {
-            Some(report) if report.views.len() + report.rejected.len() == self.views.len() => Ok(report.calibration),
+            Some(report) if report.views.len() + report.rejected.len() == self.views.len() => {
+                Ok(report.calibration)
+            }
             _ => calibrate_corners(&self.views, &self.spec).map(|r| r.calibration),
         }
     }

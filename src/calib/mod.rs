@@ -35,8 +35,8 @@ use std::path::PathBuf;
 
 pub use board::{detect_board, BoardCorners, BoardSpec, NotFound};
 pub use calibrate::{
-    calibrate_corners, calibrate_images, px_per_mm_from_view, CalibrationReport, RejectedView, ViewInput,
-    ViewReport,
+    calibrate_corners, calibrate_images, px_per_mm_from_view, CalibrationReport, RejectedView,
+    ViewInput, ViewReport,
 };
 pub use file::{load, load_for_image, today_utc};
 pub use live::{LiveCalibrator, LiveStatus};

@@ -144,7 +144,12 @@ pub const MODEL_NAME: &str = "pinhole-brown-conrady";
 
 impl Calibration {
     /// A distortion-free pinhole calibration, as for the synthetic demo source.
-    pub fn pinhole(image_width: u32, image_height: u32, intrinsics: Intrinsics, px_per_mm: f64) -> Self {
+    pub fn pinhole(
+        image_width: u32,
+        image_height: u32,
+        intrinsics: Intrinsics,
+        px_per_mm: f64,
+    ) -> Self {
         Self {
             model: MODEL_NAME.to_owned(),
             image_width,
@@ -175,7 +180,8 @@ impl Calibration {
     /// Maps a distorted pixel to its normalized, undistorted ray `(X/Z, Y/Z)`.
     pub fn unproject(&self, u: f64, v: f64) -> (f64, f64) {
         let k = &self.intrinsics;
-        self.distortion.undistort((u - k.cx) / k.fx, (v - k.cy) / k.fy)
+        self.distortion
+            .undistort((u - k.cx) / k.fx, (v - k.cy) / k.fy)
     }
 
     /// Removes the lens distortion from a pixel: the pixel where an ideal pinhole with the same
@@ -227,7 +233,11 @@ impl UndistortMap {
                 src_xy.push([su as f32, sv as f32]);
             }
         }
-        Self { width: w, height: h, src_xy }
+        Self {
+            width: w,
+            height: h,
+            src_xy,
+        }
     }
 
     /// Undistorts `src` into the caller-owned `dst` (bilinear; outside pixels become black).
@@ -239,7 +249,10 @@ impl UndistortMap {
         src: &image::RgbImage,
         dst: &mut image::RgbImage,
     ) -> Result<(), super::CalibError> {
-        for (what, img) in [("source frame", src.dimensions()), ("destination frame", dst.dimensions())] {
+        for (what, img) in [
+            ("source frame", src.dimensions()),
+            ("destination frame", dst.dimensions()),
+        ] {
             if img != (self.width, self.height) {
                 return Err(super::CalibError::ImageSizeMismatch {
                     what: what.to_owned(),
@@ -280,10 +293,21 @@ mod tests {
         let mut c = Calibration::pinhole(
             1280,
             720,
-            Intrinsics { fx: 1400.0, fy: 1390.0, cx: 650.0, cy: 355.0 },
+            Intrinsics {
+                fx: 1400.0,
+                fy: 1390.0,
+                cx: 650.0,
+                cy: 355.0,
+            },
             20.0,
         );
-        c.distortion = Distortion { k1: -0.15, k2: 0.1, p1: 0.0008, p2: -0.0005, k3: -0.02 };
+        c.distortion = Distortion {
+            k1: -0.15,
+            k2: 0.1,
+            p1: 0.0008,
+            p2: -0.0005,
+            k3: -0.02,
+        };
         c
     }
 

@@ -9,7 +9,9 @@
 //! uncertainty of the focal lengths and principal point is read.
 
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
-use nalgebra::{storage::Owned, DMatrix, DVector, Dyn, Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
+use nalgebra::{
+    storage::Owned, DMatrix, DVector, Dyn, Isometry3, Point3, Translation3, UnitQuaternion, Vector3,
+};
 
 use super::model::{Distortion, Intrinsics};
 
@@ -57,8 +59,19 @@ struct Problem<'a> {
 
 fn camera(p: &DVector<f64>) -> (Intrinsics, Distortion) {
     (
-        Intrinsics { fx: p[0], fy: p[1], cx: p[2], cy: p[3] },
-        Distortion { k1: p[4], k2: p[5], p1: p[6], p2: p[7], k3: p[8] },
+        Intrinsics {
+            fx: p[0],
+            fy: p[1],
+            cx: p[2],
+            cy: p[3],
+        },
+        Distortion {
+            k1: p[4],
+            k2: p[5],
+            p1: p[6],
+            p2: p[7],
+            k3: p[8],
+        },
     )
 }
 
@@ -113,7 +126,12 @@ impl LeastSquaresProblem<f64, Dyn, Dyn> for Problem<'_> {
         let off = self.offsets();
         let mut r = DVector::zeros(off[self.views.len()]);
         for (v, view) in self.views.iter().enumerate() {
-            view_residuals(&self.params, view, v, &mut r.as_mut_slice()[off[v]..off[v + 1]]);
+            view_residuals(
+                &self.params,
+                view,
+                v,
+                &mut r.as_mut_slice()[off[v]..off[v + 1]],
+            );
         }
         r.iter().all(|x| x.is_finite()).then_some(r)
     }
@@ -133,7 +151,11 @@ impl LeastSquaresProblem<f64, Dyn, Dyn> for Problem<'_> {
             let h = FD_STEP * p[j].abs().max(1.0);
             let orig = p[j];
             // Camera parameters move every view; a pose moves only its own.
-            let views: Vec<usize> = if j < N_CAM { (0..self.views.len()).collect() } else { vec![(j - N_CAM) / N_POSE] };
+            let views: Vec<usize> = if j < N_CAM {
+                (0..self.views.len()).collect()
+            } else {
+                vec![(j - N_CAM) / N_POSE]
+            };
             p[j] = orig + h;
             for &v in &views {
                 view_residuals(&p, &self.views[v], v, &mut plus[off[v]..off[v + 1]]);
@@ -165,7 +187,20 @@ pub fn refine(
     let mut x = DVector::zeros(n);
     let k = intrinsics;
     let d = distortion;
-    for (i, val) in [k.fx, k.fy, k.cx, k.cy, d.k1, d.k2, d.p1, d.p2, if fix_k3 { 0.0 } else { d.k3 }].into_iter().enumerate() {
+    for (i, val) in [
+        k.fx,
+        k.fy,
+        k.cx,
+        k.cy,
+        d.k1,
+        d.k2,
+        d.p1,
+        d.p2,
+        if fix_k3 { 0.0 } else { d.k3 },
+    ]
+    .into_iter()
+    .enumerate()
+    {
         x[i] = val;
     }
     for (v, pose) in poses.iter().enumerate() {
@@ -176,21 +211,32 @@ pub fn refine(
             x[o + i] = val;
         }
     }
-    let problem = Problem { views, params: x, fix_k3 };
-    let (problem, report) = LevenbergMarquardt::new().with_patience(200).minimize(problem);
+    let problem = Problem {
+        views,
+        params: x,
+        fix_k3,
+    };
+    let (problem, report) = LevenbergMarquardt::new()
+        .with_patience(200)
+        .minimize(problem);
     tracing::debug!(termination = ?report.termination, evaluations = report.number_of_evaluations, "LM done");
     let p = problem.params.clone();
     let (intrinsics, distortion) = camera(&p);
     let poses = (0..views.len()).map(|v| pose(&p, v)).collect();
     let off = problem.offsets();
-    let residuals = problem.residuals().unwrap_or_else(|| DVector::from_element(off[views.len()], f64::NAN));
+    let residuals = problem
+        .residuals()
+        .unwrap_or_else(|| DVector::from_element(off[views.len()], f64::NAN));
     let mut total = 0.0;
     let mut points = 0usize;
     let view_rms_px = views
         .iter()
         .enumerate()
         .map(|(v, view)| {
-            let ss: f64 = residuals.as_slice()[off[v]..off[v + 1]].iter().map(|r| r * r).sum();
+            let ss: f64 = residuals.as_slice()[off[v]..off[v + 1]]
+                .iter()
+                .map(|r| r * r)
+                .sum();
             total += ss;
             points += view.obj.len();
             (ss / view.obj.len().max(1) as f64).sqrt()
@@ -211,7 +257,12 @@ pub fn refine(
 
 /// One-sigma uncertainty of fx, fy, cx, cy from `σ² (JᵀJ)⁻¹`.
 fn uncertainty(problem: &Problem<'_>, sum_sq: f64, fix_k3: bool) -> Intrinsics {
-    let nan = Intrinsics { fx: f64::NAN, fy: f64::NAN, cx: f64::NAN, cy: f64::NAN };
+    let nan = Intrinsics {
+        fx: f64::NAN,
+        fy: f64::NAN,
+        cx: f64::NAN,
+        cy: f64::NAN,
+    };
     let Some(jac) = problem.jacobian() else {
         return nan;
     };
@@ -229,7 +280,12 @@ fn uncertainty(problem: &Problem<'_>, sum_sq: f64, fix_k3: bool) -> Intrinsics {
     match jtj.cholesky() {
         Some(ch) => {
             let cov = ch.inverse() * var;
-            Intrinsics { fx: cov[(0, 0)].sqrt(), fy: cov[(1, 1)].sqrt(), cx: cov[(2, 2)].sqrt(), cy: cov[(3, 3)].sqrt() }
+            Intrinsics {
+                fx: cov[(0, 0)].sqrt(),
+                fy: cov[(1, 1)].sqrt(),
+                cx: cov[(2, 2)].sqrt(),
+                cy: cov[(3, 3)].sqrt(),
+            }
         }
         None => nan,
     }

@@ -42,10 +42,21 @@ pub fn reference_camera() -> Calibration {
     let mut c = Calibration::pinhole(
         1280,
         720,
-        Intrinsics { fx: 1380.0, fy: 1386.0, cx: 652.5, cy: 349.0 },
+        Intrinsics {
+            fx: 1380.0,
+            fy: 1386.0,
+            cx: 652.5,
+            cy: 349.0,
+        },
         20.0,
     );
-    c.distortion = Distortion { k1: -0.15, k2: 0.10, p1: 0.0008, p2: -0.0005, k3: -0.02 };
+    c.distortion = Distortion {
+        k1: -0.15,
+        k2: 0.10,
+        p1: 0.0008,
+        p2: -0.0005,
+        k3: -0.02,
+    };
     c
 }
 
@@ -98,7 +109,11 @@ impl BoardRenderer {
                 rays.push([x, y]);
             }
         }
-        Self { camera, board, rays }
+        Self {
+            camera,
+            board,
+            rays,
+        }
     }
 
     /// The camera the views are rendered through.
@@ -110,12 +125,16 @@ impl BoardRenderer {
     #[tracing::instrument(skip(self))]
     pub fn render_views(&self, seed: u64, count: usize) -> Vec<BoardView> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..count).map(|_| self.render_random(&mut rng)).collect()
+        (0..count)
+            .map(|i| self.render_random(&mut rng, i))
+            .collect()
     }
 
-    /// Renders one view at a random pose and random conditions.
-    pub fn render_random(&self, rng: &mut ChaCha8Rng) -> BoardView {
-        let pose = self.random_pose(rng);
+    /// Renders view number `index` at a random pose and random conditions. Views are spread
+    /// over the image like an artist is told to: view `i` aims the board at cell `i mod 9` of a
+    /// 3x3 grid of the image (jittered), so a set of views covers the corners too.
+    pub fn render_random(&self, rng: &mut ChaCha8Rng, index: usize) -> BoardView {
+        let pose = self.random_pose(rng, index % 9);
         let conditions = RenderConditions {
             blur_sigma_px: rng.gen_range(0.5..1.3),
             noise_sigma: rng.gen_range(1.5..4.0),
@@ -141,7 +160,7 @@ impl BoardRenderer {
         pts
     }
 
-    fn random_pose(&self, rng: &mut ChaCha8Rng) -> Isometry3<f64> {
+    fn random_pose(&self, rng: &mut ChaCha8Rng, cell: usize) -> Isometry3<f64> {
         let s = self.board.square_mm;
         let centre = Vector3::new(
             (self.board.inner_cols as f64 - 1.0) * s / 2.0,
@@ -149,20 +168,37 @@ impl BoardRenderer {
             0.0,
         );
         let board_width_mm = (self.board.inner_cols as f64 + 1.0) * s;
-        let (w, h) = (f64::from(self.camera.image_width), f64::from(self.camera.image_height));
+        let (w, h) = (
+            f64::from(self.camera.image_width),
+            f64::from(self.camera.image_height),
+        );
         let k = self.camera.intrinsics;
         let outline = self.paper_outline();
         let mut last = Isometry3::identity();
         for _ in 0..POSE_TRIES {
-            let spin = UnitQuaternion::from_axis_angle(&Vector3::z_axis(), rng.gen_range(-std::f64::consts::PI..std::f64::consts::PI));
+            let spin = UnitQuaternion::from_axis_angle(
+                &Vector3::z_axis(),
+                rng.gen_range(-std::f64::consts::PI..std::f64::consts::PI),
+            );
             let axis_angle = rng.gen_range(0.0..std::f64::consts::TAU);
-            let axis = nalgebra::Unit::new_normalize(Vector3::new(axis_angle.cos(), axis_angle.sin(), 0.0));
-            let tilt = UnitQuaternion::from_axis_angle(&axis, rng.gen_range(0.0..MAX_TILT_DEG).to_radians());
+            let axis = nalgebra::Unit::new_normalize(Vector3::new(
+                axis_angle.cos(),
+                axis_angle.sin(),
+                0.0,
+            ));
+            let tilt = UnitQuaternion::from_axis_angle(
+                &axis,
+                rng.gen_range(0.0..MAX_TILT_DEG).to_radians(),
+            );
             let rotation = tilt * spin;
             // Board width between 30% and 55% of the image width.
             let width_px = rng.gen_range(0.30..0.55) * w;
             let z = k.fx * board_width_mm / width_px;
-            let (u, v) = (rng.gen_range(0.0..w), rng.gen_range(0.0..h));
+            let (gx, gy) = ((cell % 3) as f64, (cell / 3) as f64);
+            let (u, v) = (
+                w * (gx + rng.gen_range(0.0..1.0)) / 3.0,
+                h * (gy + rng.gen_range(0.0..1.0)) / 3.0,
+            );
             let ray = Vector3::new((u - k.cx) / k.fx, (v - k.cy) / k.fy, 1.0) * z;
             let t = ray - rotation * centre;
             let pose = Isometry3::from_parts(Translation3::from(t), rotation);
@@ -189,15 +225,28 @@ impl BoardRenderer {
         conditions: RenderConditions,
         rng: &mut ChaCha8Rng,
     ) -> BoardView {
-        let (w, h) = (self.camera.image_width as usize, self.camera.image_height as usize);
+        let (w, h) = (
+            self.camera.image_width as usize,
+            self.camera.image_height as usize,
+        );
         // Homography from board plane (x, y, 1) to normalized rays, and its inverse.
         let r = pose.rotation.to_rotation_matrix();
         let rm = r.matrix();
         let t = pose.translation.vector;
         let ray_from_board = Matrix3::new(
-            rm[(0, 0)], rm[(0, 1)], t.x, rm[(1, 0)], rm[(1, 1)], t.y, rm[(2, 0)], rm[(2, 1)], t.z,
+            rm[(0, 0)],
+            rm[(0, 1)],
+            t.x,
+            rm[(1, 0)],
+            rm[(1, 1)],
+            t.y,
+            rm[(2, 0)],
+            rm[(2, 1)],
+            t.z,
         );
-        let board_from_ray = ray_from_board.try_inverse().unwrap_or_else(Matrix3::identity);
+        let board_from_ray = ray_from_board
+            .try_inverse()
+            .unwrap_or_else(Matrix3::identity);
         let to_board = |ray: [f64; 2]| -> [f64; 2] {
             let p = board_from_ray * Vector3::new(ray[0], ray[1], 1.0);
             [p.x / p.z, p.y / p.z]
@@ -276,7 +325,8 @@ impl BoardRenderer {
                 radiance.put_pixel(u as u32, v as u32, Luma([(value * 255.0) as f32]));
             }
         }
-        let blurred = imageproc::filter::gaussian_blur_f32(&radiance, conditions.blur_sigma_px as f32);
+        let blurred =
+            imageproc::filter::gaussian_blur_f32(&radiance, conditions.blur_sigma_px as f32);
         let noise = Normal::new(0.0, conditions.noise_sigma.max(0.0)).ok();
         let image = GrayImage::from_fn(w as u32, h as u32, |x, y| {
             let n = noise.as_ref().map_or(0.0, |d| d.sample(rng));
@@ -293,6 +343,11 @@ impl BoardRenderer {
                 [u, v]
             })
             .collect();
-        BoardView { image, camera_from_board: *pose, corners_in_image, conditions }
+        BoardView {
+            image,
+            camera_from_board: *pose,
+            corners_in_image,
+            conditions,
+        }
     }
 }

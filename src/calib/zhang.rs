@@ -48,29 +48,63 @@ pub fn homography(obj: &[[f64; 2]], img: &[[f64; 2]]) -> Option<Matrix3<f64>> {
 fn smallest_right_singular(a: &DMatrix<f64>) -> Option<Vec<f64>> {
     let ata = a.transpose() * a;
     let eig = nalgebra::SymmetricEigen::new(ata);
-    let (k, _) = eig.eigenvalues.iter().enumerate().min_by(|x, y| x.1.total_cmp(y.1))?;
+    let (k, _) = eig
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|x, y| x.1.total_cmp(y.1))?;
     Some(eig.eigenvectors.column(k).iter().copied().collect())
 }
 
 /// Hartley normalization: centroid to the origin, mean distance √2.
 fn normalizer(pts: &[[f64; 2]]) -> Option<Matrix3<f64>> {
     let n = pts.len() as f64;
-    let (mx, my) = pts.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0] / n, a.1 + p[1] / n));
-    let mean_d = pts.iter().map(|p| (p[0] - mx).hypot(p[1] - my)).sum::<f64>() / n;
+    let (mx, my) = pts
+        .iter()
+        .fold((0.0, 0.0), |a, p| (a.0 + p[0] / n, a.1 + p[1] / n));
+    let mean_d = pts
+        .iter()
+        .map(|p| (p[0] - mx).hypot(p[1] - my))
+        .sum::<f64>()
+        / n;
     if mean_d < 1e-12 {
         return None;
     }
     let s = std::f64::consts::SQRT_2 / mean_d;
-    Some(Matrix3::new(s, 0.0, -s * mx, 0.0, s, -s * my, 0.0, 0.0, 1.0))
+    Some(Matrix3::new(
+        s,
+        0.0,
+        -s * mx,
+        0.0,
+        s,
+        -s * my,
+        0.0,
+        0.0,
+        1.0,
+    ))
 }
 
 /// Zhang's closed-form intrinsics (zero skew) from at least 3 homographies; falls back to a
 /// centred principal point (see the module docs). `None` only if nothing sensible comes out.
-pub fn initial_intrinsics(homographies: &[Matrix3<f64>], width: u32, height: u32) -> Option<Intrinsics> {
+pub fn initial_intrinsics(
+    homographies: &[Matrix3<f64>],
+    width: u32,
+    height: u32,
+) -> Option<Intrinsics> {
     let (w, h) = (f64::from(width), f64::from(height));
     // Work in pixel coordinates scaled to about unit size for conditioning.
     let s = w.max(h);
-    let n = Matrix3::new(1.0 / s, 0.0, -0.5 * w / s, 0.0, 1.0 / s, -0.5 * h / s, 0.0, 0.0, 1.0);
+    let n = Matrix3::new(
+        1.0 / s,
+        0.0,
+        -0.5 * w / s,
+        0.0,
+        1.0 / s,
+        -0.5 * h / s,
+        0.0,
+        0.0,
+        1.0,
+    );
     let hs: Vec<Matrix3<f64>> = homographies.iter().map(|hh| n * hh).collect();
     let denorm = |k: Intrinsics| Intrinsics {
         fx: k.fx * s,
@@ -78,9 +112,16 @@ pub fn initial_intrinsics(homographies: &[Matrix3<f64>], width: u32, height: u32
         cx: k.cx * s + 0.5 * w,
         cy: k.cy * s + 0.5 * h,
     };
-    let zhang = (hs.len() >= 3).then(|| zhang_closed_form(&hs)).flatten().map(denorm);
+    let zhang = (hs.len() >= 3)
+        .then(|| zhang_closed_form(&hs))
+        .flatten()
+        .map(denorm);
     let plausible = |k: &Intrinsics| {
-        k.fx > 0.0 && k.fy > 0.0 && (k.fx / k.fy - 1.0).abs() < 0.3 && (0.0..w).contains(&k.cx) && (0.0..h).contains(&k.cy)
+        k.fx > 0.0
+            && k.fy > 0.0
+            && (k.fx / k.fy - 1.0).abs() < 0.3
+            && (0.0..w).contains(&k.cx)
+            && (0.0..h).contains(&k.cy)
     };
     match zhang {
         Some(k) if plausible(&k) => Some(k),
@@ -113,7 +154,11 @@ fn zhang_closed_form(hs: &[Matrix3<f64>]) -> Option<Intrinsics> {
     }
     v[(2 * hs.len(), 1)] = SKEW_WEIGHT;
     let b = smallest_right_singular(&v)?;
-    let b = if b[0] < 0.0 { b.iter().map(|x| -x).collect() } else { b };
+    let b = if b[0] < 0.0 {
+        b.iter().map(|x| -x).collect()
+    } else {
+        b
+    };
     let (b11, b12, b22, b13, b23, b33) = (b[0], b[1], b[2], b[3], b[4], b[5]);
     let den = b11 * b22 - b12 * b12;
     if den.abs() < 1e-300 || b11 <= 0.0 {
@@ -128,7 +173,12 @@ fn zhang_closed_form(hs: &[Matrix3<f64>]) -> Option<Intrinsics> {
     let beta = (lambda * b11 / den).sqrt();
     let gamma = -b12 * alpha * alpha * beta / lambda;
     let u0 = gamma * v0 / beta - b13 * alpha * alpha / lambda;
-    Some(Intrinsics { fx: alpha, fy: beta, cx: u0, cy: v0 })
+    Some(Intrinsics {
+        fx: alpha,
+        fy: beta,
+        cx: u0,
+        cy: v0,
+    })
 }
 
 /// Principal point at the (normalized) origin; `1/fx²` and `1/fy²` from the two orthogonality
@@ -150,12 +200,27 @@ fn centred_focal(hs: &[Matrix3<f64>]) -> Option<Intrinsics> {
     if sol[0] <= 0.0 || sol[1] <= 0.0 {
         return None;
     }
-    Some(Intrinsics { fx: 1.0 / sol[0].sqrt(), fy: 1.0 / sol[1].sqrt(), cx: 0.0, cy: 0.0 })
+    Some(Intrinsics {
+        fx: 1.0 / sol[0].sqrt(),
+        fy: 1.0 / sol[1].sqrt(),
+        cx: 0.0,
+        cy: 0.0,
+    })
 }
 
 /// A view's pose from its homography (board mm → pixels) and the intrinsics.
 pub fn pose_from_homography(h: &Matrix3<f64>, k: &Intrinsics) -> Option<Isometry3<f64>> {
-    let kinv = Matrix3::new(1.0 / k.fx, 0.0, -k.cx / k.fx, 0.0, 1.0 / k.fy, -k.cy / k.fy, 0.0, 0.0, 1.0);
+    let kinv = Matrix3::new(
+        1.0 / k.fx,
+        0.0,
+        -k.cx / k.fx,
+        0.0,
+        1.0 / k.fy,
+        -k.cy / k.fy,
+        0.0,
+        0.0,
+        1.0,
+    );
     let m = kinv * h;
     let norm = m.column(0).norm();
     if norm < 1e-15 {
@@ -187,7 +252,9 @@ mod tests {
     #[test]
     fn homography_recovers_a_known_one() {
         let truth = Matrix3::new(1.2, 0.1, 30.0, -0.05, 0.9, 12.0, 1e-4, 2e-4, 1.0);
-        let obj: Vec<[f64; 2]> = (0..20).map(|i| [f64::from(i % 5) * 10.0, f64::from(i / 5) * 10.0]).collect();
+        let obj: Vec<[f64; 2]> = (0..20)
+            .map(|i| [f64::from(i % 5) * 10.0, f64::from(i / 5) * 10.0])
+            .collect();
         let img: Vec<[f64; 2]> = obj
             .iter()
             .map(|o| {

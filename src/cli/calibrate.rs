@@ -15,11 +15,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::calib::{
+    calibrate_images, px_per_mm_from_view, BoardSpec, CalibrationReport, RejectedView,
+};
 use anyhow::Context;
 use image::GrayImage;
 use serde::Serialize;
-use crate::calib::{calibrate_images, px_per_mm_from_view, BoardSpec, CalibrationReport, RejectedView};
-
 
 /// Output format of `stipple calibrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,7 +79,9 @@ struct JsonRejected {
 }
 
 fn load_gray(path: &Path) -> anyhow::Result<GrayImage> {
-    Ok(image::open(path).with_context(|| format!("cannot read image {}", path.display()))?.to_luma8())
+    Ok(image::open(path)
+        .with_context(|| format!("cannot read image {}", path.display()))?
+        .to_luma8())
 }
 
 /// Runs the calibration.
@@ -99,7 +102,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
                 match size {
                     Some(first) if first != dims => unreadable.push(RejectedView {
                         name,
-                        reason: format!("image is {}x{} px, the first image is {}x{}", dims.0, dims.1, first.0, first.1),
+                        reason: format!(
+                            "image is {}x{} px, the first image is {}x{}",
+                            dims.0, dims.1, first.0, first.1
+                        ),
                     }),
                     _ => {
                         size = Some(dims);
@@ -107,7 +113,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Err(err) => unreadable.push(RejectedView { name, reason: format!("{err:#}") }),
+            Err(err) => unreadable.push(RejectedView {
+                name,
+                reason: format!("{err:#}"),
+            }),
         }
     }
     let result = calibrate_images(&images, &spec);
@@ -129,7 +138,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--plane {}", plane.display()))?;
     }
     if let Some(out) = &args.out {
-        report.calibration.save(out).with_context(|| format!("writing {}", out.display()))?;
+        report
+            .calibration
+            .save(out)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {
@@ -151,7 +163,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
                 views_rejected: report
                     .rejected
                     .iter()
-                    .map(|r| JsonRejected { image: r.name.clone(), reason: r.reason.clone() })
+                    .map(|r| JsonRejected {
+                        image: r.name.clone(),
+                        reason: r.reason.clone(),
+                    })
                     .collect(),
             };
             serde_json::to_writer(&mut stdout, &json)?;
@@ -165,7 +180,12 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
 fn write_table(out: &mut impl Write, report: &CalibrationReport) -> std::io::Result<()> {
     let c = &report.calibration;
     let (k, d) = (c.intrinsics, c.distortion);
-    let sigma = c.uncertainty.unwrap_or(crate::calib::Intrinsics { fx: f64::NAN, fy: f64::NAN, cx: f64::NAN, cy: f64::NAN });
+    let sigma = c.uncertainty.unwrap_or(crate::calib::Intrinsics {
+        fx: f64::NAN,
+        fy: f64::NAN,
+        cx: f64::NAN,
+        cy: f64::NAN,
+    });
     writeln!(out, "image      {} x {} px", c.image_width, c.image_height)?;
     writeln!(out, "fx         {:10.3} px  ± {:.3}", k.fx, sigma.fx)?;
     writeln!(out, "fy         {:10.3} px  ± {:.3}", k.fy, sigma.fy)?;
@@ -174,11 +194,24 @@ fn write_table(out: &mut impl Write, report: &CalibrationReport) -> std::io::Res
     writeln!(out, "k1 k2 k3   {:+.6} {:+.6} {:+.6}", d.k1, d.k2, d.k3)?;
     writeln!(out, "p1 p2      {:+.6} {:+.6}", d.p1, d.p2)?;
     writeln!(out, "px/mm      {:10.3}", c.px_per_mm)?;
-    writeln!(out, "RMS        {:10.4} px over {} views", c.rms_px, report.views.len())?;
+    writeln!(
+        out,
+        "RMS        {:10.4} px over {} views",
+        c.rms_px,
+        report.views.len()
+    )?;
     writeln!(out)?;
-    writeln!(out, "{:<40} {:>9} {:>9} {:>9}", "view", "rms_px", "tilt_deg", "px/mm")?;
+    writeln!(
+        out,
+        "{:<40} {:>9} {:>9} {:>9}",
+        "view", "rms_px", "tilt_deg", "px/mm"
+    )?;
     for v in &report.views {
-        writeln!(out, "{:<40} {:>9.4} {:>9.1} {:>9.3}", v.name, v.rms_px, v.tilt_deg, v.px_per_mm)?;
+        writeln!(
+            out,
+            "{:<40} {:>9.4} {:>9.1} {:>9.3}",
+            v.name, v.rms_px, v.tilt_deg, v.px_per_mm
+        )?;
     }
     for r in &report.rejected {
         writeln!(out, "{:<40} rejected: {}", r.name, r.reason)?;

@@ -58,14 +58,21 @@ struct TruthView {
 /// A bad board or an unwritable output folder.
 pub fn run(args: SynthBoardArgs) -> anyhow::Result<ExitCode> {
     let spec = BoardSpec::parse(&args.board, args.square_mm).context("--board/--square-mm")?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let camera = reference_camera();
     let renderer = BoardRenderer::new(camera.clone(), spec);
     let mut views = Vec::new();
-    for (i, view) in renderer.render_views(args.seed, args.count).into_iter().enumerate() {
+    for (i, view) in renderer
+        .render_views(args.seed, args.count)
+        .into_iter()
+        .enumerate()
+    {
         let name = format!("{i:03}.png");
         let path = args.out.join(&name);
-        view.image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+        view.image
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
         let r = view.camera_from_board.rotation.scaled_axis();
         let t = view.camera_from_board.translation.vector;
         views.push(TruthView {
@@ -76,9 +83,14 @@ pub fn run(args: SynthBoardArgs) -> anyhow::Result<ExitCode> {
             conditions: view.conditions,
         });
     }
-    let truth = TruthFile { camera, board: spec, views };
+    let truth = TruthFile {
+        camera,
+        board: spec,
+        views,
+    };
     let path = args.out.join("truth.json");
-    let file = std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
     serde_json::to_writer_pretty(std::io::BufWriter::new(file), &truth)?;
     Ok(ExitCode::SUCCESS)
 }
