@@ -396,18 +396,18 @@ impl SpatialIndex {
     }
 }
 
-/// Nearest unused candidate to `(x, y)` within `radius` whose polarity matches `want`
-/// (`Some(axis)`: parallel to it, `None` with `perp`: perpendicular).
+/// Nearest unused candidate to `at` within `radius` whose polarity axis is parallel to `axis`
+/// (`parallel`) or perpendicular to it (`!parallel`).
 fn nearest(
     index: &SpatialIndex,
     cands: &[Candidate],
-    x: f64,
-    y: f64,
+    at: [f64; 2],
     radius: f64,
     axis: f64,
     parallel: bool,
     used: &dyn Fn(usize) -> bool,
 ) -> Option<usize> {
+    let [x, y] = at;
     let mut best: Option<(f64, usize)> = None;
     for i in index.within(x, y, radius) {
         if used(i) {
@@ -483,8 +483,7 @@ fn grow_grid(
     let diag = nearest(
         index,
         cands,
-        c.x + d1.0 + d2.0,
-        c.y + d1.1 + d2.1,
+        [c.x + d1.0 + d2.0, c.y + d1.1 + d2.1],
         SEARCH_FRACTION * len1.min(len2),
         pa,
         par,
@@ -528,8 +527,7 @@ fn grow_grid(
         let Some(k) = nearest(
             index,
             cands,
-            px,
-            py,
+            [px, py],
             SEARCH_FRACTION * spacing,
             pa,
             par,
