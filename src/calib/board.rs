@@ -3,6 +3,9 @@
 //!
 //! # Algorithm
 //!
+//! 0. **Scale.** Big photos are first box-downscaled by a power of two to at most 1600 px on the
+//!    long side; steps 1-4 run there (then one scale coarser and one finer if they fail), and
+//!    step 5 refines at full resolution.
 //! 1. **Saddle candidates.** The grey image is smoothed (Gaussian, [`CANDIDATE_SIGMA_PX`]) and
 //!    the Hessian determinant computed; an X-junction of a chessboard is a saddle, where
 //!    `Ixy² - Ixx·Iyy` peaks. Local maxima above a small absolute floor are kept. The response
@@ -35,8 +38,12 @@ use super::CalibError;
 
 /// Smoothing before the saddle response, in pixels.
 pub const CANDIDATE_SIGMA_PX: f32 = 1.5;
-/// Smallest saddle response (grey levels² per px⁴) worth considering: about a 12-level contrast.
-const MIN_RESPONSE: f32 = 0.4;
+/// Smallest saddle response (grey levels² per px⁴) worth considering: about a 7-level contrast at the sharpest.
+const MIN_RESPONSE: f32 = 0.15;
+/// Images are worked on downscaled to at most this many pixels on the long side first.
+const WORK_MAX_SIDE_PX: u32 = 1600;
+/// A coarser scale is tried while the short side keeps this many pixels.
+const WORK_MIN_SIDE_PX: u32 = 240;
 /// Non-maximum suppression radius, in pixels.
 const NMS_RADIUS: i32 = 3;
 /// Samples on the ring of the X-junction test.
@@ -194,9 +201,90 @@ pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners,
     }
     let gray: Img =
         ImageBuffer::from_fn(w, h, |x, y| Luma([f32::from(image.get_pixel(x, y).0[0])]));
-    let smooth = imageproc::filter::gaussian_blur_f32(&gray, CANDIDATE_SIGMA_PX);
+    let mut best_err = NotFound::NoCorners;
+    for scale in scale_plan(w, h) {
+        let small;
+        let work = if scale == 1 {
+            &gray
+        } else {
+            small = downsample(&gray, scale);
+            &small
+        };
+        match find_grid(work, spec) {
+            Ok(corners) => {
+                // Back to full-resolution pixel centres, then refine there.
+                let s = f64::from(scale);
+                let off = (s - 1.0) / 2.0;
+                let corners: Vec<[f64; 2]> = corners
+                    .iter()
+                    .map(|p| [p[0] * s + off, p[1] * s + off])
+                    .collect();
+                let gradients = Gradients::new(&gray);
+                let refined = refine_corners(&gradients, &corners, spec, scale as i32);
+                tracing::debug!(scale, "board found");
+                return Ok(BoardCorners {
+                    corners_in_image: refined,
+                    image_width: w,
+                    image_height: h,
+                });
+            }
+            Err(err) => {
+                let better = match (&err, &best_err) {
+                    (
+                        NotFound::Incomplete { found: a, .. },
+                        NotFound::Incomplete { found: b, .. },
+                    ) => a > b,
+                    (NotFound::Incomplete { .. }, _) => true,
+                    _ => false,
+                };
+                if better {
+                    best_err = err;
+                }
+            }
+        }
+    }
+    Err(best_err)
+}
+
+/// Integer downscales to try: first the one that brings the image to at most
+/// [`WORK_MAX_SIDE_PX`] (corners of big photos become sharp saddles of a few pixels), then one
+/// coarser (heavy blur, huge squares) while the image keeps [`WORK_MIN_SIDE_PX`], then one finer.
+fn scale_plan(w: u32, h: u32) -> Vec<u32> {
+    let mut s0 = 1;
+    while w.max(h) / s0 > WORK_MAX_SIDE_PX {
+        s0 *= 2;
+    }
+    let mut plan = vec![s0];
+    if w.min(h) / (2 * s0) >= WORK_MIN_SIDE_PX {
+        plan.push(2 * s0);
+    }
+    if s0 > 1 {
+        plan.push(s0 / 2);
+    }
+    plan
+}
+
+/// Box-filter downsampling by an integer factor.
+fn downsample(img: &Img, s: u32) -> Img {
+    let (w, h) = (img.width() / s, img.height() / s);
+    let norm = 1.0 / (s * s) as f32;
+    ImageBuffer::from_fn(w, h, |x, y| {
+        let mut acc = 0.0;
+        for dy in 0..s {
+            for dx in 0..s {
+                acc += img.get_pixel(x * s + dx, y * s + dy).0[0];
+            }
+        }
+        Luma([acc * norm])
+    })
+}
+
+/// Candidates, lattice growth and board fit at one scale; corners before refinement.
+fn find_grid(gray: &Img, spec: &BoardSpec) -> Result<Vec<[f64; 2]>, NotFound> {
+    let (w, h) = gray.dimensions();
+    let smooth = imageproc::filter::gaussian_blur_f32(gray, CANDIDATE_SIGMA_PX);
     let candidates = find_candidates(&smooth);
-    tracing::debug!(candidates = candidates.len(), "saddle candidates");
+    tracing::debug!(candidates = candidates.len(), w, "saddle candidates");
     if candidates.len() < 4 {
         return Err(NotFound::NoCorners);
     }
@@ -216,15 +304,7 @@ pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners,
             tried[c] = true;
         }
         match fit_board(&grid, &candidates, spec) {
-            Ok(corners) => {
-                let gradients = Gradients::new(&gray);
-                let refined = refine_corners(&gradients, &corners, spec);
-                return Ok(BoardCorners {
-                    corners_in_image: refined,
-                    image_width: w,
-                    image_height: h,
-                });
-            }
+            Ok(corners) => return Ok(corners),
             Err((found, cols, rows)) => {
                 if found > best_partial.0 {
                     best_partial = (found, cols, rows);
@@ -694,14 +774,20 @@ fn local_spacing(corners: &[[f64; 2]], spec: &BoardSpec, k: usize) -> f64 {
 }
 
 /// Sub-pixel refinement of every corner (see the module docs, step 5).
-fn refine_corners(g: &Gradients, corners: &[[f64; 2]], spec: &BoardSpec) -> Vec<[f64; 2]> {
+/// The window may grow with the detection scale (big photos have big, soft corners).
+fn refine_corners(
+    g: &Gradients,
+    corners: &[[f64; 2]],
+    spec: &BoardSpec,
+    scale: i32,
+) -> Vec<[f64; 2]> {
     corners
         .iter()
         .enumerate()
         .map(|(k, &p)| {
             let spacing = local_spacing(corners, spec, k);
             let half = ((SUBPIX_WINDOW_FRACTION * spacing).round() as i32)
-                .clamp(SUBPIX_MIN_HALF, SUBPIX_MAX_HALF);
+                .clamp(SUBPIX_MIN_HALF, SUBPIX_MAX_HALF * scale);
             refine_corner(g, p, half)
         })
         .collect()

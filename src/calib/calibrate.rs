@@ -84,7 +84,33 @@ pub fn calibrate_images(
                 got: img.dimensions(),
             });
         }
-        match detect_board(img, spec) {
+    }
+    // Detection is independent per image: spread it over the cores.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(images.len().max(1));
+    let chunk = images.len().div_ceil(workers).max(1);
+    let detections: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = images
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(_, img)| detect_board(img, spec))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for ((name, _), found) in images.iter().zip(detections) {
+        match found {
             Ok(corners) => views.push(ViewInput {
                 name: name.clone(),
                 corners,

@@ -35,6 +35,19 @@ use super::CalibError;
 /// [`CalibError::Io`] if the file cannot be read, [`CalibError::Parse`] if it is not valid TOML
 /// or lacks a field (the message names it), [`CalibError::InvalidField`] if a value is not
 /// finite or out of range.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), stipple::calib::CalibError> {
+/// let calib = stipple::calib::load(std::path::Path::new("calibration/synthetic.toml"))?;
+/// assert_eq!(calib.px_per_mm, 20.0);
+/// // A pixel of this distortion-free camera undistorts to itself; 2 mm at the skin is 40 px.
+/// assert_eq!(calib.undistort_point(100.0, 200.0), (100.0, 200.0));
+/// assert_eq!(calib.distance_mm((100.0, 200.0), (140.0, 200.0)), 2.0);
+/// # Ok(())
+/// # }
+/// ```
 pub fn load(path: &Path) -> Result<Calibration, CalibError> {
     let text = std::fs::read_to_string(path).map_err(|source| CalibError::Io {
         path: path.to_owned(),
