@@ -190,7 +190,7 @@ type Img = ImageBuffer<Luma<f32>, Vec<f32>>;
 ///
 /// # Errors
 /// [`NotFound`] with the reason when no complete board is found.
-#[tracing::instrument(skip(image), fields(w = image.width(), h = image.height()))]
+#[tracing::instrument(skip(image, spec), fields(w = image.width(), h = image.height()))]
 pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners, NotFound> {
     let (w, h) = image.dimensions();
     if w < 32 || h < 32 {
