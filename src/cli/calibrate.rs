@@ -78,8 +78,20 @@ struct JsonRejected {
     reason: String,
 }
 
+/// Reads an image as grey, upright: the EXIF orientation of phone photos is applied, as
+/// OpenCV's `imread` does, so both tools see the same pixels.
 fn load_gray(path: &Path) -> anyhow::Result<GrayImage> {
-    Ok(image::open(path)
+    use image::ImageDecoder;
+    let read = || -> image::ImageResult<image::DynamicImage> {
+        let mut decoder = image::ImageReader::open(path)?
+            .with_guessed_format()?
+            .into_decoder()?;
+        let orientation = decoder.orientation()?;
+        let mut img = image::DynamicImage::from_decoder(decoder)?;
+        img.apply_orientation(orientation);
+        Ok(img)
+    };
+    Ok(read()
         .with_context(|| format!("cannot read image {}", path.display()))?
         .to_luma8())
 }

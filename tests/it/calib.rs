@@ -400,12 +400,19 @@ fn scale_at_the_skin_matches_the_true_distance() -> Result<(), Box<dyn std::erro
     let renderer = BoardRenderer::new(truth.clone(), board());
     // Board facing the camera, its centre on the optical axis 100 mm away.
     let pose = Isometry3::translation(-12.0, -7.5, 100.0);
-    let conditions = RenderConditions { blur_sigma_px: 0.8, noise_sigma: 2.0, glare: false };
+    let conditions = RenderConditions {
+        blur_sigma_px: 0.8,
+        noise_sigma: 2.0,
+        glare: false,
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let view = renderer.render(&pose, conditions, &mut rng);
     let corners = detect_board(&view.image, &board())?;
     let px_per_mm = stipple::calib::px_per_mm_from_view(&truth, &corners, &board())?;
     let expected = (truth.intrinsics.fx * truth.intrinsics.fy).sqrt() / 100.0;
-    assert!((px_per_mm / expected - 1.0).abs() < 0.002, "{px_per_mm} vs {expected}");
+    assert!(
+        (px_per_mm / expected - 1.0).abs() < 0.002,
+        "{px_per_mm} vs {expected}"
+    );
     Ok(())
 }
