@@ -19,7 +19,10 @@
 //!    neighbours of alternating polarity, then grown cell by cell: each empty lattice position
 //!    is predicted by linear extrapolation from its filled neighbours (which follows perspective
 //!    and lens curvature) and filled with the nearest unused candidate of the expected polarity
-//!    within 35% of the local spacing. A hole under glare is filled from another side.
+//!    within 35% of the local spacing. Every lattice link must be a board edge: the grey levels
+//!    on its two sides differ, with the bright side alternating along rows and columns as on a
+//!    chessboard (this keeps the lattice out of noise and clutter). A hole under glare is filled
+//!    from another side.
 //! 4. **Board fit.** The grown lattice must contain a complete `N x M` window (either
 //!    orientation). Corners are then ordered like OpenCV: rows of `N`, with the board's x axis
 //!    along a row and the y axis down the columns, never mirrored (so board z points away from
@@ -55,6 +58,17 @@ const RING_MIN_X_FRACTION: f64 = 0.35;
 /// How far a predicted corner may be from the candidate that fills it, as a fraction of the
 /// local corner spacing.
 const SEARCH_FRACTION: f64 = 0.35;
+/// Lattice edges: the two sides are sampled this fraction of the edge length away from it...
+const EDGE_SIDE_FRACTION: f64 = 0.25;
+/// ...and must differ by this fraction of the corners' ring contrast.
+const EDGE_MIN_FRACTION: f64 = 0.25;
+/// A detected corner farther than this fraction of the local spacing (plus the slack) from its
+/// lattice prediction is snapped to the prediction before refinement...
+const STRAY_BEFORE_REFINE: f64 = 0.15;
+/// ...and a refined corner farther than this rejects the view.
+const STRAY_AFTER_REFINE: f64 = 0.15;
+/// Slack of the stray-corner tests, in pixels.
+const STRAY_SLACK_PX: f64 = 1.0;
 /// Seeds tried before giving up.
 const MAX_SEEDS: usize = 400;
 /// Sub-pixel refinement: window half-size as a fraction of the local spacing, and its bounds.
@@ -139,10 +153,7 @@ pub enum NotFound {
     #[error("no chessboard corners found: no board in view, or it is too blurred, dark or small")]
     NoCorners,
     /// Corners were found, but no connected grid of the right size.
-    #[error(
-        "found only {found} of {expected} inner corners in one grid (largest {cols}x{rows}): \
-         board partly out of frame, hidden, under glare or too tilted, or the --board size is wrong"
-    )]
+    #[error("{}", incomplete_text(.found, .expected, .cols, .rows))]
     Incomplete {
         /// Corners in the largest connected grid.
         found: usize,
@@ -153,6 +164,17 @@ pub enum NotFound {
         /// Extent of that grid along its second axis.
         rows: usize,
     },
+    /// A corner does not line up with its neighbours even after refinement.
+    #[error(
+        "corner ({col}, {row}) does not line up with its neighbours: noise, glare or clutter \
+         on the board"
+    )]
+    Inconsistent {
+        /// Its column.
+        col: usize,
+        /// Its row.
+        row: usize,
+    },
     /// The image is too small to hold a board.
     #[error("image of {width}x{height} px is too small")]
     TooSmall {
@@ -161,6 +183,16 @@ pub enum NotFound {
         /// Height in pixels.
         height: u32,
     },
+}
+
+fn incomplete_text(found: &usize, expected: &usize, cols: &usize, rows: &usize) -> String {
+    let hint = "board partly out of frame, hidden, under glare, too tilted or blurred, \
+                or the --board size is wrong";
+    if found < expected {
+        format!("found only {found} of {expected} inner corners in one grid (largest {cols}x{rows}): {hint}")
+    } else {
+        format!("found a grid of {found} corners ({cols}x{rows}) but no complete board of {expected} inner corners in it: {hint}")
+    }
 }
 
 /// The detected inner corners of one view, in [`BoardSpec::object_points`] order.
@@ -182,6 +214,8 @@ struct Candidate {
     response: f32,
     /// Axis of the bright diagonal, radians in [0, π).
     polarity: f64,
+    /// Grey-level range on the test ring: the local contrast.
+    contrast: f64,
 }
 
 type Img = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -219,8 +253,12 @@ pub fn detect_board(image: &GrayImage, spec: &BoardSpec) -> Result<BoardCorners,
                     .iter()
                     .map(|p| [p[0] * s + off, p[1] * s + off])
                     .collect();
+                let corners = snap_stray_corners(corners, spec);
                 let gradients = Gradients::new(&gray);
                 let refined = refine_corners(&gradients, &corners, spec, scale as i32);
+                if let Some((col, row)) = stray_corner(&refined, spec, STRAY_AFTER_REFINE) {
+                    return Err(NotFound::Inconsistent { col, row });
+                }
                 tracing::debug!(scale, "board found");
                 return Ok(BoardCorners {
                     corners_in_image: refined,
@@ -297,7 +335,7 @@ fn find_grid(gray: &Img, spec: &BoardSpec) -> Result<Vec<[f64; 2]>, NotFound> {
         if tried[seed] {
             continue;
         }
-        let Some(grid) = grow_grid(seed, &candidates, &index, spec) else {
+        let Some(grid) = grow_grid(&smooth, seed, &candidates, &index, spec) else {
             continue;
         };
         for &c in grid.values() {
@@ -386,12 +424,13 @@ fn find_candidates(smooth: &Img) -> Vec<Candidate> {
                 0.0
             };
             let (cx, cy) = (f64::from(x) + ox, f64::from(y) + oy);
-            if let Some(polarity) = ring_test(smooth, cx, cy) {
+            if let Some((polarity, contrast)) = ring_test(smooth, cx, cy) {
                 out.push(Candidate {
                     x: cx,
                     y: cy,
                     response: r,
                     polarity,
+                    contrast,
                 });
             }
         }
@@ -399,8 +438,9 @@ fn find_candidates(smooth: &Img) -> Vec<Candidate> {
     out
 }
 
-/// The X-junction test; returns the bright-diagonal axis in [0, π) when it passes.
-fn ring_test(img: &Img, x: f64, y: f64) -> Option<f64> {
+/// The X-junction test; returns the bright-diagonal axis in [0, π) and the ring's contrast when
+/// it passes.
+fn ring_test(img: &Img, x: f64, y: f64) -> Option<(f64, f64)> {
     let n = RING_SAMPLES;
     let mut vals = [0f64; RING_SAMPLES];
     let (mut lo, mut hi) = (f64::MAX, f64::MIN);
@@ -427,7 +467,30 @@ fn ring_test(img: &Img, x: f64, y: f64) -> Option<f64> {
     }
     // Ring signal ≈ cos(2θ - ψ): brightest along θ = ψ / 2.
     let psi = s2.atan2(c2);
-    Some((psi / 2.0).rem_euclid(std::f64::consts::PI))
+    Some(((psi / 2.0).rem_euclid(std::f64::consts::PI), hi - lo))
+}
+
+/// Which side of the segment `a → b` is brighter, if the segment is a chessboard edge: at three
+/// points along it, the grey levels on either side (a quarter of its length away) must differ in
+/// the same direction by at least `min_contrast`. Returns the sign of left − right.
+fn edge_sign(img: &Img, a: [f64; 2], b: [f64; 2], min_contrast: f64) -> Option<f64> {
+    let d = [b[0] - a[0], b[1] - a[1]];
+    let len = d[0].hypot(d[1]);
+    if len < 2.0 {
+        return None;
+    }
+    let off = (EDGE_SIDE_FRACTION * len).max(1.5) / len;
+    let n = [-d[1] * off, d[0] * off];
+    let mut sign = 0.0;
+    for t in [0.35, 0.5, 0.65] {
+        let m = [a[0] + t * d[0], a[1] + t * d[1]];
+        let diff = sample(img, m[0] + n[0], m[1] + n[1]) - sample(img, m[0] - n[0], m[1] - n[1]);
+        if diff.abs() < min_contrast || (sign != 0.0 && diff.signum() != sign) {
+            return None;
+        }
+        sign = diff.signum();
+    }
+    Some(sign)
 }
 
 /// Angle between two polarity axes, in [0, π/2].
@@ -515,6 +578,7 @@ type Grid = HashMap<(i32, i32), usize>;
 
 /// Grows a lattice from `seed`; `None` if no 3x3 seed lattice forms around it.
 fn grow_grid(
+    img: &Img,
     seed: usize,
     cands: &[Candidate],
     index: &SpatialIndex,
@@ -548,6 +612,41 @@ fn grow_grid(
         })?
         .1;
     let d2 = (cands[n2].x - c.x, cands[n2].y - c.y);
+    // Edges of the lattice must be edges of the board, with the bright side alternating.
+    let edge = |a: usize, b: usize| {
+        let min_contrast = EDGE_MIN_FRACTION * cands[a].contrast.min(cands[b].contrast);
+        edge_sign(
+            img,
+            [cands[a].x, cands[a].y],
+            [cands[b].x, cands[b].y],
+            min_contrast,
+        )
+    };
+    let sign_x = edge(seed, n1)?;
+    let sign_y = edge(seed, n2)?;
+    // Expected sign of the edge from (i, j) to (i + 1, j) (or (i, j + 1)).
+    let expected = |i: i32, j: i32, along_i: bool| {
+        let s = if along_i { sign_x } else { sign_y };
+        if (i + j).rem_euclid(2) == 0 {
+            s
+        } else {
+            -s
+        }
+    };
+    let edges_ok = |grid: &Grid, (i, j): (i32, i32), k: usize| {
+        [(1, 0), (-1, 0), (0, 1), (0, -1)].iter().all(|&(di, dj)| {
+            let Some(&o) = grid.get(&(i + di, j + dj)) else {
+                return true;
+            };
+            // Always measure from the lower lattice index to the higher.
+            let (lo, hi, li, lj) = if di + dj > 0 {
+                (k, o, i, j)
+            } else {
+                (o, k, i + di, j + dj)
+            };
+            edge(lo, hi) == Some(expected(li, lj, di != 0))
+        })
+    };
     let mut grid: Grid = HashMap::new();
     let mut used = vec![false; cands.len()];
     let put = |grid: &mut Grid, used: &mut Vec<bool>, ij: (i32, i32), k: usize| {
@@ -569,6 +668,9 @@ fn grow_grid(
         par,
         &|i| used[i],
     )?;
+    if !edges_ok(&grid, (1, 1), diag) {
+        return None;
+    }
     put(&mut grid, &mut used, (1, 1), diag);
 
     let max_extent = spec.inner_cols.max(spec.inner_rows) as i32 + 2;
@@ -615,6 +717,9 @@ fn grow_grid(
         ) else {
             continue;
         };
+        if !edges_ok(&grid, (i, j), k) {
+            continue;
+        }
         put(&mut grid, &mut used, (i, j), k);
         bounds = (min_i, max_i, min_j, max_j);
         push_neighbours(&mut queue, (i, j));
@@ -755,6 +860,60 @@ impl Gradients {
         });
         Self { gx, gy }
     }
+}
+
+/// Where the lattice says corner `k` should be: the mean of the midpoints of its row and column
+/// neighbours, or linear extrapolations on the border. `None` on a board too small to tell.
+fn lattice_prediction(corners: &[[f64; 2]], spec: &BoardSpec, k: usize) -> Option<[f64; 2]> {
+    let (nc, nr) = (spec.inner_cols as i64, spec.inner_rows as i64);
+    let (c, r) = ((k as i64) % nc, (k as i64) / nc);
+    let at = |c: i64, r: i64| {
+        (c >= 0 && r >= 0 && c < nc && r < nr).then(|| corners[(r * nc + c) as usize])
+    };
+    let mut acc = [0.0, 0.0];
+    let mut n = 0.0;
+    for (dc, dr) in [(1, 0), (0, 1)] {
+        let pred = match (at(c - dc, r - dr), at(c + dc, r + dr)) {
+            (Some(a), Some(b)) => Some([(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]),
+            (Some(a), None) => {
+                at(c - 2 * dc, r - 2 * dr).map(|b| [2.0 * a[0] - b[0], 2.0 * a[1] - b[1]])
+            }
+            (None, Some(a)) => {
+                at(c + 2 * dc, r + 2 * dr).map(|b| [2.0 * a[0] - b[0], 2.0 * a[1] - b[1]])
+            }
+            (None, None) => None,
+        };
+        if let Some(p) = pred {
+            acc = [acc[0] + p[0], acc[1] + p[1]];
+            n += 1.0;
+        }
+    }
+    (n > 0.0).then(|| [acc[0] / n, acc[1] / n])
+}
+
+/// The first corner farther than `tolerance` x the local spacing from its lattice prediction.
+fn stray_corner(corners: &[[f64; 2]], spec: &BoardSpec, tolerance: f64) -> Option<(usize, usize)> {
+    (0..corners.len()).find_map(|k| {
+        let p = lattice_prediction(corners, spec, k)?;
+        let off = (p[0] - corners[k][0]).hypot(p[1] - corners[k][1]);
+        (off > tolerance * local_spacing(corners, spec, k) + STRAY_SLACK_PX)
+            .then_some((k % spec.inner_cols, k / spec.inner_cols))
+    })
+}
+
+/// Moves corners that stray from the lattice (a wrong saddle picked in noise) to where the
+/// lattice predicts them, so the refinement starts near the true corner.
+fn snap_stray_corners(mut corners: Vec<[f64; 2]>, spec: &BoardSpec) -> Vec<[f64; 2]> {
+    for k in 0..corners.len() {
+        if let Some(p) = lattice_prediction(&corners, spec, k) {
+            let off = (p[0] - corners[k][0]).hypot(p[1] - corners[k][1]);
+            if off > STRAY_BEFORE_REFINE * local_spacing(&corners, spec, k) + STRAY_SLACK_PX {
+                tracing::debug!(k, off, "snapping a stray corner to the lattice");
+                corners[k] = p;
+            }
+        }
+    }
+    corners
 }
 
 /// Local spacing of corner `k` of a row-major `cols x rows` board: the shortest distance to a

@@ -38,6 +38,8 @@ pub struct ViewReport {
     pub tilt_deg: f64,
     /// Pixels per mm at the board centre (undistorted pixels).
     pub px_per_mm: f64,
+    /// The detected corners, in board order.
+    pub corners_in_image: Vec<[f64; 2]>,
 }
 
 /// A view that was not used, and why.
@@ -202,6 +204,7 @@ pub fn calibrate_corners(
             rms_px: refined.view_rms_px[i],
             tilt_deg,
             px_per_mm,
+            corners_in_image: views[v].corners.corners_in_image.clone(),
         });
     }
     // Until a working-plane view is given: the least tilted view, the closest to a board lying

@@ -106,7 +106,7 @@ pub enum CalibError {
         needed: usize,
     },
     /// The estimate could not be computed.
-    #[error("calibration failed: {0}")]
+    #[error("{0}")]
     Solver(String),
     /// An image could not be decoded.
     #[error("{}: {source}", path.display())]

@@ -181,28 +181,33 @@ fn zhang_closed_form(hs: &[Matrix3<f64>]) -> Option<Intrinsics> {
     })
 }
 
-/// Principal point at the (normalized) origin; `1/fx²` and `1/fy²` from the two orthogonality
-/// constraints of every homography, least squares (as OpenCV's `initIntrinsicParams2D`).
+/// Principal point at the (normalized) origin and `fx = fy = f`: each homography's two
+/// orthogonality constraints give `1/f²` by least squares; the median over the views is robust to
+/// a few bad views (OpenCV's `initIntrinsicParams2D` solves them jointly instead).
 fn centred_focal(hs: &[Matrix3<f64>]) -> Option<Intrinsics> {
-    let mut a = DMatrix::<f64>::zeros(2 * hs.len(), 2);
-    let mut rhs = nalgebra::DVector::<f64>::zeros(2 * hs.len());
-    for (k, h) in hs.iter().enumerate() {
-        let (h1, h2) = (h.column(0), h.column(1));
-        // h1ᵀ ω h2 = 0 and h1ᵀ ω h1 = h2ᵀ ω h2 with ω = diag(1/fx², 1/fy², 1).
-        a[(2 * k, 0)] = h1[0] * h2[0];
-        a[(2 * k, 1)] = h1[1] * h2[1];
-        rhs[2 * k] = -h1[2] * h2[2];
-        a[(2 * k + 1, 0)] = h1[0] * h1[0] - h2[0] * h2[0];
-        a[(2 * k + 1, 1)] = h1[1] * h1[1] - h2[1] * h2[1];
-        rhs[2 * k + 1] = -(h1[2] * h1[2] - h2[2] * h2[2]);
-    }
-    let sol = (a.transpose() * &a).try_inverse()? * a.transpose() * rhs;
-    if sol[0] <= 0.0 || sol[1] <= 0.0 {
+    let mut inv_f2: Vec<f64> = hs
+        .iter()
+        .filter_map(|h| {
+            let (h1, h2) = (h.column(0), h.column(1));
+            // h1ᵀ ω h2 = 0 and h1ᵀ ω h1 = h2ᵀ ω h2 with ω = diag(1/f², 1/f², 1).
+            let a = [
+                h1[0] * h2[0] + h1[1] * h2[1],
+                h1[0] * h1[0] + h1[1] * h1[1] - h2[0] * h2[0] - h2[1] * h2[1],
+            ];
+            let b = [-h1[2] * h2[2], -(h1[2] * h1[2] - h2[2] * h2[2])];
+            let aa = a[0] * a[0] + a[1] * a[1];
+            let x = (a[0] * b[0] + a[1] * b[1]) / aa;
+            (aa > 0.0 && x > 0.0 && x.is_finite()).then_some(x)
+        })
+        .collect();
+    if inv_f2.is_empty() {
         return None;
     }
+    inv_f2.sort_by(f64::total_cmp);
+    let f = 1.0 / inv_f2[inv_f2.len() / 2].sqrt();
     Some(Intrinsics {
-        fx: 1.0 / sol[0].sqrt(),
-        fy: 1.0 / sol[1].sqrt(),
+        fx: f,
+        fy: f,
         cx: 0.0,
         cy: 0.0,
     })

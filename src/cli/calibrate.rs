@@ -50,6 +50,10 @@ pub struct CalibrateArgs {
     /// least tilted calibration view is used.
     #[arg(long)]
     pub plane: Option<PathBuf>,
+    /// Also write the detected corners of every used view here (JSON `{image: [[x, y], ...]}`,
+    /// OpenCV order), to inspect or compare detections.
+    #[arg(long)]
+    pub dump_corners: Option<PathBuf>,
     /// The calibration photos (at least 3 with the whole board visible; 10-20 recommended).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -148,6 +152,16 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--plane {}: no board", plane.display()))?;
         report.calibration.px_per_mm = px_per_mm_from_view(&report.calibration, &corners, &spec)
             .with_context(|| format!("--plane {}", plane.display()))?;
+    }
+    if let Some(path) = &args.dump_corners {
+        let corners: std::collections::BTreeMap<&str, &Vec<[f64; 2]>> = report
+            .views
+            .iter()
+            .map(|v| (v.name.as_str(), &v.corners_in_image))
+            .collect();
+        let file =
+            std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &corners)?;
     }
     if let Some(out) = &args.out {
         report
