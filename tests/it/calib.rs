@@ -416,3 +416,34 @@ fn scale_at_the_skin_matches_the_true_distance() -> Result<(), Box<dyn std::erro
     );
     Ok(())
 }
+
+#[test]
+fn board_is_found_in_clutter_and_noise() -> Result<(), Box<dyn std::error::Error>> {
+    use rand::{Rng, SeedableRng};
+    let renderer = BoardRenderer::new(reference_camera(), board());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for (i, view) in renderer.render_views(6060, 3).into_iter().enumerate() {
+        // Salt-and-pepper clutter (full of saddle-like points) everywhere but near the board.
+        let xs = view.corners_in_image.iter().map(|p| p[0]);
+        let ys = view.corners_in_image.iter().map(|p| p[1]);
+        let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+        let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+        let margin = 0.25 * (x1 - x0).max(y1 - y0);
+        let mut img = view.image.clone();
+        for (x, y, px) in img.enumerate_pixels_mut() {
+            let (x, y) = (f64::from(x), f64::from(y));
+            if x < x0 - margin || x > x1 + margin || y < y0 - margin || y > y1 + margin {
+                px.0 = [rng.gen_range(0..=255)];
+            }
+        }
+        let found = detect_board(&img, &board()).map_err(|e| format!("view {i}: {e}"))?;
+        let mut truth = view.corners_in_image.clone();
+        if (truth[0][0] - found.corners_in_image[0][0]).abs() > 5.0 {
+            truth.reverse();
+        }
+        for (p, t) in found.corners_in_image.iter().zip(&truth) {
+            assert!((p[0] - t[0]).hypot(p[1] - t[1]) < 0.5, "view {i}: {p:?} vs {t:?}");
+        }
+    }
+    Ok(())
+}
