@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,21 +30,26 @@ SQUARE_MM = 3.0
 GRID_STEP_PX = 20
 
 
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def stipple_calibrate(exe, images):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), child_cpu()
     out = subprocess.run(
         [exe, "calibrate", "--board", "9x6", "--square-mm", str(SQUARE_MM), "--format", "json", *images],
         check=True, capture_output=True, text=True,
     )
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, child_cpu() - c0
     j = json.loads(out.stdout)
     k = np.array([[j["fx"], 0, j["cx"]], [0, j["fy"], j["cy"]], [0, 0, 1.0]])
     d = np.array([j["k1"], j["k2"], j["p1"], j["p2"], j["k3"]])
-    return dict(K=k, dist=d, rms=j["rms_px"], used=j["views_used"], time=dt)
+    return dict(K=k, dist=d, rms=j["rms_px"], used=j["views_used"], time=dt, cpu=cpu)
 
 
 def opencv_calibrate(images):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     objp = np.zeros((BOARD[0] * BOARD[1], 3), np.float32)
     objp[:, :2] = np.mgrid[0:BOARD[0], 0:BOARD[1]].T.reshape(-1, 2) * SQUARE_MM
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.001)
@@ -58,8 +64,8 @@ def opencv_calibrate(images):
         obj_pts.append(objp)
         img_pts.append(corners)
     rms, k, d, _, _ = cv2.calibrateCamera(obj_pts, img_pts, size, None, None)
-    dt = time.perf_counter() - t0
-    return dict(K=k, dist=d.ravel()[:5], rms=rms, used=len(obj_pts), time=dt)
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return dict(K=k, dist=d.ravel()[:5], rms=rms, used=len(obj_pts), time=dt, cpu=cpu)
 
 
 def displacement(k, d, pts):
@@ -133,14 +139,14 @@ def synthetic(exe, seed, count):
     polys = [outline(v["corners"]) for v in truth["views"]]
     print(f"\n### Synthetic: seed {seed}, {count} views, {cam['image_width']}x{cam['image_height']}\n")
     print("| tool | fx err | fy err | cx err | cy err | distortion coeff. err, covered / full | "
-          "distortion map err, covered / full | model reprojection err, covered / full | RMS | views | time |")
+          "distortion map err, covered / full | model reprojection err, covered / full | RMS | views | wall / CPU time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         k = r["K"]
         ocov, ofull, dcov, dfull, mcov, mfull = distortion_error(r, tk, td, cam["image_width"], cam["image_height"], polys)
         print(f"| {name} | {100 * (k[0, 0] / tk[0, 0] - 1):+.3f}% | {100 * (k[1, 1] / tk[1, 1] - 1):+.3f}% "
               f"| {k[0, 2] - tk[0, 2]:+.2f} px | {k[1, 2] - tk[1, 2]:+.2f} px | {ocov:.3f} / {ofull:.3f} px | {dcov:.3f} / {dfull:.3f} px | {mcov:.3f} / {mfull:.3f} px "
-              f"| {r['rms']:.4f} px | {r['used']}/{count} | {r['time']:.2f} s |")
+              f"| {r['rms']:.4f} px | {r['used']}/{count} | {r['time']:.2f} / {r['cpu']:.2f} s |")
 
 
 def real(exe, folder):
@@ -150,13 +156,13 @@ def real(exe, folder):
         return
     results = {"stipple": stipple_calibrate(exe, images), "OpenCV": opencv_calibrate(images)}
     print(f"\n### Real photos: {len(images)} images from {folder} (no ground truth)\n")
-    print("| tool | fx | fy | cx | cy | k1 | k2 | p1 | p2 | k3 | RMS | views | time |")
+    print("| tool | fx | fy | cx | cy | k1 | k2 | p1 | p2 | k3 | RMS | views | wall / CPU time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         k, d = r["K"], r["dist"]
         print(f"| {name} | {k[0, 0]:.2f} | {k[1, 1]:.2f} | {k[0, 2]:.2f} | {k[1, 2]:.2f} | "
               + " | ".join(f"{x:+.4f}" for x in d)
-              + f" | {r['rms']:.4f} px | {r['used']}/{len(images)} | {r['time']:.2f} s |")
+              + f" | {r['rms']:.4f} px | {r['used']}/{len(images)} | {r['time']:.2f} / {r['cpu']:.2f} s |")
 
 
 def main():
