@@ -832,33 +832,24 @@ fn fit_board(
     Ok(pts.into_iter().flatten().collect())
 }
 
-/// Image gradients (central differences) of the unsmoothed image.
-struct Gradients {
-    gx: Img,
-    gy: Img,
+/// Image gradients of the unsmoothed image at sub-pixel points: central differences of bilinear
+/// samples (identical to bilinearly interpolated per-pixel central differences, but computed only
+/// in the refinement windows instead of over a whole, possibly 12-megapixel, image).
+struct Gradients<'a> {
+    gray: &'a Img,
 }
 
-impl Gradients {
-    fn new(gray: &Img) -> Self {
-        let (w, h) = gray.dimensions();
-        let at = |x: i64, y: i64| {
-            f64::from(
-                gray.get_pixel(
-                    x.clamp(0, i64::from(w) - 1) as u32,
-                    y.clamp(0, i64::from(h) - 1) as u32,
-                )
-                .0[0],
-            )
-        };
-        let gx = ImageBuffer::from_fn(w, h, |x, y| {
-            let (x, y) = (i64::from(x), i64::from(y));
-            Luma([((at(x + 1, y) - at(x - 1, y)) * 0.5) as f32])
-        });
-        let gy = ImageBuffer::from_fn(w, h, |x, y| {
-            let (x, y) = (i64::from(x), i64::from(y));
-            Luma([((at(x, y + 1) - at(x, y - 1)) * 0.5) as f32])
-        });
-        Self { gx, gy }
+impl<'a> Gradients<'a> {
+    fn new(gray: &'a Img) -> Self {
+        Self { gray }
+    }
+
+    fn at(&self, x: f64, y: f64) -> (f64, f64) {
+        let g = self.gray;
+        (
+            (sample(g, x + 1.0, y) - sample(g, x - 1.0, y)) * 0.5,
+            (sample(g, x, y + 1.0) - sample(g, x, y - 1.0)) * 0.5,
+        )
     }
 }
 
@@ -935,7 +926,7 @@ fn local_spacing(corners: &[[f64; 2]], spec: &BoardSpec, k: usize) -> f64 {
 /// Sub-pixel refinement of every corner (see the module docs, step 5).
 /// The window may grow with the detection scale (big photos have big, soft corners).
 fn refine_corners(
-    g: &Gradients,
+    g: &Gradients<'_>,
     corners: &[[f64; 2]],
     spec: &BoardSpec,
     scale: i32,
@@ -953,7 +944,7 @@ fn refine_corners(
 }
 
 /// Förstner / `cornerSubPix` iteration at one corner with a `(2 half + 1)²` window.
-fn refine_corner(g: &Gradients, start: [f64; 2], half: i32) -> [f64; 2] {
+fn refine_corner(g: &Gradients<'_>, start: [f64; 2], half: i32) -> [f64; 2] {
     let mut p = start;
     let sigma = f64::from(half) * 0.5;
     let weight_of = |dx: f64, dy: f64| (-(dx * dx + dy * dy) / (2.0 * sigma * sigma)).exp();
@@ -962,8 +953,7 @@ fn refine_corner(g: &Gradients, start: [f64; 2], half: i32) -> [f64; 2] {
         for dy in -half..=half {
             for dx in -half..=half {
                 let (qx, qy) = (p[0] + f64::from(dx), p[1] + f64::from(dy));
-                let gx = sample(&g.gx, qx, qy);
-                let gy = sample(&g.gy, qx, qy);
+                let (gx, gy) = g.at(qx, qy);
                 let wgt = weight_of(f64::from(dx), f64::from(dy));
                 let (gxx, gxy, gyy) = (wgt * gx * gx, wgt * gx * gy, wgt * gy * gy);
                 a += gxx;

@@ -426,8 +426,14 @@ fn board_is_found_in_clutter_and_noise() -> Result<(), Box<dyn std::error::Error
         // Salt-and-pepper clutter (full of saddle-like points) everywhere but near the board.
         let xs = view.corners_in_image.iter().map(|p| p[0]);
         let ys = view.corners_in_image.iter().map(|p| p[1]);
-        let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
-        let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+        let (x0, x1) = (
+            xs.clone().fold(f64::MAX, f64::min),
+            xs.fold(f64::MIN, f64::max),
+        );
+        let (y0, y1) = (
+            ys.clone().fold(f64::MAX, f64::min),
+            ys.fold(f64::MIN, f64::max),
+        );
         let margin = 0.25 * (x1 - x0).max(y1 - y0);
         let mut img = view.image.clone();
         for (x, y, px) in img.enumerate_pixels_mut() {
@@ -442,7 +448,10 @@ fn board_is_found_in_clutter_and_noise() -> Result<(), Box<dyn std::error::Error
             truth.reverse();
         }
         for (p, t) in found.corners_in_image.iter().zip(&truth) {
-            assert!((p[0] - t[0]).hypot(p[1] - t[1]) < 0.5, "view {i}: {p:?} vs {t:?}");
+            assert!(
+                (p[0] - t[0]).hypot(p[1] - t[1]) < 0.5,
+                "view {i}: {p:?} vs {t:?}"
+            );
         }
     }
     Ok(())
