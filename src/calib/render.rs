@@ -86,10 +86,11 @@ pub struct BoardView {
 
 /// Renders views of `board` through `camera`; deterministic from `seed`.
 ///
-/// Each view gets its own pose (the board anywhere in the image, 8-30% of its width per square
-/// row, tilted up to 45 degrees, any in-plane rotation), a smooth illumination gradient and
-/// vignetting, blur of 0.5-1.3 px, noise of 1.5-4 grey levels, and in one view of three a glare
-/// patch that stays off the corners' saturation.
+/// Each view gets its own pose (the whole paper inside the image, the board 30-55% of the image
+/// width across, tilted up to 45 degrees, any in-plane rotation, views spread over a 3x3 grid of
+/// the image), a smooth illumination gradient with vignetting, blur of 0.5-1.3 px, noise of
+/// 1.5-4 grey levels, and in one view of three a glare patch (a Gaussian highlight of 15-45 px
+/// next to a corner).
 pub struct BoardRenderer {
     camera: Calibration,
     board: BoardSpec,
