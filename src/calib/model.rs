@@ -324,6 +324,32 @@ mod tests {
     }
 
     #[test]
+    fn undistort_map_is_identity_without_distortion_and_checks_sizes() {
+        let calib = Calibration::pinhole(
+            8,
+            6,
+            Intrinsics {
+                fx: 10.0,
+                fy: 10.0,
+                cx: 4.0,
+                cy: 3.0,
+            },
+            1.0,
+        );
+        let src =
+            image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([(x * 30) as u8, (y * 40) as u8, 7]));
+        let mut dst = image::RgbImage::new(8, 6);
+        let map = calib.undistort_map();
+        assert!(map.undistort_mut(&src, &mut dst).is_ok());
+        assert_eq!(src, dst);
+        let mut wrong = image::RgbImage::new(9, 6);
+        assert!(matches!(
+            map.undistort_mut(&src, &mut wrong),
+            Err(crate::calib::CalibError::ImageSizeMismatch { .. })
+        ));
+    }
+
+    #[test]
     fn jacobian_matches_finite_differences() {
         let d = lens().distortion;
         let (x, y, h) = (0.3, -0.2, 1e-6);
