@@ -13,11 +13,16 @@
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
 //!   latest-frame-wins hand-offs, the broadcast to viewers. [`server`] is the page, API and
 //!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`] and [`config`] support them.
+//! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
+//!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
+//!   calibrator and the synthetic board renderer. See `docs/calibration.md`.
 //! - [`frame`]: the types that flow between stages.
-//! - [`cli`]: the command-line front end (`stipple synth`, `stipple detect`, ...), one file per
+//! - [`cli`]: the command-line front end (`stipple synth`, `stipple calibrate`,
+//!   `stipple synth-board`, ...), one file per
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.
 #![deny(missing_docs)]
 
+pub mod calib;
 pub mod cli;
 pub mod config;
 pub mod frame;

@@ -93,26 +93,11 @@ impl ServeConfig {
     }
 }
 
-/// Frame size and scale from a calibration file.
+/// Frame size and scale from a calibration file (`calib::load` validates every field).
 fn load_calibration(path: &Path) -> anyhow::Result<(u32, u32, f64)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading calibration {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("parsing calibration {}", path.display()))?;
-    let int = |k: &str| -> anyhow::Result<u32> {
-        table
-            .get(k)
-            .and_then(toml::Value::as_integer)
-            .and_then(|v| u32::try_from(v).ok())
-            .with_context(|| format!("calibration {}: missing or bad {k}", path.display()))
-    };
-    let ppm = table
-        .get("px_per_mm")
-        .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .with_context(|| format!("calibration {}: missing or bad px_per_mm", path.display()))?;
-    Ok((int("image_width")?, int("image_height")?, ppm))
+    let c = crate::calib::load(path)
+        .with_context(|| format!("loading calibration {}", path.display()))?;
+    Ok((c.image_width, c.image_height, c.px_per_mm))
 }
 
 /// Runs `stipple serve`.
@@ -178,18 +163,25 @@ mod tests {
     #[test]
     fn a_model_is_refused_until_supported() -> anyhow::Result<()> {
         let err = ServeConfig::from_cli(&parse(&["--model", "m.onnx"])?).expect_err("refused");
-        assert!(format!("{err:#}").contains("model support is not built yet"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("model support is not built yet"),
+            "{err:#}"
+        );
         Ok(())
     }
 
     #[test]
     fn calibration_sets_size_and_scale() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "model = \"pinhole-brown-conrady\"\nimage_width = 640\nimage_height = 480\npx_per_mm = 12.5\n")?;
-        let config = ServeConfig::from_cli(&parse(&["--calibration", path.to_str().unwrap_or_default()])?)?;
-        assert_eq!((config.width, config.height, config.px_per_mm), (640, 480, 12.5));
-        assert_eq!(config.session.px_per_mm, 12.5);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/calibration/synthetic.toml");
+        let config = ServeConfig::from_cli(&parse(&["--calibration", path])?)?;
+        assert_eq!(
+            (config.width, config.height, config.px_per_mm),
+            (1280, 720, 20.0)
+        );
+        assert_eq!(config.session.px_per_mm, 20.0);
+        let err = ServeConfig::from_cli(&parse(&["--calibration", "no/such.toml"])?)
+            .expect_err("missing");
+        assert!(format!("{err:#}").contains("no/such.toml"), "{err:#}");
         Ok(())
     }
 }

@@ -222,7 +222,12 @@ fn warp_into(src: &RgbImage, src_from_dst: &Similarity, dst: &mut RgbImage) {
             } else {
                 let cx = |x: i64| x.clamp(0, sw - 1) as usize * 3;
                 let cy = |y: i64| y.clamp(0, sh - 1) as usize * stride;
-                (cy(y0) + cx(x0), cy(y0) + cx(x0 + 1), cy(y0 + 1) + cx(x0), cy(y0 + 1) + cx(x0 + 1))
+                (
+                    cy(y0) + cx(x0),
+                    cy(y0) + cx(x0 + 1),
+                    cy(y0 + 1) + cx(x0),
+                    cy(y0 + 1) + cx(x0 + 1),
+                )
             };
             for c in 0..3 {
                 let top = u32::from(s[i00 + c]) * (256 - fx) + u32::from(s[i01 + c]) * fx;

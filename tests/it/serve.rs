@@ -541,7 +541,11 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
         return Ok(());
     }
     // With STIPPLE_SCREENSHOT=FILE (for the README), the full 1280x720 service is shot.
-    let config = if std::env::var_os("STIPPLE_SCREENSHOT").is_some() { ServeConfig::new() } else { small_config() };
+    let config = if std::env::var_os("STIPPLE_SCREENSHOT").is_some() {
+        ServeConfig::new()
+    } else {
+        small_config()
+    };
     let width = config.width;
     let server = Server::start(config).await?;
     let addr = server.addr;
