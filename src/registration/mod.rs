@@ -15,6 +15,10 @@
 //! 3. Nearest-neighbour matches within [`RegistrationConfig::match_radius_mm`], then RANSAC on
 //!    two-point similarity hypotheses (Fischler & Bolles 1981), then a least-squares refit on the
 //!    inliers (Umeyama 1991, the closed form for a 2-D similarity).
+//!    A frame where fewer than a quarter of the detections are inliers is not trusted; the
+//!    search is redone over [`RegistrationConfig::recovery_radius_mm`] (the pipeline stalled
+//!    during a quick turn), and if that fails too the frame keeps the prediction and leaves the
+//!    map untouched.
 //! 4. Map upkeep: matched landmarks average in the new observation; unmatched detections become
 //!    candidate landmarks, used for the fit only once seen in [`MIN_OBSERVATIONS`] frames.
 
@@ -26,6 +30,12 @@ use std::collections::HashMap;
 
 use crate::frame::{Detection, DotKind};
 
+/// Detections that vote in the coarse step, at most.
+const MAX_VOTERS: usize = 400;
+/// A frame is registered only if at least this fraction of its detections are inliers: below
+/// it, the match is more likely wrong than right, and a wrong match would corrupt the map.
+const MIN_INLIER_FRACTION: f64 = 0.25;
+
 /// A landmark takes part in the fit once it has been seen in this many frames.
 pub const MIN_OBSERVATIONS: u32 = 3;
 
@@ -36,6 +46,8 @@ pub struct RegistrationConfig {
     pub px_per_mm: f64,
     /// How far the coarse vote looks for the true position of a dot (covers quick turns).
     pub coarse_radius_mm: f64,
+    /// Search radius when the coarse step fails (the pipeline stalled during a quick turn).
+    pub recovery_radius_mm: f64,
     /// Cell size of the coarse vote histogram.
     pub coarse_cell_mm: f64,
     /// Nearest-neighbour gate after the coarse correction; below half the closest dot spacing.
@@ -58,7 +70,8 @@ impl RegistrationConfig {
     pub fn new(px_per_mm: f64) -> Self {
         Self {
             px_per_mm,
-            coarse_radius_mm: 1.2,
+            coarse_radius_mm: 3.0,
+            recovery_radius_mm: 10.0,
             coarse_cell_mm: 0.05,
             match_radius_mm: 0.2,
             inlier_mm: 0.06,
@@ -165,7 +178,24 @@ impl Registrar {
             None
         } else {
             self.rebuild_grid();
-            self.fit(detections, predicted)
+            let min_inliers = (MIN_INLIER_FRACTION * detections.len() as f64) as usize;
+            let radius = self.config.coarse_radius_mm;
+            self.fit(detections, predicted, radius)
+                .filter(|(_, n, _)| *n >= min_inliers)
+                .or_else(|| {
+                    // Lost (a stall during a quick turn): search a much wider neighbourhood.
+                    let wide = self.config.recovery_radius_mm;
+                    let found = self
+                        .fit(detections, predicted, wide)
+                        .filter(|(_, n, _)| *n >= min_inliers);
+                    if found.is_some() {
+                        tracing::debug!(
+                            frame = self.frame,
+                            "registration recovered by wide search"
+                        );
+                    }
+                    found
+                })
         };
         let (skin_from_image, registered, inliers, rms_mm) = match fit {
             Some((t, n, rms)) => (t, true, n, rms),
@@ -215,8 +245,13 @@ impl Registrar {
     fn near(&self, p: [f64; 2], radius: f64, mut f: impl FnMut(usize, &Landmark)) {
         let (cx, cy) = self.cell(p);
         let r2 = radius * radius;
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
+        let cell = self
+            .config
+            .coarse_radius_mm
+            .max(self.config.match_radius_mm);
+        let span = (radius / cell).ceil().max(1.0) as i32;
+        for gx in cx - span..=cx + span {
+            for gy in cy - span..=cy + span {
                 let Some(ids) = self.grid.get(&(gx, gy)) else {
                     continue;
                 };
@@ -261,6 +296,7 @@ impl Registrar {
         &mut self,
         detections: &[Detection],
         predicted: Similarity,
+        coarse_radius_mm: f64,
     ) -> Option<(Similarity, usize, f64)> {
         let cfg = self.config.clone();
         // Until enough landmarks are confirmed (the first frames), candidates take part too.
@@ -271,10 +307,12 @@ impl Registrar {
             .map(|d| predicted.apply([d.x, d.y]))
             .collect();
 
-        // 2. Coarse translation vote.
+        // 2. Coarse translation vote, from a subsample of the detections (a few hundred votes
+        // already give a peak far above the background of chance offsets).
         let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
-        for p in &in_skin {
-            self.near(*p, cfg.coarse_radius_mm, |_, l| {
+        let step = (in_skin.len() / MAX_VOTERS).max(1);
+        for p in in_skin.iter().step_by(step) {
+            self.near(*p, coarse_radius_mm, |_, l| {
                 if bootstrap || l.confirmed() {
                     let dx = l.in_skin_mm[0] - p[0];
                     let dy = l.in_skin_mm[1] - p[1];

@@ -365,6 +365,17 @@ fn images_source_plays_a_folder() -> TestResult {
 /// Runs the live session on the moving synthetic head for `seconds` of head motion, with the
 /// simulated needle following the plan; returns (median drift mm, dots placed, recs done).
 fn drift_run(seconds: f64, register: bool) -> (Option<f64>, u64, u64) {
+    drift_run_at(seconds, register, 30.0, None)
+}
+
+/// As [`drift_run`], processing `fps` frames per second of head motion; with
+/// `stall = Some((every, gap))`, `gap` frames are skipped after every `every` processed ones.
+fn drift_run_at(
+    seconds: f64,
+    register: bool,
+    fps: f64,
+    stall: Option<(u64, u64)>,
+) -> (Option<f64>, u64, u64) {
     let (w, h, ppm) = (640, 360, 20.0);
     let hints = Arc::new(Mailbox::new());
     let mut demo = DemoSource::new(
@@ -388,9 +399,14 @@ fn drift_run(seconds: f64, register: bool) -> (Option<f64>, u64, u64) {
         target_per_cm2: 120.0,
         ..Default::default()
     });
-    let frames = (seconds * 30.0) as u64;
+    let frames = (seconds * fps) as u64;
     for seq in 0..frames {
         let f = demo.next_frame();
+        if let Some((every, gap)) = stall {
+            if seq % (every + gap) >= every {
+                continue;
+            }
+        }
         let frame = stipple::Frame {
             meta: stipple::FrameMeta {
                 seq,
@@ -427,6 +443,26 @@ fn registration_keeps_the_plan_on_the_skin() {
         done >= 5,
         "dots placed on recommendations should mark them done: {done}"
     );
+}
+
+#[test]
+fn registration_holds_when_the_pipeline_falls_to_8_fps() {
+    // A loaded machine processes fewer frames: the head moves up to 1 mm between them in a
+    // quick turn. The coarse vote must still find the skin.
+    let (drift, _, _) = drift_run_at(30.0, true, 8.0, None);
+    let drift = drift.expect("drift measured");
+    eprintln!("registration at 8 fps: median drift {drift:.4} mm");
+    assert!(drift < 0.1, "median drift {drift} mm");
+}
+
+#[test]
+fn registration_recovers_after_stalls() {
+    // Every second of processing, the pipeline stalls for 0.6 s, so quick turns can happen
+    // between two processed frames (jumps of several millimetres).
+    let (drift, _, _) = drift_run_at(40.0, true, 30.0, Some((30, 18)));
+    let drift = drift.expect("drift measured");
+    eprintln!("registration with stalls: median drift {drift:.4} mm");
+    assert!(drift < 0.1, "median drift {drift} mm");
 }
 
 #[test]
