@@ -52,7 +52,7 @@ fn truth_lies_inside_the_image() {
 
 #[test]
 fn every_unit_tip_is_darker_than_its_skin_ring() {
-    for seed in [3u64, 4, 5] {
+    for seed in 0u64..6 {
         let f = render(&small(seed));
         let img = &f.image;
         for u in &f.truth.units {
@@ -197,4 +197,31 @@ fn pose_moves_the_truth_and_the_needle_adds_a_dot() {
         centre < was - 20.0,
         "needle dot not visible: {centre} vs {was}"
     );
+}
+
+#[test]
+fn dermoscope_hairs_have_trichoscopy_sizes() {
+    for seed in 20..23 {
+        let p = SceneParams {
+            seed,
+            view: View::Dermoscope,
+            width: 640,
+            height: 512,
+            px_per_mm: None,
+        };
+        let t = render(&p).truth;
+        for u in t.units.iter().filter(|u| !u.miniaturised) {
+            for h in &u.hairs {
+                // 60-110 um thick shafts at 300 px/mm.
+                assert!(
+                    (8.9..=16.6).contains(&h.radius),
+                    "shaft radius {} px",
+                    h.radius
+                );
+                assert!(h.length_px >= 0.25 * 300.0 - 1e-6);
+                // Each shaft leaves the skin at its unit's opening.
+                assert!((h.x - u.x).hypot(h.y - u.y) <= u.radius);
+            }
+        }
+    }
 }

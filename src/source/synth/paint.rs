@@ -200,7 +200,7 @@ pub(crate) fn negative_over(tex: &mut Texture, pal: &Palette, neg: &Negative, vi
     let hair = pal.hair;
     let spec = match view {
         View::Rig => 0.1,
-        View::Dermoscope => 0.3,
+        View::Dermoscope => 0.18,
     };
     // Soft shadow first (the strand lies a little above the skin), then the strand.
     let shadow: Vec<[f64; 2]> = points

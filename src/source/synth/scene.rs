@@ -639,10 +639,12 @@ fn draw_negatives(
             let step = len_mm / steps as f64;
             let mut a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
             // Curvature (rad/mm) drifts smoothly: hair lies in gentle arcs, never kinks.
-            let mut curl: f64 = rng.gen_range(-0.15..0.15);
+            // Total turn stays under about 2.5 rad, whatever the length.
+            let max_curl = 2.5 / len_mm;
+            let mut curl: f64 = rng.gen_range(-0.5..0.5) * max_curl;
             let mut points = vec![[x, y]];
             for _ in 0..steps {
-                curl = (curl + rng.gen_range(-0.05..0.05)).clamp(-0.3, 0.3);
+                curl = (curl + rng.gen_range(-0.15..0.15) * max_curl).clamp(-max_curl, max_curl);
                 a += curl * step;
                 x += a.cos() * step;
                 y += a.sin() * step;
