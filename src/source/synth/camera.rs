@@ -87,7 +87,11 @@ impl Camera {
             View::Dermoscope => rng.gen_bool(0.8),
         }
         .then(|| rng.gen_range(JPEG_QUALITY.0..=JPEG_QUALITY.1));
-        let t = rng.gen_range(-0.05..0.05);
+        let wb = match view {
+            View::Rig => 0.05,
+            View::Dermoscope => 0.09,
+        };
+        let t = rng.gen_range(-wb..wb);
         let tint = [1.0 + t, 1.0 + rng.gen_range(-0.02..0.02), 1.0 - t];
         let light_seed: u64 = rng.gen();
         let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);

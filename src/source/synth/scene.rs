@@ -314,6 +314,7 @@ impl Scene {
             for neg in &negatives {
                 paint::negative_over(&mut albedo, &palette, neg, p.view);
             }
+            grade(&mut albedo, &mut rng, p.view);
             albedo.blur(camera.blur_sigma_px);
         }
         debug!(
@@ -480,6 +481,21 @@ impl Scene {
     #[cfg(test)]
     pub(crate) fn negatives(&self) -> &[Negative] {
         &self.negatives
+    }
+}
+
+/// A per-scene colour grade (saturation and gamma), as cameras and their processing differ.
+fn grade(tex: &mut Texture, rng: &mut ChaCha8Rng, view: View) {
+    let (sat, gamma) = match view {
+        View::Rig => (rng.gen_range(0.85..1.1), rng.gen_range(0.92..1.08)),
+        View::Dermoscope => (rng.gen_range(0.75..1.2), rng.gen_range(0.85..1.15)),
+    };
+    let (sat, gamma) = (sat as f32, gamma as f32);
+    for c in tex.data.iter_mut() {
+        let lum = (c[0] + c[1] + c[2]) / 3.0;
+        for v in c.iter_mut() {
+            *v = (lum + (*v - lum) * sat).clamp(0.0, 1.0).powf(gamma);
+        }
     }
 }
 
