@@ -21,6 +21,8 @@ const EMERGE_MM: f64 = 0.08;
 const SUBSURFACE_MM: f64 = 0.22;
 /// Opacity of the shaft seen under the skin.
 const SUBSURFACE_ALPHA: f64 = 0.35;
+/// Share of openings with a whitish collar of scale around them.
+const PERIFOLLICULAR_SCALE_P: f64 = 0.2;
 /// Light colour of vellus hairs (blend toward skin by their darkness).
 const VELLUS: Rgb = [0.62, 0.52, 0.44];
 
@@ -181,6 +183,18 @@ pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit]) {
                     over(c, halo_col, strength * a);
                 },
             );
+        }
+        if !u.miniaturised && h01(s, 4) < PERIFOLLICULAR_SCALE_P {
+            // Perifollicular scale: a whitish, broken collar around the opening.
+            let ring = u.radius_mm() + 0.03 + 0.05 * h01(s, 5);
+            let width = 0.02 + 0.03 * h01(s, 6);
+            let reach = ring + 2.0 * width;
+            tex.for_each_in(ux - reach, uy - reach, ux + reach, uy + reach, |x, y, c| {
+                let d = (x - ux).hypot(y - uy);
+                let a = (-((d - ring) / width).powi(2)).exp();
+                let broken = smoothstep(0.35, 0.7, noise::value(s, x / 0.05, y / 0.05) as f64);
+                over(c, [0.94, 0.92, 0.84], 0.5 * a * broken);
+            });
         }
         let pit_r = u.radius_mm() * 0.9;
         tex.for_each_in(

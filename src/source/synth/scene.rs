@@ -44,6 +44,10 @@ const DERMO_SHAFT_RADIUS_MM: (f64, f64) = (0.03, 0.055);
 const DERMO_UNIT_SPREAD_MM: f64 = 0.035;
 /// Typical visible length of shaved stubble in a dermoscope scene (mm), drawn per scene.
 const DERMO_STUBBLE_MM: (f64, f64) = (0.3, 2.2);
+/// Share of dermoscope scenes shaved within the last day: stubs barely out of the skin.
+const DERMO_FRESH_SHAVE_P: f64 = 0.15;
+/// Visible length of freshly shaved stubs (mm).
+const DERMO_FRESH_MM: (f64, f64) = (0.12, 0.3);
 /// Share of dermoscope scenes with longer, unshaved hair, and its length (mm).
 const DERMO_LONG_HAIR_P: f64 = 0.15;
 /// Visible length of longer hair in a dermoscope scene (mm).
@@ -728,6 +732,8 @@ fn draw_units(
     // Days since the last shave: every hair of a scene has about the same visible length.
     let stubble = if rng.gen_bool(DERMO_LONG_HAIR_P) {
         rng.gen_range(DERMO_LONG_MM.0..DERMO_LONG_MM.1)
+    } else if rng.gen_bool(DERMO_FRESH_SHAVE_P) {
+        rng.gen_range(DERMO_FRESH_MM.0..DERMO_FRESH_MM.1)
     } else {
         rng.gen_range(DERMO_STUBBLE_MM.0..DERMO_STUBBLE_MM.1)
     };
@@ -827,7 +833,7 @@ fn make_unit(
                 dx_mm: dx,
                 dy_mm: dy,
                 angle_rad: angle,
-                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.25, 7.0),
+                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.1, 7.0),
                 radius_mm: (radius * rng.gen_range(0.9..1.1))
                     .clamp(DERMO_SHAFT_RADIUS_MM.0, DERMO_SHAFT_RADIUS_MM.1),
                 darkness: rng.gen_range(0.85..1.0),
