@@ -210,6 +210,9 @@ impl Camera {
             self.read_noise * self.read_noise,
             self.shot_noise * self.shot_noise,
         );
+        // Noise sigma (in 8-bit levels) per mean signal level: no square root per pixel.
+        let sd_lut: [f32; 256] =
+            std::array::from_fn(|i| (rn2 + sn2 * i as f32 / 255.0).sqrt() * 255.0);
         // Fixed bands, each with its own noise stream, so the bytes do not depend on how many
         // threads render them.
         let band_rows = h.div_ceil(RENDER_BANDS).max(1) as usize;
@@ -239,10 +242,11 @@ impl Camera {
                         alb[2] * g * tint[2] + gl,
                     ];
                     // One noise level per pixel, from its mean signal.
-                    let mean = (val[0] + val[1] + val[2]) * (1.0 / 3.0);
-                    let sd = (rn2 + sn2 * mean.max(0.0)).sqrt() * 255.0;
+                    let mean = (val[0] + val[1] + val[2]) * (255.0 / 3.0);
+                    let sd = sd_lut[(mean.clamp(0.0, 255.0)) as usize];
+                    let n = gauss.next3();
                     for ch in 0..3 {
-                        let q = val[ch] * 255.0 + sd * gauss.next() + 0.5;
+                        let q = val[ch] * 255.0 + sd * n[ch] + 0.5;
                         px[ch] = q.clamp(0.0, 255.0) as u8;
                     }
                 }
