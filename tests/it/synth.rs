@@ -15,6 +15,14 @@ fn small(seed: u64) -> SceneParams {
     }
 }
 
+fn tiny(seed: u64) -> SceneParams {
+    SceneParams {
+        width: 240,
+        height: 160,
+        ..small(seed)
+    }
+}
+
 fn lum(img: &image::RgbImage, x: i64, y: i64) -> Option<f64> {
     if x < 0 || y < 0 || x >= img.width() as i64 || y >= img.height() as i64 {
         return None;
@@ -106,7 +114,10 @@ fn every_unit_tip_is_darker_than_its_skin_ring() {
 fn every_negative_kind_appears_across_seeds() {
     let mut kinds = HashSet::new();
     for seed in 0..10 {
-        for n in render(&small(seed)).truth.negatives {
+        for n in Scene::generate(&tiny(seed))
+            .truth(&Pose::default())
+            .negatives
+        {
             kinds.insert(format!("{:?}", n.kind));
         }
     }
