@@ -26,6 +26,10 @@ const READ_NOISE: (f32, f32) = (0.006, 0.02);
 const SHOT_NOISE: (f32, f32) = (0.005, 0.02);
 /// JPEG quality range for seeds that are compressed.
 const JPEG_QUALITY: (u8, u8) = (70, 95);
+/// Mean skin reflectance that auto-exposure aims for.
+const AUTO_EXPOSURE_TARGET: f64 = 0.55;
+/// Largest auto-exposure gain.
+const AUTO_EXPOSURE_MAX: f64 = 1.45;
 /// Horizontal bands a frame is rendered in; each has its own noise stream.
 const RENDER_BANDS: u32 = 16;
 /// Most threads one frame is rendered on.
@@ -75,7 +79,11 @@ pub(crate) struct Camera {
 
 impl Camera {
     /// Draws the camera and light of a scene.
-    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, _ppm: f64) -> Self {
+    /// `skin_lum` is the mean skin reflectance: auto-exposure lifts dark skin part of the way.
+    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, skin_lum: f32) -> Self {
+        let auto = (AUTO_EXPOSURE_TARGET / skin_lum.max(0.05) as f64)
+            .sqrt()
+            .clamp(1.0, AUTO_EXPOSURE_MAX);
         let blur_sigma_px = match view {
             View::Rig => rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1),
             View::Dermoscope => rng.gen_range(DERMO_BLUR_SIGMA_PX.0..DERMO_BLUR_SIGMA_PX.1),
@@ -99,7 +107,7 @@ impl Camera {
         let mut gain = vec![0.0f32; (w * h) as usize];
         match view {
             View::Rig => {
-                let exposure = rng.gen_range(0.9..1.1);
+                let exposure = auto * rng.gen_range(0.9..1.1);
                 let ga: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
                 let gs = rng.gen_range(0.05..0.22);
                 let vig = rng.gen_range(0.12..0.4);
@@ -120,7 +128,7 @@ impl Camera {
                 }
             }
             View::Dermoscope => {
-                let exposure = rng.gen_range(0.95..1.12);
+                let exposure = auto * rng.gen_range(0.95..1.12);
                 let centre = rng.gen_range(0.1..0.3);
                 let ring = rng.gen_range(0.82..1.08);
                 let soft = rng.gen_range(0.1..0.22);

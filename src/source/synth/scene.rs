@@ -286,7 +286,8 @@ impl Scene {
         let half_mm = 0.5 * (w as f64).hypot(h as f64) * EXTENT_OVER_DIAGONAL / px_per_mm;
         let view_half_mm = 0.5 * (w.min(h) as f64) / px_per_mm;
         let fields = Fields::draw(&mut rng, view_half_mm, p.view);
-        let camera = Camera::draw(&mut rng, p.view, w, h, px_per_mm);
+        let skin_lum = (palette.skin[0] + palette.skin[1] + palette.skin[2]) / 3.0;
+        let camera = Camera::draw(&mut rng, p.view, w, h, skin_lum);
 
         let negatives = draw_negatives(&mut rng, p.view, half_mm, w, h, px_per_mm);
         let units = draw_units(
