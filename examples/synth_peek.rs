@@ -64,7 +64,11 @@ fn main() -> anyhow::Result<()> {
                 let pose = stipple::source::synth::Pose {
                     dx_mm: i as f64 * 0.1,
                     dy_mm: 0.0,
-                    angle_rad: i as f64 * 0.01,
+                    angle_rad: if std::env::var_os("PEEK_NO_TURN").is_some() {
+                        0.0
+                    } else {
+                        i as f64 * 0.01
+                    },
                     scale: 1.0,
                 };
                 std::hint::black_box(live.render(&pose, i));

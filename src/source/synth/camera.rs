@@ -237,13 +237,15 @@ impl Camera {
                 let row = y * w as usize;
                 let gains = &self.gain[row..row + w as usize];
                 let glares = &self.glare_map[row..row + w as usize];
-                let (u0, v0) = (u as f32, v as f32);
-                let (du, dv) = (a00 as f32, a10 as f32);
+                // 16.16 fixed point on the texel-centre grid.
+                const ONE: f64 = 65536.0;
+                let (mut u_fp, mut v_fp) = (((u - 0.5) * ONE) as i64, ((v - 0.5) * ONE) as i64);
+                let (du_fp, dv_fp) = ((a00 * ONE) as i64, (a10 * ONE) as i64);
                 let tint = self.tint;
-                for (x, ((px, &g), &gl)) in
-                    line.chunks_exact_mut(3).zip(gains).zip(glares).enumerate()
-                {
-                    let alb = tex.sample(u0 + du * x as f32, v0 + dv * x as f32);
+                for ((px, &g), &gl) in line.chunks_exact_mut(3).zip(gains).zip(glares) {
+                    let alb = tex.sample_fixed(u_fp, v_fp);
+                    u_fp += du_fp;
+                    v_fp += dv_fp;
                     let val = [
                         alb[0] * g * tint[0] + gl,
                         alb[1] * g * tint[1] + gl,

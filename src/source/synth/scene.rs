@@ -321,6 +321,7 @@ impl Scene {
             }
             grade(&mut albedo, &mut rng, p.view);
             albedo.blur(camera.blur_sigma_px);
+            albedo.pack();
         }
         debug!(
             units = units.len(),
@@ -388,6 +389,9 @@ impl Scene {
         };
         let blur_mm = self.camera.blur_sigma_px / self.px_per_mm;
         paint::pigment(&mut self.albedo, &self.palette, &dot, blur_mm);
+        let reach = dot.radius_mm * 2.0 + 3.0 * blur_mm + 2.0 / self.px_per_mm;
+        self.albedo
+            .pack_rect(x_mm - reach, y_mm - reach, x_mm + reach, y_mm + reach);
         self.pigment.push(dot);
     }
 
