@@ -1,0 +1,385 @@
+//! What the image says beyond the detector: the local skin level, how dark each detected dot
+//! is (its shade), and dark, dot-like spots the detector did not report.
+//!
+//! A planner that trusts the detector's misses tattoos over faint follicles. So every pixel
+//! clearly darker than the skin around it, and not explained by a reported dot, becomes part of
+//! a [`Guard`]: recommendations keep [`GUARD_FRACTION`] of the minimum spacing away from it.
+//! Compact unexplained spots are also reported as [`ExistingKind::Suspected`] dots, which count
+//! toward density (so a cell full of missed follicles is not over-filled) and set spacing.
+//!
+//! # Method
+//! Luma is smoothed with a 3x3 box. The skin level is a high percentile
+//! ([`SKIN_PERCENTILE`]) of luma in blocks of about 1 mm (dots cover a few percent of the skin,
+//! so the percentile sits on bare skin), interpolated bilinearly. Darkness is
+//! `(skin - luma) / skin`; a pixel is dark above `max(DARK_MIN, NOISE_K * sigma)`, with sigma the
+//! robust (MAD) spread of darkness over the frame, so textured or dark skin raises the bar.
+
+use image::{GrayImage, Luma, RgbImage};
+
+use super::{ExistingDot, ExistingKind};
+
+/// Recommendations keep this fraction of the minimum spacing from unexplained dark pixels.
+pub const GUARD_FRACTION: f64 = 0.95;
+/// Percentile of block luma taken as the skin level.
+pub const SKIN_PERCENTILE: f64 = 0.7;
+/// Side of a skin-level block (mm).
+pub const SKIN_BLOCK_MM: f64 = 1.0;
+/// Smallest relative darkness that can mark a dot.
+pub const DARK_MIN: f64 = 0.10;
+/// Dark threshold in robust standard deviations of the skin's darkness.
+pub const NOISE_K: f64 = 4.0;
+/// A detected dot explains dark pixels up to its radius plus this margin (mm).
+pub const EXPLAIN_MARGIN_MM: f64 = 0.12;
+/// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
+/// kept clear of but not counted.
+pub const MAX_SUSPECT_RADIUS_MM: f64 = 0.35;
+/// Unexplained spots longer than this (bounding-box diagonal, mm) are strands, not dots.
+pub const MAX_SUSPECT_EXTENT_MM: f64 = 0.9;
+
+/// A pixel mask of places recommendations must avoid, queried in millimetres.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Mask width (px).
+    width: u32,
+    /// Mask height (px).
+    height: u32,
+    /// Scale of the image the mask came from.
+    px_per_mm: f64,
+    /// Row-major: true where a recommendation must not be centred.
+    blocked: Vec<bool>,
+}
+
+impl Guard {
+    /// A guard from a row-major mask of the image.
+    pub fn from_mask(width: u32, height: u32, px_per_mm: f64, blocked: Vec<bool>) -> Self {
+        Self {
+            width,
+            height,
+            px_per_mm,
+            blocked,
+        }
+    }
+
+    /// Whether a point (mm) is blocked; points off the image are not.
+    pub fn blocked(&self, x_mm: f64, y_mm: f64) -> bool {
+        let x = (x_mm * self.px_per_mm).floor();
+        let y = (y_mm * self.px_per_mm).floor();
+        if x < 0.0 || y < 0.0 || x >= f64::from(self.width) || y >= f64::from(self.height) {
+            return false;
+        }
+        self.blocked[y as usize * self.width as usize + x as usize]
+    }
+
+    /// Fraction of the image that is blocked.
+    pub fn blocked_fraction(&self) -> f64 {
+        let n = self.blocked.iter().filter(|&&b| b).count();
+        n as f64 / self.blocked.len().max(1) as f64
+    }
+}
+
+/// A reported dot, in pixels, as [`analyse`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DotInImage {
+    /// Centre x (px).
+    pub x: f64,
+    /// Centre y (px).
+    pub y: f64,
+    /// Radius (px).
+    pub radius: f64,
+}
+
+/// The result of [`analyse`].
+#[derive(Debug, Clone)]
+pub struct SkinAnalysis {
+    /// Where recommendations must not go.
+    pub guard: Guard,
+    /// Compact dark spots no reported dot explains (mm).
+    pub suspected: Vec<ExistingDot>,
+    /// Measured darkness of each reported dot, in input order.
+    pub shades: Vec<f64>,
+    /// The darkness threshold used.
+    pub dark_threshold: f64,
+}
+
+/// Analyses a frame: skin level, dot shades, unexplained dark spots and the guard.
+pub fn analyse(
+    image: &RgbImage,
+    px_per_mm: f64,
+    dots: &[DotInImage],
+    min_spacing_mm: f64,
+) -> SkinAnalysis {
+    let (w, h) = image.dimensions();
+    let (wu, hu) = (w as usize, h as usize);
+    let luma: Vec<f32> = image
+        .pixels()
+        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+        .collect();
+    let smooth = box3(&luma, wu, hu);
+    let skin = skin_level(&luma, wu, hu, px_per_mm);
+    let darkness: Vec<f32> = smooth
+        .iter()
+        .zip(&skin)
+        .map(|(&l, &s)| (s - l) / s.max(1.0))
+        .collect();
+    let mut sample: Vec<f64> = darkness.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let med = super::shade::median(&mut sample).unwrap_or(0.0);
+    let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
+    let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
+    let threshold = DARK_MIN.max(med + NOISE_K * sigma);
+    let dark: Vec<bool> = darkness.iter().map(|&d| f64::from(d) > threshold).collect();
+
+    // Pixels explained by reported dots.
+    let mut explained = vec![false; wu * hu];
+    let margin = EXPLAIN_MARGIN_MM * px_per_mm;
+    for d in dots {
+        stamp_disc(&mut explained, wu, hu, d.x, d.y, d.radius + margin);
+    }
+    let shades = dots
+        .iter()
+        .map(|d| disc_mean(&darkness, wu, hu, d.x, d.y, (d.radius * 0.7).max(0.8)).clamp(0.0, 1.0))
+        .collect();
+
+    // Unexplained dark pixels, their components, and the guard around them.
+    let unexplained: Vec<bool> = dark
+        .iter()
+        .zip(&explained)
+        .map(|(&d, &e)| d && !e)
+        .collect();
+    let suspected = components(&unexplained, &darkness, wu, hu)
+        .into_iter()
+        .filter_map(|c| {
+            let r_px = (c.area as f64 / std::f64::consts::PI).sqrt();
+            let extent = (c.bbox_w as f64).hypot(c.bbox_h as f64);
+            if c.area < 2
+                || r_px > MAX_SUSPECT_RADIUS_MM * px_per_mm
+                || extent > MAX_SUSPECT_EXTENT_MM * px_per_mm
+            {
+                return None;
+            }
+            Some(ExistingDot {
+                x_mm: c.cx / px_per_mm,
+                y_mm: c.cy / px_per_mm,
+                radius_mm: r_px / px_per_mm,
+                kind: ExistingKind::Suspected,
+                shade: Some(c.mean_darkness),
+            })
+        })
+        .collect();
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(unexplained[y as usize * wu + x as usize]) * 255])
+    });
+    let guard_px = GUARD_FRACTION * min_spacing_mm * px_per_mm;
+    let blocked = if unexplained.iter().any(|&u| u) {
+        let dist2 = imageproc::distance_transform::euclidean_squared_distance_transform(&mask);
+        dist2.pixels().map(|d| d[0] < guard_px * guard_px).collect()
+    } else {
+        vec![false; wu * hu]
+    };
+    SkinAnalysis {
+        guard: Guard::from_mask(w, h, px_per_mm, blocked),
+        suspected,
+        shades,
+        dark_threshold: threshold,
+    }
+}
+
+fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut tmp = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            let row = &src[y * w..(y + 1) * w];
+            tmp[y * w + x] = (row[a] + row[x] + row[b]) / 3.0;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            out[y * w + x] = (tmp[a * w + x] + tmp[y * w + x] + tmp[b * w + x]) / 3.0;
+        }
+    }
+    out
+}
+
+/// Per-pixel skin level: block percentiles, interpolated bilinearly between block centres.
+fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<f32> {
+    let block = ((SKIN_BLOCK_MM * px_per_mm).round() as usize).clamp(6, 256);
+    let bw = w.div_ceil(block);
+    let bh = h.div_ceil(block);
+    let mut levels = vec![0.0f32; bw * bh];
+    let mut hist = [0u32; 256];
+    for by in 0..bh {
+        for bx in 0..bw {
+            hist.fill(0);
+            let mut n = 0u32;
+            for y in by * block..((by + 1) * block).min(h) {
+                for x in bx * block..((bx + 1) * block).min(w) {
+                    hist[luma[y * w + x].clamp(0.0, 255.0) as usize] += 1;
+                    n += 1;
+                }
+            }
+            let want = (f64::from(n) * SKIN_PERCENTILE) as u32;
+            let mut acc = 0;
+            let mut level = 255;
+            for (v, &count) in hist.iter().enumerate() {
+                acc += count;
+                if acc > want {
+                    level = v;
+                    break;
+                }
+            }
+            levels[by * bw + bx] = level as f32 + 0.5;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    let b = block as f32;
+    for y in 0..h {
+        let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
+        let y0 = fy.floor() as usize;
+        let y1 = (y0 + 1).min(bh - 1);
+        let ty = fy - y0 as f32;
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
+            let x0 = fx.floor() as usize;
+            let x1 = (x0 + 1).min(bw - 1);
+            let tx = fx - x0 as f32;
+            let top = levels[y0 * bw + x0] * (1.0 - tx) + levels[y0 * bw + x1] * tx;
+            let bot = levels[y1 * bw + x0] * (1.0 - tx) + levels[y1 * bw + x1] * tx;
+            out[y * w + x] = top * (1.0 - ty) + bot * ty;
+        }
+    }
+    out
+}
+
+fn stamp_disc(mask: &mut [bool], w: usize, h: usize, cx: f64, cy: f64, r: f64) {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                mask[y * w + x] = true;
+            }
+        }
+    }
+}
+
+fn disc_mean(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64 {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    let (mut sum, mut n) = (0.0, 0usize);
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                sum += f64::from(values[y * w + x]);
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+struct Component {
+    area: usize,
+    cx: f64,
+    cy: f64,
+    bbox_w: usize,
+    bbox_h: usize,
+    mean_darkness: f64,
+}
+
+/// 8-connected components of a mask (iterative flood fill).
+fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Component> {
+    let mut seen = vec![false; w * h];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut area, mut sx, mut sy, mut sd) = (0usize, 0.0, 0.0, 0.0);
+        let (mut x0, mut x1, mut y0, mut y1) = (usize::MAX, 0, usize::MAX, 0);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            area += 1;
+            sx += x as f64 + 0.5;
+            sy += y as f64 + 0.5;
+            sd += f64::from(darkness[i]);
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+            for dy in -1isize..=1 {
+                for dx in -1isize..=1 {
+                    let (nx, ny) = (x as isize + dx, y as isize + dy);
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        out.push(Component {
+            area,
+            cx: sx / area as f64,
+            cy: sy / area as f64,
+            bbox_w: x1 - x0 + 1,
+            bbox_h: y1 - y0 + 1,
+            mean_darkness: sd / area as f64,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+    use imageproc::drawing::draw_filled_circle_mut;
+
+    #[test]
+    fn finds_an_unreported_dot_and_guards_it() {
+        let ppm = 20.0;
+        let mut img = RgbImage::from_pixel(200, 120, Rgb([200, 160, 140]));
+        draw_filled_circle_mut(&mut img, (50, 60), 3, Rgb([60, 50, 45]));
+        draw_filled_circle_mut(&mut img, (150, 60), 3, Rgb([60, 50, 45]));
+        let reported = [DotInImage {
+            x: 50.5,
+            y: 60.5,
+            radius: 3.0,
+        }];
+        let a = analyse(&img, ppm, &reported, 0.7);
+        assert_eq!(a.suspected.len(), 1);
+        let s = a.suspected[0];
+        assert!((s.x_mm - 150.5 / ppm).abs() < 0.1 && (s.y_mm - 60.5 / ppm).abs() < 0.1);
+        assert!(a.shades[0] > 0.5, "shade {}", a.shades[0]);
+        // Blocked around the unreported dot, free around the reported one (spacing handles it).
+        assert!(a.guard.blocked(150.5 / ppm + 0.5, 60.5 / ppm));
+        assert!(!a.guard.blocked(50.5 / ppm + 0.5, 60.5 / ppm));
+        assert!(!a.guard.blocked(100.0 / ppm, 20.0 / ppm));
+    }
+}
