@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod detect;
+mod score;
 mod synth;
 
 /// Stipple: machine-vision guidance for scalp micropigmentation.
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Render synthetic scalp frames with ground truth (NNN.png + NNN.json).
     Synth(synth::SynthArgs),
+    /// Find every follicle and pigment dot in images, in pixels, with a kind and a score.
+    Detect(detect::DetectArgs),
+    /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
+    Score(score::ScoreArgs),
 }
 
 /// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
@@ -41,5 +47,7 @@ pub fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(args),
+        Command::Detect(args) => detect::run(args),
+        Command::Score(args) => score::run(args),
     }
 }

@@ -1,3 +1,4 @@
-//! Frame sources. `synth` renders a synthetic scalp with full ground truth.
+//! Frame sources. `synth` renders a synthetic scalp with full ground truth; `file` loads stills.
 
+pub mod file;
 pub mod synth;

@@ -1,0 +1,170 @@
+//! `stipple detect`: find every follicle and pigment dot in still images.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::frame::Detection;
+use crate::perception::{score::density_per_cm2, BlobConfig, BlobDetector};
+use crate::source::file::load_rgb;
+
+/// Output formats of `stipple detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectFormat {
+    /// One JSON object per image, one per line.
+    Jsonl,
+    /// One JSON array of all images.
+    Json,
+    /// A human-readable table.
+    Table,
+}
+
+/// Arguments of `stipple detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Scale at the skin in pixels per millimetre.
+    #[arg(
+        long,
+        required_unless_present = "calibration",
+        allow_negative_numbers = true
+    )]
+    pub px_per_mm: Option<f64>,
+    /// A calibration file (TOML) giving the scale (and the lens model).
+    #[arg(long, conflicts_with = "px_per_mm")]
+    pub calibration: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DetectFormat::Jsonl)]
+    pub format: DetectFormat,
+    /// Images to read (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// The result for one image: the JSON contract of `stipple detect`.
+#[derive(Debug, Serialize)]
+pub struct ImageDetections {
+    /// The path as given on the command line.
+    pub image: String,
+    /// Image width (px).
+    pub width: u32,
+    /// Image height (px).
+    pub height: u32,
+    /// Scale used.
+    pub px_per_mm: f64,
+    /// The dots, in pixels of the input image.
+    pub detections: Vec<Detection>,
+    /// Dots per cm2 of skin in the frame.
+    pub density_per_cm2: f64,
+}
+
+/// Resolves the scale from `--px-per-mm` or `--calibration`.
+pub(crate) fn resolve_scale(
+    px_per_mm: Option<f64>,
+    calibration: Option<&std::path::Path>,
+) -> anyhow::Result<f64> {
+    let scale = match (px_per_mm, calibration) {
+        (Some(p), _) => p,
+        (None, Some(path)) => scale_from_calibration(path)?,
+        (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
+    };
+    if !(scale.is_finite() && scale > 0.0) {
+        anyhow::bail!("--px-per-mm must be a positive number, got {scale}");
+    }
+    Ok(scale)
+}
+
+fn scale_from_calibration(path: &std::path::Path) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read calibration", path.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+    let p = value
+        .get("px_per_mm")
+        .and_then(toml::Value::as_float)
+        .with_context(|| {
+            format!(
+                "{}: field `px_per_mm` is missing or not a number",
+                path.display()
+            )
+        })?;
+    Ok(p)
+}
+
+/// Runs detection on every image; a bad image is reported and skipped, and the exit status is
+/// non-zero at the end.
+pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let px_per_mm = resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let mut detector = BlobDetector::new(BlobConfig { px_per_mm });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failures = 0usize;
+    let mut all = Vec::new();
+    if args.format == DetectFormat::Table {
+        writeln!(
+            out,
+            "{:<40} {:>6} {:>9} {:>8} {:>9}",
+            "image", "dots", "follicles", "pigment", "per cm2"
+        )?;
+    }
+    for path in &args.images {
+        let _span = tracing::info_span!("detect", image = %path.display()).entered();
+        let image = match load_rgb(path) {
+            Ok(img) => img,
+            Err(err) => {
+                eprintln!("stipple: error: {err}");
+                failures += 1;
+                continue;
+            }
+        };
+        let detections = detector.detect(&image);
+        let (width, height) = image.dimensions();
+        let result = ImageDetections {
+            image: path.display().to_string(),
+            width,
+            height,
+            px_per_mm,
+            density_per_cm2: density_per_cm2(detections.len(), width, height, px_per_mm),
+            detections,
+        };
+        match args.format {
+            DetectFormat::Jsonl => {
+                serde_json::to_writer(&mut out, &result)?;
+                writeln!(out)?;
+                out.flush()?;
+            }
+            DetectFormat::Json => all.push(result),
+            DetectFormat::Table => {
+                let follicles = result
+                    .detections
+                    .iter()
+                    .filter(|d| d.kind == crate::frame::DotKind::Follicle)
+                    .count();
+                writeln!(
+                    out,
+                    "{:<40} {:>6} {:>9} {:>8} {:>9.1}",
+                    result.image,
+                    result.detections.len(),
+                    follicles,
+                    result.detections.len() - follicles,
+                    result.density_per_cm2
+                )?;
+            }
+        }
+    }
+    if args.format == DetectFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    if failures > 0 {
+        eprintln!(
+            "stipple: {failures} of {} images could not be processed",
+            args.images.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

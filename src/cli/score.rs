@@ -1,0 +1,116 @@
+//! `stipple score`: scores detections (ours or a peer's, in the `detect --format jsonl` format)
+//! against the renderer's ground truth written by `stipple synth`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::frame::Detection;
+use crate::perception::score::{score_frame, Score};
+use crate::source::synth::Truth;
+
+/// Arguments of `stipple score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Detections as written by `stipple detect --format jsonl` (one image per line). Each
+    /// image's truth is the `.json` file beside it.
+    pub detections: PathBuf,
+    /// A name for this detector in the output.
+    #[arg(long, default_value = "stipple")]
+    pub name: String,
+    /// Print JSON instead of a table line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Line {
+    image: String,
+    detections: Vec<Detection>,
+}
+
+/// The summary printed by `stipple score --json`.
+#[derive(Debug, Serialize)]
+pub struct ScoreReport {
+    /// The detector's name.
+    pub name: String,
+    /// Frames scored.
+    pub frames: usize,
+    /// Precision over all frames.
+    pub precision: f64,
+    /// Recall over all frames.
+    pub recall: f64,
+    /// F1 over all true dots.
+    pub f1: f64,
+    /// Kind accuracy on matched dots.
+    pub kind_accuracy: f64,
+    /// Relative error of the detected density (signed).
+    pub density_error: f64,
+    /// Share of detections on negatives.
+    pub negative_rate: f64,
+    /// The raw counts.
+    pub counts: Score,
+}
+
+fn truth_path(image: &Path) -> PathBuf {
+    image.with_extension("json")
+}
+
+/// Scores every line of the detections file.
+pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::open(&args.detections)
+        .with_context(|| format!("{}: cannot open", args.detections.display()))?;
+    let mut total = Score::default();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: cannot read", args.detections.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: not a detection line",
+                args.detections.display(),
+                n + 1
+            )
+        })?;
+        let tp = truth_path(Path::new(&parsed.image));
+        let text = std::fs::read_to_string(&tp)
+            .with_context(|| format!("{}: cannot read the truth", tp.display()))?;
+        let truth: Truth = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stipple truth file", tp.display()))?;
+        total.add(&score_frame(&truth, &parsed.detections));
+    }
+    let report = ScoreReport {
+        name: args.name,
+        frames: total.frames,
+        precision: total.precision(),
+        recall: total.recall(),
+        f1: total.f1(),
+        kind_accuracy: total.kind_accuracy(),
+        density_error: total.density_error(),
+        negative_rate: total.negative_rate(),
+        counts: total,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{:<12} frames {:>3}  P {:.3}  R {:.3}  F1 {:.3}  kind {:.3}  density {:+.1}%  on-neg {:.2}%",
+            report.name,
+            report.frames,
+            report.precision,
+            report.recall,
+            report.f1,
+            report.kind_accuracy,
+            100.0 * report.density_error,
+            100.0 * report.negative_rate
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

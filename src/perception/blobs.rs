@@ -1,0 +1,433 @@
+//! Classical, scale-aware dot detection on a rig-view (or any calibrated) RGB frame.
+//!
+//! # Algorithm
+//! 1. Luminance, and the local skin level: a box mean over `BACKGROUND_RADIUS_MM`, computed twice,
+//!    the second time with pixels clipped to `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first
+//!    estimate so that neither the dots themselves nor glare drag the skin level.
+//! 2. Relative darkness `C = (skin - L) / skin`: dimensionless, so it does not care about the
+//!    light level, vignetting or skin tone.
+//! 3. `C` smoothed over `SMOOTH_RADIUS_MM`; local maxima above `MIN_CONTRAST` (non-maximum
+//!    suppression over `NMS_RADIUS_MM`) are candidates.
+//! 4. Each candidate's region (pixels above `REGION_RATIO` of its peak, connected to it, inside
+//!    `ANALYSIS_RADIUS_MM`) gives a sub-pixel centroid, an equivalent radius, an elongation from
+//!    its second moments, and its colour against the skin around it. Regions that are too large
+//!    (moles), long and thin (loose strands) or brown (moles) are rejected.
+//! 5. The kind: pigment dots are larger, round and grey; follicles are small dark tips with a
+//!    shadow along the hair. Candidates within `UNIT_MERGE_MM` of a stronger one are the other
+//!    hairs of the same follicular unit and are merged into it.
+//!
+//! Every threshold is in millimetres (converted with the caller's px/mm) or a dimensionless ratio.
+
+use image::RgbImage;
+use tracing::instrument;
+
+use super::filter::{box_mean, luminance, Plane};
+use crate::frame::{Detection, DotKind};
+
+/// Radius of the box that estimates the local skin level.
+const BACKGROUND_RADIUS_MM: f64 = 0.45;
+/// Pixels darker than this share of the first skin estimate count as this share in the second.
+const DARK_CLIP_RATIO: f32 = 0.85;
+/// Pixels brighter than this share of the first skin estimate (glare) count as this share.
+const BRIGHT_CLIP_RATIO: f32 = 1.05;
+/// Radius of the smoothing box before peak finding.
+const SMOOTH_RADIUS_MM: f64 = 0.03;
+/// Peaks closer than this to a stronger one are suppressed.
+const NMS_RADIUS_MM: f64 = 0.09;
+/// Minimum smoothed relative darkness of a candidate.
+const MIN_CONTRAST: f32 = 0.07;
+/// A candidate's region holds the pixels at least this share of its peak darkness.
+const REGION_RATIO: f32 = 0.5;
+/// How far from its peak a candidate's region may grow.
+const ANALYSIS_RADIUS_MM: f64 = 0.6;
+/// Regions with an equivalent radius above this are not dots (moles, patches).
+const MAX_DOT_RADIUS_MM: f64 = 0.36;
+/// Regions longer than this along their main axis are strands, not dots.
+const MAX_DOT_LENGTH_MM: f64 = 0.9;
+/// Regions whose main axis is this many times their minor axis and longer than
+/// `STRAND_MIN_LENGTH_MM` are strands.
+const STRAND_ELONGATION: f64 = 3.5;
+/// See `STRAND_ELONGATION`.
+const STRAND_MIN_LENGTH_MM: f64 = 0.55;
+/// A region whose warm tint (red minus blue over luminance) exceeds the skin's by this is brown:
+/// a mole, not pigment or hair.
+const BROWN_TINT_MARGIN: f64 = 0.10;
+/// Radius from which a brown region is a mole.
+const MOLE_MIN_RADIUS_MM: f64 = 0.2;
+/// Candidates closer than this to a stronger dot are another hair of the same unit.
+const UNIT_MERGE_MM: f64 = 0.2;
+/// Pigment dots are at least this large (equivalent radius).
+const PIGMENT_MIN_RADIUS_MM: f64 = 0.105;
+/// Pigment is grey: its tint is at most this much warmer than the skin's, relative to its
+/// darkness. Hair is brown-black, so it keeps more of the skin's warmth.
+const PIGMENT_MAX_ELONGATION: f64 = 1.6;
+/// Largest image the detector accepts (pixels), about 64 megapixels.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Settings of the classical detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlobConfig {
+    /// Scale at the skin, from `--px-per-mm` or a calibration.
+    pub px_per_mm: f64,
+}
+
+/// What one candidate's region looks like.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Region {
+    /// Weighted centroid x (px, pixel centres at +0.5).
+    pub x: f64,
+    /// Weighted centroid y.
+    pub y: f64,
+    /// Peak relative darkness.
+    pub peak: f32,
+    /// Pixels in the region.
+    pub area_px: usize,
+    /// Equivalent radius (px).
+    pub radius_px: f64,
+    /// Square root of the ratio of the covariance eigenvalues (1 = round).
+    pub elongation: f64,
+    /// Length of the main axis (px), 4 standard deviations.
+    pub length_px: f64,
+    /// The region reached the edge of the analysis window.
+    pub truncated: bool,
+    /// (R - B) / luminance of the region minus that of the skin around it.
+    pub tint: f64,
+    /// Mean luminance of the region relative to the skin (0 black, 1 skin).
+    pub rel_luma: f64,
+}
+
+/// The classical detector; owns its buffers, so detect frame after frame without allocating.
+#[derive(Debug, Default)]
+pub struct BlobDetector {
+    cfg: Option<BlobConfig>,
+    luma: Plane,
+    skin: Plane,
+    clipped: Plane,
+    dark: Plane,
+    smooth: Plane,
+    tmp: Plane,
+    col: Vec<f64>,
+    stamp: Vec<u32>,
+    generation: u32,
+    stack: Vec<(u32, u32)>,
+    peaks: Vec<(f32, u32, u32)>,
+}
+
+impl BlobDetector {
+    /// A detector for frames at `cfg.px_per_mm`.
+    pub fn new(cfg: BlobConfig) -> Self {
+        Self {
+            cfg: Some(cfg),
+            ..Self::default()
+        }
+    }
+
+    fn px(&self, mm: f64) -> f64 {
+        mm * self.cfg.map_or(1.0, |c| c.px_per_mm)
+    }
+
+    /// Detects the dots of one frame, in pixels of `image`.
+    #[instrument(level = "trace", skip_all, fields(w = image.width(), h = image.height()))]
+    pub fn detect(&mut self, image: &RgbImage) -> Vec<Detection> {
+        let mut out = Vec::new();
+        self.detect_into(image, &mut out);
+        out
+    }
+
+    /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
+    pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
+        out.clear();
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        if w == 0 || h == 0 {
+            return;
+        }
+        self.darkness(image);
+        self.find_peaks();
+        let peaks = std::mem::take(&mut self.peaks);
+        let mut accepted: Vec<(Region, DotKind)> = Vec::with_capacity(peaks.len());
+        for &(_, x, y) in &peaks {
+            let region = self.analyse(image, x, y);
+            if let Some(kind) = self.classify(&region) {
+                accepted.push((region, kind));
+            }
+        }
+        self.peaks = peaks;
+        self.merge_units(&accepted, out);
+    }
+
+    /// Steps 1-2: relative darkness into `self.dark`.
+    fn darkness(&mut self, image: &RgbImage) {
+        luminance(image, &mut self.luma);
+        let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
+        box_mean(
+            &self.luma,
+            &mut self.skin,
+            &mut self.tmp,
+            &mut self.col,
+            r_bg,
+        );
+        self.clipped.resize(self.luma.width, self.luma.height);
+        for ((c, &l), &s) in self
+            .clipped
+            .data
+            .iter_mut()
+            .zip(&self.luma.data)
+            .zip(&self.skin.data)
+        {
+            *c = l.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
+        }
+        box_mean(
+            &self.clipped,
+            &mut self.skin,
+            &mut self.tmp,
+            &mut self.col,
+            r_bg,
+        );
+        self.dark.resize(self.luma.width, self.luma.height);
+        for ((d, &l), &s) in self
+            .dark
+            .data
+            .iter_mut()
+            .zip(&self.luma.data)
+            .zip(&self.skin.data)
+        {
+            *d = (s - l) / s.max(1.0);
+        }
+        let r_s = self.px(SMOOTH_RADIUS_MM).round() as usize;
+        box_mean(
+            &self.dark,
+            &mut self.smooth,
+            &mut self.tmp,
+            &mut self.col,
+            r_s,
+        );
+    }
+
+    /// Step 3: local maxima of the smoothed darkness, strongest first.
+    fn find_peaks(&mut self) {
+        self.peaks.clear();
+        let (w, h) = (self.smooth.width, self.smooth.height);
+        let s = &self.smooth.data;
+        // First a cheap 3x3 maximum test, then suppression over NMS_RADIUS_MM among survivors.
+        for y in 0..h {
+            for x in 0..w {
+                let v = s[y * w + x];
+                if v < MIN_CONTRAST {
+                    continue;
+                }
+                let mut is_max = true;
+                'n: for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                    for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                        let u = s[yy * w + xx];
+                        // Ties: the first pixel in scan order wins.
+                        if u > v || (u == v && (yy, xx) < (y, x)) {
+                            is_max = false;
+                            break 'n;
+                        }
+                    }
+                }
+                if is_max {
+                    self.peaks.push((v, x as u32, y as u32));
+                }
+            }
+        }
+        self.peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let r = self.px(NMS_RADIUS_MM);
+        let cell = r.max(1.0);
+        let mut grid: std::collections::HashMap<(i32, i32), Vec<(u32, u32)>> = Default::default();
+        let mut kept = Vec::with_capacity(self.peaks.len());
+        for &(v, x, y) in &self.peaks {
+            let (gx, gy) = ((f64::from(x) / cell) as i32, (f64::from(y) / cell) as i32);
+            let mut near = false;
+            'g: for dy in -1..=1 {
+                for dx in -1..=1 {
+                    if let Some(list) = grid.get(&(gx + dx, gy + dy)) {
+                        for &(px, py) in list {
+                            let d =
+                                (f64::from(px) - f64::from(x)).hypot(f64::from(py) - f64::from(y));
+                            if d < r {
+                                near = true;
+                                break 'g;
+                            }
+                        }
+                    }
+                }
+            }
+            if !near {
+                grid.entry((gx, gy)).or_default().push((x, y));
+                kept.push((v, x, y));
+            }
+        }
+        self.peaks = kept;
+    }
+
+    /// Step 4: grows and measures the region of the peak at (x, y).
+    fn analyse(&mut self, image: &RgbImage, x0: u32, y0: u32) -> Region {
+        let (w, h) = (self.dark.width, self.dark.height);
+        if self.stamp.len() != w * h {
+            self.stamp.clear();
+            self.stamp.resize(w * h, 0);
+            self.generation = 0;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        let gen = self.generation;
+        let peak = self.smooth.at(x0 as usize, y0 as usize);
+        let thr = peak * REGION_RATIO;
+        let reach = self.px(ANALYSIS_RADIUS_MM);
+        let reach2 = reach * reach;
+        let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut n, mut truncated) = (0usize, false);
+        let (mut r_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64);
+        self.stack.clear();
+        self.stack.push((x0, y0));
+        self.stamp[y0 as usize * w + x0 as usize] = gen;
+        let raw = image.as_raw();
+        while let Some((x, y)) = self.stack.pop() {
+            let i = y as usize * w + x as usize;
+            let d = f64::from(self.dark.data[i].max(0.0));
+            let wgt = d.max(1e-3);
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            sw += wgt;
+            sx += wgt * fx;
+            sy += wgt * fy;
+            sxx += wgt * fx * fx;
+            syy += wgt * fy * fy;
+            sxy += wgt * fx * fy;
+            n += 1;
+            r_sum += f64::from(raw[3 * i]);
+            b_sum += f64::from(raw[3 * i + 2]);
+            l_sum += f64::from(self.luma.data[i]);
+            let nbrs = [
+                (x.wrapping_sub(1), y),
+                (x + 1, y),
+                (x, y.wrapping_sub(1)),
+                (x, y + 1),
+            ];
+            for (nx, ny) in nbrs {
+                if nx as usize >= w || ny as usize >= h {
+                    continue;
+                }
+                let j = ny as usize * w + nx as usize;
+                if self.stamp[j] == gen || self.smooth.data[j] < thr {
+                    continue;
+                }
+                let (dx, dy) = (f64::from(nx) - f64::from(x0), f64::from(ny) - f64::from(y0));
+                if dx * dx + dy * dy > reach2 {
+                    truncated = true;
+                    continue;
+                }
+                self.stamp[j] = gen;
+                self.stack.push((nx, ny));
+            }
+        }
+        let (cx, cy) = (sx / sw, sy / sw);
+        let vxx = (sxx / sw - cx * cx).max(0.0);
+        let vyy = (syy / sw - cy * cy).max(0.0);
+        let vxy = sxy / sw - cx * cy;
+        let tr = vxx + vyy;
+        let det = vxx * vyy - vxy * vxy;
+        let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
+        let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-6));
+        // Skin colour: a ring just outside the region.
+        let radius_px = (n as f64 / std::f64::consts::PI).sqrt();
+        let ring = radius_px + self.px(0.12).max(2.0);
+        let (mut sr, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for k in 0..16 {
+            let a = f64::from(k) * std::f64::consts::TAU / 16.0;
+            let (px, py) = (cx + ring * a.cos(), cy + ring * a.sin());
+            if px < 0.0 || py < 0.0 || px >= w as f64 || py >= h as f64 {
+                continue;
+            }
+            let i = py as usize * w + px as usize;
+            sr += f64::from(raw[3 * i]);
+            sb += f64::from(raw[3 * i + 2]);
+            sl += f64::from(self.luma.data[i]);
+            sn += 1.0;
+        }
+        let nf = n as f64;
+        let (reg_l, skin_l) = (
+            (l_sum / nf).max(1.0),
+            if sn > 0.0 { (sl / sn).max(1.0) } else { 1.0 },
+        );
+        let reg_tint = (r_sum - b_sum) / nf / reg_l;
+        let skin_tint = if sn > 0.0 {
+            (sr - sb) / sn / skin_l
+        } else {
+            reg_tint
+        };
+        Region {
+            x: cx,
+            y: cy,
+            peak,
+            area_px: n,
+            radius_px,
+            elongation: (l1 / l2).sqrt(),
+            length_px: 4.0 * l1.sqrt(),
+            truncated,
+            tint: reg_tint - skin_tint,
+            rel_luma: reg_l / skin_l,
+        }
+    }
+
+    /// Step 5a: whether a region is a dot, and which kind.
+    fn classify(&self, r: &Region) -> Option<DotKind> {
+        let ppm = self.px(1.0);
+        let radius_mm = r.radius_px / ppm;
+        let length_mm = r.length_px / ppm;
+        if r.truncated || radius_mm > MAX_DOT_RADIUS_MM || length_mm > MAX_DOT_LENGTH_MM {
+            return None;
+        }
+        if r.elongation > STRAND_ELONGATION && length_mm > STRAND_MIN_LENGTH_MM {
+            return None;
+        }
+        if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
+            return None;
+        }
+        if radius_mm >= PIGMENT_MIN_RADIUS_MM && r.elongation <= PIGMENT_MAX_ELONGATION {
+            Some(DotKind::Pigment)
+        } else {
+            Some(DotKind::Follicle)
+        }
+    }
+
+    /// Step 5b: merges the hairs of one unit, strongest first, into `out`.
+    fn merge_units(&self, accepted: &[(Region, DotKind)], out: &mut Vec<Detection>) {
+        let ppm = self.px(1.0);
+        let merge = UNIT_MERGE_MM * ppm;
+        let cell = merge.max(1.0);
+        let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+        for (region, kind) in accepted {
+            let (gx, gy) = ((region.x / cell) as i64, (region.y / cell) as i64);
+            let mut absorbed = false;
+            'g: for dy in -1..=1 {
+                for dx in -1..=1 {
+                    if let Some(list) = grid.get(&(gx + dx, gy + dy)) {
+                        for &k in list {
+                            let o: &Detection = &out[k];
+                            if (o.x - region.x).hypot(o.y - region.y) < merge {
+                                absorbed = true;
+                                break 'g;
+                            }
+                        }
+                    }
+                }
+            }
+            if absorbed {
+                continue;
+            }
+            grid.entry((gx, gy)).or_default().push(out.len());
+            let score = f64::from(region.peak / (region.peak + MIN_CONTRAST));
+            out.push(Detection {
+                x: region.x,
+                y: region.y,
+                radius: region.radius_px,
+                kind: *kind,
+                score,
+            });
+        }
+    }
+}
