@@ -25,7 +25,9 @@
 
 pub mod design;
 pub mod grid;
+pub mod image_plan;
 pub mod order;
+pub mod score;
 pub mod shade;
 pub mod skin;
 
@@ -39,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, instrument};
 
 pub use design::{DensityField, Design, Units, Zone, ZoneKind};
+pub use image_plan::{plan_image, ImagePlan, RecommendationPx};
+pub use score::{score_plan, PlanScore};
 pub use shade::SessionStep;
 pub use skin::{Guard, SkinAnalysis};
 
@@ -376,6 +380,11 @@ impl Planner {
     /// The session step this plan follows.
     pub fn session_step(&self) -> &SessionStep {
         &self.step
+    }
+
+    /// The image guard, if the plan was built from an image.
+    pub fn guard(&self) -> Option<&Guard> {
+        self.guard.as_ref()
     }
 
     /// The resolved design.

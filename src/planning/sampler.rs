@@ -32,6 +32,12 @@ use super::{
 };
 use crate::planning::ExistingKind;
 
+/// Valid candidates compared per placed dot when an image guard is present: more choice lets
+/// the cleanest-looking skin win (see `skin`).
+pub const BEST_OF_GUARDED: usize = 8;
+/// Weight of the guard's darkness cost (noise units) against the gap (in spacings): darkness
+/// dominates, the gap breaks ties.
+pub const COST_WEIGHT: f64 = 1.0;
 /// Mean gap between sentinel dots along a hairline's front edge (mm).
 pub const SENTINEL_STEP_MM: f64 = 3.5;
 /// Probability of a sentinel at each step (gaps are irregular on purpose).
@@ -197,6 +203,11 @@ impl Planner {
         let spacing = self.spacing();
         let mut best: Option<(f64, f64, f64, Option<usize>)> = None;
         let mut valid = 0;
+        let best_of = if self.guard.is_some() {
+            BEST_OF_GUARDED
+        } else {
+            BEST_OF
+        };
         for _ in 0..ATTEMPTS_PER_DOT {
             let x = self.rng.gen_range(x0..x1);
             let y = self.rng.gen_range(y0..y1);
@@ -216,11 +227,13 @@ impl Planner {
                 .grid
                 .nearest_within(x, y, 2.0 * spacing)
                 .map_or(2.0 * spacing, |(_, d)| d);
-            if best.is_none_or(|b| gap > b.2) {
-                best = Some((x, y, gap, f.zone));
+            let cost = self.guard.as_ref().map_or(0.0, |g| g.cost(x, y));
+            let score = gap / spacing - COST_WEIGHT * cost;
+            if best.is_none_or(|b| score > b.2) {
+                best = Some((x, y, score, f.zone));
             }
             valid += 1;
-            if valid >= BEST_OF {
+            if valid >= best_of {
                 break;
             }
         }

@@ -30,6 +30,12 @@ pub const DARK_MIN: f64 = 0.10;
 pub const NOISE_K: f64 = 4.0;
 /// A detected dot explains dark pixels up to its radius plus this margin (mm).
 pub const EXPLAIN_MARGIN_MM: f64 = 0.12;
+/// Dark pixels connected to a reported dot count as its hair stubs up to this far past its
+/// radius (mm); farther along they are something else (a strand, a neighbour) and are guarded.
+pub const STUB_MM: f64 = 0.35;
+/// Standard deviation of the matched filter behind the soft cost (mm): about a miniaturised
+/// hair's stub, so faint units stand out of pixel noise.
+pub const MATCHED_SIGMA_MM: f64 = 0.06;
 /// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
 /// kept clear of but not counted.
 pub const MAX_SUSPECT_RADIUS_MM: f64 = 0.35;
@@ -47,27 +53,50 @@ pub struct Guard {
     px_per_mm: f64,
     /// Row-major: true where a recommendation must not be centred.
     blocked: Vec<bool>,
+    /// Row-major: strongest unexplained darkness within the guard radius, in noise units.
+    cost: Vec<f32>,
 }
 
 impl Guard {
-    /// A guard from a row-major mask of the image.
-    pub fn from_mask(width: u32, height: u32, px_per_mm: f64, blocked: Vec<bool>) -> Self {
+    /// A guard from row-major maps of the image: the hard mask and the soft cost (either may
+    /// be empty: nothing blocked, no cost).
+    pub fn from_mask(
+        width: u32,
+        height: u32,
+        px_per_mm: f64,
+        blocked: Vec<bool>,
+        cost: Vec<f32>,
+    ) -> Self {
         Self {
             width,
             height,
             px_per_mm,
             blocked,
+            cost,
         }
+    }
+
+    fn index(&self, x_mm: f64, y_mm: f64) -> Option<usize> {
+        let x = (x_mm * self.px_per_mm).floor();
+        let y = (y_mm * self.px_per_mm).floor();
+        if x < 0.0 || y < 0.0 || x >= f64::from(self.width) || y >= f64::from(self.height) {
+            return None;
+        }
+        Some(y as usize * self.width as usize + x as usize)
+    }
+
+    /// How much unexplained darkness lies near a point (noise units; 0 when unknown).
+    pub fn cost(&self, x_mm: f64, y_mm: f64) -> f64 {
+        self.index(x_mm, y_mm)
+            .and_then(|i| self.cost.get(i))
+            .map_or(0.0, |&c| f64::from(c))
     }
 
     /// Whether a point (mm) is blocked; points off the image are not.
     pub fn blocked(&self, x_mm: f64, y_mm: f64) -> bool {
-        let x = (x_mm * self.px_per_mm).floor();
-        let y = (y_mm * self.px_per_mm).floor();
-        if x < 0.0 || y < 0.0 || x >= f64::from(self.width) || y >= f64::from(self.height) {
-            return false;
-        }
-        self.blocked[y as usize * self.width as usize + x as usize]
+        self.index(x_mm, y_mm)
+            .and_then(|i| self.blocked.get(i))
+            .is_some_and(|&b| b)
     }
 
     /// Fraction of the image that is blocked.
@@ -126,6 +155,7 @@ pub fn analyse(
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
     let threshold = DARK_MIN.max(med + NOISE_K * sigma);
+    tracing::debug!(med, sigma, threshold, "skin darkness");
     let dark: Vec<bool> = darkness.iter().map(|&d| f64::from(d) > threshold).collect();
 
     // Pixels explained by reported dots.
@@ -139,32 +169,41 @@ pub fn analyse(
         .map(|d| disc_mean(&darkness, wu, hu, d.x, d.y, (d.radius * 0.7).max(0.8)).clamp(0.0, 1.0))
         .collect();
 
-    // Unexplained dark pixels, their components, and the guard around them.
-    let unexplained: Vec<bool> = dark
-        .iter()
-        .zip(&explained)
-        .map(|(&d, &e)| d && !e)
-        .collect();
-    let suspected = components(&unexplained, &darkness, wu, hu)
-        .into_iter()
-        .filter_map(|c| {
-            let r_px = (c.area as f64 / std::f64::consts::PI).sqrt();
-            let extent = (c.bbox_w as f64).hypot(c.bbox_h as f64);
-            if c.area < 2
-                || r_px > MAX_SUSPECT_RADIUS_MM * px_per_mm
-                || extent > MAX_SUSPECT_EXTENT_MM * px_per_mm
-            {
-                return None;
+    // Dark components: explained as a whole if any pixel lies on a reported dot (hair stubs
+    // leave the dot's disc), otherwise kept clear of, and counted if compact.
+    let mut stub_zone = vec![false; wu * hu];
+    let stub = STUB_MM * px_per_mm;
+    for d in dots {
+        stamp_disc(&mut stub_zone, wu, hu, d.x, d.y, d.radius + stub);
+    }
+    let mut unexplained = dark.clone();
+    let mut suspected = Vec::new();
+    for c in components(&dark, &darkness, wu, hu) {
+        if c.pixels.iter().any(|&i| explained[i as usize]) {
+            // Hair stubs leave a reported dot: explained near it; a strand going on is not.
+            for &i in &c.pixels {
+                if stub_zone[i as usize] {
+                    unexplained[i as usize] = false;
+                }
             }
-            Some(ExistingDot {
+            continue;
+        }
+        let area = c.pixels.len();
+        let r_px = (area as f64 / std::f64::consts::PI).sqrt();
+        let extent = (c.bbox_w as f64).hypot(c.bbox_h as f64);
+        if area >= 2
+            && r_px <= MAX_SUSPECT_RADIUS_MM * px_per_mm
+            && extent <= MAX_SUSPECT_EXTENT_MM * px_per_mm
+        {
+            suspected.push(ExistingDot {
                 x_mm: c.cx / px_per_mm,
                 y_mm: c.cy / px_per_mm,
                 radius_mm: r_px / px_per_mm,
                 kind: ExistingKind::Suspected,
                 shade: Some(c.mean_darkness),
-            })
-        })
-        .collect();
+            });
+        }
+    }
     let mask = GrayImage::from_fn(w, h, |x, y| {
         Luma([u8::from(unexplained[y as usize * wu + x as usize]) * 255])
     });
@@ -175,12 +214,104 @@ pub fn analyse(
     } else {
         vec![false; wu * hu]
     };
+    // Soft cost: the strongest darkness (in noise units) within the guard radius, ignoring what
+    // reported dots explain, so that among admissible spots the cleanest skin wins.
+    let masked: Vec<f32> = darkness
+        .iter()
+        .zip(&dark)
+        .zip(&explained)
+        .enumerate()
+        .map(|(i, ((&d, &is_dark), &e))| {
+            if e || (is_dark && !unexplained[i]) {
+                med as f32
+            } else {
+                d
+            }
+        })
+        .collect();
+    let matched = gaussian(&masked, wu, hu, (MATCHED_SIGMA_MM * px_per_mm).max(0.8));
+    let mut sample: Vec<f64> = matched.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let m_med = super::shade::median(&mut sample).unwrap_or(0.0);
+    let mut dev: Vec<f64> = sample.iter().map(|d| (d - m_med).abs()).collect();
+    let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
+    let z: Vec<f32> = matched
+        .iter()
+        .map(|&d| (((f64::from(d) - m_med) * inv_sigma).clamp(0.0, 16.0)) as f32)
+        .collect();
+    let cost = max_filter(&z, wu, hu, guard_px.round().max(1.0) as usize);
     SkinAnalysis {
-        guard: Guard::from_mask(w, h, px_per_mm, blocked),
+        guard: Guard::from_mask(w, h, px_per_mm, blocked, cost),
         suspected,
         shades,
         dark_threshold: threshold,
     }
+}
+
+/// Separable Gaussian blur with standard deviation `sigma` (px), clamped at the borders.
+fn gaussian(src: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
+    let r = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, &kv) in kernel.iter().enumerate() {
+                let xx = (x as isize + k as isize - r).clamp(0, w as isize - 1) as usize;
+                acc += kv * src[y * w + xx];
+            }
+            tmp[y * w + x] = acc;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, &kv) in kernel.iter().enumerate() {
+                let yy = (y as isize + k as isize - r).clamp(0, h as isize - 1) as usize;
+                acc += kv * tmp[yy * w + x];
+            }
+            out[y * w + x] = acc;
+        }
+    }
+    out
+}
+
+/// Separable square max filter of half-size `r` (sliding window with a monotonic deque).
+fn max_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    fn line(get: impl Fn(usize) -> f32, n: usize, r: usize, mut put: impl FnMut(usize, f32)) {
+        let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut next = 0;
+        for i in 0..n {
+            let hi = (i + r).min(n - 1);
+            while next <= hi {
+                let v = get(next);
+                while dq.back().is_some_and(|&b| get(b) <= v) {
+                    dq.pop_back();
+                }
+                dq.push_back(next);
+                next += 1;
+            }
+            while dq.front().is_some_and(|&f| f + r < i) {
+                dq.pop_front();
+            }
+            put(i, dq.front().map_or(0.0, |&f| get(f)));
+        }
+    }
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        let out = &mut tmp[y * w..(y + 1) * w];
+        line(|x| row[x], w, r, |x, v| out[x] = v);
+    }
+    let mut out = vec![0f32; w * h];
+    for x in 0..w {
+        line(|y| tmp[y * w + x], h, r, |y, v| out[y * w + x] = v);
+    }
+    out
 }
 
 fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
@@ -298,7 +429,7 @@ fn disc_mean(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f6
 }
 
 struct Component {
-    area: usize,
+    pixels: Vec<u32>,
     cx: f64,
     cy: f64,
     bbox_w: usize,
@@ -317,11 +448,12 @@ fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Compon
         }
         seen[start] = true;
         stack.push(start);
-        let (mut area, mut sx, mut sy, mut sd) = (0usize, 0.0, 0.0, 0.0);
+        let mut pixels = Vec::new();
+        let (mut sx, mut sy, mut sd) = (0.0, 0.0, 0.0);
         let (mut x0, mut x1, mut y0, mut y1) = (usize::MAX, 0, usize::MAX, 0);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
-            area += 1;
+            pixels.push(i as u32);
             sx += x as f64 + 0.5;
             sy += y as f64 + 0.5;
             sd += f64::from(darkness[i]);
@@ -343,13 +475,14 @@ fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Compon
                 }
             }
         }
+        let area = pixels.len() as f64;
         out.push(Component {
-            area,
-            cx: sx / area as f64,
-            cy: sy / area as f64,
+            pixels,
+            cx: sx / area,
+            cy: sy / area,
             bbox_w: x1 - x0 + 1,
             bbox_h: y1 - y0 + 1,
-            mean_darkness: sd / area as f64,
+            mean_darkness: sd / area,
         });
     }
     out
