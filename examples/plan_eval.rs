@@ -50,6 +50,18 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("  mini unit ({cx},{cy}) r {:.1} len {:.1} centre {c:.1} skin {skin:.1} dark {:.3}", h.radius, h.length_px, (skin - c) / skin);
             }
         }
+        if std::env::var_os("DETQ").is_some() {
+            let mut bins = [[0usize; 2]; 10];
+            for d in &dets {
+                let tp = frame.truth.units.iter().any(|u| (u.x - d.x).hypot(u.y - d.y) < 0.15 * ppm)
+                    || frame.truth.pigment.iter().any(|p| (p.x - d.x).hypot(p.y - d.y) < 0.15 * ppm);
+                let b = ((d.score - 0.5) * 20.0).clamp(0.0, 9.0) as usize;
+                bins[b][usize::from(tp)] += 1;
+            }
+            for (i, b) in bins.iter().enumerate() {
+                eprintln!("  score {:.3}-: false {} true {}", 0.5 + i as f64 * 0.05, b[0], b[1]);
+            }
+        }
         if std::env::var_os("CONTRAST").is_some() {
             let img = &frame.image;
             let stat = |x: f64, y: f64| -> [f64; 3] {

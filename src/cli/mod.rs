@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod detect;
+mod plan;
 mod score;
 mod synth;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Find every follicle and pigment dot in images, in pixels, with a kind and a score.
     Detect(detect::DetectArgs),
+    /// Recommend the next dots: where, how big, how dark, in what order (JSON in pixels).
+    Plan(plan::PlanArgs),
     /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
     Score(score::ScoreArgs),
 }
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Score(args) => score::run(args),
     }
 }
