@@ -149,10 +149,9 @@ fn overlay_path(base: &Path, image: &Path, several: bool) -> PathBuf {
         || "overlay".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let name = image.file_stem().map_or_else(
-        || "image".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
+    let name = image
+        .file_stem()
+        .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
     base.with_file_name(format!("{stem}-{name}.png"))
 }
 
@@ -204,8 +203,14 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             Some(d) => d.clone(),
             None => detector.detect(&image),
         };
-        let planned = plan_image(&image, px_per_mm, &detections, design.as_ref(), config.clone())
-            .context("cannot plan")?;
+        let planned = plan_image(
+            &image,
+            px_per_mm,
+            &detections,
+            design.as_ref(),
+            config.clone(),
+        )
+        .context("cannot plan")?;
         if let Some(base) = &args.overlay {
             let target = overlay_path(base, path, args.images.len() > 1);
             let mut canvas = image.clone();

@@ -10,7 +10,9 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::skin::{self, DotInImage};
-use super::{Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig};
+use super::{
+    Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
+};
 use crate::frame::{Detection, DotKind};
 
 /// One recommendation in pixels of the input image: the JSON contract of `stipple plan`.
@@ -45,6 +47,10 @@ pub struct ImagePlan {
     pub guarded_fraction: f64,
     /// Relative darkness above which a pixel counted as dark.
     pub dark_threshold: f64,
+    /// Contrast evidence of each detection (noise units), in input order.
+    pub evidence: Vec<f64>,
+    /// Whether each detection was taken as a dot (enough evidence in the image).
+    pub trusted: Vec<bool>,
 }
 
 /// Plans the next dots for one image.
@@ -80,11 +86,14 @@ pub fn plan_image(
     let mut existing: Vec<ExistingDot> = detections
         .iter()
         .zip(&analysis.shades)
-        .map(|(d, &shade)| ExistingDot {
+        .zip(analysis.evidence.iter().zip(&analysis.trusted))
+        .filter(|(_, (&evidence, _))| evidence >= skin::EVIDENCE_DROP)
+        .map(|((d, &shade), (_, &trusted))| ExistingDot {
             x_mm: d.x / px_per_mm,
             y_mm: d.y / px_per_mm,
             radius_mm: d.radius / px_per_mm,
             kind: match d.kind {
+                _ if !trusted => ExistingKind::Uncertain,
                 DotKind::Follicle => ExistingKind::Follicle,
                 DotKind::Pigment => ExistingKind::Pigment,
             },
@@ -124,5 +133,7 @@ pub fn plan_image(
         suspected: analysis.suspected,
         guarded_fraction,
         dark_threshold,
+        evidence: analysis.evidence.clone(),
+        trusted: analysis.trusted.clone(),
     })
 }

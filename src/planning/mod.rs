@@ -112,6 +112,8 @@ pub enum ExistingKind {
     Pigment,
     /// A dark, dot-like spot the detector did not report; counted as natural, kept clear of.
     Suspected,
+    /// A reported dot the image barely supports: kept clear of, but not counted as density.
+    Uncertain,
 }
 
 /// One dot already on the skin, in millimetres.
@@ -401,15 +403,17 @@ impl Planner {
             kind: SlotKind::Existing(d.kind),
         });
         self.looks.push(match d.kind {
-            ExistingKind::Suspected => None,
+            ExistingKind::Suspected | ExistingKind::Uncertain => None,
             _ => Some(DotLook {
                 radius_mm: d.radius_mm,
                 shade: d.shade,
             }),
         });
         self.grid.insert(id, d.x_mm, d.y_mm);
-        if let Some(c) = self.cell_index(d.x_mm, d.y_mm) {
-            self.cells[c].existing += 1;
+        if d.kind != ExistingKind::Uncertain {
+            if let Some(c) = self.cell_index(d.x_mm, d.y_mm) {
+                self.cells[c].existing += 1;
+            }
         }
         id
     }

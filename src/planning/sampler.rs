@@ -58,7 +58,7 @@ impl Planner {
         let mut natural = vec![0u32; self.cells.len()];
         for s in &self.slots {
             if let SlotKind::Existing(kind) = s.kind {
-                if kind != ExistingKind::Pigment {
+                if kind != ExistingKind::Pigment && kind != ExistingKind::Uncertain {
                     if let Some(c) = self.cell_index(s.x, s.y) {
                         natural[c] += 1;
                     }

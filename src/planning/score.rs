@@ -26,6 +26,8 @@ pub struct PlanScore {
     pub short_cells: usize,
     /// Median relative density error over those squares after the plan.
     pub median_density_error: f64,
+    /// Median signed relative error over those squares (negative: still short).
+    pub median_density_bias: f64,
     /// Coefficient of variation of the recommendations' nearest-neighbour distances (to any dot).
     pub nn_cv: f64,
 }
@@ -46,10 +48,7 @@ pub fn score_plan(
     min_spacing_mm: f64,
 ) -> PlanScore {
     let ppm = truth.px_per_mm;
-    let (w_mm, h_mm) = (
-        f64::from(truth.width) / ppm,
-        f64::from(truth.height) / ppm,
-    );
+    let (w_mm, h_mm) = (f64::from(truth.width) / ppm, f64::from(truth.height) / ppm);
     let true_mm: Vec<[f64; 2]> = truth
         .units
         .iter()
@@ -121,10 +120,12 @@ pub fn score_plan(
         }
     }
     let want = target_density_per_cm2 / 100.0 * JUDGE_CELL_MM * JUDGE_CELL_MM;
-    let mut errors: Vec<f64> = (0..cols * rows)
+    let mut signed: Vec<f64> = (0..cols * rows)
         .filter(|&c| (before[c] as f64) < want)
-        .map(|c| ((before[c] + added[c]) as f64 - want).abs() / want)
+        .map(|c| ((before[c] + added[c]) as f64 - want) / want)
         .collect();
+    let mut errors: Vec<f64> = signed.iter().map(|e| e.abs()).collect();
+    score.median_density_bias = median(&mut signed).unwrap_or(0.0);
     score.short_cells = errors.len();
     score.median_density_error = median(&mut errors).unwrap_or(0.0);
     score

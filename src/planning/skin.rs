@@ -36,6 +36,17 @@ pub const STUB_MM: f64 = 0.35;
 /// Standard deviation of the matched filter behind the soft cost (mm): about a miniaturised
 /// hair's stub, so faint units stand out of pixel noise.
 pub const MATCHED_SIGMA_MM: f64 = 0.06;
+/// A reported dot needs this much matched-filter contrast (robust noise units) to be trusted:
+/// counted as density and allowed to explain the dark pixels around it.
+pub const EVIDENCE_MIN: f64 = 3.0;
+/// When more than this fraction of the reports have no contrast at all, the detector is
+/// hallucinating on this frame's texture: only reports with [`EVIDENCE_MIN`] are trusted.
+/// Otherwise every report with [`EVIDENCE_DROP`] is.
+pub const HALLUCINATION_FRACTION: f64 = 0.1;
+/// Below this much contrast a reported dot is set aside altogether: on the evaluation frames
+/// over 95% of such reports are hallucinations in skin texture. Between the two, a report is
+/// kept clear of (spacing) but not counted.
+pub const EVIDENCE_DROP: f64 = 1.0;
 /// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
 /// kept clear of but not counted.
 pub const MAX_SUSPECT_RADIUS_MM: f64 = 0.35;
@@ -126,6 +137,10 @@ pub struct SkinAnalysis {
     pub suspected: Vec<ExistingDot>,
     /// Measured darkness of each reported dot, in input order.
     pub shades: Vec<f64>,
+    /// Contrast evidence of each reported dot (noise units), in input order.
+    pub evidence: Vec<f64>,
+    /// Whether each reported dot has enough evidence to be taken as a dot.
+    pub trusted: Vec<bool>,
     /// The darkness threshold used.
     pub dark_threshold: f64,
 }
@@ -144,24 +159,40 @@ pub fn analyse(
         .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
         .collect();
     let smooth = box3(&luma, wu, hu);
-    let skin = skin_level(&luma, wu, hu, px_per_mm);
+    let skin = skin_level(&luma, wu, hu, px_per_mm, SKIN_PERCENTILE);
     let darkness: Vec<f32> = smooth
         .iter()
         .zip(&skin)
         .map(|(&l, &s)| (s - l) / s.max(1.0))
         .collect();
-    let mut sample: Vec<f64> = darkness.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
+    let mut sample: Vec<f64> = contrast.iter().step_by(7).map(|&d| f64::from(d)).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
     let threshold = DARK_MIN.max(med + NOISE_K * sigma);
     tracing::debug!(med, sigma, threshold, "skin darkness");
-    let dark: Vec<bool> = darkness.iter().map(|&d| f64::from(d) > threshold).collect();
+    let dark: Vec<bool> = contrast.iter().map(|&d| f64::from(d) > threshold).collect();
 
-    // Pixels explained by reported dots.
+    // Evidence for each reported dot: the matched-filter contrast at it, in noise units. A
+    // detector's hallucinations in skin texture have none and are set aside (their pixels are
+    // then judged like any other), so they neither block skin nor count as density.
+    let matched_sigma_px = (MATCHED_SIGMA_MM * px_per_mm).max(0.8);
+    let evidence_z = noise_units(&gaussian(&contrast, wu, hu, matched_sigma_px));
+    let evidence: Vec<f64> = dots
+        .iter()
+        .map(|d| disc_max(&evidence_z, wu, hu, d.x, d.y, d.radius.max(1.0)))
+        .collect();
+    let unsupported = evidence.iter().filter(|&&e| e < EVIDENCE_DROP).count();
+    let strict = unsupported as f64 > HALLUCINATION_FRACTION * dots.len() as f64;
+    let trust_from = if strict { EVIDENCE_MIN } else { EVIDENCE_DROP };
+    let trusted: Vec<bool> = evidence.iter().map(|&e| e >= trust_from).collect();
+    tracing::debug!(unsupported, strict, "detections checked against the image");
+
+    // Pixels explained by trusted reported dots.
     let mut explained = vec![false; wu * hu];
     let margin = EXPLAIN_MARGIN_MM * px_per_mm;
-    for d in dots {
+    for d in dots.iter().zip(&trusted).filter(|t| *t.1).map(|t| t.0) {
         stamp_disc(&mut explained, wu, hu, d.x, d.y, d.radius + margin);
     }
     let shades = dots
@@ -173,7 +204,7 @@ pub fn analyse(
     // leave the dot's disc), otherwise kept clear of, and counted if compact.
     let mut stub_zone = vec![false; wu * hu];
     let stub = STUB_MM * px_per_mm;
-    for d in dots {
+    for d in dots.iter().zip(&trusted).filter(|t| *t.1).map(|t| t.0) {
         stamp_disc(&mut stub_zone, wu, hu, d.x, d.y, d.radius + stub);
     }
     let mut unexplained = dark.clone();
@@ -216,7 +247,7 @@ pub fn analyse(
     };
     // Soft cost: the strongest darkness (in noise units) within the guard radius, ignoring what
     // reported dots explain, so that among admissible spots the cleanest skin wins.
-    let masked: Vec<f32> = darkness
+    let masked: Vec<f32> = contrast
         .iter()
         .zip(&dark)
         .zip(&explained)
@@ -229,22 +260,86 @@ pub fn analyse(
             }
         })
         .collect();
-    let matched = gaussian(&masked, wu, hu, (MATCHED_SIGMA_MM * px_per_mm).max(0.8));
-    let mut sample: Vec<f64> = matched.iter().step_by(7).map(|&d| f64::from(d)).collect();
-    let m_med = super::shade::median(&mut sample).unwrap_or(0.0);
-    let mut dev: Vec<f64> = sample.iter().map(|d| (d - m_med).abs()).collect();
-    let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
-    let z: Vec<f32> = matched
-        .iter()
-        .map(|&d| (((f64::from(d) - m_med) * inv_sigma).clamp(0.0, 16.0)) as f32)
-        .collect();
+    let z = noise_units(&gaussian(&masked, wu, hu, matched_sigma_px));
     let cost = max_filter(&z, wu, hu, guard_px.round().max(1.0) as usize);
     SkinAnalysis {
         guard: Guard::from_mask(w, h, px_per_mm, blocked, cost),
         suspected,
         shades,
+        evidence,
+        trusted,
         dark_threshold: threshold,
     }
+}
+
+/// A map in units of its own robust noise (median and MAD of a sample), clamped to `0..=16`.
+fn noise_units(map: &[f32]) -> Vec<f32> {
+    let mut sample: Vec<f64> = map.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let med = super::shade::median(&mut sample).unwrap_or(0.0);
+    let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
+    let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
+    map.iter()
+        .map(|&d| (((f64::from(d) - med) * inv_sigma).clamp(0.0, 16.0)) as f32)
+        .collect()
+}
+
+fn disc_max(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64 {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    let mut best = 0.0f64;
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                best = best.max(f64::from(values[y * w + x]));
+            }
+        }
+    }
+    best
+}
+
+/// How unlike the skin each pixel looks: the larger of its darkness and its colour shift.
+///
+/// Dots are not always darker than the skin: grey hair on dark skin (Fitzpatrick V-VI) shows as
+/// a bluish-grey spot about as bright as the skin around it. So besides darkness, the colour
+/// shift counts: the pixel's 3x3 mean minus the skin colour per channel (block median,
+/// interpolated), relative to the skin's luma, minus its common part (which is just lighter or
+/// darker), as a vector length. Pale things (scars, glare) shift all channels together and do
+/// not count.
+fn colour_contrast(
+    image: &RgbImage,
+    darkness: &[f32],
+    skin_luma: &[f32],
+    px_per_mm: f64,
+) -> Vec<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut shifted: [Vec<f32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for (c, out) in shifted.iter_mut().enumerate() {
+        let chan: Vec<f32> = image.pixels().map(|p| f32::from(p[c])).collect();
+        let skin = skin_level(&chan, w, h, px_per_mm, 0.5);
+        let smooth = box3(&chan, w, h);
+        *out = smooth
+            .iter()
+            .zip(&skin)
+            .zip(skin_luma)
+            .map(|((&v, &s), &l)| (v - s) / l.max(1.0))
+            .collect();
+    }
+    (0..w * h)
+        .map(|i| {
+            let d = [shifted[0][i], shifted[1][i], shifted[2][i]];
+            let mean = (d[0] + d[1] + d[2]) / 3.0;
+            let chroma =
+                ((d[0] - mean).powi(2) + (d[1] - mean).powi(2) + (d[2] - mean).powi(2)).sqrt();
+            darkness[i].max(chroma)
+        })
+        .collect()
 }
 
 /// Separable Gaussian blur with standard deviation `sigma` (px), clamped at the borders.
@@ -334,7 +429,7 @@ fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 /// Per-pixel skin level: block percentiles, interpolated bilinearly between block centres.
-fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<f32> {
+fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64, percentile: f64) -> Vec<f32> {
     let block = ((SKIN_BLOCK_MM * px_per_mm).round() as usize).clamp(6, 256);
     let bw = w.div_ceil(block);
     let bh = h.div_ceil(block);
@@ -350,7 +445,7 @@ fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<f32> {
                     n += 1;
                 }
             }
-            let want = (f64::from(n) * SKIN_PERCENTILE) as u32;
+            let want = (f64::from(n) * percentile) as u32;
             let mut acc = 0;
             let mut level = 255;
             for (v, &count) in hist.iter().enumerate() {
