@@ -80,14 +80,15 @@ pub fn plan_image(
             x: d.x,
             y: d.y,
             radius: d.radius,
+            score: d.score,
         })
         .collect();
     let analysis = skin::analyse(image, px_per_mm, &dots, config.min_spacing_mm);
     let mut existing: Vec<ExistingDot> = detections
         .iter()
         .zip(&analysis.shades)
-        .zip(analysis.evidence.iter().zip(&analysis.trusted))
-        .filter(|(_, (&evidence, _))| evidence >= skin::EVIDENCE_DROP)
+        .zip(analysis.dropped.iter().zip(&analysis.trusted))
+        .filter(|(_, (&dropped, _))| !dropped)
         .map(|((d, &shade), (_, &trusted))| ExistingDot {
             x_mm: d.x / px_per_mm,
             y_mm: d.y / px_per_mm,

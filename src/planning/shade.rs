@@ -95,17 +95,19 @@ pub struct DotLook {
     pub shade: Option<f64>,
 }
 
-/// Median of a small buffer (sorted in place); `None` if empty.
+/// Median of a buffer (partially reordered in place, O(n)); `None` if empty.
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
     let n = values.len();
+    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
     Some(if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        0.5 * (values[n / 2 - 1] + values[n / 2])
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        0.5 * (below + upper)
     })
 }
 

@@ -39,14 +39,17 @@ pub const MATCHED_SIGMA_MM: f64 = 0.06;
 /// A reported dot needs this much matched-filter contrast (robust noise units) to be trusted:
 /// counted as density and allowed to explain the dark pixels around it.
 pub const EVIDENCE_MIN: f64 = 3.0;
-/// When more than this fraction of the reports have no contrast at all, the detector is
-/// hallucinating on this frame's texture: only reports with [`EVIDENCE_MIN`] are trusted.
-/// Otherwise every report with [`EVIDENCE_DROP`] is.
+/// When more than this fraction of the reports are unconfident and have no contrast at all, the
+/// detector is hallucinating on this frame's texture: those are dropped and only reports with
+/// [`EVIDENCE_MIN`] (or [`CONFIDENT_SCORE`]) are trusted. Otherwise every report is kept and
+/// every report with [`EVIDENCE_DROP`] is trusted.
 pub const HALLUCINATION_FRACTION: f64 = 0.1;
-/// Below this much contrast a reported dot is set aside altogether: on the evaluation frames
-/// over 95% of such reports are hallucinations in skin texture. Between the two, a report is
-/// kept clear of (spacing) but not counted.
+/// Below this much contrast an unconfident report may be set aside altogether: on the
+/// evaluation frames over 95% of such reports are hallucinations in skin texture. Between the
+/// two, a report is kept clear of (spacing) but not counted.
 pub const EVIDENCE_DROP: f64 = 1.0;
+/// Reports at least this confident are always trusted.
+pub const CONFIDENT_SCORE: f64 = 0.7;
 /// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
 /// kept clear of but not counted.
 pub const MAX_SUSPECT_RADIUS_MM: f64 = 0.35;
@@ -126,6 +129,8 @@ pub struct DotInImage {
     pub y: f64,
     /// Radius (px).
     pub radius: f64,
+    /// The detector's confidence in 0..=1.
+    pub score: f64,
 }
 
 /// The result of [`analyse`].
@@ -139,8 +144,11 @@ pub struct SkinAnalysis {
     pub shades: Vec<f64>,
     /// Contrast evidence of each reported dot (noise units), in input order.
     pub evidence: Vec<f64>,
-    /// Whether each reported dot has enough evidence to be taken as a dot.
+    /// Whether each reported dot is taken as a dot (counted as density, explains its pixels).
     pub trusted: Vec<bool>,
+    /// Whether each reported dot is set aside as a hallucination (neither counted nor kept
+    /// clear of); reports neither trusted nor dropped are kept clear of but not counted.
+    pub dropped: Vec<bool>,
     /// The darkness threshold used.
     pub dark_threshold: f64,
 }
@@ -154,6 +162,7 @@ pub fn analyse(
 ) -> SkinAnalysis {
     let (w, h) = image.dimensions();
     let (wu, hu) = (w as usize, h as usize);
+    let clock = std::time::Instant::now();
     let luma: Vec<f32> = image
         .pixels()
         .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
@@ -165,8 +174,13 @@ pub fn analyse(
         .zip(&skin)
         .map(|(&l, &s)| (s - l) / s.max(1.0))
         .collect();
+    tracing::trace!(
+        stage = "skin",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
-    let mut sample: Vec<f64> = contrast.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let mut sample: Vec<f64> = contrast.iter().step_by(13).map(|&d| f64::from(d)).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
@@ -178,18 +192,44 @@ pub fn analyse(
     // detector's hallucinations in skin texture have none and are set aside (their pixels are
     // then judged like any other), so they neither block skin nor count as density.
     let matched_sigma_px = (MATCHED_SIGMA_MM * px_per_mm).max(0.8);
+    tracing::trace!(
+        stage = "contrast",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let evidence_z = noise_units(&gaussian(&contrast, wu, hu, matched_sigma_px));
     let evidence: Vec<f64> = dots
         .iter()
         .map(|d| disc_max(&evidence_z, wu, hu, d.x, d.y, d.radius.max(1.0)))
         .collect();
-    let unsupported = evidence.iter().filter(|&&e| e < EVIDENCE_DROP).count();
-    let strict = unsupported as f64 > HALLUCINATION_FRACTION * dots.len() as f64;
+    // A confident report stands whatever the contrast (a better detector may see what this
+    // filter cannot); only unconfident reports are weighed against the image.
+    let unsupported: Vec<bool> = dots
+        .iter()
+        .zip(&evidence)
+        .map(|(d, &e)| e < EVIDENCE_DROP && d.score < CONFIDENT_SCORE)
+        .collect();
+    let n_unsupported = unsupported.iter().filter(|&&u| u).count();
+    let strict = n_unsupported as f64 > HALLUCINATION_FRACTION * dots.len() as f64;
     let trust_from = if strict { EVIDENCE_MIN } else { EVIDENCE_DROP };
-    let trusted: Vec<bool> = evidence.iter().map(|&e| e >= trust_from).collect();
-    tracing::debug!(unsupported, strict, "detections checked against the image");
+    let trusted: Vec<bool> = dots
+        .iter()
+        .zip(&evidence)
+        .map(|(d, &e)| e >= trust_from || d.score >= CONFIDENT_SCORE)
+        .collect();
+    let dropped: Vec<bool> = unsupported.iter().map(|&u| u && strict).collect();
+    tracing::debug!(
+        n_unsupported,
+        strict,
+        "detections checked against the image"
+    );
 
     // Pixels explained by trusted reported dots.
+    tracing::trace!(
+        stage = "evidence",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let mut explained = vec![false; wu * hu];
     let margin = EXPLAIN_MARGIN_MM * px_per_mm;
     for d in dots.iter().zip(&trusted).filter(|t| *t.1).map(|t| t.0) {
@@ -209,6 +249,11 @@ pub fn analyse(
     }
     let mut unexplained = dark.clone();
     let mut suspected = Vec::new();
+    tracing::trace!(
+        stage = "explained",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     for c in components(&dark, &darkness, wu, hu) {
         if c.pixels.iter().any(|&i| explained[i as usize]) {
             // Hair stubs leave a reported dot: explained near it; a strand going on is not.
@@ -235,6 +280,11 @@ pub fn analyse(
             });
         }
     }
+    tracing::trace!(
+        stage = "components",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let mask = GrayImage::from_fn(w, h, |x, y| {
         Luma([u8::from(unexplained[y as usize * wu + x as usize]) * 255])
     });
@@ -247,6 +297,11 @@ pub fn analyse(
     };
     // Soft cost: the strongest darkness (in noise units) within the guard radius, ignoring what
     // reported dots explain, so that among admissible spots the cleanest skin wins.
+    tracing::trace!(
+        stage = "guard",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let masked: Vec<f32> = contrast
         .iter()
         .zip(&dark)
@@ -261,6 +316,11 @@ pub fn analyse(
         })
         .collect();
     let z = noise_units(&gaussian(&masked, wu, hu, matched_sigma_px));
+    tracing::trace!(
+        stage = "matched",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
     let cost = max_filter(&z, wu, hu, guard_px.round().max(1.0) as usize);
     SkinAnalysis {
         guard: Guard::from_mask(w, h, px_per_mm, blocked, cost),
@@ -268,13 +328,14 @@ pub fn analyse(
         shades,
         evidence,
         trusted,
+        dropped,
         dark_threshold: threshold,
     }
 }
 
 /// A map in units of its own robust noise (median and MAD of a sample), clamped to `0..=16`.
 fn noise_units(map: &[f32]) -> Vec<f32> {
-    let mut sample: Vec<f64> = map.iter().step_by(7).map(|&d| f64::from(d)).collect();
+    let mut sample: Vec<f64> = map.iter().step_by(13).map(|&d| f64::from(d)).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
@@ -435,12 +496,14 @@ fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64, percentile: f64)
     let bh = h.div_ceil(block);
     let mut levels = vec![0.0f32; bw * bh];
     let mut hist = [0u32; 256];
+    // Every other pixel and row is plenty for a percentile of a block of 36+ pixels.
+    let step = if block >= 12 { 2 } else { 1 };
     for by in 0..bh {
         for bx in 0..bw {
             hist.fill(0);
             let mut n = 0u32;
-            for y in by * block..((by + 1) * block).min(h) {
-                for x in bx * block..((bx + 1) * block).min(w) {
+            for y in (by * block..((by + 1) * block).min(h)).step_by(step) {
+                for x in (bx * block..((bx + 1) * block).min(w)).step_by(step) {
                     hist[luma[y * w + x].clamp(0.0, 255.0) as usize] += 1;
                     n += 1;
                 }
@@ -460,16 +523,19 @@ fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64, percentile: f64)
     }
     let mut out = vec![0.0f32; w * h];
     let b = block as f32;
+    let columns: Vec<(usize, usize, f32)> = (0..w)
+        .map(|x| {
+            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
+            let x0 = fx.floor() as usize;
+            (x0, (x0 + 1).min(bw - 1), fx - x0 as f32)
+        })
+        .collect();
     for y in 0..h {
         let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
         let y0 = fy.floor() as usize;
         let y1 = (y0 + 1).min(bh - 1);
         let ty = fy - y0 as f32;
-        for x in 0..w {
-            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(bw - 1);
-            let tx = fx - x0 as f32;
+        for (x, &(x0, x1, tx)) in columns.iter().enumerate() {
             let top = levels[y0 * bw + x0] * (1.0 - tx) + levels[y0 * bw + x1] * tx;
             let bot = levels[y1 * bw + x0] * (1.0 - tx) + levels[y1 * bw + x1] * tx;
             out[y * w + x] = top * (1.0 - ty) + bot * ty;
@@ -599,6 +665,7 @@ mod tests {
             x: 50.5,
             y: 60.5,
             radius: 3.0,
+            score: 0.9,
         }];
         let a = analyse(&img, ppm, &reported, 0.7);
         assert_eq!(a.suspected.len(), 1);
