@@ -1,11 +1,13 @@
 //! Perception: what is already on the skin.
 //!
 //! `blobs` is the classical, scale-aware detector (image + our own kernels in `filter`);
-//! `score` compares detections with the renderer's ground truth.
+//! `shafts` finds follicle openings in dermoscope frames; `score` compares detections with the
+//! renderer's ground truth.
 
 pub mod blobs;
 pub mod filter;
 pub mod score;
+pub mod shafts;
 
 use image::RgbImage;
 use thiserror::Error;
