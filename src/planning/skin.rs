@@ -48,6 +48,10 @@ pub const HALLUCINATION_FRACTION: f64 = 0.1;
 /// evaluation frames over 95% of such reports are hallucinations in skin texture. Between the
 /// two, a report is kept clear of (spacing) but not counted.
 pub const EVIDENCE_DROP: f64 = 1.0;
+/// A channel this bright is glare (or clipped): what lies under it cannot be seen.
+pub const GLARE_LEVEL: u8 = 250;
+/// Luma this many times the skin level is glare.
+pub const GLARE_FACTOR: f32 = 1.4;
 /// Reports at least this confident are always trusted.
 pub const CONFIDENT_SCORE: f64 = 0.7;
 /// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
@@ -285,11 +289,18 @@ pub fn analyse(
         ms = clock.elapsed().as_secs_f64() * 1e3,
         "skin analysis"
     );
+    // Glare hides whatever lies under it: keep clear of it too (pale scars are far less bright).
+    let glare: Vec<bool> = image
+        .pixels()
+        .zip(smooth.iter().zip(&skin))
+        .map(|(p, (&l, &s))| p.0.iter().any(|&c| c >= GLARE_LEVEL) || l > GLARE_FACTOR * s)
+        .collect();
     let mask = GrayImage::from_fn(w, h, |x, y| {
-        Luma([u8::from(unexplained[y as usize * wu + x as usize]) * 255])
+        let i = y as usize * wu + x as usize;
+        Luma([u8::from(unexplained[i] || glare[i]) * 255])
     });
     let guard_px = GUARD_FRACTION * min_spacing_mm * px_per_mm;
-    let blocked = if unexplained.iter().any(|&u| u) {
+    let blocked = if unexplained.iter().chain(&glare).any(|&u| u) {
         let dist2 = imageproc::distance_transform::euclidean_squared_distance_transform(&mask);
         dist2.pixels().map(|d| d[0] < guard_px * guard_px).collect()
     } else {
