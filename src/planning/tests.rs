@@ -361,6 +361,51 @@ mod proptests {
         }
 
         #[test]
+        fn recommendations_stay_in_their_zone_and_off_nogo(
+            x0 in 0.0f64..6.0, y0 in 0.0f64..5.0, w in 6.0f64..14.0, h in 5.0f64..10.0,
+            tilt in -2.0f64..2.0,
+            mole in (2.0f64..16.0, 2.0f64..12.0),
+            hairline in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let poly = vec![[x0, y0 + tilt.max(0.0)], [x0 + w, y0 + (-tilt).max(0.0)], [x0 + w, y0 + h], [x0, y0 + h]];
+            let main = Zone {
+                name: "zone".into(),
+                kind: if hairline { ZoneKind::Hairline } else { ZoneKind::Fill },
+                polygon: poly.clone(),
+                target_density_per_cm2: None,
+                front_edge: hairline.then(|| vec![poly[0], poly[1]]),
+                transition_mm: Some(4.0),
+            };
+            let (mx, my) = mole;
+            let nogo = Zone {
+                name: "mole".into(),
+                kind: ZoneKind::Nogo,
+                polygon: vec![[mx, my], [mx + 2.0, my], [mx + 2.0, my + 2.0], [mx, my + 2.0]],
+                target_density_per_cm2: None,
+                front_edge: None,
+                transition_mm: None,
+            };
+            let design = Design { units: Units::Mm, zones: vec![main, nogo] };
+            let cfg = PlannerConfig { seed, ..PlannerConfig::new(70.0, 0.7) };
+            let inp = PlanInput { design: Some(design), ..input(20.0, 15.0, Vec::new()) };
+            let plan = Planner::new(cfg, inp).map_err(|e| TestCaseError::fail(e.to_string()))?.plan();
+            for r in &plan.recommendations {
+                prop_assert!(r.x_mm >= 0.0 && r.x_mm < 20.0 && r.y_mm >= 0.0 && r.y_mm < 15.0);
+                let in_mole = (mx..mx + 2.0).contains(&r.x_mm) && (my..my + 2.0).contains(&r.y_mm);
+                prop_assert!(!in_mole, "recommendation in the no-go zone at ({}, {})", r.x_mm, r.y_mm);
+                let inside = design::polygon_contains(&poly, r.x_mm, r.y_mm);
+                match r.role {
+                    RecRole::Fill => {
+                        prop_assert!(inside, "fill outside its zone at ({}, {})", r.x_mm, r.y_mm);
+                        prop_assert_eq!(r.zone.as_str(), "zone");
+                    }
+                    RecRole::Sentinel => prop_assert!(!inside && hairline),
+                }
+            }
+        }
+
+        #[test]
         fn incremental_never_breaks_spacing(
             pts in dots(),
             added in prop::collection::vec((0.0f64..20.0, 0.0f64..15.0), 1..40),
