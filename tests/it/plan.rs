@@ -165,6 +165,34 @@ fn jsonl_sessions_designs_and_bad_input() {
         assert_eq!(r["zone"], "crown");
     }
 
+    // Existing dots from a file (here `stipple detect`'s own output) and the scale from a
+    // calibration file give the same plan as detecting in place.
+    let detected = stipple()
+        .args(["detect", "--px-per-mm", ppm_s.as_str(), "--format", "jsonl"])
+        .arg(&a)
+        .output()
+        .expect("run detect");
+    assert!(detected.status.success());
+    let dots = dir.path().join("dots.json");
+    std::fs::write(&dots, &detected.stdout).expect("write dots");
+    let calibration = dir.path().join("calib.toml");
+    std::fs::write(&calibration, format!("px_per_mm = {ppm:?}\n")).expect("write calibration");
+    let from_file = &run_json(
+        &[
+            "--calibration",
+            calibration.to_str().expect("utf-8"),
+            "--target-density",
+            "70",
+            "--min-spacing-mm",
+            "0.7",
+            "--dots",
+            dots.to_str().expect("utf-8"),
+        ],
+        &[&a],
+    )[0];
+    assert_eq!(from_file["existing"], full["existing"]);
+    assert_eq!(from_file["recommendations"], full["recommendations"]);
+
     // Bad flags are clear errors.
     let out = stipple()
         .args(["plan", "--px-per-mm", "18", "--target-density", "70"])
