@@ -566,6 +566,17 @@ impl Planner {
             }
             self.grid.remove(id, ox, oy);
             self.grid.insert(id, x, y);
+            // The dot may land just across a cell border from the recommendation.
+            let (from, to) = (self.cell_index(ox, oy), self.cell_index(x, y));
+            if from != to {
+                if let Some(c) = from {
+                    self.cells[c].placed = self.cells[c].placed.saturating_sub(1);
+                    touched.push(c);
+                }
+                if let Some(c) = to {
+                    self.cells[c].placed += 1;
+                }
+            }
             self.looks[id as usize] = Some(DotLook {
                 radius_mm: dot.radius_mm,
                 shade: dot.shade,
