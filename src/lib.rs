@@ -12,11 +12,16 @@
 //!   the minimum spacing to every dot, follows a treatment design (hairline, fill, scar, no-go
 //!   zones), layers the density over sessions and updates incrementally as dots appear.
 //! - [`overlay`]: drawing existing dots and the plan onto a frame, for people to look at.
+//! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
+//!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
+//!   calibrator and the synthetic board renderer. See `docs/calibration.md`.
 //! - [`frame`]: the types that flow between stages.
-//! - [`cli`]: the command-line front end (`stipple synth`, `stipple detect`, ...), one file per
+//! - [`cli`]: the command-line front end (`stipple synth`, `stipple calibrate`,
+//!   `stipple synth-board`, ...), one file per
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.
 #![deny(missing_docs)]
 
+pub mod calib;
 pub mod cli;
 pub mod frame;
 pub mod overlay;
