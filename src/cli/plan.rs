@@ -161,7 +161,8 @@ fn overlay_path(base: &Path, image: &Path, several: bool) -> PathBuf {
 /// # Errors
 /// A bad scale, design or dots file, or a failure to write the output.
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let px_per_mm = super::detect::resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let scale = super::detect::resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let px_per_mm = scale.px_per_mm;
     let design = args
         .design
         .as_deref()
@@ -199,6 +200,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
+        let (width, height) = image.dimensions();
+        if let Err(why) = scale.check_image(width, height) {
+            eprintln!("stipple: error: {}: {why}", path.display());
+            failures += 1;
+            continue;
+        }
         let detections = match &given_dots {
             Some(d) => d.clone(),
             None => detector.detect(&image),

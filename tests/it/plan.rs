@@ -176,7 +176,16 @@ fn jsonl_sessions_designs_and_bad_input() {
     let dots = dir.path().join("dots.json");
     std::fs::write(&dots, &detected.stdout).expect("write dots");
     let calibration = dir.path().join("calib.toml");
-    std::fs::write(&calibration, format!("px_per_mm = {ppm:?}\n")).expect("write calibration");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("calibration/synthetic.toml"),
+    )
+    .expect("read the synthetic calibration")
+    .replace("image_width = 1280", "image_width = 480")
+    .replace("image_height = 720", "image_height = 320")
+    .replace("px_per_mm = 20.0", &format!("px_per_mm = {ppm:?}"))
+    .replace("cx = 640.0", "cx = 240.0")
+    .replace("cy = 360.0", "cy = 160.0");
+    std::fs::write(&calibration, text).expect("write calibration");
     let from_file = &run_json(
         &[
             "--calibration",
