@@ -304,10 +304,11 @@ fn evaluation_frames_against_truth() {
         "planner violation rate {:.4}",
         oracle_total.violation_rate()
     );
-    // Measured 2.1% end to end on these frames, all against miniaturised units the detector
-    // misses and the image barely shows.
+    // Measured 0.07% end to end on these frames with main's detector at adb79bb (violations
+    // are against miniaturised units the detector misses and the image barely shows); the
+    // margin leaves room for detector changes.
     assert!(
-        e2e_total.violation_rate() <= 0.04,
+        e2e_total.violation_rate() <= 0.015,
         "end-to-end violation rate {:.4}",
         e2e_total.violation_rate()
     );
