@@ -3,4 +3,5 @@
 mod accuracy;
 mod calib;
 mod detect;
+mod plan;
 mod synth;
