@@ -13,6 +13,10 @@
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
 //!   latest-frame-wins hand-offs, the broadcast to viewers. [`server`] is the page, API and
 //!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`] and [`config`] support them.
+//! - [`planning`]: where the next dots go. A variable-density blue-noise sampler that keeps
+//!   the minimum spacing to every dot, follows a treatment design (hairline, fill, scar, no-go
+//!   zones), layers the density over sessions and updates incrementally as dots appear.
+//! - [`overlay`]: drawing existing dots and the plan onto a frame, for people to look at.
 //! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
 //!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
 //!   calibrator and the synthetic board renderer. See `docs/calibration.md`.
@@ -28,8 +32,10 @@ pub mod config;
 pub mod frame;
 pub mod mailbox;
 pub mod metrics;
+pub mod overlay;
 pub mod perception;
 pub mod pipeline;
+pub mod planning;
 pub mod registration;
 pub mod server;
 pub mod session;

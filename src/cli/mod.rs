@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod calibrate;
 mod detect;
+mod plan;
 mod score;
 mod serve;
 mod synth;
@@ -29,6 +30,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Find every follicle and pigment dot in images, in pixels, with a kind and a score.
     Detect(detect::DetectArgs),
+    /// Recommend the next dots: where, how big, how dark, in what order (JSON in pixels).
+    Plan(plan::PlanArgs),
     /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
     Score(score::ScoreArgs),
     /// The live service: camera to overlay at the chair, on a page at http://127.0.0.1:8080/.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Score(args) => score::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Calibrate(args) => calibrate::run(args),

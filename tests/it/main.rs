@@ -3,5 +3,6 @@
 mod accuracy;
 mod calib;
 mod detect;
+mod plan;
 mod serve;
 mod synth;
