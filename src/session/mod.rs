@@ -8,7 +8,6 @@
 
 pub mod coverage;
 pub mod design;
-mod interim_plan;
 pub mod msg;
 
 use std::collections::VecDeque;
@@ -18,6 +17,7 @@ use serde::Serialize;
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta};
 use crate::perception::{BlobConfig, BlobDetector, PerceptionError};
+use crate::planning::{self, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig};
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
 pub use design::{Design, Zone};
@@ -31,8 +31,8 @@ const BORDER_MARGIN_PX: f64 = 24.0;
 const HEATMAP_EVERY_FRAMES: u64 = 10;
 /// Drift statistics cover this many frames (a minute at 30 fps).
 const DRIFT_WINDOW_FRAMES: usize = 1800;
-/// Radius for the local density estimate, millimetres.
-const DENSITY_RADIUS_MM: f64 = 2.5;
+/// Registered frames before the first plan: enough for the map's landmarks to be confirmed.
+const PLAN_WARMUP_FRAMES: u64 = 8;
 
 /// Tuning of the live session.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub struct SessionConfig {
     pub px_per_mm: f64,
     /// How many next dots to recommend at once.
     pub recommendations: usize,
-    /// A dot placed within this distance of a recommendation marks it done, millimetres.
+    /// Radius of the target ring drawn at the current recommendation, millimetres.
     pub done_radius_mm: f64,
     /// Side of a heatmap cell, millimetres.
     pub heatmap_cell_mm: f64,
@@ -122,8 +122,7 @@ pub struct LiveSession {
     registrar: Registrar,
     design: Design,
     recs: Vec<Recommendation>,
-    next_rec_id: u64,
-    replan: bool,
+    planner: Option<LivePlanner>,
     coverage: Coverage,
     dots_placed: u64,
     recs_done: u64,
@@ -152,8 +151,7 @@ impl LiveSession {
             }),
             design: Design::default(),
             recs: Vec::new(),
-            next_rec_id: 1,
-            replan: true,
+            planner: None,
             coverage: Coverage::new(),
             dots_placed: 0,
             recs_done: 0,
@@ -173,7 +171,7 @@ impl LiveSession {
     pub fn set_design(&mut self, design: Design) {
         self.design = design;
         self.recs.clear();
-        self.replan = true;
+        self.planner = None;
     }
 
     /// The current design.
@@ -259,29 +257,27 @@ impl LiveSession {
         let image_from_skin = skin_from_image.inverse();
 
         // Newly confirmed pigment dots inside skin that was already in view: placed by the
-        // needle. They mark nearby recommendations done.
+        // needle. Every newly confirmed dot goes to the planner, which marks the recommendation
+        // under it done and keeps the rest of the plan clear of it.
+        let mut plan_changed = false;
         for l in &reg.confirmed {
             let seen_before = self.coverage.seen(l.in_skin_mm).saturating_sub(
                 (self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16,
             );
             if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
                 self.dots_placed += 1;
-                let before = self.recs.len();
-                let r2 = self.config.done_radius_mm.powi(2);
-                self.recs.retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) > r2);
-                self.recs_done += (before - self.recs.len()) as u64;
                 tracing::debug!(x_mm = l.in_skin_mm[0], y_mm = l.in_skin_mm[1], "dot placed");
             }
-            // Any recommendation now too close to a dot is void.
-            let min2 = self.design.min_spacing_mm.powi(2) * 0.8;
-            if self
-                .recs
-                .iter()
-                .any(|r| dist2(r.in_skin_mm, l.in_skin_mm) < min2)
-            {
-                self.recs
-                    .retain(|r| dist2(r.in_skin_mm, l.in_skin_mm) >= min2);
-                self.replan = true;
+            if let Some(lp) = self.planner.as_mut() {
+                if let Some(dot) = lp.existing(l) {
+                    let update = lp.planner.add_existing(dot);
+                    if update.done.is_some() {
+                        self.recs_done += 1;
+                    }
+                    plan_changed |= update.done.is_some()
+                        || !update.removed.is_empty()
+                        || !update.added.is_empty();
+                }
             }
         }
         if reg.registered {
@@ -290,19 +286,12 @@ impl LiveSession {
         }
 
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
-        // Recommendations that left the view are dropped; new ones are made in view.
-        let before = self.recs.len();
-        self.recs
-            .retain(|r| design::point_in_polygon(r.in_skin_mm, &view));
-        if self.recs.len() < before || self.recs.len() < self.config.recommendations / 2 {
-            self.replan = true;
+        if self.planner.is_none() && reg.registered && self.frames > PLAN_WARMUP_FRAMES {
+            self.planner = self.build_planner(&view);
+            plan_changed = true;
         }
-        if self.replan
-            && reg.registered
-            && self.frames > u64::from(crate::registration::MIN_OBSERVATIONS)
-        {
-            self.top_up_plan(&view);
-            self.replan = false;
+        if plan_changed {
+            self.refresh_recs();
         }
         if self.frames % HEATMAP_EVERY_FRAMES == 1 {
             self.heat = Some(self.heatmap(&view));
@@ -424,57 +413,83 @@ impl LiveSession {
             .map(|l| l.in_skin_mm)
     }
 
-    fn top_up_plan(&mut self, view: &[[f64; 2]]) {
-        let _span = tracing::trace_span!("plan").entered();
-        let want = self.config.recommendations.saturating_sub(self.recs.len());
-        if want == 0 {
-            return;
+    /// Plans over the current view: the planner works on a fixed rectangle of skin (the view
+    /// when the plan is made), in its own millimetres with the origin at the rectangle's corner.
+    fn build_planner(&self, view: &[[f64; 2]]) -> Option<LivePlanner> {
+        let _span = tracing::debug_span!("plan_build").entered();
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for c in view {
+            x0 = x0.min(c[0]);
+            y0 = y0.min(c[1]);
+            x1 = x1.max(c[0]);
+            y1 = y1.max(c[1]);
         }
-        let mut existing: Vec<[f64; 2]> = self.confirmed_dots().collect();
-        existing.extend(self.recs.iter().map(|r| r.in_skin_mm));
-        // Density from a coarse grid of counts, so the candidate filter stays cheap.
-        let dots: Vec<[f64; 2]> = self.confirmed_dots().collect();
-        let cell = DENSITY_RADIUS_MM;
-        let mut counts: std::collections::HashMap<(i64, i64), u32> = Default::default();
-        for d in &dots {
-            *counts
-                .entry(((d[0] / cell).floor() as i64, (d[1] / cell).floor() as i64))
-                .or_default() += 1;
-        }
-        let density_at = |p: [f64; 2]| {
-            let (cx, cy) = ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
-            let mut n = 0;
-            for gx in cx - 1..=cx + 1 {
-                for gy in cy - 1..=cy + 1 {
-                    n += counts.get(&(gx, gy)).copied().unwrap_or(0);
-                }
-            }
-            f64::from(n) / (9.0 * cell * cell / 100.0)
+        let (origin_mm, frame_mm) = ([x0, y0], [x1 - x0, y1 - y0]);
+        let existing: Vec<ExistingDot> = self
+            .registrar
+            .landmarks()
+            .iter()
+            .filter(|l| l.confirmed())
+            .filter_map(|l| existing_in(origin_mm, frame_mm, l))
+            .collect();
+        let to_plan = |q: &[f64; 2]| [q[0] - x0, q[1] - y0];
+        let zones: Vec<planning::Zone> = self
+            .design
+            .zones
+            .iter()
+            .map(|z| planning::Zone {
+                name: z.name.clone(),
+                kind: planning::ZoneKind::Fill,
+                polygon: z.polygon_in_skin_mm.iter().map(to_plan).collect(),
+                target_density_per_cm2: z.target_per_cm2,
+                front_edge: None,
+                transition_mm: None,
+            })
+            .collect();
+        let design = (!zones.is_empty()).then_some(planning::Design {
+            units: planning::Units::Mm,
+            zones,
+        });
+        let config = PlannerConfig {
+            session: Some(self.design.session),
+            ..PlannerConfig::new(self.design.target_per_cm2, self.design.min_spacing_mm)
         };
-        let new = interim_plan::propose(&self.design, view, &existing, density_at, want);
-        for p in new {
-            self.recs.push(Recommendation {
-                id: self.next_rec_id,
-                in_skin_mm: p,
-            });
-            self.next_rec_id += 1;
+        let input = PlanInput {
+            frame_mm,
+            existing,
+            design,
+            guard: None,
+        };
+        match Planner::new(config, input) {
+            Ok(planner) => Some(LivePlanner {
+                planner,
+                origin_mm,
+                frame_mm,
+            }),
+            Err(err) => {
+                tracing::warn!(cause = %err, "cannot plan this view");
+                None
+            }
         }
-        self.order_recs();
     }
 
-    /// Orders the recommendations as a nearest-neighbour tour from the first one, so the
-    /// numbers on the page lead the needle along a short path.
-    fn order_recs(&mut self) {
-        for i in 1..self.recs.len() {
-            let from = self.recs[i - 1].in_skin_mm;
-            let mut best = i;
-            for j in i + 1..self.recs.len() {
-                if dist2(self.recs[j].in_skin_mm, from) < dist2(self.recs[best].in_skin_mm, from) {
-                    best = j;
-                }
-            }
-            self.recs.swap(i, best);
-        }
+    /// The first recommendations of the planner's working order, on the skin.
+    fn refresh_recs(&mut self) {
+        let Some(lp) = self.planner.as_ref() else {
+            return;
+        };
+        let [ox, oy] = lp.origin_mm;
+        self.recs = lp
+            .planner
+            .plan()
+            .recommendations
+            .iter()
+            .take(self.config.recommendations)
+            .map(|r| Recommendation {
+                id: u64::from(r.id),
+                in_skin_mm: [r.x_mm + ox, r.y_mm + oy],
+            })
+            .collect();
     }
 
     fn heatmap(&self, view: &[[f64; 2]]) -> HeatMsg {
@@ -626,8 +641,46 @@ fn tenth(v: f64) -> f32 {
     ((v * 10.0).round() / 10.0) as f32
 }
 
-fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
-    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+/// The planner for the live session, with the skin rectangle it plans over.
+#[derive(Debug)]
+struct LivePlanner {
+    /// The planner, in its own millimetres.
+    planner: Planner,
+    /// Skin position of the planner's origin, millimetres.
+    origin_mm: [f64; 2],
+    /// Size of the planned rectangle, millimetres.
+    frame_mm: [f64; 2],
+}
+
+impl LivePlanner {
+    /// A skin-map dot in the planner's coordinates, if it lies in the planned rectangle.
+    fn existing(&self, l: &crate::registration::Landmark) -> Option<ExistingDot> {
+        existing_in(self.origin_mm, self.frame_mm, l)
+    }
+}
+
+/// A skin-map dot in the coordinates of a planner whose rectangle starts at `origin_mm` and
+/// spans `frame_mm`, if it lies inside.
+fn existing_in(
+    origin_mm: [f64; 2],
+    frame_mm: [f64; 2],
+    l: &crate::registration::Landmark,
+) -> Option<ExistingDot> {
+    let (x, y) = (
+        l.in_skin_mm[0] - origin_mm[0],
+        l.in_skin_mm[1] - origin_mm[1],
+    );
+    let inside = x >= 0.0 && y >= 0.0 && x <= frame_mm[0] && y <= frame_mm[1];
+    inside.then_some(ExistingDot {
+        x_mm: x,
+        y_mm: y,
+        radius_mm: l.radius_mm,
+        kind: match l.kind {
+            DotKind::Follicle => ExistingKind::Follicle,
+            DotKind::Pigment => ExistingKind::Pigment,
+        },
+        shade: None,
+    })
 }
 
 fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
