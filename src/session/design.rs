@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Default target density over the top: about half of natural follicular density is
-/// convincing (DOMAIN.md, "Natural density").
-pub const DEFAULT_TARGET_PER_CM2: f64 = 45.0;
+/// Default target density, existing follicles and dots included: a full-looking scalp, within
+/// natural follicular-unit density (65-110 per cm², DOMAIN.md "Natural density"), so that
+/// thinning skin gets dots and full skin gets none.
+pub const DEFAULT_TARGET_PER_CM2: f64 = 80.0;
 /// Default closest spacing between dots, millimetres (blowout guard).
 pub const DEFAULT_MIN_SPACING_MM: f64 = 0.7;
 
