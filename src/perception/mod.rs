@@ -6,6 +6,7 @@
 pub mod blobs;
 pub mod filter;
 pub mod score;
+pub mod segment;
 
 use image::RgbImage;
 use thiserror::Error;
