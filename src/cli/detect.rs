@@ -26,7 +26,11 @@ pub enum DetectFormat {
 #[derive(Debug, clap::Args)]
 pub struct DetectArgs {
     /// Scale at the skin in pixels per millimetre.
-    #[arg(long, required_unless_present = "calibration")]
+    #[arg(
+        long,
+        required_unless_present = "calibration",
+        allow_negative_numbers = true
+    )]
     pub px_per_mm: Option<f64>,
     /// A calibration file (TOML) giving the scale (and the lens model).
     #[arg(long, conflicts_with = "px_per_mm")]

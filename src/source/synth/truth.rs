@@ -74,6 +74,8 @@ pub enum NegativeKind {
     Strand,
     /// Specular glare.
     Glare,
+    /// An empty follicle opening seen as a yellow dot under the dermoscope (no hair, not a unit).
+    YellowDot,
 }
 
 /// Where a negative lies.

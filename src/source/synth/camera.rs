@@ -1,0 +1,375 @@
+//! The camera: what happens between the skin and the file. Uneven light and vignetting (a ring
+//! light with dark corners for the dermoscope), specular glare, defocus (baked into the texture
+//! once, see [`Camera::blur_sigma_px`]), sensor noise (Gaussian read noise plus shot noise),
+//! a burned-in info bar on some dermoscope frames, and JPEG compression.
+//!
+//! A frame is one affine bilinear warp of the albedo texture plus per-pixel light, glare and noise,
+//! so it renders in a few milliseconds in a release build.
+
+use image::{ImageEncoder, RgbImage};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tracing::warn;
+
+use super::noise::{self, FastGauss};
+use super::texture::{seg_dist, smoothstep, Rgb, Texture};
+use super::truth::{NegativeKind, Shape, TruthNegative, View};
+use super::Pose;
+
+/// Defocus blur sigma range (px).
+const BLUR_SIGMA_PX: (f64, f64) = (0.3, 1.2);
+/// Read-noise sigma range (fraction of full scale).
+const READ_NOISE: (f32, f32) = (0.006, 0.02);
+/// Shot-noise factor range (sigma = factor * sqrt(signal)).
+const SHOT_NOISE: (f32, f32) = (0.005, 0.02);
+/// JPEG quality range for seeds that are compressed.
+const JPEG_QUALITY: (u8, u8) = (70, 95);
+/// Pixels darker than this light gain (dermoscope corners) hide what lies under them.
+const MIN_VISIBLE_GAIN: f32 = 0.35;
+
+/// One specular highlight, in pixels of the frame (it moves with the light, not the skin).
+#[derive(Debug, Clone)]
+struct Glare {
+    /// Core of the glare: a point or a streak; the glow reaches `r` beyond it.
+    shape: Shape,
+    /// Peak added brightness.
+    strength: f32,
+}
+
+/// The burned-in text bar of a device photo.
+#[derive(Debug, Clone)]
+struct InfoBar {
+    height_px: u32,
+    shade: f32,
+    /// Light rectangles: x0, y0, x1, y1 (px).
+    glyphs: Vec<[u32; 4]>,
+}
+
+/// Everything about the camera of one scene; the per-pixel maps are for its frame size.
+#[derive(Clone)]
+pub(crate) struct Camera {
+    w: u32,
+    h: u32,
+    /// Defocus sigma in pixels; the scene blurs its texture by this much once.
+    pub(crate) blur_sigma_px: f64,
+    /// Light gain per pixel: exposure, uneven light and vignetting.
+    gain: Vec<f32>,
+    /// White balance per channel.
+    tint: Rgb,
+    glare: Vec<Glare>,
+    /// Added glare brightness per pixel.
+    glare_map: Vec<f32>,
+    read_noise: f32,
+    shot_noise: f32,
+    /// JPEG quality, or `None` to keep the frame lossless.
+    pub(crate) jpeg_quality: Option<u8>,
+    info_bar: Option<InfoBar>,
+    gauss: FastGauss,
+}
+
+impl Camera {
+    /// Draws the camera and light of a scene.
+    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, _ppm: f64) -> Self {
+        let blur_sigma_px = rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1);
+        let read_noise = rng.gen_range(READ_NOISE.0..READ_NOISE.1);
+        let shot_noise = rng.gen_range(SHOT_NOISE.0..SHOT_NOISE.1);
+        let jpeg_quality = match view {
+            View::Rig => rng.gen_bool(0.5),
+            View::Dermoscope => rng.gen_bool(0.8),
+        }
+        .then(|| rng.gen_range(JPEG_QUALITY.0..=JPEG_QUALITY.1));
+        let t = rng.gen_range(-0.05..0.05);
+        let tint = [1.0 + t, 1.0 + rng.gen_range(-0.02..0.02), 1.0 - t];
+        let light_seed: u64 = rng.gen();
+        let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+        let half_diag = cx.hypot(cy);
+        let mut gain = vec![0.0f32; (w * h) as usize];
+        match view {
+            View::Rig => {
+                let exposure = rng.gen_range(0.9..1.1);
+                let ga: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+                let gs = rng.gen_range(0.05..0.22);
+                let vig = rng.gen_range(0.12..0.4);
+                let blotch = rng.gen_range(0.03..0.1);
+                for y in 0..h {
+                    for x in 0..w {
+                        let (dx, dy) = (
+                            (x as f64 + 0.5 - cx) / half_diag,
+                            (y as f64 + 0.5 - cy) / half_diag,
+                        );
+                        let r2 = dx * dx + dy * dy;
+                        let grad = 1.0 + gs * (dx * ga.cos() + dy * ga.sin());
+                        let uneven =
+                            1.0 + blotch * 2.0 * noise::fbm(light_seed, dx, dy, 0.6, 2, 0.5) as f64;
+                        let v = (1.0 - vig * r2).powi(2);
+                        gain[(y * w + x) as usize] = (exposure * grad * uneven * v) as f32;
+                    }
+                }
+            }
+            View::Dermoscope => {
+                let exposure = rng.gen_range(0.95..1.12);
+                let centre = rng.gen_range(0.1..0.3);
+                let ring = rng.gen_range(0.82..1.08);
+                let soft = rng.gen_range(0.1..0.22);
+                let (ox, oy) = (rng.gen_range(-0.05..0.05), rng.gen_range(-0.05..0.05));
+                for y in 0..h {
+                    for x in 0..w {
+                        let (dx, dy) = (
+                            (x as f64 + 0.5 - cx) / half_diag - ox,
+                            (y as f64 + 0.5 - cy) / half_diag - oy,
+                        );
+                        let r = dx.hypot(dy);
+                        let bright = 1.0 + centre * (1.0 - r * r * 1.6);
+                        let edge = 1.0 - smoothstep(ring - soft, ring + soft * 0.4, r);
+                        let uneven =
+                            1.0 + 0.06 * noise::fbm(light_seed, dx, dy, 0.5, 2, 0.5) as f64;
+                        gain[(y * w + x) as usize] = (exposure * bright * uneven * edge) as f32;
+                    }
+                }
+            }
+        }
+        let glare = draw_glare(rng, view, w, h);
+        let mut glare_map = vec![0.0f32; (w * h) as usize];
+        for g in &glare {
+            paint_glare(&mut glare_map, w, h, g);
+        }
+        let info_bar =
+            (view == View::Dermoscope && rng.gen_bool(0.35)).then(|| draw_info_bar(rng, w, h));
+        Self {
+            w,
+            h,
+            blur_sigma_px,
+            gain,
+            tint,
+            glare,
+            glare_map,
+            read_noise,
+            shot_noise,
+            jpeg_quality,
+            info_bar,
+            gauss: FastGauss::new(light_seed ^ 0x6A05),
+        }
+    }
+
+    /// Whether a glare lies over the disc (x, y, r) in pixels (at the identity pose).
+    pub(crate) fn glare_covers(&self, x: f64, y: f64, r: f64) -> bool {
+        self.glare.iter().any(|g| g.shape.distance(x, y) < r + 2.0)
+    }
+
+    /// Whether something at pixel (x, y) can be seen at all: not under the info bar, not in the
+    /// black corners of a dermoscope.
+    pub(crate) fn visible(&self, x: f64, y: f64) -> bool {
+        if x < 0.0 || y < 0.0 || x >= self.w as f64 || y >= self.h as f64 {
+            return false;
+        }
+        if let Some(bar) = &self.info_bar {
+            if y < bar.height_px as f64 + 2.0 {
+                return false;
+            }
+        }
+        self.gain[(y as u32 * self.w + x as u32) as usize] >= MIN_VISIBLE_GAIN
+    }
+
+    /// The glare negatives, in pixels.
+    pub(crate) fn glare_truth(&self) -> Vec<TruthNegative> {
+        self.glare
+            .iter()
+            .map(|g| TruthNegative {
+                kind: NegativeKind::Glare,
+                shape: g.shape.clone(),
+            })
+            .collect()
+    }
+
+    /// Renders one frame of the texture through `pose`.
+    pub(crate) fn render(&self, tex: &Texture, pose: &Pose, ppm: f64, noise_seed: u64) -> RgbImage {
+        let (w, h) = (self.w, self.h);
+        let k = pose.scale * ppm;
+        let (c, s) = (pose.angle_rad.cos(), pose.angle_rad.sin());
+        // texel = tex_ppm * (d + R(-angle) * (img - centre) / k - origin)
+        let q = tex.px_per_mm / k;
+        let (a00, a01, a10, a11) = (q * c, q * s, -q * s, q * c);
+        let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+        let b0 = tex.px_per_mm * (pose.dx_mm - tex.origin_mm[0]) - a00 * cx - a01 * cy;
+        let b1 = tex.px_per_mm * (pose.dy_mm - tex.origin_mm[1]) - a10 * cx - a11 * cy;
+        let mut gauss = self.gauss.clone();
+        gauss.reseed(noise_seed);
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        let (rn2, sn2) = (
+            self.read_noise * self.read_noise,
+            self.shot_noise * self.shot_noise,
+        );
+        for y in 0..h {
+            let py = y as f64 + 0.5;
+            let mut u = a00 * 0.5 + a01 * py + b0;
+            let mut v = a10 * 0.5 + a11 * py + b1;
+            let row = (y * w) as usize;
+            for x in 0..w as usize {
+                let idx = row + x;
+                let alb = tex.sample(u as f32, v as f32);
+                let g = self.gain[idx];
+                let gl = self.glare_map[idx];
+                let out = &mut buf[idx * 3..idx * 3 + 3];
+                for ch in 0..3 {
+                    let val = alb[ch] * g * self.tint[ch] + gl;
+                    let sd = (rn2 + sn2 * val.max(0.0)).sqrt();
+                    let val = val + sd * gauss.next();
+                    out[ch] = (val * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+                }
+                u += a00;
+                v += a10;
+            }
+        }
+        let mut img = RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h));
+        if let Some(bar) = &self.info_bar {
+            draw_bar(&mut img, bar);
+        }
+        if let Some(q) = self.jpeg_quality {
+            img = jpeg_round_trip(img, q);
+        }
+        img
+    }
+}
+
+/// Encodes and decodes a frame as JPEG in memory; on failure keeps the frame as it was.
+fn jpeg_round_trip(img: RgbImage, quality: u8) -> RgbImage {
+    let mut bytes = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality);
+    if let Err(err) = enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    ) {
+        warn!(cause = %err, "jpeg encode failed; frame kept lossless");
+        return img;
+    }
+    match image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg) {
+        Ok(d) => d.to_rgb8(),
+        Err(err) => {
+            warn!(cause = %err, "jpeg decode failed; frame kept lossless");
+            img
+        }
+    }
+}
+
+fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
+    let mut out = Vec::new();
+    let (p, n_max, r_px, strength) = match view {
+        View::Rig => (0.5, 3, (12.0, 45.0), (0.2, 0.5)),
+        View::Dermoscope => (0.7, 9, (4.0, 22.0), (0.5, 1.0)),
+    };
+    if !rng.gen_bool(p) {
+        return out;
+    }
+    let n = rng.gen_range(1..=n_max);
+    for _ in 0..n {
+        let x = rng.gen_range(0.1..0.9) * w as f64;
+        let y = rng.gen_range(0.1..0.9) * h as f64;
+        let r = rng.gen_range(r_px.0..r_px.1);
+        let shape = if rng.gen_bool(0.35) {
+            let a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+            let len = r * rng.gen_range(2.0..6.0);
+            Shape::Band {
+                points: vec![[x, y], [x + a.cos() * len, y + a.sin() * len]],
+                half_width: r,
+            }
+        } else {
+            Shape::Circle { x, y, r }
+        };
+        out.push(Glare {
+            shape,
+            strength: rng.gen_range(strength.0..strength.1),
+        });
+    }
+    out
+}
+
+fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare) {
+    let (core, reach) = match &g.shape {
+        Shape::Circle { x, y, r } => (vec![[*x, *y], [*x, *y]], *r),
+        Shape::Band { points, half_width } => (points.clone(), *half_width),
+    };
+    let (mut lx, mut ly, mut hx, mut hy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in &core {
+        lx = lx.min(p[0] - reach);
+        ly = ly.min(p[1] - reach);
+        hx = hx.max(p[0] + reach);
+        hy = hy.max(p[1] + reach);
+    }
+    let x0 = lx.max(0.0) as u32;
+    let y0 = ly.max(0.0) as u32;
+    let x1 = (hx.max(0.0) as u32).min(w);
+    let y1 = (hy.max(0.0) as u32).min(h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
+            let d = core
+                .windows(2)
+                .map(|s| seg_dist(px, py, s[0][0], s[0][1], s[1][0], s[1][1]).0)
+                .fold(f64::MAX, f64::min);
+            let t = d / reach;
+            if t < 1.0 {
+                let v = (-(t * t) * 3.0).exp() * (1.0 - t * t);
+                map[(y * w + x) as usize] += g.strength * v as f32;
+            }
+        }
+    }
+}
+
+fn draw_info_bar(rng: &mut ChaCha8Rng, w: u32, h: u32) -> InfoBar {
+    let height_px = ((h as f64) * rng.gen_range(0.035..0.06)) as u32;
+    let glyph_h = (height_px as f64 * rng.gen_range(0.45..0.6)) as u32;
+    let cell = (glyph_h as f64 * 0.65).max(3.0) as u32;
+    let top = (height_px - glyph_h) / 2;
+    let mut glyphs = Vec::new();
+    let mut x = rng.gen_range(8..30);
+    while x + cell < w - 10 {
+        let word = rng.gen_range(2..10);
+        for _ in 0..word {
+            if x + cell >= w - 10 {
+                break;
+            }
+            // A 3x5 block glyph: a few lit cells.
+            let (cw, ch) = (cell.max(3) / 3, glyph_h.max(5) / 5);
+            for gy in 0..5 {
+                for gx in 0..3 {
+                    if rng.gen_bool(0.55) {
+                        glyphs.push([
+                            x + gx * cw,
+                            top + gy * ch,
+                            x + (gx + 1) * cw,
+                            top + (gy + 1) * ch,
+                        ]);
+                    }
+                }
+            }
+            x += cell + cell / 3;
+        }
+        x += cell * rng.gen_range(1..4);
+        if rng.gen_bool(0.15) {
+            x += w / 5;
+        }
+    }
+    InfoBar {
+        height_px,
+        shade: rng.gen_range(0.02..0.15),
+        glyphs,
+    }
+}
+
+fn draw_bar(img: &mut RgbImage, bar: &InfoBar) {
+    let v = (bar.shade * 255.0) as u8;
+    for y in 0..bar.height_px.min(img.height()) {
+        for x in 0..img.width() {
+            img.put_pixel(x, y, image::Rgb([v, v, v]));
+        }
+    }
+    for g in &bar.glyphs {
+        for y in g[1]..g[3].min(bar.height_px) {
+            for x in g[0]..g[2].min(img.width()) {
+                img.put_pixel(x, y, image::Rgb([235, 235, 230]));
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Rig-view hairs: at 12-28 px/mm a shaved hair is a dark tip (the cut shaft in its opening)
+//! with a short stub and shadow along the direction it leans.
+
+use super::paint::{disc_alpha, over};
+use super::scene::Unit;
+use super::skin::Palette;
+use super::texture::{seg_dist, Texture};
+
+/// Darkness of a stub at its root, relative to the tip.
+const STUB_DARKNESS: f64 = 0.7;
+/// Half width of a stub at its root, relative to the tip radius.
+const STUB_WIDTH: f64 = 0.75;
+/// Faint shadow ring around an opening: radius relative to the tip, and darkness.
+const HALO: (f64, f64) = (2.4, 0.12);
+
+/// Paints every unit's hairs into the texture.
+pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit]) {
+    let texel = 1.0 / tex.px_per_mm;
+    let hair = pal.hair;
+    for u in units {
+        for h in &u.hairs {
+            let (x0, y0) = (u.x_mm + h.dx_mm, u.y_mm + h.dy_mm);
+            let (ex, ey) = (
+                x0 + h.angle_rad.cos() * h.length_mm,
+                y0 + h.angle_rad.sin() * h.length_mm,
+            );
+            let r = h.radius_mm;
+            let reach = (h.length_mm + HALO.0 * r).max(r * 2.0) + 2.0 * texel;
+            let dark = h.darkness;
+            tex.for_each_in(x0 - reach, y0 - reach, x0 + reach, y0 + reach, |x, y, c| {
+                let d = (x - x0).hypot(y - y0);
+                // Halo: the opening's shadow.
+                let halo = (-(d * d) / (2.0 * (HALO.0 * r * 0.5).powi(2))).exp();
+                let k = (1.0 - HALO.1 * dark * halo) as f32;
+                *c = [c[0] * k, c[1] * k, c[2] * k];
+                // Stub: a tapering capsule along the hair.
+                let (ds, t) = seg_dist(x, y, x0, y0, ex, ey);
+                let hw = r * STUB_WIDTH * (1.0 - 0.6 * t);
+                let a_stub =
+                    disc_alpha(ds, hw, 0.4 * hw, texel) * STUB_DARKNESS * (1.0 - t).powf(0.8);
+                // Tip.
+                let a_tip = disc_alpha(d, r, 0.3 * r, texel);
+                over(c, hair, dark * a_tip.max(a_stub));
+            });
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `stipple detect`: the JSON contract and bad input, through the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+fn stipple() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stipple"))
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header claims `width` x `height` (its pixel data is a valid 1x1 image's, so only
+/// a decoder that trusts the header would try to allocate the whole thing).
+fn png_claiming(path: &Path, width: u32, height: u32) {
+    let mut buf = Vec::new();
+    image::RgbImage::new(1, 1)
+        .write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
+        .expect("encode");
+    // IHDR data starts at byte 16 (8 signature + 4 length + 4 type), 13 bytes, then its CRC.
+    buf[16..20].copy_from_slice(&width.to_be_bytes());
+    buf[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&buf[12..29]);
+    buf[29..33].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(path, buf).expect("write");
+}
+
+#[test]
+fn bad_images_are_named_and_the_rest_still_processed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let good = d.join("good.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([190, 140, 120]))
+        .save(&good)
+        .expect("save");
+    let one = d.join("one.png");
+    image::RgbImage::from_pixel(1, 1, image::Rgb([0, 0, 0]))
+        .save(&one)
+        .expect("save");
+    let empty = d.join("empty.png");
+    std::fs::write(&empty, b"").expect("write");
+    let corrupt = d.join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xFF\xD8\xFF\xE0garbage garbage garbage").expect("write");
+    let bytes = std::fs::read(&good).expect("read");
+    let truncated = d.join("truncated.png");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 20]).expect("write");
+    let huge = d.join("huge.png");
+    png_claiming(&huge, 16000, 16000);
+    let missing = d.join("missing.png");
+
+    let out = stipple()
+        .args(["detect", "--px-per-mm", "20", "--format", "jsonl"])
+        .args([&good, &empty, &corrupt, &truncated, &huge, &missing, &one])
+        .output()
+        .expect("run stipple");
+    assert!(
+        !out.status.success(),
+        "bad images must give a non-zero exit"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (name, why) in [
+        ("empty.png", "empty"),
+        ("corrupt.jpg", "corrupt"),
+        ("truncated.png", "truncated"),
+        ("huge.png", "16000x16000"),
+        ("missing.png", "cannot read"),
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.contains(name) && l.contains(why)),
+            "no error naming {name} ({why}) in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the good and the 1x1 images are processed: {stdout}"
+    );
+    assert_eq!(lines[0]["image"], good.display().to_string());
+    assert_eq!(lines[0]["width"], 64);
+    assert_eq!(lines[0]["height"], 48);
+    assert_eq!(lines[0]["px_per_mm"], 20.0);
+    assert_eq!(
+        lines[0]["detections"].as_array().map(Vec::len),
+        Some(0),
+        "flat skin has no dots"
+    );
+    assert_eq!(lines[0]["density_per_cm2"], 0.0);
+    assert_eq!(lines[1]["width"], 1);
+}
+
+#[test]
+fn wrong_flags_are_clear_errors() {
+    let out = stipple()
+        .args(["detect", "--px-per-mm", "abc", "x.png"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--px-per-mm") && stderr.contains("abc"),
+        "{stderr}"
+    );
+
+    let out = stipple()
+        .args(["detect", "--px-per-mm", "-3", "x.png"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("positive"), "{stderr}");
+
+    let out = stipple().args(["detect", "x.png"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--px-per-mm"));
+
+    let out = stipple()
+        .args(["detect", "--px-per-mm", "20", "--frobnicate", "x.png"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
+}

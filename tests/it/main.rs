@@ -1,0 +1,3 @@
+//! Integration tests: one binary, a module per area (ripgrep's layout), so the suite links once.
+
+mod detect;
