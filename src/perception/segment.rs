@@ -233,7 +233,10 @@ impl SegMask {
 
     /// Native pixel coordinates of a (continuous) cell position.
     pub fn image_of(&self, col: f64, row: f64) -> (f64, f64) {
-        ((col + 0.5) * self.px_per_cell_x, (row + 0.5) * self.px_per_cell_y)
+        (
+            (col + 0.5) * self.px_per_cell_x,
+            (row + 0.5) * self.px_per_cell_y,
+        )
     }
 
     /// Bilinear probability of `class` at a point in native pixels (clamped to the grid).
@@ -375,7 +378,11 @@ pub fn library_candidates() -> Vec<PathBuf> {
     {
         out.push(dir.join(ORT_LIBRARY));
     }
-    out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ort").join(ORT_LIBRARY));
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".ort")
+            .join(ORT_LIBRARY),
+    );
     out
 }
 
@@ -393,13 +400,11 @@ pub fn environment() -> Result<Environment, SegmentError> {
         return Ok(env.clone());
     }
     let tried = library_candidates();
-    let path = tried
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| SegmentError::LibraryNotFound {
+    let path = tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        SegmentError::LibraryNotFound {
             tried: tried.clone(),
-        })?;
+        }
+    })?;
     let builder = ort::init_from(&path).map_err(|e| SegmentError::LibraryLoad {
         path: path.clone(),
         cause: e.to_string(),
@@ -427,7 +432,13 @@ fn execution_providers() -> Vec<ort::ep::ExecutionProviderDispatch> {
 fn shape_string(shape: &[i64]) -> String {
     let dims: Vec<String> = shape
         .iter()
-        .map(|&d| if d < 0 { "?".to_string() } else { d.to_string() })
+        .map(|&d| {
+            if d < 0 {
+                "?".to_string()
+            } else {
+                d.to_string()
+            }
+        })
         .collect();
     format!("[{}]", dims.join(", "))
 }
@@ -541,7 +552,11 @@ impl OnnxSegmenter {
             self.contract.input_name.as_str() => TensorRef::from_array_view(self.input.view())?
         ])?;
         let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
-        let (classes, rows, cols) = (self.contract.classes.len(), g.in_h / stride, g.in_w / stride);
+        let (classes, rows, cols) = (
+            self.contract.classes.len(),
+            g.in_h / stride,
+            g.in_w / stride,
+        );
         let got: Vec<i64> = shape.iter().copied().collect();
         if got != [1, classes as i64, rows as i64, cols as i64] {
             return Err(SegmentError::ShapeMismatch {
@@ -787,7 +802,9 @@ mod tests {
     #[test]
     fn library_search_ends_in_the_crate_ort_folder() {
         let c = library_candidates();
-        let last = c.last().map(|p| p.ends_with(Path::new(".ort").join(ORT_LIBRARY)));
+        let last = c
+            .last()
+            .map(|p| p.ends_with(Path::new(".ort").join(ORT_LIBRARY)));
         assert_eq!(last, Some(true));
     }
 }

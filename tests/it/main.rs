@@ -1,3 +1,4 @@
 //! Integration tests: one binary, a module per area (ripgrep's layout), so the suite links once.
 
 mod detect;
+mod model;
