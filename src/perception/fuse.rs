@@ -210,9 +210,7 @@ mod tests {
     fn mask_with(dots: &[(usize, usize, f32, f32)]) -> SegMask {
         let (cols, rows, classes) = (10, 10, 5);
         let mut probs = vec![0.0; cols * rows * classes];
-        for i in 0..cols * rows {
-            probs[i] = 1.0; // background
-        }
+        probs[..cols * rows].fill(1.0); // background
         for &(c, r, f, p) in dots {
             let i = r * cols + c;
             probs[i] = 1.0 - f - p;

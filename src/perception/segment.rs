@@ -495,9 +495,13 @@ impl OnnxSegmenter {
         let env = environment()?;
         let session = Session::builder(&env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|b| b.with_intra_threads(cfg.intra_threads.max(1)))
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(false))
+            .map_err(ort::Error::from)?
+            .with_intra_threads(cfg.intra_threads.max(1))
+            .map_err(ort::Error::from)?
+            .with_inter_threads(1)
+            .map_err(ort::Error::from)?
+            // No spinning: the blobs and the rest of the pipeline share the same 2 cores.
+            .with_intra_op_spinning(false)
             .map_err(ort::Error::from)?
             .commit_from_memory(bytes)
             .map_err(|e| SegmentError::NotOnnx {
