@@ -35,7 +35,13 @@ const SMOOTH_RADIUS_MM: f64 = 0.03;
 /// Peaks closer than this to a stronger one are suppressed.
 const NMS_RADIUS_MM: f64 = 0.09;
 /// Minimum smoothed relative darkness of a candidate.
-const MIN_CONTRAST: f32 = 0.07;
+const MIN_CONTRAST: f32 = 0.06;
+/// A candidate must also stand this many noise deviations above the skin: the noise of the
+/// smoothed darkness is measured per frame (median absolute deviation, robust to the dots), so a
+/// dim, noisy frame of dark skin does not turn sensor noise into dots.
+const NOISE_SIGMAS: f32 = 3.5;
+/// Every how many pixels the noise estimate samples the darkness map.
+const NOISE_SAMPLE_STEP: usize = 7;
 /// A candidate's region holds the pixels at least this share of its peak darkness.
 const REGION_RATIO: f32 = 0.5;
 /// How far from its peak a candidate's region may grow.
@@ -56,11 +62,22 @@ const BROWN_TINT_MARGIN: f64 = 0.10;
 const MOLE_MIN_RADIUS_MM: f64 = 0.2;
 /// Candidates closer than this to a stronger dot are another hair of the same unit.
 const UNIT_MERGE_MM: f64 = 0.2;
-/// Pigment dots are at least this large (equivalent radius).
-const PIGMENT_MIN_RADIUS_MM: f64 = 0.105;
-/// Pigment is grey: its tint is at most this much warmer than the skin's, relative to its
-/// darkness. Hair is brown-black, so it keeps more of the skin's warmth.
-const PIGMENT_MAX_ELONGATION: f64 = 1.6;
+/// Follicle or pigment: a linear rule on the region's features, positive for pigment. Pigment
+/// is grey to blue-black (its tint is far cooler than the skin's), larger and rounder; a hair
+/// tip is small, brown-black, darker at its core and drawn out by its shadow. Weights fitted by
+/// logistic regression on training seeds 100-119 (`examples/features.rs`), never on the
+/// evaluation seeds. Units: tint and luma ratios dimensionless, radius in mm.
+const PIGMENT_WEIGHT_TINT: f64 = -17.66;
+/// See `PIGMENT_WEIGHT_TINT` (per mm of equivalent radius).
+const PIGMENT_WEIGHT_RADIUS_MM: f64 = 46.96;
+/// See `PIGMENT_WEIGHT_TINT` (per unit of elongation).
+const PIGMENT_WEIGHT_ELONGATION: f64 = -4.741;
+/// See `PIGMENT_WEIGHT_TINT` (per unit of region luminance relative to skin).
+const PIGMENT_WEIGHT_REL_LUMA: f64 = -16.28;
+/// See `PIGMENT_WEIGHT_TINT` (per unit of peak relative darkness).
+const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
+/// See `PIGMENT_WEIGHT_TINT`.
+const PIGMENT_BIAS: f64 = 13.2;
 /// Largest image the detector accepts (pixels), about 64 megapixels.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
@@ -90,6 +107,9 @@ pub struct Region {
     pub length_px: f64,
     /// The region reached the edge of the analysis window.
     pub truncated: bool,
+    /// The peak lies on the image border: the dot is mostly outside the frame (or the border is
+    /// an artefact of the lens or the sensor), so its centre cannot be measured.
+    pub on_border: bool,
     /// (R - B) / luminance of the region minus that of the skin around it.
     pub tint: f64,
     /// Mean luminance of the region relative to the skin (0 black, 1 skin).
@@ -106,11 +126,12 @@ pub struct BlobDetector {
     dark: Plane,
     smooth: Plane,
     tmp: Plane,
-    col: Vec<f64>,
+    col: Vec<f32>,
     stamp: Vec<u32>,
     generation: u32,
     stack: Vec<(u32, u32)>,
     peaks: Vec<(f32, u32, u32)>,
+    samples: Vec<f32>,
 }
 
 impl BlobDetector {
@@ -137,22 +158,34 @@ impl BlobDetector {
     /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
     pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
         out.clear();
-        let (w, h) = (image.width() as usize, image.height() as usize);
-        if w == 0 || h == 0 {
-            return;
+        let candidates = self.candidates(image);
+        let accepted: Vec<(Region, DotKind)> = candidates
+            .into_iter()
+            .filter_map(|(region, kind)| kind.map(|k| (region, k)))
+            .collect();
+        self.merge_units(&accepted, out);
+    }
+
+    /// Every candidate region, strongest first, with the kind the rules give it (`None`:
+    /// rejected as not a dot), before the hairs of a unit are merged. For fusion with a learned
+    /// model and for diagnostics.
+    pub fn candidates(&mut self, image: &RgbImage) -> Vec<(Region, Option<DotKind>)> {
+        if image.width() == 0 || image.height() == 0 {
+            return Vec::new();
         }
         self.darkness(image);
         self.find_peaks();
         let peaks = std::mem::take(&mut self.peaks);
-        let mut accepted: Vec<(Region, DotKind)> = Vec::with_capacity(peaks.len());
-        for &(_, x, y) in &peaks {
-            let region = self.analyse(image, x, y);
-            if let Some(kind) = self.classify(&region) {
-                accepted.push((region, kind));
-            }
-        }
+        let out = peaks
+            .iter()
+            .map(|&(_, x, y)| {
+                let region = self.analyse(image, x, y);
+                let kind = self.classify(&region);
+                (region, kind)
+            })
+            .collect();
         self.peaks = peaks;
-        self.merge_units(&accepted, out);
+        out
     }
 
     /// Steps 1-2: relative darkness into `self.dark`.
@@ -193,7 +226,7 @@ impl BlobDetector {
         {
             *d = (s - l) / s.max(1.0);
         }
-        let r_s = self.px(SMOOTH_RADIUS_MM).round() as usize;
+        let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
         box_mean(
             &self.dark,
             &mut self.smooth,
@@ -203,8 +236,27 @@ impl BlobDetector {
         );
     }
 
+    /// The candidate threshold of this frame: `MIN_CONTRAST`, or `NOISE_SIGMAS` times the
+    /// robust noise deviation of the smoothed darkness if that is higher.
+    fn contrast_threshold(&mut self) -> f32 {
+        self.samples.clear();
+        self.samples
+            .extend(self.smooth.data.iter().step_by(NOISE_SAMPLE_STEP).copied());
+        if self.samples.is_empty() {
+            return MIN_CONTRAST;
+        }
+        let mid = self.samples.len() / 2;
+        let median = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
+        for v in &mut self.samples {
+            *v = (*v - median).abs();
+        }
+        let mad = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
+        MIN_CONTRAST.max(NOISE_SIGMAS * 1.4826 * mad)
+    }
+
     /// Step 3: local maxima of the smoothed darkness, strongest first.
     fn find_peaks(&mut self) {
+        let threshold = self.contrast_threshold();
         self.peaks.clear();
         let (w, h) = (self.smooth.width, self.smooth.height);
         let s = &self.smooth.data;
@@ -212,7 +264,7 @@ impl BlobDetector {
         for y in 0..h {
             for x in 0..w {
                 let v = s[y * w + x];
-                if v < MIN_CONTRAST {
+                if v < threshold {
                     continue;
                 }
                 let mut is_max = true;
@@ -368,6 +420,7 @@ impl BlobDetector {
             elongation: (l1 / l2).sqrt(),
             length_px: 4.0 * l1.sqrt(),
             truncated,
+            on_border: x0 == 0 || y0 == 0 || x0 as usize + 1 == w || y0 as usize + 1 == h,
             tint: reg_tint - skin_tint,
             rel_luma: reg_l / skin_l,
         }
@@ -378,7 +431,11 @@ impl BlobDetector {
         let ppm = self.px(1.0);
         let radius_mm = r.radius_px / ppm;
         let length_mm = r.length_px / ppm;
-        if r.truncated || radius_mm > MAX_DOT_RADIUS_MM || length_mm > MAX_DOT_LENGTH_MM {
+        if r.truncated
+            || r.on_border
+            || radius_mm > MAX_DOT_RADIUS_MM
+            || length_mm > MAX_DOT_LENGTH_MM
+        {
             return None;
         }
         if r.elongation > STRAND_ELONGATION && length_mm > STRAND_MIN_LENGTH_MM {
@@ -387,7 +444,13 @@ impl BlobDetector {
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
             return None;
         }
-        if radius_mm >= PIGMENT_MIN_RADIUS_MM && r.elongation <= PIGMENT_MAX_ELONGATION {
+        let pigment_logit = PIGMENT_WEIGHT_TINT * r.tint
+            + PIGMENT_WEIGHT_RADIUS_MM * radius_mm
+            + PIGMENT_WEIGHT_ELONGATION * r.elongation
+            + PIGMENT_WEIGHT_REL_LUMA * r.rel_luma
+            + PIGMENT_WEIGHT_PEAK * f64::from(r.peak)
+            + PIGMENT_BIAS;
+        if pigment_logit > 0.0 {
             Some(DotKind::Pigment)
         } else {
             Some(DotKind::Follicle)

@@ -44,53 +44,86 @@ pub fn luminance(src: &RgbImage, dst: &mut Plane) {
 /// the pixels that exist). Separable running sums: O(1) per pixel whatever `r`.
 ///
 /// `tmp` (the horizontal pass) and `col` (running column sums) are scratch, resized as needed.
-pub fn box_mean(src: &Plane, dst: &mut Plane, tmp: &mut Plane, col: &mut Vec<f64>, r: usize) {
+/// Sums are `f32`: a row or column of 8-bit-scale values drifts by far less than 1e-3.
+pub fn box_mean(src: &Plane, dst: &mut Plane, tmp: &mut Plane, col: &mut Vec<f32>, r: usize) {
     let (w, h) = (src.width, src.height);
     dst.resize(w, h);
     tmp.resize(w, h);
     if w == 0 || h == 0 {
         return;
     }
-    for y in 0..h {
-        let row = &src.data[y * w..(y + 1) * w];
-        let out = &mut tmp.data[y * w..(y + 1) * w];
-        let mut sum: f64 = row[..=r.min(w - 1)].iter().map(|&v| f64::from(v)).sum();
-        for x in 0..w {
-            let n = ((x + r).min(w - 1) - x.saturating_sub(r) + 1) as f64;
-            out[x] = (sum / n) as f32;
-            if x + r + 1 < w {
-                sum += f64::from(row[x + r + 1]);
-            }
-            if x >= r {
-                sum -= f64::from(row[x - r]);
-            }
-        }
+    for (row, out) in src.data.chunks_exact(w).zip(tmp.data.chunks_exact_mut(w)) {
+        horizontal_box(row, out, r);
     }
     col.clear();
     col.resize(w, 0.0);
-    for y in 0..=r.min(h - 1) {
-        for (c, v) in col.iter_mut().zip(&tmp.data[y * w..(y + 1) * w]) {
-            *c += f64::from(*v);
+    for row in tmp.data.chunks_exact(w).take(r.min(h - 1) + 1) {
+        for (c, v) in col.iter_mut().zip(row) {
+            *c += v;
         }
     }
     for y in 0..h {
-        let n = ((y + r).min(h - 1) - y.saturating_sub(r) + 1) as f64;
+        let n = ((y + r).min(h - 1) - y.saturating_sub(r) + 1) as f32;
         let inv = 1.0 / n;
         for (o, c) in dst.data[y * w..(y + 1) * w].iter_mut().zip(col.iter()) {
-            *o = (c * inv) as f32;
+            *o = c * inv;
         }
-        if y + r + 1 < h {
-            let add = y + r + 1;
-            for (c, v) in col.iter_mut().zip(&tmp.data[add * w..(add + 1) * w]) {
-                *c += f64::from(*v);
+        let add = (y + r + 1 < h).then_some(y + r + 1);
+        let sub = (y >= r).then(|| y - r);
+        match (add, sub) {
+            (Some(a), Some(s)) => {
+                let (ra, rs) = (&tmp.data[a * w..(a + 1) * w], &tmp.data[s * w..(s + 1) * w]);
+                for ((c, va), vs) in col.iter_mut().zip(ra).zip(rs) {
+                    *c += va - vs;
+                }
             }
-        }
-        if y >= r {
-            let sub = y - r;
-            for (c, v) in col.iter_mut().zip(&tmp.data[sub * w..(sub + 1) * w]) {
-                *c -= f64::from(*v);
+            (Some(a), None) => {
+                for (c, v) in col.iter_mut().zip(&tmp.data[a * w..(a + 1) * w]) {
+                    *c += v;
+                }
             }
+            (None, Some(s)) => {
+                for (c, v) in col.iter_mut().zip(&tmp.data[s * w..(s + 1) * w]) {
+                    *c -= v;
+                }
+            }
+            (None, None) => {}
         }
+    }
+}
+
+/// One row of [`box_mean`]'s horizontal pass.
+fn horizontal_box(row: &[f32], out: &mut [f32], r: usize) {
+    let w = row.len();
+    let mut sum: f32 = row[..=r.min(w - 1)].iter().sum();
+    // Left edge, where the window is clipped.
+    let left_end = (r + 1).min(w);
+    for x in 0..left_end {
+        let n = ((x + r).min(w - 1) + 1) as f32;
+        out[x] = sum / n;
+        if x + r + 1 < w {
+            sum += row[x + r + 1];
+        }
+    }
+    if left_end >= w {
+        return;
+    }
+    // Interior: full windows. `sum` holds the window of x = left_end minus row[left_end - r - 1].
+    sum -= row[0];
+    let inv = 1.0 / (2 * r + 1) as f32;
+    let right_start = w.saturating_sub(r).max(left_end);
+    for x in left_end..right_start {
+        out[x] = sum * inv;
+        if x + r + 1 < w {
+            sum += row[x + r + 1];
+        }
+        sum -= row[x - r];
+    }
+    // Right edge.
+    for x in right_start..w {
+        let n = (w - (x - r)) as f32;
+        out[x] = sum / n;
+        sum -= row[x - r];
     }
 }
 

@@ -16,8 +16,10 @@ use super::texture::{seg_dist, smoothstep, Rgb, Texture};
 use super::truth::{NegativeKind, Shape, TruthNegative, View};
 use super::Pose;
 
-/// Defocus blur sigma range (px).
+/// Defocus blur sigma range (px), rig.
 const BLUR_SIGMA_PX: (f64, f64) = (0.3, 1.2);
+/// Defocus blur sigma range (px), dermoscope: contact optics at 70x are soft.
+const DERMO_BLUR_SIGMA_PX: (f64, f64) = (0.8, 2.4);
 /// Read-noise sigma range (fraction of full scale).
 const READ_NOISE: (f32, f32) = (0.006, 0.02);
 /// Shot-noise factor range (sigma = factor * sqrt(signal)).
@@ -70,7 +72,10 @@ pub(crate) struct Camera {
 impl Camera {
     /// Draws the camera and light of a scene.
     pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, _ppm: f64) -> Self {
-        let blur_sigma_px = rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1);
+        let blur_sigma_px = match view {
+            View::Rig => rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1),
+            View::Dermoscope => rng.gen_range(DERMO_BLUR_SIGMA_PX.0..DERMO_BLUR_SIGMA_PX.1),
+        };
         let read_noise = rng.gen_range(READ_NOISE.0..READ_NOISE.1);
         let shot_noise = rng.gen_range(SHOT_NOISE.0..SHOT_NOISE.1);
         let jpeg_quality = match view {
@@ -130,8 +135,8 @@ impl Camera {
         }
         let glare = draw_glare(rng, view, w, h);
         let mut glare_map = vec![0.0f32; (w * h) as usize];
-        for g in &glare {
-            paint_glare(&mut glare_map, w, h, g);
+        for (k, g) in glare.iter().enumerate() {
+            paint_glare(&mut glare_map, w, h, g, light_seed ^ k as u64);
         }
         let info_bar =
             (view == View::Dermoscope && rng.gen_bool(0.35)).then(|| draw_info_bar(rng, w, h));
@@ -256,8 +261,8 @@ fn jpeg_round_trip(img: RgbImage, quality: u8) -> RgbImage {
 fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
     let mut out = Vec::new();
     let (p, n_max, r_px, strength) = match view {
-        View::Rig => (0.5, 3, (12.0, 45.0), (0.2, 0.5)),
-        View::Dermoscope => (0.7, 9, (4.0, 22.0), (0.5, 1.0)),
+        View::Rig => (0.55, 3, (25.0, 90.0), (0.12, 0.35)),
+        View::Dermoscope => (0.7, 9, (5.0, 26.0), (0.35, 0.9)),
     };
     if !rng.gen_bool(p) {
         return out;
@@ -267,7 +272,11 @@ fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
         let x = rng.gen_range(0.1..0.9) * w as f64;
         let y = rng.gen_range(0.1..0.9) * h as f64;
         let r = rng.gen_range(r_px.0..r_px.1);
-        let shape = if rng.gen_bool(0.35) {
+        let streak_p = match view {
+            View::Rig => 0.35,
+            View::Dermoscope => 0.1,
+        };
+        let shape = if rng.gen_bool(streak_p) {
             let a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
             let len = r * rng.gen_range(2.0..6.0);
             Shape::Band {
@@ -285,7 +294,7 @@ fn draw_glare(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32) -> Vec<Glare> {
     out
 }
 
-fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare) {
+fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare, seed: u64) {
     let (core, reach) = match &g.shape {
         Shape::Circle { x, y, r } => (vec![[*x, *y], [*x, *y]], *r),
         Shape::Band { points, half_width } => (points.clone(), *half_width),
@@ -301,16 +310,22 @@ fn paint_glare(map: &mut [f32], w: u32, h: u32, g: &Glare) {
     let y0 = ly.max(0.0) as u32;
     let x1 = (hx.max(0.0) as u32).min(w);
     let y1 = (hy.max(0.0) as u32).min(h);
+    let (a, b) = (core[0], core[1]);
     for y in y0..y1 {
         for x in x0..x1 {
             let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
-            let d = core
-                .windows(2)
-                .map(|s| seg_dist(px, py, s[0][0], s[0][1], s[1][0], s[1][1]).0)
-                .fold(f64::MAX, f64::min);
-            let t = d / reach;
-            if t < 1.0 {
-                let v = (-(t * t) * 3.0).exp() * (1.0 - t * t);
+            let (d, t) = seg_dist(px, py, a[0], a[1], b[0], b[1]);
+            // Streaks taper toward their ends; the sheen is broken up by the skin's relief.
+            let taper = if a == b {
+                1.0
+            } else {
+                0.35 + 0.65 * (std::f64::consts::PI * t).sin()
+            };
+            let r = d / (reach * taper);
+            if r < 1.0 {
+                let rough = 0.55
+                    + 0.9 * noise::value(seed, px / (0.25 * reach), py / (0.25 * reach)) as f64;
+                let v = (-(r * r) * 3.0).exp() * (1.0 - r * r) * rough;
                 map[(y * w + x) as usize] += g.strength * v as f32;
             }
         }

@@ -4,10 +4,10 @@
 //! shadow, and often a brownish peripilar halo around the opening).
 
 use super::noise;
-use super::paint::{disc_alpha, line_alpha, over};
+use super::paint::{disc_alpha, line_alpha, over, polyline};
 use super::scene::Unit;
 use super::skin::Palette;
-use super::texture::{mix, seg_dist, smoothstep, Rgb, Texture};
+use super::texture::{mix, smoothstep, Rgb, Texture};
 
 /// Honeycomb cell size (mm).
 const NETWORK_CELL_MM: (f64, f64) = (0.12, 0.2);
@@ -17,6 +17,10 @@ const VESSEL_HALF_WIDTH_MM: (f64, f64) = (0.005, 0.012);
 const HALO_RADIUS_MM: (f64, f64) = (0.1, 0.2);
 /// Length over which a shaft emerges from the translucent skin (mm).
 const EMERGE_MM: f64 = 0.08;
+/// Length of the shaft seen under the skin behind the opening (mm), and its opacity.
+const SUBSURFACE_MM: f64 = 0.22;
+/// Opacity of the shaft seen under the skin.
+const SUBSURFACE_ALPHA: f64 = 0.35;
 /// Light colour of vellus hairs (blend toward skin by their darkness).
 const VELLUS: Rgb = [0.62, 0.52, 0.44];
 
@@ -29,7 +33,7 @@ fn h01(seed: u64, k: u64) -> f64 {
 pub(crate) fn paint_surface(tex: &mut Texture, pal: &Palette, seed: u64, _units: &[Unit]) {
     let fitz = pal.fitzpatrick;
     if fitz >= 3 || h01(seed, 1) < 0.3 {
-        let strength = 0.05 + 0.035 * (fitz as f64 - 2.0).max(0.0) + 0.05 * h01(seed, 2);
+        let strength = 0.02 + 0.03 * (fitz as f64 - 2.5).max(0.0) + 0.04 * h01(seed, 2);
         paint_network(tex, pal, seed ^ 0x11, strength as f32);
     }
     if fitz <= 3 || h01(seed, 3) < 0.2 {
@@ -47,7 +51,7 @@ pub(crate) fn paint_surface(tex: &mut Texture, pal: &Palette, seed: u64, _units:
 /// A honeycomb pigment network: darker lines between jittered cells, lighter holes.
 fn paint_network(tex: &mut Texture, pal: &Palette, seed: u64, strength: f32) {
     let cell = NETWORK_CELL_MM.0 + (NETWORK_CELL_MM.1 - NETWORK_CELL_MM.0) * h01(seed, 0);
-    let line = 0.18 * cell;
+    let line = 0.4 * cell;
     let brown = [pal.skin[0] * 0.7, pal.skin[1] * 0.55, pal.skin[2] * 0.48];
     let patch_mm = 0.8;
     for j in 0..tex.h {
@@ -83,7 +87,11 @@ fn paint_network(tex: &mut Texture, pal: &Palette, seed: u64, strength: f32) {
             );
             let a = (edge * patch) as f32 * strength * 2.5;
             let c = &mut tex.data[j * tex.w + i];
-            *c = mix(*c, brown, a.min(1.0));
+            *c = if a >= 0.0 {
+                mix(*c, brown, a.min(1.0))
+            } else {
+                mix(*c, [1.0, 0.97, 0.93], (-a * 0.5).min(1.0))
+            };
         }
     }
 }
@@ -103,29 +111,20 @@ fn paint_vessel(tex: &mut Texture, seed: u64) {
     let red = [0.72, 0.25, 0.25];
     let steps = 40;
     let step = len / steps as f64;
+    let mut points = vec![[x, y]];
     for k in 0..steps {
         a += (h01(seed, 10 + k) - 0.5) * 0.9;
-        let (nx, ny) = (x + a.cos() * step, y + a.sin() * step);
-        let reach = hw + 2.0 * texel;
-        let (ax, ay) = (x, y);
-        tex.for_each_in(
-            ax.min(nx) - reach,
-            ay.min(ny) - reach,
-            ax.max(nx) + reach,
-            ay.max(ny) + reach,
-            |px, py, c| {
-                let (d, _) = seg_dist(px, py, ax, ay, nx, ny);
-                let la = line_alpha(d, hw, texel) * alpha;
-                // Overlapping segments paint twice at joints; keep the strongest by blending gently.
-                if la > 0.0 {
-                    let keep = *c;
-                    over(c, mix(keep, red, 0.6), la * 0.6);
-                }
-            },
-        );
-        x = nx;
-        y = ny;
+        x += a.cos() * step;
+        y += a.sin() * step;
+        points.push([x, y]);
     }
+    polyline(tex, &points, hw + 2.0 * texel, |_, _, d, _, c| {
+        let la = line_alpha(d, hw, texel) * alpha;
+        if la > 0.0 {
+            let keep = *c;
+            over(c, mix(keep, red, 0.6), la * 0.6);
+        }
+    });
 }
 
 /// White-yellow scale and flakes: soft irregular patches lying on the skin.
@@ -149,7 +148,7 @@ fn paint_flakes(tex: &mut Texture, seed: u64, amount: f64) {
                 let n = noise::fbm(s, px, py, r * 0.6, 3, 0.6) as f64;
                 let a = 1.0 - smoothstep(0.5, 1.0, d + n * 0.9);
                 if a > 0.0 {
-                    over(c, col, 0.45 * a * (0.7 + 0.6 * n.abs()));
+                    over(c, col, 0.32 * a * (0.6 + 0.8 * n.abs()));
                 }
             },
         );
@@ -202,55 +201,104 @@ pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit]) {
     }
 }
 
-/// One hair shaft: shadow, then the shaft with cylinder shading and a lengthwise highlight.
+/// Colour of a hair shaft over `under` at lateral position `s` (`-1..1` across the shaft): light
+/// passes a chord `sqrt(1 - s^2)` through a cylinder of opacity `opacity` per radius, so brown
+/// hair has translucent edges and black hair is opaque, plus a lengthwise specular line.
+#[inline]
+pub(crate) fn shaft_colour(
+    under: Rgb,
+    hair: Rgb,
+    s: f64,
+    opacity: f64,
+    spec: f32,
+    hl_at: f64,
+) -> Rgb {
+    let chord = (1.0 - s * s).max(0.0).sqrt();
+    let a = (1.0 - (-opacity * (0.25 + chord)).exp()) as f32;
+    let mut c = mix(under, hair, a);
+    let hl = spec * (-((s - hl_at) / 0.2).powi(2)).exp() as f32
+        + 0.3 * spec * (-((s + 0.55) / 0.15).powi(2)).exp() as f32;
+    c[0] += hl;
+    c[1] += hl;
+    c[2] += hl * 1.04;
+    c
+}
+
+/// One hair shaft, slightly bent: soft shadow, then the shaft with translucent edges and a
+/// lengthwise highlight, fading in where it leaves the skin and cut flat at its end.
 fn paint_shaft(tex: &mut Texture, pal: &Palette, u: &Unit, h: &super::scene::Hair, seed: u64) {
     let texel = 1.0 / tex.px_per_mm;
     let (x0, y0) = (u.x_mm + h.dx_mm, u.y_mm + h.dy_mm);
     let (dx, dy) = (h.angle_rad.cos(), h.angle_rad.sin());
-    let (x1, y1) = (x0 + dx * h.length_mm, y0 + dy * h.length_mm);
+    let len = h.length_mm.max(1e-6);
+    let (x1, y1) = (x0 + dx * len, y0 + dy * len);
     let r = h.radius_mm;
-    let base = if u.miniaturised {
-        mix(pal.skin, VELLUS, h.darkness as f32 * 1.6)
+    let bend = len * (h01(seed, 7) - 0.5) * 0.16;
+    let tone = h01(seed, 8);
+    let (hair, opacity) = if u.miniaturised {
+        (mix(pal.skin, VELLUS, (h.darkness * 1.6) as f32), 0.8)
     } else {
-        pal.hair
+        // Some hairs are browner and more translucent than others.
+        let brown = [
+            pal.hair[0] * 1.9 + 0.08,
+            pal.hair[1] * 1.6 + 0.04,
+            pal.hair[2] * 1.3 + 0.02,
+        ];
+        (mix(pal.hair, brown, (tone * 0.6) as f32), 4.5 - 2.5 * tone)
     };
     let spec = if u.miniaturised {
-        0.08
+        0.06
     } else {
-        0.2 + 0.25 * h01(seed, 1) as f32
+        0.16 + 0.26 * h01(seed, 1) as f32
     };
-    let hl_at = -0.35 + 0.2 * h01(seed, 2);
-    // Slight taper and colour drift along the shaft.
-    let reach = 3.0 * r + 2.0 * texel;
+    let hl_at = -0.3 + 0.25 * h01(seed, 2);
+    let reach = 3.0 * r + bend.abs() + SUBSURFACE_MM + 2.0 * texel;
     let (lx, ly) = (x0.min(x1) - reach, y0.min(y1) - reach);
     let (hx, hy) = (x0.max(x1) + reach, y0.max(y1) + reach);
-    let len = h.length_mm.max(1e-6);
-    let darkness = h.darkness;
+    let darkness = h.darkness.max(0.6);
     let emerge = EMERGE_MM.min(0.4 * len);
+    let taper_to = 0.85 + 0.15 * h01(seed, 9);
     tex.for_each_in(lx, ly, hx, hy, |x, y, c| {
-        let (d, t) = seg_dist(x, y, x0, y0, x1, y1);
-        let along = t * len;
-        // Shadow: a soft darkening beside the shaft.
-        let sd = seg_dist(x - 0.6 * r, y - 0.8 * r, x0, y0, x1, y1).0;
-        let sh = (-(sd * sd) / (2.0 * (1.3 * r).powi(2))).exp() * 0.2 * darkness;
+        let (rx, ry) = (x - x0, y - y0);
+        let along = rx * dx + ry * dy;
+        let t = (along / len).clamp(0.0, 1.0);
+        let lateral = (-rx * dy + ry * dx) - bend * 4.0 * t * (1.0 - t);
+        let beyond = if along < 0.0 {
+            -along
+        } else if along > len {
+            along - len
+        } else {
+            0.0
+        };
+        // Shadow beside the shaft.
+        let sl = lateral - 0.9 * r;
+        let sd = sl.hypot(beyond);
+        let sh = (-(sd * sd) / (2.0 * (1.2 * r).powi(2))).exp() * 0.16 * darkness;
         let k = (1.0 - sh) as f32;
         *c = [c[0] * k, c[1] * k, c[2] * k];
-        // The shaft itself.
-        let a = line_alpha(d, r, texel);
-        if a <= 0.0 {
+        let rr = r * (1.0 - (1.0 - taper_to) * t);
+        if along < 0.0 {
+            // The shaft under the skin toward the bulb, seen dimly through the epidermis.
+            let depth = -along / SUBSURFACE_MM;
+            if depth < 1.0 {
+                let w = rr * (1.0 + 0.8 * depth);
+                let a = (-(lateral * lateral) / (2.0 * (0.7 * w).powi(2))).exp()
+                    * (1.0 - depth).powi(2);
+                over(c, mix(*c, hair, 0.6), a * SUBSURFACE_ALPHA * darkness);
+            }
             return;
         }
-        let lateral = ((x - x0) * -dy + (y - y0) * dx) / r;
-        let rim = 1.0 - 0.35 * lateral.abs().powi(2) as f32;
-        let hl = spec * (-((lateral - hl_at) / 0.22).powi(2)).exp() as f32;
-        let drift = 1.0 + 0.25 * (noise::value(seed, along / 0.4, 0.0) - 0.5);
-        let col = [
-            base[0] * rim * drift + hl,
-            base[1] * rim * drift + hl,
-            base[2] * rim * drift + hl * 1.05,
-        ];
-        let fade_in = 0.55 + 0.45 * smoothstep(0.0, emerge, along);
+        if lateral.abs() > rr + texel || along > len + texel {
+            return;
+        }
+        let s = (lateral / rr).clamp(-1.0, 1.0);
+        let edge = 1.0 - smoothstep(rr - texel, rr + texel, lateral.abs());
+        let drift = 1.0 + 0.3 * (noise::value(seed, along / 0.35, 0.5) - 0.5);
+        let hair_c = [hair[0] * drift, hair[1] * drift, hair[2] * drift];
+        let flicker = 0.6 + 0.8 * noise::value(seed ^ 5, along / 0.12, 0.0);
+        let col = shaft_colour(*c, hair_c, s, opacity, spec * flicker, hl_at);
+        let fade_in = 0.6 + 0.4 * smoothstep(0.0, emerge, along);
         let cut = 1.0 - smoothstep(len - 0.5 * texel, len + 0.5 * texel, along);
-        over(c, col, a * fade_in * cut * darkness.max(0.6));
+        over(c, col, edge * fade_in * cut * darkness);
     });
 }

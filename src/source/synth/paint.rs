@@ -39,6 +39,42 @@ pub(crate) fn over(c: &mut Rgb, col: Rgb, a: f64) {
     *c = mix(*c, col, a.clamp(0.0, 1.0) as f32);
 }
 
+/// Calls `f(x, y, distance, signed_lateral, texel)` for every texel within `reach` of a polyline,
+/// once per texel, from the segment nearest to it (ties go to the first), so joints blend
+/// seamlessly. `signed_lateral` is the offset across the line, positive to its left.
+pub(crate) fn polyline(
+    tex: &mut Texture,
+    points: &[[f64; 2]],
+    reach: f64,
+    mut f: impl FnMut(f64, f64, f64, f64, &mut Rgb),
+) {
+    for (si, seg) in points.windows(2).enumerate() {
+        let (ax, ay, bx, by) = (seg[0][0], seg[0][1], seg[1][0], seg[1][1]);
+        let (lx, ly) = (ax.min(bx) - reach, ay.min(by) - reach);
+        let (hx, hy) = (ax.max(bx) + reach, ay.max(by) + reach);
+        tex.for_each_in(lx, ly, hx, hy, |x, y, c| {
+            let (d, _) = seg_dist(x, y, ax, ay, bx, by);
+            if d > reach {
+                return;
+            }
+            for (sj, other) in points.windows(2).enumerate() {
+                if sj == si {
+                    continue;
+                }
+                let (od, _) = seg_dist(x, y, other[0][0], other[0][1], other[1][0], other[1][1]);
+                if od < d || (od == d && sj < si) {
+                    return;
+                }
+            }
+            let (dx, dy) = (bx - ax, by - ay);
+            let len = dx.hypot(dy).max(1e-12);
+            let lateral = ((x - ax) * -dy + (y - ay) * dx) / len;
+            let signed = if lateral >= 0.0 { d } else { -d };
+            f(x, y, d, signed, c);
+        });
+    }
+}
+
 /// Paints one healed pigment dot: soft, slightly irregular, grey to black (blue-grey on fair
 /// skin). `blur_mm` widens the edge to match a texture that was already defocused.
 pub(crate) fn pigment(tex: &mut Texture, pal: &Palette, dot: &Pigment, blur_mm: f64) {
@@ -106,24 +142,13 @@ pub(crate) fn negative_under(tex: &mut Texture, pal: &Palette, neg: &Negative) {
                 (skin[1] * 1.1 + 0.07).min(1.0),
                 (skin[2] * 1.12 + 0.08).min(1.0),
             ];
-            for seg in points.windows(2) {
-                let (ax, ay, bx, by) = (seg[0][0], seg[0][1], seg[1][0], seg[1][1]);
-                let reach = 1.5 * hw;
-                let (lx, ly) = (ax.min(bx) - reach, ay.min(by) - reach);
-                let (hx, hy) = (ax.max(bx) + reach, ay.max(by) + reach);
-                tex.for_each_in(lx, ly, hx, hy, |x, y, c| {
-                    // Paint with the distance to the whole polyline so joints blend seamlessly.
-                    let d = neg.shape.distance(x, y) + hw;
-                    if seg_dist(x, y, ax, ay, bx, by).0 > d + 1e-9 {
-                        return; // Nearer another segment: painted there.
-                    }
-                    let wob = 1.0 + 0.15 * (noise::value(seed, x / 1.5, y / 1.5) as f64 - 0.5);
-                    let a = 1.0 - smoothstep(0.55 * hw * wob, 1.15 * hw * wob, d);
-                    let streak = 1.0 + 0.05 * (noise::value(seed ^ 9, x / 0.8, y / 0.08) - 0.5);
-                    let col = [pale[0] * streak, pale[1] * streak, pale[2] * streak];
-                    over(c, col, 0.85 * a);
-                });
-            }
+            polyline(tex, points, 1.3 * hw, |x, y, d, _, c| {
+                let wob = 1.0 + 0.15 * (noise::value(seed, x / 1.5, y / 1.5) as f64 - 0.5);
+                let a = 1.0 - smoothstep(0.55 * hw * wob, 1.15 * hw * wob, d);
+                let streak = 1.0 + 0.05 * (noise::value(seed ^ 9, x / 0.8, y / 0.08) - 0.5);
+                let col = [pale[0] * streak, pale[1] * streak, pale[2] * streak];
+                over(c, col, 0.85 * a);
+            });
         }
         (NegativeKind::Mole, Shape::Circle { x, y, r }) => {
             let (x0, y0, r) = (*x, *y, *r);
@@ -173,43 +198,33 @@ pub(crate) fn negative_over(tex: &mut Texture, pal: &Palette, neg: &Negative, vi
     let texel = 1.0 / tex.px_per_mm;
     let hw = *half_width;
     let hair = pal.hair;
-    let shine = match view {
-        View::Rig => 0.12,
-        View::Dermoscope => 0.45,
+    let spec = match view {
+        View::Rig => 0.1,
+        View::Dermoscope => 0.3,
     };
-    // Soft shadow first, offset a little, then the strand.
-    let (sx, sy) = (0.6 * hw, 0.9 * hw);
-    for pass in 0..2 {
-        for seg in points.windows(2) {
-            let (ax, ay, bx, by) = (seg[0][0], seg[0][1], seg[1][0], seg[1][1]);
-            let reach = 3.0 * hw + 2.0 * texel;
-            let (lx, ly) = (ax.min(bx) - reach, ay.min(by) - reach);
-            let (hx, hy) = (ax.max(bx) + reach, ay.max(by) + reach);
-            tex.for_each_in(lx, ly, hx, hy, |x, y, c| {
-                if pass == 0 {
-                    let (d, _) = seg_dist(x - sx, y - sy, ax, ay, bx, by);
-                    let dd = neg.shape.distance(x - sx, y - sy) + hw;
-                    if d > dd + 1e-9 {
-                        return;
-                    }
-                    let a = (-(d * d) / (2.0 * (1.6 * hw).powi(2))).exp();
-                    let k = (1.0 - 0.18 * a) as f32;
-                    *c = [c[0] * k, c[1] * k, c[2] * k];
-                } else {
-                    let (d, _) = seg_dist(x, y, ax, ay, bx, by);
-                    let dd = neg.shape.distance(x, y) + hw;
-                    if d > dd + 1e-9 {
-                        return;
-                    }
-                    let a = line_alpha(d, hw, texel);
-                    if a <= 0.0 {
-                        return;
-                    }
-                    let hl = shine * (-(d * d) / (2.0 * (0.3 * hw).powi(2))).exp() as f32;
-                    let col = [hair[0] + hl, hair[1] + hl, hair[2] + hl * 1.05];
-                    over(c, col, 0.92 * a);
-                }
-            });
+    // Soft shadow first (the strand lies a little above the skin), then the strand.
+    let shadow: Vec<[f64; 2]> = points
+        .iter()
+        .map(|p| [p[0] + 0.3 * hw, p[1] + 0.5 * hw])
+        .collect();
+    polyline(tex, &shadow, 5.0 * hw + 2.0 * texel, |_, _, d, _, c| {
+        let a = (-(d * d) / (2.0 * (2.2 * hw).powi(2))).exp();
+        let k = (1.0 - 0.1 * a) as f32;
+        *c = [c[0] * k, c[1] * k, c[2] * k];
+    });
+    polyline(tex, points, hw + 2.0 * texel, |_, _, d, signed, c| {
+        let a = line_alpha(d, hw, texel);
+        if a <= 0.0 {
+            return;
         }
-    }
+        let col = super::dermoscope::shaft_colour(
+            *c,
+            hair,
+            (signed / hw).clamp(-1.0, 1.0),
+            4.0,
+            spec,
+            -0.3,
+        );
+        over(c, col, 0.95 * a);
+    });
 }

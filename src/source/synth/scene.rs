@@ -42,6 +42,12 @@ const RIG_UNIT_SPREAD_MM: f64 = 0.065;
 const DERMO_SHAFT_RADIUS_MM: (f64, f64) = (0.03, 0.055);
 /// Largest distance of a shaft's exit from the opening centre (mm).
 const DERMO_UNIT_SPREAD_MM: f64 = 0.035;
+/// Typical visible length of shaved stubble in a dermoscope scene (mm), drawn per scene.
+const DERMO_STUBBLE_MM: (f64, f64) = (0.3, 2.2);
+/// Share of dermoscope scenes with longer, unshaved hair, and its length (mm).
+const DERMO_LONG_HAIR_P: f64 = 0.15;
+/// Visible length of longer hair in a dermoscope scene (mm).
+const DERMO_LONG_MM: (f64, f64) = (2.5, 5.0);
 /// Healed pigment dot radius (mm).
 const PIGMENT_RADIUS_MM: (f64, f64) = (0.1, 0.3);
 
@@ -261,7 +267,7 @@ impl Scene {
     /// Lays out and paints the scene of `p`. Deterministic: same parameters, same scene.
     pub fn generate(p: &SceneParams) -> Scene {
         let _span = info_span!("synth_generate", seed = p.seed, view = ?p.view).entered();
-        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5C_A1_9000);
+        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5CA1_9000);
         let drawn_ppm = match p.view {
             View::Rig => rng.gen_range(RIG_PX_PER_MM.0..RIG_PX_PER_MM.1),
             View::Dermoscope => DERMOSCOPE_PX_PER_MM,
@@ -282,7 +288,9 @@ impl Scene {
         let units = draw_units(
             &mut rng, p.view, half_mm, &fields, &negatives, &camera, px_per_mm, w, h,
         );
-        let pigment = draw_pigment(&mut rng, p.view, half_mm, &fields, &units, &negatives);
+        let pigment = draw_pigment(
+            &mut rng, p.view, half_mm, &fields, &units, &negatives, &camera, px_per_mm, w, h,
+        );
 
         let n = (2.0 * half_mm * px_per_mm).ceil() as usize;
         let mut albedo = Texture::new(n, n, [-half_mm, -half_mm], px_per_mm, palette.skin);
@@ -443,7 +451,7 @@ impl Scene {
             .negatives
             .iter()
             .filter_map(|n| {
-                let shape = map_shape(&n.shape, |x, y| to_px(x, y), k);
+                let shape = map_shape(&n.shape, to_px, k);
                 shape_touches(&shape, &frame, w, h).then_some(TruthNegative {
                     kind: n.kind,
                     shape,
@@ -556,7 +564,7 @@ fn draw_negatives(
     };
     let (p_strip, p_fue, p_mole, p_strand, p_yellow) = match view {
         View::Rig => (0.3, 0.45, 0.55, 0.5, 0.0),
-        View::Dermoscope => (0.06, 0.12, 0.08, 0.35, 0.45),
+        View::Dermoscope => (0.06, 0.12, 0.08, 0.25, 0.45),
     };
     if rng.gen_bool(p_strip) {
         // A gently curved band across the whole patch, passing near the frame.
@@ -630,11 +638,12 @@ fn draw_negatives(
             let steps = 24;
             let step = len_mm / steps as f64;
             let mut a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
-            let mut curl: f64 = rng.gen_range(-1.0..1.0) / len_mm;
+            // Curvature (rad/mm) drifts smoothly: hair lies in gentle arcs, never kinks.
+            let mut curl: f64 = rng.gen_range(-0.15..0.15);
             let mut points = vec![[x, y]];
             for _ in 0..steps {
-                curl += rng.gen_range(-0.5..0.5) / len_mm;
-                a += curl * step * 3.0;
+                curl = (curl + rng.gen_range(-0.05..0.05)).clamp(-0.3, 0.3);
+                a += curl * step;
                 x += a.cos() * step;
                 y += a.sin() * step;
                 points.push([x, y]);
@@ -698,6 +707,12 @@ fn draw_units(
         sites.push((x, y));
     }
     let tip = rng.gen_range(RIG_TIP_RADIUS_MM.0..RIG_TIP_RADIUS_MM.1 - 0.02);
+    // Days since the last shave: every hair of a scene has about the same visible length.
+    let stubble = if rng.gen_bool(DERMO_LONG_HAIR_P) {
+        rng.gen_range(DERMO_LONG_MM.0..DERMO_LONG_MM.1)
+    } else {
+        rng.gen_range(DERMO_STUBBLE_MM.0..DERMO_STUBBLE_MM.1)
+    };
     let mut units = Vec::with_capacity(sites.len());
     for (x, y) in sites {
         let d = fields.density(x, y);
@@ -709,7 +724,7 @@ fn draw_units(
         } else {
             continue;
         };
-        let unit = make_unit(rng, view, fields, x, y, d, mini, tip);
+        let unit = make_unit(rng, view, fields, x, y, d, mini, tip, stubble);
         let r = unit.radius_mm();
         if under_negative(negatives, x, y, r) {
             continue;
@@ -734,6 +749,7 @@ fn make_unit(
     d: f64,
     mini: bool,
     tip_mm: f64,
+    stubble_mm: f64,
 ) -> Unit {
     let mut n = if mini {
         1
@@ -766,7 +782,11 @@ fn make_unit(
             let r = spread * rng.gen_range(0.55..1.0);
             (r * a.cos(), r * a.sin())
         };
-        let angle = base_angle + rng.gen_range(-0.25..0.25);
+        let splay = match view {
+            View::Rig => 0.25,
+            View::Dermoscope => 0.12,
+        };
+        let angle = base_angle + rng.gen_range(-splay..splay);
         let hair = match (view, mini) {
             (View::Rig, false) => Hair {
                 dx_mm: dx,
@@ -782,18 +802,14 @@ fn make_unit(
                 dy_mm: dy,
                 angle_rad: angle,
                 length_mm: rng.gen_range(0.08..0.25),
-                radius_mm: rng.gen_range(0.04..0.055),
-                darkness: rng.gen_range(0.42..0.6),
+                radius_mm: rng.gen_range(0.05..0.065),
+                darkness: rng.gen_range(0.6..0.75),
             },
             (View::Dermoscope, false) => Hair {
                 dx_mm: dx,
                 dy_mm: dy,
                 angle_rad: angle,
-                length_mm: if rng.gen_bool(0.75) {
-                    rng.gen_range(0.3..3.0)
-                } else {
-                    rng.gen_range(3.0..9.0)
-                },
+                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.25, 7.0),
                 radius_mm: (radius * rng.gen_range(0.9..1.1))
                     .clamp(DERMO_SHAFT_RADIUS_MM.0, DERMO_SHAFT_RADIUS_MM.1),
                 darkness: rng.gen_range(0.85..1.0),
@@ -818,6 +834,7 @@ fn make_unit(
 }
 
 /// Draws healed pigment dots, mostly where the hair is thin, never on a unit or another dot.
+#[allow(clippy::too_many_arguments)]
 fn draw_pigment(
     rng: &mut ChaCha8Rng,
     view: View,
@@ -825,6 +842,10 @@ fn draw_pigment(
     fields: &Fields,
     units: &[Unit],
     negatives: &[Negative],
+    camera: &Camera,
+    ppm: f64,
+    w: u32,
+    h: u32,
 ) -> Vec<Pigment> {
     let _s = info_span!("pigment").entered();
     let fill = if rng.gen_bool(0.25) {
@@ -861,6 +882,10 @@ fn draw_pigment(
         if unit_grid.near(x, y, r, PIGMENT_CLEARANCE_MM)
             || dot_grid.near(x, y, r, PIGMENT_CLEARANCE_MM + 0.2)
             || under_negative(negatives, x, y, r)
+            || {
+                let (px, py) = Pose::default().image_from_skin(ppm, w, h, x, y);
+                camera.glare_covers(px, py, r * ppm)
+            }
         {
             continue;
         }
@@ -874,4 +899,72 @@ fn draw_pigment(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_zone_density_is_natural() {
+        for seed in [1u64, 2, 3] {
+            let p = SceneParams {
+                seed,
+                view: View::Rig,
+                width: 640,
+                height: 400,
+                px_per_mm: Some(14.0),
+            };
+            let s = Scene::generate(&p);
+            // Area (by sampling) and units where the field is full and no negative intrudes.
+            let free = |x: f64, y: f64| {
+                s.fields.density(x, y) >= 1.0 && !under_negative(s.negatives(), x, y, 0.2)
+            };
+            let half = s.albedo.w as f64 / s.px_per_mm / 2.0 * 0.95;
+            let n = 200;
+            let step = 2.0 * half / n as f64;
+            let mut cells = 0usize;
+            for j in 0..n {
+                for i in 0..n {
+                    if free(
+                        -half + (i as f64 + 0.5) * step,
+                        -half + (j as f64 + 0.5) * step,
+                    ) {
+                        cells += 1;
+                    }
+                }
+            }
+            let area_cm2 = cells as f64 * step * step / 100.0;
+            if area_cm2 < 2.0 {
+                continue;
+            }
+            let count = s
+                .units()
+                .iter()
+                .filter(|u| u.x_mm.abs() < half && u.y_mm.abs() < half && free(u.x_mm, u.y_mm))
+                .count();
+            let per_cm2 = count as f64 / area_cm2;
+            assert!(
+                (60.0..=100.0).contains(&per_cm2),
+                "seed {seed}: {per_cm2:.1} units/cm2"
+            );
+        }
+    }
+
+    #[test]
+    fn units_keep_their_spacing() {
+        let s = Scene::generate(&SceneParams {
+            seed: 4,
+            view: View::Rig,
+            width: 320,
+            height: 240,
+            px_per_mm: Some(20.0),
+        });
+        let u = s.units();
+        for (i, a) in u.iter().enumerate().take(300) {
+            for b in &u[i + 1..] {
+                assert!((a.x_mm - b.x_mm).hypot(a.y_mm - b.y_mm) >= RIG_MIN_SPACING_MM.0 - 1e-9);
+            }
+        }
+    }
 }

@@ -94,6 +94,7 @@ pub(crate) fn paint_base(tex: &mut Texture, pal: &Palette, seed: u64, view: View
         }
     }
     let relief_on = relief_mm > 2.0 * texel_mm;
+    let grain_mm = (2.0 * texel_mm).max(relief_mm * 0.3);
     let m = pal.mottle;
     let skin = pal.skin;
     let brown = [skin[0] * 0.78, skin[1] * 0.66, skin[2] * 0.58];
@@ -118,8 +119,10 @@ pub(crate) fn paint_base(tex: &mut Texture, pal: &Palette, seed: u64, view: View
             px[0] *= 1.0 + lum + red * 0.10;
             px[1] *= 1.0 + lum - red * 0.12;
             px[2] *= 1.0 + lum - red * 0.08;
+            let (x, y) = tex.mm_of(i, j);
+            let grain = 1.0 + 0.045 * (noise::value(seed ^ 6, x / grain_mm, y / grain_mm) - 0.5);
+            px = [px[0] * grain, px[1] * grain, px[2] * grain];
             if relief_on {
-                let (x, y) = tex.mm_of(i, j);
                 let r = noise::value(seed ^ 4, x / relief_mm, y / relief_mm);
                 let ridge = 1.0 - (2.0 * r - 1.0).abs();
                 let v = 1.0 + 0.05 * (r - 0.5) - 0.035 * ridge.powi(6);
