@@ -36,7 +36,7 @@ fn bench_model(c: &mut Criterion) {
 }
 
 fn bench_detect(c: &mut Criterion) {
-    let mut group = c.benchmark_group("detect");
+    let mut group = c.benchmark_group("detect_fused");
     group.sample_size(20);
     for (label, view, ppm) in FRAMES {
         let frame = render(&SceneParams {

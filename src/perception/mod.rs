@@ -151,6 +151,15 @@ impl Detector {
         }
     }
 
+    /// Runs the blobs on `image` and fuses them with a mask computed earlier, e.g. by the
+    /// inference thread on a recent frame: the live pipeline runs the model at its own pace and
+    /// the blobs on every frame, so the model's cost does not cap the frame rate.
+    pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
+        self.blobs.detect_into(image, &mut self.candidates);
+        self.fuser
+            .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
+    }
+
     /// Like [`Detector::detect_into`], into a new vector.
     ///
     /// # Errors
