@@ -35,29 +35,32 @@ fn main() -> anyhow::Result<()> {
             classical.density_error(),
             classical.negative_rate()
         );
-        for min_dot in [0.2f32, 0.3, 0.4, 0.5] {
-            for recover in [0.5f32, 0.6, 0.7, 0.8, 0.9, 1.1] {
-                let fc = FuseConfig {
-                    min_dot_prob: min_dot,
-                    recover_prob: recover,
-                    ..FuseConfig::default()
-                };
-                let mut total = Score::default();
-                let mut fuser = Fuser::default();
-                let mut out = Vec::new();
-                for (truth, blobs, mask, ppm) in &frames {
-                    fuser.fuse_into(blobs, mask, *ppm, &fc, &mut out);
-                    total.add(&score_frame(truth, &out));
+        for min_dot in [0.0f32, 0.03, 0.06, 0.1, 0.2] {
+            for recover in [0.8f32, 0.9, 0.95, 1.1] {
+                for kind_confidence in [0.8f32, 0.9, 0.97, 1.1] {
+                    let fc = FuseConfig {
+                        min_dot_prob: min_dot,
+                        recover_prob: recover,
+                        kind_confidence,
+                        ..FuseConfig::default()
+                    };
+                    let mut total = Score::default();
+                    let mut fuser = Fuser::default();
+                    let mut out = Vec::new();
+                    for (truth, blobs, mask, ppm) in &frames {
+                        fuser.fuse_into(blobs, mask, *ppm, &fc, &mut out);
+                        total.add(&score_frame(truth, &out));
+                    }
+                    eprintln!(
+                        "{view:?} min_dot {min_dot:.2} recover {recover:.2} kind_conf {kind_confidence:.2}: f1 {:.4} p {:.4} r {:.4} kind {:.4} density {:+.4} neg {:.4}",
+                        total.f1(),
+                        total.precision(),
+                        total.recall(),
+                        total.kind_accuracy(),
+                        total.density_error(),
+                        total.negative_rate()
+                    );
                 }
-                eprintln!(
-                    "{view:?} min_dot {min_dot:.2} recover {recover:.2}: f1 {:.4} p {:.4} r {:.4} kind {:.4} density {:+.4} neg {:.4}",
-                    total.f1(),
-                    total.precision(),
-                    total.recall(),
-                    total.kind_accuracy(),
-                    total.density_error(),
-                    total.negative_rate()
-                );
             }
         }
     }
