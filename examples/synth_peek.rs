@@ -6,6 +6,19 @@ use std::time::Instant;
 
 use stipple::source::synth::{Scene, SceneParams, View};
 
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
     let seed: u64 = a.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1);
@@ -37,6 +50,52 @@ fn main() -> anyhow::Result<()> {
             .map(|n| format!("{:?}", n.kind))
             .collect::<Vec<_>>()
     );
+    if std::env::var_os("PEEK_BENCH").is_some() {
+        let mut live = scene.clone();
+        live.set_jpeg_quality(None);
+        for jpeg in [false, true] {
+            if jpeg {
+                live.set_jpeg_quality(Some(85));
+            }
+            let n = 30;
+            let c0 = cpu_s();
+            let t = Instant::now();
+            for i in 0..n {
+                let pose = stipple::source::synth::Pose {
+                    dx_mm: i as f64 * 0.1,
+                    dy_mm: 0.0,
+                    angle_rad: if std::env::var_os("PEEK_NO_TURN").is_some() {
+                        0.0
+                    } else {
+                        i as f64 * 0.01
+                    },
+                    scale: 1.0,
+                };
+                std::hint::black_box(live.render(&pose, i));
+            }
+            eprintln!(
+                "render (jpeg {jpeg}) wall {:.2} ms/frame, cpu {:.2} ms/frame",
+                t.elapsed().as_secs_f64() * 1e3 / n as f64,
+                (cpu_s() - c0) * 1e3 / n as f64
+            );
+        }
+        let c0 = cpu_s();
+        for _ in 0..30 {
+            std::hint::black_box(live.truth(&Default::default()));
+        }
+        eprintln!(
+            "truth alone cpu {:.2} ms/frame",
+            (cpu_s() - c0) * 1e3 / 30.0
+        );
+        let t = Instant::now();
+        for i in 0..100 {
+            live.add_pigment(i as f64 * 0.7 - 35.0, 1.0, 0.25, 0.8);
+        }
+        eprintln!(
+            "add_pigment {:.3} ms/dot",
+            t.elapsed().as_secs_f64() * 1e3 / 100.0
+        );
+    }
     frame.image.save(format!("{out}.png"))?;
     let mut crop = image::RgbImage::new(size * zoom, size * zoom);
     for cy in 0..size * zoom {

@@ -11,11 +11,16 @@
 //!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
 //!   `perception::Detector` is what callers use; `perception::score` scores detections against
 //!   ground truth.
+//! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
+//!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
+//!   calibrator and the synthetic board renderer. See `docs/calibration.md`.
 //! - [`frame`]: the types that flow between stages.
-//! - [`cli`]: the command-line front end (`stipple synth`, `stipple detect`, ...), one file per
+//! - [`cli`]: the command-line front end (`stipple synth`, `stipple calibrate`,
+//!   `stipple synth-board`, ...), one file per
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.
 #![deny(missing_docs)]
 
+pub mod calib;
 pub mod cli;
 pub mod frame;
 pub mod perception;

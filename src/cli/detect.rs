@@ -73,37 +73,53 @@ pub struct ImageDetections {
     pub density_per_cm2: f64,
 }
 
+/// The scale (and, with a calibration, the image size it was made for).
+pub(crate) struct Scale {
+    /// Pixels per millimetre at the skin.
+    pub px_per_mm: f64,
+    /// The calibration file and the image size it was made for.
+    pub calibration: Option<(std::path::PathBuf, u32, u32)>,
+}
+
+impl Scale {
+    /// Checks that an image fits the calibration (same size).
+    pub fn check_image(&self, width: u32, height: u32) -> Result<(), String> {
+        match &self.calibration {
+            Some((path, w, h)) if (*w, *h) != (width, height) => Err(format!(
+                "the image is {width}x{height} but calibration {} is for {w}x{h}",
+                path.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Resolves the scale from `--px-per-mm` or `--calibration`.
 pub(crate) fn resolve_scale(
     px_per_mm: Option<f64>,
     calibration: Option<&std::path::Path>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Scale> {
     let scale = match (px_per_mm, calibration) {
-        (Some(p), _) => p,
-        (None, Some(path)) => scale_from_calibration(path)?,
+        (Some(p), _) => Scale {
+            px_per_mm: p,
+            calibration: None,
+        },
+        (None, Some(path)) => {
+            let cal = crate::calib::load(path)?;
+            Scale {
+                px_per_mm: cal.px_per_mm,
+                calibration: Some((path.to_owned(), cal.image_width, cal.image_height)),
+            }
+        }
         (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
     };
-    if !(scale.is_finite() && scale > 0.0) {
-        anyhow::bail!("--px-per-mm must be a positive number, got {scale}");
+    if !(scale.px_per_mm.is_finite() && scale.px_per_mm > 0.0) {
+        anyhow::bail!(
+            "--px-per-mm must be a positive number, got {}",
+            scale.px_per_mm
+        );
     }
     Ok(scale)
-}
-
-fn scale_from_calibration(path: &std::path::Path) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read calibration", path.display()))?;
-    let value: toml::Value =
-        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-    let p = value
-        .get("px_per_mm")
-        .and_then(toml::Value::as_float)
-        .with_context(|| {
-            format!(
-                "{}: field `px_per_mm` is missing or not a number",
-                path.display()
-            )
-        })?;
-    Ok(p)
 }
 
 /// The detector the flags ask for: bundled model (default), `--model FILE`, or `--no-model`.
@@ -133,7 +149,8 @@ fn build_detector(args: &DetectArgs, px_per_mm: f64) -> anyhow::Result<Detector>
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is
 /// non-zero at the end.
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let px_per_mm = resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let scale = resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let px_per_mm = scale.px_per_mm;
     let mut detector = build_detector(&args, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -156,10 +173,15 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
+        let (width, height) = image.dimensions();
+        if let Err(why) = scale.check_image(width, height) {
+            eprintln!("stipple: error: {}: {why}", path.display());
+            failures += 1;
+            continue;
+        }
         let detections = detector
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
-        let (width, height) = image.dimensions();
         let result = ImageDetections {
             image: path.display().to_string(),
             width,

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod calibrate;
 mod detect;
 mod score;
 mod synth;
+mod synth_board;
 
 /// Stipple: machine-vision guidance for scalp micropigmentation.
 #[derive(Debug, Parser)]
@@ -28,6 +30,10 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
     Score(score::ScoreArgs),
+    /// Calibrate the camera rig from chessboard photos (intrinsics, distortion, px/mm).
+    Calibrate(calibrate::CalibrateArgs),
+    /// Render chessboard views through the reference camera, with ground truth.
+    SynthBoard(synth_board::SynthBoardArgs),
 }
 
 /// Sets up `tracing` once: `RUST_LOG` if given, else warnings only (stdout stays clean for JSON).
@@ -49,5 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Score(args) => score::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::SynthBoard(args) => synth_board::run(args),
     }
 }

@@ -78,6 +78,9 @@ const PIGMENT_WEIGHT_REL_LUMA: f64 = -16.28;
 const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 /// See `PIGMENT_WEIGHT_TINT`.
 const PIGMENT_BIAS: f64 = 13.2;
+/// From this scale on, a frame is a dermoscope view: units are found by their hair shafts
+/// (`perception::shafts`), not as dots.
+pub const DERMOSCOPE_MIN_PX_PER_MM: f64 = 100.0;
 /// Largest image the detector accepts (pixels), about 64 megapixels.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
@@ -158,6 +161,11 @@ impl BlobDetector {
     /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
     pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
         out.clear();
+        let ppm = self.px(1.0);
+        if ppm >= DERMOSCOPE_MIN_PX_PER_MM {
+            out.extend(super::shafts::detect_openings(image, ppm));
+            return;
+        }
         let candidates = self.candidates(image);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()
@@ -491,6 +499,114 @@ impl BlobDetector {
                 kind: *kind,
                 score,
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    const PPM: f64 = 20.0;
+    const SKIN: [f64; 3] = [200.0, 150.0, 125.0];
+
+    /// Flat skin with soft-edged discs: (x, y, radius px, colour).
+    fn canvas(discs: &[(f64, f64, f64, [f64; 3])]) -> RgbImage {
+        RgbImage::from_fn(200, 120, |x, y| {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let mut c = SKIN;
+            for &(cx, cy, r, col) in discs {
+                let a = (r + 0.5 - (fx - cx).hypot(fy - cy)).clamp(0.0, 1.0);
+                for k in 0..3 {
+                    c[k] = c[k] * (1.0 - a) + col[k] * a;
+                }
+            }
+            Rgb([c[0] as u8, c[1] as u8, c[2] as u8])
+        })
+    }
+
+    #[test]
+    fn finds_a_grey_dot_at_its_subpixel_centre_as_pigment() {
+        let img = canvas(&[(60.3, 40.7, 4.0, [70.0, 70.0, 78.0])]);
+        let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&img);
+        assert_eq!(dets.len(), 1, "{dets:?}");
+        let d = dets[0];
+        assert!((d.x - 60.3).hypot(d.y - 40.7) < 0.3, "{d:?}");
+        assert!((d.radius - 4.0).abs() < 1.5, "{d:?}");
+        assert_eq!(d.kind, DotKind::Pigment);
+    }
+
+    #[test]
+    fn a_small_dark_brown_tip_is_a_follicle() {
+        // A 0.08 mm tip with its short shadow trailing to the right.
+        let img = canvas(&[
+            (100.0, 60.0, 1.6, [45.0, 30.0, 25.0]),
+            (102.0, 60.0, 1.0, [120.0, 90.0, 75.0]),
+            (103.5, 60.0, 0.8, [150.0, 110.0, 92.0]),
+        ]);
+        let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&img);
+        assert_eq!(dets.len(), 1, "{dets:?}");
+        assert_eq!(dets[0].kind, DotKind::Follicle);
+        assert!((dets[0].x - 100.5).abs() < 1.5, "{:?}", dets[0]);
+    }
+
+    #[test]
+    fn moles_strands_and_flat_skin_are_not_dots() {
+        // A brown 1.2 mm mole, and a thin dark strand across the frame.
+        let mut discs = vec![(50.0, 60.0, 12.0, [120.0, 70.0, 45.0])];
+        for i in 0..60 {
+            discs.push((
+                90.0 + 1.5 * f64::from(i),
+                20.0 + 0.8 * f64::from(i),
+                1.2,
+                [60.0, 45.0, 40.0],
+            ));
+        }
+        let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&canvas(&discs));
+        assert!(dets.is_empty(), "{dets:?}");
+        let flat = canvas(&[]);
+        assert!(BlobDetector::new(BlobConfig { px_per_mm: PPM })
+            .detect(&flat)
+            .is_empty());
+    }
+
+    #[test]
+    fn the_hairs_of_one_unit_are_one_detection() {
+        // Three tips 0.1 mm apart: one unit.
+        let tip = [40.0, 28.0, 24.0];
+        let img = canvas(&[
+            (80.0, 50.0, 1.4, tip),
+            (82.0, 51.0, 1.4, tip),
+            (80.5, 52.0, 1.4, tip),
+        ]);
+        let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&img);
+        assert_eq!(dets.len(), 1, "{dets:?}");
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arbitrary_image() -> impl Strategy<Value = RgbImage> {
+        (1u32..48, 1u32..48).prop_flat_map(|(w, h)| {
+            proptest::collection::vec(any::<u8>(), (w * h * 3) as usize)
+                .prop_map(move |data| RgbImage::from_raw(w, h, data).expect("sized buffer"))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn detections_lie_in_the_frame_with_sane_fields(img in arbitrary_image(), ppm in 5.0f64..400.0) {
+            let dets = BlobDetector::new(BlobConfig { px_per_mm: ppm }).detect(&img);
+            for d in dets {
+                prop_assert!(d.x >= 0.0 && d.x <= f64::from(img.width()), "{:?}", d);
+                prop_assert!(d.y >= 0.0 && d.y <= f64::from(img.height()), "{:?}", d);
+                prop_assert!(d.radius.is_finite() && d.radius > 0.0);
+                prop_assert!((0.0..=1.0).contains(&d.score));
+            }
         }
     }
 }

@@ -1,15 +1,17 @@
 //! Perception: what is already on the skin.
 //!
 //! `blobs` is the classical, scale-aware detector (image + our own kernels in `filter`);
-//! `segment` runs the learned segmentation model through ONNX Runtime; `fuse` combines the two;
-//! [`Detector`] is what callers use (classical only, or fused); `score` compares detections
-//! with the renderer's ground truth.
+//! `shafts` finds follicle openings in dermoscope frames; `segment` runs the learned
+//! segmentation model through ONNX Runtime; `fuse` combines it with the blobs; [`Detector`] is
+//! what callers use (classical only, or fused); `score` compares detections with the renderer's
+//! ground truth.
 
 pub mod blobs;
 pub mod filter;
 pub mod fuse;
 pub mod score;
 pub mod segment;
+pub mod shafts;
 
 use image::RgbImage;
 use thiserror::Error;

@@ -25,7 +25,7 @@ pub enum ImageLoadError {
         path: PathBuf,
     },
     /// The bytes are not an image format we read.
-    #[error("{path}: not a PNG or JPEG image (unrecognised format)")]
+    #[error("{path}: not an image (unrecognised format)")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -84,15 +84,19 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageLoadError> {
             path: path.to_owned(),
         });
     }
-    let reader = ImageReader::open(path)
-        .map_err(io)?
-        .with_guessed_format()
-        .map_err(io)?;
-    if reader.format().is_none() {
+    // Judge the format by the bytes, never by the file name.
+    let mut head = [0u8; 32];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let n = std::io::Read::read(&mut file, &mut head).map_err(io)?;
+    if image::guess_format(&head[..n]).is_err() {
         return Err(ImageLoadError::UnknownFormat {
             path: path.to_owned(),
         });
     }
+    let reader = ImageReader::open(path)
+        .map_err(io)?
+        .with_guessed_format()
+        .map_err(io)?;
     let decode = |source| ImageLoadError::Decode {
         path: path.to_owned(),
         source,

@@ -138,3 +138,45 @@ fn wrong_flags_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
 }
+
+#[test]
+fn the_scale_comes_from_a_calibration_file_and_its_image_size_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("skin.png");
+    image::RgbImage::from_pixel(1280, 720, image::Rgb([190, 140, 120]))
+        .save(&img)
+        .expect("save");
+    let small = dir.path().join("small.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([190, 140, 120]))
+        .save(&small)
+        .expect("save");
+    let cal = concat!(env!("CARGO_MANIFEST_DIR"), "/calibration/synthetic.toml");
+    let out = stipple()
+        .args(["detect", "--calibration", cal, "--format", "jsonl"])
+        .args([&img, &small])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("one line")).expect("json");
+    assert_eq!(line["px_per_mm"], 20.0);
+    assert_eq!(stdout.lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("small.png") && stderr.contains("1280x720"),
+        "{stderr}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "px_per_mm = \"twenty\"\n").expect("write");
+    let out = stipple()
+        .args(["detect", "--calibration"])
+        .arg(&bad)
+        .arg(&img)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area (ripgrep's layout), so the suite links once.
 
 mod accuracy;
+mod calib;
 mod detect;
 mod model;
 mod synth;

@@ -15,6 +15,14 @@ fn small(seed: u64) -> SceneParams {
     }
 }
 
+fn tiny(seed: u64) -> SceneParams {
+    SceneParams {
+        width: 240,
+        height: 160,
+        ..small(seed)
+    }
+}
+
 fn lum(img: &image::RgbImage, x: i64, y: i64) -> Option<f64> {
     if x < 0 || y < 0 || x >= img.width() as i64 || y >= img.height() as i64 {
         return None;
@@ -52,7 +60,7 @@ fn truth_lies_inside_the_image() {
 
 #[test]
 fn every_unit_tip_is_darker_than_its_skin_ring() {
-    for seed in [3u64, 4, 5] {
+    for seed in 0u64..6 {
         let f = render(&small(seed));
         let img = &f.image;
         for u in &f.truth.units {
@@ -106,7 +114,10 @@ fn every_unit_tip_is_darker_than_its_skin_ring() {
 fn every_negative_kind_appears_across_seeds() {
     let mut kinds = HashSet::new();
     for seed in 0..10 {
-        for n in render(&small(seed)).truth.negatives {
+        for n in Scene::generate(&tiny(seed))
+            .truth(&Pose::default())
+            .negatives
+        {
             kinds.insert(format!("{:?}", n.kind));
         }
     }
@@ -197,4 +208,31 @@ fn pose_moves_the_truth_and_the_needle_adds_a_dot() {
         centre < was - 20.0,
         "needle dot not visible: {centre} vs {was}"
     );
+}
+
+#[test]
+fn dermoscope_hairs_have_trichoscopy_sizes() {
+    for seed in 20..23 {
+        let p = SceneParams {
+            seed,
+            view: View::Dermoscope,
+            width: 640,
+            height: 512,
+            px_per_mm: None,
+        };
+        let t = render(&p).truth;
+        for u in t.units.iter().filter(|u| !u.miniaturised) {
+            for h in &u.hairs {
+                // 60-110 um thick shafts at 300 px/mm.
+                assert!(
+                    (8.9..=16.6).contains(&h.radius),
+                    "shaft radius {} px",
+                    h.radius
+                );
+                assert!(h.length_px >= 0.1 * 300.0 - 1e-6);
+                // Each shaft leaves the skin at its unit's opening.
+                assert!((h.x - u.x).hypot(h.y - u.y) <= u.radius);
+            }
+        }
+    }
 }

@@ -26,6 +26,14 @@ const READ_NOISE: (f32, f32) = (0.006, 0.02);
 const SHOT_NOISE: (f32, f32) = (0.005, 0.02);
 /// JPEG quality range for seeds that are compressed.
 const JPEG_QUALITY: (u8, u8) = (70, 95);
+/// Mean skin reflectance that auto-exposure aims for.
+const AUTO_EXPOSURE_TARGET: f64 = 0.55;
+/// Largest auto-exposure gain.
+const AUTO_EXPOSURE_MAX: f64 = 1.45;
+/// Horizontal bands a frame is rendered in; each has its own noise stream.
+const RENDER_BANDS: u32 = 16;
+/// Most threads one frame is rendered on.
+const RENDER_THREADS: usize = 8;
 /// Pixels darker than this light gain (dermoscope corners) hide what lies under them.
 const MIN_VISIBLE_GAIN: f32 = 0.35;
 
@@ -71,7 +79,11 @@ pub(crate) struct Camera {
 
 impl Camera {
     /// Draws the camera and light of a scene.
-    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, _ppm: f64) -> Self {
+    /// `skin_lum` is the mean skin reflectance: auto-exposure lifts dark skin part of the way.
+    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, skin_lum: f32) -> Self {
+        let auto = (AUTO_EXPOSURE_TARGET / skin_lum.max(0.05) as f64)
+            .sqrt()
+            .clamp(1.0, AUTO_EXPOSURE_MAX);
         let blur_sigma_px = match view {
             View::Rig => rng.gen_range(BLUR_SIGMA_PX.0..BLUR_SIGMA_PX.1),
             View::Dermoscope => rng.gen_range(DERMO_BLUR_SIGMA_PX.0..DERMO_BLUR_SIGMA_PX.1),
@@ -83,7 +95,11 @@ impl Camera {
             View::Dermoscope => rng.gen_bool(0.8),
         }
         .then(|| rng.gen_range(JPEG_QUALITY.0..=JPEG_QUALITY.1));
-        let t = rng.gen_range(-0.05..0.05);
+        let wb = match view {
+            View::Rig => 0.05,
+            View::Dermoscope => 0.09,
+        };
+        let t = rng.gen_range(-wb..wb);
         let tint = [1.0 + t, 1.0 + rng.gen_range(-0.02..0.02), 1.0 - t];
         let light_seed: u64 = rng.gen();
         let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
@@ -91,7 +107,7 @@ impl Camera {
         let mut gain = vec![0.0f32; (w * h) as usize];
         match view {
             View::Rig => {
-                let exposure = rng.gen_range(0.9..1.1);
+                let exposure = auto * rng.gen_range(0.9..1.1);
                 let ga: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
                 let gs = rng.gen_range(0.05..0.22);
                 let vig = rng.gen_range(0.12..0.4);
@@ -112,7 +128,7 @@ impl Camera {
                 }
             }
             View::Dermoscope => {
-                let exposure = rng.gen_range(0.95..1.12);
+                let exposure = auto * rng.gen_range(0.95..1.12);
                 let centre = rng.gen_range(0.1..0.3);
                 let ring = rng.gen_range(0.82..1.08);
                 let soft = rng.gen_range(0.1..0.22);
@@ -197,33 +213,81 @@ impl Camera {
         let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
         let b0 = tex.px_per_mm * (pose.dx_mm - tex.origin_mm[0]) - a00 * cx - a01 * cy;
         let b1 = tex.px_per_mm * (pose.dy_mm - tex.origin_mm[1]) - a10 * cx - a11 * cy;
-        let mut gauss = self.gauss.clone();
-        gauss.reseed(noise_seed);
         let mut buf = vec![0u8; (w * h * 3) as usize];
         let (rn2, sn2) = (
             self.read_noise * self.read_noise,
             self.shot_noise * self.shot_noise,
         );
-        for y in 0..h {
-            let py = y as f64 + 0.5;
-            let mut u = a00 * 0.5 + a01 * py + b0;
-            let mut v = a10 * 0.5 + a11 * py + b1;
-            let row = (y * w) as usize;
-            for x in 0..w as usize {
-                let idx = row + x;
-                let alb = tex.sample(u as f32, v as f32);
-                let g = self.gain[idx];
-                let gl = self.glare_map[idx];
-                let out = &mut buf[idx * 3..idx * 3 + 3];
-                for ch in 0..3 {
-                    let val = alb[ch] * g * self.tint[ch] + gl;
-                    let sd = (rn2 + sn2 * val.max(0.0)).sqrt();
-                    let val = val + sd * gauss.next();
-                    out[ch] = (val * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+        // Noise sigma (in 8-bit levels) per mean signal level: no square root per pixel.
+        let sd_lut: [f32; 256] =
+            std::array::from_fn(|i| (rn2 + sn2 * i as f32 / 255.0).sqrt() * 255.0);
+        // Fixed bands, each with its own noise stream, so the bytes do not depend on how many
+        // threads render them.
+        let band_rows = h.div_ceil(RENDER_BANDS).max(1) as usize;
+        let row_bytes = w as usize * 3;
+        let render_band = |band: usize, out: &mut [u8]| {
+            let mut gauss = self.gauss.clone();
+            gauss.reseed(noise_seed ^ noise::mix64(band as u64));
+            let y0 = band * band_rows;
+            for (ry, line) in out.chunks_mut(row_bytes).enumerate() {
+                let y = y0 + ry;
+                let py = y as f64 + 0.5;
+                let u = a00 * 0.5 + a01 * py + b0;
+                let v = a10 * 0.5 + a11 * py + b1;
+                let row = y * w as usize;
+                let gains = &self.gain[row..row + w as usize];
+                let glares = &self.glare_map[row..row + w as usize];
+                // 16.16 fixed point on the texel-centre grid.
+                const ONE: f64 = 65536.0;
+                let (mut u_fp, mut v_fp) = (((u - 0.5) * ONE) as i64, ((v - 0.5) * ONE) as i64);
+                let (du_fp, dv_fp) = ((a00 * ONE) as i64, (a10 * ONE) as i64);
+                let tint = self.tint;
+                for ((px, &g), &gl) in line.chunks_exact_mut(3).zip(gains).zip(glares) {
+                    let alb = tex.sample_fixed(u_fp, v_fp);
+                    u_fp += du_fp;
+                    v_fp += dv_fp;
+                    let val = [
+                        alb[0] * g * tint[0] + gl,
+                        alb[1] * g * tint[1] + gl,
+                        alb[2] * g * tint[2] + gl,
+                    ];
+                    // One noise level per pixel, from its mean signal.
+                    let mean = (val[0] + val[1] + val[2]) * (255.0 / 3.0);
+                    let sd = sd_lut[(mean.clamp(0.0, 255.0)) as usize];
+                    let n = gauss.next3();
+                    for ch in 0..3 {
+                        let q = val[ch] * 255.0 + sd * n[ch] + 0.5;
+                        px[ch] = q.clamp(0.0, 255.0) as u8;
+                    }
                 }
-                u += a00;
-                v += a10;
             }
+        };
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(RENDER_THREADS);
+        let bands: Vec<(usize, &mut [u8])> =
+            buf.chunks_mut(band_rows * row_bytes).enumerate().collect();
+        if threads <= 1 {
+            for (i, out) in bands {
+                render_band(i, out);
+            }
+        } else {
+            let mut per_thread: Vec<Vec<(usize, &mut [u8])>> =
+                (0..threads).map(|_| Vec::new()).collect();
+            for (k, b) in bands.into_iter().enumerate() {
+                per_thread[k % threads].push(b);
+            }
+            std::thread::scope(|sc| {
+                for work in per_thread {
+                    let render_band = &render_band;
+                    sc.spawn(move || {
+                        for (i, out) in work {
+                            render_band(i, out);
+                        }
+                    });
+                }
+            });
         }
         let mut img = RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h));
         if let Some(bar) = &self.info_bar {

@@ -21,6 +21,10 @@ const EMERGE_MM: f64 = 0.08;
 const SUBSURFACE_MM: f64 = 0.22;
 /// Opacity of the shaft seen under the skin.
 const SUBSURFACE_ALPHA: f64 = 0.35;
+/// Edge softening of a shaft per mm of its length, as a fraction of its radius (defocus).
+const DEFOCUS_PER_MM: f64 = 0.25;
+/// Share of openings with a whitish collar of scale around them.
+const PERIFOLLICULAR_SCALE_P: f64 = 0.2;
 /// Light colour of vellus hairs (blend toward skin by their darkness).
 const VELLUS: Rgb = [0.62, 0.52, 0.44];
 
@@ -182,6 +186,18 @@ pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit]) {
                 },
             );
         }
+        if !u.miniaturised && h01(s, 4) < PERIFOLLICULAR_SCALE_P {
+            // Perifollicular scale: a whitish, broken collar around the opening.
+            let ring = u.radius_mm() + 0.03 + 0.05 * h01(s, 5);
+            let width = 0.02 + 0.03 * h01(s, 6);
+            let reach = ring + 2.0 * width;
+            tex.for_each_in(ux - reach, uy - reach, ux + reach, uy + reach, |x, y, c| {
+                let d = (x - ux).hypot(y - uy);
+                let a = (-((d - ring) / width).powi(2)).exp();
+                let broken = smoothstep(0.35, 0.7, noise::value(s, x / 0.05, y / 0.05) as f64);
+                over(c, [0.94, 0.92, 0.84], 0.5 * a * broken);
+            });
+        }
         let pit_r = u.radius_mm() * 0.9;
         tex.for_each_in(
             ux - 2.0 * pit_r,
@@ -288,17 +304,20 @@ fn paint_shaft(tex: &mut Texture, pal: &Palette, u: &Unit, h: &super::scene::Hai
             }
             return;
         }
-        if lateral.abs() > rr + texel || along > len + texel {
+        // The shaft rises off the skin, out of the dermoscope's shallow focus: softer edges
+        // toward its end.
+        let soft = texel + (DEFOCUS_PER_MM * along).min(0.8) * r;
+        if lateral.abs() > rr + soft || along > len + soft {
             return;
         }
         let s = (lateral / rr).clamp(-1.0, 1.0);
-        let edge = 1.0 - smoothstep(rr - texel, rr + texel, lateral.abs());
+        let edge = 1.0 - smoothstep(rr - soft, rr + soft, lateral.abs());
         let drift = 1.0 + 0.3 * (noise::value(seed, along / 0.35, 0.5) - 0.5);
         let hair_c = [hair[0] * drift, hair[1] * drift, hair[2] * drift];
         let flicker = 0.6 + 0.8 * noise::value(seed ^ 5, along / 0.12, 0.0);
         let col = shaft_colour(*c, hair_c, s, opacity, spec * flicker, hl_at);
         let fade_in = 0.6 + 0.4 * smoothstep(0.0, emerge, along);
-        let cut = 1.0 - smoothstep(len - 0.5 * texel, len + 0.5 * texel, along);
+        let cut = 1.0 - smoothstep(len - 0.5 * soft, len + 0.5 * soft, along);
         over(c, col, edge * fade_in * cut * darkness);
     });
 }

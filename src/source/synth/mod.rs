@@ -15,6 +15,18 @@
 //! - [`Scene::add_pigment`] is the simulated needle: it records a new dot and repaints only the
 //!   small patch of texture around it.
 //!
+//! # Live use
+//!
+//! Generate once, then per frame call [`Scene::render`] with the head's [`Pose`] and a fresh
+//! noise seed; turn JPEG off with [`Scene::set_jpeg_quality`]`(None)` to stay fast. A frame is
+//! rendered in 16 fixed horizontal bands (each with its own noise stream, so the bytes do not
+//! depend on the thread count) on up to 8 threads. Generation paints a texture about 1.25 times
+//! the frame diagonal square, so poses within a few millimetres and any rotation stay on skin.
+//!
+//! Tools: `cargo run --release --example synth_peek -- SEED rig|dermoscope /tmp/out` writes a
+//! frame and a zoomed crop (with `PEEK_BENCH=1`, timings); `--example synth_f1` scores a naive
+//! dark-spot detector against the truth as a sanity check of the oracle.
+//!
 //! # Conventions
 //!
 //! Skin space is millimetres, x right and y down as seen at the identity pose, with the origin

@@ -143,8 +143,11 @@ pub(crate) fn negative_under(tex: &mut Texture, pal: &Palette, neg: &Negative) {
                 (skin[2] * 1.12 + 0.08).min(1.0),
             ];
             polyline(tex, points, 1.3 * hw, |x, y, d, _, c| {
-                let wob = 1.0 + 0.15 * (noise::value(seed, x / 1.5, y / 1.5) as f64 - 0.5);
-                let a = 1.0 - smoothstep(0.55 * hw * wob, 1.15 * hw * wob, d);
+                // Width and edge wander along the scar; its surface is smooth but streaked.
+                // Stays inside the truth band: the faded edge ends by 1.08 half widths.
+                let wob =
+                    (0.75 + 0.45 * (noise::fbm(seed, x, y, 4.0, 3, 0.5) as f64)).clamp(0.5, 0.9);
+                let a = 1.0 - smoothstep(0.45 * hw * wob, 1.2 * hw * wob, d);
                 let streak = 1.0 + 0.05 * (noise::value(seed ^ 9, x / 0.8, y / 0.08) - 0.5);
                 let col = [pale[0] * streak, pale[1] * streak, pale[2] * streak];
                 over(c, col, 0.85 * a);
@@ -200,7 +203,7 @@ pub(crate) fn negative_over(tex: &mut Texture, pal: &Palette, neg: &Negative, vi
     let hair = pal.hair;
     let spec = match view {
         View::Rig => 0.1,
-        View::Dermoscope => 0.3,
+        View::Dermoscope => 0.18,
     };
     // Soft shadow first (the strand lies a little above the skin), then the strand.
     let shadow: Vec<[f64; 2]> = points

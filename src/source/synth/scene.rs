@@ -44,6 +44,10 @@ const DERMO_SHAFT_RADIUS_MM: (f64, f64) = (0.03, 0.055);
 const DERMO_UNIT_SPREAD_MM: f64 = 0.035;
 /// Typical visible length of shaved stubble in a dermoscope scene (mm), drawn per scene.
 const DERMO_STUBBLE_MM: (f64, f64) = (0.3, 2.2);
+/// Share of dermoscope scenes shaved within the last day: stubs barely out of the skin.
+const DERMO_FRESH_SHAVE_P: f64 = 0.15;
+/// Visible length of freshly shaved stubs (mm).
+const DERMO_FRESH_MM: (f64, f64) = (0.12, 0.3);
 /// Share of dermoscope scenes with longer, unshaved hair, and its length (mm).
 const DERMO_LONG_HAIR_P: f64 = 0.15;
 /// Visible length of longer hair in a dermoscope scene (mm).
@@ -282,7 +286,8 @@ impl Scene {
         let half_mm = 0.5 * (w as f64).hypot(h as f64) * EXTENT_OVER_DIAGONAL / px_per_mm;
         let view_half_mm = 0.5 * (w.min(h) as f64) / px_per_mm;
         let fields = Fields::draw(&mut rng, view_half_mm, p.view);
-        let camera = Camera::draw(&mut rng, p.view, w, h, px_per_mm);
+        let skin_lum = (palette.skin[0] + palette.skin[1] + palette.skin[2]) / 3.0;
+        let camera = Camera::draw(&mut rng, p.view, w, h, skin_lum);
 
         let negatives = draw_negatives(&mut rng, p.view, half_mm, w, h, px_per_mm);
         let units = draw_units(
@@ -314,7 +319,9 @@ impl Scene {
             for neg in &negatives {
                 paint::negative_over(&mut albedo, &palette, neg, p.view);
             }
+            grade(&mut albedo, &mut rng, p.view);
             albedo.blur(camera.blur_sigma_px);
+            albedo.pack();
         }
         debug!(
             units = units.len(),
@@ -382,6 +389,9 @@ impl Scene {
         };
         let blur_mm = self.camera.blur_sigma_px / self.px_per_mm;
         paint::pigment(&mut self.albedo, &self.palette, &dot, blur_mm);
+        let reach = dot.radius_mm * 2.0 + 3.0 * blur_mm + 2.0 / self.px_per_mm;
+        self.albedo
+            .pack_rect(x_mm - reach, y_mm - reach, x_mm + reach, y_mm + reach);
         self.pigment.push(dot);
     }
 
@@ -480,6 +490,21 @@ impl Scene {
     #[cfg(test)]
     pub(crate) fn negatives(&self) -> &[Negative] {
         &self.negatives
+    }
+}
+
+/// A per-scene colour grade (saturation and gamma), as cameras and their processing differ.
+fn grade(tex: &mut Texture, rng: &mut ChaCha8Rng, view: View) {
+    let (sat, gamma) = match view {
+        View::Rig => (rng.gen_range(0.85..1.1), rng.gen_range(0.92..1.08)),
+        View::Dermoscope => (rng.gen_range(0.75..1.2), rng.gen_range(0.85..1.15)),
+    };
+    let (sat, gamma) = (sat as f32, gamma as f32);
+    for c in tex.data.iter_mut() {
+        let lum = (c[0] + c[1] + c[2]) / 3.0;
+        for v in c.iter_mut() {
+            *v = (lum + (*v - lum) * sat).clamp(0.0, 1.0).powf(gamma);
+        }
     }
 }
 
@@ -639,10 +664,12 @@ fn draw_negatives(
             let step = len_mm / steps as f64;
             let mut a: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
             // Curvature (rad/mm) drifts smoothly: hair lies in gentle arcs, never kinks.
-            let mut curl: f64 = rng.gen_range(-0.15..0.15);
+            // Total turn stays under about 2.5 rad, whatever the length.
+            let max_curl = 2.5 / len_mm;
+            let mut curl: f64 = rng.gen_range(-0.5..0.5) * max_curl;
             let mut points = vec![[x, y]];
             for _ in 0..steps {
-                curl = (curl + rng.gen_range(-0.05..0.05)).clamp(-0.3, 0.3);
+                curl = (curl + rng.gen_range(-0.15..0.15) * max_curl).clamp(-max_curl, max_curl);
                 a += curl * step;
                 x += a.cos() * step;
                 y += a.sin() * step;
@@ -710,6 +737,8 @@ fn draw_units(
     // Days since the last shave: every hair of a scene has about the same visible length.
     let stubble = if rng.gen_bool(DERMO_LONG_HAIR_P) {
         rng.gen_range(DERMO_LONG_MM.0..DERMO_LONG_MM.1)
+    } else if rng.gen_bool(DERMO_FRESH_SHAVE_P) {
+        rng.gen_range(DERMO_FRESH_MM.0..DERMO_FRESH_MM.1)
     } else {
         rng.gen_range(DERMO_STUBBLE_MM.0..DERMO_STUBBLE_MM.1)
     };
@@ -809,7 +838,7 @@ fn make_unit(
                 dx_mm: dx,
                 dy_mm: dy,
                 angle_rad: angle,
-                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.25, 7.0),
+                length_mm: (stubble_mm * rng.gen_range(0.6..1.4)).clamp(0.1, 7.0),
                 radius_mm: (radius * rng.gen_range(0.9..1.1))
                     .clamp(DERMO_SHAFT_RADIUS_MM.0, DERMO_SHAFT_RADIUS_MM.1),
                 darkness: rng.gen_range(0.85..1.0),
