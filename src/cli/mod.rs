@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod calibrate;
 mod detect;
+mod plan;
 mod score;
 mod synth;
 mod synth_board;
@@ -28,6 +29,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Find every follicle and pigment dot in images, in pixels, with a kind and a score.
     Detect(detect::DetectArgs),
+    /// Recommend the next dots: where, how big, how dark, in what order (JSON in pixels).
+    Plan(plan::PlanArgs),
     /// Score detections (`detect --format jsonl` lines) against `synth` ground truth.
     Score(score::ScoreArgs),
     /// Calibrate the camera rig from chessboard photos (intrinsics, distortion, px/mm).
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Score(args) => score::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::SynthBoard(args) => synth_board::run(args),

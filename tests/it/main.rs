@@ -3,5 +3,9 @@
 mod accuracy;
 mod calib;
 mod detect;
+<<<<<<< HEAD
 mod model;
+=======
+mod plan;
+>>>>>>> main
 mod synth;

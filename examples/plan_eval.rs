@@ -1,0 +1,154 @@
+//! Evaluates the planner on rendered rig frames against the renderer's TRUE dots, the way the
+//! product is judged: target 70/cm², minimum spacing 0.7 mm, recommendations closer than 90% of
+//! the spacing to a true dot or to each other, median density error over 5x5 mm squares that
+//! started below target, and the coefficient of variation of nearest-neighbour distances.
+//!
+//! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
+//! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling).
+//! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
+//! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
+
+use stipple::planning::{plan_image, score_plan, PlannerConfig};
+use stipple::source::synth::{render, SceneParams, View};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let first: u64 = args.get(1).map_or(Ok(9000), |s| s.parse())?;
+    let count: u64 = args.get(2).map_or(Ok(24), |s| s.parse())?;
+    let (mut recs_total, mut bad_total, mut ok_density) = (0usize, 0usize, 0usize);
+    let mut errors = Vec::new();
+    let mut cvs = Vec::new();
+    for seed in first..first + count {
+        let frame = render(&SceneParams::new(seed, View::Rig));
+        let ppm = frame.truth.px_per_mm;
+        let dets = if std::env::var_os("ORACLE").is_some() {
+            oracle(&frame.truth)
+        } else {
+            stipple::perception::detect(&frame.image, ppm)?
+        };
+        let t0 = std::time::Instant::now();
+        let ip = plan_image(
+            &frame.image,
+            ppm,
+            &dets,
+            None,
+            PlannerConfig::new(70.0, 0.7),
+        )?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let recs: Vec<[f64; 2]> = ip.recommendations.iter().map(|r| [r.x, r.y]).collect();
+        let s = score_plan(&frame.truth, &recs, 70.0, 0.7);
+        if std::env::var_os("DIAG").is_some() {
+            diagnose(&frame.truth, &dets, &recs, 0.63 * ppm);
+        }
+        if let Some(dir) = std::env::var_os("SAVE") {
+            frame
+                .image
+                .save(std::path::PathBuf::from(dir).join(format!("{seed}.png")))?;
+        }
+        let n_true = frame.truth.units.len() + frame.truth.pigment.len();
+        println!(
+            "seed {seed} px/mm {ppm:.1} fitz {} true {n_true} detected {} suspected {} recs {} \
+             violations {:.4} (truth {} recs {}) density_err {:.3} (bias {:+.3}, {} cells) \
+             nn_cv {:.3} before {:.1} after {:.1} /cm2 [{ms:.0} ms]",
+            frame.truth.fitzpatrick,
+            dets.len(),
+            ip.suspected.len(),
+            s.recommendations,
+            s.violation_rate(),
+            s.too_close_to_existing,
+            s.too_close_to_recommendation,
+            s.median_density_error,
+            s.median_density_bias,
+            s.short_cells,
+            s.nn_cv,
+            ip.plan.density_before_per_cm2,
+            ip.plan.density_after_per_cm2,
+        );
+        recs_total += s.recommendations;
+        bad_total += s.too_close_to_existing + s.too_close_to_recommendation;
+        ok_density += usize::from(s.median_density_error <= 0.12);
+        errors.push(s.median_density_error);
+        if s.recommendations > 10 {
+            cvs.push(s.nn_cv);
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    cvs.sort_by(f64::total_cmp);
+    println!(
+        "total: {count} frames, {recs_total} recommendations, violation rate {:.4}, \
+         density error <= 12% on {ok_density}/{count} frames (median of medians {:.3}), \
+         nn_cv min {:.3}",
+        bad_total as f64 / recs_total.max(1) as f64,
+        errors.get(errors.len() / 2).copied().unwrap_or(0.0),
+        cvs.first().copied().unwrap_or(0.0),
+    );
+    Ok(())
+}
+
+/// A perfect detector: the truth as detections.
+fn oracle(truth: &stipple::source::synth::Truth) -> Vec<stipple::Detection> {
+    use stipple::DotKind;
+    truth
+        .units
+        .iter()
+        .map(|u| (u.x, u.y, u.radius, DotKind::Follicle))
+        .chain(
+            truth
+                .pigment
+                .iter()
+                .map(|p| (p.x, p.y, p.radius, DotKind::Pigment)),
+        )
+        .map(|(x, y, radius, kind)| stipple::Detection {
+            x,
+            y,
+            radius,
+            kind,
+            score: 1.0,
+        })
+        .collect()
+}
+
+/// Prints, for each recommendation too close to a true dot, what that dot was.
+fn diagnose(
+    truth: &stipple::source::synth::Truth,
+    dets: &[stipple::Detection],
+    recs: &[[f64; 2]],
+    limit_px: f64,
+) {
+    let nearest_det = |x: f64, y: f64| {
+        dets.iter()
+            .map(|q| (q.x - x).hypot(q.y - y))
+            .fold(f64::INFINITY, f64::min)
+    };
+    for r in recs {
+        for u in &truth.units {
+            let d = (u.x - r[0]).hypot(u.y - r[1]);
+            if d < limit_px {
+                println!(
+                    "  unit ({:.0},{:.0}) r {:.1} px, {} hairs, miniaturised {}: rec {d:.1} px away, \
+                     nearest detection {:.1} px",
+                    u.x,
+                    u.y,
+                    u.radius,
+                    u.hairs.len(),
+                    u.miniaturised,
+                    nearest_det(u.x, u.y)
+                );
+            }
+        }
+        for p in &truth.pigment {
+            let d = (p.x - r[0]).hypot(p.y - r[1]);
+            if d < limit_px {
+                println!(
+                    "  pigment ({:.0},{:.0}) r {:.1} px, shade {:.2}: rec {d:.1} px away, \
+                     nearest detection {:.1} px",
+                    p.x,
+                    p.y,
+                    p.radius,
+                    p.shade,
+                    nearest_det(p.x, p.y)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! What the image says beyond the detector: the local skin level, how dark each detected dot
+//! is (its shade), and dark, dot-like spots the detector did not report.
+//!
+//! A planner that trusts the detector's misses tattoos over faint follicles. So every pixel
+//! clearly darker than the skin around it, and not explained by a reported dot, becomes part of
+//! a [`Guard`]: recommendations keep [`GUARD_FRACTION`] of the minimum spacing away from it.
+//! Compact unexplained spots are also reported as [`ExistingKind::Suspected`] dots, which count
+//! toward density (so a cell full of missed follicles is not over-filled) and set spacing.
+//!
+//! # Method
+//! Luma is smoothed with a 3x3 box. The skin level is a high percentile
+//! ([`SKIN_PERCENTILE`]) of luma in blocks of about 1 mm (dots cover a few percent of the skin,
+//! so the percentile sits on bare skin), interpolated bilinearly. Darkness is
+//! `(skin - luma) / skin`; a pixel is dark above `max(DARK_MIN, NOISE_K * sigma)`, with sigma the
+//! robust (MAD) spread of darkness over the frame, so textured or dark skin raises the bar.
+
+use image::{GrayImage, Luma, RgbImage};
+
+use super::{ExistingDot, ExistingKind};
+
+/// Recommendations keep this fraction of the minimum spacing from unexplained dark pixels.
+pub const GUARD_FRACTION: f64 = 0.95;
+/// Percentile of block luma taken as the skin level.
+pub const SKIN_PERCENTILE: f64 = 0.7;
+/// Side of a skin-level block (mm).
+pub const SKIN_BLOCK_MM: f64 = 1.0;
+/// Smallest relative darkness that can mark a dot.
+pub const DARK_MIN: f64 = 0.10;
+/// Dark threshold in robust standard deviations of the skin's darkness.
+pub const NOISE_K: f64 = 4.0;
+/// A detected dot explains dark pixels up to its radius plus this margin (mm).
+pub const EXPLAIN_MARGIN_MM: f64 = 0.12;
+/// Dark pixels connected to a reported dot count as its hair stubs up to this far past its
+/// radius (mm); farther along they are something else (a strand, a neighbour) and are guarded.
+pub const STUB_MM: f64 = 0.35;
+/// Standard deviation of the matched filter behind the soft cost (mm): about a miniaturised
+/// hair's stub, so faint units stand out of pixel noise.
+pub const MATCHED_SIGMA_MM: f64 = 0.06;
+/// A reported dot needs this much matched-filter contrast (robust noise units) to be trusted:
+/// counted as density and allowed to explain the dark pixels around it.
+pub const EVIDENCE_MIN: f64 = 3.0;
+/// When more than this fraction of the reports are unconfident and have no contrast at all, the
+/// detector is hallucinating on this frame's texture: those are dropped and only reports with
+/// [`EVIDENCE_MIN`] (or [`CONFIDENT_SCORE`]) are trusted. Otherwise every report is kept and
+/// every report with [`EVIDENCE_DROP`] is trusted.
+pub const HALLUCINATION_FRACTION: f64 = 0.1;
+/// Below this much contrast an unconfident report may be set aside altogether: on the
+/// evaluation frames over 95% of such reports are hallucinations in skin texture. Between the
+/// two, a report is kept clear of (spacing) but not counted.
+pub const EVIDENCE_DROP: f64 = 1.0;
+/// A channel this bright is glare (or clipped): what lies under it cannot be seen.
+pub const GLARE_LEVEL: u8 = 250;
+/// Luma this many times the skin level is glare.
+pub const GLARE_FACTOR: f32 = 1.4;
+/// Reports at least this confident are always trusted.
+pub const CONFIDENT_SCORE: f64 = 0.7;
+/// Unexplained spots larger than this equivalent radius (mm) are not dots (moles, strands):
+/// kept clear of but not counted.
+pub const MAX_SUSPECT_RADIUS_MM: f64 = 0.35;
+/// Unexplained spots longer than this (bounding-box diagonal, mm) are strands, not dots.
+pub const MAX_SUSPECT_EXTENT_MM: f64 = 0.9;
+
+/// A pixel mask of places recommendations must avoid, queried in millimetres.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Mask width (px).
+    width: u32,
+    /// Mask height (px).
+    height: u32,
+    /// Scale of the image the mask came from.
+    px_per_mm: f64,
+    /// Row-major: true where a recommendation must not be centred.
+    blocked: Vec<bool>,
+    /// Row-major: strongest unexplained darkness within the guard radius, in noise units.
+    cost: Vec<f32>,
+}
+
+impl Guard {
+    /// A guard from row-major maps of the image: the hard mask and the soft cost (either may
+    /// be empty: nothing blocked, no cost).
+    pub fn from_mask(
+        width: u32,
+        height: u32,
+        px_per_mm: f64,
+        blocked: Vec<bool>,
+        cost: Vec<f32>,
+    ) -> Self {
+        Self {
+            width,
+            height,
+            px_per_mm,
+            blocked,
+            cost,
+        }
+    }
+
+    fn index(&self, x_mm: f64, y_mm: f64) -> Option<usize> {
+        let x = (x_mm * self.px_per_mm).floor();
+        let y = (y_mm * self.px_per_mm).floor();
+        if x < 0.0 || y < 0.0 || x >= f64::from(self.width) || y >= f64::from(self.height) {
+            return None;
+        }
+        Some(y as usize * self.width as usize + x as usize)
+    }
+
+    /// How much unexplained darkness lies near a point (noise units; 0 when unknown).
+    pub fn cost(&self, x_mm: f64, y_mm: f64) -> f64 {
+        self.index(x_mm, y_mm)
+            .and_then(|i| self.cost.get(i))
+            .map_or(0.0, |&c| f64::from(c))
+    }
+
+    /// Whether a point (mm) is blocked; points off the image are not.
+    pub fn blocked(&self, x_mm: f64, y_mm: f64) -> bool {
+        self.index(x_mm, y_mm)
+            .and_then(|i| self.blocked.get(i))
+            .is_some_and(|&b| b)
+    }
+
+    /// Fraction of the image that is blocked.
+    pub fn blocked_fraction(&self) -> f64 {
+        let n = self.blocked.iter().filter(|&&b| b).count();
+        n as f64 / self.blocked.len().max(1) as f64
+    }
+}
+
+/// A reported dot, in pixels, as [`analyse`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DotInImage {
+    /// Centre x (px).
+    pub x: f64,
+    /// Centre y (px).
+    pub y: f64,
+    /// Radius (px).
+    pub radius: f64,
+    /// The detector's confidence in 0..=1.
+    pub score: f64,
+}
+
+/// The result of [`analyse`].
+#[derive(Debug, Clone)]
+pub struct SkinAnalysis {
+    /// Where recommendations must not go.
+    pub guard: Guard,
+    /// Compact dark spots no reported dot explains (mm).
+    pub suspected: Vec<ExistingDot>,
+    /// Measured darkness of each reported dot, in input order.
+    pub shades: Vec<f64>,
+    /// Contrast evidence of each reported dot (noise units), in input order.
+    pub evidence: Vec<f64>,
+    /// Whether each reported dot is taken as a dot (counted as density, explains its pixels).
+    pub trusted: Vec<bool>,
+    /// Whether each reported dot is set aside as a hallucination (neither counted nor kept
+    /// clear of); reports neither trusted nor dropped are kept clear of but not counted.
+    pub dropped: Vec<bool>,
+    /// The darkness threshold used.
+    pub dark_threshold: f64,
+}
+
+/// Analyses a frame: skin level, dot shades, unexplained dark spots and the guard.
+pub fn analyse(
+    image: &RgbImage,
+    px_per_mm: f64,
+    dots: &[DotInImage],
+    min_spacing_mm: f64,
+) -> SkinAnalysis {
+    let (w, h) = image.dimensions();
+    let (wu, hu) = (w as usize, h as usize);
+    let clock = std::time::Instant::now();
+    let luma: Vec<f32> = image
+        .pixels()
+        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+        .collect();
+    let smooth = box3(&luma, wu, hu);
+    let skin = skin_level(&luma, wu, hu, px_per_mm, SKIN_PERCENTILE);
+    let darkness: Vec<f32> = smooth
+        .iter()
+        .zip(&skin)
+        .map(|(&l, &s)| (s - l) / s.max(1.0))
+        .collect();
+    tracing::trace!(
+        stage = "skin",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
+    let mut sample: Vec<f64> = contrast.iter().step_by(13).map(|&d| f64::from(d)).collect();
+    let med = super::shade::median(&mut sample).unwrap_or(0.0);
+    let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
+    let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
+    let threshold = DARK_MIN.max(med + NOISE_K * sigma);
+    tracing::debug!(med, sigma, threshold, "skin darkness");
+    let dark: Vec<bool> = contrast.iter().map(|&d| f64::from(d) > threshold).collect();
+
+    // Evidence for each reported dot: the matched-filter contrast at it, in noise units. A
+    // detector's hallucinations in skin texture have none and are set aside (their pixels are
+    // then judged like any other), so they neither block skin nor count as density.
+    let matched_sigma_px = (MATCHED_SIGMA_MM * px_per_mm).max(0.8);
+    tracing::trace!(
+        stage = "contrast",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    let evidence_z = noise_units(&gaussian(&contrast, wu, hu, matched_sigma_px));
+    let evidence: Vec<f64> = dots
+        .iter()
+        .map(|d| disc_max(&evidence_z, wu, hu, d.x, d.y, d.radius.max(1.0)))
+        .collect();
+    // A confident report stands whatever the contrast (a better detector may see what this
+    // filter cannot); only unconfident reports are weighed against the image.
+    let unsupported: Vec<bool> = dots
+        .iter()
+        .zip(&evidence)
+        .map(|(d, &e)| e < EVIDENCE_DROP && d.score < CONFIDENT_SCORE)
+        .collect();
+    let n_unsupported = unsupported.iter().filter(|&&u| u).count();
+    let strict = n_unsupported as f64 > HALLUCINATION_FRACTION * dots.len() as f64;
+    let trust_from = if strict { EVIDENCE_MIN } else { EVIDENCE_DROP };
+    let trusted: Vec<bool> = dots
+        .iter()
+        .zip(&evidence)
+        .map(|(d, &e)| e >= trust_from || d.score >= CONFIDENT_SCORE)
+        .collect();
+    let dropped: Vec<bool> = unsupported.iter().map(|&u| u && strict).collect();
+    tracing::debug!(
+        n_unsupported,
+        strict,
+        "detections checked against the image"
+    );
+
+    // Pixels explained by trusted reported dots.
+    tracing::trace!(
+        stage = "evidence",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    let mut explained = vec![false; wu * hu];
+    let margin = EXPLAIN_MARGIN_MM * px_per_mm;
+    for d in dots.iter().zip(&trusted).filter(|t| *t.1).map(|t| t.0) {
+        stamp_disc(&mut explained, wu, hu, d.x, d.y, d.radius + margin);
+    }
+    let shades = dots
+        .iter()
+        .map(|d| disc_mean(&darkness, wu, hu, d.x, d.y, (d.radius * 0.7).max(0.8)).clamp(0.0, 1.0))
+        .collect();
+
+    // Dark components: explained as a whole if any pixel lies on a reported dot (hair stubs
+    // leave the dot's disc), otherwise kept clear of, and counted if compact.
+    let mut stub_zone = vec![false; wu * hu];
+    let stub = STUB_MM * px_per_mm;
+    for d in dots.iter().zip(&trusted).filter(|t| *t.1).map(|t| t.0) {
+        stamp_disc(&mut stub_zone, wu, hu, d.x, d.y, d.radius + stub);
+    }
+    let mut unexplained = dark.clone();
+    let mut suspected = Vec::new();
+    tracing::trace!(
+        stage = "explained",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    for c in components(&dark, &darkness, wu, hu) {
+        if c.pixels.iter().any(|&i| explained[i as usize]) {
+            // Hair stubs leave a reported dot: explained near it; a strand going on is not.
+            for &i in &c.pixels {
+                if stub_zone[i as usize] {
+                    unexplained[i as usize] = false;
+                }
+            }
+            continue;
+        }
+        let area = c.pixels.len();
+        let r_px = (area as f64 / std::f64::consts::PI).sqrt();
+        let extent = (c.bbox_w as f64).hypot(c.bbox_h as f64);
+        if area >= 2
+            && r_px <= MAX_SUSPECT_RADIUS_MM * px_per_mm
+            && extent <= MAX_SUSPECT_EXTENT_MM * px_per_mm
+        {
+            suspected.push(ExistingDot {
+                x_mm: c.cx / px_per_mm,
+                y_mm: c.cy / px_per_mm,
+                radius_mm: r_px / px_per_mm,
+                kind: ExistingKind::Suspected,
+                shade: Some(c.mean_darkness),
+            });
+        }
+    }
+    tracing::trace!(
+        stage = "components",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    // Glare hides whatever lies under it: keep clear of it too (pale scars are far less bright).
+    let glare: Vec<bool> = image
+        .pixels()
+        .zip(smooth.iter().zip(&skin))
+        .map(|(p, (&l, &s))| p.0.iter().any(|&c| c >= GLARE_LEVEL) || l > GLARE_FACTOR * s)
+        .collect();
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        let i = y as usize * wu + x as usize;
+        Luma([u8::from(unexplained[i] || glare[i]) * 255])
+    });
+    let guard_px = GUARD_FRACTION * min_spacing_mm * px_per_mm;
+    let blocked = if unexplained.iter().chain(&glare).any(|&u| u) {
+        let dist2 = imageproc::distance_transform::euclidean_squared_distance_transform(&mask);
+        dist2.pixels().map(|d| d[0] < guard_px * guard_px).collect()
+    } else {
+        vec![false; wu * hu]
+    };
+    // Soft cost: the strongest darkness (in noise units) within the guard radius, ignoring what
+    // reported dots explain, so that among admissible spots the cleanest skin wins.
+    tracing::trace!(
+        stage = "guard",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    let masked: Vec<f32> = contrast
+        .iter()
+        .zip(&dark)
+        .zip(&explained)
+        .enumerate()
+        .map(|(i, ((&d, &is_dark), &e))| {
+            if e || (is_dark && !unexplained[i]) {
+                med as f32
+            } else {
+                d
+            }
+        })
+        .collect();
+    let z = noise_units(&gaussian(&masked, wu, hu, matched_sigma_px));
+    tracing::trace!(
+        stage = "matched",
+        ms = clock.elapsed().as_secs_f64() * 1e3,
+        "skin analysis"
+    );
+    let cost = max_filter(&z, wu, hu, guard_px.round().max(1.0) as usize);
+    SkinAnalysis {
+        guard: Guard::from_mask(w, h, px_per_mm, blocked, cost),
+        suspected,
+        shades,
+        evidence,
+        trusted,
+        dropped,
+        dark_threshold: threshold,
+    }
+}
+
+/// A map in units of its own robust noise (median and MAD of a sample), clamped to `0..=16`.
+fn noise_units(map: &[f32]) -> Vec<f32> {
+    let mut sample: Vec<f64> = map.iter().step_by(13).map(|&d| f64::from(d)).collect();
+    let med = super::shade::median(&mut sample).unwrap_or(0.0);
+    let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
+    let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
+    map.iter()
+        .map(|&d| (((f64::from(d) - med) * inv_sigma).clamp(0.0, 16.0)) as f32)
+        .collect()
+}
+
+fn disc_max(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64 {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    let mut best = 0.0f64;
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                best = best.max(f64::from(values[y * w + x]));
+            }
+        }
+    }
+    best
+}
+
+/// How unlike the skin each pixel looks: the larger of its darkness and its colour shift.
+///
+/// Dots are not always darker than the skin: grey hair on dark skin (Fitzpatrick V-VI) shows as
+/// a bluish-grey spot about as bright as the skin around it. So besides darkness, the colour
+/// shift counts: the pixel's 3x3 mean minus the skin colour per channel (block median,
+/// interpolated), relative to the skin's luma, minus its common part (which is just lighter or
+/// darker), as a vector length. Pale things (scars, glare) shift all channels together and do
+/// not count.
+fn colour_contrast(
+    image: &RgbImage,
+    darkness: &[f32],
+    skin_luma: &[f32],
+    px_per_mm: f64,
+) -> Vec<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut shifted: [Vec<f32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for (c, out) in shifted.iter_mut().enumerate() {
+        let chan: Vec<f32> = image.pixels().map(|p| f32::from(p[c])).collect();
+        let skin = skin_level(&chan, w, h, px_per_mm, 0.5);
+        let smooth = box3(&chan, w, h);
+        *out = smooth
+            .iter()
+            .zip(&skin)
+            .zip(skin_luma)
+            .map(|((&v, &s), &l)| (v - s) / l.max(1.0))
+            .collect();
+    }
+    (0..w * h)
+        .map(|i| {
+            let d = [shifted[0][i], shifted[1][i], shifted[2][i]];
+            let mean = (d[0] + d[1] + d[2]) / 3.0;
+            let chroma =
+                ((d[0] - mean).powi(2) + (d[1] - mean).powi(2) + (d[2] - mean).powi(2)).sqrt();
+            darkness[i].max(chroma)
+        })
+        .collect()
+}
+
+/// Separable Gaussian blur with standard deviation `sigma` (px), clamped at the borders.
+fn gaussian(src: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
+    let r = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, &kv) in kernel.iter().enumerate() {
+                let xx = (x as isize + k as isize - r).clamp(0, w as isize - 1) as usize;
+                acc += kv * src[y * w + xx];
+            }
+            tmp[y * w + x] = acc;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (k, &kv) in kernel.iter().enumerate() {
+                let yy = (y as isize + k as isize - r).clamp(0, h as isize - 1) as usize;
+                acc += kv * tmp[yy * w + x];
+            }
+            out[y * w + x] = acc;
+        }
+    }
+    out
+}
+
+/// Separable square max filter of half-size `r` (sliding window with a monotonic deque).
+fn max_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    fn line(get: impl Fn(usize) -> f32, n: usize, r: usize, mut put: impl FnMut(usize, f32)) {
+        let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut next = 0;
+        for i in 0..n {
+            let hi = (i + r).min(n - 1);
+            while next <= hi {
+                let v = get(next);
+                while dq.back().is_some_and(|&b| get(b) <= v) {
+                    dq.pop_back();
+                }
+                dq.push_back(next);
+                next += 1;
+            }
+            while dq.front().is_some_and(|&f| f + r < i) {
+                dq.pop_front();
+            }
+            put(i, dq.front().map_or(0.0, |&f| get(f)));
+        }
+    }
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        let out = &mut tmp[y * w..(y + 1) * w];
+        line(|x| row[x], w, r, |x, v| out[x] = v);
+    }
+    let mut out = vec![0f32; w * h];
+    for x in 0..w {
+        line(|y| tmp[y * w + x], h, r, |y, v| out[y * w + x] = v);
+    }
+    out
+}
+
+fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut tmp = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            let row = &src[y * w..(y + 1) * w];
+            tmp[y * w + x] = (row[a] + row[x] + row[b]) / 3.0;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            out[y * w + x] = (tmp[a * w + x] + tmp[y * w + x] + tmp[b * w + x]) / 3.0;
+        }
+    }
+    out
+}
+
+/// Per-pixel skin level: block percentiles, interpolated bilinearly between block centres.
+fn skin_level(luma: &[f32], w: usize, h: usize, px_per_mm: f64, percentile: f64) -> Vec<f32> {
+    let block = ((SKIN_BLOCK_MM * px_per_mm).round() as usize).clamp(6, 256);
+    let bw = w.div_ceil(block);
+    let bh = h.div_ceil(block);
+    let mut levels = vec![0.0f32; bw * bh];
+    let mut hist = [0u32; 256];
+    // Every other pixel and row is plenty for a percentile of a block of 36+ pixels.
+    let step = if block >= 12 { 2 } else { 1 };
+    for by in 0..bh {
+        for bx in 0..bw {
+            hist.fill(0);
+            let mut n = 0u32;
+            for y in (by * block..((by + 1) * block).min(h)).step_by(step) {
+                for x in (bx * block..((bx + 1) * block).min(w)).step_by(step) {
+                    hist[luma[y * w + x].clamp(0.0, 255.0) as usize] += 1;
+                    n += 1;
+                }
+            }
+            let want = (f64::from(n) * percentile) as u32;
+            let mut acc = 0;
+            let mut level = 255;
+            for (v, &count) in hist.iter().enumerate() {
+                acc += count;
+                if acc > want {
+                    level = v;
+                    break;
+                }
+            }
+            levels[by * bw + bx] = level as f32 + 0.5;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    let b = block as f32;
+    let columns: Vec<(usize, usize, f32)> = (0..w)
+        .map(|x| {
+            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
+            let x0 = fx.floor() as usize;
+            (x0, (x0 + 1).min(bw - 1), fx - x0 as f32)
+        })
+        .collect();
+    for y in 0..h {
+        let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
+        let y0 = fy.floor() as usize;
+        let y1 = (y0 + 1).min(bh - 1);
+        let ty = fy - y0 as f32;
+        for (x, &(x0, x1, tx)) in columns.iter().enumerate() {
+            let top = levels[y0 * bw + x0] * (1.0 - tx) + levels[y0 * bw + x1] * tx;
+            let bot = levels[y1 * bw + x0] * (1.0 - tx) + levels[y1 * bw + x1] * tx;
+            out[y * w + x] = top * (1.0 - ty) + bot * ty;
+        }
+    }
+    out
+}
+
+fn stamp_disc(mask: &mut [bool], w: usize, h: usize, cx: f64, cy: f64, r: f64) {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                mask[y * w + x] = true;
+            }
+        }
+    }
+}
+
+fn disc_mean(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64 {
+    let (x0, x1) = (
+        (cx - r).floor().max(0.0) as usize,
+        (cx + r).ceil().max(0.0) as usize,
+    );
+    let (y0, y1) = (
+        (cy - r).floor().max(0.0) as usize,
+        (cy + r).ceil().max(0.0) as usize,
+    );
+    let (mut sum, mut n) = (0.0, 0usize);
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy <= r * r {
+                sum += f64::from(values[y * w + x]);
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+struct Component {
+    pixels: Vec<u32>,
+    cx: f64,
+    cy: f64,
+    bbox_w: usize,
+    bbox_h: usize,
+    mean_darkness: f64,
+}
+
+/// 8-connected components of a mask (iterative flood fill).
+fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Component> {
+    let mut seen = vec![false; w * h];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut pixels = Vec::new();
+        let (mut sx, mut sy, mut sd) = (0.0, 0.0, 0.0);
+        let (mut x0, mut x1, mut y0, mut y1) = (usize::MAX, 0, usize::MAX, 0);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            pixels.push(i as u32);
+            sx += x as f64 + 0.5;
+            sy += y as f64 + 0.5;
+            sd += f64::from(darkness[i]);
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+            for dy in -1isize..=1 {
+                for dx in -1isize..=1 {
+                    let (nx, ny) = (x as isize + dx, y as isize + dy);
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        let area = pixels.len() as f64;
+        out.push(Component {
+            pixels,
+            cx: sx / area,
+            cy: sy / area,
+            bbox_w: x1 - x0 + 1,
+            bbox_h: y1 - y0 + 1,
+            mean_darkness: sd / area,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+    use imageproc::drawing::draw_filled_circle_mut;
+
+    #[test]
+    fn finds_an_unreported_dot_and_guards_it() {
+        let ppm = 20.0;
+        let mut img = RgbImage::from_pixel(200, 120, Rgb([200, 160, 140]));
+        draw_filled_circle_mut(&mut img, (50, 60), 3, Rgb([60, 50, 45]));
+        draw_filled_circle_mut(&mut img, (150, 60), 3, Rgb([60, 50, 45]));
+        let reported = [DotInImage {
+            x: 50.5,
+            y: 60.5,
+            radius: 3.0,
+            score: 0.9,
+        }];
+        let a = analyse(&img, ppm, &reported, 0.7);
+        assert_eq!(a.suspected.len(), 1);
+        let s = a.suspected[0];
+        assert!((s.x_mm - 150.5 / ppm).abs() < 0.1 && (s.y_mm - 60.5 / ppm).abs() < 0.1);
+        assert!(a.shades[0] > 0.5, "shade {}", a.shades[0]);
+        // Blocked around the unreported dot, free around the reported one (spacing handles it).
+        assert!(a.guard.blocked(150.5 / ppm + 0.5, 60.5 / ppm));
+        assert!(!a.guard.blocked(50.5 / ppm + 0.5, 60.5 / ppm));
+        assert!(!a.guard.blocked(100.0 / ppm, 20.0 / ppm));
+    }
+}
