@@ -7,18 +7,14 @@
 //! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
 //!   renderer (the demo camera, the test oracle and the model's training data).
 //! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
-<<<<<<< HEAD
 //!   scale-aware dot detector; `perception::segment` runs the learned segmentation model
 //!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
 //!   `perception::Detector` is what callers use; `perception::score` scores detections against
 //!   ground truth.
-=======
-//!   scale-aware dot detector; `perception::score` scores detections against ground truth.
 //! - [`planning`]: where the next dots go. A variable-density blue-noise sampler that keeps
 //!   the minimum spacing to every dot, follows a treatment design (hairline, fill, scar, no-go
 //!   zones), layers the density over sessions and updates incrementally as dots appear.
 //! - [`overlay`]: drawing existing dots and the plan onto a frame, for people to look at.
->>>>>>> main
 //! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
 //!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
 //!   calibrator and the synthetic board renderer. See `docs/calibration.md`.

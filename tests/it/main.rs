@@ -3,9 +3,6 @@
 mod accuracy;
 mod calib;
 mod detect;
-<<<<<<< HEAD
 mod model;
-=======
 mod plan;
->>>>>>> main
 mod synth;
