@@ -26,6 +26,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# ONNX Runtime for the segmentation model (loaded at run time by `ort`, feature load-dynamic).
+# crates.io does not ship it; the PyPI wheel does, as one standalone shared library, which goes
+# into the git-ignored .ort/ where the binary looks for it (see src/perception/segment.rs).
+ort_version=1.31.1
+ort_lib=".ort/libonnxruntime.so.$ort_version"
+if [ ! -f "$ort_lib" ]; then
+  echo "setup: fetching ONNX Runtime $ort_version from PyPI into .ort/" >&2
+  ort_tmp="$(mktemp -d)"
+  trap 'rm -rf "$ort_tmp"' EXIT
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 "onnxruntime==$ort_version" -d "$ort_tmp"
+  mkdir -p .ort
+  python3 - "$ort_tmp" "$ort_lib" "$ort_version" <<'PY'
+import glob, shutil, sys, zipfile
+tmp, dst, ver = sys.argv[1:4]
+wheel = glob.glob(f"{tmp}/onnxruntime-{ver}-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open(f"onnxruntime/capi/libonnxruntime.so.{ver}") as src, \
+        open(dst + ".part", "wb") as out:
+    shutil.copyfileobj(src, out)
+shutil.move(dst + ".part", dst)
+PY
+fi
+
 # Python peers (OpenCV, scikit-image) for the side-by-side scripts, in a git-ignored venv.
 if [ "$want_peers" = 1 ]; then
   if [ ! -x .venv/bin/python ]; then

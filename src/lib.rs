@@ -7,7 +7,10 @@
 //! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
 //!   renderer (the demo camera, the test oracle and the model's training data).
 //! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
-//!   scale-aware dot detector; `perception::score` scores detections against ground truth.
+//!   scale-aware dot detector; `perception::segment` runs the learned segmentation model
+//!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
+//!   `perception::Detector` is what callers use; `perception::score` scores detections against
+//!   ground truth.
 //! - [`registration`]: keeps the plan on the skin: registers each frame's dots to the skin map.
 //! - [`session`]: the live session (detect, register, plan, overlay message), synchronous.
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,

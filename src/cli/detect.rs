@@ -4,10 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::frame::Detection;
-use crate::perception::{score::density_per_cm2, BlobConfig, BlobDetector};
+use crate::perception::segment::BUNDLED_MODEL_PATH;
+use crate::perception::{
+    score::density_per_cm2, Detector, FuseConfig, OnnxSegmenter, SegmentConfig, Segmenter,
+};
 use crate::source::file::load_rgb;
 
 /// Output formats of `stipple detect`.
@@ -34,6 +38,16 @@ pub struct DetectArgs {
     /// A calibration file (TOML) giving the scale (and the lens model).
     #[arg(long, conflicts_with = "px_per_mm")]
     pub calibration: Option<PathBuf>,
+    /// Segmentation model (ONNX) to fuse with the classical detector, instead of the bundled
+    /// models/stipple-seg.onnx. A missing or broken file is an error, never a silent fallback.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_model")]
+    pub model: Option<PathBuf>,
+    /// Classical detection only: no segmentation model.
+    #[arg(long)]
+    pub no_model: bool,
+    /// ONNX Runtime intra-op threads for the model.
+    #[arg(long, default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS)]
+    pub model_threads: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DetectFormat::Jsonl)]
     pub format: DetectFormat,
@@ -108,12 +122,36 @@ pub(crate) fn resolve_scale(
     Ok(scale)
 }
 
+/// The detector the flags ask for: bundled model (default), `--model FILE`, or `--no-model`.
+fn build_detector(args: &DetectArgs, px_per_mm: f64) -> anyhow::Result<Detector> {
+    if args.no_model {
+        return Ok(Detector::classical(px_per_mm));
+    }
+    let cfg = SegmentConfig {
+        intra_threads: args.model_threads.max(1),
+    };
+    let segmenter = match &args.model {
+        Some(path) => OnnxSegmenter::from_file(path, &cfg)
+            .with_context(|| format!("--model {}: cannot use this model", path.display()))?,
+        None => OnnxSegmenter::bundled(&cfg).with_context(|| {
+            format!(
+                "cannot use the bundled model ({BUNDLED_MODEL_PATH}); --no-model runs without it"
+            )
+        })?,
+    };
+    Ok(Detector::fused(
+        px_per_mm,
+        Segmenter::Onnx(Box::new(segmenter)),
+        FuseConfig::default(),
+    ))
+}
+
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is
 /// non-zero at the end.
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let scale = resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
     let px_per_mm = scale.px_per_mm;
-    let mut detector = BlobDetector::new(BlobConfig { px_per_mm });
+    let mut detector = build_detector(&args, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;
@@ -141,7 +179,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             failures += 1;
             continue;
         }
-        let detections = detector.detect(&image);
+        let detections = detector
+            .detect(&image)
+            .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
         let result = ImageDetections {
             image: path.display().to_string(),
             width,

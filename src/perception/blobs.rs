@@ -293,6 +293,7 @@ impl BlobDetector {
         }
         self.peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
         let r = self.px(NMS_RADIUS_MM);
+        let r2 = r * r;
         let cell = r.max(1.0);
         let mut grid: std::collections::HashMap<(i32, i32), Vec<(u32, u32)>> = Default::default();
         let mut kept = Vec::with_capacity(self.peaks.len());
@@ -479,7 +480,8 @@ impl BlobDetector {
                     if let Some(list) = grid.get(&(gx + dx, gy + dy)) {
                         for &k in list {
                             let o: &Detection = &out[k];
-                            if (o.x - region.x).hypot(o.y - region.y) < merge {
+                            let (dx, dy) = (o.x - region.x, o.y - region.y);
+                            if dx * dx + dy * dy < merge * merge {
                                 absorbed = true;
                                 break 'g;
                             }

@@ -1,18 +1,24 @@
 //! Perception: what is already on the skin.
 //!
 //! `blobs` is the classical, scale-aware detector (image + our own kernels in `filter`);
-//! `shafts` finds follicle openings in dermoscope frames; `score` compares detections with the
-//! renderer's ground truth.
+//! `shafts` finds follicle openings in dermoscope frames; `segment` runs the learned
+//! segmentation model through ONNX Runtime; `fuse` combines it with the blobs; [`Detector`] is
+//! what callers use (classical only, or fused); `score` compares detections with the renderer's
+//! ground truth.
 
 pub mod blobs;
 pub mod filter;
+pub mod fuse;
 pub mod score;
+pub mod segment;
 pub mod shafts;
 
 use image::RgbImage;
 use thiserror::Error;
 
 pub use blobs::{BlobConfig, BlobDetector};
+pub use fuse::{FuseConfig, Fuser};
+pub use segment::{OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
 
 use crate::frame::Detection;
 
@@ -73,4 +79,96 @@ pub fn check_input(image: &RgbImage, px_per_mm: f64) -> Result<(), PerceptionErr
         });
     }
     Ok(())
+}
+
+/// The dot detector the CLI and pipeline use: the classical blobs, fused with the segmentation
+/// model when there is one. Owns every buffer, so frame after frame allocates nothing new.
+#[derive(Debug)]
+pub struct Detector {
+    px_per_mm: f64,
+    blobs: BlobDetector,
+    segmenter: Option<Segmenter>,
+    fuse: FuseConfig,
+    fuser: Fuser,
+    /// The blobs of the current frame, before fusion.
+    candidates: Vec<Detection>,
+}
+
+impl Detector {
+    /// The classical detector alone (`--no-model`).
+    pub fn classical(px_per_mm: f64) -> Self {
+        Self {
+            px_per_mm,
+            blobs: BlobDetector::new(BlobConfig { px_per_mm }),
+            segmenter: None,
+            fuse: FuseConfig::default(),
+            fuser: Fuser::default(),
+            candidates: Vec::new(),
+        }
+    }
+
+    /// The classical detector fused with `segmenter`.
+    pub fn fused(px_per_mm: f64, segmenter: Segmenter, fuse: FuseConfig) -> Self {
+        Self {
+            segmenter: Some(segmenter),
+            fuse,
+            ..Self::classical(px_per_mm)
+        }
+    }
+
+    /// Whether a model takes part.
+    pub fn uses_model(&self) -> bool {
+        self.segmenter.is_some()
+    }
+
+    /// The mask of the last frame, when a model takes part.
+    pub fn mask(&self) -> Option<&SegMask> {
+        match &self.segmenter {
+            Some(Segmenter::Onnx(s)) => Some(s.mask()),
+            None => None,
+        }
+    }
+
+    /// Detects the dots of one frame into `out` (cleared first), in pixels of `image`.
+    ///
+    /// # Errors
+    /// Only when the model fails to run ([`SegmentError`]); the classical path cannot fail.
+    pub fn detect_into(
+        &mut self,
+        image: &RgbImage,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), SegmentError> {
+        match &mut self.segmenter {
+            None => {
+                self.blobs.detect_into(image, out);
+                Ok(())
+            }
+            Some(segmenter) => {
+                self.blobs.detect_into(image, &mut self.candidates);
+                let mask = segmenter.segment(image, self.px_per_mm)?;
+                self.fuser
+                    .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the blobs on `image` and fuses them with a mask computed earlier, e.g. by the
+    /// inference thread on a recent frame: the live pipeline runs the model at its own pace and
+    /// the blobs on every frame, so the model's cost does not cap the frame rate.
+    pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
+        self.blobs.detect_into(image, &mut self.candidates);
+        self.fuser
+            .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
+    }
+
+    /// Like [`Detector::detect_into`], into a new vector.
+    ///
+    /// # Errors
+    /// See [`Detector::detect_into`].
+    pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, SegmentError> {
+        let mut out = Vec::new();
+        self.detect_into(image, &mut out)?;
+        Ok(out)
+    }
 }

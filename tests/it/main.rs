@@ -3,6 +3,7 @@
 mod accuracy;
 mod calib;
 mod detect;
+mod model;
 mod plan;
 mod serve;
 mod synth;

@@ -168,7 +168,15 @@ fn jsonl_sessions_designs_and_bad_input() {
     // Existing dots from a file (here `stipple detect`'s own output) and the scale from a
     // calibration file give the same plan as detecting in place.
     let detected = stipple()
-        .args(["detect", "--px-per-mm", ppm_s.as_str(), "--format", "jsonl"])
+        // `plan` detects with the classical detector, so compare with `detect --no-model`.
+        .args([
+            "detect",
+            "--no-model",
+            "--px-per-mm",
+            ppm_s.as_str(),
+            "--format",
+            "jsonl",
+        ])
         .arg(&a)
         .output()
         .expect("run detect");

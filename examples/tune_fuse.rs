@@ -1,0 +1,68 @@
+//! Sweeps the fusion thresholds on the training pipeline's validation seeds (never the
+//! evaluation seeds) and prints F1, kind accuracy, density error and negatives for each setting.
+//!
+//! `cargo run --release --example tune_fuse [MODEL.onnx]`
+
+use stipple::perception::score::{score_frame, Score};
+use stipple::perception::segment::SegMask;
+use stipple::perception::{
+    BlobConfig, BlobDetector, FuseConfig, Fuser, OnnxSegmenter, SegmentConfig,
+};
+use stipple::source::synth::{render, SceneParams, Truth, View};
+use stipple::Detection;
+
+fn main() -> anyhow::Result<()> {
+    let cfg = SegmentConfig::default();
+    let mut seg = match std::env::args().nth(1) {
+        Some(p) => OnnxSegmenter::from_file(std::path::Path::new(&p), &cfg)?,
+        None => OnnxSegmenter::bundled(&cfg)?,
+    };
+    for (view, seeds) in [(View::Rig, 40000..40006), (View::Dermoscope, 41000..41010)] {
+        let mut frames: Vec<(Truth, Vec<Detection>, SegMask, f64)> = Vec::new();
+        let mut classical = Score::default();
+        for seed in seeds {
+            let f = render(&SceneParams::new(seed, view));
+            let ppm = f.truth.px_per_mm;
+            let blobs = BlobDetector::new(BlobConfig { px_per_mm: ppm }).detect(&f.image);
+            classical.add(&score_frame(&f.truth, &blobs));
+            let mask = seg.segment(&f.image, ppm)?.clone();
+            frames.push((f.truth, blobs, mask, ppm));
+        }
+        eprintln!(
+            "{view:?} classical: f1 {:.4} kind {:.4} density {:+.4} neg {:.4}",
+            classical.f1(),
+            classical.kind_accuracy(),
+            classical.density_error(),
+            classical.negative_rate()
+        );
+        for min_dot in [0.0f32, 0.03, 0.06, 0.1, 0.2] {
+            for recover in [0.8f32, 0.9, 0.95, 1.1] {
+                for kind_confidence in [0.8f32, 0.9, 0.97, 1.1] {
+                    let fc = FuseConfig {
+                        min_dot_prob: min_dot,
+                        recover_prob: recover,
+                        kind_confidence,
+                        ..FuseConfig::default()
+                    };
+                    let mut total = Score::default();
+                    let mut fuser = Fuser::default();
+                    let mut out = Vec::new();
+                    for (truth, blobs, mask, ppm) in &frames {
+                        fuser.fuse_into(blobs, mask, *ppm, &fc, &mut out);
+                        total.add(&score_frame(truth, &out));
+                    }
+                    eprintln!(
+                        "{view:?} min_dot {min_dot:.2} recover {recover:.2} kind_conf {kind_confidence:.2}: f1 {:.4} p {:.4} r {:.4} kind {:.4} density {:+.4} neg {:.4}",
+                        total.f1(),
+                        total.precision(),
+                        total.recall(),
+                        total.kind_accuracy(),
+                        total.density_error(),
+                        total.negative_rate()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! The segmentation model: loading errors, the bundled model's contract against
+//! models/README.md, fused detection accuracy on fixed synthetic frames, and the training script.
+//!
+//! These need the ONNX Runtime library that `scripts/setup.sh` puts in `.ort/` (README's test
+//! command runs it first).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stipple::perception::score::{score_frame, Score};
+use stipple::perception::segment::{
+    ModelContract, SegmentConfig, SegmentError, CLASSES, INPUT_NAME, OUTPUT_NAME,
+};
+use stipple::perception::{Detector, FuseConfig, OnnxSegmenter, Segmenter};
+use stipple::source::synth::{render, SceneParams, View};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/data/models").join(name)
+}
+
+fn open(path: &Path) -> Result<OnnxSegmenter, SegmentError> {
+    OnnxSegmenter::from_file(path, &SegmentConfig::default())
+}
+
+fn stipple() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stipple"))
+}
+
+#[test]
+fn missing_model_file_is_a_clear_error() {
+    let err = open(Path::new("/nonexistent/stipple-seg.onnx")).expect_err("must fail");
+    assert!(
+        matches!(err, SegmentError::ModelUnreadable { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("/nonexistent/stipple-seg.onnx"));
+}
+
+#[test]
+fn a_file_that_is_not_onnx_is_rejected() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("model.onnx");
+    std::fs::write(&path, b"this is not a protobuf")?;
+    let err = open(&path).expect_err("must fail");
+    assert!(matches!(err, SegmentError::NotOnnx { .. }), "{err:?}");
+    // A truncated copy of the real model is just as corrupt.
+    let bytes = std::fs::read(repo().join("models/stipple-seg.onnx"))?;
+    std::fs::write(&path, &bytes[..bytes.len() / 3])?;
+    let err = open(&path).expect_err("must fail");
+    assert!(matches!(err, SegmentError::NotOnnx { .. }), "{err:?}");
+    Ok(())
+}
+
+#[test]
+fn wrong_input_shapes_are_rejected_with_the_shapes() {
+    let err = open(&fixture("wrong-input-shape.onnx")).expect_err("must fail");
+    match &err {
+        SegmentError::ShapeMismatch { what, got, .. } => {
+            assert!(what.contains("input"), "{err}");
+            assert_eq!(got, "[1, 1, ?, ?]");
+        }
+        other => panic!("expected ShapeMismatch, got {other:?}"),
+    }
+    let err = open(&fixture("fixed-input-size.onnx")).expect_err("must fail");
+    match &err {
+        SegmentError::ShapeMismatch { got, .. } => assert_eq!(got, "[1, 3, 64, 64]"),
+        other => panic!("expected ShapeMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_outputs_and_missing_metadata_are_rejected() {
+    let err = open(&fixture("wrong-output-name.onnx")).expect_err("must fail");
+    assert!(
+        matches!(
+            err,
+            SegmentError::NameMismatch {
+                expected: "probs",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("`logits`"), "{err}");
+    let err = open(&fixture("wrong-classes.onnx")).expect_err("must fail");
+    assert!(matches!(err, SegmentError::ShapeMismatch { .. }), "{err:?}");
+    let err = open(&fixture("no-metadata.onnx")).expect_err("must fail");
+    assert!(
+        matches!(
+            err,
+            SegmentError::Metadata {
+                key: "stipple.classes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn detect_reports_a_broken_model_and_never_falls_back() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let frame = render(&SceneParams {
+        px_per_mm: Some(20.0),
+        ..SceneParams::new(9100, View::Rig)
+    });
+    let png = dir.path().join("f.png");
+    frame.image.save(&png)?;
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, b"garbage")?;
+    for model in [bad.as_path(), Path::new("/nonexistent/m.onnx")] {
+        let out = stipple()
+            .args(["detect", "--px-per-mm", "20", "--model"])
+            .arg(model)
+            .arg(&png)
+            .output()?;
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "no detections may be printed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&model.display().to_string()), "{err}");
+    }
+    let out = stipple()
+        .args([
+            "detect",
+            "--px-per-mm",
+            "20",
+            "--no-model",
+            "--model",
+            "x.onnx",
+        ])
+        .arg(&png)
+        .output()?;
+    assert!(!out.status.success(), "--model and --no-model conflict");
+    Ok(())
+}
+
+/// The contract block of models/README.md: `key: value` lines between ```contract fences.
+fn readme_contract() -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(repo().join("models/README.md"))?;
+    let block = text
+        .split("```contract")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .ok_or("models/README.md has no ```contract block")?;
+    Ok(block
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+#[test]
+fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
+    let seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
+    let c: &ModelContract = seg.contract();
+    let readme = readme_contract()?;
+    let get = |k: &str| {
+        readme
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| format!("models/README.md contract lacks `{k}`"))
+    };
+    assert_eq!(get("input")?, format!("{INPUT_NAME} float32 [1, 3, H, W]"));
+    assert_eq!(
+        get("output")?,
+        format!(
+            "{OUTPUT_NAME} float32 [1, {}, H/{}, W/{}]",
+            CLASSES.len(),
+            c.output_stride,
+            c.output_stride
+        )
+    );
+    assert_eq!(get("classes")?, c.classes.join(", "));
+    assert_eq!(get("classes")?, CLASSES.join(", "));
+    assert_eq!(get("rig_px_per_mm")?.parse::<f64>()?, c.rig_px_per_mm);
+    assert_eq!(
+        get("dermoscope_px_per_mm")?.parse::<f64>()?,
+        c.dermoscope_px_per_mm
+    );
+    assert_eq!(
+        get("dermoscope_min_native_px_per_mm")?.parse::<f64>()?,
+        c.dermoscope_min_native_px_per_mm
+    );
+    assert_eq!(get("input_multiple")?.parse::<usize>()?, c.input_multiple);
+    assert_eq!(
+        get("normalisation")?,
+        "rgb / 255, area-resampled to the working scale"
+    );
+    Ok(())
+}
+
+#[test]
+fn bundled_model_runs_and_gives_probabilities() -> Result<(), Box<dyn std::error::Error>> {
+    let mut seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
+    let frame = render(&SceneParams {
+        px_per_mm: Some(24.0),
+        width: 321,
+        height: 203,
+        ..SceneParams::new(9101, View::Rig)
+    });
+    let mask = seg.segment(&frame.image, 24.0)?;
+    // 321 px at 24 px/mm is 160.5 px at 12 px/mm, padded to 164: 82 cells.
+    assert_eq!((mask.cols, mask.rows), (82, 52));
+    assert_eq!((mask.valid_cols, mask.valid_rows), (81, 51));
+    let n = mask.cols * mask.rows;
+    for i in (0..n).step_by(97) {
+        let s: f32 = (0..mask.classes).map(|c| mask.probs[c * n + i]).sum();
+        assert!((s - 1.0).abs() < 1e-3, "cell {i} sums to {s}");
+    }
+    // Buffers are reused: a second frame of the same size gives the same geometry.
+    let again = seg.segment(&frame.image, 24.0)?;
+    assert_eq!((again.cols, again.rows), (82, 52));
+    Ok(())
+}
+
+fn evaluate(view: View, seeds: std::ops::Range<u64>, fused: bool) -> Result<Score, SegmentError> {
+    let mut total = Score::default();
+    for seed in seeds {
+        let frame = render(&SceneParams::new(seed, view));
+        let ppm = frame.truth.px_per_mm;
+        let mut detector = if fused {
+            Detector::fused(
+                ppm,
+                Segmenter::Onnx(Box::new(OnnxSegmenter::bundled(&SegmentConfig::default())?)),
+                FuseConfig::default(),
+            )
+        } else {
+            Detector::classical(ppm)
+        };
+        let dets = detector.detect(&frame.image)?;
+        total.add(&score_frame(&frame.truth, &dets));
+    }
+    Ok(total)
+}
+
+/// Fused detection on fixed evaluation frames (seeds the model never saw) is at least as good
+/// as the classical detector and clears the issue's F1, density and negatives bars.
+#[test]
+fn fused_detection_is_accurate_on_fixed_rig_frames() -> Result<(), Box<dyn std::error::Error>> {
+    let fused = evaluate(View::Rig, 9000..9002, true)?;
+    let classical = evaluate(View::Rig, 9000..9002, false)?;
+    eprintln!(
+        "rig fused f1 {:.3} kind {:.3} density {:+.3} neg {:.4}; classical f1 {:.3} kind {:.3}",
+        fused.f1(),
+        fused.kind_accuracy(),
+        fused.density_error(),
+        fused.negative_rate(),
+        classical.f1(),
+        classical.kind_accuracy()
+    );
+    assert!(fused.f1() >= RIG_F1, "F1 {}", fused.f1());
+    assert!(fused.f1() >= classical.f1(), "fusion must not lose dots");
+    assert!(
+        fused.kind_accuracy() >= RIG_KIND,
+        "kind {}",
+        fused.kind_accuracy()
+    );
+    assert!(
+        fused.density_error().abs() <= RIG_DENSITY,
+        "density {}",
+        fused.density_error()
+    );
+    assert!(
+        fused.negative_rate() <= RIG_NEGATIVES,
+        "negatives {}",
+        fused.negative_rate()
+    );
+    Ok(())
+}
+
+#[test]
+fn fused_detection_does_no_harm_in_the_dermoscope_view() -> Result<(), Box<dyn std::error::Error>> {
+    let fused = evaluate(View::Dermoscope, 9000..9004, true)?;
+    let classical = evaluate(View::Dermoscope, 9000..9004, false)?;
+    eprintln!(
+        "dermoscope fused f1 {:.3} (p {:.3} r {:.3}); classical f1 {:.3}",
+        fused.f1(),
+        fused.precision(),
+        fused.recall(),
+        classical.f1()
+    );
+    // The issue's bar is 0.90; the bundled model is far from it (see README). This pins what it
+    // does today so a regression shows.
+    assert!(fused.f1() >= DERMOSCOPE_F1, "F1 {}", fused.f1());
+    assert!(
+        fused.f1() >= classical.f1() - 0.02,
+        "fusion lost openings: {} vs {}",
+        fused.f1(),
+        classical.f1()
+    );
+    Ok(())
+}
+
+/// Measured on these seeds: F1 0.993, kind 0.941, density -1.0%, 0.04% on negatives.
+const RIG_F1: f64 = 0.98;
+const RIG_KIND: f64 = 0.92;
+const RIG_DENSITY: f64 = 0.03;
+const RIG_NEGATIVES: f64 = 0.005;
+/// Measured on these seeds: 0.174.
+const DERMOSCOPE_F1: f64 = 0.12;
+
+/// The training script still runs a few steps and exports a model that passes the contract,
+/// when its Python environment (torch, onnx) is present: `STIPPLE_TRAIN_PYTHON`, or
+/// `.venv-train/bin/python` at the repository root. Without it the test says so and passes.
+#[test]
+fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dyn std::error::Error>>
+{
+    let python = std::env::var_os("STIPPLE_TRAIN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv-train/bin/python"));
+    let has_torch = Command::new(&python)
+        .args(["-c", "import torch, onnx"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_torch {
+        eprintln!(
+            "skipped: no training environment at {} (see models/README.md)",
+            python.display()
+        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("smoke.onnx");
+    let status = Command::new(&python)
+        .arg(repo().join("models/train/train.py"))
+        .arg("--smoke")
+        .arg("--stipple")
+        .arg(env!("CARGO_BIN_EXE_stipple"))
+        .arg("--out")
+        .arg(&out)
+        .status()?;
+    assert!(status.success());
+    let seg = open(&out)?;
+    assert_eq!(seg.contract().classes, CLASSES);
+    Ok(())
+}
