@@ -304,9 +304,9 @@ impl BlobDetector {
                 for dx in -1..=1 {
                     if let Some(list) = grid.get(&(gx + dx, gy + dy)) {
                         for &(px, py) in list {
-                            let d =
-                                (f64::from(px) - f64::from(x)).hypot(f64::from(py) - f64::from(y));
-                            if d < r {
+                            let (ex, ey) =
+                                (f64::from(px) - f64::from(x), f64::from(py) - f64::from(y));
+                            if ex * ex + ey * ey < r2 {
                                 near = true;
                                 break 'g;
                             }
