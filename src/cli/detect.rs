@@ -94,6 +94,30 @@ impl Scale {
     }
 }
 
+/// Loads one image for a per-image command. A bad image (unreadable, corrupt, or of another size
+/// than the calibration) is reported on stderr naming the file and counted in `failures`; `None`
+/// tells the caller to go on with the next image.
+pub(crate) fn load_checked(
+    path: &std::path::Path,
+    scale: &Scale,
+    failures: &mut usize,
+) -> Option<image::RgbImage> {
+    let image = match load_rgb(path) {
+        Ok(img) => img,
+        Err(err) => {
+            eprintln!("stipple: error: {err}");
+            *failures += 1;
+            return None;
+        }
+    };
+    if let Err(why) = scale.check_image(image.width(), image.height()) {
+        eprintln!("stipple: error: {}: {why}", path.display());
+        *failures += 1;
+        return None;
+    }
+    Some(image)
+}
+
 /// Resolves the scale from `--px-per-mm` or `--calibration`.
 pub(crate) fn resolve_scale(
     px_per_mm: Option<f64>,
@@ -165,20 +189,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     for path in &args.images {
         let _span = tracing::info_span!("detect", image = %path.display()).entered();
-        let image = match load_rgb(path) {
-            Ok(img) => img,
-            Err(err) => {
-                eprintln!("stipple: error: {err}");
-                failures += 1;
-                continue;
-            }
+        let Some(image) = load_checked(path, &scale, &mut failures) else {
+            continue;
         };
         let (width, height) = image.dimensions();
-        if let Err(why) = scale.check_image(width, height) {
-            eprintln!("stipple: error: {}: {why}", path.display());
-            failures += 1;
-            continue;
-        }
         let detections = detector
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::detect::load_checked;
 use crate::frame::{Detection, DotKind};
 use crate::overlay::{draw_plan_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone};
 use crate::perception::{BlobConfig, BlobDetector};
 use crate::planning::{plan_image, Design, PlannerConfig, RecommendationPx, DEFAULT_SEED};
-use crate::source::file::load_rgb;
 
 /// Output formats of `stipple plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,20 +192,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     for path in &args.images {
         let _span = tracing::info_span!("plan", image = %path.display()).entered();
-        let image = match load_rgb(path) {
-            Ok(img) => img,
-            Err(err) => {
-                eprintln!("stipple: error: {err}");
-                failures += 1;
-                continue;
-            }
-        };
-        let (width, height) = image.dimensions();
-        if let Err(why) = scale.check_image(width, height) {
-            eprintln!("stipple: error: {}: {why}", path.display());
-            failures += 1;
+        let Some(image) = load_checked(path, &scale, &mut failures) else {
             continue;
-        }
+        };
         let detections = match &given_dots {
             Some(d) => d.clone(),
             None => detector.detect(&image),
