@@ -21,7 +21,7 @@ pub const WS_BACKLOG_FRAMES: usize = 2;
 /// Kernel send buffer per viewer socket: a few frames. A viewer that stops reading fills it
 /// quickly, then skips to fresh frames instead of being fed minutes-old ones from a big buffer.
 pub const WS_SEND_BUFFER_BYTES: usize = 512 * 1024;
-/// What `/api/status` says about the model while segmentation is not built.
+/// What `/api/status` says about the model while the live pipeline runs the classical detector.
 pub const MODEL_NONE: &str = "none (classical)";
 
 /// Where frames come from, as given to `--source`.

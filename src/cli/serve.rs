@@ -23,7 +23,8 @@ pub struct ServeArgs {
     /// Camera calibration (TOML, see `calibration/`): sets frame size and px/mm.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
-    /// Segmentation model (ONNX). Not built yet: giving one is an error.
+    /// Segmentation model (ONNX). The live pipeline does not run the model yet (`stipple
+    /// detect` does): giving one is an error rather than a silent fallback.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Frame width asked from the source (overridden by a calibration).
@@ -53,11 +54,11 @@ impl ServeConfig {
     /// Resolves validated CLI values: loads the calibration, checks the model.
     ///
     /// # Errors
-    /// A calibration that cannot be loaded, a model (not supported yet), or out-of-range numbers.
+    /// A calibration that cannot be loaded, a model (not run live yet), or out-of-range numbers.
     pub fn from_cli(args: &ServeArgs) -> anyhow::Result<Self> {
         if let Some(model) = &args.model {
             anyhow::bail!(
-                "--model {}: model support is not built yet",
+                "--model {}: the live service does not run the segmentation model yet (stipple detect does)",
                 model.display()
             );
         }
@@ -164,7 +165,7 @@ mod tests {
     fn a_model_is_refused_until_supported() -> anyhow::Result<()> {
         let err = ServeConfig::from_cli(&parse(&["--model", "m.onnx"])?).expect_err("refused");
         assert!(
-            format!("{err:#}").contains("model support is not built yet"),
+            format!("{err:#}").contains("does not run the segmentation model yet"),
             "{err:#}"
         );
         Ok(())
