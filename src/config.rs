@@ -21,7 +21,20 @@ pub const WS_BACKLOG_FRAMES: usize = 2;
 /// Kernel send buffer per viewer socket: a few frames. A viewer that stops reading fills it
 /// quickly, then skips to fresh frames instead of being fed minutes-old ones from a big buffer.
 pub const WS_SEND_BUFFER_BYTES: usize = 512 * 1024;
-/// What `/api/status` says about the model while the live pipeline runs the classical detector.
+/// Which segmentation model the live pipeline runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// Classical detection only.
+    None,
+    /// The model built into the binary (`models/stipple-seg.onnx`).
+    Bundled,
+    /// A model file honouring the same contract.
+    File(std::path::PathBuf),
+}
+
+/// What `/api/status` says about the bundled model.
+pub const MODEL_BUNDLED: &str = "stipple-seg.onnx (bundled)";
+/// What `/api/status` says about the model when the pipeline runs the classical detector alone.
 pub const MODEL_NONE: &str = "none (classical)";
 
 /// Where frames come from, as given to `--source`.
@@ -94,6 +107,8 @@ pub struct ServeConfig {
     pub jpeg_quality: u8,
     /// What `/api/status` reports as the model.
     pub model: String,
+    /// The segmentation model the pipeline runs on its own thread, if any.
+    pub model_choice: ModelChoice,
     /// WebSocket clients served at once.
     pub max_clients: usize,
     /// The live session's tuning.
@@ -116,6 +131,7 @@ impl ServeConfig {
             seed: 1,
             jpeg_quality: DEFAULT_JPEG_QUALITY,
             model: MODEL_NONE.into(),
+            model_choice: ModelChoice::None,
             max_clients: MAX_WS_CLIENTS,
             session: SessionConfig::new(px_per_mm),
             demo_motion: true,

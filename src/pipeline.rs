@@ -23,10 +23,13 @@ use anyhow::Context as _;
 use axum::body::Bytes;
 use tokio::net::TcpListener;
 
-use crate::config::{ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES};
+use crate::config::{
+    ModelChoice, ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES,
+};
 use crate::frame::Frame;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stage};
+use crate::perception::{OnnxSegmenter, SegMask, SegmentConfig, Segmenter};
 use crate::registration::Similarity;
 use crate::server::{self, AppState, Packet};
 use crate::session::LiveSession;
@@ -35,6 +38,63 @@ use crate::source::{CameraSource, Captured, DemoSource, ImageSource, NeedleHint,
 
 /// How long a blocked stage waits before it checks for shutdown again.
 const POLL: Duration = Duration::from_millis(100);
+/// The segmentation model runs at most this often (its own thread, on the latest frame): every
+/// frame's blobs are fused with the latest mask, so the model's cost never caps the frame rate,
+/// and a few runs a second leave the two cores to capture, detection and encoding.
+const MODEL_MAX_HZ: f64 = 5.0;
+
+/// The newest mask from the model's thread.
+type LatestMask = std::sync::Mutex<Option<Arc<SegMask>>>;
+
+/// Frames to the model's thread and its newest mask back.
+struct ModelLink {
+    frames: Arc<Mailbox<Frame>>,
+    mask: Arc<LatestMask>,
+}
+
+/// Loads the configured segmentation model (before any thread starts, so a missing or broken
+/// model stops `serve` with a clear error instead of falling back silently).
+fn load_segmenter(choice: &ModelChoice) -> anyhow::Result<Option<Segmenter>> {
+    let cfg = SegmentConfig::default();
+    let seg = match choice {
+        ModelChoice::None => return Ok(None),
+        ModelChoice::Bundled => {
+            OnnxSegmenter::bundled(&cfg).context("loading the bundled model")?
+        }
+        ModelChoice::File(path) => OnnxSegmenter::from_file(path, &cfg)
+            .with_context(|| format!("loading model {}", path.display()))?,
+    };
+    Ok(Some(Segmenter::Onnx(Box::new(seg))))
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shutdown: &Shutdown) {
+    let period = Duration::from_secs_f64(1.0 / MODEL_MAX_HZ);
+    while !shutdown.is_triggered() {
+        let Some(frame) = link.frames.take_timeout(POLL) else {
+            continue;
+        };
+        let t = Instant::now();
+        match segmenter.segment(&frame.image, px_per_mm) {
+            Ok(mask) => {
+                let mask = Arc::new(mask.clone());
+                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(mask);
+                tracing::trace!(
+                    seq = frame.meta.seq,
+                    ms = t.elapsed().as_secs_f64() * 1e3,
+                    "mask"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(seq = frame.meta.seq, cause = %err, "segmentation failed; frame skipped")
+            }
+        }
+        if let Some(rest) = period.checked_sub(t.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    tracing::debug!("segmentation stopped");
+}
 
 /// A captured frame with the source's truth, if any.
 type Captures = Mailbox<(Frame, Option<Similarity>)>;
@@ -70,6 +130,7 @@ impl Running {
 /// # Errors
 /// The source cannot be opened (no camera, empty folder, ...).
 pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
+    let segmenter = load_segmenter(&config.model_choice)?;
     let (stop, shutdown) = shutdown::channel();
     let captures: Arc<Captures> = Arc::new(Mailbox::new());
     let hints: Arc<Mailbox<NeedleHint>> = Arc::new(Mailbox::new());
@@ -137,21 +198,52 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
             .spawn(move || encode_loop(&to_encode, &encoded, quality, &metrics, &shutdown))?
     };
 
+    // Segmentation: the model on its own thread, at its own pace, on the latest frame.
+    let mut threads = vec![capture, encoder];
+    let model =
+        match segmenter {
+            Some(segmenter) => {
+                let link = ModelLink {
+                    frames: Arc::new(Mailbox::new()),
+                    mask: Arc::new(LatestMask::default()),
+                };
+                let (frames, mask, shutdown, px_per_mm) = (
+                    link.frames.clone(),
+                    link.mask.clone(),
+                    shutdown.clone(),
+                    config.px_per_mm,
+                );
+                threads.push(std::thread::Builder::new().name("segment".into()).spawn(
+                    move || {
+                        segment_loop(segmenter, &ModelLink { frames, mask }, px_per_mm, &shutdown)
+                    },
+                )?);
+                Some(link)
+            }
+            None => None,
+        };
+
     // Processing: detection, registration, planning, publication.
     let processing = {
         let (config, state, shutdown) = (config.clone(), state.clone(), shutdown.clone());
         std::thread::Builder::new()
             .name("process".into())
             .spawn(move || {
-                process_loop(
-                    &config, &state, &captures, &to_encode, &encoded, &hints, &shutdown,
-                )
+                let links = Links {
+                    captures: &captures,
+                    to_encode: &to_encode,
+                    encoded: &encoded,
+                    hints: &hints,
+                    model: model.as_ref(),
+                };
+                process_loop(&config, &state, &links, &shutdown)
             })?
     };
+    threads.push(processing);
     Ok(Running {
         state,
         stop,
-        threads: vec![capture, encoder, processing],
+        threads,
     })
 }
 
@@ -220,15 +312,23 @@ fn encode_loop(
     }
 }
 
-fn process_loop(
-    config: &ServeConfig,
-    state: &AppState,
-    captures: &Captures,
-    to_encode: &Mailbox<Frame>,
-    encoded: &Mailbox<(u64, Bytes)>,
-    hints: &Mailbox<NeedleHint>,
-    shutdown: &Shutdown,
-) {
+/// The processing thread's channels to the other stages.
+struct Links<'a> {
+    captures: &'a Captures,
+    to_encode: &'a Mailbox<Frame>,
+    encoded: &'a Mailbox<(u64, Bytes)>,
+    hints: &'a Mailbox<NeedleHint>,
+    model: Option<&'a ModelLink>,
+}
+
+fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutdown: &Shutdown) {
+    let Links {
+        captures,
+        to_encode,
+        encoded,
+        hints,
+        model,
+    } = *links;
     let metrics = &state.metrics;
     let mut session = LiveSession::new(config.session.clone());
     let mut design_version = 0;
@@ -254,7 +354,11 @@ fn process_loop(
 
         let t = Instant::now();
         to_encode.put(frame.clone());
-        let perception = match session.detect(&frame) {
+        let mask = model.and_then(|m| {
+            m.frames.put(frame.clone());
+            m.mask.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        });
+        let perception = match session.detect_with_mask(&frame, mask.as_deref()) {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(seq = meta.seq, cause = %err, "skipping malformed frame");

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::config::{ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_JPEG_QUALITY};
+use crate::config::{
+    ModelChoice, ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_JPEG_QUALITY, MODEL_BUNDLED,
+    MODEL_NONE,
+};
 
 /// Arguments of `stipple serve`.
 #[derive(Debug, Args)]
@@ -23,10 +26,13 @@ pub struct ServeArgs {
     /// Camera calibration (TOML, see `calibration/`): sets frame size and px/mm.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
-    /// Segmentation model (ONNX). The live pipeline does not run the model yet (`stipple
-    /// detect` does): giving one is an error rather than a silent fallback.
-    #[arg(long)]
+    /// Segmentation model (ONNX) instead of the bundled models/stipple-seg.onnx. A missing or
+    /// broken file is an error, never a silent fallback.
+    #[arg(long, conflicts_with = "no_model")]
     pub model: Option<PathBuf>,
+    /// Classical detection only: no segmentation model.
+    #[arg(long)]
+    pub no_model: bool,
     /// Frame width asked from the source (overridden by a calibration).
     #[arg(long, default_value_t = 1280)]
     pub width: u32,
@@ -54,14 +60,8 @@ impl ServeConfig {
     /// Resolves validated CLI values: loads the calibration, checks the model.
     ///
     /// # Errors
-    /// A calibration that cannot be loaded, a model (not run live yet), or out-of-range numbers.
+    /// A calibration that cannot be loaded, a missing model file, or out-of-range numbers.
     pub fn from_cli(args: &ServeArgs) -> anyhow::Result<Self> {
-        if let Some(model) = &args.model {
-            anyhow::bail!(
-                "--model {}: the live service does not run the segmentation model yet (stipple detect does)",
-                model.display()
-            );
-        }
         anyhow::ensure!(
             args.fps.is_finite() && args.fps > 0.0 && args.fps <= 240.0,
             "--fps must be in (0, 240], got {}",
@@ -83,6 +83,14 @@ impl ServeConfig {
         config.height = args.height;
         config.seed = args.seed;
         config.jpeg_quality = args.jpeg_quality;
+        (config.model_choice, config.model) = match (&args.model, args.no_model) {
+            (_, true) => (ModelChoice::None, MODEL_NONE.to_string()),
+            (Some(path), false) => {
+                anyhow::ensure!(path.is_file(), "--model {}: no such file", path.display());
+                (ModelChoice::File(path.clone()), path.display().to_string())
+            }
+            (None, false) => (ModelChoice::Bundled, MODEL_BUNDLED.to_string()),
+        };
         let mut px_per_mm = args.px_per_mm;
         if let Some(path) = &args.calibration {
             let (w, h, ppm) = load_calibration(path)?;
@@ -150,6 +158,10 @@ mod tests {
         let config = ServeConfig::from_cli(&parse(&[])?)?;
         assert_eq!(config.source, SourceSpec::Synthetic);
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.model_choice, ModelChoice::Bundled);
+        assert_eq!(config.model, MODEL_BUNDLED);
+        let config = ServeConfig::from_cli(&parse(&["--no-model"])?)?;
+        assert_eq!(config.model_choice, ModelChoice::None);
         assert_eq!(config.model, "none (classical)");
         Ok(())
     }
@@ -162,10 +174,10 @@ mod tests {
     }
 
     #[test]
-    fn a_model_is_refused_until_supported() -> anyhow::Result<()> {
+    fn a_missing_model_file_is_an_error() -> anyhow::Result<()> {
         let err = ServeConfig::from_cli(&parse(&["--model", "m.onnx"])?).expect_err("refused");
         assert!(
-            format!("{err:#}").contains("does not run the segmentation model yet"),
+            format!("{err:#}").contains("m.onnx: no such file"),
             "{err:#}"
         );
         Ok(())

@@ -116,6 +116,12 @@ impl Detector {
         }
     }
 
+    /// Replaces the fusion settings (the live pipeline fuses with masks of slightly older
+    /// frames and so does not let the mask add dots on its own).
+    pub fn set_fuse(&mut self, fuse: FuseConfig) {
+        self.fuse = fuse;
+    }
+
     /// Whether a model takes part.
     pub fn uses_model(&self) -> bool {
         self.segmenter.is_some()
@@ -151,6 +157,11 @@ impl Detector {
                 Ok(())
             }
         }
+    }
+
+    /// The classical detector alone on `image` (no model), into `out` (cleared first).
+    pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
+        self.blobs.detect_into(image, out);
     }
 
     /// Runs the blobs on `image` and fuses them with a mask computed earlier, e.g. by the

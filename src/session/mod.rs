@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta};
-use crate::perception::{BlobConfig, BlobDetector, PerceptionError};
+use crate::perception::{Detector, FuseConfig, PerceptionError, SegMask};
 use crate::planning::{self, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig};
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
@@ -118,7 +118,7 @@ pub struct ZoneDensity {
 #[derive(Debug)]
 pub struct LiveSession {
     config: SessionConfig,
-    detector: BlobDetector,
+    detector: Detector,
     registrar: Registrar,
     design: Design,
     recs: Vec<Recommendation>,
@@ -142,9 +142,17 @@ impl LiveSession {
     /// A fresh session with the default design.
     pub fn new(config: SessionConfig) -> Self {
         Self {
-            detector: BlobDetector::new(BlobConfig {
-                px_per_mm: config.px_per_mm,
-            }),
+            detector: {
+                let mut d = Detector::classical(config.px_per_mm);
+                // The live mask comes from a frame a few tens of milliseconds older than the one
+                // being fused (the model runs at its own pace): it confirms kinds, but it does not
+                // add dots where no blob is, since the head may have moved.
+                d.set_fuse(FuseConfig {
+                    recover_prob: f32::INFINITY,
+                    ..FuseConfig::default()
+                });
+                d
+            },
             registrar: Registrar::new(RegistrationConfig {
                 enabled: config.register,
                 ..RegistrationConfig::new(config.px_per_mm)
@@ -190,9 +198,30 @@ impl LiveSession {
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
     #[tracing::instrument(level = "trace", skip_all, fields(seq = frame.meta.seq))]
     pub fn detect(&mut self, frame: &Frame) -> Result<Perception, PerceptionError> {
+        self.detect_with_mask(frame, None)
+    }
+
+    /// Detects the dots of one frame, fused with the segmentation model's latest mask when
+    /// there is one (computed on a recent frame by the model's own thread).
+    ///
+    /// # Errors
+    /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
+    #[tracing::instrument(level = "trace", skip_all, fields(seq = frame.meta.seq))]
+    pub fn detect_with_mask(
+        &mut self,
+        frame: &Frame,
+        mask: Option<&SegMask>,
+    ) -> Result<Perception, PerceptionError> {
         crate::perception::check_input(&frame.image, self.config.px_per_mm)?;
         let mut detections = Vec::new();
-        self.detector.detect_into(&frame.image, &mut detections);
+        match mask {
+            Some(mask) => self
+                .detector
+                .detect_with_mask(&frame.image, mask, &mut detections),
+            None => self
+                .detector
+                .detect_classical_into(&frame.image, &mut detections),
+        }
         Ok(Perception {
             meta: frame.meta,
             detections,

@@ -243,8 +243,16 @@ async fn websocket_sends_overlay_then_jpeg_per_frame() -> TestResult {
             other => return Err(format!("expected the JPEG, got {other:?}").into()),
         }
     }
-    let status = get_json(server.addr, "/api/status").await?;
-    assert!(status["frames_processed"].as_u64() >= Some(10));
+    // The counter is bumped just after the frame goes out, so give it a moment to catch up.
+    let mut status = get_json(server.addr, "/api/status").await?;
+    for _ in 0..20 {
+        if status["frames_processed"].as_u64() >= Some(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = get_json(server.addr, "/api/status").await?;
+    }
+    assert!(status["frames_processed"].as_u64() >= Some(10), "{status}");
     server.stop().await
 }
 
@@ -766,4 +774,32 @@ async fn soak_twenty_viewers_memory_stays_flat() -> TestResult {
         "memory grew from {rss_start:.1} to {rss_end:.1} MB"
     );
     server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_with_the_bundled_model() -> TestResult {
+    let mut config = small_config();
+    config.model_choice = stipple::config::ModelChoice::Bundled;
+    config.model = stipple::config::MODEL_BUNDLED.into();
+    let server = Server::start(config).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let v = get_json(server.addr, "/api/status").await?;
+    server.stop().await?;
+    assert_eq!(v["model"], stipple::config::MODEL_BUNDLED, "{v}");
+    assert!(v["frames_processed"].as_u64().unwrap_or(0) > 10, "{v}");
+    Ok(())
+}
+
+#[test]
+fn a_broken_model_stops_the_service_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("broken.onnx");
+    std::fs::write(&bad, b"not an onnx model").expect("write");
+    let mut config = small_config();
+    config.model_choice = stipple::config::ModelChoice::File(bad);
+    let err = match stipple::pipeline::start(&config) {
+        Ok(_) => panic!("a broken model must not start the service"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("broken.onnx"), "{err}");
 }
