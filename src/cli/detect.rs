@@ -25,9 +25,9 @@ pub enum DetectFormat {
     Table,
 }
 
-/// Arguments of `stipple detect`.
+/// The scale at the skin, shared by every per-image command: `--px-per-mm` or `--calibration`.
 #[derive(Debug, clap::Args)]
-pub struct DetectArgs {
+pub struct ScaleArgs {
     /// Scale at the skin in pixels per millimetre.
     #[arg(
         long,
@@ -35,9 +35,17 @@ pub struct DetectArgs {
         allow_negative_numbers = true
     )]
     pub px_per_mm: Option<f64>,
-    /// A calibration file (TOML) giving the scale (and the lens model).
+    /// A calibration file (TOML) giving the scale (and the image size it was made for).
     #[arg(long, conflicts_with = "px_per_mm")]
     pub calibration: Option<PathBuf>,
+}
+
+/// Arguments of `stipple detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Where the scale comes from.
+    #[command(flatten)]
+    pub scale: ScaleArgs,
     /// Segmentation model (ONNX) to fuse with the classical detector, instead of the bundled
     /// models/stipple-seg.onnx. A missing or broken file is an error, never a silent fallback.
     #[arg(long, value_name = "FILE", conflicts_with = "no_model")]
@@ -119,11 +127,8 @@ pub(crate) fn load_checked(
 }
 
 /// Resolves the scale from `--px-per-mm` or `--calibration`.
-pub(crate) fn resolve_scale(
-    px_per_mm: Option<f64>,
-    calibration: Option<&std::path::Path>,
-) -> anyhow::Result<Scale> {
-    let scale = match (px_per_mm, calibration) {
+pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
+    let scale = match (args.px_per_mm, args.calibration.as_deref()) {
         (Some(p), _) => Scale {
             px_per_mm: p,
             calibration: None,
@@ -173,7 +178,7 @@ fn build_detector(args: &DetectArgs, px_per_mm: f64) -> anyhow::Result<Detector>
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is
 /// non-zero at the end.
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let scale = resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let scale = resolve_scale(&args.scale)?;
     let px_per_mm = scale.px_per_mm;
     let mut detector = build_detector(&args, px_per_mm)?;
     let stdout = std::io::stdout();

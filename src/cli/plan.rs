@@ -30,16 +30,9 @@ pub enum PlanFormat {
 /// Arguments of `stipple plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Scale at the skin in pixels per millimetre.
-    #[arg(
-        long,
-        required_unless_present = "calibration",
-        allow_negative_numbers = true
-    )]
-    pub px_per_mm: Option<f64>,
-    /// A calibration file (TOML) giving the scale.
-    #[arg(long, conflicts_with = "px_per_mm")]
-    pub calibration: Option<PathBuf>,
+    /// Where the scale comes from.
+    #[command(flatten)]
+    pub scale: super::detect::ScaleArgs,
     /// Final target density in dots per cm², existing dots included (where the design gives none).
     #[arg(long, allow_negative_numbers = true)]
     pub target_density: f64,
@@ -161,7 +154,7 @@ fn overlay_path(base: &Path, image: &Path, several: bool) -> PathBuf {
 /// # Errors
 /// A bad scale, design or dots file, or a failure to write the output.
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let scale = super::detect::resolve_scale(args.px_per_mm, args.calibration.as_deref())?;
+    let scale = super::detect::resolve_scale(&args.scale)?;
     let px_per_mm = scale.px_per_mm;
     let design = args
         .design

@@ -196,7 +196,6 @@ impl LiveSession {
     ///
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
-    #[tracing::instrument(level = "trace", skip_all, fields(seq = frame.meta.seq))]
     pub fn detect(&mut self, frame: &Frame) -> Result<Perception, PerceptionError> {
         self.detect_with_mask(frame, None)
     }
@@ -236,17 +235,21 @@ impl LiveSession {
         median(self.drift_mm.iter().copied())
     }
 
+    /// Dots confirmed in the skin map.
+    fn map_dots(&self) -> usize {
+        self.registrar
+            .landmarks()
+            .iter()
+            .filter(|l| l.confirmed())
+            .count()
+    }
+
     /// Counters for `/api/status`.
     pub fn counters(&self) -> crate::metrics::SessionCounters {
         crate::metrics::SessionCounters {
             dots_placed: self.dots_placed,
             recommendations_done: self.recs_done,
-            map_dots: self
-                .registrar
-                .landmarks()
-                .iter()
-                .filter(|l| l.confirmed())
-                .count() as u64,
+            map_dots: self.map_dots() as u64,
             drift_mm_median: self.drift_mm_median(),
             frames_unregistered: self.frames_unregistered,
         }
@@ -260,12 +263,7 @@ impl LiveSession {
             skin_from_image: self.skin_from_image(),
             dots_placed: self.dots_placed,
             recommendations_done: self.recs_done,
-            map_dots: self
-                .registrar
-                .landmarks()
-                .iter()
-                .filter(|l| l.confirmed())
-                .count(),
+            map_dots: self.map_dots(),
             zones: self.zone_density.clone(),
         }
     }
