@@ -56,9 +56,9 @@ pub const NAMING_MARGIN: f64 = 1.0;
 /// Added to every covariance diagonal (standardised units), as scikit-learn's `reg_covar`.
 pub const COVARIANCE_FLOOR: f64 = 1e-4;
 /// Most expectation-maximisation rounds.
-pub const MAX_ROUNDS: usize = 100;
-/// Stop when the mean log-likelihood per dot improves by less than this.
-pub const TOLERANCE: f64 = 1e-4;
+pub const MAX_ROUNDS: usize = 50;
+/// Stop when the mean log-likelihood per dot improves by less than this (scikit-learn's `tol`).
+pub const TOLERANCE: f64 = 1e-3;
 
 /// One Gaussian of the mixture.
 #[derive(Debug, Clone, Copy)]
