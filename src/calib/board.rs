@@ -936,12 +936,7 @@ fn refine_corners(
         .enumerate()
         .map(|(k, &p)| {
             let spacing = local_spacing(corners, spec, k);
-            let half = ((std::env::var("SUBPIX_FRAC")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(SUBPIX_WINDOW_FRACTION)
-                * spacing)
-                .round() as i32)
+            let half = ((SUBPIX_WINDOW_FRACTION * spacing).round() as i32)
                 .clamp(SUBPIX_MIN_HALF, SUBPIX_MAX_HALF * scale);
             refine_corner(g, p, half)
         })
@@ -951,11 +946,7 @@ fn refine_corners(
 /// Förstner / `cornerSubPix` iteration at one corner with a `(2 half + 1)²` window.
 fn refine_corner(g: &Gradients<'_>, start: [f64; 2], half: i32) -> [f64; 2] {
     let mut p = start;
-    let sigma = f64::from(half)
-        * std::env::var("SUBPIX_SIGMA")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0.5);
+    let sigma = f64::from(half) * 0.5;
     let weight_of = |dx: f64, dy: f64| (-(dx * dx + dy * dy) / (2.0 * sigma * sigma)).exp();
     for _ in 0..SUBPIX_MAX_ITERS {
         let (mut a, mut b, mut c, mut bx, mut by) = (0.0, 0.0, 0.0, 0.0, 0.0);
