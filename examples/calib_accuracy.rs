@@ -133,9 +133,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = BoardSpec::new(9, 6, 3.0)?;
     let truth = reference_camera();
     let renderer = BoardRenderer::new(truth.clone(), spec);
+    let noise_scale: f64 = std::env::var("NOISE_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     for seed in args {
         let seed: u64 = seed.parse()?;
-        let views = renderer.render_views(seed, count);
+        let mut views = renderer.render_views(seed, count);
+        if noise_scale != 1.0 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for v in &mut views {
+                let mut c = v.conditions;
+                c.noise_sigma *= noise_scale;
+                *v = renderer.render(&v.camera_from_board, c, &mut rng);
+            }
+        }
         let covered: Vec<_> = views
             .iter()
             .map(|v| outline(&v.corners_in_image, &spec))
@@ -166,6 +178,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     {
                         println!("  view {i}: order mismatch, skipped");
                         continue;
+                    }
+                    if std::env::var_os("PER_VIEW").is_some() {
+                        let e: Vec<f64> = found
+                            .corners_in_image
+                            .iter()
+                            .zip(&t)
+                            .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]))
+                            .collect();
+                        let rms = (e.iter().map(|x| x * x).sum::<f64>() / e.len() as f64).sqrt();
+                        let mx = e.iter().cloned().fold(0.0, f64::max);
+                        let tilt = v.camera_from_board.rotation * nalgebra::Vector3::z();
+                        if std::env::var("DUMP_VIEW").ok() == Some(i.to_string()) {
+                            for (k, (p, q)) in found.corners_in_image.iter().zip(&t).enumerate() {
+                                print!("({:+.3},{:+.3}) ", p[0] - q[0], p[1] - q[1]);
+                                if k % 9 == 8 {
+                                    println!(" y={:.0}", q[1]);
+                                }
+                            }
+                        }
+                        println!(
+                            "  view {i}: rms {rms:.4} max {mx:.3} tilt {:.0} {:?}",
+                            tilt.z.acos().to_degrees(),
+                            v.conditions
+                        );
                     }
                     for (p, q) in found.corners_in_image.iter().zip(&t) {
                         let (rx, ry) = (q[0] - truth.intrinsics.cx, q[1] - truth.intrinsics.cy);
