@@ -1,4 +1,4 @@
-//! Calibration mode over HTTP: `POST /api/calibration/start` `{"board": "9x6", "square_mm":
+//! Calibration mode over HTTP (and the page's `calib.js`/`calib.css`): `POST /api/calibration/start` `{"board": "9x6", "square_mm":
 //! 3.0}`, `GET /api/calibration` (the state the page also gets with every frame),
 //! `POST /api/calibration/save` `{"name": "rig.toml"}` (optional body) and
 //! `POST /api/calibration/stop`. The work is in [`crate::calib::LiveCalibration`].
@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,12 +18,31 @@ use serde::Deserialize;
 use super::AppState;
 use crate::calib::{BoardSpec, CalibSnapshot, SaveError, Saved};
 
+const CALIB_JS: &str = include_str!("page/calib.js");
+const CALIB_CSS: &str = include_str!("page/calib.css");
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/calib.js", get(calib_js))
+        .route("/calib.css", get(calib_css))
         .route("/api/calibration", get(status))
         .route("/api/calibration/start", post(start))
         .route("/api/calibration/stop", post(stop))
         .route("/api/calibration/save", post(save))
+}
+
+async fn calib_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        CALIB_JS,
+    )
+}
+
+async fn calib_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        CALIB_CSS,
+    )
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
