@@ -4,8 +4,10 @@
 //! [`LiveCalibration`] is shared by the processing thread, a worker thread and the HTTP
 //! handlers. The processing thread only [`offers`](LiveCalibration::offer) each frame (one
 //! `Arc` clone into a one-slot mailbox, nothing when calibration is off) and attaches the latest
-//! [`CalibSnapshot`] to the overlay; board detection and recalibration run on the worker,
-//! at most [`DETECT_MAX_HZ`] times a second on the newest frame, so they never slow the overlay.
+//! [`CalibSnapshot`] to the overlay; board detection and recalibration run on the worker, on
+//! the newest frame, at most [`DETECT_MAX_HZ`] times a second with a board in view and
+//! [`SEARCH_HZ`] without, and resting twice as long as each detection took, so they never hold
+//! up the overlay's frames and take at most a third of a core.
 //! Locks are held only to copy small values: detection and the solve run outside them.
 //!
 //! A detected view is kept when the board is held still (its corners moved less than
@@ -29,8 +31,14 @@ use crate::frame::Frame;
 use crate::mailbox::Mailbox;
 use crate::shutdown::Shutdown;
 
-/// Board detection runs at most this often (on the newest frame).
+/// Board detection runs at most this often (on the newest frame) while a board is in view...
 pub const DETECT_MAX_HZ: f64 = 4.0;
+/// ...and this often while none is (the artist has not brought it up yet: no need to spend
+/// the cores on frames of skin).
+pub const SEARCH_HZ: f64 = 1.5;
+/// The worker rests at least this many times as long as its last detection took, so that it
+/// never takes more than a third of a core from capture, detection and encoding.
+const REST_FACTOR: u32 = 2;
 /// Views kept at most; later ones are not needed (and would slow the running solve).
 pub const MAX_VIEWS: usize = 40;
 /// The board is held still when its corners moved less than this fraction of the image width
@@ -263,42 +271,57 @@ impl LiveCalibration {
     }
 
     /// The worker: detects the board on the newest offered frame, at most [`DETECT_MAX_HZ`]
-    /// times a second, until `shutdown`.
+    /// times a second ([`SEARCH_HZ`] while no board is in view, and never more than a third of
+    /// a core), until `shutdown`.
     pub fn run_worker(&self, shutdown: &Shutdown) {
-        let period = Duration::from_secs_f64(1.0 / DETECT_MAX_HZ);
         while !shutdown.is_triggered() {
             let Some(frame) = self.frames.take_timeout(POLL) else {
                 continue;
             };
             let t = Instant::now();
-            self.process(&frame);
-            if let Some(rest) = period.checked_sub(t.elapsed()) {
-                std::thread::sleep(rest);
+            let found = self.process(&frame);
+            let hz = if found { DETECT_MAX_HZ } else { SEARCH_HZ };
+            let took = t.elapsed();
+            let rest = Duration::from_secs_f64(1.0 / hz)
+                .saturating_sub(took)
+                .max(took * REST_FACTOR);
+            // Sleep in short steps so that shutdown is not held up.
+            let until = Instant::now() + rest;
+            while !shutdown.is_triggered() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(POLL));
             }
         }
         tracing::debug!("calibration worker stopped");
     }
 
-    /// One frame through detection and, for a kept view, recalibration.
+    /// One frame through detection and, for a kept view, recalibration. Returns whether a
+    /// board was found.
     #[tracing::instrument(level = "debug", skip_all, fields(seq = frame.meta.seq))]
-    fn process(&self, frame: &Frame) {
+    fn process(&self, frame: &Frame) -> bool {
         let (generation, spec) = {
             let st = self.lock();
             match &st.session {
                 Some(s) => (st.generation, s.spec),
-                None => return,
+                None => return false,
             }
         };
         let gray = image::imageops::grayscale(frame.image.as_ref());
         let (w, h) = gray.dimensions();
         let found = detect_board(&gray, &spec);
+        let board_in_view = found.is_ok();
         // Decide under the lock (cheap), solve outside it.
         let to_solve = {
             let mut st = self.lock();
             if st.generation != generation {
-                return;
+                return board_in_view;
             }
-            let Some(s) = st.session.as_mut() else { return };
+            let Some(s) = st.session.as_mut() else {
+                return board_in_view;
+            };
             s.frames_checked += 1;
             if s.calibrator
                 .as_ref()
@@ -357,12 +380,12 @@ impl LiveCalibration {
         };
         // Recalibrate on a copy, outside the lock, then publish it.
         let Some((mut next, corners)) = to_solve else {
-            return;
+            return board_in_view;
         };
         let result = next.add_view(corners);
         let mut st = self.lock();
         if st.generation != generation {
-            return;
+            return board_in_view;
         }
         if let Some(s) = st.session.as_mut() {
             match result {
@@ -388,6 +411,7 @@ impl LiveCalibration {
             }
         }
         st.refresh();
+        board_in_view
     }
 
     /// Saves the calibration to `name` (a file name, `.toml`) in the save folder, or to a
