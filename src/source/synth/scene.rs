@@ -314,7 +314,9 @@ impl Scene {
             }
             match p.view {
                 View::Rig => rig::paint_units(&mut albedo, &palette, &units),
-                View::Dermoscope => dermoscope::paint_units(&mut albedo, &palette, &units),
+                View::Dermoscope => {
+                    dermoscope::paint_units(&mut albedo, &palette, &units, paint_seed ^ 0x3A1)
+                }
             }
             for neg in &negatives {
                 paint::negative_over(&mut albedo, &palette, neg, p.view);
