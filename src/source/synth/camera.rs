@@ -37,8 +37,6 @@ const RENDER_THREADS: usize = 8;
 /// Pixels darker than this light gain (dermoscope corners) hide what lies under them.
 const MIN_VISIBLE_GAIN: f32 = 0.35;
 
-/// Share of dermoscope scenes taken in polarised light: no surface glare at all.
-const DERMO_POLARISED_P: f64 = 0.5;
 /// Lateral chromatic aberration at the frame's corner (px of red/blue shift), dermoscope.
 const DERMO_CHROMA_SHIFT_PX: (f64, f64) = (0.0, 3.0);
 /// Extra blur at the frame's corner (sigma, px), dermoscope: field curvature of the lens.
@@ -103,7 +101,15 @@ struct Lens {
 impl Camera {
     /// Draws the camera and light of a scene.
     /// `skin_lum` is the mean skin reflectance: auto-exposure lifts dark skin part of the way.
-    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, skin_lum: f32) -> Self {
+    /// `polarised` (dermoscope only) removes every surface glare.
+    pub(crate) fn draw(
+        rng: &mut ChaCha8Rng,
+        view: View,
+        w: u32,
+        h: u32,
+        skin_lum: f32,
+        polarised: bool,
+    ) -> Self {
         let auto = (AUTO_EXPOSURE_TARGET / skin_lum.max(0.05) as f64)
             .sqrt()
             .clamp(1.0, AUTO_EXPOSURE_MAX);
@@ -180,7 +186,7 @@ impl Camera {
             chroma_px: derm.gen_range(DERMO_CHROMA_SHIFT_PX.0..DERMO_CHROMA_SHIFT_PX.1),
             edge_blur_px: derm.gen_range(DERMO_EDGE_BLUR_PX.0..DERMO_EDGE_BLUR_PX.1),
         });
-        if view == View::Dermoscope && derm.gen_bool(DERMO_POLARISED_P) {
+        if view == View::Dermoscope && polarised {
             glare.clear();
         }
         let mut glare_map = vec![0.0f32; (w * h) as usize];

@@ -37,6 +37,8 @@ const SUBSURFACE_ALPHA: f64 = 0.35;
 const DEFOCUS_PER_MM: f64 = 0.25;
 /// Share of openings with a whitish collar of scale around them.
 const PERIFOLLICULAR_SCALE_P: f64 = 0.2;
+/// What is left of a shaft's specular line under cross-polarised light.
+const POLARISED_SPECULAR: f32 = 0.15;
 /// Largest slant of a shaft's cut face (length along the shaft per unit across it).
 const CUT_SLANT_MAX: f64 = 0.8;
 /// Light colour of vellus hairs (blend toward skin by their darkness).
@@ -256,7 +258,14 @@ fn paint_flakes(tex: &mut Texture, seed: u64, amount: f64) {
 }
 
 /// Paints every unit: the opening (with its peripilar halo) and the hair shafts.
-pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit], seed: u64) {
+pub(crate) fn paint_units(
+    tex: &mut Texture,
+    pal: &Palette,
+    units: &[Unit],
+    seed: u64,
+    polarised: bool,
+) {
+    let spec_gain = if polarised { POLARISED_SPECULAR } else { 1.0 };
     let texel = 1.0 / tex.px_per_mm;
     let white_share = if h01(seed, 0) < WHITE_HAIR_SCENE_P {
         WHITE_HAIR_MAX_SHARE * h01(seed, 1)
@@ -315,7 +324,7 @@ pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit], seed
         for (hi, h) in u.hairs.iter().enumerate() {
             let hs = noise::mix64(s ^ hi as u64);
             let white = !u.miniaturised && h01(hs, 20) < white_share;
-            paint_shaft(tex, pal, u, h, hs, white);
+            paint_shaft(tex, pal, u, h, hs, white, spec_gain);
         }
     }
 }
@@ -352,6 +361,7 @@ fn paint_shaft(
     h: &super::scene::Hair,
     seed: u64,
     white: bool,
+    spec_gain: f32,
 ) {
     let texel = 1.0 / tex.px_per_mm;
     let (x0, y0) = (u.x_mm + h.dx_mm, u.y_mm + h.dy_mm);
@@ -378,7 +388,7 @@ fn paint_shaft(
     let spec = if u.miniaturised {
         0.06
     } else {
-        0.16 + 0.26 * h01(seed, 1) as f32
+        (0.16 + 0.26 * h01(seed, 1) as f32) * spec_gain
     };
     let hl_at = -0.3 + 0.25 * h01(seed, 2);
     let reach = 3.0 * r + bend.abs() + SUBSURFACE_MM + 2.0 * texel;

@@ -1,0 +1,115 @@
+//! Scores the dermoscope opening detector on frames written by `stipple synth --view
+//! dermoscope`, with thresholds overridden from the command line, to fit them on training seeds.
+//!
+//! `cargo run --release --example derm_eval -- DIR [name=value ...] [-v]`
+//!
+//! Names are the fields of `stipple::perception::shafts::ShaftParams`.
+
+use std::time::Instant;
+
+use stipple::perception::score::{score_frame, Score};
+use stipple::perception::shafts::{detect_openings_with, ShaftParams};
+use stipple::source::synth::Truth;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("render") {
+        // `render DIR SEED COUNT`: writes NNN.png + NNN.json like `stipple synth`.
+        let dir = std::path::PathBuf::from(&args[1]);
+        let seed: u64 = args[2].parse()?;
+        let count: u64 = args[3].parse()?;
+        std::fs::create_dir_all(&dir)?;
+        for k in 0..count {
+            let frame = stipple::source::synth::render(&stipple::source::synth::SceneParams::new(
+                seed + k,
+                stipple::source::synth::View::Dermoscope,
+            ));
+            frame.image.save(dir.join(format!("{k:03}.png")))?;
+            std::fs::write(
+                dir.join(format!("{k:03}.json")),
+                serde_json::to_string(&frame.truth)?,
+            )?;
+        }
+        return Ok(());
+    }
+    let dir = args.first().cloned().unwrap_or_else(|| "/tmp/derm/train".into());
+    let verbose = args.iter().any(|a| a == "-v");
+    let mut p = ShaftParams::default();
+    for a in args.iter().skip(1).filter(|a| a.contains('=')) {
+        let (k, v) = a.split_once('=').unwrap_or_default();
+        let v: f64 = v.parse()?;
+        match k {
+            "ridge_high" => p.ridge_high = v as f32,
+            "ridge_low" => p.ridge_low = v as f32,
+            "min_darkness" => p.min_darkness = v as f32,
+            "min_length_mm" => p.min_length_mm = v,
+            "faint_darkness" => p.faint_darkness = v as f32,
+            "faint_min_length_mm" => p.faint_min_length_mm = v,
+            "min_straightness" => p.min_straightness = v,
+            "side_ratio" => p.side_ratio = v as f32,
+            "min_line_share" => p.min_line_share = v,
+            "max_covered" => p.max_covered = v,
+            "fade_weight" => p.fade_weight = v,
+            "width_weight" => p.width_weight = v,
+            "halo_weight" => p.halo_weight = v,
+            "exit_fraction" => p.exit_fraction = v,
+            "leave_evidence" => p.leave_evidence = v,
+            "vote_clamp" => p.vote_clamp = v,
+            "consensus_radius_mm" => p.consensus_radius_mm = v,
+            "consensus_weight" => p.consensus_weight = v,
+            "unit_merge_mm" => p.unit_merge_mm = v,
+            "pigment_darkness" => p.pigment_darkness = v as f32,
+            "pigment_max_elongation" => p.pigment_max_elongation = v,
+            "pigment_min_fill" => p.pigment_min_fill = v,
+            "pigment_min_blueness" => p.pigment_min_blueness = v,
+            _ => anyhow::bail!("unknown parameter {k}"),
+        }
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
+        .collect();
+    files.sort();
+    let mut total = Score::default();
+    let mut elapsed = 0.0;
+    for f in &files {
+        let img = image::open(f)?.to_rgb8();
+        let truth: Truth = serde_json::from_str(&std::fs::read_to_string(f.with_extension("json"))?)?;
+        let t = Instant::now();
+        let found = detect_openings_with(&img, truth.px_per_mm, &p);
+        elapsed += t.elapsed().as_secs_f64();
+        let s = score_frame(&truth, &found);
+        if std::env::var_os("DERM_DUMP").is_some() {
+            std::fs::write(f.with_extension("det"), serde_json::to_string(&found)?)?;
+        }
+        if verbose {
+            println!(
+                "{} fitz {} true {} det {} matched {} F1 {:.3}",
+                f.display(),
+                truth.fitzpatrick,
+                s.true_dots,
+                s.detections,
+                s.matched,
+                s.f1()
+            );
+        }
+        total.add(&s);
+    }
+    println!(
+        "frames {} true {} det {} P {:.3} R {:.3} F1 {:.3} on-neg {:.3} | {:.1} ms/frame",
+        total.frames,
+        total.true_dots,
+        total.detections,
+        total.precision(),
+        total.recall(),
+        total.f1(),
+        total.negative_rate(),
+        1000.0 * elapsed / files.len().max(1) as f64
+    );
+    Ok(())
+}
