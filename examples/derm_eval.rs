@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             "halo_weight" => p.halo_weight = v,
             "exit_fraction" => p.exit_fraction = v,
             "leave_evidence" => p.leave_evidence = v,
+            "continues_ratio" => p.continues_ratio = v,
             "vote_clamp" => p.vote_clamp = v,
             "consensus_radius_mm" => p.consensus_radius_mm = v,
             "consensus_weight" => p.consensus_weight = v,

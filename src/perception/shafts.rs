@@ -80,12 +80,14 @@ const EXIT_SEARCH_MM: (f64, f64) = (0.15, 0.25);
 const BEHIND_MM: (f64, f64) = (0.02, 0.12);
 /// Range just inside the exit where a root fades in.
 const FADE_MM: (f64, f64) = (0.01, 0.05);
+/// Range past an end where a shaft that runs on under a crossing one is seen again.
+const CONTINUES_MM: (f64, f64) = (0.15, 0.35);
 /// Radii of the ring around an exit where a peripilar halo is measured.
 const HALO_RING_MM: (f64, f64) = (0.08, 0.15);
 /// Distance inside the exit where the shaft's width is measured.
 const WIDTH_AT_MM: f64 = 0.06;
-/// Offset across a shaft at which its sides are measured.
-const SIDE_MM: f64 = 0.15;
+/// Offsets across a shaft at which its sides are measured.
+const SIDE_MM: [f64; 3] = [0.08, 0.16, 0.24];
 /// Radius range of a healed pigment dot (equivalent disc of its dark pixels).
 const PIGMENT_RADIUS_MM: (f64, f64) = (0.07, 0.4);
 /// Radius reported for an opening.
@@ -122,6 +124,9 @@ pub struct ShaftParams {
     /// Weight of the darkness around the end, off the shaft: near a tip lie the tips of the
     /// unit's other hairs.
     pub halo_weight: f64,
+    /// An end past which the darkness stays at least this share of the shaft's is not an end
+    /// (the shaft runs on under a crossing one).
+    pub continues_ratio: f64,
     /// Root evidence given to an end that leaves the field.
     pub leave_evidence: f64,
     /// The exit is where the darkness falls under this share of the shaft's.
@@ -147,9 +152,9 @@ pub struct ShaftParams {
 impl Default for ShaftParams {
     fn default() -> Self {
         Self {
-            ridge_high: 0.12,
-            ridge_low: 0.05,
-            min_darkness: 0.08,
+            ridge_high: 0.08,
+            ridge_low: 0.03,
+            min_darkness: 0.05,
             min_length_mm: 0.12,
             faint_darkness: 0.15,
             faint_min_length_mm: 0.3,
@@ -161,7 +166,8 @@ impl Default for ShaftParams {
             width_weight: 10.0,
             halo_weight: 2.0,
             exit_fraction: 0.8,
-            leave_evidence: 0.15,
+            leave_evidence: 0.8,
+            continues_ratio: 0.4,
             vote_clamp: 0.3,
             consensus_radius_mm: 1.0,
             consensus_weight: 0.5,
@@ -954,7 +960,6 @@ fn is_hair(work: &Work, s: &Shaft, p: &ShaftParams) -> bool {
     if (b.0 - a.0).hypot(b.1 - a.1) < p.min_straightness * s.length {
         return false;
     }
-    let side = SIDE_MM * ppm;
     let step = 3usize;
     let (mut n, mut good) = (0usize, 0usize);
     for k in (0..s.path.len()).step_by(step) {
@@ -963,10 +968,16 @@ fn is_hair(work: &Work, s: &Shaft, p: &ShaftParams) -> bool {
         let (tx, ty) = work.tangent[i];
         let (nx, ny) = (-f64::from(ty), f64::from(tx));
         let c = work.dark[i];
-        let l = work.dark_at(x + nx * side, y + ny * side);
-        let r = work.dark_at(x - nx * side, y - ny * side);
+        // A side is filled when it stays dark at every offset: the inside of a mole or a
+        // pigment dot, not a neighbouring hair.
+        let filled = |sign: f64| {
+            SIDE_MM.iter().all(|&o| {
+                let o = sign * o * ppm;
+                work.dark_at(x + nx * o, y + ny * o) > p.side_ratio * c
+            })
+        };
         n += 1;
-        if l.max(r) <= p.side_ratio * c {
+        if !filled(1.0) && !filled(-1.0) {
             good += 1;
         }
     }
@@ -1078,8 +1089,12 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
     let width_mm = across as f64 * 0.5 / ppm;
     let evidence =
         behind + p.fade_weight * (1.0 - fade) + p.width_weight * width_mm - p.halo_weight * halo;
+    // Dark straight on past the end: the shaft runs on under another one (a crossing), or
+    // the trace stopped short; either way this is not where it ends.
+    let beyond = mean(CONTINUES_MM.0 * ppm, CONTINUES_MM.1 * ppm, exit_s, -1.0) / reference;
     let leaves = work.near_edge(exit.0, exit.1, EDGE_MARGIN_MM * ppm)
-        || work.near_edge(p0.0, p0.1, EDGE_MARGIN_MM * ppm);
+        || work.near_edge(p0.0, p0.1, EDGE_MARGIN_MM * ppm)
+        || beyond >= p.continues_ratio;
     EndCue {
         exit,
         evidence,

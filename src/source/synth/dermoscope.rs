@@ -17,8 +17,9 @@ const NETWORK_WARP: f64 = 0.6;
 const WHITE_HAIR_SCENE_P: f64 = 0.25;
 /// Most of a scene's hairs that are grey-white, in scenes that have them.
 const WHITE_HAIR_MAX_SHARE: f64 = 0.25;
-/// Colour of a grey-white hair: nearly unpigmented keratin, translucent.
-const WHITE_HAIR: Rgb = [0.62, 0.6, 0.58];
+/// Colour of a grey-white hair: nearly unpigmented keratin, translucent, so it reads as a
+/// greyish tube a little lighter than the skin under it.
+const WHITE_HAIR: Rgb = [0.7, 0.68, 0.65];
 /// Half width of a vessel (mm).
 const VESSEL_HALF_WIDTH_MM: (f64, f64) = (0.005, 0.012);
 /// Levels of branching of a vessel (arborizing red lines).
@@ -375,7 +376,7 @@ fn paint_shaft(
         (mix(pal.skin, VELLUS, (h.darkness * 1.6) as f32), 0.8)
     } else if white {
         // Unpigmented hair: translucent, its edges darker than its middle.
-        (WHITE_HAIR, 1.2 + 0.8 * tone)
+        (mix(pal.skin, WHITE_HAIR, 0.6), 0.6 + 0.6 * tone)
     } else {
         // Some hairs are browner and more translucent than others.
         let brown = [
@@ -388,7 +389,7 @@ fn paint_shaft(
     let spec = if u.miniaturised {
         0.06
     } else {
-        (0.16 + 0.26 * h01(seed, 1) as f32) * spec_gain
+        (0.16 + 0.26 * h01(seed, 1) as f32) * spec_gain * if white { 0.4 } else { 1.0 }
     };
     let hl_at = -0.3 + 0.25 * h01(seed, 2);
     let reach = 3.0 * r + bend.abs() + SUBSURFACE_MM + 2.0 * texel;
