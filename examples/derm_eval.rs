@@ -37,7 +37,10 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let dir = args.first().cloned().unwrap_or_else(|| "/tmp/derm/train".into());
+    let dir = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "/tmp/derm/train".into());
     let verbose = args.iter().any(|a| a == "-v");
     let mut p = ShaftParams::default();
     for a in args.iter().skip(1).filter(|a| a.contains('=')) {
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             "faint_darkness" => p.faint_darkness = v as f32,
             "faint_min_length_mm" => p.faint_min_length_mm = v,
             "min_straightness" => p.min_straightness = v,
+            "faint_min_straightness" => p.faint_min_straightness = v,
             "side_ratio" => p.side_ratio = v as f32,
             "min_line_share" => p.min_line_share = v,
             "max_covered" => p.max_covered = v,
@@ -80,7 +84,8 @@ fn main() -> anyhow::Result<()> {
     let mut elapsed = 0.0;
     for f in &files {
         let img = image::open(f)?.to_rgb8();
-        let truth: Truth = serde_json::from_str(&std::fs::read_to_string(f.with_extension("json"))?)?;
+        let truth: Truth =
+            serde_json::from_str(&std::fs::read_to_string(f.with_extension("json"))?)?;
         let t = Instant::now();
         let found = detect_openings_with(&img, truth.px_per_mm, &p);
         elapsed += t.elapsed().as_secs_f64();

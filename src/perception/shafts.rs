@@ -110,6 +110,8 @@ pub struct ShaftParams {
     pub faint_min_length_mm: f64,
     /// Least end-to-end distance over path length.
     pub min_straightness: f64,
+    /// Least straightness of a faint shaft (the pigment network's walls wander).
+    pub faint_min_straightness: f64,
     /// A path sample is line-like when both sides at `SIDE_MM` are darker than this share of
     /// its centre at most.
     pub side_ratio: f32,
@@ -159,6 +161,7 @@ impl Default for ShaftParams {
             faint_darkness: 0.15,
             faint_min_length_mm: 0.3,
             min_straightness: 0.85,
+            faint_min_straightness: 0.85,
             side_ratio: 0.6,
             min_line_share: 0.6,
             max_covered: 0.6,
@@ -166,11 +169,11 @@ impl Default for ShaftParams {
             width_weight: 10.0,
             halo_weight: 2.0,
             exit_fraction: 0.8,
-            leave_evidence: 0.8,
+            leave_evidence: 1.0,
             continues_ratio: 0.4,
             vote_clamp: 0.3,
             consensus_radius_mm: 1.0,
-            consensus_weight: 0.5,
+            consensus_weight: 1.0,
             unit_merge_mm: 0.3,
             pigment_darkness: 0.2,
             pigment_max_elongation: 1.6,
@@ -293,7 +296,13 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
         .iter()
         .map(|(c, _, _)| {
             // An end that leaves the field could be either: it weighs as a typical end.
-            let ev = |e: &EndCue| if e.leaves { p.leave_evidence } else { e.evidence };
+            let ev = |e: &EndCue| {
+                if e.leaves {
+                    p.leave_evidence
+                } else {
+                    e.evidence
+                }
+            };
             ev(&c[0]) - ev(&c[1])
         })
         .collect();
@@ -634,8 +643,8 @@ fn prepare(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Option<Work> {
                 let c = g.data[i];
                 let dxx = g.data[i + 1] - 2.0 * c + g.data[i - 1];
                 let dyy = g.data[i + w] - 2.0 * c + g.data[i - w];
-                let dxy =
-                    0.25 * (g.data[i + w + 1] - g.data[i + w - 1] - g.data[i - w + 1]
+                let dxy = 0.25
+                    * (g.data[i + w + 1] - g.data[i + w - 1] - g.data[i - w + 1]
                         + g.data[i - w - 1]);
                 let half_tr = 0.5 * (dxx + dyy);
                 let disc = (0.25 * (dxx - dyy) * (dxx - dyy) + dxy * dxy).sqrt();
@@ -925,7 +934,11 @@ fn trace(work: &Work, start: usize, dir: (f64, f64)) -> Option<Shaft> {
         length += sx.hypot(sy);
         let (tx, ty) = work.tangent[j];
         let (tx, ty) = (f64::from(tx), f64::from(ty));
-        let sign = if tx * d.0 + ty * d.1 >= 0.0 { 1.0 } else { -1.0 };
+        let sign = if tx * d.0 + ty * d.1 >= 0.0 {
+            1.0
+        } else {
+            -1.0
+        };
         let (ax, ay) = (0.6 * d.0 + 0.4 * sign * tx, 0.6 * d.1 + 0.4 * sign * ty);
         let n = ax.hypot(ay).max(1e-9);
         d = (ax / n, ay / n);
@@ -957,7 +970,12 @@ fn is_hair(work: &Work, s: &Shaft, p: &ShaftParams) -> bool {
         return false;
     }
     let (a, b) = (s.path[0], s.path[s.path.len() - 1]);
-    if (b.0 - a.0).hypot(b.1 - a.1) < p.min_straightness * s.length {
+    let straightness = if s.mean_dark < p.faint_darkness {
+        p.faint_min_straightness
+    } else {
+        p.min_straightness
+    };
+    if (b.0 - a.0).hypot(b.1 - a.1) < straightness * s.length {
         return false;
     }
     let step = 3usize;
