@@ -250,6 +250,17 @@ struct Shaft {
     mean_dark: f32,
 }
 
+/// Both ends of a traced shaft and where it lies.
+#[derive(Debug, Clone, Copy)]
+struct ShaftCue {
+    /// The cues of its first and last path points.
+    ends: [EndCue; 2],
+    /// Unit vector from its first end to its last.
+    axis: (f64, f64),
+    /// Midpoint of its ends (working px).
+    mid: (f64, f64),
+}
+
 /// What one end of a shaft says about being a root.
 #[derive(Debug, Clone, Copy)]
 struct EndCue {
@@ -280,7 +291,7 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
     let fy = image.height() as f64 / work.h as f64;
     let ppm = work.ppm;
     // Root cues and the shaft's axis (from its first end to its second).
-    let mut cues: Vec<([EndCue; 2], (f64, f64), (f64, f64))> = Vec::with_capacity(shafts.len());
+    let mut cues: Vec<ShaftCue> = Vec::with_capacity(shafts.len());
     for s in &shafts {
         let a = end_cue(&work, &s.path, p);
         let rev: Vec<(f64, f64)> = s.path.iter().rev().copied().collect();
@@ -289,12 +300,16 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
         let n = (p1.0 - p0.0).hypot(p1.1 - p0.1).max(1e-9);
         let axis = ((p1.0 - p0.0) / n, (p1.1 - p0.1) / n);
         let mid = (0.5 * (p0.0 + p1.0), 0.5 * (p0.1 + p1.1));
-        cues.push(([a, b], axis, mid));
+        cues.push(ShaftCue {
+            ends: [a, b],
+            axis,
+            mid,
+        });
     }
     // Own margin: positive when the first end is the root.
     let margin: Vec<f64> = cues
         .iter()
-        .map(|(c, _, _)| {
+        .map(|ShaftCue { ends: c, .. }| {
             // An end that leaves the field could be either: it weighs as a typical end.
             let ev = |e: &EndCue| {
                 if e.leaves {
@@ -308,9 +323,14 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
         .collect();
     let r_vote = p.consensus_radius_mm * ppm;
     let mut roots: Vec<(f64, f64, f64)> = Vec::new();
-    for (i, (c, axis, mid)) in cues.iter().enumerate() {
+    for (i, ShaftCue { ends: c, axis, mid }) in cues.iter().enumerate() {
         let mut vote = 0.0;
-        for (j, (_, axis_j, mid_j)) in cues.iter().enumerate() {
+        for (j, ShaftCue {
+            axis: axis_j,
+            mid: mid_j,
+            ..
+        }) in cues.iter().enumerate()
+        {
             if i == j {
                 continue;
             }
