@@ -1,7 +1,9 @@
 //! Scores the dermoscope opening detector on frames written by `stipple synth --view
 //! dermoscope`, with thresholds overridden from the command line, to fit them on training seeds.
 //!
-//! `cargo run --release --example derm_eval -- DIR [name=value ...] [-v]`
+//! `cargo run --release --example derm_eval -- DIR [name=value ...] [-v]`, or
+//! `... -- render DIR SEED COUNT [PX_PER_MM]` to write frames first. `DERM_DUMP=1` writes each
+//! frame's detections beside it (`NNN.det`); `DERM_PPM=P` gives the detector another scale.
 //!
 //! Names are the fields of `stipple::perception::shafts::ShaftParams`.
 
@@ -19,16 +21,19 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("render") {
-        // `render DIR SEED COUNT`: writes NNN.png + NNN.json like `stipple synth`.
+        // `render DIR SEED COUNT [PX_PER_MM]`: writes NNN.png + NNN.json like `stipple synth`.
         let dir = std::path::PathBuf::from(&args[1]);
         let seed: u64 = args[2].parse()?;
         let count: u64 = args[3].parse()?;
+        let ppm: Option<f64> = args.get(4).map(|v| v.parse()).transpose()?;
         std::fs::create_dir_all(&dir)?;
         for k in 0..count {
-            let frame = stipple::source::synth::render(&stipple::source::synth::SceneParams::new(
+            let mut params = stipple::source::synth::SceneParams::new(
                 seed + k,
                 stipple::source::synth::View::Dermoscope,
-            ));
+            );
+            params.px_per_mm = ppm;
+            let frame = stipple::source::synth::render(&params);
             frame.image.save(dir.join(format!("{k:03}.png")))?;
             std::fs::write(
                 dir.join(format!("{k:03}.json")),
@@ -87,7 +92,12 @@ fn main() -> anyhow::Result<()> {
         let truth: Truth =
             serde_json::from_str(&std::fs::read_to_string(f.with_extension("json"))?)?;
         let t = Instant::now();
-        let found = detect_openings_with(&img, truth.px_per_mm, &p);
+        // `DERM_PPM` overrides the scale given to the detector (a mis-stated magnification).
+        let ppm = std::env::var("DERM_PPM")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(truth.px_per_mm);
+        let found = detect_openings_with(&img, ppm, &p);
         elapsed += t.elapsed().as_secs_f64();
         let s = score_frame(&truth, &found);
         if std::env::var_os("DERM_DUMP").is_some() {

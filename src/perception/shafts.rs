@@ -325,11 +325,14 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
     let mut roots: Vec<(f64, f64, f64)> = Vec::new();
     for (i, ShaftCue { ends: c, axis, mid }) in cues.iter().enumerate() {
         let mut vote = 0.0;
-        for (j, ShaftCue {
-            axis: axis_j,
-            mid: mid_j,
-            ..
-        }) in cues.iter().enumerate()
+        for (
+            j,
+            ShaftCue {
+                axis: axis_j,
+                mid: mid_j,
+                ..
+            },
+        ) in cues.iter().enumerate()
         {
             if i == j {
                 continue;
