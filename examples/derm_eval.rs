@@ -5,6 +5,9 @@
 //! `... -- render DIR SEED COUNT [PX_PER_MM]` to write frames first. `DERM_DUMP=1` writes each
 //! frame's detections beside it (`NNN.det`); `DERM_PPM=P` gives the detector another scale.
 //!
+//! `DERM_AUG=jpeg:Q|blur:SIGMA|gamma:G|cast:R:B` degrades each frame first (a robustness check
+//! for cameras the renderer does not imitate).
+//!
 //! Names are the fields of `stipple::perception::shafts::ShaftParams`.
 
 use std::time::Instant;
@@ -88,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     let mut total = Score::default();
     let mut elapsed = 0.0;
     for f in &files {
-        let img = image::open(f)?.to_rgb8();
+        let img = augment(image::open(f)?.to_rgb8())?;
         let truth: Truth =
             serde_json::from_str(&std::fs::read_to_string(f.with_extension("json"))?)?;
         let t = Instant::now();
@@ -128,4 +131,45 @@ fn main() -> anyhow::Result<()> {
         1000.0 * elapsed / files.len().max(1) as f64
     );
     Ok(())
+}
+
+/// Applies the `DERM_AUG` degradation, if any.
+fn augment(img: image::RgbImage) -> anyhow::Result<image::RgbImage> {
+    let Ok(spec) = std::env::var("DERM_AUG") else {
+        return Ok(img);
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let num = |i: usize| -> anyhow::Result<f32> {
+        Ok(parts
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("{spec}: missing value"))?
+            .parse()?)
+    };
+    Ok(match parts[0] {
+        "jpeg" => {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, num(1)? as u8)
+                .encode_image(&img)?;
+            image::load_from_memory(&bytes)?.to_rgb8()
+        }
+        "blur" => image::imageops::blur(&img, num(1)?),
+        "gamma" => {
+            let g = num(1)?;
+            let mut out = img;
+            for v in out.iter_mut() {
+                *v = (255.0 * (f32::from(*v) / 255.0).powf(g)).round() as u8;
+            }
+            out
+        }
+        "cast" => {
+            let (r, b) = (num(1)?, num(2)?);
+            let mut out = img;
+            for px in out.pixels_mut() {
+                px[0] = (f32::from(px[0]) * r).min(255.0) as u8;
+                px[2] = (f32::from(px[2]) * b).min(255.0) as u8;
+            }
+            out
+        }
+        other => anyhow::bail!("unknown DERM_AUG {other}"),
+    })
 }
