@@ -30,7 +30,8 @@
 //!    spread toward their tips (a tip has its siblings' tips around it, off its axis). The
 //!    weights were fitted on the training seeds (about 86% of labelled shafts decided right on
 //!    their own cues). An end that leaves the field, or past which the shaft runs on under a
-//!    crossing one, is not a seen opening: it weighs as `leave_evidence`. Hairs of a scalp region
+//!    crossing one, or that lies on the body of another shaft (the arm of a unit's Y, a stop at
+//!    a crossing), is not a seen opening: it weighs as `leave_evidence`. Hairs of a scalp region
 //!    grow the same way, so each shaft's decision is combined with its near-parallel
 //!    neighbours' (weighted by their confidence and distance): a short stub with no clear cue
 //!    follows the shafts around it.
@@ -88,6 +89,11 @@ const BEHIND_MM: (f64, f64) = (0.02, 0.12);
 const FADE_MM: (f64, f64) = (0.01, 0.05);
 /// Range past an end where a shaft that runs on under a crossing one is seen again.
 const CONTINUES_MM: (f64, f64) = (0.15, 0.35);
+/// Part of a shaft at each end that is not its body (another shaft's end there shares its
+/// opening rather than joining it).
+const JUNCTION_GUARD_MM: f64 = 0.12;
+/// Half width of a shaft's body when testing whether another shaft ends on it.
+const JUNCTION_REACH_MM: f64 = 0.03;
 /// Radii of the ring around an exit where a peripilar halo is measured.
 const HALO_RING_MM: (f64, f64) = (0.08, 0.15);
 /// Distance inside the exit where the shaft's width is measured.
@@ -296,12 +302,24 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
     let f = image.width() as f64 / work.w as f64;
     let fy = image.height() as f64 / work.h as f64;
     let ppm = work.ppm;
+    let owner = body_owners(&work, &shafts);
     // Root cues and the shaft's axis (from its first end to its second).
     let mut cues: Vec<ShaftCue> = Vec::with_capacity(shafts.len());
-    for s in &shafts {
-        let a = end_cue(&work, &s.path, p);
+    for (k, s) in shafts.iter().enumerate() {
+        let mut a = end_cue(&work, &s.path, p);
         let rev: Vec<(f64, f64)> = s.path.iter().rev().copied().collect();
-        let b = end_cue(&work, &rev, p);
+        let mut b = end_cue(&work, &rev, p);
+        // An end on the body of another shaft is where this one joins or crosses it (the arms
+        // of a unit's Y, a stop at a crossing), not an opening.
+        for e in [&mut a, &mut b] {
+            let (x, y) = (e.exit.0.max(0.0) as usize, e.exit.1.max(0.0) as usize);
+            if x < work.w && y < work.h {
+                let o = owner[y * work.w + x];
+                if o != u32::MAX && o as usize != k {
+                    e.leaves = true;
+                }
+            }
+        }
         let (p0, p1) = (s.path[0], s.path[s.path.len() - 1]);
         let n = (p1.0 - p0.0).hypot(p1.1 - p0.1).max(1e-9);
         let axis = ((p1.0 - p0.0) / n, (p1.1 - p0.1) / n);
@@ -427,6 +445,33 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
         }
     }
     out
+}
+
+/// Which shaft's body (its path less `JUNCTION_GUARD_MM` at each end, widened by
+/// `JUNCTION_REACH_MM`) covers each working pixel; `u32::MAX` where none does.
+fn body_owners(work: &Work, shafts: &[Shaft]) -> Vec<u32> {
+    let (w, h, ppm) = (work.w, work.h, work.ppm);
+    let mut owner = vec![u32::MAX; w * h];
+    let guard = JUNCTION_GUARD_MM * ppm;
+    let reach = (JUNCTION_REACH_MM * ppm).round().max(1.0) as i64;
+    for (k, s) in shafts.iter().enumerate() {
+        let (a, b) = (s.path[0], s.path[s.path.len() - 1]);
+        for &(x, y) in &s.path {
+            if (x - a.0).hypot(y - a.1) < guard || (x - b.0).hypot(y - b.1) < guard {
+                continue;
+            }
+            let (cx, cy) = (x as i64, y as i64);
+            for yy in (cy - reach).max(0)..=(cy + reach).min(h as i64 - 1) {
+                for xx in (cx - reach).max(0)..=(cx + reach).min(w as i64 - 1) {
+                    let i = yy as usize * w + xx as usize;
+                    if owner[i] == u32::MAX {
+                        owner[i] = k as u32;
+                    }
+                }
+            }
+        }
+    }
+    owner
 }
 
 /// Healed pigment dots (SMP): round, dark, blue-grey blobs of 0.1-0.3 mm radius. Returns
