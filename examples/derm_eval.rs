@@ -25,9 +25,14 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("render") {
         // `render DIR SEED COUNT [PX_PER_MM]`: writes NNN.png + NNN.json like `stipple synth`.
-        let dir = std::path::PathBuf::from(&args[1]);
-        let seed: u64 = args[2].parse()?;
-        let count: u64 = args[3].parse()?;
+        let arg = |i: usize| {
+            args.get(i).ok_or_else(|| {
+                anyhow::anyhow!("usage: derm_eval render DIR SEED COUNT [PX_PER_MM]")
+            })
+        };
+        let dir = std::path::PathBuf::from(arg(1)?);
+        let seed: u64 = arg(2)?.parse()?;
+        let count: u64 = arg(3)?.parse()?;
         let ppm: Option<f64> = args.get(4).map(|v| v.parse()).transpose()?;
         std::fs::create_dir_all(&dir)?;
         for k in 0..count {
