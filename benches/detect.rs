@@ -1,4 +1,5 @@
-//! Classical detection (`perception::blobs`) on synthetic rig frames at three sizes.
+//! Classical detection (`perception::blobs`) on synthetic rig frames at three sizes, and the
+//! dermoscope opening detector (`perception::shafts`) on one 1280x1024 trichoscopy frame.
 //!
 //! `cargo bench --bench detect`. The frame is rendered once, outside the timed loop, at 20 px/mm;
 //! the detector is built once and reused, as the live pipeline does.
@@ -37,5 +38,26 @@ fn bench_detect(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_detect);
+/// The dermoscope path (`perception::shafts`): one 1280x1024 trichoscopy frame at 300 px/mm.
+fn bench_dermoscope(c: &mut Criterion) {
+    let mut group = c.benchmark_group("detect");
+    group.sample_size(20);
+    let frame = render(&SceneParams::new(4243, View::Dermoscope));
+    let ppm = frame.truth.px_per_mm;
+    let mut detector = BlobDetector::new(BlobConfig { px_per_mm: ppm });
+    let mut out = Vec::new();
+    group.bench_with_input(
+        BenchmarkId::new("dermoscope", "1280x1024"),
+        &frame.image,
+        |b, img| {
+            b.iter(|| {
+                detector.detect_into(black_box(img), &mut out);
+                black_box(out.len())
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench_detect, bench_dermoscope);
 criterion_main!(benches);

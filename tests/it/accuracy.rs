@@ -1,5 +1,6 @@
 //! Detection accuracy against the renderer's ground truth, on evaluation seeds that no
-//! threshold was tuned on (the detector's rules were fitted on seeds 100-105).
+//! threshold was tuned on (the rig detector's rules were fitted on seeds 100-105, the dermoscope
+//! opening detector's on seeds 100-139).
 
 use stipple::perception::score::{score_frame, Score};
 use stipple::perception::{BlobConfig, BlobDetector};
@@ -7,6 +8,14 @@ use stipple::source::synth::{render, SceneParams, View};
 
 /// Evaluation seeds for the rig view: never used for tuning.
 const RIG_EVAL_SEEDS: [u64; 4] = [7001, 7002, 7003, 7004];
+/// Evaluation seeds for the dermoscope view: never used for tuning (the opening detector's
+/// thresholds were fitted on seeds 100-139).
+const DERMOSCOPE_EVAL_SEEDS: [u64; 8] = [7101, 7102, 7103, 7104, 7105, 7106, 7107, 7108];
+/// Measured on `DERMOSCOPE_EVAL_SEEDS`: P 0.909, R 0.556, F1 0.690 (30 of 54 true dots, 33
+/// detections). The bars below keep a small margin. The goal is 0.90: see README.
+const DERMOSCOPE_MIN_F1: f64 = 0.65;
+/// Least precision on `DERMOSCOPE_EVAL_SEEDS` (measured 0.909).
+const DERMOSCOPE_MIN_PRECISION: f64 = 0.85;
 
 fn score_view(view: View, seeds: &[u64]) -> Score {
     let mut total = Score::default();
@@ -54,5 +63,26 @@ fn rig_view_meets_the_detection_targets() {
         s.negative_rate() < 0.01,
         "{:.4} of detections on negatives",
         s.negative_rate()
+    );
+}
+
+#[test]
+fn dermoscope_view_finds_the_openings() {
+    let s = score_view(View::Dermoscope, &DERMOSCOPE_EVAL_SEEDS);
+    eprintln!("{s:?}");
+    assert!(
+        s.true_dots >= 40,
+        "the frames hold real work: {}",
+        s.true_dots
+    );
+    assert!(
+        s.f1() >= DERMOSCOPE_MIN_F1,
+        "F1 {:.3} < {DERMOSCOPE_MIN_F1}",
+        s.f1()
+    );
+    assert!(
+        s.precision() >= DERMOSCOPE_MIN_PRECISION,
+        "precision {:.3} < {DERMOSCOPE_MIN_PRECISION}",
+        s.precision()
     );
 }

@@ -7,7 +7,7 @@
 //! so it renders in a few milliseconds in a release build.
 
 use image::{ImageEncoder, RgbImage};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tracing::warn;
 
@@ -37,6 +37,13 @@ const RENDER_THREADS: usize = 8;
 /// Pixels darker than this light gain (dermoscope corners) hide what lies under them.
 const MIN_VISIBLE_GAIN: f32 = 0.35;
 
+/// Lateral chromatic aberration at the frame's corner (px of red/blue shift), dermoscope.
+const DERMO_CHROMA_SHIFT_PX: (f64, f64) = (0.0, 3.0);
+/// Extra blur at the frame's corner (sigma, px), dermoscope: field curvature of the lens.
+const DERMO_EDGE_BLUR_PX: (f64, f64) = (0.0, 2.5);
+/// Share of burned-in text bars that are light with dark text.
+const LIGHT_BAR_P: f64 = 0.3;
+
 /// One specular highlight, in pixels of the frame (it moves with the light, not the skin).
 #[derive(Debug, Clone)]
 struct Glare {
@@ -51,6 +58,8 @@ struct Glare {
 struct InfoBar {
     height_px: u32,
     shade: f32,
+    /// Brightness of the text.
+    ink: u8,
     /// Light rectangles: x0, y0, x1, y1 (px).
     glyphs: Vec<[u32; 4]>,
 }
@@ -74,13 +83,33 @@ pub(crate) struct Camera {
     /// JPEG quality, or `None` to keep the frame lossless.
     pub(crate) jpeg_quality: Option<u8>,
     info_bar: Option<InfoBar>,
+    /// Lens effects toward the edges of a dermoscope frame, if any.
+    lens: Option<Lens>,
     gauss: FastGauss,
+}
+
+/// Lens effects that grow toward the frame's edges: lateral chromatic aberration (red and blue
+/// magnified differently) and field-curvature blur.
+#[derive(Debug, Clone, Copy)]
+struct Lens {
+    /// Radial shift of red (outward) and blue (inward) at the corner (px).
+    chroma_px: f64,
+    /// Blur sigma at the corner (px).
+    edge_blur_px: f64,
 }
 
 impl Camera {
     /// Draws the camera and light of a scene.
     /// `skin_lum` is the mean skin reflectance: auto-exposure lifts dark skin part of the way.
-    pub(crate) fn draw(rng: &mut ChaCha8Rng, view: View, w: u32, h: u32, skin_lum: f32) -> Self {
+    /// `polarised` (dermoscope only) removes every surface glare.
+    pub(crate) fn draw(
+        rng: &mut ChaCha8Rng,
+        view: View,
+        w: u32,
+        h: u32,
+        skin_lum: f32,
+        polarised: bool,
+    ) -> Self {
         let auto = (AUTO_EXPOSURE_TARGET / skin_lum.max(0.05) as f64)
             .sqrt()
             .clamp(1.0, AUTO_EXPOSURE_MAX);
@@ -149,13 +178,29 @@ impl Camera {
                 }
             }
         }
-        let glare = draw_glare(rng, view, w, h);
+        let mut glare = draw_glare(rng, view, w, h);
+        // Dermoscope-only choices come from their own stream, so the rig view's draws stay
+        // exactly as they were.
+        let mut derm = ChaCha8Rng::seed_from_u64(light_seed ^ 0xDE57_C09E);
+        let lens = (view == View::Dermoscope).then(|| Lens {
+            chroma_px: derm.gen_range(DERMO_CHROMA_SHIFT_PX.0..DERMO_CHROMA_SHIFT_PX.1),
+            edge_blur_px: derm.gen_range(DERMO_EDGE_BLUR_PX.0..DERMO_EDGE_BLUR_PX.1),
+        });
+        if view == View::Dermoscope && polarised {
+            glare.clear();
+        }
         let mut glare_map = vec![0.0f32; (w * h) as usize];
         for (k, g) in glare.iter().enumerate() {
             paint_glare(&mut glare_map, w, h, g, light_seed ^ k as u64);
         }
-        let info_bar =
+        let mut info_bar =
             (view == View::Dermoscope && rng.gen_bool(0.35)).then(|| draw_info_bar(rng, w, h));
+        if let Some(bar) = info_bar.as_mut() {
+            if derm.gen_bool(LIGHT_BAR_P) {
+                bar.shade = derm.gen_range(0.82..0.97);
+                bar.ink = derm.gen_range(10..60);
+            }
+        }
         Self {
             w,
             h,
@@ -168,6 +213,7 @@ impl Camera {
             shot_noise,
             jpeg_quality,
             info_bar,
+            lens,
             gauss: FastGauss::new(light_seed ^ 0x6A05),
         }
     }
@@ -290,6 +336,9 @@ impl Camera {
             });
         }
         let mut img = RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h));
+        if let Some(lens) = self.lens {
+            apply_lens(&mut img, lens);
+        }
         if let Some(bar) = &self.info_bar {
             draw_bar(&mut img, bar);
         }
@@ -433,6 +482,7 @@ fn draw_info_bar(rng: &mut ChaCha8Rng, w: u32, h: u32) -> InfoBar {
     InfoBar {
         height_px,
         shade: rng.gen_range(0.02..0.15),
+        ink: 235,
         glyphs,
     }
 }
@@ -447,8 +497,57 @@ fn draw_bar(img: &mut RgbImage, bar: &InfoBar) {
     for g in &bar.glyphs {
         for y in g[1]..g[3].min(bar.height_px) {
             for x in g[0]..g[2].min(img.width()) {
-                img.put_pixel(x, y, image::Rgb([235, 235, 230]));
+                img.put_pixel(x, y, image::Rgb([bar.ink, bar.ink, bar.ink]));
             }
         }
+    }
+}
+
+/// Applies the lens's edge effects in place: red sampled slightly inward and blue slightly
+/// outward of each pixel (so red fringes fall outward, blue inward), and a blur that grows with
+/// the squared distance from the centre.
+fn apply_lens(img: &mut RgbImage, lens: Lens) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < 4 || h < 4 {
+        return;
+    }
+    let src: Vec<[f32; 3]> = img
+        .pixels()
+        .map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])])
+        .collect();
+    let mut blurred = src.clone();
+    super::texture::blur_rgb(&mut blurred, w, h, lens.edge_blur_px.max(0.0));
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let r_corner2 = cx * cx + cy * cy;
+    let sample = |buf: &[[f32; 3]], x: f64, y: f64, ch: usize| -> f32 {
+        let x = x.clamp(0.0, (w - 1) as f64);
+        let y = y.clamp(0.0, (h - 1) as f64);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        let top = buf[y0 * w + x0][ch] * (1.0 - fx) + buf[y0 * w + x1][ch] * fx;
+        let bot = buf[y1 * w + x0][ch] * (1.0 - fx) + buf[y1 * w + x1][ch] * fx;
+        top * (1.0 - fy) + bot * fy
+    };
+    let k = lens.chroma_px / r_corner2.sqrt();
+    for (i, px) in img.pixels_mut().enumerate() {
+        let (x, y) = ((i % w) as f64, (i / w) as f64);
+        let (dx, dy) = (x - cx, y - cy);
+        let r2 = (dx * dx + dy * dy) / r_corner2;
+        let b = r2 as f32;
+        let mixed = |ch: usize, sx: f64, sy: f64| {
+            let sharp = sample(&src, sx, sy, ch);
+            let soft = sample(&blurred, sx, sy, ch);
+            sharp + (soft - sharp) * b
+        };
+        // The shift grows linearly with the radius (dx * k is k * r along the radius).
+        let r = mixed(0, x - dx * k, y - dy * k);
+        let g = mixed(1, x, y);
+        let bl = mixed(2, x + dx * k, y + dy * k);
+        *px = image::Rgb([
+            (r + 0.5).clamp(0.0, 255.0) as u8,
+            (g + 0.5).clamp(0.0, 255.0) as u8,
+            (bl + 0.5).clamp(0.0, 255.0) as u8,
+        ]);
     }
 }

@@ -28,6 +28,8 @@ const RIG_UNITS_PER_CM2: (f64, f64) = (66.0, 94.0);
 const RIG_MIN_SPACING_MM: (f64, f64) = (0.35, 0.42);
 /// Follicular units per cm² in a dermoscope frame where hair is full.
 const DERMO_UNITS_PER_CM2: (f64, f64) = (55.0, 90.0);
+/// Share of dermoscope scenes taken in cross-polarised light.
+const DERMO_POLARISED_P: f64 = 0.5;
 /// Minimum distance between two follicle openings in a dermoscope frame (mm).
 const DERMO_MIN_SPACING_MM: f64 = 0.62;
 /// Clearance kept between a unit and any negative it must not sit under (mm).
@@ -287,7 +289,11 @@ impl Scene {
         let view_half_mm = 0.5 * (w.min(h) as f64) / px_per_mm;
         let fields = Fields::draw(&mut rng, view_half_mm, p.view);
         let skin_lum = (palette.skin[0] + palette.skin[1] + palette.skin[2]) / 3.0;
-        let camera = Camera::draw(&mut rng, p.view, w, h, skin_lum);
+        // Polarised dermoscopy (half the scenes) cancels surface reflection: no glare, and
+        // hair shafts without their specular line.
+        let polarised = p.view == View::Dermoscope
+            && (noise::mix64(p.seed ^ 0x9014_A215) as f64 / u64::MAX as f64) < DERMO_POLARISED_P;
+        let camera = Camera::draw(&mut rng, p.view, w, h, skin_lum, polarised);
 
         let negatives = draw_negatives(&mut rng, p.view, half_mm, w, h, px_per_mm);
         let units = draw_units(
@@ -314,7 +320,10 @@ impl Scene {
             }
             match p.view {
                 View::Rig => rig::paint_units(&mut albedo, &palette, &units),
-                View::Dermoscope => dermoscope::paint_units(&mut albedo, &palette, &units),
+                View::Dermoscope => {
+                    let seed = paint_seed ^ 0x3A1;
+                    dermoscope::paint_units(&mut albedo, &palette, &units, seed, polarised)
+                }
             }
             for neg in &negatives {
                 paint::negative_over(&mut albedo, &palette, neg, p.view);
