@@ -126,8 +126,43 @@ pub struct DetectionsMsg {
     /// The frame whose segmentation mask was fused in, if any (the model runs on its own
     /// thread on a recent frame; a re-run uses the same one).
     pub mask_seq: Option<u64>,
-    /// The dots.
+    /// The dots, each as `[x_px, y_px, radius_px, kind (0 follicle, 1 pigment), score]`
+    /// (compact: a frame can hold a thousand; numbers written so that they read back exactly).
+    #[serde(with = "compact_detections")]
     pub detections: Vec<Detection>,
+}
+
+/// Detections as `[x, y, radius, kind, score]` arrays.
+mod compact_detections {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::frame::{Detection, DotKind};
+
+    pub fn serialize<S: Serializer>(d: &[Detection], s: S) -> Result<S::Ok, S::Error> {
+        let rows: Vec<(f64, f64, f64, u8, f64)> = d
+            .iter()
+            .map(|d| (d.x, d.y, d.radius, u8::from(d.kind == DotKind::Pigment), d.score))
+            .collect();
+        rows.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Detection>, D::Error> {
+        let rows = Vec::<(f64, f64, f64, u8, f64)>::deserialize(d)?;
+        Ok(rows
+            .into_iter()
+            .map(|(x, y, radius, kind, score)| Detection {
+                x,
+                y,
+                radius,
+                kind: if kind == 1 {
+                    DotKind::Pigment
+                } else {
+                    DotKind::Follicle
+                },
+                score,
+            })
+            .collect())
+    }
 }
 
 /// A design change, applied from frame `seq` on.
@@ -366,10 +401,8 @@ pub fn schema_for(name: &str) -> serde_json::Value {
         "stipple.Detections" => object(json!({
             "seq": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"},
             "mask_seq": {"type": ["integer", "null"]},
-            "detections": {"type": "array", "items": {"type": "object", "properties": {
-                "x": {"type": "number"}, "y": {"type": "number"}, "radius": {"type": "number"},
-                "kind": {"type": "string", "enum": ["follicle", "pigment"]},
-                "score": {"type": "number"}}}}})),
+            "detections": {"type": "array", "description": "[x_px, y_px, radius_px, kind (0 follicle, 1 pigment), score]",
+                "items": {"type": "array", "items": {"type": "number"}, "minItems": 5, "maxItems": 5}}})),
         "stipple.Overlay" => object(json!({
             "seq": {"type": "integer"}, "captured_unix_ms": {"type": "number"},
             "width": {"type": "integer"}, "height": {"type": "integer"},
@@ -469,15 +502,26 @@ pub fn annotations(o: &crate::session::OverlayMsg, timestamp: FoxTime) -> ImageA
         y: f64::from(y),
     };
     let mut a = ImageAnnotations::default();
-    for d in &o.dots {
-        a.circles.push(CircleAnnotation {
-            timestamp,
-            position: p(d[0], d[1]),
-            diameter: 2.0 * f64::from(d[2].max(2.0)) + 2.0,
-            thickness: 1.0,
-            fill_color: NONE,
-            outline_color: if d[3] > 0.5 { BLUE } else { WHITE },
-        });
+    // Dots as two point sets (follicles, pigment): a frame can hold a thousand of them, and a
+    // circle each would make this the largest message of the frame.
+    for (kind, colour) in [(0.0f32, WHITE), (1.0, BLUE)] {
+        let points: Vec<Point2> = o
+            .dots
+            .iter()
+            .filter(|d| (d[3] > 0.5) == (kind > 0.5))
+            .map(|d| p(d[0], d[1]))
+            .collect();
+        if !points.is_empty() {
+            a.points.push(PointsAnnotation {
+                timestamp,
+                kind: 1,
+                points,
+                outline_color: colour,
+                outline_colors: Vec::new(),
+                fill_color: colour,
+                thickness: 4.0,
+            });
+        }
     }
     if let Some(t) = o.target {
         a.circles.push(CircleAnnotation {

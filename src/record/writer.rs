@@ -32,7 +32,7 @@ use super::RecordError;
 use crate::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot};
 
 /// The writer closes a chunk at least this often: what a crash can lose.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// Recorder statistics are written this often.
 pub const STATS_EVERY: Duration = Duration::from_secs(1);
 /// Frames the writer may fall behind before frames are dropped from the recording (about a

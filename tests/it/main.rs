@@ -5,5 +5,6 @@ mod calib;
 mod detect;
 mod model;
 mod plan;
+mod record;
 mod serve;
 mod synth;
