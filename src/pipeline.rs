@@ -81,8 +81,7 @@ fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shut
         match segmenter.segment(&frame.image, px_per_mm) {
             Ok(mask) => {
                 let mask = Arc::new(mask.clone());
-                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((frame.meta.seq, mask));
+                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some((frame.meta.seq, mask));
                 tracing::trace!(
                     seq = frame.meta.seq,
                     ms = t.elapsed().as_secs_f64() * 1e3,
@@ -233,7 +232,10 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         Some(path) => Some(record::Recorder::create(
             path,
             record::schema::SessionInfo::new(config, &state.source, &state.model),
-            config.calibration.as_ref().map(record::schema::camera_calibration),
+            config
+                .calibration
+                .as_ref()
+                .map(record::schema::camera_calibration),
         )?),
         None => None,
     };

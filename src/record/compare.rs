@@ -94,13 +94,8 @@ pub struct Comparison {
 pub fn compare(old: &Recording, new: &Recording) -> anyhow::Result<Comparison> {
     let a = SkinMap::from_recording(old, Some(DARKNESS_EVERY));
     let b = SkinMap::from_recording(new, Some(DARKNESS_EVERY));
-    let mut c = compare_maps(&a, &b).map_err(|e| {
-        anyhow::anyhow!(
-            "{} vs {}: {e}",
-            old.path.display(),
-            new.path.display()
-        )
-    })?;
+    let mut c = compare_maps(&a, &b)
+        .map_err(|e| anyhow::anyhow!("{} vs {}: {e}", old.path.display(), new.path.display()))?;
     c.old_file = old.path.display().to_string();
     c.new_file = new.path.display().to_string();
     Ok(c)
@@ -154,8 +149,11 @@ pub fn compare_maps(a: &SkinMap, b: &SkinMap) -> Result<Comparison, String> {
         let m = nearest(d.in_skin_mm, &mut new_pig.iter().map(|x| x.1).enumerate());
         let mutual = m.filter(|(j, dist)| {
             *dist <= MATCH_MM
-                && nearest(new_pig[*j].1, &mut old_pig.iter().map(|x| x.in_skin_mm).enumerate())
-                    .is_some_and(|(k, _)| k == i)
+                && nearest(
+                    new_pig[*j].1,
+                    &mut old_pig.iter().map(|x| x.in_skin_mm).enumerate(),
+                )
+                .is_some_and(|(k, _)| k == i)
         });
         let Some((j, _)) = mutual else {
             not_found.push(d.in_skin_mm);
@@ -303,27 +301,55 @@ fn picture(a: &SkinMap, c: &Comparison) -> Option<RgbImage> {
     if pts.is_empty() {
         return None;
     }
-    let (x0, x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
-    let (y0, y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[1]), hi.max(p[1])));
+    let (x0, x1) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p[0]), hi.max(p[0]))
+        });
+    let (y0, y1) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p[1]), hi.max(p[1]))
+        });
     let s = 8.0;
     let (w, h) = (((x1 - x0 + 2.0) * s) as u32, ((y1 - y0 + 2.0) * s) as u32);
     if w == 0 || h == 0 || w > 4000 || h > 4000 {
         return None;
     }
     let mut img = RgbImage::from_pixel(w, h, Rgb([235, 225, 215]));
-    let to_px = |q: [f64; 2]| (((q[0] - x0 + 1.0) * s) as i32, ((q[1] - y0 + 1.0) * s) as i32);
+    let to_px = |q: [f64; 2]| {
+        (
+            ((q[0] - x0 + 1.0) * s) as i32,
+            ((q[1] - y0 + 1.0) * s) as i32,
+        )
+    };
     for d in &a.dots {
         let colour = match d.kind {
             DotKind::Pigment => Rgb([60, 60, 80]),
             DotKind::Follicle => Rgb([150, 130, 120]),
         };
-        imageproc::drawing::draw_filled_circle_mut(&mut img, to_px(d.in_skin_mm), ((d.radius_mm * s) as i32).max(1), colour);
+        imageproc::drawing::draw_filled_circle_mut(
+            &mut img,
+            to_px(d.in_skin_mm),
+            ((d.radius_mm * s) as i32).max(1),
+            colour,
+        );
     }
     for d in &c.faded {
-        imageproc::drawing::draw_hollow_circle_mut(&mut img, to_px(d.in_old_skin_mm), 6, Rgb([255, 150, 0]));
+        imageproc::drawing::draw_hollow_circle_mut(
+            &mut img,
+            to_px(d.in_old_skin_mm),
+            6,
+            Rgb([255, 150, 0]),
+        );
     }
     for d in &c.spread {
-        imageproc::drawing::draw_hollow_circle_mut(&mut img, to_px(d.in_old_skin_mm), 8, Rgb([220, 0, 0]));
+        imageproc::drawing::draw_hollow_circle_mut(
+            &mut img,
+            to_px(d.in_old_skin_mm),
+            8,
+            Rgb([220, 0, 0]),
+        );
     }
     for p in &c.not_found {
         imageproc::drawing::draw_cross_mut(&mut img, Rgb([120, 0, 200]), to_px(*p).0, to_px(*p).1);
@@ -401,7 +427,9 @@ impl Comparison {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -425,8 +453,15 @@ mod tests {
         let mut old = Vec::new();
         while old.len() < 300 {
             let p = [rng.gen_range(0.0..30.0), rng.gen_range(0.0..20.0)];
-            if old.iter().all(|d: &MapDot| (d.in_skin_mm[0] - p[0]).hypot(d.in_skin_mm[1] - p[1]) > 0.8) {
-                let kind = if old.len() % 2 == 0 { DotKind::Pigment } else { DotKind::Follicle };
+            if old
+                .iter()
+                .all(|d: &MapDot| (d.in_skin_mm[0] - p[0]).hypot(d.in_skin_mm[1] - p[1]) > 0.8)
+            {
+                let kind = if old.len() % 2 == 0 {
+                    DotKind::Pigment
+                } else {
+                    DotKind::Follicle
+                };
                 old.push(dot(p, 0.25, 0.5, kind));
             }
         }
@@ -457,9 +492,15 @@ mod tests {
             .map(|d| format!("{:.3},{:.3}", d.in_old_skin_mm[0], d.in_old_skin_mm[1]))
             .collect();
         assert_eq!(got, expect);
-        assert!(c.faded.iter().all(|d| (d.darkness_change + 0.4).abs() < 1e-6));
+        assert!(c
+            .faded
+            .iter()
+            .all(|d| (d.darkness_change + 0.4).abs() < 1e-6));
         assert_eq!(c.spread.len(), 2);
-        assert!(c.spread.iter().all(|d| (d.radius_change_mm - 0.12).abs() < 1e-6));
+        assert!(c
+            .spread
+            .iter()
+            .all(|d| (d.radius_change_mm - 0.12).abs() < 1e-6));
         assert_eq!(c.matched, 150);
         assert!(c.registration_rms_mm < 1e-6, "{}", c.registration_rms_mm);
         Ok(())

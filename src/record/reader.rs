@@ -125,13 +125,11 @@ impl Recording {
         let finished = matches!(mcap::Summary::read(bytes), Ok(Some(_)));
 
         let mut parts = Parts::default();
-        let stream =
-            mcap::MessageStream::new_with_options(bytes, Options::IgnoreEndMagic.into()).map_err(
-                |source| RecordError::Mcap {
-                    path: path_buf.clone(),
-                    source,
-                },
-            )?;
+        let stream = mcap::MessageStream::new_with_options(bytes, Options::IgnoreEndMagic.into())
+            .map_err(|source| RecordError::Mcap {
+            path: path_buf.clone(),
+            source,
+        })?;
         let mut damage = None;
         for m in stream {
             match m {
@@ -183,7 +181,13 @@ struct Parts {
 }
 
 impl Parts {
-    fn add(&mut self, path: &Path, topic: &str, log_time: u64, data: &[u8]) -> Result<(), RecordError> {
+    fn add(
+        &mut self,
+        path: &Path,
+        topic: &str,
+        log_time: u64,
+        data: &[u8],
+    ) -> Result<(), RecordError> {
         if topic == schema::TOPIC_SESSION {
             self.info = Some(parse_session(path, data)?);
             return Ok(());
@@ -283,7 +287,9 @@ impl Parts {
         if frames.is_empty() {
             return Err(RecordError::Empty {
                 path,
-                detail: damage.map(|d| format!(" (reading stopped: {d})")).unwrap_or_default(),
+                detail: damage
+                    .map(|d| format!(" (reading stopped: {d})"))
+                    .unwrap_or_default(),
             });
         }
         self.designs.sort_by_key(|d| d.seq);

@@ -179,7 +179,10 @@ impl Player {
                 published: 0,
             }),
             wake: Notify::new(),
-            rerun: opts.rerun.as_ref().map(|_| Mutex::new(RerunStore::default())),
+            rerun: opts
+                .rerun
+                .as_ref()
+                .map(|_| Mutex::new(RerunStore::default())),
             rec,
         }
     }
@@ -275,7 +278,11 @@ impl Player {
                 };
             }
             "view" | "speed" => {}
-            other => return Err(format!("unknown action {other:?} (play, pause, step, seek)")),
+            other => {
+                return Err(format!(
+                    "unknown action {other:?} (play, pause, step, seek)"
+                ))
+            }
         }
         // The player publishes the new state at once.
         drop(c);
@@ -358,7 +365,13 @@ impl Player {
         tracing::debug!("player stopped");
     }
 
-    fn publish(&self, state: &AppState, index: usize, packet: Arc<Packet>, rerun: Option<&RerunFrame>) {
+    fn publish(
+        &self,
+        state: &AppState,
+        index: usize,
+        packet: Arc<Packet>,
+        rerun: Option<&RerunFrame>,
+    ) {
         let f = &self.rec.frames[index];
         // No viewer is not an error.
         let _ = state.frames.send(packet);
@@ -422,9 +435,12 @@ async fn post_replay(
     State(player): State<Arc<Player>>,
     Json(cmd): Json<ReplayCommand>,
 ) -> Result<Json<ReplayStatus>, (StatusCode, Json<serde_json::Value>)> {
-    player
-        .command(&cmd)
-        .map_err(|m| (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))))?;
+    player.command(&cmd).map_err(|m| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": m })),
+        )
+    })?;
     Ok(Json(player.status()))
 }
 

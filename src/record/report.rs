@@ -133,8 +133,14 @@ impl SkinMap {
             let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]].map(|c| t.apply(c));
             let (x0, x1) = min_max(corners.iter().map(|c| c[0]));
             let (y0, y1) = min_max(corners.iter().map(|c| c[1]));
-            let (cx0, cx1) = ((x0 / COVER_CELL_MM).floor() as i64, (x1 / COVER_CELL_MM).ceil() as i64);
-            let (cy0, cy1) = ((y0 / COVER_CELL_MM).floor() as i64, (y1 / COVER_CELL_MM).ceil() as i64);
+            let (cx0, cx1) = (
+                (x0 / COVER_CELL_MM).floor() as i64,
+                (x1 / COVER_CELL_MM).ceil() as i64,
+            );
+            let (cy0, cy1) = (
+                (y0 / COVER_CELL_MM).floor() as i64,
+                (y1 / COVER_CELL_MM).ceil() as i64,
+            );
             for cy in cy0..cy1 {
                 for cx in cx0..cx1 {
                     let c = [
@@ -142,7 +148,11 @@ impl SkinMap {
                         (cy as f64 + 0.5) * COVER_CELL_MM,
                     ];
                     let q = inv.apply(c);
-                    if q[0] >= BORDER_PX && q[1] >= BORDER_PX && q[0] < w - BORDER_PX && q[1] < h - BORDER_PX {
+                    if q[0] >= BORDER_PX
+                        && q[1] >= BORDER_PX
+                        && q[0] < w - BORDER_PX
+                        && q[1] < h - BORDER_PX
+                    {
                         *cover.entry((cx, cy)).or_insert(0) += 1;
                     }
                 }
@@ -183,7 +193,10 @@ impl SkinMap {
                 c.radius_sum += det.radius * scale;
                 c.n += 1;
                 c.pigment += u32::from(det.kind == DotKind::Pigment);
-                if let Some(dark) = luma.as_ref().and_then(|l| darkness(l, det.x, det.y, det.radius)) {
+                if let Some(dark) = luma
+                    .as_ref()
+                    .and_then(|l| darkness(l, det.x, det.y, det.radius))
+                {
                     c.dark_sum += dark;
                     c.dark_n += 1;
                 }
@@ -586,7 +599,9 @@ fn esc(s: &str) -> String {
 }
 
 fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<ZoneReport> {
-    let mut zones: Vec<(String, Option<Vec<[f64; 2]>>, f64)> = design
+    /// A zone to score: name, polygon (none: everything seen), target.
+    type ZoneSpec = (String, Option<Vec<[f64; 2]>>, f64);
+    let mut zones: Vec<ZoneSpec> = design
         .zones
         .iter()
         .map(|z| {
@@ -603,7 +618,8 @@ fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<Zon
     zones
         .into_iter()
         .map(|(name, poly, target)| {
-            let inside = |p: [f64; 2]| map.seen(p) && poly.as_deref().is_none_or(|z| point_in_polygon(p, z));
+            let inside =
+                |p: [f64; 2]| map.seen(p) && poly.as_deref().is_none_or(|z| point_in_polygon(p, z));
             let dots: Vec<&MapDot> = map.dots.iter().filter(|d| inside(d.in_skin_mm)).collect();
             let area_cm2 = map.seen_area_cm2(poly.as_deref());
             let density = if area_cm2 > 0.0 {
@@ -642,7 +658,12 @@ fn ratio_colour(r: f64) -> Rgb<u8> {
 
 /// The density map of a zone (or of everything seen): local density against target as colour,
 /// the dots on top.
-fn picture(map: &SkinMap, poly: Option<&[[f64; 2]]>, target: f64, placed: &[PlacedDot]) -> Option<RgbImage> {
+fn picture(
+    map: &SkinMap,
+    poly: Option<&[[f64; 2]]>,
+    target: f64,
+    placed: &[PlacedDot],
+) -> Option<RgbImage> {
     let [mut x0, mut y0, mut x1, mut y1] = map.seen_bbox()?;
     if let Some(p) = poly {
         let (px0, px1) = min_max(p.iter().map(|q| q[0]));
@@ -714,11 +735,20 @@ fn picture(map: &SkinMap, poly: Option<&[[f64; 2]]>, target: f64, placed: &[Plac
     }
     for p in placed {
         let bad = p.nearest_dot_mm.is_some_and(|d| d < p.min_spacing_mm);
-        let colour = if bad { Rgb([230, 0, 0]) } else { Rgb([0, 200, 230]) };
+        let colour = if bad {
+            Rgb([230, 0, 0])
+        } else {
+            Rgb([0, 200, 230])
+        };
         let r = ((p.radius_mm * s).round() as i32).max(1) + 3;
         imageproc::drawing::draw_hollow_circle_mut(&mut img, to_px(p.in_skin_mm), r, colour);
         if bad {
-            imageproc::drawing::draw_hollow_circle_mut(&mut img, to_px(p.in_skin_mm), r + 1, colour);
+            imageproc::drawing::draw_hollow_circle_mut(
+                &mut img,
+                to_px(p.in_skin_mm),
+                r + 1,
+                colour,
+            );
         }
     }
     if let Some(poly) = poly {

@@ -110,7 +110,9 @@ pub fn camera_calibration(c: &crate::calib::Calibration) -> CameraCalibration {
         d: vec![d.k1, d.k2, d.p1, d.p2, d.k3],
         k: [i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0, 0.0, 1.0],
         r: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-        p: [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+        p: [
+            i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0,
+        ],
     }
 }
 
@@ -141,7 +143,15 @@ mod compact_detections {
     pub fn serialize<S: Serializer>(d: &[Detection], s: S) -> Result<S::Ok, S::Error> {
         let rows: Vec<(f64, f64, f64, u8, f64)> = d
             .iter()
-            .map(|d| (d.x, d.y, d.radius, u8::from(d.kind == DotKind::Pigment), d.score))
+            .map(|d| {
+                (
+                    d.x,
+                    d.y,
+                    d.radius,
+                    u8::from(d.kind == DotKind::Pigment),
+                    d.score,
+                )
+            })
             .collect();
         rows.serialize(s)
     }
@@ -356,7 +366,8 @@ fn color_schema() -> serde_json::Value {
 
 /// The JSON schema of a channel's messages, by schema name.
 pub fn schema_for(name: &str) -> serde_json::Value {
-    let object = |props: serde_json::Value| json!({"title": name, "type": "object", "properties": props});
+    let object =
+        |props: serde_json::Value| json!({"title": name, "type": "object", "properties": props});
     match name {
         "foxglove.CompressedImage" => object(json!({
             "timestamp": time_schema(),

@@ -445,7 +445,11 @@ impl<W: Write + Seek> Sink<W> {
             ns,
             &schema::annotations(&rec.overlay, stamp),
         )?;
-        self.raw(schema::TOPIC_OVERLAY, ns, rec.overlay_json.as_str().as_bytes())?;
+        self.raw(
+            schema::TOPIC_OVERLAY,
+            ns,
+            rec.overlay_json.as_str().as_bytes(),
+        )?;
         self.json(schema::TOPIC_DETECTIONS, ns, &rec.detections)?;
         self.json(schema::TOPIC_PLAN, ns, &rec.plan)?;
         self.events(rec.seq, ns, &rec.placed, rec.design.as_ref())?;
@@ -650,7 +654,11 @@ mod tests {
             accepted += u64::from(rec.offer(record(seq, 1)));
         }
         // Offering never waits for the disk.
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
         let stats = rec.finish()?;
         assert_eq!(stats.frames_offered, 200);
         assert!(stats.frames_dropped > 0, "{stats:?}");

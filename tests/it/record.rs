@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use stipple::frame::{Detection, DotKind};
 use stipple::record::schema::{self, DetectionsMsg, SessionInfo};
-use stipple::record::{compare, replay, report, rerun, FrameRecord, RecordError, Recorder, Recording};
+use stipple::record::{
+    compare, replay, report, rerun, FrameRecord, RecordError, Recorder, Recording,
+};
 use stipple::registration::Similarity;
 use stipple::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot, Zone};
 use tokio_tungstenite::tungstenite::Message;
@@ -51,10 +53,21 @@ fn status(addr: SocketAddr) -> Option<serde_json::Value> {
 }
 
 /// Starts `stipple serve --record` on the small synthetic source with the bundled model.
-fn start_recording(file: &Path) -> Result<(Child, SocketAddr), Box<dyn std::error::Error + Send + Sync>> {
+fn start_recording(
+    file: &Path,
+) -> Result<(Child, SocketAddr), Box<dyn std::error::Error + Send + Sync>> {
     let addr = free_addr()?;
     let child = Command::new(env!("CARGO_BIN_EXE_stipple"))
-        .args(["serve", "--bind", &addr.to_string(), "--width", "640", "--height", "360", "--record"])
+        .args([
+            "serve",
+            "--bind",
+            &addr.to_string(),
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--record",
+        ])
         .arg(file)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -63,7 +76,11 @@ fn start_recording(file: &Path) -> Result<(Child, SocketAddr), Box<dyn std::erro
 }
 
 /// Waits until the service has processed `frames` frames; its last status.
-fn wait_for_frames(addr: SocketAddr, frames: u64, limit: Duration) -> Result<serde_json::Value, String> {
+fn wait_for_frames(
+    addr: SocketAddr,
+    frames: u64,
+    limit: Duration,
+) -> Result<serde_json::Value, String> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(s) = status(addr) {
@@ -103,7 +120,9 @@ fn recorded() -> &'static Result<PathBuf, String> {
         let (mut child, addr) = start_recording(&file).map_err(|e| e.to_string())?;
         let waited = wait_for_frames(addr, 90, Duration::from_secs(120));
         // SIGINT, as Ctrl-C: the clean stop.
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
         let exit = wait_exit(&mut child, Duration::from_secs(30))?;
         waited?;
         if !exit.success() {
@@ -123,9 +142,17 @@ fn sigint_leaves_a_valid_indexed_mcap_with_every_processed_frame() -> TestResult
     let bytes = std::fs::read(&file)?;
     // The summary, the chunk index and the statistics are there (a clean finish).
     let summary = mcap::Summary::read(&bytes)?.ok_or("no summary: not finished cleanly")?;
-    assert!(summary.chunk_indexes.len() > 1, "{} chunks", summary.chunk_indexes.len());
+    assert!(
+        summary.chunk_indexes.len() > 1,
+        "{} chunks",
+        summary.chunk_indexes.len()
+    );
     let stats = summary.stats.as_ref().ok_or("no statistics")?;
-    let topics: Vec<&str> = summary.channels.values().map(|c| c.topic.as_str()).collect();
+    let topics: Vec<&str> = summary
+        .channels
+        .values()
+        .map(|c| c.topic.as_str())
+        .collect();
     for (topic, _) in schema::CHANNELS {
         assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
     }
@@ -145,7 +172,11 @@ fn sigint_leaves_a_valid_indexed_mcap_with_every_processed_frame() -> TestResult
     assert!(rs.last, "the last statistics are marked last: {rs:?}");
     // Every frame the pipeline processed was offered; every one offered is written or counted
     // as dropped; every one written has its picture, overlay, detections, plan, annotations.
-    assert_eq!(rs.frames_offered, rs.frames_written + rs.frames_dropped, "{rs:?}");
+    assert_eq!(
+        rs.frames_offered,
+        rs.frames_written + rs.frames_dropped,
+        "{rs:?}"
+    );
     assert!(rs.frames_written >= 90, "{rs:?}");
     for topic in [
         schema::TOPIC_IMAGE,
@@ -154,13 +185,20 @@ fn sigint_leaves_a_valid_indexed_mcap_with_every_processed_frame() -> TestResult
         schema::TOPIC_PLAN,
         schema::TOPIC_ANNOTATIONS,
     ] {
-        assert_eq!(per_topic.get(topic).copied(), Some(rs.frames_written), "{topic}: {per_topic:?}");
+        assert_eq!(
+            per_topic.get(topic).copied(),
+            Some(rs.frames_written),
+            "{topic}: {per_topic:?}"
+        );
     }
     let rec = Recording::open(&file)?;
     assert!(rec.finished && rec.damage.is_none());
     assert_eq!(rec.frames.len() as u64, rs.frames_written);
     assert_eq!(rec.info.format_version, schema::FORMAT_VERSION);
-    assert_eq!(rec.designs.first().map(|d| d.seq), rec.frames.first().map(|f| f.seq));
+    assert_eq!(
+        rec.designs.first().map(|d| d.seq),
+        rec.frames.first().map(|f| f.seq)
+    );
     Ok(())
 }
 
@@ -169,7 +207,9 @@ fn a_rerun_on_the_recorded_frames_gives_the_recorded_detections_exactly() -> Tes
     let rec = Recording::open(&recorded_file()?)?;
     assert_eq!(rec.info.model, stipple::config::MODEL_BUNDLED);
     assert!(
-        rec.frames.iter().any(|f| f.detections.as_ref().is_some_and(|d| d.mask_seq.is_some())),
+        rec.frames
+            .iter()
+            .any(|f| f.detections.as_ref().is_some_and(|d| d.mask_seq.is_some())),
         "the model's masks were fused live"
     );
     let (frames, summary) = rerun::rerun_all(&rec, &rerun::default_model(&rec)?)?;
@@ -183,13 +223,16 @@ fn a_rerun_on_the_recorded_frames_gives_the_recorded_detections_exactly() -> Tes
 
 /// Reads WebSocket messages until the overlay of `seq` and its JPEG arrive.
 async fn frame_of(
-    ws: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+    ws: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+              + Unpin),
     seq: u64,
 ) -> Result<(String, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut text: Option<String> = None;
     while Instant::now() < deadline {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next()).await?.ok_or("closed")??;
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await?
+            .ok_or("closed")??;
         match m {
             Message::Text(t) => {
                 let v: serde_json::Value = serde_json::from_str(&t)?;
@@ -242,7 +285,11 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
         })
         .await??,
     )?;
-    assert_eq!(st["index"].as_u64(), Some(expected.len() as u64 - 2), "{st}");
+    assert_eq!(
+        st["index"].as_u64(),
+        Some(expected.len() as u64 - 2),
+        "{st}"
+    );
     assert_eq!(st["playing"], false);
     let js = tokio::task::spawn_blocking(move || http(addr, "GET", "/replay.js", "")).await??;
     assert!(js.contains("/api/replay"));
@@ -256,18 +303,22 @@ async fn kill_9_loses_at_most_the_last_moment_and_replay_serves_the_rest() -> Te
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("killed.mcap");
     let f2 = file.clone();
-    let (processed, recording) = tokio::task::spawn_blocking(move || -> Result<(u64, Recording), String> {
-        let (mut child, addr) = start_recording(&f2).map_err(|e| e.to_string())?;
-        let st = wait_for_frames(addr, 150, Duration::from_secs(120));
-        // The last count the service gave, then SIGKILL at once: no chance to finish the file.
-        let processed = st.as_ref().ok().and_then(|s| s["frames_processed"].as_u64());
-        let _ = child.kill();
-        let _ = child.wait();
-        st?;
-        let rec = Recording::open(&f2).map_err(|e| e.to_string())?;
-        Ok((processed.unwrap_or(0), rec))
-    })
-    .await??;
+    let (processed, recording) =
+        tokio::task::spawn_blocking(move || -> Result<(u64, Recording), String> {
+            let (mut child, addr) = start_recording(&f2).map_err(|e| e.to_string())?;
+            let st = wait_for_frames(addr, 150, Duration::from_secs(120));
+            // The last count the service gave, then SIGKILL at once: no chance to finish the file.
+            let processed = st
+                .as_ref()
+                .ok()
+                .and_then(|s| s["frames_processed"].as_u64());
+            let _ = child.kill();
+            let _ = child.wait();
+            st?;
+            let rec = Recording::open(&f2).map_err(|e| e.to_string())?;
+            Ok((processed.unwrap_or(0), rec))
+        })
+        .await??;
     assert!(!recording.finished, "a killed recording has no summary");
     let readable = recording.frames.len() as u64;
     assert!(
@@ -349,7 +400,11 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
                     x: q[0],
                     y: q[1],
                     radius: 5.0,
-                    kind: if (i + j) % 3 == 0 { DotKind::Pigment } else { DotKind::Follicle },
+                    kind: if (i + j) % 3 == 0 {
+                        DotKind::Pigment
+                    } else {
+                        DotKind::Follicle
+                    },
                     score: 1.0,
                 });
             }
@@ -442,7 +497,11 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
             if !recorder.offer(r.clone()) {
                 std::thread::sleep(Duration::from_millis(20));
                 // A dropped frame keeps its events; offer the frame again without them.
-                rec = Some(FrameRecord { placed: vec![], design: None, ..r });
+                rec = Some(FrameRecord {
+                    placed: vec![],
+                    design: None,
+                    ..r
+                });
             }
         }
     }
@@ -456,18 +515,29 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     assert!((r.on_plan_share - 0.7).abs() < 1e-12);
     assert_eq!(r.without_plan, 1);
     assert_eq!(r.spacing_violations.len(), 2);
-    assert!((r.dots_per_minute - 200.0).abs() < 1e-6, "{}", r.dots_per_minute);
+    assert!(
+        (r.dots_per_minute - 200.0).abs() < 1e-6,
+        "{}",
+        r.dots_per_minute
+    );
     assert_eq!(r.zones.len(), 1);
     let z = &r.zones[0];
     assert_eq!(z.name, "crown");
     assert!((z.area_cm2 - 1.4).abs() < 1e-9, "{}", z.area_cm2);
     assert_eq!(z.dots, 140);
-    assert!((z.density_per_cm2 - 100.0).abs() < 1e-9, "{}", z.density_per_cm2);
+    assert!(
+        (z.density_per_cm2 - 100.0).abs() < 1e-9,
+        "{}",
+        z.density_per_cm2
+    );
     assert!((z.reached - 1.25).abs() < 1e-9);
     assert_eq!(z.placed, 9);
     assert!(!z.picture_png.is_empty());
     let html = r.to_html();
-    assert!(html.contains("data:image/png;base64,") && html.contains("70%"), "the share and the picture are on the page");
+    assert!(
+        html.contains("data:image/png;base64,") && html.contains("70%"),
+        "the share and the picture are on the page"
+    );
     let json: serde_json::Value = serde_json::from_str(&r.to_json()?)?;
     assert_eq!(json["dots_placed"], 10);
     assert_eq!(json["zones"][0]["dots"], 140);
@@ -486,7 +556,11 @@ fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -
             cmd.arg("--compare").arg(&file);
         }
         let o = cmd.output()?;
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let text = std::fs::read_to_string(&out)?;
         if name.ends_with(".html") {
             assert!(text.contains("<h1>Session report</h1>"));
@@ -538,7 +612,10 @@ fn foreign_mcap(path: &Path) -> TestResult {
 fn malformed_files_fail_clearly_and_name_the_file() -> TestResult {
     let dir = tempfile::tempdir()?;
     let p = |n: &str| dir.path().join(n);
-    std::fs::write(p("notes.mcap"), "these are not the frames you are looking for\n")?;
+    std::fs::write(
+        p("notes.mcap"),
+        "these are not the frames you are looking for\n",
+    )?;
     std::fs::write(p("short.mcap"), &b"\x89MCAP"[..])?;
     std::fs::write(p("header.mcap"), &b"\x89MCAP0\r\n\x01\x40\x00\x00"[..])?;
     std::fs::write(p("empty.mcap"), "")?;
@@ -549,13 +626,39 @@ fn malformed_files_fail_clearly_and_name_the_file() -> TestResult {
     let future_file = p("future.mcap");
     Recorder::create(&future_file, future, None)?.finish()?;
 
-    let cases: [(&str, fn(&RecordError) -> bool, &str); 6] = [
-        ("notes.mcap", |e| matches!(e, RecordError::NotMcap { .. }), "not an MCAP file"),
-        ("short.mcap", |e| matches!(e, RecordError::TruncatedHeader { .. }), "truncated"),
-        ("header.mcap", |e| matches!(e, RecordError::TruncatedHeader { .. }), "truncated"),
-        ("empty.mcap", |e| matches!(e, RecordError::TruncatedHeader { .. }), "truncated"),
-        ("foreign.mcap", |e| matches!(e, RecordError::NotStipple { .. }), "without Stipple's channels"),
-        ("future.mcap", |e| matches!(e, RecordError::IncompatibleVersion { found: 99, .. }), "format 99"),
+    /// File, the error it must give, what the message must say.
+    type Case = (&'static str, fn(&RecordError) -> bool, &'static str);
+    let cases: [Case; 6] = [
+        (
+            "notes.mcap",
+            |e| matches!(e, RecordError::NotMcap { .. }),
+            "not an MCAP file",
+        ),
+        (
+            "short.mcap",
+            |e| matches!(e, RecordError::TruncatedHeader { .. }),
+            "truncated",
+        ),
+        (
+            "header.mcap",
+            |e| matches!(e, RecordError::TruncatedHeader { .. }),
+            "truncated",
+        ),
+        (
+            "empty.mcap",
+            |e| matches!(e, RecordError::TruncatedHeader { .. }),
+            "truncated",
+        ),
+        (
+            "foreign.mcap",
+            |e| matches!(e, RecordError::NotStipple { .. }),
+            "without Stipple's channels",
+        ),
+        (
+            "future.mcap",
+            |e| matches!(e, RecordError::IncompatibleVersion { found: 99, .. }),
+            "format 99",
+        ),
     ];
     for (name, is, says) in cases {
         let err = Recording::open(&p(name)).expect_err(name);
@@ -574,7 +677,10 @@ fn malformed_files_fail_clearly_and_name_the_file() -> TestResult {
             .output()?;
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains(name) && !stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            stderr.contains(name) && !stderr.contains("panicked"),
+            "{name}: {stderr}"
+        );
     }
     Ok(())
 }
