@@ -9,9 +9,9 @@
   sec.innerHTML = `
     <h2>Replay</h2>
     <div class="row">
-      <button id="r-back" title="Previous frame">&#x23EE;</button>
-      <button id="r-play" title="Play / pause">&#x25B6;</button>
-      <button id="r-next" title="Next frame">&#x23ED;</button>
+      <button id="r-back" title="Previous frame (←)">‹ Prev</button>
+      <button id="r-play" title="Play / pause (space)">Play</button>
+      <button id="r-next" title="Next frame (→)">Next ›</button>
     </div>
     <input id="r-seek" type="range" min="0" max="0" value="0" step="1" aria-label="Seek">
     <p id="r-pos" class="help"></p>
@@ -34,7 +34,7 @@
 
   function show(s) {
     state = s;
-    $("r-play").innerHTML = s.playing ? "&#x23F8;" : "&#x25B6;";
+    $("r-play").textContent = s.playing ? "Pause" : "Play";
     $("r-seek").max = String(Math.max(0, s.frames - 1));
     if (!dragging) $("r-seek").value = String(s.index);
     $("r-pos").textContent = `frame ${s.index + 1}/${s.frames} · seq ${s.seq} · ${s.t_s.toFixed(1)} / ${s.duration_s.toFixed(1)} s` +
