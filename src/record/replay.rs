@@ -2,7 +2,8 @@
 //!
 //! The page, the API and the WebSocket are the live service's ([`crate::server::app`]); a
 //! player task publishes the recorded frames (overlay JSON, then JPEG, as live) at their
-//! recorded pace times `--speed`, and `/api/replay` adds the controls: `GET` for the state,
+//! recorded pace times `--speed` (from the first viewer on), and `/api/replay` adds the
+//! controls: `GET` for the state,
 //! `POST {"action": "play" | "pause" | "step" | "seek", ...}` to drive it. The page loads its
 //! replay controls (`/replay.js`) when `/api/replay` answers.
 //!
@@ -314,6 +315,16 @@ impl Player {
 
     /// Publishes frames until shutdown.
     async fn run(self: Arc<Self>, state: AppState, mut shutdown: Shutdown) {
+        // Playback starts with the first viewer (or the first command), so that whoever opens
+        // the page sees the session from its start.
+        while state.frames.receiver_count() == 0 {
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => return,
+                () = self.wake.notified() => break,
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
         let mut shown: Option<(usize, View)> = None;
         let mut last_sent = Instant::now();
         // When the frame shown became due, and the frame's recorded time.
