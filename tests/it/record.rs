@@ -684,3 +684,132 @@ fn malformed_files_fail_clearly_and_name_the_file() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResult {
+    use std::sync::Arc;
+    use stipple::mailbox::Mailbox;
+    use stipple::session::{LiveSession, SessionConfig};
+    use stipple::source::{DemoConfig, DemoSource, NeedleHint};
+
+    // 20 s of the moving synthetic head with its needle (85 % of dots aimed at the plan),
+    // through the live session and the recorder, as `serve --record` does it (detection on
+    // the decoded JPEG), in simulated time.
+    let (w, h, ppm, fps) = (640, 360, 20.0, 30.0);
+    let hints = Arc::new(Mailbox::new());
+    let mut demo = DemoSource::new(
+        DemoConfig {
+            width: w,
+            height: h,
+            px_per_mm: ppm,
+            fps,
+            ..DemoConfig::new(5)
+        },
+        hints.clone(),
+    );
+    demo.free_run();
+    let mut session = LiveSession::new(SessionConfig::new(ppm));
+    let design = Design {
+        target_per_cm2: 120.0,
+        ..Design::default()
+    };
+    session.set_design(design.clone());
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("simulated.mcap");
+    let mut recorder = Recorder::create(&file, info(), None)?;
+    let frames = 600u64;
+    let t0 = Instant::now();
+    let mut jpeg = Vec::new();
+    for seq in 0..frames {
+        let f = demo.next_frame();
+        stipple::server::jpeg::encode_jpeg(&f.image, 70, &mut jpeg)?;
+        let frame = stipple::Frame {
+            meta: stipple::FrameMeta {
+                seq,
+                captured_at: t0 + Duration::from_secs_f64(seq as f64 / fps),
+                camera_id: 0,
+            },
+            image: Arc::new(stipple::record::decode_jpeg(seq, &jpeg)?),
+        };
+        let p = session.detect(&frame)?;
+        let overlay = session.update(&p, Some(&f.image_from_scene));
+        let mut rec = Some(FrameRecord {
+            seq,
+            captured_at: frame.meta.captured_at,
+            jpeg: jpeg.clone().into(),
+            overlay_json: serde_json::to_string(&overlay)?.into(),
+            overlay,
+            detections: DetectionsMsg {
+                seq,
+                width: w,
+                height: h,
+                mask_seq: None,
+                detections: p.detections,
+            },
+            plan: session.plan_snapshot(),
+            placed: session.take_placed(),
+            design: (seq == 0).then(|| design.clone()),
+        });
+        while let Some(r) = rec.take() {
+            if !recorder.offer(r.clone()) {
+                std::thread::sleep(Duration::from_millis(10));
+                rec = Some(FrameRecord {
+                    placed: vec![],
+                    design: None,
+                    ..r
+                });
+            }
+        }
+        hints.put(NeedleHint {
+            seq,
+            targets_in_image: session.targets_in_image(),
+        });
+    }
+    recorder.finish()?;
+    let rec = Recording::open(&file)?;
+    let r = report::Report::from_recording(&rec);
+    // The truth: dots placed at least half a second before the end (later ones cannot be
+    // confirmed yet), and which of them the needle aimed at the plan.
+    let truth: Vec<_> = demo
+        .needle_dots()
+        .iter()
+        .filter(|d| d.frame + 15 < frames)
+        .collect();
+    // Each placed dot in the report is a dot the needle placed a few frames earlier (ink
+    // shows, then three sightings confirm it): pair them up.
+    let mut paired = Vec::new();
+    for p in &rec.placed {
+        let t = truth
+            .iter()
+            .find(|d| d.frame < p.seq && p.seq <= d.frame + 15)
+            .ok_or(format!(
+                "placed on frame {} but the needle placed nothing just before",
+                p.seq
+            ))?;
+        paired.push((p, t));
+    }
+    eprintln!(
+        "report: {} placed, {:.2} on plan, {:.1}/min; needle: {} placed, {} aimed at the plan",
+        r.dots_placed,
+        r.on_plan_share,
+        r.dots_per_minute,
+        truth.len(),
+        truth.iter().filter(|d| d.on_plan).count()
+    );
+    assert!(truth.len() >= 20, "the needle worked: {}", truth.len());
+    assert_eq!(r.dots_placed, paired.len());
+    assert!(
+        paired.len() as f64 >= 0.8 * truth.len() as f64,
+        "{} of {} needle dots seen placed",
+        paired.len(),
+        truth.len()
+    );
+    // On plan or not, dot by dot, as the needle meant it.
+    for (p, t) in &paired {
+        let within = p.nearest_rec_mm.is_some_and(|d| d <= report::ON_PLAN_MM);
+        assert_eq!(within, t.on_plan, "frame {}: {:?}", p.seq, p.nearest_rec_mm);
+    }
+    assert_eq!(r.on_plan, paired.iter().filter(|(_, t)| t.on_plan).count());
+    assert!((r.dots_per_minute - paired.len() as f64 * 60.0 / r.duration_s).abs() < 1e-9);
+    Ok(())
+}
