@@ -23,8 +23,9 @@
 //! gives exactly the recorded detections, the live pipeline, while it records, detects on the
 //! decoded JPEG (the very picture the file holds, decoded by [`decode_jpeg`], which replay
 //! uses too) instead of the raw camera frame. The cost is the JPEG round trip on the
-//! processing path (encode then decode, about 10 ms at 1280x720) instead of encoding in
-//! parallel with detection; without `--record` nothing changes.
+//! processing path (encoded, then decoded, before detection instead of encoded in parallel
+//! with it); without `--record` nothing changes. The decoder is deterministic on one machine;
+//! a different CPU (another SIMD path) could differ in the last bit of a pixel.
 
 pub mod compare;
 pub mod reader;
