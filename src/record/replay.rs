@@ -398,6 +398,14 @@ impl Player {
         if let Some(plan) = &f.plan {
             *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.clone());
         }
+        // The page shows the design in force on this frame (changing it does not change the
+        // recording).
+        let design = self.rec.design_at(f.seq);
+        let mut slot = state.design.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.design != design {
+            slot.design = design;
+        }
+        drop(slot);
         let mut c = self.control();
         c.published += 1;
     }
