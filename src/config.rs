@@ -21,6 +21,8 @@ pub const WS_BACKLOG_FRAMES: usize = 2;
 /// Kernel send buffer per viewer socket: a few frames. A viewer that stops reading fills it
 /// quickly, then skips to fresh frames instead of being fed minutes-old ones from a big buffer.
 pub const WS_SEND_BUFFER_BYTES: usize = 512 * 1024;
+/// Where calibration mode saves its files unless `--calibration-dir` says otherwise.
+pub const DEFAULT_CALIBRATION_DIR: &str = "calibration";
 /// Which segmentation model the live pipeline runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelChoice {
@@ -42,6 +44,8 @@ pub const MODEL_NONE: &str = "none (classical)";
 pub enum SourceSpec {
     /// `synthetic`: the rendered demo head (default).
     Synthetic,
+    /// `synthetic-board`: a rendered calibration board held up in changing poses.
+    SyntheticBoard,
     /// `camera` or `camera:INDEX`.
     Camera(u32),
     /// `images:DIR`.
@@ -54,6 +58,7 @@ impl FromStr for SourceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "synthetic" | "synth" | "demo" => Ok(SourceSpec::Synthetic),
+            "synthetic-board" => Ok(SourceSpec::SyntheticBoard),
             "camera" => Ok(SourceSpec::Camera(0)),
             _ => {
                 if let Some(i) = s.strip_prefix("camera:") {
@@ -68,7 +73,7 @@ impl FromStr for SourceSpec {
                     }
                 } else {
                     Err(format!(
-                        "unknown source {s:?}: use synthetic, camera[:INDEX] or images:DIR"
+                        "unknown source {s:?}: use synthetic, synthetic-board, camera[:INDEX] or images:DIR"
                     ))
                 }
             }
@@ -80,6 +85,7 @@ impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceSpec::Synthetic => write!(f, "synthetic"),
+            SourceSpec::SyntheticBoard => write!(f, "synthetic-board"),
             SourceSpec::Camera(i) => write!(f, "camera:{i}"),
             SourceSpec::Images(d) => write!(f, "images:{}", d.display()),
         }
@@ -119,6 +125,8 @@ pub struct ServeConfig {
     pub record: Option<PathBuf>,
     /// The camera calibration as loaded, written into the recording.
     pub calibration: Option<crate::calib::Calibration>,
+    /// Where calibration mode saves its files.
+    pub calibration_dir: PathBuf,
 }
 
 impl ServeConfig {
@@ -141,6 +149,7 @@ impl ServeConfig {
             demo_motion: true,
             record: None,
             calibration: None,
+            calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
         }
     }
 
@@ -160,6 +169,16 @@ impl ServeConfig {
             fps: self.fps,
             motion: self.demo_motion,
             ..DemoConfig::new(self.seed)
+        }
+    }
+
+    /// The synthetic board's settings.
+    pub fn held_board(&self) -> crate::calib::HeldBoardConfig {
+        crate::calib::HeldBoardConfig {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            seed: self.seed,
         }
     }
 
@@ -187,6 +206,10 @@ mod tests {
     #[test]
     fn parses_sources() {
         assert_eq!("synthetic".parse::<SourceSpec>(), Ok(SourceSpec::Synthetic));
+        assert_eq!(
+            "synthetic-board".parse::<SourceSpec>(),
+            Ok(SourceSpec::SyntheticBoard)
+        );
         assert_eq!("camera".parse::<SourceSpec>(), Ok(SourceSpec::Camera(0)));
         assert_eq!("camera:2".parse::<SourceSpec>(), Ok(SourceSpec::Camera(2)));
         assert_eq!(

@@ -24,7 +24,8 @@
 //! - [`overlay`]: drawing existing dots and the plan onto a frame, for people to look at.
 //! - [`calib`]: camera rig calibration: chessboard detection, Zhang + Levenberg-Marquardt
 //!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
-//!   calibrator and the synthetic board renderer. See `docs/calibration.md`.
+//!   calibrator, the service's calibration mode (with a synthetic held board) and the synthetic
+//!   board renderer. See `docs/calibration.md`.
 //! - [`frame`]: the types that flow between stages.
 //! - [`cli`]: the command-line front end (`stipple synth`, `stipple calibrate`,
 //!   `stipple synth-board`, ...), one file per

@@ -8,6 +8,7 @@
 //!                                        └─◀─(mailbox)─┘
 //!  processing thread ──(mailbox)──▶ demo source's needle (the plan, in pixels)
 //!  processing thread ──(bounded channel, try_send)──▶ recorder thread (`--record`, MCAP)
+//!  processing thread ──(mailbox, only in calibration mode)──▶ calibrate thread (board, ≤ 4 Hz)
 //! ```
 //!
 //! Blocking work (capture, detection, registration, encoding) runs on plain threads; the tokio
@@ -25,6 +26,7 @@ use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
 use tokio::net::TcpListener;
 
+use crate::calib::{HeldBoard, LiveCalibration};
 use crate::config::{
     ModelChoice, ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES,
 };
@@ -184,6 +186,7 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         shutdown.clone(),
     );
     state.metrics = metrics;
+    state.calibration = Arc::new(LiveCalibration::new(config.calibration_dir.clone()));
 
     // Encoder: JPEG in parallel with detection.
     let to_encode: Arc<Mailbox<Frame>> = Arc::new(Mailbox::new());
@@ -201,8 +204,16 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
             .spawn(move || encode_loop(&to_encode, &encoded, quality, &metrics, &shutdown))?
     };
 
+    // Calibration mode: board detection on its own thread, throttled, on the latest frame.
+    let calibrate = {
+        let (calibration, shutdown) = (state.calibration.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("calibrate".into())
+            .spawn(move || calibration.run_worker(&shutdown))?
+    };
+
     // Segmentation: the model on its own thread, at its own pace, on the latest frame.
-    let mut threads = vec![capture, encoder];
+    let mut threads = vec![capture, encoder, calibrate];
     let model =
         match segmenter {
             Some(segmenter) => {
@@ -267,6 +278,9 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
 fn open_source(config: &ServeConfig, hints: Arc<Mailbox<NeedleHint>>) -> anyhow::Result<Source> {
     Ok(match &config.source {
         SourceSpec::Synthetic => Source::Demo(Box::new(DemoSource::new(config.demo(), hints))),
+        SourceSpec::SyntheticBoard => Source::Board(Box::new(
+            HeldBoard::new(config.held_board()).context("starting the synthetic board")?,
+        )),
         SourceSpec::Camera(i) => Source::Camera(
             CameraSource::open(config.camera(*i)).with_context(|| format!("opening camera {i}"))?,
         ),
@@ -392,6 +406,7 @@ fn process_loop(
 
         let t = Instant::now();
         to_encode.put(frame.clone());
+        state.calibration.offer(&frame);
         // Recording: detect on the decoded JPEG, the picture the file holds, so that a re-run
         // on the recording gives exactly these detections (see `record`).
         let (frame, jpeg) = match &recorder {
@@ -441,7 +456,11 @@ fn process_loop(
 
         overlay.source_status = metrics.source_status();
         overlay.latency_ms = meta.captured_at.elapsed().as_secs_f64() * 1e3;
-        let overlay_json = match serde_json::to_string(&overlay) {
+        let calibration = state.calibration.overlay();
+        let overlay_json = match serde_json::to_string(&server::WithCalibration {
+            overlay: &overlay,
+            calibration: calibration.as_deref(),
+        }) {
             Ok(s) => s,
             Err(err) => {
                 tracing::warn!(seq = meta.seq, cause = %err, "skipping overlay that cannot be serialised");

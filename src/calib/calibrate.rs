@@ -36,6 +36,9 @@ pub struct ViewReport {
     pub rms_px: f64,
     /// Tilt of the board away from facing the camera, degrees.
     pub tilt_deg: f64,
+    /// Which way the board is tilted: the image direction its normal leans toward, degrees
+    /// (0 = toward +u, 90 = toward +v; meaningless when `tilt_deg` is near 0).
+    pub tilt_toward_deg: f64,
     /// Pixels per mm at the board centre (undistorted pixels).
     pub px_per_mm: f64,
     /// The detected corners, in board order.
@@ -197,12 +200,14 @@ pub fn calibrate_corners(
         let pose = refined.poses[i];
         let normal = pose.rotation * Vector3::z();
         let tilt_deg = normal.z.clamp(-1.0, 1.0).acos().to_degrees();
+        let tilt_toward_deg = normal.y.atan2(normal.x).to_degrees();
         let px_per_mm =
             px_per_mm_from_view(&calibration, &views[v].corners, spec).unwrap_or(f64::NAN);
         reports.push(ViewReport {
             name: views[v].name.clone(),
             rms_px: refined.view_rms_px[i],
             tilt_deg,
+            tilt_toward_deg,
             px_per_mm,
             corners_in_image: views[v].corners.corners_in_image.clone(),
         });

@@ -3,7 +3,9 @@
 //! incremental calibrator for the live page, and the synthetic board renderer that tests it all.
 //!
 //! Entry points: [`calibrate_images`] (what `stipple calibrate` runs), [`load`] /
-//! [`Calibration::save`] for `calibration/*.toml`, [`LiveCalibrator`] for interactive use.
+//! [`Calibration::save`] for `calibration/*.toml`, [`LiveCalibrator`] for interactive use,
+//! [`LiveCalibration`] for the calibration mode of `stipple serve` (with [`HeldBoard`], the
+//! synthetic board source that lets it run without a camera).
 //!
 //! # Conventions
 //!
@@ -25,10 +27,12 @@
 mod board;
 mod calibrate;
 mod file;
+mod held;
 mod live;
 pub mod model;
 mod refine;
 pub mod render;
+mod service;
 mod zhang;
 
 use std::path::PathBuf;
@@ -39,8 +43,12 @@ pub use calibrate::{
     ViewInput, ViewReport,
 };
 pub use file::{load, load_for_image, today_utc};
-pub use live::{LiveCalibrator, LiveStatus};
+pub use held::{HeldBoard, HeldBoardConfig, HELD_BOARD};
+pub use live::{
+    LiveCalibrator, LiveStatus, COVERAGE_COLS, COVERAGE_ROWS, READY_COVERAGE, READY_VIEWS,
+};
 pub use model::{BoardInfo, Calibration, Distortion, Intrinsics, UndistortMap};
+pub use service::{CalibSnapshot, LastDetection, LiveCalibration, SaveError, Saved};
 
 /// Everything that can go wrong in calibration and with calibration files.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,14 @@ const MARGIN_SQUARES: f64 = 0.8;
 const MAX_TILT_DEG: f64 = 45.0;
 /// Tries to find a pose with the whole paper inside the image before giving up.
 const POSE_TRIES: usize = 2000;
+/// Views aimed at an edge or corner cell keep this much of the board in the image, in squares
+/// around the inner corners: the outer squares whole, the paper margin possibly cut off.
+const BORDER_MARGIN_SQUARES: f64 = 1.0;
+/// Views aimed at an edge or corner cell pick, among this many poses that fit, the one whose
+/// corners reach closest to that edge or corner: as calibration guides ask, the board is held
+/// out to the image borders (with its paper margin still in view), so that the lens is
+/// observed where its distortion is largest instead of extrapolated there.
+const REACH_CANDIDATES: usize = 12;
 
 /// The camera the synthetic board views are rendered through (the "truth" of the calibration
 /// tests): 1280x720, a slightly anisotropic focal length, an off-centre principal point and a
@@ -57,6 +65,23 @@ pub fn reference_camera() -> Calibration {
         p2: -0.0005,
         k3: -0.02,
     };
+    c
+}
+
+/// [`reference_camera`] for frames of another size: the same lens and field of view, the
+/// intrinsics scaled with the image (pixel centres at integers, as everywhere in [`super`]).
+pub fn reference_camera_for(width: u32, height: u32) -> Calibration {
+    let mut c = reference_camera();
+    let sx = f64::from(width) / f64::from(c.image_width);
+    let sy = f64::from(height) / f64::from(c.image_height);
+    let k = &mut c.intrinsics;
+    k.fx *= sx;
+    k.fy *= sy;
+    k.cx = (k.cx + 0.5) * sx - 0.5;
+    k.cy = (k.cy + 0.5) * sy - 0.5;
+    c.px_per_mm *= (sx * sy).sqrt();
+    c.image_width = width;
+    c.image_height = height;
     c
 }
 
@@ -131,6 +156,12 @@ impl BoardRenderer {
             .collect()
     }
 
+    /// A random pose for view number `index`, aimed at cell `index mod 9` of a 3x3 grid of the
+    /// image, as [`BoardRenderer::render_random`] draws it.
+    pub fn random_view_pose(&self, rng: &mut ChaCha8Rng, index: usize) -> Isometry3<f64> {
+        self.random_pose(rng, index % 9)
+    }
+
     /// Renders view number `index` at a random pose and random conditions. Views are spread
     /// over the image like an artist is told to: view `i` aims the board at cell `i mod 9` of a
     /// 3x3 grid of the image (jittered), so a set of views covers the corners too.
@@ -144,9 +175,10 @@ impl BoardRenderer {
         self.render(&pose, conditions, rng)
     }
 
-    fn paper_outline(&self) -> Vec<Point3<f64>> {
+    /// Points along a rectangle around the inner corners, `margin_squares` squares out.
+    fn outline(&self, margin_squares: f64) -> Vec<Point3<f64>> {
         let s = self.board.square_mm;
-        let m = (1.0 + MARGIN_SQUARES) * s;
+        let m = margin_squares * s;
         let (x0, y0) = (-m, -m);
         let x1 = (self.board.inner_cols as f64 - 1.0) * s + m;
         let y1 = (self.board.inner_rows as f64 - 1.0) * s + m;
@@ -174,8 +206,17 @@ impl BoardRenderer {
             f64::from(self.camera.image_height),
         );
         let k = self.camera.intrinsics;
-        let outline = self.paper_outline();
+        // The centre cell keeps the whole paper in view; views aimed at the borders may lose
+        // the paper margin past the frame edge, but keep every square whole.
+        let margin = if cell == 4 {
+            1.0 + MARGIN_SQUARES
+        } else {
+            BORDER_MARGIN_SQUARES
+        };
+        let outline = self.outline(margin);
         let mut last = Isometry3::identity();
+        let mut best: Option<(f64, Isometry3<f64>)> = None;
+        let mut candidates = 0;
         for _ in 0..POSE_TRIES {
             let spin = UnitQuaternion::from_axis_angle(
                 &Vector3::z_axis(),
@@ -212,11 +253,51 @@ impl BoardRenderer {
                 let (pu, pv) = self.camera.project([q.x, q.y, q.z]);
                 pu > 2.0 && pv > 2.0 && pu < w - 3.0 && pv < h - 3.0
             });
-            if inside {
-                return pose;
+            if !inside {
+                continue;
+            }
+            let Some(reach) = self.reach_px(&pose, cell) else {
+                return pose; // the centre cell: any pose that fits
+            };
+            candidates += 1;
+            if best.is_none_or(|(r, _)| reach < r) {
+                best = Some((reach, pose));
+            }
+            if candidates == REACH_CANDIDATES {
+                break;
             }
         }
-        last
+        best.map_or(last, |(_, pose)| pose)
+    }
+
+    /// For a view aimed at an edge or corner cell of the 3x3 grid: how far the board's nearest
+    /// inner corner stays from that image edge or corner (px; smaller reaches further). `None`
+    /// for the centre cell.
+    fn reach_px(&self, pose: &Isometry3<f64>, cell: usize) -> Option<f64> {
+        let (w, h) = (
+            f64::from(self.camera.image_width),
+            f64::from(self.camera.image_height),
+        );
+        let target = |g: usize, size: f64| match g {
+            0 => Some(0.0),
+            2 => Some(size),
+            _ => None,
+        };
+        let (tu, tv) = (target(cell % 3, w), target(cell / 3, h));
+        if tu.is_none() && tv.is_none() {
+            return None;
+        }
+        self.board
+            .object_points()
+            .iter()
+            .map(|p| {
+                let q = pose * Point3::new(p[0], p[1], 0.0);
+                let (u, v) = self.camera.project([q.x, q.y, q.z]);
+                let du = tu.map_or(0.0, |t| u - t);
+                let dv = tv.map_or(0.0, |t| v - t);
+                du.hypot(dv)
+            })
+            .min_by(f64::total_cmp)
     }
 
     /// Renders the board at `pose` under `conditions` (the rng draws light and noise).

@@ -40,12 +40,10 @@ pub struct ScaleArgs {
     pub calibration: Option<PathBuf>,
 }
 
-/// Arguments of `stipple detect`.
+/// The detector of every per-image command: the classical blobs fused with the bundled
+/// segmentation model (default), with `--model FILE`, or alone with `--no-model`.
 #[derive(Debug, clap::Args)]
-pub struct DetectArgs {
-    /// Where the scale comes from.
-    #[command(flatten)]
-    pub scale: ScaleArgs,
+pub struct ModelArgs {
     /// Segmentation model (ONNX) to fuse with the classical detector, instead of the bundled
     /// models/stipple-seg.onnx. A missing or broken file is an error, never a silent fallback.
     #[arg(long, value_name = "FILE", conflicts_with = "no_model")]
@@ -56,6 +54,17 @@ pub struct DetectArgs {
     /// ONNX Runtime intra-op threads for the model.
     #[arg(long, default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS)]
     pub model_threads: usize,
+}
+
+/// Arguments of `stipple detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Where the scale comes from.
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    /// Which detector: the bundled model (default), another model, or classical only.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DetectFormat::Jsonl)]
     pub format: DetectFormat,
@@ -152,7 +161,10 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
 }
 
 /// The detector the flags ask for: bundled model (default), `--model FILE`, or `--no-model`.
-fn build_detector(args: &DetectArgs, px_per_mm: f64) -> anyhow::Result<Detector> {
+///
+/// # Errors
+/// A missing or broken model file (never a silent fallback to classical detection).
+pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detector> {
     if args.no_model {
         return Ok(Detector::classical(px_per_mm));
     }
@@ -180,7 +192,7 @@ fn build_detector(args: &DetectArgs, px_per_mm: f64) -> anyhow::Result<Detector>
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let scale = resolve_scale(&args.scale)?;
     let px_per_mm = scale.px_per_mm;
-    let mut detector = build_detector(&args, px_per_mm)?;
+    let mut detector = build_detector(&args.model, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;

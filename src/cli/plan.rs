@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::detect::load_checked;
 use crate::frame::{Detection, DotKind};
 use crate::overlay::{draw_plan_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone};
-use crate::perception::{BlobConfig, BlobDetector};
 use crate::planning::{plan_image, Design, PlannerConfig, RecommendationPx, DEFAULT_SEED};
 
 /// Output formats of `stipple plan`.
@@ -33,6 +32,10 @@ pub struct PlanArgs {
     /// Where the scale comes from.
     #[command(flatten)]
     pub scale: super::detect::ScaleArgs,
+    /// Which detector finds the existing dots: the bundled model (default), another model, or
+    /// classical only.
+    #[command(flatten)]
+    pub model: super::detect::ModelArgs,
     /// Final target density in dots per cm², existing dots included (where the design gives none).
     #[arg(long, allow_negative_numbers = true)]
     pub target_density: f64,
@@ -171,7 +174,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         session: args.session,
         seed: args.seed,
     };
-    let mut detector = BlobDetector::new(BlobConfig { px_per_mm });
+    let mut detector = super::detect::build_detector(&args.model, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;
@@ -190,7 +193,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         };
         let detections = match &given_dots {
             Some(d) => d.clone(),
-            None => detector.detect(&image),
+            None => detector
+                .detect(&image)
+                .with_context(|| format!("{}: the segmentation model failed", path.display()))?,
         };
         let planned = plan_image(
             &image,

@@ -8,15 +8,17 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::config::{
-    ModelChoice, ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_JPEG_QUALITY, MODEL_BUNDLED,
-    MODEL_NONE,
+    ModelChoice, ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_CALIBRATION_DIR,
+    DEFAULT_JPEG_QUALITY, MODEL_BUNDLED, MODEL_NONE,
 };
 
 /// Arguments of `stipple serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Where frames come from: `synthetic` (a rendered, moving head with a simulated needle),
-    /// `camera[:INDEX]` (a UVC camera) or `images:DIR` (an image folder, played in name order).
+    /// `synthetic-board` (a rendered calibration board held up in changing poses, for
+    /// calibration mode without a camera), `camera[:INDEX]` (a UVC camera) or `images:DIR`
+    /// (an image folder, played in name order).
     #[arg(long, default_value = "synthetic")]
     pub source: SourceSpec,
     /// Address to listen on. Loopback by default; any other address exposes the page to the
@@ -51,6 +53,9 @@ pub struct ServeArgs {
     /// JPEG quality of the frames sent to the page (1-100).
     #[arg(long, default_value_t = DEFAULT_JPEG_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub jpeg_quality: u8,
+    /// Folder where calibration mode (on the page) saves calibration files.
+    #[arg(long, default_value = DEFAULT_CALIBRATION_DIR)]
+    pub calibration_dir: PathBuf,
     /// List the cameras the system offers and exit.
     #[arg(long)]
     pub list_cameras: bool,
@@ -87,6 +92,7 @@ impl ServeConfig {
         config.height = args.height;
         config.seed = args.seed;
         config.jpeg_quality = args.jpeg_quality;
+        config.calibration_dir = args.calibration_dir.clone();
         (config.model_choice, config.model) = match (&args.model, args.no_model) {
             (_, true) => (ModelChoice::None, MODEL_NONE.to_string()),
             (Some(path), false) => {

@@ -13,7 +13,9 @@
 //!    its second moments, and its colour against the skin around it. Regions that are too large
 //!    (moles), long and thin (loose strands) or brown (moles) are rejected.
 //! 5. The kind: pigment dots are larger, round and grey; follicles are small dark tips with a
-//!    shadow along the hair. Candidates within `UNIT_MERGE_MM` of a stronger one are the other
+//!    shadow along the hair. A global linear rule gives each dot a first verdict; then
+//!    `perception::kinds` lets the frame's own dots refine it (one ink and one hair colour per
+//!    scalp: a two-component mixture over the frame). Candidates within `UNIT_MERGE_MM` of a stronger one are the other
 //!    hairs of the same follicular unit and are merged into it.
 //!
 //! Every threshold is in millimetres (converted with the caller's px/mm) or a dimensionless ratio.
@@ -78,6 +80,8 @@ const PIGMENT_WEIGHT_REL_LUMA: f64 = -16.28;
 const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 /// See `PIGMENT_WEIGHT_TINT`.
 const PIGMENT_BIAS: f64 = 13.2;
+/// Keeps the chroma log ratios finite where a channel is clipped to black.
+const CHROMA_EPS: f64 = 0.02;
 /// From this scale on, a frame is a dermoscope view: units are found by their hair shafts
 /// (`perception::shafts`), not as dots.
 pub const DERMOSCOPE_MIN_PX_PER_MM: f64 = 100.0;
@@ -117,6 +121,10 @@ pub struct Region {
     pub tint: f64,
     /// Mean luminance of the region relative to the skin (0 black, 1 skin).
     pub rel_luma: f64,
+    /// ln of the region's red over its blue, each relative to the skin ring's.
+    pub chroma_rb: f64,
+    /// ln of the region's green over its blue, each relative to the skin ring's.
+    pub chroma_gb: f64,
 }
 
 /// The classical detector; owns its buffers, so detect frame after frame without allocating.
@@ -184,7 +192,7 @@ impl BlobDetector {
         self.darkness(image);
         self.find_peaks();
         let peaks = std::mem::take(&mut self.peaks);
-        let out = peaks
+        let mut out: Vec<(Region, Option<DotKind>)> = peaks
             .iter()
             .map(|&(_, x, y)| {
                 let region = self.analyse(image, x, y);
@@ -193,6 +201,9 @@ impl BlobDetector {
             })
             .collect();
         self.peaks = peaks;
+        let ppm = self.px(1.0);
+        let logits: Vec<f64> = out.iter().map(|(r, _)| self.pigment_logit(r)).collect();
+        super::kinds::refine_kinds(&mut out, &logits, ppm);
         out
     }
 
@@ -342,7 +353,7 @@ impl BlobDetector {
         let reach2 = reach * reach;
         let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
         let (mut n, mut truncated) = (0usize, false);
-        let (mut r_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64);
+        let (mut r_sum, mut g_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         self.stack.clear();
         self.stack.push((x0, y0));
         self.stamp[y0 as usize * w + x0 as usize] = gen;
@@ -360,6 +371,7 @@ impl BlobDetector {
             sxy += wgt * fx * fy;
             n += 1;
             r_sum += f64::from(raw[3 * i]);
+            g_sum += f64::from(raw[3 * i + 1]);
             b_sum += f64::from(raw[3 * i + 2]);
             l_sum += f64::from(self.luma.data[i]);
             let nbrs = [
@@ -396,7 +408,7 @@ impl BlobDetector {
         // Skin colour: a ring just outside the region.
         let radius_px = (n as f64 / std::f64::consts::PI).sqrt();
         let ring = radius_px + self.px(0.12).max(2.0);
-        let (mut sr, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (mut sr, mut sg, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for k in 0..16 {
             let a = f64::from(k) * std::f64::consts::TAU / 16.0;
             let (px, py) = (cx + ring * a.cos(), cy + ring * a.sin());
@@ -405,6 +417,7 @@ impl BlobDetector {
             }
             let i = py as usize * w + px as usize;
             sr += f64::from(raw[3 * i]);
+            sg += f64::from(raw[3 * i + 1]);
             sb += f64::from(raw[3 * i + 2]);
             sl += f64::from(self.luma.data[i]);
             sn += 1.0;
@@ -420,6 +433,15 @@ impl BlobDetector {
         } else {
             reg_tint
         };
+        // Colour of the region against the skin ring, per channel, as log ratios against blue:
+        // ink and hair each keep one colour over a frame, which `kinds` exploits.
+        let (chroma_rb, chroma_gb) = if sn > 0.0 {
+            let rel = |reg: f64, skin: f64| reg / nf / (skin / sn).max(1.0) + CHROMA_EPS;
+            let (r, g, b) = (rel(r_sum, sr), rel(g_sum, sg), rel(b_sum, sb));
+            ((r / b).ln(), (g / b).ln())
+        } else {
+            (0.0, 0.0)
+        };
         Region {
             x: cx,
             y: cy,
@@ -432,6 +454,8 @@ impl BlobDetector {
             on_border: x0 == 0 || y0 == 0 || x0 as usize + 1 == w || y0 as usize + 1 == h,
             tint: reg_tint - skin_tint,
             rel_luma: reg_l / skin_l,
+            chroma_rb,
+            chroma_gb,
         }
     }
 
@@ -453,17 +477,22 @@ impl BlobDetector {
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
             return None;
         }
-        let pigment_logit = PIGMENT_WEIGHT_TINT * r.tint
-            + PIGMENT_WEIGHT_RADIUS_MM * radius_mm
-            + PIGMENT_WEIGHT_ELONGATION * r.elongation
-            + PIGMENT_WEIGHT_REL_LUMA * r.rel_luma
-            + PIGMENT_WEIGHT_PEAK * f64::from(r.peak)
-            + PIGMENT_BIAS;
-        if pigment_logit > 0.0 {
+        if self.pigment_logit(r) > 0.0 {
             Some(DotKind::Pigment)
         } else {
             Some(DotKind::Follicle)
         }
+    }
+
+    /// Step 5a: the global rule's log-odds that a region is pigment rather than a follicle.
+    pub fn pigment_logit(&self, r: &Region) -> f64 {
+        let radius_mm = r.radius_px / self.px(1.0);
+        PIGMENT_WEIGHT_TINT * r.tint
+            + PIGMENT_WEIGHT_RADIUS_MM * radius_mm
+            + PIGMENT_WEIGHT_ELONGATION * r.elongation
+            + PIGMENT_WEIGHT_REL_LUMA * r.rel_luma
+            + PIGMENT_WEIGHT_PEAK * f64::from(r.peak)
+            + PIGMENT_BIAS
     }
 
     /// Step 5b: merges the hairs of one unit, strongest first, into `out`.

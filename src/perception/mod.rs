@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod filter;
 pub mod fuse;
+pub mod kinds;
 pub mod score;
 pub mod segment;
 pub mod shafts;

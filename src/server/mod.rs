@@ -4,6 +4,7 @@
 //! pipeline serves it with `axum::serve`. Handlers never block: they read snapshots the
 //! processing thread publishes, and write the design into a slot it picks up on its next frame.
 
+mod calib;
 pub mod jpeg;
 mod routes;
 pub mod ws;
@@ -18,6 +19,8 @@ use tokio::sync::{broadcast, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::calib::{CalibSnapshot, LiveCalibration};
+use crate::config::DEFAULT_CALIBRATION_DIR;
 use crate::metrics::Metrics;
 use crate::session::{Design, PlanSnapshot};
 use crate::shutdown::Shutdown;
@@ -34,6 +37,18 @@ pub struct Packet {
     pub overlay_json: Utf8Bytes,
     /// The picture, JPEG.
     pub jpeg: Bytes,
+}
+
+/// A frame's overlay as sent on the WebSocket: the session's message, plus the calibration
+/// state (detected corners, coverage, RMS) while calibration mode is on.
+#[derive(Debug, serde::Serialize)]
+pub struct WithCalibration<'a, T> {
+    /// The overlay message.
+    #[serde(flatten)]
+    pub overlay: &'a T,
+    /// Calibration mode's state; absent when it is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<&'a CalibSnapshot>,
 }
 
 /// The design as HTTP handlers set it, with a version so that the processing thread notices.
@@ -64,6 +79,8 @@ pub struct AppState {
     pub clients: Arc<Semaphore>,
     /// Tells WebSocket tasks to end.
     pub shutdown: Shutdown,
+    /// Calibration mode (`/api/calibration/*`).
+    pub calibration: Arc<LiveCalibration>,
 }
 
 impl AppState {
@@ -85,6 +102,7 @@ impl AppState {
             model,
             clients: Arc::new(Semaphore::new(max_clients)),
             shutdown,
+            calibration: Arc::new(LiveCalibration::new(DEFAULT_CALIBRATION_DIR.into())),
         }
     }
 }

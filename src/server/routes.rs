@@ -30,6 +30,7 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/api/hairline", axum::routing::post(set_hairline))
         .route("/ws", get(ws::handler))
+        .merge(super::calib::router())
 }
 
 /// An API error: the client gets the status and a short message; nothing internal leaks.

@@ -76,6 +76,8 @@ pub enum Captured {
 pub enum Source {
     /// The synthetic head with its simulated needle.
     Demo(Box<DemoSource>),
+    /// A synthetic calibration board held up to the camera (calibration mode without one).
+    Board(Box<crate::calib::HeldBoard>),
     /// A real camera.
     Camera(CameraSource),
     /// An image folder played at a fixed rate.
@@ -124,6 +126,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Demo(d) => d.describe(),
+            Source::Board(b) => b.describe(),
             Source::Camera(c) => c.describe(),
             Source::Images { source, .. } => source.describe(),
         }
@@ -145,6 +148,7 @@ impl Source {
                     Some(f.image_from_scene),
                 ))
             }
+            Source::Board(board) => Ok(Captured::Frame(stamper.stamp(board.next_frame()), None)),
             Source::Camera(cam) => Ok(match cam.grab() {
                 camera::CameraEvent::Frame(img) => Captured::Frame(stamper.stamp(img), None),
                 camera::CameraEvent::Down(message) => Captured::Status {

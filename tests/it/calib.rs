@@ -41,23 +41,31 @@ fn inside(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
     inside
 }
 
-/// Largest difference between two distortion maps (where undistortion moves a pixel, each
-/// model with its own intrinsics), over a 20 px grid of the image area the views covered, in px.
-/// The same metric as `scripts/calib_vs_opencv.py`'s "distortion map err, covered".
-fn max_distortion_map_diff_px(a: &Calibration, b: &Calibration, covered: &[Vec<[f64; 2]>]) -> f64 {
-    let mut worst: f64 = 0.0;
+/// Differences between two distortion maps (where undistortion moves a pixel, each model with
+/// its own intrinsics) over a 20 px grid, in px: the largest over the image area the views
+/// covered, the largest over the whole image, and the mean over the whole image. The same
+/// metric as `scripts/calib_vs_opencv.py`'s "distortion map err".
+fn distortion_map_diff_px(
+    a: &Calibration,
+    b: &Calibration,
+    covered: &[Vec<[f64; 2]>],
+) -> (f64, f64, f64) {
+    let (mut cov, mut full, mut sum, mut n): (f64, f64, f64, u32) = (0.0, 0.0, 0.0, 0);
     for v in (0..=a.image_height).step_by(20) {
         for u in (0..=a.image_width).step_by(20) {
             let (u, v) = (f64::from(u), f64::from(v));
-            if !covered.iter().any(|poly| inside(poly, u, v)) {
-                continue;
-            }
             let (ua, va) = a.undistort_point(u, v);
             let (ub, vb) = b.undistort_point(u, v);
-            worst = worst.max((ua - ub).hypot(va - vb));
+            let d = (ua - ub).hypot(va - vb);
+            full = full.max(d);
+            sum += d;
+            n += 1;
+            if covered.iter().any(|poly| inside(poly, u, v)) {
+                cov = cov.max(d);
+            }
         }
     }
-    worst
+    (cov, full, sum / f64::from(n))
 }
 
 #[test]
@@ -88,44 +96,82 @@ fn detection_finds_true_corners() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Issue #7's accuracy criteria on rendered views (1280x720, blur, noise, glare in one view of
+/// three) of seeds held out: none of them was looked at while the detector, the renderer's
+/// poses or the solver were being worked on (those used 2024-2026 and 11-13).
+///
+/// What 14 views can pin down: fx, fy within 0.5 % and the principal point within 5 px (the
+/// issue's targets, met with a wide margin), and the distortion model within 0.1 px of the
+/// true one *on average over the whole image*. Its largest difference, in the image corners
+/// and where the board never went, is 0.1-0.3 px for stipple and OpenCV alike: that is the
+/// information in 14 views with 0.04 px corner noise (a 0.5 px principal-point uncertainty
+/// moves the distortion centre), not a solver error (exact corners give 0.000 px; see
+/// `examples/calib_accuracy.rs` and docs/calibration.md), so it is bounded, not claimed.
 #[test]
 fn calibration_matches_the_rendering_camera() -> Result<(), Box<dyn std::error::Error>> {
     let truth = reference_camera();
     let renderer = BoardRenderer::new(truth.clone(), board());
-    let views = renderer.render_views(424_242, 14);
-    let covered: Vec<Vec<[f64; 2]>> = views
-        .iter()
-        .map(|v| outline(&v.corners_in_image, &board()))
-        .collect();
-    let images: Vec<(String, image::GrayImage)> = views
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (format!("{i:03}.png"), v.image))
-        .collect();
-    let report = calibrate_images(&images, &board())?;
-    let c = &report.calibration;
-    let (k, t) = (c.intrinsics, truth.intrinsics);
-    let dist = max_distortion_map_diff_px(c, &truth, &covered);
-    eprintln!(
-        "{:?}\n{:?}\nrms {} rejected {:?} dist {dist}",
-        c.intrinsics, c.distortion, c.rms_px, report.rejected
-    );
-    assert!(
-        report.views.len() >= 12,
-        "used {} views",
-        report.views.len()
-    );
-    assert!((k.fx / t.fx - 1.0).abs() < 0.005, "fx {} vs {}", k.fx, t.fx);
-    assert!((k.fy / t.fy - 1.0).abs() < 0.005, "fy {} vs {}", k.fy, t.fy);
-    assert!(
-        (k.cx - t.cx).hypot(k.cy - t.cy) < 5.0,
-        "pp {},{} vs {},{}",
-        k.cx,
-        k.cy,
-        t.cx,
-        t.cy
-    );
-    assert!(dist < 0.1, "distortion differs by {dist} px");
+    for seed in [31_001, 31_002, 31_003] {
+        let views = renderer.render_views(seed, 14);
+        let covered: Vec<Vec<[f64; 2]>> = views
+            .iter()
+            .map(|v| outline(&v.corners_in_image, &board()))
+            .collect();
+        let images: Vec<(String, image::GrayImage)> = views
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{i:03}.png"), v.image))
+            .collect();
+        let report = calibrate_images(&images, &board())?;
+        let c = &report.calibration;
+        let (k, t) = (c.intrinsics, truth.intrinsics);
+        let (cov, full, mean) = distortion_map_diff_px(c, &truth, &covered);
+        eprintln!(
+            "seed {seed}: fx {:+.3}% fy {:+.3}% cx {:+.2} cy {:+.2} px; distortion map diff max \
+             {cov:.3} px covered, {full:.3} px whole image, mean {mean:.3} px; rms {:.4} px, \
+             {} views",
+            100.0 * (k.fx / t.fx - 1.0),
+            100.0 * (k.fy / t.fy - 1.0),
+            k.cx - t.cx,
+            k.cy - t.cy,
+            c.rms_px,
+            report.views.len()
+        );
+        assert!(
+            report.views.len() >= 12,
+            "seed {seed}: used {} views",
+            report.views.len()
+        );
+        assert!(
+            (k.fx / t.fx - 1.0).abs() < 0.005,
+            "seed {seed}: fx {} vs {}",
+            k.fx,
+            t.fx
+        );
+        assert!(
+            (k.fy / t.fy - 1.0).abs() < 0.005,
+            "seed {seed}: fy {} vs {}",
+            k.fy,
+            t.fy
+        );
+        assert!(
+            (k.cx - t.cx).hypot(k.cy - t.cy) < 5.0,
+            "seed {seed}: pp {},{} vs {},{}",
+            k.cx,
+            k.cy,
+            t.cx,
+            t.cy
+        );
+        assert!(
+            mean < 0.1,
+            "seed {seed}: distortion differs by {mean} px on average"
+        );
+        assert!(
+            full < 0.4,
+            "seed {seed}: distortion differs by up to {full} px"
+        );
+        assert!(c.rms_px < 0.08, "seed {seed}: rms {}", c.rms_px);
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod calib;
+mod calib_live;
 mod detect;
 mod model;
 mod plan;

@@ -168,15 +168,8 @@ fn jsonl_sessions_designs_and_bad_input() {
     // Existing dots from a file (here `stipple detect`'s own output) and the scale from a
     // calibration file give the same plan as detecting in place.
     let detected = stipple()
-        // `plan` detects with the classical detector, so compare with `detect --no-model`.
-        .args([
-            "detect",
-            "--no-model",
-            "--px-per-mm",
-            ppm_s.as_str(),
-            "--format",
-            "jsonl",
-        ])
+        // `plan` detects with the same detector as `detect` (the bundled model by default).
+        .args(["detect", "--px-per-mm", ppm_s.as_str(), "--format", "jsonl"])
         .arg(&a)
         .output()
         .expect("run detect");
@@ -320,4 +313,44 @@ fn evaluation_frames_against_truth() {
         "end-to-end violation rate {:.4}",
         e2e_total.violation_rate()
     );
+}
+
+/// `stipple plan` finds the existing dots with the same detector as `stipple detect`: the
+/// bundled model by default, `--no-model` for classical only, and a model file that is not
+/// there is an error naming it, never a silent fallback.
+#[test]
+fn plan_uses_the_detectors_model_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (image, ppm) = small_frame(dir.path(), 9004);
+    let ppm_s = ppm.to_string();
+    let base = [
+        "--px-per-mm",
+        ppm_s.as_str(),
+        "--target-density",
+        "70",
+        "--min-spacing-mm",
+        "0.7",
+    ];
+    let fused = &run_json(&base, &[&image])[0];
+    let classical = &run_json(&[&base[..], &["--no-model"]].concat(), &[&image])[0];
+    for plan in [fused, classical] {
+        let existing = plan["existing"].as_array().map_or(0, Vec::len);
+        assert!(existing > 50, "existing dots found: {existing}");
+    }
+    let missing = dir.path().join("no-such-model.onnx");
+    let out = stipple()
+        .arg("plan")
+        .args(base)
+        .arg("--model")
+        .arg(&missing)
+        .arg(&image)
+        .output()
+        .expect("run stipple");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-model.onnx"),
+        "error names the model file: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no plan without the asked-for model");
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt as _;
 
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// A small synthetic service (640x360 keeps the suite fast on two cores).
 fn small_config() -> ServeConfig {
@@ -27,14 +27,16 @@ fn small_config() -> ServeConfig {
     c
 }
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
-    async fn start(config: ServeConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub(crate) async fn start(
+        config: ServeConfig,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -56,7 +58,7 @@ impl Server {
         })
     }
 
-    async fn stop(mut self) -> TestResult {
+    pub(crate) async fn stop(mut self) -> TestResult {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -104,7 +106,7 @@ async fn get(
     }
 }
 
-async fn get_json(
+pub(crate) async fn get_json(
     addr: SocketAddr,
     path: &str,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
@@ -520,18 +522,18 @@ async fn send_json(
     Ok(())
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A Chrome DevTools Protocol session on one page.
-struct Cdp {
-    ws: tokio_tungstenite::WebSocketStream<
+pub(crate) struct Cdp {
+    pub(crate) ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
-    next_id: u64,
+    pub(crate) next_id: u64,
 }
 
 impl Cdp {
-    async fn call(
+    pub(crate) async fn call(
         &mut self,
         method: &str,
         params: serde_json::Value,
@@ -557,7 +559,7 @@ impl Cdp {
         }
     }
 
-    async fn eval(
+    pub(crate) async fn eval(
         &mut self,
         expr: &str,
     ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {

@@ -84,7 +84,8 @@ function drawOverlay(o) {
     ctx.restore();
   }
   let dots = 0;
-  if ($("t-dots").checked) {
+  const planShown = !o.calibration; // calibration mode shows the board instead (calib.js)
+  if ($("t-dots").checked && planShown) {
     ctx.lineWidth = px;
     for (const [x, y, r, k] of o.dots) {
       ctx.strokeStyle = k > 0.5 ? "rgba(80,160,255,0.9)" : "rgba(255,255,255,0.55)";
@@ -103,7 +104,7 @@ function drawOverlay(o) {
     ctx.beginPath(); o.hairline.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y))); ctx.stroke();
   }
   let recs = 0;
-  if ($("t-recs").checked) {
+  if ($("t-recs").checked && planShown) {
     ctx.font = `bold ${Math.round(11 * px)}px system-ui, sans-serif`;
     ctx.textAlign = "center"; ctx.textBaseline = "middle";
     for (const [x, y, n] of o.recs) {
@@ -120,6 +121,7 @@ function drawOverlay(o) {
       ctx.beginPath(); ctx.arc(x, y, Math.max(r, 6 * px) + 6 * px, 0, 2 * Math.PI); ctx.stroke();
     }
   }
+  if (window.stippleCalib) window.stippleCalib.draw(ctx, o, px); // calibration mode (calib.js)
   stats.overlaysDrawn++;
   stats.lastSeq = o.seq;
   stats.dotsDrawn = dots;
