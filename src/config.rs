@@ -121,6 +121,10 @@ pub struct ServeConfig {
     pub session: SessionConfig,
     /// Whether the synthetic head moves (tests turn it off to isolate registration).
     pub demo_motion: bool,
+    /// `--record FILE`: where the session is recorded (MCAP), if anywhere.
+    pub record: Option<PathBuf>,
+    /// The camera calibration as loaded, written into the recording.
+    pub calibration: Option<crate::calib::Calibration>,
     /// Where calibration mode saves its files.
     pub calibration_dir: PathBuf,
 }
@@ -143,6 +147,8 @@ impl ServeConfig {
             max_clients: MAX_WS_CLIENTS,
             session: SessionConfig::new(px_per_mm),
             demo_motion: true,
+            record: None,
+            calibration: None,
             calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
         }
     }

@@ -16,6 +16,8 @@
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
 //!   latest-frame-wins hand-offs, the broadcast to viewers. [`server`] is the page, API and
 //!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`] and [`config`] support them.
+//! - [`record`]: recording sessions to MCAP (`serve --record`), replaying them
+//!   (`stipple replay`), the training report and the touch-up comparison.
 //! - [`planning`]: where the next dots go. A variable-density blue-noise sampler that keeps
 //!   the minimum spacing to every dot, follows a treatment design (hairline, fill, scar, no-go
 //!   zones), layers the density over sessions and updates incrementally as dots appear.
@@ -40,6 +42,7 @@ pub mod overlay;
 pub mod perception;
 pub mod pipeline;
 pub mod planning;
+pub mod record;
 pub mod registration;
 pub mod server;
 pub mod session;

@@ -125,6 +125,7 @@ struct Inner {
     source_connected: bool,
     source_status: String,
     counters: SessionCounters,
+    recording: Option<crate::record::RecorderStatus>,
 }
 
 /// Thread-safe metrics shared by the whole service.
@@ -161,6 +162,9 @@ pub struct Snapshot {
     /// Session counters.
     #[serde(flatten)]
     pub session: SessionCounters,
+    /// The recorder (`serve --record`): file, frames written, frames it dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<crate::record::RecorderStatus>,
 }
 
 impl Default for Metrics {
@@ -185,6 +189,7 @@ impl Metrics {
                 source_connected: false,
                 source_status: "starting".into(),
                 counters: SessionCounters::default(),
+                recording: None,
             }),
         }
     }
@@ -249,6 +254,11 @@ impl Metrics {
         self.with(|m| m.counters = counters);
     }
 
+    /// Replaces the recorder's status.
+    pub fn set_recording(&self, status: crate::record::RecorderStatus) {
+        self.with(|m| m.recording = Some(status));
+    }
+
     /// A WebSocket client connected (`+1`) or left (`-1`).
     pub fn ws_client_delta(&self, delta: i64) {
         self.with(|m| m.ws_clients = m.ws_clients.saturating_add_signed(delta));
@@ -294,6 +304,7 @@ impl Metrics {
                 source_status: m.source_status.clone(),
                 uptime_s: now.duration_since(m.started).as_secs_f64(),
                 session: m.counters.clone(),
+                recording: m.recording.clone(),
             }
         })
     }
@@ -357,6 +368,14 @@ impl Snapshot {
             "gauge",
             self.session.map_dots as f64,
         );
+        if let Some(r) = &self.recording {
+            gauge(
+                "record_frames_dropped_total",
+                "Frames dropped from the recording (writer behind); live frames are not affected.",
+                "counter",
+                r.frames_dropped as f64,
+            );
+        }
         if let Some(d) = self.session.drift_mm_median {
             gauge(
                 "registration_drift_mm",

@@ -7,6 +7,7 @@
 //!                                        ┌─(mailbox)──▶ encoder thread (JPEG, in parallel with detection)
 //!                                        └─◀─(mailbox)─┘
 //!  processing thread ──(mailbox)──▶ demo source's needle (the plan, in pixels)
+//!  processing thread ──(bounded channel, try_send)──▶ recorder thread (`--record`, MCAP)
 //!  processing thread ──(mailbox, only in calibration mode)──▶ calibrate thread (board, ≤ 4 Hz)
 //! ```
 //!
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use tokio::net::TcpListener;
 
 use crate::calib::{HeldBoard, LiveCalibration};
@@ -32,6 +34,7 @@ use crate::frame::Frame;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stage};
 use crate::perception::{OnnxSegmenter, SegMask, SegmentConfig, Segmenter};
+use crate::record;
 use crate::registration::Similarity;
 use crate::server::{self, AppState, Packet};
 use crate::session::LiveSession;
@@ -45,8 +48,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// and a few runs a second leave the two cores to capture, detection and encoding.
 const MODEL_MAX_HZ: f64 = 5.0;
 
-/// The newest mask from the model's thread.
-type LatestMask = std::sync::Mutex<Option<Arc<SegMask>>>;
+/// The newest mask from the model's thread, with the frame it was computed on.
+type LatestMask = std::sync::Mutex<Option<(u64, Arc<SegMask>)>>;
 
 /// Frames to the model's thread and its newest mask back.
 struct ModelLink {
@@ -56,7 +59,7 @@ struct ModelLink {
 
 /// Loads the configured segmentation model (before any thread starts, so a missing or broken
 /// model stops `serve` with a clear error instead of falling back silently).
-fn load_segmenter(choice: &ModelChoice) -> anyhow::Result<Option<Segmenter>> {
+pub(crate) fn load_segmenter(choice: &ModelChoice) -> anyhow::Result<Option<Segmenter>> {
     let cfg = SegmentConfig::default();
     let seg = match choice {
         ModelChoice::None => return Ok(None),
@@ -80,7 +83,7 @@ fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shut
         match segmenter.segment(&frame.image, px_per_mm) {
             Ok(mask) => {
                 let mask = Arc::new(mask.clone());
-                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(mask);
+                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some((frame.meta.seq, mask));
                 tracing::trace!(
                     seq = frame.meta.seq,
                     ms = t.elapsed().as_secs_f64() * 1e3,
@@ -234,6 +237,20 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
             None => None,
         };
 
+    // Recording: the writer thread starts now, so that a file that cannot be created stops
+    // `serve` before it serves anything.
+    let recorder = match &config.record {
+        Some(path) => Some(record::Recorder::create(
+            path,
+            record::schema::SessionInfo::new(config, &state.source, &state.model),
+            config
+                .calibration
+                .as_ref()
+                .map(record::schema::camera_calibration),
+        )?),
+        None => None,
+    };
+
     // Processing: detection, registration, planning, publication.
     let processing = {
         let (config, state, shutdown) = (config.clone(), state.clone(), shutdown.clone());
@@ -247,7 +264,7 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
                     hints: &hints,
                     model: model.as_ref(),
                 };
-                process_loop(&config, &state, &links, &shutdown)
+                process_loop(&config, &state, &links, recorder, &shutdown)
             })?
     };
     threads.push(processing);
@@ -335,7 +352,25 @@ struct Links<'a> {
     model: Option<&'a ModelLink>,
 }
 
-fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutdown: &Shutdown) {
+/// Waits for the JPEG of frame `seq` from the encoder thread; `None` on shutdown.
+fn wait_encoded(encoded: &Mailbox<(u64, Bytes)>, seq: u64, shutdown: &Shutdown) -> Option<Bytes> {
+    loop {
+        match encoded.take_timeout(POLL) {
+            Some((s, jpeg)) if s == seq => return Some(jpeg),
+            Some(_) => continue,
+            None if shutdown.is_triggered() => return None,
+            None => {}
+        }
+    }
+}
+
+fn process_loop(
+    config: &ServeConfig,
+    state: &AppState,
+    links: &Links<'_>,
+    mut recorder: Option<record::Recorder>,
+    shutdown: &Shutdown,
+) {
     let Links {
         captures,
         to_encode,
@@ -346,6 +381,8 @@ fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutd
     let metrics = &state.metrics;
     let mut session = LiveSession::new(config.session.clone());
     let mut design_version = 0;
+    // The first frame records the design it starts with.
+    let mut design_changed = true;
     let mut last_seq: Option<u64> = None;
     while !shutdown.is_triggered() {
         let Some((frame, truth)) = captures.take_timeout(POLL) else {
@@ -363,17 +400,41 @@ fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutd
             if slot.version != design_version {
                 design_version = slot.version;
                 session.set_design(slot.design.clone());
+                design_changed = true;
             }
         }
 
         let t = Instant::now();
         to_encode.put(frame.clone());
         state.calibration.offer(&frame);
+        // Recording: detect on the decoded JPEG, the picture the file holds, so that a re-run
+        // on the recording gives exactly these detections (see `record`).
+        let (frame, jpeg) = match &recorder {
+            Some(_) => {
+                let Some(jpeg) = wait_encoded(encoded, meta.seq, shutdown) else {
+                    break;
+                };
+                match record::decode_jpeg(meta.seq, &jpeg) {
+                    Ok(image) => (
+                        Frame {
+                            meta,
+                            image: Arc::new(image),
+                        },
+                        Some(jpeg),
+                    ),
+                    Err(err) => {
+                        tracing::warn!(cause = %err, "skipping frame whose JPEG does not decode");
+                        continue;
+                    }
+                }
+            }
+            None => (frame, None),
+        };
         let mask = model.and_then(|m| {
             m.frames.put(frame.clone());
             m.mask.lock().unwrap_or_else(|e| e.into_inner()).clone()
         });
-        let perception = match session.detect_with_mask(&frame, mask.as_deref()) {
+        let perception = match session.detect_with_mask(&frame, mask.as_ref().map(|m| &*m.1)) {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(seq = meta.seq, cause = %err, "skipping malformed frame");
@@ -385,15 +446,13 @@ fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutd
         let mut overlay = session.update(&perception, truth.as_ref());
         metrics.record_stage(Stage::Plan, t.elapsed());
 
-        let jpeg = loop {
-            match encoded.take_timeout(POLL) {
-                Some((seq, jpeg)) if seq == meta.seq => break Some(jpeg),
-                Some(_) => continue,
-                None if shutdown.is_triggered() => break None,
-                None => {}
-            }
+        let jpeg = match jpeg {
+            Some(jpeg) => jpeg,
+            None => match wait_encoded(encoded, meta.seq, shutdown) {
+                Some(jpeg) => jpeg,
+                None => break,
+            },
         };
-        let Some(jpeg) = jpeg else { break };
 
         overlay.source_status = metrics.source_status();
         overlay.latency_ms = meta.captured_at.elapsed().as_secs_f64() * 1e3;
@@ -409,19 +468,53 @@ fn process_loop(config: &ServeConfig, state: &AppState, links: &Links<'_>, shutd
             }
         };
         // No viewer is not an error: the frame is simply not seen.
+        let overlay_json = Utf8Bytes::from(overlay_json);
         let _ = state.frames.send(Arc::new(Packet {
             seq: meta.seq,
-            overlay_json: overlay_json.into(),
-            jpeg,
+            overlay_json: overlay_json.clone(),
+            jpeg: jpeg.clone(),
         }));
         metrics.record_published(meta.captured_at);
 
         metrics.set_session(session.counters());
-        *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.plan_snapshot());
+        let plan = session.plan_snapshot();
+        let placed = session.take_placed();
+        if let Some(rec) = recorder.as_mut() {
+            rec.offer(record::FrameRecord {
+                seq: meta.seq,
+                captured_at: meta.captured_at,
+                jpeg,
+                overlay,
+                overlay_json,
+                detections: record::schema::DetectionsMsg {
+                    seq: meta.seq,
+                    width: perception.width,
+                    height: perception.height,
+                    mask_seq: mask.as_ref().map(|m| m.0),
+                    detections: perception.detections,
+                },
+                plan: plan.clone(),
+                placed,
+                design: design_changed.then(|| session.design().clone()),
+            });
+            metrics.set_recording(rec.status());
+        }
+        design_changed = false;
+        *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan);
         hints.put(NeedleHint {
             seq: meta.seq,
             targets_in_image: session.targets_in_image(),
         });
+    }
+    if let Some(rec) = recorder {
+        match rec.finish() {
+            Ok(stats) => tracing::info!(
+                frames = stats.frames_written,
+                dropped = stats.frames_dropped,
+                "recording finished with its summary and index"
+            ),
+            Err(err) => tracing::error!(cause = %err, "recording not finished cleanly"),
+        }
     }
     tracing::debug!("processing stopped");
 }

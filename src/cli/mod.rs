@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod calibrate;
 mod detect;
 mod plan;
+mod replay;
 mod score;
 mod serve;
 mod synth;
@@ -36,6 +37,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// The live service: camera to overlay at the chair, on a page at http://127.0.0.1:8080/.
     Serve(serve::ServeArgs),
+    /// Replay a recorded session on the live page, score it (--report) or compare it with a
+    /// later one (--compare).
+    Replay(replay::ReplayArgs),
     /// Calibrate the camera rig from chessboard photos (intrinsics, distortion, px/mm).
     Calibrate(calibrate::CalibrateArgs),
     /// Render chessboard views through the reference camera, with ground truth.
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args),
         Command::Score(args) => score::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::SynthBoard(args) => synth_board::run(args),
     }

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// List the cameras the system offers and exit.
     #[arg(long)]
     pub list_cameras: bool,
+    /// Record the session to this MCAP file (frames, detections, plan, design changes, placed
+    /// dots); opens in Foxglove, replays with `stipple replay FILE`.
+    #[arg(long, value_name = "FILE.mcap")]
+    pub record: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -97,22 +101,20 @@ impl ServeConfig {
             }
             (None, false) => (ModelChoice::Bundled, MODEL_BUNDLED.to_string()),
         };
+        config.record = args.record.clone();
         let mut px_per_mm = args.px_per_mm;
         if let Some(path) = &args.calibration {
-            let (w, h, ppm) = load_calibration(path)?;
-            config.width = w;
-            config.height = h;
-            px_per_mm = ppm;
+            let c = load_calibration(path)?;
+            (config.width, config.height, px_per_mm) = (c.image_width, c.image_height, c.px_per_mm);
+            config.calibration = Some(c);
         }
         Ok(config.with_px_per_mm(px_per_mm))
     }
 }
 
-/// Frame size and scale from a calibration file (`calib::load` validates every field).
-fn load_calibration(path: &Path) -> anyhow::Result<(u32, u32, f64)> {
-    let c = crate::calib::load(path)
-        .with_context(|| format!("loading calibration {}", path.display()))?;
-    Ok((c.image_width, c.image_height, c.px_per_mm))
+/// A calibration file (`calib::load` validates every field).
+fn load_calibration(path: &Path) -> anyhow::Result<crate::calib::Calibration> {
+    crate::calib::load(path).with_context(|| format!("loading calibration {}", path.display()))
 }
 
 /// Runs `stipple serve`.

@@ -13,7 +13,7 @@ pub mod msg;
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta};
 use crate::perception::{Detector, FuseConfig, PerceptionError, SegMask};
@@ -76,7 +76,7 @@ pub struct Perception {
 }
 
 /// One recommended next dot, on the skin.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Recommendation {
     /// Stable id while the recommendation lives.
     pub id: u64,
@@ -85,7 +85,7 @@ pub struct Recommendation {
 }
 
 /// The plan as `GET /api/plan` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanSnapshot {
     /// Sequence number of the frame the plan was last updated on.
     pub seq: u64,
@@ -104,7 +104,7 @@ pub struct PlanSnapshot {
 }
 
 /// Density reached in one zone.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneDensity {
     /// Zone name ("view" when no zone is drawn).
     pub name: String,
@@ -112,6 +112,26 @@ pub struct ZoneDensity {
     pub density_per_cm2: f64,
     /// Dots per cm² asked for.
     pub target_per_cm2: f64,
+}
+
+/// A pigment dot the session saw appear (placed by the needle), as the recording and the
+/// training report need it: where, how big, and how it stood against the plan and its
+/// neighbours at that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlacedDot {
+    /// The frame on which the dot was confirmed.
+    pub seq: u64,
+    /// Where, in skin millimetres.
+    pub in_skin_mm: [f64; 2],
+    /// Radius on the skin, millimetres.
+    pub radius_mm: f64,
+    /// Distance to the nearest recommendation standing when it was placed, millimetres
+    /// (`None` when there was no plan yet).
+    pub nearest_rec_mm: Option<f64>,
+    /// Distance to the nearest other dot in the skin map, millimetres.
+    pub nearest_dot_mm: Option<f64>,
+    /// The design's minimum spacing at that moment, millimetres.
+    pub min_spacing_mm: f64,
 }
 
 /// State of one live session.
@@ -136,6 +156,8 @@ pub struct LiveSession {
     frames_unregistered: u64,
     last_seq: u64,
     epoch: (Instant, SystemTime),
+    /// Dots placed since the last [`LiveSession::take_placed`].
+    placed: Vec<PlacedDot>,
 }
 
 impl LiveSession {
@@ -171,6 +193,7 @@ impl LiveSession {
             frames_unregistered: 0,
             last_seq: 0,
             epoch: (Instant::now(), SystemTime::now()),
+            placed: Vec::new(),
             config,
         }
     }
@@ -293,6 +316,8 @@ impl LiveSession {
             );
             if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
                 self.dots_placed += 1;
+                let dot = self.placed_dot(p.meta.seq, l);
+                self.placed.push(dot);
                 tracing::debug!(x_mm = l.in_skin_mm[0], y_mm = l.in_skin_mm[1], "dot placed");
             }
             if let Some(lp) = self.planner.as_mut() {
@@ -393,6 +418,27 @@ impl LiveSession {
             dots_placed: self.dots_placed,
             recs_done: self.recs_done,
             source_status: String::new(),
+        }
+    }
+
+    /// The dots placed since the last call (the pipeline takes them every frame for the
+    /// recording).
+    pub fn take_placed(&mut self) -> Vec<PlacedDot> {
+        std::mem::take(&mut self.placed)
+    }
+
+    /// A newly placed dot against the plan standing before it and the dots around it.
+    fn placed_dot(&self, seq: u64, l: &crate::registration::Landmark) -> PlacedDot {
+        let d = |q: [f64; 2]| (q[0] - l.in_skin_mm[0]).hypot(q[1] - l.in_skin_mm[1]);
+        let nearest = |it: &mut dyn Iterator<Item = f64>| it.min_by(f64::total_cmp);
+        PlacedDot {
+            seq,
+            in_skin_mm: l.in_skin_mm,
+            radius_mm: l.radius_mm,
+            nearest_rec_mm: nearest(&mut self.recs.iter().map(|r| d(r.in_skin_mm))),
+            // The dot itself is in the map: skip distances of (almost) zero.
+            nearest_dot_mm: nearest(&mut self.confirmed_dots().map(d).filter(|v| *v > 1e-9)),
+            min_spacing_mm: self.design.min_spacing_mm,
         }
     }
 

@@ -3,10 +3,10 @@
 //! Sent as JSON text just before the frame's JPEG on the WebSocket. Dots travel as compact
 //! arrays (`[x, y, r, kind]`) because a frame can carry a thousand of them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One frame's overlay.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverlayMsg {
     /// Sequence number of the frame this overlay belongs to (copied from `FrameMeta`).
     pub seq: u64,
@@ -43,7 +43,7 @@ pub struct OverlayMsg {
 }
 
 /// One zone on the page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneMsg {
     /// Zone name.
     pub name: String,
@@ -56,7 +56,7 @@ pub struct ZoneMsg {
 }
 
 /// A coarse density map on the skin, drawn through `image_from_skin`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeatMsg {
     /// Skin position of the corner of cell (0, 0), millimetres.
     pub origin_mm: [f64; 2],

@@ -86,6 +86,17 @@ pub struct NeedleHint {
     pub targets_in_image: Vec<[f64; 2]>,
 }
 
+/// One dot the simulated needle placed: the truth a recorded session is scored against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeedleDot {
+    /// The source's frame counter when it was placed.
+    pub frame: u64,
+    /// Where, scene millimetres.
+    pub in_scene_mm: [f64; 2],
+    /// Whether it was aimed at the plan's current recommendation (else placed off the plan).
+    pub on_plan: bool,
+}
+
 /// Head motion as a function of time.
 #[derive(Debug, Clone)]
 struct HeadMotion {
@@ -161,6 +172,7 @@ pub struct DemoSource {
     next_dot_s: f64,
     last_hint_used: u64,
     dots_placed: u64,
+    needle: Vec<NeedleDot>,
     /// Off: frames come as fast as they render (simulated time), for tests and benchmarks.
     paced: bool,
 }
@@ -282,6 +294,7 @@ impl DemoSource {
             next_dot_s,
             last_hint_used: 0,
             dots_placed: 0,
+            needle: Vec::new(),
             paced: true,
         }
     }
@@ -341,6 +354,11 @@ impl DemoSource {
     /// Dots the simulated needle has placed.
     pub fn dots_placed(&self) -> u64 {
         self.dots_placed
+    }
+
+    /// Every dot the needle has placed, in order (the truth for the training report's tests).
+    pub fn needle_dots(&self) -> &[NeedleDot] {
+        &self.needle
     }
 
     /// The true pose at time `t_s` (seconds since start); exposed for tests.
@@ -429,6 +447,7 @@ impl DemoSource {
                     .map(|(_, p)| *p)?;
                 Some(pose.skin_from_image(ppm, w, h, t[0], t[1]))
             });
+        let mut on_plan = false;
         let (x, y) = match planned {
             Some((x, y))
                 if self
@@ -436,6 +455,7 @@ impl DemoSource {
                     .gen_bool(self.config.on_plan_fraction.clamp(0.0, 1.0)) =>
             {
                 self.last_hint_used = self.hint.seq;
+                on_plan = true;
                 (
                     x + self.rng.gen_range(-0.05..0.05),
                     y + self.rng.gen_range(-0.05..0.05),
@@ -460,6 +480,11 @@ impl DemoSource {
             }
         }
         self.dots_placed += 1;
+        self.needle.push(NeedleDot {
+            frame: self.frame,
+            in_scene_mm: [x, y],
+            on_plan,
+        });
         tracing::debug!(
             x_mm = x,
             y_mm = y,

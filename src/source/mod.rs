@@ -21,7 +21,7 @@ use thiserror::Error;
 use crate::frame::{Frame, FrameMeta};
 use crate::registration::Similarity;
 pub use camera::{CameraConfig, CameraInfo, CameraSource};
-pub use demo::{DemoConfig, DemoSource, NeedleHint};
+pub use demo::{DemoConfig, DemoSource, NeedleDot, NeedleHint};
 pub use images::ImageSource;
 
 /// Why a source could not be opened or read.

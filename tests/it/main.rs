@@ -6,5 +6,6 @@ mod calib_live;
 mod detect;
 mod model;
 mod plan;
+mod record;
 mod serve;
 mod synth;

@@ -200,6 +200,12 @@ async function pollStatus() {
     const src = $("s-source");
     src.textContent = s.source_connected ? s.source : s.source_status;
     src.classList.toggle("down", !s.source_connected);
+    const rec = $("s-rec"), r = s.recording;
+    rec.hidden = !r;
+    if (r) {
+      rec.textContent = r.error ? `REC stopped: ${r.error}` : `REC ${r.frames_written} frames, ${r.frames_dropped} dropped`;
+      rec.classList.toggle("down", !!r.error || r.frames_dropped > 0);
+    }
     const plan = await fetch("/api/plan");
     if (plan.ok) {
       const p = await plan.json();
@@ -210,5 +216,9 @@ async function pollStatus() {
 }
 
 fetch("/api/design").then((r) => r.json()).then(showDesign).catch(() => {});
+// `stipple replay` answers /api/replay and serves its controls; the live service does not.
+fetch("/api/replay").then((r) => {
+  if (r.ok) document.body.appendChild(Object.assign(document.createElement("script"), { src: "/replay.js" }));
+}).catch(() => {});
 connect();
 pollStatus();

@@ -1,0 +1,775 @@
+//! The training score of a recorded session: `stipple replay FILE.mcap --report OUT.html`.
+//!
+//! What a trainer looks at, from the recording alone:
+//! - **dots placed** (the session's placed-dot events) and **dots per minute** over the
+//!   recording's duration;
+//! - **on plan**: the share of placed dots that landed within [`ON_PLAN_MM`] of a
+//!   recommendation standing when they were placed;
+//! - **spacing violations** (blowout risk): placed dots closer to another dot than the
+//!   design's minimum spacing;
+//! - **density per zone against target**, and a **density map picture per zone**.
+//!
+//! Densities come from the skin map rebuilt from the recording ([`SkinMap`]): every frame's
+//! detections, mapped to the skin through that frame's registration, clustered into dots
+//! (a dot is kept once seen in [`MIN_OBSERVATIONS`] frames); a zone's density counts the
+//! dots inside the part of the zone that was in view, over that area.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use image::{Rgb, RgbImage};
+use serde::Serialize;
+
+use super::reader::Recording;
+use crate::frame::DotKind;
+use crate::registration::Similarity;
+use crate::session::design::point_in_polygon;
+use crate::session::{Design, PlacedDot};
+
+/// A placed dot within this distance of a recommendation counts as on plan, millimetres.
+pub const ON_PLAN_MM: f64 = 0.2;
+/// A cluster of observations becomes a map dot once seen in this many frames.
+pub const MIN_OBSERVATIONS: u32 = 3;
+/// Observations closer than this to a map dot belong to it, millimetres.
+const CLUSTER_MM: f64 = 0.3;
+/// Side of a coverage cell, millimetres.
+const COVER_CELL_MM: f64 = 0.5;
+/// A coverage cell counts as seen once in view in this many frames (half a second at 30 fps).
+const COVER_MIN_FRAMES: u32 = 15;
+/// Density pictures: pixels per millimetre.
+const PICTURE_PX_PER_MM: f64 = 8.0;
+/// Density pictures: radius of the disc over which local density is measured, millimetres.
+const DENSITY_RADIUS_MM: f64 = 2.5;
+/// Margin of the picture in which the view is not trusted (dots cut by the edge), pixels.
+const BORDER_PX: f64 = 24.0;
+
+/// One dot of the rebuilt skin map.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MapDot {
+    /// Position, skin millimetres (mean of the observations).
+    pub in_skin_mm: [f64; 2],
+    /// Radius, millimetres (mean).
+    pub radius_mm: f64,
+    /// Darkness against the skin around it, 0 (invisible) to 1 (black), when measured.
+    pub darkness: Option<f64>,
+    /// Follicle or pigment (majority of observations).
+    pub kind: DotKind,
+    /// Frames it was seen in.
+    pub observations: u32,
+}
+
+/// The skin map rebuilt from a recording, with what was in view.
+#[derive(Debug, Clone, Default)]
+pub struct SkinMap {
+    /// The dots.
+    pub dots: Vec<MapDot>,
+    /// Coverage cells seen (skin cell index → frames in view).
+    cover: HashMap<(i64, i64), u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cluster {
+    sum: [f64; 2],
+    radius_sum: f64,
+    n: u32,
+    pigment: u32,
+    dark_sum: f64,
+    dark_n: u32,
+}
+
+impl Cluster {
+    fn mean(&self) -> [f64; 2] {
+        let n = f64::from(self.n);
+        [self.sum[0] / n, self.sum[1] / n]
+    }
+}
+
+/// `skin_from_image` of a recorded frame, when it was registered.
+fn skin_from_image(f: &super::RecordedFrame) -> Option<Similarity> {
+    if !f.overlay.registered {
+        return None;
+    }
+    if let Some(p) = &f.plan {
+        return Some(p.skin_from_image);
+    }
+    let m = f.overlay.image_from_skin;
+    Some(
+        Similarity {
+            a: m[0],
+            b: m[3],
+            tx: m[2],
+            ty: m[5],
+        }
+        .inverse(),
+    )
+}
+
+impl SkinMap {
+    /// Rebuilds the map from every registered frame. With `darkness_every = Some(n)`, every
+    /// n-th frame is decoded and each dot's darkness measured (for the touch-up comparison).
+    pub fn from_recording(rec: &Recording, darkness_every: Option<usize>) -> Self {
+        let _span = tracing::debug_span!("skin_map", frames = rec.frames.len()).entered();
+        let mut clusters: Vec<Cluster> = Vec::new();
+        let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+        let mut cover: HashMap<(i64, i64), u32> = HashMap::new();
+        let cell = |p: [f64; 2]| {
+            (
+                (p[0] / CLUSTER_MM).floor() as i64,
+                (p[1] / CLUSTER_MM).floor() as i64,
+            )
+        };
+        for (i, f) in rec.frames.iter().enumerate() {
+            let (Some(t), Some(d)) = (skin_from_image(f), f.detections.as_ref()) else {
+                continue;
+            };
+            let luma = darkness_every
+                .filter(|n| *n > 0 && i % n == 0)
+                .and_then(|_| super::decode_jpeg(f.seq, &f.jpeg).ok())
+                .map(|img| image::imageops::grayscale(&img));
+            // Coverage: the cells whose centre is in the trusted part of the view.
+            let inv = t.inverse();
+            let (w, h) = (f64::from(d.width), f64::from(d.height));
+            let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]].map(|c| t.apply(c));
+            let (x0, x1) = min_max(corners.iter().map(|c| c[0]));
+            let (y0, y1) = min_max(corners.iter().map(|c| c[1]));
+            let (cx0, cx1) = (
+                (x0 / COVER_CELL_MM).floor() as i64,
+                (x1 / COVER_CELL_MM).ceil() as i64,
+            );
+            let (cy0, cy1) = (
+                (y0 / COVER_CELL_MM).floor() as i64,
+                (y1 / COVER_CELL_MM).ceil() as i64,
+            );
+            for cy in cy0..cy1 {
+                for cx in cx0..cx1 {
+                    let c = [
+                        (cx as f64 + 0.5) * COVER_CELL_MM,
+                        (cy as f64 + 0.5) * COVER_CELL_MM,
+                    ];
+                    let q = inv.apply(c);
+                    if q[0] >= BORDER_PX
+                        && q[1] >= BORDER_PX
+                        && q[0] < w - BORDER_PX
+                        && q[1] < h - BORDER_PX
+                    {
+                        *cover.entry((cx, cy)).or_insert(0) += 1;
+                    }
+                }
+            }
+            let scale = t.scale();
+            for det in &d.detections {
+                let p = t.apply([det.x, det.y]);
+                let (gx, gy) = cell(p);
+                let mut best: Option<(usize, f64)> = None;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        for &k in grid.get(&(gx + dx, gy + dy)).into_iter().flatten() {
+                            let m = clusters[k].mean();
+                            let dist = (m[0] - p[0]).hypot(m[1] - p[1]);
+                            if dist < CLUSTER_MM && best.is_none_or(|b| dist < b.1) {
+                                best = Some((k, dist));
+                            }
+                        }
+                    }
+                }
+                let k = match best {
+                    Some((k, _)) => k,
+                    None => {
+                        clusters.push(Cluster {
+                            sum: [0.0, 0.0],
+                            radius_sum: 0.0,
+                            n: 0,
+                            pigment: 0,
+                            dark_sum: 0.0,
+                            dark_n: 0,
+                        });
+                        grid.entry((gx, gy)).or_default().push(clusters.len() - 1);
+                        clusters.len() - 1
+                    }
+                };
+                let c = &mut clusters[k];
+                c.sum = [c.sum[0] + p[0], c.sum[1] + p[1]];
+                c.radius_sum += det.radius * scale;
+                c.n += 1;
+                c.pigment += u32::from(det.kind == DotKind::Pigment);
+                if let Some(dark) = luma
+                    .as_ref()
+                    .and_then(|l| darkness(l, det.x, det.y, det.radius))
+                {
+                    c.dark_sum += dark;
+                    c.dark_n += 1;
+                }
+            }
+        }
+        let dots = clusters
+            .iter()
+            .filter(|c| c.n >= MIN_OBSERVATIONS)
+            .map(|c| MapDot {
+                in_skin_mm: c.mean(),
+                radius_mm: c.radius_sum / f64::from(c.n),
+                darkness: (c.dark_n > 0).then(|| c.dark_sum / f64::from(c.dark_n)),
+                kind: if 2 * c.pigment >= c.n {
+                    DotKind::Pigment
+                } else {
+                    DotKind::Follicle
+                },
+                observations: c.n,
+            })
+            .collect();
+        Self { dots, cover }
+    }
+
+    /// A map from known dots, everything around them counted as seen (tests, synthetic maps).
+    pub fn from_dots(dots: Vec<MapDot>) -> Self {
+        let mut cover = HashMap::new();
+        for d in &dots {
+            let (cx, cy) = (
+                (d.in_skin_mm[0] / COVER_CELL_MM).floor() as i64,
+                (d.in_skin_mm[1] / COVER_CELL_MM).floor() as i64,
+            );
+            for dy in -4..=4 {
+                for dx in -4..=4 {
+                    cover.insert((cx + dx, cy + dy), COVER_MIN_FRAMES);
+                }
+            }
+        }
+        Self { dots, cover }
+    }
+
+    /// Whether a skin point was in view long enough to count.
+    pub fn seen(&self, p: [f64; 2]) -> bool {
+        let c = (
+            (p[0] / COVER_CELL_MM).floor() as i64,
+            (p[1] / COVER_CELL_MM).floor() as i64,
+        );
+        self.cover.get(&c).is_some_and(|n| *n >= COVER_MIN_FRAMES)
+    }
+
+    /// The area seen inside `poly` (all seen area when `None`), cm².
+    pub fn seen_area_cm2(&self, poly: Option<&[[f64; 2]]>) -> f64 {
+        let cell_cm2 = COVER_CELL_MM * COVER_CELL_MM / 100.0;
+        self.cover
+            .iter()
+            .filter(|(_, n)| **n >= COVER_MIN_FRAMES)
+            .filter(|((cx, cy), _)| {
+                let c = [
+                    (*cx as f64 + 0.5) * COVER_CELL_MM,
+                    (*cy as f64 + 0.5) * COVER_CELL_MM,
+                ];
+                poly.is_none_or(|p| point_in_polygon(c, p))
+            })
+            .count() as f64
+            * cell_cm2
+    }
+
+    /// Bounding box of the seen area, millimetres: `[x0, y0, x1, y1]`.
+    fn seen_bbox(&self) -> Option<[f64; 4]> {
+        let seen: Vec<_> = self
+            .cover
+            .iter()
+            .filter(|(_, n)| **n >= COVER_MIN_FRAMES)
+            .map(|(c, _)| *c)
+            .collect();
+        if seen.is_empty() {
+            return None;
+        }
+        let (x0, x1) = min_max(seen.iter().map(|c| c.0 as f64));
+        let (y0, y1) = min_max(seen.iter().map(|c| c.1 as f64));
+        Some([
+            x0 * COVER_CELL_MM,
+            y0 * COVER_CELL_MM,
+            (x1 + 1.0) * COVER_CELL_MM,
+            (y1 + 1.0) * COVER_CELL_MM,
+        ])
+    }
+}
+
+fn min_max(it: impl Iterator<Item = f64>) -> (f64, f64) {
+    it.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// Darkness of a dot against the skin around it: `1 - mean(disc) / mean(ring)`, luminance.
+pub fn darkness(luma: &image::GrayImage, x: f64, y: f64, radius: f64) -> Option<f64> {
+    let r_in = radius.max(1.0);
+    let (r0, r1) = (r_in + 1.5, r_in + 3.5);
+    let (w, h) = (i64::from(luma.width()), i64::from(luma.height()));
+    let (mut disc, mut nd, mut ring, mut nr) = (0.0, 0u32, 0.0, 0u32);
+    let reach = r1.ceil() as i64;
+    let (cx, cy) = (x.floor() as i64, y.floor() as i64);
+    for py in cy - reach..=cy + reach {
+        for px in cx - reach..=cx + reach {
+            if px < 0 || py < 0 || px >= w || py >= h {
+                return None;
+            }
+            let d = (px as f64 + 0.5 - x).hypot(py as f64 + 0.5 - y);
+            let v = f64::from(luma.get_pixel(px as u32, py as u32)[0]);
+            if d <= r_in {
+                disc += v;
+                nd += 1;
+            } else if d >= r0 && d <= r1 {
+                ring += v;
+                nr += 1;
+            }
+        }
+    }
+    (nd > 0 && nr > 0 && ring > 0.0).then(|| 1.0 - (disc / f64::from(nd)) / (ring / f64::from(nr)))
+}
+
+/// A placed dot closer to another dot than the design allows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// The frame on which it was placed.
+    pub seq: u64,
+    /// Seconds from the start of the recording.
+    pub t_s: f64,
+    /// Where, skin millimetres.
+    pub in_skin_mm: [f64; 2],
+    /// Distance to the nearest other dot, millimetres.
+    pub nearest_dot_mm: f64,
+    /// The minimum spacing of the design then, millimetres.
+    pub min_spacing_mm: f64,
+}
+
+/// Density reached in one zone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneReport {
+    /// The zone ("whole view" without zones).
+    pub name: String,
+    /// Area of the zone that was in view, cm².
+    pub area_cm2: f64,
+    /// Dots (follicles and pigment) in it.
+    pub dots: usize,
+    /// Of them, pigment dots.
+    pub pigment_dots: usize,
+    /// Dots placed in it this session.
+    pub placed: usize,
+    /// Dots per cm² reached.
+    pub density_per_cm2: f64,
+    /// Dots per cm² asked for.
+    pub target_per_cm2: f64,
+    /// `density / target`.
+    pub reached: f64,
+    /// The density map, PNG (in the HTML report, not in JSON).
+    #[serde(skip)]
+    pub picture_png: Vec<u8>,
+}
+
+/// The training score of one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The recording.
+    pub file: String,
+    /// The source it was recorded from.
+    pub source: String,
+    /// The model live perception used.
+    pub model: String,
+    /// From the first to the last frame, seconds.
+    pub duration_s: f64,
+    /// Frames in the recording.
+    pub frames: usize,
+    /// Whether the file was finished cleanly (else: cut short, reported up to where it got).
+    pub finished: bool,
+    /// Frames the recorder dropped (slow disk), from its last statistics.
+    pub frames_dropped_by_recorder: u64,
+    /// Dots placed.
+    pub dots_placed: usize,
+    /// Placed within [`ON_PLAN_MM`] of a standing recommendation.
+    pub on_plan: usize,
+    /// `on_plan / dots_placed` (0 without dots).
+    pub on_plan_share: f64,
+    /// Placed while no recommendation stood (before the first plan).
+    pub without_plan: usize,
+    /// Median distance from a placed dot to the nearest recommendation, millimetres.
+    pub median_offset_mm: Option<f64>,
+    /// Dots placed per minute.
+    pub dots_per_minute: f64,
+    /// Placed dots too close to another dot.
+    pub spacing_violations: Vec<Violation>,
+    /// Density per zone against target.
+    pub zones: Vec<ZoneReport>,
+    /// The design at the end of the session.
+    pub design: Design,
+}
+
+impl Report {
+    /// Scores a recording.
+    pub fn from_recording(rec: &Recording) -> Self {
+        let map = SkinMap::from_recording(rec, None);
+        Self::from_parts(rec, &map)
+    }
+
+    /// Scores a recording against an already rebuilt map.
+    pub fn from_parts(rec: &Recording, map: &SkinMap) -> Self {
+        let _span = tracing::debug_span!("report").entered();
+        let t0 = rec.frames.first().map_or(0, |f| f.log_time_ns);
+        let t_of = |seq: u64| {
+            let i = rec.frames.partition_point(|f| f.seq < seq);
+            rec.frames
+                .get(i.min(rec.frames.len().saturating_sub(1)))
+                .map_or(0.0, |f| f.log_time_ns.saturating_sub(t0) as f64 / 1e9)
+        };
+        let placed = &rec.placed;
+        let on_plan = placed
+            .iter()
+            .filter(|p| p.nearest_rec_mm.is_some_and(|d| d <= ON_PLAN_MM))
+            .count();
+        let without_plan = placed.iter().filter(|p| p.nearest_rec_mm.is_none()).count();
+        let mut offsets: Vec<f64> = placed.iter().filter_map(|p| p.nearest_rec_mm).collect();
+        offsets.sort_by(f64::total_cmp);
+        let spacing_violations = placed
+            .iter()
+            .filter_map(|p| {
+                let d = p.nearest_dot_mm?;
+                (d < p.min_spacing_mm).then(|| Violation {
+                    seq: p.seq,
+                    t_s: t_of(p.seq),
+                    in_skin_mm: p.in_skin_mm,
+                    nearest_dot_mm: d,
+                    min_spacing_mm: p.min_spacing_mm,
+                })
+            })
+            .collect();
+        let duration_s = rec.duration_s();
+        let design = rec
+            .frames
+            .last()
+            .map_or_else(Design::default, |f| rec.design_at(f.seq));
+        let zones = zone_reports(map, &design, placed);
+        Self {
+            file: rec.path.display().to_string(),
+            source: rec.info.source.clone(),
+            model: rec.info.model.clone(),
+            duration_s,
+            frames: rec.frames.len(),
+            finished: rec.finished,
+            frames_dropped_by_recorder: rec.recorder.as_ref().map_or(0, |r| r.frames_dropped),
+            dots_placed: placed.len(),
+            on_plan,
+            on_plan_share: if placed.is_empty() {
+                0.0
+            } else {
+                on_plan as f64 / placed.len() as f64
+            },
+            without_plan,
+            median_offset_mm: offsets.get(offsets.len() / 2).copied(),
+            dots_per_minute: if duration_s > 0.0 {
+                placed.len() as f64 * 60.0 / duration_s
+            } else {
+                0.0
+            },
+            spacing_violations,
+            zones,
+            design,
+        }
+    }
+
+    /// The report as JSON (pictures left out).
+    ///
+    /// # Errors
+    /// Never in practice (plain numbers and strings).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// The report as a self-contained HTML page (pictures embedded as PNG).
+    pub fn to_html(&self) -> String {
+        let mut h = String::new();
+        let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+        let _ = write!(
+            h,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stipple session report</title>{CSS}</head><body>\
+             <h1>Session report</h1><p class=\"sub\">{} · {} · {:.0} s, {} frames{}</p>",
+            esc(&self.file),
+            esc(&self.source),
+            self.duration_s,
+            self.frames,
+            if self.finished { "" } else { " · <b>file cut short: scored up to where it got</b>" }
+        );
+        let verdict = |ok: bool| if ok { "good" } else { "warn" };
+        let _ = write!(
+            h,
+            "<div class=\"cards\">\
+             <div class=\"card\"><b>{}</b><span>dots placed</span></div>\
+             <div class=\"card {}\"><b>{}</b><span>within {} mm of a recommendation ({} of {})</span></div>\
+             <div class=\"card {}\"><b>{}</b><span>spacing violations (closer than the minimum spacing: blowout risk)</span></div>\
+             <div class=\"card\"><b>{:.1}</b><span>dots per minute</span></div>\
+             </div>",
+            self.dots_placed,
+            verdict(self.on_plan_share >= 0.8),
+            pct(self.on_plan_share),
+            ON_PLAN_MM,
+            self.on_plan,
+            self.dots_placed,
+            verdict(self.spacing_violations.is_empty()),
+            self.spacing_violations.len(),
+            self.dots_per_minute,
+        );
+        let _ = write!(
+            h,
+            "<p>Design at the end: session {}, target {:.0} dots/cm², minimum spacing {:.2} mm. \
+             Median distance from a placed dot to the nearest recommendation: {}. \
+             {} dots were placed before the first plan.{}</p>",
+            self.design.session,
+            self.design.target_per_cm2,
+            self.design.min_spacing_mm,
+            self.median_offset_mm
+                .map_or("n/a".into(), |d| format!("{d:.2} mm")),
+            self.without_plan,
+            if self.frames_dropped_by_recorder > 0 {
+                format!(
+                    " The recorder dropped {} frames (slow disk); events were kept.",
+                    self.frames_dropped_by_recorder
+                )
+            } else {
+                String::new()
+            }
+        );
+        h.push_str("<h2>Density per zone</h2><table><tr><th>zone</th><th>area in view</th><th>dots</th><th>placed</th><th>density</th><th>target</th><th>reached</th></tr>");
+        for z in &self.zones {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{:.2} cm²</td><td>{} ({} pigment)</td><td>{}</td><td>{:.0}/cm²</td><td>{:.0}/cm²</td>\
+                 <td><div class=\"bar\"><div style=\"width:{:.0}%\" class=\"{}\"></div></div> {}</td></tr>",
+                esc(&z.name),
+                z.area_cm2,
+                z.dots,
+                z.pigment_dots,
+                z.placed,
+                z.density_per_cm2,
+                z.target_per_cm2,
+                (100.0 * z.reached).min(100.0),
+                verdict(z.reached >= 0.9),
+                pct(z.reached)
+            );
+        }
+        h.push_str("</table>");
+        for z in &self.zones {
+            if z.picture_png.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                h,
+                "<figure><img alt=\"density map of {0}\" src=\"data:image/png;base64,{1}\">\
+                 <figcaption>{0}: local density against target (red below, yellow near, green at target; grey not in view). \
+                 Dark dots: pigment; light: follicles; cyan rings: placed this session; red rings: spacing violations.</figcaption></figure>",
+                esc(&z.name),
+                base64::engine::general_purpose::STANDARD.encode(&z.picture_png)
+            );
+        }
+        if !self.spacing_violations.is_empty() {
+            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (mm)</th><th>nearest dot</th><th>minimum</th></tr>");
+            for v in &self.spacing_violations {
+                let _ = write!(
+                    h,
+                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td></tr>",
+                    v.t_s, v.seq, v.in_skin_mm[0], v.in_skin_mm[1], v.nearest_dot_mm, v.min_spacing_mm
+                );
+            }
+            h.push_str("</table>");
+        }
+        let _ = write!(
+            h,
+            "<p class=\"sub\">How this is measured: a dot counts as placed when a new pigment dot appears on skin that was already in view; \
+             on plan means within {ON_PLAN_MM} mm of a recommendation standing at that moment; densities count every dot (follicles and pigment) \
+             of the skin map rebuilt from the recording, over the part of each zone that was in view. Model: {}.</p></body></html>",
+            esc(&self.model)
+        );
+        h
+    }
+}
+
+const CSS: &str = "<style>body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}\
+h1{margin-bottom:0}.sub{color:#666}.cards{display:flex;gap:1em;flex-wrap:wrap;margin:1.5em 0}\
+.card{flex:1 1 180px;border:1px solid #ddd;border-radius:8px;padding:.8em 1em}.card b{display:block;font-size:2em}\
+.card span{color:#555}.card.good{border-color:#3a3;background:#f3fbf3}.card.warn{border-color:#d80;background:#fff8ec}\
+table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #eee;padding:.35em .5em;text-align:left}\
+.bar{display:inline-block;width:120px;height:10px;background:#eee;border-radius:5px;vertical-align:middle}\
+.bar div{height:10px;border-radius:5px}.bar .good{background:#3a3}.bar .warn{background:#d80}\
+figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}</style>";
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<ZoneReport> {
+    /// A zone to score: name, polygon (none: everything seen), target.
+    type ZoneSpec = (String, Option<Vec<[f64; 2]>>, f64);
+    let mut zones: Vec<ZoneSpec> = design
+        .zones
+        .iter()
+        .map(|z| {
+            (
+                z.name.clone(),
+                Some(z.polygon_in_skin_mm.clone()),
+                z.target_per_cm2.unwrap_or(design.target_per_cm2),
+            )
+        })
+        .collect();
+    if zones.is_empty() {
+        zones.push(("whole view".into(), None, design.target_per_cm2));
+    }
+    zones
+        .into_iter()
+        .map(|(name, poly, target)| {
+            let inside =
+                |p: [f64; 2]| map.seen(p) && poly.as_deref().is_none_or(|z| point_in_polygon(p, z));
+            let dots: Vec<&MapDot> = map.dots.iter().filter(|d| inside(d.in_skin_mm)).collect();
+            let area_cm2 = map.seen_area_cm2(poly.as_deref());
+            let density = if area_cm2 > 0.0 {
+                dots.len() as f64 / area_cm2
+            } else {
+                0.0
+            };
+            let picture_png = picture(map, poly.as_deref(), target, placed)
+                .and_then(|img| png(&img))
+                .unwrap_or_default();
+            ZoneReport {
+                area_cm2,
+                pigment_dots: dots.iter().filter(|d| d.kind == DotKind::Pigment).count(),
+                dots: dots.len(),
+                placed: placed.iter().filter(|p| inside(p.in_skin_mm)).count(),
+                density_per_cm2: density,
+                target_per_cm2: target,
+                reached: density / target.max(1e-9),
+                name,
+                picture_png,
+            }
+        })
+        .collect()
+}
+
+/// Red (0) through yellow to green (at or above 1).
+fn ratio_colour(r: f64) -> Rgb<u8> {
+    let t = r.clamp(0.0, 1.0);
+    let (red, green) = if t < 0.5 {
+        (255.0, 2.0 * t * 255.0)
+    } else {
+        ((1.0 - t) * 2.0 * 255.0, 200.0)
+    };
+    Rgb([red as u8, green as u8, 60])
+}
+
+/// The density map of a zone (or of everything seen): local density against target as colour,
+/// the dots on top.
+fn picture(
+    map: &SkinMap,
+    poly: Option<&[[f64; 2]]>,
+    target: f64,
+    placed: &[PlacedDot],
+) -> Option<RgbImage> {
+    let [mut x0, mut y0, mut x1, mut y1] = map.seen_bbox()?;
+    if let Some(p) = poly {
+        let (px0, px1) = min_max(p.iter().map(|q| q[0]));
+        let (py0, py1) = min_max(p.iter().map(|q| q[1]));
+        (x0, y0, x1, y1) = (x0.max(px0), y0.max(py0), x1.min(px1), y1.min(py1));
+    }
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let s = PICTURE_PX_PER_MM;
+    let (w, h) = (((x1 - x0) * s).ceil() as u32, ((y1 - y0) * s).ceil() as u32);
+    if w == 0 || h == 0 || w > 4000 || h > 4000 {
+        return None;
+    }
+    let mut img = RgbImage::from_pixel(w, h, Rgb([200, 200, 200]));
+    // Local density on a coarse grid (every 0.5 mm), drawn as blocks.
+    let step = (0.5 * s).max(1.0) as u32;
+    let area_cm2 = std::f64::consts::PI * DENSITY_RADIUS_MM * DENSITY_RADIUS_MM / 100.0;
+    let mut by_cell: HashMap<(i64, i64), Vec<[f64; 2]>> = HashMap::new();
+    for d in &map.dots {
+        let c = (
+            (d.in_skin_mm[0] / DENSITY_RADIUS_MM).floor() as i64,
+            (d.in_skin_mm[1] / DENSITY_RADIUS_MM).floor() as i64,
+        );
+        by_cell.entry(c).or_default().push(d.in_skin_mm);
+    }
+    let mut by = 0;
+    while by < h {
+        let mut bx = 0;
+        while bx < w {
+            let c = [
+                x0 + (f64::from(bx) + 0.5 * f64::from(step)) / s,
+                y0 + (f64::from(by) + 0.5 * f64::from(step)) / s,
+            ];
+            if map.seen(c) && poly.is_none_or(|p| point_in_polygon(c, p)) {
+                let (gx, gy) = (
+                    (c[0] / DENSITY_RADIUS_MM).floor() as i64,
+                    (c[1] / DENSITY_RADIUS_MM).floor() as i64,
+                );
+                let mut n = 0;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        n += by_cell.get(&(gx + dx, gy + dy)).map_or(0, |v| {
+                            v.iter()
+                                .filter(|q| (q[0] - c[0]).hypot(q[1] - c[1]) <= DENSITY_RADIUS_MM)
+                                .count()
+                        });
+                    }
+                }
+                let colour = ratio_colour(n as f64 / area_cm2 / target.max(1e-9));
+                for yy in by..(by + step).min(h) {
+                    for xx in bx..(bx + step).min(w) {
+                        img.put_pixel(xx, yy, colour);
+                    }
+                }
+            }
+            bx += step;
+        }
+        by += step;
+    }
+    let to_px = |q: [f64; 2]| (((q[0] - x0) * s) as i32, ((q[1] - y0) * s) as i32);
+    for d in &map.dots {
+        let r = ((d.radius_mm * s).round() as i32).max(1);
+        let colour = match d.kind {
+            DotKind::Pigment => Rgb([30, 30, 60]),
+            DotKind::Follicle => Rgb([250, 250, 250]),
+        };
+        imageproc::drawing::draw_filled_circle_mut(&mut img, to_px(d.in_skin_mm), r, colour);
+    }
+    for p in placed {
+        let bad = p.nearest_dot_mm.is_some_and(|d| d < p.min_spacing_mm);
+        let colour = if bad {
+            Rgb([230, 0, 0])
+        } else {
+            Rgb([0, 200, 230])
+        };
+        let r = ((p.radius_mm * s).round() as i32).max(1) + 3;
+        imageproc::drawing::draw_hollow_circle_mut(&mut img, to_px(p.in_skin_mm), r, colour);
+        if bad {
+            imageproc::drawing::draw_hollow_circle_mut(
+                &mut img,
+                to_px(p.in_skin_mm),
+                r + 1,
+                colour,
+            );
+        }
+    }
+    if let Some(poly) = poly {
+        for (i, a) in poly.iter().enumerate() {
+            let b = poly[(i + 1) % poly.len()];
+            let (pa, pb) = (to_px(*a), to_px(b));
+            imageproc::drawing::draw_line_segment_mut(
+                &mut img,
+                (pa.0 as f32, pa.1 as f32),
+                (pb.0 as f32, pb.1 as f32),
+                Rgb([255, 176, 0]),
+            );
+        }
+    }
+    Some(img)
+}
+
+/// PNG bytes of an image.
+pub fn png(img: &RgbImage) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .ok()?;
+    Some(out)
+}
