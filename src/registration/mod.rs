@@ -88,10 +88,13 @@ impl RegistrationConfig {
 pub struct Landmark {
     /// Position on the skin (running mean of the observations).
     pub in_skin_mm: [f64; 2],
-    /// Follicle or pigment, from the latest observation.
+    /// Follicle or pigment: the majority of its observations, so that one frame's verdict
+    /// (motion blur, a glint) does not flip a dot's kind.
     pub kind: DotKind,
     /// Frames in which it was matched; confirmed at [`MIN_OBSERVATIONS`].
     pub observations: u32,
+    /// Of those, the frames that saw it as pigment.
+    pub pigment_votes: u32,
     /// Frame counter of the first observation.
     pub first_seen: u64,
     /// Frame counter of the latest observation.
@@ -173,6 +176,8 @@ impl Registrar {
         let predicted = self.skin_from_image.compose(&self.prev_from_cur);
         let first = self.landmarks.is_empty();
         let fit = if !self.config.enabled {
+            // The map still has to find this frame's dots among its landmarks.
+            self.rebuild_grid();
             Some((self.skin_from_image, 0, 0.0))
         } else if first {
             None
@@ -433,7 +438,12 @@ impl Registrar {
                     l.in_skin_mm[0] += w * (p[0] - l.in_skin_mm[0]);
                     l.in_skin_mm[1] += w * (p[1] - l.in_skin_mm[1]);
                     l.radius_mm += w * (d.radius * radius_scale - l.radius_mm);
-                    l.kind = d.kind;
+                    l.pigment_votes += u32::from(d.kind == DotKind::Pigment);
+                    l.kind = if 2 * l.pigment_votes > l.observations {
+                        DotKind::Pigment
+                    } else {
+                        DotKind::Follicle
+                    };
                     l.last_seen = self.frame;
                     if !was && l.confirmed() {
                         confirmed.push(*l);
@@ -443,6 +453,7 @@ impl Registrar {
                     in_skin_mm: p,
                     kind: d.kind,
                     observations: 1,
+                    pigment_votes: u32::from(d.kind == DotKind::Pigment),
                     first_seen: self.frame,
                     last_seen: self.frame,
                     radius_mm: d.radius * radius_scale,
@@ -458,5 +469,39 @@ impl Registrar {
         let frame = self.frame;
         self.landmarks
             .retain(|l| l.confirmed() || frame.saturating_sub(l.last_seen) <= ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dot's kind is the majority of its observations: one frame that calls a pigment dot a
+    /// follicle (motion blur, a glint) at the moment it is confirmed does not make it one.
+    #[test]
+    fn a_landmarks_kind_is_the_majority_of_its_frames() {
+        let ppm = 20.0;
+        let mut cfg = RegistrationConfig::new(ppm);
+        cfg.enabled = false;
+        let mut reg = Registrar::new(cfg);
+        let dot = |kind| Detection {
+            x: 100.0,
+            y: 80.0,
+            radius: 5.0,
+            kind,
+            score: 1.0,
+        };
+        let mut confirmed = Vec::new();
+        for kind in [DotKind::Pigment, DotKind::Pigment, DotKind::Follicle] {
+            confirmed = reg.register(&[dot(kind)]).confirmed;
+        }
+        assert_eq!(confirmed.len(), 1, "confirmed at the third sighting");
+        assert_eq!(confirmed[0].kind, DotKind::Pigment);
+        assert_eq!(confirmed[0].pigment_votes, 2);
+        // Two more follicle verdicts tip the majority.
+        for _ in 0..2 {
+            reg.register(&[dot(DotKind::Follicle)]);
+        }
+        assert_eq!(reg.landmarks()[0].kind, DotKind::Follicle);
     }
 }
