@@ -7,7 +7,8 @@
 //! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
 //!   renderer (the demo camera, the test oracle and the model's training data).
 //! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
-//!   scale-aware dot detector; `perception::segment` runs the learned segmentation model
+//!   scale-aware dot detector, `perception::kinds` settles follicle or pigment per frame,
+//!   `perception::shafts` finds dermoscope openings from hair shafts; `perception::segment` runs the learned segmentation model
 //!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
 //!   `perception::Detector` is what callers use; `perception::score` scores detections against
 //!   ground truth.

@@ -39,7 +39,7 @@ pub struct LiveStatus {
     /// Views whose corners fell in each cell of the [`COVERAGE_COLS`] x [`COVERAGE_ROWS`]
     /// grid, row-major (the page colours the cells by it).
     pub cells: Vec<u32>,
-    /// Views tilted by at least [`TILT_MIN_DEG`] toward each of [`TILT_DIRECTIONS`].
+    /// Views tilted by at least `TILT_MIN_DEG` toward each of `TILT_DIRECTIONS`.
     pub tilts: [u32; 4],
     /// RMS reprojection error of a calibration from the views so far (from 3 views on).
     pub rms_px: Option<f64>,
@@ -164,8 +164,8 @@ impl LiveCalibrator {
         self.last.as_ref().map(|r| r.calibration.rms_px)
     }
 
-    /// Views of the latest calibration tilted by at least [`TILT_MIN_DEG`] toward each of
-    /// [`TILT_DIRECTIONS`].
+    /// Views of the latest calibration tilted by at least `TILT_MIN_DEG` toward each of
+    /// `TILT_DIRECTIONS`.
     pub fn tilts(&self) -> [u32; 4] {
         let mut tilts = [0; 4];
         for v in self.last.iter().flat_map(|r| &r.views) {

@@ -6,7 +6,7 @@
 //! Rendering is by inverse mapping: every output pixel's footprint is traced back through the
 //! lens (exact Newton undistortion at the pixel corners) onto the board plane. Pixels whose four
 //! corners land in one region (one square, the paper margin or the background) are uniform; the
-//! others are supersampled [`SUPERSAMPLE`]² times (box filter, i.e. antialiased), with the rays
+//! others are supersampled `SUPERSAMPLE`² times (box filter, i.e. antialiased), with the rays
 //! inside the pixel interpolated bilinearly between its corners (the lens is smooth over one
 //! pixel: the interpolation error is below 1e-5 px) and mapped exactly onto the plane.
 

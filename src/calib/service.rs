@@ -5,8 +5,8 @@
 //! handlers. The processing thread only [`offers`](LiveCalibration::offer) each frame (one
 //! `Arc` clone into a one-slot mailbox, nothing when calibration is off) and attaches the latest
 //! [`CalibSnapshot`] to the overlay; board detection and recalibration run on the worker, on
-//! the newest frame, at most [`DETECT_MAX_HZ`] times a second with a board in view and
-//! [`SEARCH_HZ`] without, and resting twice as long as each detection took, so they never hold
+//! the newest frame, at most `DETECT_MAX_HZ` times a second with a board in view and
+//! `SEARCH_HZ` without, and resting twice as long as each detection took, so they never hold
 //! up the overlay's frames and take at most a third of a core.
 //! Locks are held only to copy small values: detection and the solve run outside them.
 //!
@@ -270,8 +270,8 @@ impl LiveCalibration {
         }
     }
 
-    /// The worker: detects the board on the newest offered frame, at most [`DETECT_MAX_HZ`]
-    /// times a second ([`SEARCH_HZ`] while no board is in view, and never more than a third of
+    /// The worker: detects the board on the newest offered frame, at most `DETECT_MAX_HZ`
+    /// times a second (`SEARCH_HZ` while no board is in view, and never more than a third of
     /// a core), until `shutdown`.
     pub fn run_worker(&self, shutdown: &Shutdown) {
         while !shutdown.is_triggered() {
