@@ -251,12 +251,15 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     out.flush()?;
+    Ok(exit_status(failures, args.images.len()))
+}
+
+/// The exit status of a per-image command: failure when any image could not be processed
+/// (each was reported as it came), after the others were.
+pub(super) fn exit_status(failures: usize, images: usize) -> ExitCode {
     if failures > 0 {
-        eprintln!(
-            "stipple: {failures} of {} images could not be processed",
-            args.images.len()
-        );
-        return Ok(ExitCode::FAILURE);
+        eprintln!("stipple: {failures} of {images} images could not be processed");
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }

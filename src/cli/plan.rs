@@ -307,12 +307,5 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     out.flush()?;
-    if failures > 0 {
-        eprintln!(
-            "stipple: {failures} of {} images could not be processed",
-            args.images.len()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::detect::exit_status(failures, args.images.len()))
 }

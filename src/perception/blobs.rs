@@ -192,18 +192,18 @@ impl BlobDetector {
         self.darkness(image);
         self.find_peaks();
         let peaks = std::mem::take(&mut self.peaks);
+        let mut logits = Vec::with_capacity(peaks.len());
         let mut out: Vec<(Region, Option<DotKind>)> = peaks
             .iter()
             .map(|&(_, x, y)| {
                 let region = self.analyse(image, x, y);
-                let kind = self.classify(&region);
-                (region, kind)
+                let logit = self.pigment_logit(&region);
+                logits.push(logit);
+                (region, self.classify(&region, logit))
             })
             .collect();
         self.peaks = peaks;
-        let ppm = self.px(1.0);
-        let logits: Vec<f64> = out.iter().map(|(r, _)| self.pigment_logit(r)).collect();
-        super::kinds::refine_kinds(&mut out, &logits, ppm);
+        super::kinds::refine_kinds(&mut out, &logits, self.px(1.0));
         out
     }
 
@@ -459,8 +459,9 @@ impl BlobDetector {
         }
     }
 
-    /// Step 5a: whether a region is a dot, and which kind.
-    fn classify(&self, r: &Region) -> Option<DotKind> {
+    /// Step 5a: whether a region is a dot, and which kind by the global rule (`pigment_logit`
+    /// is [`BlobDetector::pigment_logit`] of `r`).
+    fn classify(&self, r: &Region, pigment_logit: f64) -> Option<DotKind> {
         let ppm = self.px(1.0);
         let radius_mm = r.radius_px / ppm;
         let length_mm = r.length_px / ppm;
@@ -477,7 +478,7 @@ impl BlobDetector {
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
             return None;
         }
-        if self.pigment_logit(r) > 0.0 {
+        if pigment_logit > 0.0 {
             Some(DotKind::Pigment)
         } else {
             Some(DotKind::Follicle)

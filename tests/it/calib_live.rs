@@ -12,7 +12,7 @@ use stipple::config::{ServeConfig, SourceSpec};
 use stipple::server::{app, AppState};
 use tower::ServiceExt as _;
 
-use crate::serve::{get_json, Cdp, Server, TestResult, CHROMIUM};
+use crate::serve::{get_json, request, Browser, Server, TestResult, CHROMIUM};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,29 +25,6 @@ fn board_config(dir: &std::path::Path) -> ServeConfig {
     c.seed = 7;
     c.calibration_dir = dir.to_path_buf();
     c
-}
-
-/// Minimal HTTP/1.0 request; returns the status and the JSON body.
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<(u16, serde_json::Value), AnyError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await??;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-    let status = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
-    Ok((status, serde_json::from_str(body)?))
 }
 
 /// `oneshot` against the router alone (no pipeline): calibration mode with no frames.
@@ -71,46 +48,57 @@ async fn oneshot(
     Ok((status, serde_json::from_slice(&bytes)?))
 }
 
+/// `oneshot` that must be refused with `status` and an error naming `needle`.
+async fn expect_refusal(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    body: &str,
+    status: StatusCode,
+    needle: &str,
+) -> TestResult {
+    let (got, answer) = oneshot(state, method, path, body).await?;
+    assert_eq!(got, status, "{method} {path} {body}: {answer}");
+    assert!(
+        answer["error"].as_str().is_some_and(|e| e.contains(needle)),
+        "{method} {path} {body}: expected an error naming {needle:?}, got {answer}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn calibration_api_refuses_with_reasons() -> TestResult {
     let (_stop, shutdown) = stipple::shutdown::channel();
     let state = AppState::new("test".into(), "none".into(), 4, 2, shutdown);
     // Save before start: 409, says to start.
-    let (status, body) = oneshot(&state, "POST", "/api/calibration/save", "").await?;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("start it first")),
-        "{body}"
-    );
+    expect_refusal(
+        &state,
+        "POST",
+        "/api/calibration/save",
+        "",
+        StatusCode::CONFLICT,
+        "start it first",
+    )
+    .await?;
     // A bad board: 422 naming the problem.
-    let (status, body) = oneshot(
+    expect_refusal(
         &state,
         "POST",
         "/api/calibration/start",
         r#"{"board":"9by6","square_mm":3.0}"#,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "9x6",
     )
     .await?;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["error"].as_str().is_some_and(|e| e.contains("9x6")),
-        "{body}"
-    );
-    let (status, body) = oneshot(
+    expect_refusal(
         &state,
         "POST",
         "/api/calibration/start",
         r#"{"board":"9x6","square_mm":-1}"#,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "square size",
     )
     .await?;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("square size")),
-        "{body}"
-    );
     // Started, but no frame yet: 409 with the reason; a path as the name: 422.
     let (status, body) = oneshot(
         &state,
@@ -121,14 +109,15 @@ async fn calibration_api_refuses_with_reasons() -> TestResult {
     .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["active"], true);
-    let (status, body) = oneshot(&state, "POST", "/api/calibration/save", "{}").await?;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no frame")),
-        "{body}"
-    );
+    expect_refusal(
+        &state,
+        "POST",
+        "/api/calibration/save",
+        "{}",
+        StatusCode::CONFLICT,
+        "no frame",
+    )
+    .await?;
     let (status, body) = oneshot(
         &state,
         "POST",
@@ -287,47 +276,9 @@ async fn the_page_shows_calibration_mode_in_a_real_browser() -> TestResult {
     )
     .await?;
     assert_eq!(code, 200, "{body}");
-    let profile = tempfile::tempdir()?;
-    let mut chromium = tokio::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-port=0",
-            "--window-size=1600,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{addr}/"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut browser = Browser::open(addr).await?;
     let result = async {
-        use tokio::io::AsyncBufReadExt;
-        let stderr = chromium.stderr.take().ok_or("no stderr")?;
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let devtools: SocketAddr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await??
-                .ok_or("chromium exited")?;
-            if let Some(rest) = line.split("ws://").nth(1) {
-                break rest.split('/').next().ok_or("bad devtools line")?.parse()?;
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let targets = get_json(devtools, "/json/list").await?;
-        let page = targets
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .ok_or("no page target")?
-            .to_string();
-        let (ws, _) = tokio_tungstenite::connect_async(page).await?;
-        let mut cdp = Cdp { ws, next_id: 0 };
+        let cdp = &mut browser.cdp;
         // Wait for a frame with all 54 corners drawn and a few views kept.
         let deadline = Instant::now() + Duration::from_secs(120);
         let probe = loop {
@@ -351,24 +302,14 @@ async fn the_page_shows_calibration_mode_in_a_real_browser() -> TestResult {
                 "{probe}"
             );
         }
-        let shot = cdp
-            .call(
-                "Page.captureScreenshot",
-                serde_json::json!({ "format": "png" }),
-            )
-            .await?;
-        use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().ok_or("no screenshot")?)?;
         let out = shot_to.clone().unwrap_or_else(|| {
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-calibration.png")
         });
-        std::fs::write(&out, png)?;
-        eprintln!("screenshot: {}", out.display());
+        browser.screenshot(&out).await?;
         Ok::<(), AnyError>(())
     }
     .await;
-    let _ = chromium.kill().await;
+    browser.close().await;
     result?;
     server.stop().await
 }

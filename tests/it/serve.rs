@@ -498,15 +498,15 @@ fn registration_over_a_minute() {
     assert!(drift < 0.1, "median drift {drift} mm");
 }
 
-/// Minimal HTTP/1.0 request with a JSON body.
-async fn send_json(
+/// Minimal HTTP/1.0 request; returns the status and the JSON body.
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
-    body: &serde_json::Value,
-) -> TestResult {
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error + Send + Sync>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let body = body.to_string();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let req = format!(
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -514,10 +514,23 @@ async fn send_json(
     );
     s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await??;
     let text = String::from_utf8_lossy(&buf);
-    if !text.starts_with("HTTP/1.0 200") && !text.starts_with("HTTP/1.1 200") {
-        return Err(format!("{method} {path}: {text}").into());
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+    let status = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
+    Ok((status, serde_json::from_str(body)?))
+}
+
+/// [`request`] that must answer 200.
+async fn send_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> TestResult {
+    let (status, answer) = request(addr, method, path, Some(body.clone())).await?;
+    if status != 200 {
+        return Err(format!("{method} {path}: {status} {answer}").into());
     }
     Ok(())
 }
@@ -568,6 +581,91 @@ impl Cdp {
     }
 }
 
+/// Headless Chromium showing the page at `addr`, with a DevTools session on it. The browser is
+/// killed when this is dropped (`kill_on_drop`), also when a test fails half-way.
+pub(crate) struct Browser {
+    child: tokio::process::Child,
+    _profile: tempfile::TempDir,
+    pub(crate) cdp: Cdp,
+}
+
+impl Browser {
+    pub(crate) async fn open(
+        addr: SocketAddr,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        use tokio::io::AsyncBufReadExt;
+        let profile = tempfile::tempdir()?;
+        let mut child = tokio::process::Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                "--window-size=1600,1000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("http://{addr}/"))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let devtools: SocketAddr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await??
+                .ok_or("chromium exited")?;
+            if let Some(rest) = line.split("ws://").nth(1) {
+                break rest.split('/').next().ok_or("bad devtools line")?.parse()?;
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let targets: serde_json::Value = get_json(devtools, "/json/list").await?;
+        let page = targets
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .ok_or("no page target")?
+            .to_string();
+        let (ws, _) = tokio_tungstenite::connect_async(page).await?;
+        Ok(Self {
+            child,
+            _profile: profile,
+            cdp: Cdp { ws, next_id: 0 },
+        })
+    }
+
+    /// Writes a PNG screenshot of the page to `out`.
+    pub(crate) async fn screenshot(
+        &mut self,
+        out: &std::path::Path,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use base64::Engine as _;
+        let shot = self
+            .cdp
+            .call(
+                "Page.captureScreenshot",
+                serde_json::json!({ "format": "png" }),
+            )
+            .await?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().ok_or("no screenshot")?)?;
+        std::fs::write(out, png)?;
+        eprintln!("screenshot: {}", out.display());
+        Ok(())
+    }
+
+    pub(crate) async fn close(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 /// What the page itself reports having drawn, plus a pixel check: the target ring is the only
 /// saturated green on the canvas.
 const PAGE_PROBE: &str = r#"(() => {
@@ -600,49 +698,9 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
     design["target_per_cm2"] = 120.0.into();
     send_json(addr, "PUT", "/api/design", &design).await?;
 
-    let profile = tempfile::tempdir()?;
-    let mut chromium = tokio::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-port=0",
-            "--window-size=1600,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{addr}/"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut browser = Browser::open(addr).await?;
     let result = async {
-        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
-        use tokio::io::AsyncBufReadExt;
-        let stderr = chromium.stderr.take().ok_or("no stderr")?;
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let devtools: SocketAddr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await??
-                .ok_or("chromium exited")?;
-            if let Some(rest) = line.split("ws://").nth(1) {
-                break rest.split('/').next().ok_or("bad devtools line")?.parse()?;
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let targets: serde_json::Value = get_json(devtools, "/json/list").await?;
-        let page = targets
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .ok_or("no page target")?
-            .to_string();
-        let (ws, _) = tokio_tungstenite::connect_async(page).await?;
-        let mut cdp = Cdp { ws, next_id: 0 };
+        let cdp = &mut browser.cdp;
 
         // Wait for the page to draw a few frames with next dots on them.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -678,26 +736,16 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
         );
         assert_eq!(later["width"], width);
 
-        let shot = cdp
-            .call(
-                "Page.captureScreenshot",
-                serde_json::json!({ "format": "png" }),
-            )
-            .await?;
-        use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().ok_or("no screenshot")?)?;
         let out = std::env::var_os("STIPPLE_SCREENSHOT")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
                 std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-page.png")
             });
-        std::fs::write(&out, png)?;
-        eprintln!("screenshot: {}", out.display());
+        browser.screenshot(&out).await?;
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
     }
     .await;
-    let _ = chromium.kill().await;
+    browser.close().await;
     result?;
     server.stop().await
 }
