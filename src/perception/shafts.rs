@@ -290,25 +290,110 @@ struct EndCue {
     width_mm: f64,
     /// The end leaves the field: its opening cannot be seen.
     leaves: bool,
+    /// The end is within `EDGE_MARGIN_MM` of the field's edge.
+    edge: bool,
+    /// The end lies on the body of another shaft.
+    on_body: bool,
+    /// Darkness straight on past the end over the shaft's.
+    beyond: f64,
 }
 
-/// Detects follicle openings in a dermoscope frame at `px_per_mm` with thresholds `p`.
-pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Vec<Detection> {
-    let _span = tracing::trace_span!("shafts", px_per_mm).entered();
+/// Number of features [`EndRecord::features`] holds.
+pub const END_FEATURES: usize = 18;
+
+/// One end of a traced shaft as the root classifier sees it (see [`end_records`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndRecord {
+    /// Where the shaft's darkness ends at this end, in input-image pixels.
+    pub x: f64,
+    /// See `x`.
+    pub y: f64,
+    /// The classifier's inputs: this end's cues, the other end's, the shaft's, and the hand
+    /// margin and neighbour vote toward this end ([`feature_names`] names them).
+    pub features: [f64; END_FEATURES],
+}
+
+/// The names of [`EndRecord::features`], in order.
+pub fn feature_names() -> [&'static str; END_FEATURES] {
+    [
+        "edge", "on_body", "beyond", "behind", "fade", "halo", "width_mm", "o_edge", "o_on_body",
+        "o_beyond", "o_behind", "o_fade", "o_halo", "o_width_mm", "length_mm", "mean_dark",
+        "margin", "vote",
+    ]
+}
+
+/// Every traced shaft's two ends with their cues, for fitting and checking the root classifier
+/// (`examples/derm_ends.rs`).
+pub fn end_records(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Vec<[EndRecord; 2]> {
     let Some(work) = prepare(image, px_per_mm, p) else {
         return Vec::new();
     };
     let shafts = trace_shafts(&work, p);
     let f = image.width() as f64 / work.w as f64;
     let fy = image.height() as f64 / work.h as f64;
-    let ppm = work.ppm;
-    let owner = body_owners(&work, &shafts);
+    let a = analyse_shafts(&work, &shafts, p);
+    (0..shafts.len())
+        .map(|i| {
+            [0, 1].map(|e| {
+                let c = &a.cues[i].ends[e];
+                EndRecord {
+                    x: c.exit.0 * f,
+                    y: c.exit.1 * fy,
+                    features: a.features(&shafts, work.ppm, i, e),
+                }
+            })
+        })
+        .collect()
+}
+
+/// Root cues of every shaft, the hand margin and the neighbours' vote.
+struct ShaftAnalysis {
+    cues: Vec<ShaftCue>,
+    /// Own margin: positive when the first end is the root.
+    margin: Vec<f64>,
+    /// Near-parallel neighbours' margins, weighted: positive when they say the first end.
+    vote: Vec<f64>,
+}
+
+impl ShaftAnalysis {
+    /// The classifier's features of end `e` (0 first, 1 last) of shaft `i` (`ppm`: working px
+    /// per mm).
+    fn features(&self, shafts: &[Shaft], ppm: f64, i: usize, e: usize) -> [f64; END_FEATURES] {
+        let c = &self.cues[i].ends;
+        let (me, other) = (&c[e], &c[1 - e]);
+        let sign = if e == 0 { 1.0 } else { -1.0 };
+        let cue = |k: &EndCue| {
+            [
+                f64::from(u8::from(k.edge)),
+                f64::from(u8::from(k.on_body)),
+                k.beyond,
+                k.behind,
+                k.fade,
+                k.halo,
+                k.width_mm,
+            ]
+        };
+        let (a, b) = (cue(me), cue(other));
+        let mut out = [0.0; END_FEATURES];
+        out[..7].copy_from_slice(&a);
+        out[7..14].copy_from_slice(&b);
+        out[14] = shafts[i].length / ppm;
+        out[15] = f64::from(shafts[i].mean_dark);
+        out[16] = sign * self.margin[i];
+        out[17] = sign * self.vote[i];
+        out
+    }
+}
+
+/// Computes every shaft's end cues, its own margin and its neighbours' vote.
+fn analyse_shafts(work: &Work, shafts: &[Shaft], p: &ShaftParams) -> ShaftAnalysis {
+    let owner = body_owners(work, shafts);
     // Root cues and the shaft's axis (from its first end to its second).
     let mut cues: Vec<ShaftCue> = Vec::with_capacity(shafts.len());
     for (k, s) in shafts.iter().enumerate() {
-        let mut a = end_cue(&work, &s.path, p);
+        let mut a = end_cue(work, &s.path, p);
         let rev: Vec<(f64, f64)> = s.path.iter().rev().copied().collect();
-        let mut b = end_cue(&work, &rev, p);
+        let mut b = end_cue(work, &rev, p);
         // An end on the body of another shaft is where this one joins or crosses it (the arms
         // of a unit's Y, a stop at a crossing), not an opening.
         for e in [&mut a, &mut b] {
@@ -317,6 +402,7 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
                 let o = owner[y * work.w + x];
                 if o != u32::MAX && o as usize != k {
                     e.leaves = true;
+                    e.on_body = true;
                 }
             }
         }
@@ -330,7 +416,6 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             mid,
         });
     }
-    // Own margin: positive when the first end is the root.
     let margin: Vec<f64> = cues
         .iter()
         .map(|ShaftCue { ends: c, .. }| {
@@ -345,56 +430,59 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             ev(&c[0]) - ev(&c[1])
         })
         .collect();
-    let r_vote = p.consensus_radius_mm * ppm;
+    let r_vote = p.consensus_radius_mm * work.ppm;
+    let vote = cues
+        .iter()
+        .enumerate()
+        .map(|(i, ShaftCue { axis, mid, .. })| {
+            let mut vote = 0.0;
+            for (j, cj) in cues.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let d2 = (mid.0 - cj.mid.0).powi(2) + (mid.1 - cj.mid.1).powi(2);
+                let wgt = (-d2 / (2.0 * r_vote * r_vote)).exp();
+                let align = axis.0 * cj.axis.0 + axis.1 * cj.axis.1;
+                // Only near-parallel neighbours say which way this one grows.
+                if align.abs() < 0.5 {
+                    continue;
+                }
+                vote += wgt * margin[j].clamp(-p.vote_clamp, p.vote_clamp) * align;
+            }
+            vote
+        })
+        .collect();
+    ShaftAnalysis { cues, margin, vote }
+}
+
+/// Detects follicle openings in a dermoscope frame at `px_per_mm` with thresholds `p`.
+pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Vec<Detection> {
+    let _span = tracing::trace_span!("shafts", px_per_mm).entered();
+    let Some(work) = prepare(image, px_per_mm, p) else {
+        return Vec::new();
+    };
+    let shafts = trace_shafts(&work, p);
+    let f = image.width() as f64 / work.w as f64;
+    let fy = image.height() as f64 / work.h as f64;
+    let ppm = work.ppm;
+    let analysis = analyse_shafts(&work, &shafts, p);
     let mut roots: Vec<(f64, f64, f64)> = Vec::new();
-    for (i, ShaftCue { ends: c, axis, mid }) in cues.iter().enumerate() {
-        let mut vote = 0.0;
-        for (
-            j,
-            ShaftCue {
-                axis: axis_j,
-                mid: mid_j,
-                ..
-            },
-        ) in cues.iter().enumerate()
-        {
-            if i == j {
-                continue;
-            }
-            let d2 = (mid.0 - mid_j.0).powi(2) + (mid.1 - mid_j.1).powi(2);
-            let wgt = (-d2 / (2.0 * r_vote * r_vote)).exp();
-            let align = axis.0 * axis_j.0 + axis.1 * axis_j.1;
-            // Only near-parallel neighbours say which way this one grows.
-            if align.abs() < 0.5 {
-                continue;
-            }
-            vote += wgt * margin[j].clamp(-p.vote_clamp, p.vote_clamp) * align;
-        }
-        let total = margin[i] + p.consensus_weight * vote;
+    for (i, ShaftCue { ends: c, .. }) in analysis.cues.iter().enumerate() {
+        let (margin, vote) = (analysis.margin[i], analysis.vote[i]);
+        let total = margin + p.consensus_weight * vote;
         let root = if total >= 0.0 { &c[0] } else { &c[1] };
         let confidence = total.abs();
         tracing::trace!(
             x = root.exit.0 * f,
             y = root.exit.1 * fy,
-            own = margin[i],
+            own = margin,
             vote,
             a_x = c[0].exit.0 * f,
             a_y = c[0].exit.1 * fy,
             a_ev = c[0].evidence,
-            a_behind = c[0].behind,
-            a_fade = c[0].fade,
-            a_halo = c[0].halo,
-            a_width = c[0].width_mm,
-            b_behind = c[1].behind,
-            b_fade = c[1].fade,
-            b_halo = c[1].halo,
-            b_width = c[1].width_mm,
-            dark = shafts[i].mean_dark,
-            a_leaves = c[0].leaves,
             b_x = c[1].exit.0 * f,
             b_y = c[1].exit.1 * fy,
             b_ev = c[1].evidence,
-            b_leaves = c[1].leaves,
             length_mm = shafts[i].length / ppm,
             "shaft"
         );
@@ -1184,9 +1272,9 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
     // Dark straight on past the end: the shaft runs on under another one (a crossing), or
     // the trace stopped short; either way this is not where it ends.
     let beyond = mean(CONTINUES_MM.0 * ppm, CONTINUES_MM.1 * ppm, exit_s, -1.0) / reference;
-    let leaves = work.near_edge(exit.0, exit.1, EDGE_MARGIN_MM * ppm)
-        || work.near_edge(p0.0, p0.1, EDGE_MARGIN_MM * ppm)
-        || beyond >= p.continues_ratio;
+    let edge = work.near_edge(exit.0, exit.1, EDGE_MARGIN_MM * ppm)
+        || work.near_edge(p0.0, p0.1, EDGE_MARGIN_MM * ppm);
+    let leaves = edge || beyond >= p.continues_ratio;
     EndCue {
         exit,
         evidence,
@@ -1195,6 +1283,9 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
         halo,
         width_mm,
         leaves,
+        edge,
+        on_body: false,
+        beyond,
     }
 }
 
