@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             "pigment_max_elongation" => p.pigment_max_elongation = v,
             "pigment_min_fill" => p.pigment_min_fill = v,
             "pigment_min_blueness" => p.pigment_min_blueness = v,
+            "pit_min_probability" => p.pit_min_probability = v,
             _ => anyhow::bail!("unknown parameter {k}"),
         }
     }

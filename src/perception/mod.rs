@@ -10,9 +10,12 @@ pub mod blobs;
 pub mod filter;
 pub mod fuse;
 pub mod kinds;
+pub mod pits;
+mod pits_model;
 pub mod score;
 pub mod segment;
 pub mod shafts;
+pub mod trees;
 
 use image::RgbImage;
 use thiserror::Error;

@@ -104,6 +104,10 @@ const SIDE_MM: [f64; 3] = [0.08, 0.16, 0.24];
 const PIGMENT_RADIUS_MM: (f64, f64) = (0.07, 0.4);
 /// Radius reported for an opening.
 const OPENING_RADIUS_MM: f64 = 0.06;
+/// Radius reported for a pit (a vellus hair's opening), mm.
+const PIT_RADIUS_MM: f64 = 0.02;
+/// A pit this close to a reported opening is that opening (mm).
+const PIT_CLEARANCE_MM: f64 = 0.1;
 
 /// The tunable thresholds of the shaft detector, in millimetres or ratios.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +165,9 @@ pub struct ShaftParams {
     pub pigment_min_fill: f64,
     /// Least blue/red of the dot over blue/red of the skin around it.
     pub pigment_min_blueness: f64,
+    /// Least probability ([`super::pits`]) for a pit with no traced shaft to be reported as an
+    /// opening; above 1 no pits are reported.
+    pub pit_min_probability: f64,
 }
 
 impl Default for ShaftParams {
@@ -191,6 +198,7 @@ impl Default for ShaftParams {
             pigment_max_elongation: 1.6,
             pigment_min_fill: 0.8,
             pigment_min_blueness: 1.0,
+            pit_min_probability: 0.5,
         }
     }
 }
@@ -316,9 +324,24 @@ pub struct EndRecord {
 /// The names of [`EndRecord::features`], in order.
 pub fn feature_names() -> [&'static str; END_FEATURES] {
     [
-        "edge", "on_body", "beyond", "behind", "fade", "halo", "width_mm", "o_edge", "o_on_body",
-        "o_beyond", "o_behind", "o_fade", "o_halo", "o_width_mm", "length_mm", "mean_dark",
-        "margin", "vote",
+        "edge",
+        "on_body",
+        "beyond",
+        "behind",
+        "fade",
+        "halo",
+        "width_mm",
+        "o_edge",
+        "o_on_body",
+        "o_beyond",
+        "o_behind",
+        "o_fade",
+        "o_halo",
+        "o_width_mm",
+        "length_mm",
+        "mean_dark",
+        "margin",
+        "vote",
     ]
 }
 
@@ -518,6 +541,24 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             score: 0.5 + 0.5 * (c / (c + 0.3)),
         })
         .collect();
+    // Openings whose hair the tracer could not follow (vellus): round pits in clean skin.
+    if p.pit_min_probability <= 1.0 {
+        let near = PIT_CLEARANCE_MM * px_per_mm;
+        for pit in super::pits::pit_candidates(image, px_per_mm) {
+            if pit.probability < p.pit_min_probability
+                || out.iter().any(|d| (d.x - pit.x).hypot(d.y - pit.y) < near)
+            {
+                continue;
+            }
+            out.push(Detection {
+                x: pit.x,
+                y: pit.y,
+                radius: PIT_RADIUS_MM * px_per_mm,
+                kind: DotKind::Follicle,
+                score: pit.probability,
+            });
+        }
+    }
     for dot in find_pigment(&work, p) {
         let too_close = out.iter().any(|d| {
             (d.x - dot.0 * f).hypot(d.y - dot.1 * fy) < dot.2 * f + OPENING_RADIUS_MM * px_per_mm
@@ -673,7 +714,7 @@ fn find_pigment(work: &Work, p: &ShaftParams) -> Vec<(f64, f64, f64, f64)> {
 
 /// Rows (full resolution) of a burned-in text bar at the top and at the bottom: the leading
 /// rows of which at least `BAR_NEUTRAL_SHARE` is neutral grey.
-fn text_bar_rows(image: &RgbImage) -> (usize, usize) {
+pub(super) fn text_bar_rows(image: &RgbImage) -> (usize, usize) {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let raw = image.as_raw();
     let neutral_row = |y: usize| {
@@ -914,34 +955,41 @@ fn min3(p: &mut Plane, min: bool) {
 }
 
 /// Separable Gaussian blur of `src` (`w` x `h`) with sigma `s` (px) into `dst`; edges clamped.
-fn gaussian(src: &[f32], w: usize, h: usize, s: f64, dst: &mut Plane) {
-    let r = (3.0 * s).ceil() as i64;
-    let mut k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f64 / (2.0 * s * s)).exp() as f32)
+pub(super) fn gaussian(src: &[f32], w: usize, h: usize, s: f64, dst: &mut Plane) {
+    let r = (3.0 * s).ceil() as usize;
+    let mut k: Vec<f32> = (0..=2 * r)
+        .map(|i| {
+            let d = i as f64 - r as f64;
+            (-(d * d) / (2.0 * s * s)).exp() as f32
+        })
         .collect();
     let sum: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= sum);
+    // Rows: each padded by repeating its end pixels, so the taps need no bounds checks.
     let mut tmp = vec![0.0f32; w * h];
+    let mut pad = vec![0.0f32; w + 2 * r];
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (t, kv) in k.iter().enumerate() {
-                let xx = (x as i64 + t as i64 - r).clamp(0, w as i64 - 1) as usize;
-                acc += kv * row[xx];
+        pad[..r].fill(row[0]);
+        pad[r..r + w].copy_from_slice(row);
+        pad[r + w..].fill(row[w - 1]);
+        let out = &mut tmp[y * w..(y + 1) * w];
+        for (t, &kv) in k.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(&pad[t..t + w]) {
+                *o += kv * v;
             }
-            tmp[y * w + x] = acc;
         }
     }
+    // Columns: whole rows at a time (clamped at the top and bottom), for contiguous access.
     dst.resize(w, h);
     for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (t, kv) in k.iter().enumerate() {
-                let yy = (y as i64 + t as i64 - r).clamp(0, h as i64 - 1) as usize;
-                acc += kv * tmp[yy * w + x];
+        let out = &mut dst.data[y * w..(y + 1) * w];
+        out.fill(0.0);
+        for (t, &kv) in k.iter().enumerate() {
+            let yy = (y + t).saturating_sub(r).min(h - 1);
+            for (o, &v) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *o += kv * v;
             }
-            dst.data[y * w + x] = acc;
         }
     }
 }
