@@ -86,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             "pigment_min_fill" => p.pigment_min_fill = v,
             "pigment_min_blueness" => p.pigment_min_blueness = v,
             "pit_min_probability" => p.pit_min_probability = v,
+            "root_min_probability" => p.root_min_probability = v,
             _ => anyhow::bail!("unknown parameter {k}"),
         }
     }

@@ -5,7 +5,7 @@ so the model sees exactly what it will be given. Frames are rendered by the proj
 renderer: training seeds 100-199, check seeds 200-239 (evaluation seeds 9000+ are never used).
 
     cargo build --release --examples
-    python3 models/train/fit_pits.py --examples target/release/examples --work data/pits
+    python3 models/train/fit_pits.py --examples target/release/examples --work data/derm
 
 Needs numpy, pandas and scikit-learn. Takes about two minutes on two cores.
 """
@@ -33,18 +33,21 @@ def candidates(examples, work, name):
     return pd.read_csv(csv, dtype={"frame": str})
 
 
-def rust_table(model, rounds):
+def rust_table(model, rounds, what="pit", script="fit_pits.py", name="PIT_MODEL"):
     base = float(np.ravel(model._baseline_prediction)[0])
     lines = [
-        "//! The dermoscope pit classifier: gradient-boosted trees written by",
-        "//! `models/train/fit_pits.py` (do not edit by hand; re-run the script).",
+        f"//! The dermoscope {what} classifier: gradient-boosted trees written by",
+        f"//! `models/train/{script}` (do not edit by hand; re-run the script).",
         f"//! {rounds}",
+        "",
+        "// Thresholds are data: one may land near a named constant.",
+        "#![allow(clippy::approx_constant)]",
         "",
         "use super::trees::{Ensemble, Node, LEAF};",
         "",
-        "/// The pit classifier.",
+        f"/// The {what} classifier.",
         "#[rustfmt::skip]",
-        "pub const PIT_MODEL: Ensemble = Ensemble {",
+        f"pub const {name}: Ensemble = Ensemble {{",
         f"    baseline: {base!r},",
         "    trees: &[",
     ]
@@ -67,7 +70,7 @@ def rust_table(model, rounds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--examples", default="target/release/examples")
-    ap.add_argument("--work", default="data/pits")
+    ap.add_argument("--work", default="data/derm")
     ap.add_argument("--out", default="src/perception/pits_model.rs")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--trees", type=int, default=100)

@@ -2,6 +2,9 @@
 //! `models/train/fit_pits.py` (do not edit by hand; re-run the script).
 //! Fitted on 17075 candidates of seeds 100-199 (108 openings); on check seeds 200-239 it keeps 40 of 6330 candidates at p > 0.5, 36 of them openings (43 reachable).
 
+// Thresholds are data: one may land near a named constant.
+#![allow(clippy::approx_constant)]
+
 use super::trees::{Ensemble, Node, LEAF};
 
 /// The pit classifier.

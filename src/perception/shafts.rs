@@ -27,25 +27,31 @@
 //!    the darkness falls under `exit_fraction` of the shaft's) and the cues a root has and a cut
 //!    tip has not: behind a root the shaft is still seen dimly through the epidermis, with the
 //!    opening's pit; the hairs of a unit overlap as they leave their opening (a wider end) and
-//!    spread toward their tips (a tip has its siblings' tips around it, off its axis). The
-//!    weights were fitted on the training seeds (about 86% of labelled shafts decided right on
-//!    their own cues). An end that leaves the field, or past which the shaft runs on under a
-//!    crossing one, or that lies on the body of another shaft (the arm of a unit's Y, a stop at
-//!    a crossing), is not a seen opening: it weighs as `leave_evidence`. Hairs of a scalp region
-//!    grow the same way, so each shaft's decision is combined with its near-parallel
-//!    neighbours' (weighted by their confidence and distance): a short stub with no clear cue
-//!    follows the shafts around it.
+//!    spread toward their tips (a tip has its siblings' tips around it, off its axis). An end
+//!    that leaves the field, or past which the shaft runs on under a crossing one, or that lies
+//!    on the body of another shaft (the arm of a unit's Y, a stop at a crossing), is not a seen
+//!    opening. Hairs of a scalp region grow the same way, so near-parallel neighbours vote on
+//!    each shaft's direction. A gradient-boosted tree ensemble ([`super::roots_model`], fitted
+//!    by `models/train/fit_roots.py` on the cues of both ends that `examples/derm_ends.rs`
+//!    writes for training seeds 100-199) gives each end's probability of being the opening;
+//!    the likelier end is reported when it reaches `root_min_probability`. (The hand-weighted
+//!    rule it replaced, own cues plus the vote, is kept behind `root_min_probability > 1`: on
+//!    check seeds 200-239 it scores F1 0.721 where the classifier scores 0.758.)
 //! 6. **Units.** Roots closer than `unit_merge_mm` are one follicular unit: one detection at
 //!    their mean, in pixels of the input image. Round, dark, blue-grey blobs of 0.07-0.4 mm
 //!    radius are healed pigment dots (carbon ink under the skin reads blue-grey; moles brown).
+//! 7. **Vellus openings.** A miniaturised hair is too thin and pale to trace; its opening is a
+//!    small round pit in clean skin ([`super::pits`]), reported when no unit is already there.
 //!
 //! Every threshold is in millimetres or a dimensionless ratio ([`ShaftParams`]); the defaults
 //! were fitted on synthetic training seeds 100-139 (`examples/derm_eval.rs`) and checked on
-//! held-out seeds only. A 1280x1024 frame at 300 px/mm takes about 25 ms on one core.
+//! held-out seeds only; the two classifiers were fitted on seeds 100-199. A 1280x1024 frame at
+//! 300 px/mm takes about 30 ms on one core (tracing 14 ms, pits 15 ms).
 
 use image::RgbImage;
 
 use super::filter::{box_mean, Plane};
+use super::roots_model::ROOT_MODEL;
 use crate::frame::{Detection, DotKind};
 
 /// Scale the detector works at (px/mm).
@@ -165,6 +171,10 @@ pub struct ShaftParams {
     pub pigment_min_fill: f64,
     /// Least blue/red of the dot over blue/red of the skin around it.
     pub pigment_min_blueness: f64,
+    /// Least probability ([`super::roots_model`]) for a shaft's likelier end to be reported as
+    /// its opening; above 1 the hand rule decides instead (own cues plus the neighbours' vote;
+    /// an end that leaves the field is no opening).
+    pub root_min_probability: f64,
     /// Least probability ([`super::pits`]) for a pit with no traced shaft to be reported as an
     /// opening; above 1 no pits are reported.
     pub pit_min_probability: f64,
@@ -198,6 +208,7 @@ impl Default for ShaftParams {
             pigment_max_elongation: 1.6,
             pigment_min_fill: 0.8,
             pigment_min_blueness: 1.0,
+            root_min_probability: 0.4,
             pit_min_probability: 0.5,
         }
     }
@@ -492,26 +503,35 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
     let mut roots: Vec<(f64, f64, f64)> = Vec::new();
     for (i, ShaftCue { ends: c, .. }) in analysis.cues.iter().enumerate() {
         let (margin, vote) = (analysis.margin[i], analysis.vote[i]);
-        let total = margin + p.consensus_weight * vote;
-        let root = if total >= 0.0 { &c[0] } else { &c[1] };
-        let confidence = total.abs();
+        let (end, confidence) = if p.root_min_probability <= 1.0 {
+            // The fitted classifier: the likelier end, if likely enough.
+            let pa = ROOT_MODEL.probability(&analysis.features(&shafts, ppm, i, 0));
+            let pb = ROOT_MODEL.probability(&analysis.features(&shafts, ppm, i, 1));
+            let (end, prob) = if pa >= pb { (0, pa) } else { (1, pb) };
+            if prob < p.root_min_probability {
+                continue;
+            }
+            (end, prob)
+        } else {
+            // The hand rule: own margin plus the neighbours' vote; an end that leaves the
+            // field is no opening.
+            let total = margin + p.consensus_weight * vote;
+            let end = if total >= 0.0 { 0 } else { 1 };
+            if c[end].leaves {
+                continue;
+            }
+            (end, 0.5 + 0.5 * (total.abs() / (total.abs() + 0.3)))
+        };
+        let root = &c[end];
         tracing::trace!(
             x = root.exit.0 * f,
             y = root.exit.1 * fy,
             own = margin,
             vote,
-            a_x = c[0].exit.0 * f,
-            a_y = c[0].exit.1 * fy,
-            a_ev = c[0].evidence,
-            b_x = c[1].exit.0 * f,
-            b_y = c[1].exit.1 * fy,
-            b_ev = c[1].evidence,
+            confidence,
             length_mm = shafts[i].length / ppm,
             "shaft"
         );
-        if root.leaves {
-            continue;
-        }
         roots.push((root.exit.0, root.exit.1, confidence));
     }
     // One detection per unit.
@@ -538,7 +558,7 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             y: sy / n * fy,
             radius: OPENING_RADIUS_MM * px_per_mm,
             kind: DotKind::Follicle,
-            score: 0.5 + 0.5 * (c / (c + 0.3)),
+            score: c,
         })
         .collect();
     // Openings whose hair the tracer could not follow (vellus): round pits in clean skin.
