@@ -4,7 +4,9 @@
 //! started below target, and the coefficient of variation of nearest-neighbour distances.
 //!
 //! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
-//! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling).
+//! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling); with
+//! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
+//! default), otherwise the classical one.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 
@@ -23,6 +25,18 @@ fn main() -> anyhow::Result<()> {
         let ppm = frame.truth.px_per_mm;
         let dets = if std::env::var_os("ORACLE").is_some() {
             oracle(&frame.truth)
+        } else if std::env::var_os("MODEL").is_some() {
+            let seg = stipple::perception::OnnxSegmenter::bundled(
+                &stipple::perception::SegmentConfig::default(),
+            )?;
+            let mut det = stipple::perception::Detector::fused(
+                ppm,
+                stipple::perception::Segmenter::Onnx(Box::new(seg)),
+                stipple::perception::FuseConfig::default(),
+            );
+            let mut out = Vec::new();
+            det.detect_into(&frame.image, &mut out)?;
+            out
         } else {
             stipple::perception::detect(&frame.image, ppm)?
         };

@@ -1,7 +1,8 @@
 //! Sweeps the fusion thresholds on the training pipeline's validation seeds (never the
 //! evaluation seeds) and prints F1, kind accuracy, density error and negatives for each setting.
 //!
-//! `cargo run --release --example tune_fuse [MODEL.onnx]`
+//! `cargo run --release --example tune_fuse [MODEL.onnx]`; `TUNE_SEEDS=FIRST..END` sweeps the rig
+//! view alone on those seeds instead (training seeds such as 100..140, never 9000+).
 
 use stipple::perception::score::{score_frame, Score};
 use stipple::perception::segment::SegMask;
@@ -17,7 +18,16 @@ fn main() -> anyhow::Result<()> {
         Some(p) => OnnxSegmenter::from_file(std::path::Path::new(&p), &cfg)?,
         None => OnnxSegmenter::bundled(&cfg)?,
     };
-    for (view, seeds) in [(View::Rig, 40000..40006), (View::Dermoscope, 41000..41010)] {
+    let sets = match std::env::var("TUNE_SEEDS") {
+        Ok(range) => {
+            let (a, b) = range
+                .split_once("..")
+                .ok_or_else(|| anyhow::anyhow!("TUNE_SEEDS is FIRST..END, not {range}"))?;
+            vec![(View::Rig, a.parse::<u64>()?..b.parse::<u64>()?)]
+        }
+        Err(_) => vec![(View::Rig, 40000..40006), (View::Dermoscope, 41000..41010)],
+    };
+    for (view, seeds) in sets {
         let mut frames: Vec<(Truth, Vec<Detection>, SegMask, f64)> = Vec::new();
         let mut classical = Score::default();
         for seed in seeds {

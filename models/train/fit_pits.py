@@ -7,7 +7,7 @@ renderer: training seeds 100-199, check seeds 200-239 (evaluation seeds 9000+ ar
     cargo build --release --examples
     python3 models/train/fit_pits.py --examples target/release/examples --work data/derm
 
-Needs numpy, pandas and scikit-learn. Takes about two minutes on two cores.
+Needs numpy, pandas and scikit-learn. About five minutes on two cores, most of it rendering.
 """
 
 import argparse

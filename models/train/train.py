@@ -252,7 +252,7 @@ def main():
     ap.add_argument("--data", default="data/train-seg")
     ap.add_argument("--rig-frames", type=int, default=24)
     ap.add_argument("--dermoscope-frames", type=int, default=72)
-    ap.add_argument("--steps", type=int, default=360)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--threads", type=int, default=2)
