@@ -49,13 +49,15 @@ shutil.move(dst + ".part", dst)
 PY
 fi
 
-# Python peers (OpenCV, scikit-image) for the side-by-side scripts, in a git-ignored venv.
+# Python peers (OpenCV, scikit-image) for the side-by-side scripts, and scikit-learn with pandas
+# for the dermoscope classifiers' fitting scripts (models/train/fit_*.py), in a git-ignored venv.
 if [ "$want_peers" = 1 ]; then
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c "import cv2, numpy, skimage" 2>/dev/null; then
+  if ! .venv/bin/python -c "import cv2, numpy, skimage, sklearn, pandas" 2>/dev/null; then
     echo "setup: installing the Python peers into .venv" >&2
-    .venv/bin/pip install -q --disable-pip-version-check opencv-python-headless numpy scikit-image
+    .venv/bin/pip install -q --disable-pip-version-check opencv-python-headless numpy scikit-image \
+      scikit-learn pandas
   fi
 fi

@@ -22,8 +22,9 @@ FEATURES = ["dog", "g1", "g4", "g8", "l1", "l2", "round", "ray", "opp", "raystd"
 SETS = {"train": (100, 100), "check": (200, 40)}
 
 
-def candidates(examples, work, name):
+def candidates(examples, work, name, limit=None):
     first, count = SETS[name]
+    count = min(count, limit or count)
     frames = os.path.join(work, name)
     if not os.path.exists(os.path.join(frames, f"{count - 1:03d}.json")):
         subprocess.run([os.path.join(examples, "derm_eval"), "render", frames, str(first), str(count)], check=True)
@@ -73,20 +74,21 @@ def main():
     ap.add_argument("--work", default="data/derm")
     ap.add_argument("--out", default="src/perception/pits_model.rs")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--frames", type=int, help="use only this many frames of each set (a smoke run)")
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    train = candidates(args.examples, args.work, "train")
-    check = candidates(args.examples, args.work, "check")
+    train = candidates(args.examples, args.work, "train", args.frames)
+    check = candidates(args.examples, args.work, "check", args.frames)
     model = HistGradientBoostingClassifier(
         max_iter=args.trees, learning_rate=0.1, max_depth=3, min_samples_leaf=20, random_state=args.seed
     ).fit(train[FEATURES].values, train["mini"].values)
     p = model.predict_proba(check[FEATURES].values)[:, 1]
     keep = p > args.threshold
     report = (
-        f"Fitted on {len(train)} candidates of seeds 100-199 ({int(train['mini'].sum())} openings); on check seeds "
-        f"200-239 it keeps {int(keep.sum())} of {len(check)} candidates at p > {args.threshold}, "
+        f"Fitted on {len(train)} candidates of {train.frame.nunique()} frames of seeds 100-199 ({int(train['mini'].sum())} openings); on check seeds "
+        f"200-239 ({check.frame.nunique()} frames) it keeps {int(keep.sum())} of {len(check)} candidates at p > {args.threshold}, "
         f"{int(check['mini'][keep].sum())} of them openings ({int(check['mini'].sum())} reachable)."
     )
     print(report)

@@ -28,8 +28,9 @@ FEATURES = [
 ]
 
 
-def ends(examples, work, name):
+def ends(examples, work, name, limit=None):
     first, count = SETS[name]
+    count = min(count, limit or count)
     frames = os.path.join(work, name)
     if not os.path.exists(os.path.join(frames, f"{count - 1:03d}.json")):
         subprocess.run([os.path.join(examples, "derm_eval"), "render", frames, str(first), str(count)], check=True)
@@ -45,11 +46,12 @@ def main():
     ap.add_argument("--work", default="data/derm")
     ap.add_argument("--out", default="src/perception/roots_model.rs")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--frames", type=int, help="use only this many frames of each set (a smoke run)")
     ap.add_argument("--trees", type=int, default=100)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    train = ends(args.examples, args.work, "train")
-    check = ends(args.examples, args.work, "check")
+    train = ends(args.examples, args.work, "train", args.frames)
+    check = ends(args.examples, args.work, "check", args.frames)
     model = HistGradientBoostingClassifier(
         max_iter=args.trees, learning_rate=0.1, max_depth=3, min_samples_leaf=20, random_state=args.seed
     ).fit(train[FEATURES].values, train["root"].values)
@@ -59,8 +61,8 @@ def main():
     with_root = check.groupby(["frame", "shaft"]).root.max()
     right = int(best.set_index(["frame", "shaft"]).root[with_root[with_root == 1].index].sum())
     report = (
-        f"Fitted on {len(train)} shaft ends of seeds 100-199 ({int(train['root'].sum())} roots); on check seeds "
-        f"200-239 the likelier end is the root for {right} of the {int(with_root.sum())} shafts that show one."
+        f"Fitted on {len(train)} shaft ends of {train.frame.nunique()} frames of seeds 100-199 ({int(train['root'].sum())} roots); on check seeds "
+        f"200-239 ({check.frame.nunique()} frames) the likelier end is the root for {right} of the {int(with_root.sum())} shafts that show one."
     )
     print(report)
     with open(args.out, "w") as f:

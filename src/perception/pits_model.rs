@@ -1,6 +1,6 @@
 //! The dermoscope pit classifier: gradient-boosted trees written by
 //! `models/train/fit_pits.py` (do not edit by hand; re-run the script).
-//! Fitted on 17075 candidates of seeds 100-199 (108 openings); on check seeds 200-239 it keeps 40 of 6330 candidates at p > 0.5, 36 of them openings (43 reachable).
+//! Fitted on 17075 candidates of 100 frames of seeds 100-199 (108 openings); on check seeds 200-239 (40 frames) it keeps 40 of 6330 candidates at p > 0.5, 36 of them openings (43 reachable).
 
 // Thresholds are data: one may land near a named constant.
 #![allow(clippy::approx_constant)]

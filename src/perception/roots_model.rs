@@ -1,6 +1,6 @@
 //! The dermoscope root classifier: gradient-boosted trees written by
 //! `models/train/fit_roots.py` (do not edit by hand; re-run the script).
-//! Fitted on 2432 shaft ends of seeds 100-199 (558 roots); on check seeds 200-239 the likelier end is the root for 197 of the 204 shafts that show one.
+//! Fitted on 2432 shaft ends of 100 frames of seeds 100-199 (558 roots); on check seeds 200-239 (40 frames) the likelier end is the root for 197 of the 204 shafts that show one.
 
 // Thresholds are data: one may land near a named constant.
 #![allow(clippy::approx_constant)]

@@ -340,3 +340,61 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
     assert_eq!(seg.contract().classes, CLASSES);
     Ok(())
 }
+
+/// The dermoscope classifiers' fitting scripts (`models/train/fit_pits.py`, `fit_roots.py`) still
+/// run end to end on a few frames and write Rust tables, when their Python environment
+/// (scikit-learn, pandas) is present: `STIPPLE_FIT_PYTHON`, or `.venv/bin/python` (made by
+/// `bash scripts/setup.sh --peers`). Without it, or without the example binaries they drive, the
+/// test says so and passes.
+#[test]
+fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dyn std::error::Error>>
+{
+    let python = std::env::var_os("STIPPLE_FIT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let has_sklearn = Command::new(&python)
+        .args(["-c", "import sklearn, pandas"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let examples = PathBuf::from(env!("CARGO_BIN_EXE_stipple"))
+        .parent()
+        .map(|p| p.join("examples"))
+        .ok_or("no binary directory")?;
+    let have_examples = ["derm_eval", "derm_pits", "derm_ends"]
+        .iter()
+        .all(|e| examples.join(e).exists());
+    if !has_sklearn || !have_examples {
+        eprintln!(
+            "skipped: needs scikit-learn and pandas at {} and the examples in {}",
+            python.display(),
+            examples.display()
+        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    for (script, name) in [("fit_pits.py", "PIT_MODEL"), ("fit_roots.py", "ROOT_MODEL")] {
+        let out = dir.path().join(format!("{name}.rs"));
+        let status = Command::new(&python)
+            .arg(repo().join("models/train").join(script))
+            .args(["--frames", "6", "--trees", "5", "--examples"])
+            .arg(&examples)
+            .arg("--work")
+            .arg(dir.path().join("work"))
+            .arg("--out")
+            .arg(&out)
+            .status()?;
+        assert!(status.success(), "{script} failed");
+        let table = std::fs::read_to_string(&out)?;
+        assert!(
+            table.contains(&format!("pub const {name}: Ensemble = Ensemble {{")),
+            "{script} wrote no {name}"
+        );
+        assert_eq!(
+            table.matches("        &[").count(),
+            5,
+            "{script}: one node list per tree"
+        );
+    }
+    Ok(())
+}
