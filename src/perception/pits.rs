@@ -343,6 +343,27 @@ mod tests {
     }
 
     #[test]
+    fn odd_frames_and_scales_do_not_panic() {
+        let grey = |w, h, v| RgbImage::from_pixel(w, h, image::Rgb([v, v, v]));
+        for (img, ppm) in [
+            (grey(17, 17, 128), 300.0),
+            (grey(5000, 40, 200), 300.0),
+            (grey(300, 200, 0), 100.0),
+            (grey(300, 200, 255), 400.0),
+            (frame(), 100.0),
+            (frame(), 2000.0),
+        ] {
+            let found = pit_candidates(&img, ppm);
+            assert!(found.iter().all(|c| c.probability.is_finite()
+                && c.x >= 0.0
+                && c.y >= 0.0
+                && c.x <= f64::from(img.width())
+                && c.y <= f64::from(img.height())));
+            let _ = super::super::shafts::detect_openings(&img, ppm);
+        }
+    }
+
+    #[test]
     fn a_tiny_frame_has_no_candidates() {
         let img = RgbImage::from_pixel(20, 20, image::Rgb([200, 150, 130]));
         assert!(pit_candidates(&img, 300.0).is_empty());
