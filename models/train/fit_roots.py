@@ -24,7 +24,8 @@ from fit_pits import SETS, rust_table
 
 FEATURES = [
     "edge", "on_body", "beyond", "behind", "fade", "halo", "width_mm", "o_edge", "o_on_body", "o_beyond",
-    "o_behind", "o_fade", "o_halo", "o_width_mm", "length_mm", "mean_dark", "margin", "vote",
+    "o_behind", "o_fade", "o_halo", "o_width_mm", "length_mm", "mean_dark", "margin", "vote", "edge_mm",
+    "o_edge_mm",
 ]
 
 

@@ -36,7 +36,7 @@
 //!    writes for training seeds 100-199) gives each end's probability of being the opening;
 //!    the likelier end is reported when it reaches `root_min_probability`. (The hand-weighted
 //!    rule it replaced, own cues plus the vote, is kept behind `root_min_probability > 1`: on
-//!    check seeds 200-239 it scores F1 0.721 where the classifier scores 0.758.)
+//!    check seeds 200-239 it scores F1 0.721 where the classifier scores 0.762.)
 //! 6. **Units.** Roots closer than `unit_merge_mm` are one follicular unit: one detection at
 //!    their mean, in pixels of the input image. Round, dark, blue-grey blobs of 0.07-0.4 mm
 //!    radius are healed pigment dots (carbon ink under the skin reads blue-grey; moles brown).
@@ -73,6 +73,8 @@ const BAR_MARGIN_MM: f64 = 0.03;
 const OPENING_MM: f64 = 0.02;
 /// Scales of the ridge filter (Gaussian sigma): thin vellus hairs up to thick shafts.
 const RIDGE_SCALES_MM: [f64; 3] = [0.01, 0.018, 0.03];
+/// Farthest distance to the field's edge an end's cues measure (mm).
+const EDGE_LOOK_MM: f64 = 0.2;
 /// An end within this distance of the field's edge leaves the field.
 const EDGE_MARGIN_MM: f64 = 0.04;
 /// How far past a centreline pixel the line is looked for when testing for an end.
@@ -253,6 +255,27 @@ impl Work {
         top * (1.0 - fy) + bot * fy
     }
 
+    /// Distance (px) from (x, y) to the frame's border or the nearest pixel outside the field,
+    /// at most `cap`.
+    fn edge_distance(&self, x: f64, y: f64, cap: f64) -> f64 {
+        let mut best = x
+            .min(y)
+            .min(self.w as f64 - x)
+            .min(self.h as f64 - y)
+            .clamp(0.0, cap);
+        let m = best.ceil() as i64;
+        let (cx, cy) = (x.floor() as i64, y.floor() as i64);
+        for yy in (cy - m).max(0)..=(cy + m).min(self.h as i64 - 1) {
+            for xx in (cx - m).max(0)..=(cx + m).min(self.w as i64 - 1) {
+                if self.outside[yy as usize * self.w + xx as usize] {
+                    let d = (xx as f64 + 0.5 - x).hypot(yy as f64 + 0.5 - y);
+                    best = best.min(d);
+                }
+            }
+        }
+        best
+    }
+
     /// Whether (x, y) is within `margin` px of the frame's border or of the outside.
     fn near_edge(&self, x: f64, y: f64, margin: f64) -> bool {
         if x < margin || y < margin || x > self.w as f64 - margin || y > self.h as f64 - margin {
@@ -315,10 +338,13 @@ struct EndCue {
     on_body: bool,
     /// Darkness straight on past the end over the shaft's.
     beyond: f64,
+    /// Distance from the exit to the field's edge (frame border, text bar, rim), mm, at most
+    /// `EDGE_LOOK_MM`.
+    edge_mm: f64,
 }
 
 /// Number of features [`EndRecord::features`] holds.
-pub const END_FEATURES: usize = 18;
+pub const END_FEATURES: usize = 20;
 
 /// One end of a traced shaft as the root classifier sees it (see [`end_records`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -353,6 +379,8 @@ pub fn feature_names() -> [&'static str; END_FEATURES] {
         "mean_dark",
         "margin",
         "vote",
+        "edge_mm",
+        "o_edge_mm",
     ]
 }
 
@@ -415,6 +443,8 @@ impl ShaftAnalysis {
         out[15] = f64::from(shafts[i].mean_dark);
         out[16] = sign * self.margin[i];
         out[17] = sign * self.vote[i];
+        out[18] = me.edge_mm;
+        out[19] = other.edge_mm;
         out
     }
 }
@@ -1354,6 +1384,7 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
         edge,
         on_body: false,
         beyond,
+        edge_mm: work.edge_distance(exit.0, exit.1, EDGE_LOOK_MM * ppm) / ppm,
     }
 }
 
