@@ -13,14 +13,7 @@ Needs numpy, pandas and scikit-learn. Takes about a minute on two cores once the
 (fit_pits.py renders the same ones).
 """
 
-import argparse
-import os
-import subprocess
-
-import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-
-from fit_pits import SETS, rust_table
+from derm_trees import arg_parser, features, fit, rust_table
 
 FEATURES = [
     "edge", "on_body", "beyond", "behind", "fade", "halo", "width_mm", "o_edge", "o_on_body", "o_beyond",
@@ -29,33 +22,11 @@ FEATURES = [
 ]
 
 
-def ends(examples, work, name, limit=None):
-    first, count = SETS[name]
-    count = min(count, limit or count)
-    frames = os.path.join(work, name)
-    if not os.path.exists(os.path.join(frames, f"{count - 1:03d}.json")):
-        subprocess.run([os.path.join(examples, "derm_eval"), "render", frames, str(first), str(count)], check=True)
-    csv = os.path.join(work, f"{name}-ends.csv")
-    with open(csv, "w") as out:
-        subprocess.run([os.path.join(examples, "derm_ends"), frames], stdout=out, check=True)
-    return pd.read_csv(csv, dtype={"frame": str})
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--examples", default="target/release/examples")
-    ap.add_argument("--work", default="data/derm")
-    ap.add_argument("--out", default="src/perception/roots_model.rs")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--frames", type=int, help="use only this many frames of each set (a smoke run)")
-    ap.add_argument("--trees", type=int, default=100)
-    args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    train = ends(args.examples, args.work, "train", args.frames)
-    check = ends(args.examples, args.work, "check", args.frames)
-    model = HistGradientBoostingClassifier(
-        max_iter=args.trees, learning_rate=0.1, max_depth=3, min_samples_leaf=20, random_state=args.seed
-    ).fit(train[FEATURES].values, train["root"].values)
+    args = arg_parser(__doc__, "src/perception/roots_model.rs").parse_args()
+    train = features(args, "train", "derm_ends")
+    check = features(args, "check", "derm_ends")
+    model = fit(args, train, FEATURES, "root")
     # Per shaft, the more likely end: how often it is the labelled root where one is.
     check = check.assign(p=model.predict_proba(check[FEATURES].values)[:, 1])
     best = check.loc[check.groupby(["frame", "shaft"]).p.idxmax()]
