@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-# Training seeds 100-199 and check seeds 200-239; the evaluation seeds (9000+) are never used.
-SETS = {"train": (100, 100), "check": (200, 40)}
+# Training seeds 100-199 and 1000-1199, check seeds 200-239 (first seed, count); the
+# evaluation seeds (9000+) are never used.
+SETS = {"train": [(100, 100), (1000, 200)], "check": [(200, 40)]}
 
 
 def arg_parser(doc, out):
@@ -31,18 +32,23 @@ def arg_parser(doc, out):
 
 
 def features(args, name, example):
-    """Renders set `name` (once) and returns the CSV that `example` writes for its frames."""
-    first, count = SETS[name]
-    count = min(count, args.frames or count)
-    frames = os.path.join(args.work, name)
-    os.makedirs(args.work, exist_ok=True)
-    if not os.path.exists(os.path.join(frames, f"{count - 1:03d}.json")):
-        subprocess.run([os.path.join(args.examples, "derm_eval"), "render", frames, str(first), str(count)],
-                       check=True)
-    csv = os.path.join(args.work, f"{name}-{example}.csv")
-    with open(csv, "w") as out:
-        subprocess.run([os.path.join(args.examples, example), frames], stdout=out, check=True)
-    return pd.read_csv(csv, dtype={"frame": str})
+    """Renders set `name` (once) and returns the CSV rows that `example` writes for its frames
+    (`frame` is "FIRST/NNN": the part's first seed and the frame's number in it)."""
+    parts = []
+    for first, count in SETS[name]:
+        count = min(count, args.frames or count)
+        frames = os.path.join(args.work, name, str(first))
+        os.makedirs(frames, exist_ok=True)
+        if not os.path.exists(os.path.join(frames, f"{count - 1:03d}.json")):
+            subprocess.run([os.path.join(args.examples, "derm_eval"), "render", frames, str(first), str(count)],
+                           check=True)
+        csv = os.path.join(args.work, f"{name}-{first}-{example}.csv")
+        with open(csv, "w") as out:
+            subprocess.run([os.path.join(args.examples, example), frames], stdout=out, check=True)
+        part = pd.read_csv(csv, dtype={"frame": str})
+        part["frame"] = f"{first}/" + part["frame"]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def fit(args, train, columns, label):

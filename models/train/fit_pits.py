@@ -2,12 +2,14 @@
 
 The candidates and their features come from the Rust detector itself (examples/derm_pits.rs),
 so the model sees exactly what it will be given. Frames are rendered by the project's own
-renderer: training seeds 100-199, check seeds 200-239 (evaluation seeds 9000+ are never used).
+renderer: training seeds 100-199 and 1000-1199, check seeds 200-239 (evaluation seeds 9000+ are
+never used).
 
     cargo build --release --examples
     python3 models/train/fit_pits.py --examples target/release/examples --work data/derm
 
-Needs numpy, pandas and scikit-learn. About five minutes on two cores, most of it rendering.
+Needs numpy, pandas and scikit-learn. About ten minutes on two cores, most of it rendering
+the 340 frames.
 """
 
 from derm_trees import arg_parser, features, fit, rust_table
@@ -25,7 +27,7 @@ def main():
     p = model.predict_proba(check[FEATURES].values)[:, 1]
     keep = p > args.threshold
     report = (
-        f"Fitted on {len(train)} candidates of {train.frame.nunique()} frames of seeds 100-199 ({int(train['mini'].sum())} openings); on check seeds "
+        f"Fitted on {len(train)} candidates of {train.frame.nunique()} training frames (seeds 100-199, 1000-1199; {int(train['mini'].sum())} openings); on check seeds "
         f"200-239 ({check.frame.nunique()} frames) it keeps {int(keep.sum())} of {len(check)} candidates at p > {args.threshold}, "
         f"{int(check['mini'][keep].sum())} of them openings ({int(check['mini'].sum())} reachable)."
     )

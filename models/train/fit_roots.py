@@ -3,7 +3,7 @@
 Every shaft the tracer follows has two ends; the classifier says how likely each is the hair's
 opening (root) rather than its cut tip, from the cues the Rust tracer measures at both ends
 (examples/derm_ends.rs writes them, labelled against the renderer's truth). Frames come from
-the project's own renderer: training seeds 100-199, check seeds 200-239 (evaluation seeds 9000+
+the project's own renderer: training seeds 100-199 and 1000-1199, check seeds 200-239 (evaluation seeds 9000+
 are never used).
 
     cargo build --release --examples
@@ -33,7 +33,7 @@ def main():
     with_root = check.groupby(["frame", "shaft"]).root.max()
     right = int(best.set_index(["frame", "shaft"]).root[with_root[with_root == 1].index].sum())
     report = (
-        f"Fitted on {len(train)} shaft ends of {train.frame.nunique()} frames of seeds 100-199 ({int(train['root'].sum())} roots); on check seeds "
+        f"Fitted on {len(train)} shaft ends of {train.frame.nunique()} training frames (seeds 100-199, 1000-1199; {int(train['root'].sum())} roots); on check seeds "
         f"200-239 ({check.frame.nunique()} frames) the likelier end is the root for {right} of the {int(with_root.sum())} shafts that show one."
     )
     print(report)

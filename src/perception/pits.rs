@@ -16,7 +16,8 @@
 //!    0.4 mm (a pit in clean skin has none; a point on a shaft or in the pigment network has
 //!    it in some direction), a ring around it, and its colour against the skin.
 //! 4. A gradient-boosted tree ensemble ([`super::pits_model`], fitted by
-//!    `models/train/fit_pits.py` on the features of synthetic training seeds that
+//!    `models/train/fit_pits.py` on the features of synthetic training seeds (100-199,
+//!    1000-1199) that
 //!    `examples/derm_pits.rs` writes) gives the probability that the candidate is a follicle
 //!    opening.
 //!

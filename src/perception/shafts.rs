@@ -33,10 +33,10 @@
 //!    opening. Hairs of a scalp region grow the same way, so near-parallel neighbours vote on
 //!    each shaft's direction. A gradient-boosted tree ensemble ([`super::roots_model`], fitted
 //!    by `models/train/fit_roots.py` on the cues of both ends that `examples/derm_ends.rs`
-//!    writes for training seeds 100-199) gives each end's probability of being the opening;
+//!    writes for training seeds 100-199 and 1000-1199) gives each end's probability of being the opening;
 //!    the likelier end is reported when it reaches `root_min_probability`. (The hand-weighted
 //!    rule it replaced, own cues plus the vote, is kept behind `root_min_probability > 1`: on
-//!    check seeds 200-239 it scores F1 0.721 where the classifier scores 0.762.)
+//!    check seeds 200-239 it scores F1 0.721 where the classifiers score 0.777.)
 //! 6. **Units.** Roots closer than `unit_merge_mm` are one follicular unit: one detection at
 //!    their mean, in pixels of the input image. Round, dark, blue-grey blobs of 0.07-0.4 mm
 //!    radius are healed pigment dots (carbon ink under the skin reads blue-grey; moles brown).
@@ -45,7 +45,7 @@
 //!
 //! Every threshold is in millimetres or a dimensionless ratio ([`ShaftParams`]); the defaults
 //! were fitted on synthetic training seeds 100-139 (`examples/derm_eval.rs`) and checked on
-//! held-out seeds only; the two classifiers were fitted on seeds 100-199. A 1280x1024 frame at
+//! held-out seeds only; the two classifiers were fitted on seeds 100-199 and 1000-1199. A 1280x1024 frame at
 //! 300 px/mm takes about 30 ms on one core (tracing 14 ms, pits 15 ms).
 
 use image::RgbImage;
