@@ -16,10 +16,9 @@
 //!    0.4 mm (a pit in clean skin has none; a point on a shaft or in the pigment network has
 //!    it in some direction), a ring around it, and its colour against the skin.
 //! 4. A gradient-boosted tree ensemble ([`super::pits_model`], fitted by
-//!    `models/train/fit_pits.py` on the features of synthetic training seeds (100-199,
-//!    1000-1199) that
-//!    `examples/derm_pits.rs` writes) gives the probability that the candidate is a follicle
-//!    opening.
+//!    `models/train/fit_pits.py` on the features that `examples/derm_pits.rs` writes for
+//!    synthetic training seeds 100-199 and 1000-1199) gives the probability that the candidate
+//!    is a follicle opening.
 //!
 //! The detector keeps candidates above [`super::shafts::ShaftParams::pit_min_probability`]
 //! that no traced unit already explains.
