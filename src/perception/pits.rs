@@ -25,9 +25,9 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, Plane};
+use super::filter::{box_mean, gaussian, gaussian_kernel, Plane};
 use super::pits_model;
-use super::shafts::{gaussian, text_bar_rows};
+use super::shafts::text_bar_rows;
 
 /// Working scale (px/mm): a pit of 0.02-0.04 mm radius spans a few pixels.
 pub const WORKING_PX_PER_MM: f64 = 150.0;
@@ -271,17 +271,14 @@ struct Kernel {
 
 impl Kernel {
     fn new(s: f64) -> Self {
-        let r = (3.0 * s).ceil() as i64;
-        let mut taps: Vec<f32> = (-r..=r)
-            .map(|i| (-((i * i) as f64) / (2.0 * s * s)).exp() as f32)
-            .collect();
-        let sum: f32 = taps.iter().sum();
-        taps.iter_mut().for_each(|v| *v /= sum);
-        Self { r, taps }
+        let taps = gaussian_kernel(s);
+        Self {
+            r: (taps.len() / 2) as i64,
+            taps,
+        }
     }
 
-    /// The Gaussian-smoothed `plane` at (x, y), edges repeated as in
-    /// [`gaussian`](super::shafts::gaussian).
+    /// The Gaussian-smoothed `plane` at (x, y), edges repeated as in [`gaussian`].
     fn at(&self, plane: &[f32], w: usize, h: usize, x: i64, y: i64) -> f32 {
         let mut acc = 0.0f32;
         for (j, ky) in self.taps.iter().enumerate() {

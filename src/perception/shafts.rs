@@ -50,7 +50,7 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, Plane};
+use super::filter::{box_mean, gaussian, Plane};
 use super::roots_model::ROOT_MODEL;
 use crate::frame::{Detection, DotKind};
 
@@ -999,46 +999,6 @@ fn min3(p: &mut Plane, min: bool) {
                     v = pick(v, rows[i + w]);
                 }
                 dst[i] = v;
-            }
-        }
-    }
-}
-
-/// Separable Gaussian blur of `src` (`w` x `h`) with sigma `s` (px) into `dst`; edges clamped.
-pub(super) fn gaussian(src: &[f32], w: usize, h: usize, s: f64, dst: &mut Plane) {
-    let r = (3.0 * s).ceil() as usize;
-    let mut k: Vec<f32> = (0..=2 * r)
-        .map(|i| {
-            let d = i as f64 - r as f64;
-            (-(d * d) / (2.0 * s * s)).exp() as f32
-        })
-        .collect();
-    let sum: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= sum);
-    // Rows: each padded by repeating its end pixels, so the taps need no bounds checks.
-    let mut tmp = vec![0.0f32; w * h];
-    let mut pad = vec![0.0f32; w + 2 * r];
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        pad[..r].fill(row[0]);
-        pad[r..r + w].copy_from_slice(row);
-        pad[r + w..].fill(row[w - 1]);
-        let out = &mut tmp[y * w..(y + 1) * w];
-        for (t, &kv) in k.iter().enumerate() {
-            for (o, &v) in out.iter_mut().zip(&pad[t..t + w]) {
-                *o += kv * v;
-            }
-        }
-    }
-    // Columns: whole rows at a time (clamped at the top and bottom), for contiguous access.
-    dst.resize(w, h);
-    for y in 0..h {
-        let out = &mut dst.data[y * w..(y + 1) * w];
-        out.fill(0.0);
-        for (t, &kv) in k.iter().enumerate() {
-            let yy = (y + t).saturating_sub(r).min(h - 1);
-            for (o, &v) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
-                *o += kv * v;
             }
         }
     }

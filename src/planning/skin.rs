@@ -414,37 +414,12 @@ fn colour_contrast(
         .collect()
 }
 
-/// Separable Gaussian blur with standard deviation `sigma` (px), clamped at the borders.
+/// Separable Gaussian blur with standard deviation `sigma` (px), edges repeated
+/// ([`crate::perception::filter::gaussian`]).
 fn gaussian(src: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
-    let r = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
-    let total: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
-    let mut tmp = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (k, &kv) in kernel.iter().enumerate() {
-                let xx = (x as isize + k as isize - r).clamp(0, w as isize - 1) as usize;
-                acc += kv * src[y * w + xx];
-            }
-            tmp[y * w + x] = acc;
-        }
-    }
-    let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (k, &kv) in kernel.iter().enumerate() {
-                let yy = (y as isize + k as isize - r).clamp(0, h as isize - 1) as usize;
-                acc += kv * tmp[yy * w + x];
-            }
-            out[y * w + x] = acc;
-        }
-    }
-    out
+    let mut out = crate::perception::filter::Plane::default();
+    crate::perception::filter::gaussian(src, w, h, sigma, &mut out);
+    out.data
 }
 
 /// Separable square max filter of half-size `r` (sliding window with a monotonic deque).
