@@ -40,6 +40,40 @@ pub fn luminance(src: &RgbImage, dst: &mut Plane) {
     }
 }
 
+/// The dermoscope detectors' planes, averaged over `f` x `f` blocks of `src` (the last partial
+/// block row and column are dropped): a red-weighted luminance (0.55 R + 0.35 G + 0.1 B, so
+/// red vessels and brown pigment fade against hair, which is dark in every channel) into
+/// `luma`, and blue over red, `(B + 1) / (R + 1)` of the block means, into `blue` (carbon ink
+/// under the skin reads blue-grey; moles and hair brown).
+pub fn red_weighted_blocks(src: &RgbImage, f: usize, luma: &mut Plane, blue: &mut Plane) {
+    let f = f.max(1);
+    let (w0, w, h) = (
+        src.width() as usize,
+        src.width() as usize / f,
+        src.height() as usize / f,
+    );
+    luma.resize(w, h);
+    blue.resize(w, h);
+    let raw = src.as_raw();
+    let inv = 1.0 / (f * f) as f32;
+    for y in 0..h {
+        for x in 0..w {
+            let (mut s, mut r, mut b) = (0.0f32, 0.0f32, 0.0f32);
+            for yy in y * f..(y + 1) * f {
+                let row = &raw[3 * (yy * w0 + x * f)..3 * (yy * w0 + (x + 1) * f)];
+                for p in row.chunks_exact(3) {
+                    let (pr, pg, pb) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
+                    s += 0.55 * pr + 0.35 * pg + 0.1 * pb;
+                    r += pr;
+                    b += pb;
+                }
+            }
+            luma.data[y * w + x] = s * inv;
+            blue.data[y * w + x] = (b * inv + 1.0) / (r * inv + 1.0);
+        }
+    }
+}
+
 /// A normalised Gaussian kernel of standard deviation `sigma` (px): `2r + 1` taps, r = 3 sigma
 /// rounded up.
 pub fn gaussian_kernel(sigma: f64) -> Vec<f32> {

@@ -25,7 +25,7 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, gaussian, gaussian_kernel, Plane};
+use super::filter::{box_mean, gaussian, gaussian_kernel, red_weighted_blocks, Plane};
 use super::pits_model;
 use super::shafts::text_bar_rows;
 
@@ -99,28 +99,8 @@ pub fn pit_candidates(image: &RgbImage, px_per_mm: f64) -> Vec<PitCandidate> {
     let px = |mm: f64| mm * ppm;
     let (bar_top, bar_bottom) = text_bar_rows(image);
     let (top_rows, bottom_rows) = (bar_top.div_ceil(f), bar_bottom.div_ceil(f));
-    let raw = image.as_raw();
-    let inv = 1.0 / (f * f) as f32;
-    let mut luma = Plane::default();
-    luma.resize(w, h);
-    let mut blue = Plane::default();
-    blue.resize(w, h);
-    for y in 0..h {
-        for x in 0..w {
-            let (mut s, mut r, mut b) = (0.0f32, 0.0f32, 0.0f32);
-            for yy in y * f..(y + 1) * f {
-                let row = &raw[3 * (yy * w0 + x * f)..3 * (yy * w0 + (x + 1) * f)];
-                for p in row.chunks_exact(3) {
-                    let (pr, pg, pb) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
-                    s += 0.55 * pr + 0.35 * pg + 0.1 * pb;
-                    r += pr;
-                    b += pb;
-                }
-            }
-            luma.data[y * w + x] = s * inv;
-            blue.data[y * w + x] = (b * inv + 1.0) / (r * inv + 1.0);
-        }
-    }
+    let (mut luma, mut blue) = (Plane::default(), Plane::default());
+    red_weighted_blocks(image, f, &mut luma, &mut blue);
     let in_bar = |y: usize| y < top_rows || y + bottom_rows >= h;
     let mut sample: Vec<f32> = (0..h)
         .filter(|&y| !in_bar(y))

@@ -50,7 +50,7 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, gaussian, Plane};
+use super::filter::{box_mean, gaussian, red_weighted_blocks, Plane};
 use super::roots_model::ROOT_MODEL;
 use crate::frame::{Detection, DotKind};
 
@@ -330,8 +330,6 @@ struct EndCue {
     halo: f64,
     /// Width of the shaft near its end (mm).
     width_mm: f64,
-    /// The end leaves the field: its opening cannot be seen.
-    leaves: bool,
     /// The end is within `EDGE_MARGIN_MM` of the field's edge.
     edge: bool,
     /// The end lies on the body of another shaft.
@@ -341,6 +339,14 @@ struct EndCue {
     /// Distance from the exit to the field's edge (frame border, text bar, rim), mm, at most
     /// `EDGE_LOOK_MM`.
     edge_mm: f64,
+}
+
+impl EndCue {
+    /// The end's opening cannot be seen: it leaves the field, lies on another shaft's body, or
+    /// the shaft runs on past it (under a crossing shaft).
+    fn leaves(&self, p: &ShaftParams) -> bool {
+        self.edge || self.on_body || self.beyond >= p.continues_ratio
+    }
 }
 
 /// Number of features [`EndRecord::features`] holds.
@@ -465,7 +471,6 @@ fn analyse_shafts(work: &Work, shafts: &[Shaft], p: &ShaftParams) -> ShaftAnalys
             if x < work.w && y < work.h {
                 let o = owner[y * work.w + x];
                 if o != u32::MAX && o as usize != k {
-                    e.leaves = true;
                     e.on_body = true;
                 }
             }
@@ -485,7 +490,7 @@ fn analyse_shafts(work: &Work, shafts: &[Shaft], p: &ShaftParams) -> ShaftAnalys
         .map(|ShaftCue { ends: c, .. }| {
             // An end that leaves the field could be either: it weighs as a typical end.
             let ev = |e: &EndCue| {
-                if e.leaves {
+                if e.leaves(p) {
                     p.leave_evidence
                 } else {
                     e.evidence
@@ -547,7 +552,7 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             // field is no opening.
             let total = margin + p.consensus_weight * vote;
             let end = if total >= 0.0 { 0 } else { 1 };
-            if c[end].leaves {
+            if c[end].leaves(p) {
                 continue;
             }
             (end, 0.5 + 0.5 * (total.abs() / (total.abs() + 0.3)))
@@ -800,28 +805,9 @@ fn prepare(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Option<Work> {
     }
     let ppm = px_per_mm / f as f64;
     let (bar_top, bar_bottom) = text_bar_rows(image);
-    // Red-weighted luminance, block-averaged.
-    let mut luma = Plane::default();
-    luma.resize(w, h);
-    let mut blue = vec![0.0f32; w * h];
-    let raw = image.as_raw();
-    let inv = 1.0 / (f * f) as f32;
-    for y in 0..h {
-        for x in 0..w {
-            let (mut s, mut r, mut b) = (0.0f32, 0.0f32, 0.0f32);
-            for yy in y * f..(y + 1) * f {
-                let row = &raw[3 * (yy * w0 + x * f)..3 * (yy * w0 + (x + 1) * f)];
-                for px in row.chunks_exact(3) {
-                    let (pr, pg, pb) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
-                    s += 0.55 * pr + 0.35 * pg + 0.1 * pb;
-                    r += pr;
-                    b += pb;
-                }
-            }
-            luma.data[y * w + x] = s * inv;
-            blue[y * w + x] = (b + 1.0) / (r + 1.0);
-        }
-    }
+    // Red-weighted luminance and blue over red, block-averaged.
+    let (mut luma, mut blue) = (Plane::default(), Plane::default());
+    red_weighted_blocks(image, f, &mut luma, &mut blue);
     // A grey opening removes bright lines narrower than `OPENING_MM`: the specular line along
     // a shaft would otherwise split it into two thin dark ridges.
     let open_r = ((OPENING_MM * ppm).round() as usize).max(1);
@@ -961,7 +947,7 @@ fn prepare(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Option<Work> {
         ppm,
         dark,
         outside,
-        blue,
+        blue: blue.data,
         tangent,
         line,
     })
@@ -1332,7 +1318,6 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
     let beyond = mean(CONTINUES_MM.0 * ppm, CONTINUES_MM.1 * ppm, exit_s, -1.0) / reference;
     let edge = work.near_edge(exit.0, exit.1, EDGE_MARGIN_MM * ppm)
         || work.near_edge(p0.0, p0.1, EDGE_MARGIN_MM * ppm);
-    let leaves = edge || beyond >= p.continues_ratio;
     EndCue {
         exit,
         evidence,
@@ -1340,7 +1325,6 @@ fn end_cue(work: &Work, path: &[(f64, f64)], p: &ShaftParams) -> EndCue {
         fade,
         halo,
         width_mm,
-        leaves,
         edge,
         on_body: false,
         beyond,
