@@ -15,48 +15,6 @@ use stipple::calib::{
     calibrate_corners, detect_board, BoardCorners, BoardSpec, Calibration, ViewInput,
 };
 
-fn inside(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
-    let mut inside = false;
-    let mut j = poly.len() - 1;
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > y) != (b[1] > y) && x < (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]) + a[0] {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
-}
-
-fn outline(corners: &[[f64; 2]], spec: &BoardSpec) -> Vec<[f64; 2]> {
-    let (c, r) = (spec.inner_cols, spec.inner_rows);
-    let mut ring: Vec<[f64; 2]> = (0..c).map(|i| corners[i]).collect();
-    ring.extend((1..r).map(|j| corners[j * c + c - 1]));
-    ring.extend((0..c - 1).rev().map(|i| corners[(r - 1) * c + i]));
-    ring.extend((1..r - 1).rev().map(|j| corners[j * c]));
-    ring
-}
-
-/// (max covered, max full, mean full) distortion-map difference.
-fn map_diff(a: &Calibration, b: &Calibration, covered: &[Vec<[f64; 2]>]) -> (f64, f64, f64) {
-    let (mut cov, mut full, mut sum, mut n) = (0.0f64, 0.0f64, 0.0, 0);
-    for v in (0..=a.image_height).step_by(20) {
-        for u in (0..=a.image_width).step_by(20) {
-            let (u, v) = (f64::from(u), f64::from(v));
-            let (ua, va) = a.undistort_point(u, v);
-            let (ub, vb) = b.undistort_point(u, v);
-            let d = (ua - u - (ub - u)).hypot(va - vb);
-            full = full.max(d);
-            sum += d;
-            n += 1;
-            if covered.iter().any(|p| inside(p, u, v)) {
-                cov = cov.max(d);
-            }
-        }
-    }
-    (cov, full, sum / f64::from(n))
-}
-
 /// Max over the whole image of the distortion-map difference left after the best projective
 /// map between the two undistorted images (what no change of intrinsics and rotation explains).
 fn nonprojective_diff(a: &Calibration, b: &Calibration) -> f64 {
@@ -100,7 +58,7 @@ fn nonprojective_diff(a: &Calibration, b: &Calibration) -> f64 {
 
 fn report(name: &str, c: &Calibration, truth: &Calibration, covered: &[Vec<[f64; 2]>]) {
     let (k, t) = (c.intrinsics, truth.intrinsics);
-    let (cov, full, mean) = map_diff(c, truth, covered);
+    let (cov, full, mean) = c.distortion_difference(truth, covered);
     let np = nonprojective_diff(c, truth);
     let s = c
         .uncertainty
@@ -150,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let covered: Vec<_> = views
             .iter()
-            .map(|v| outline(&v.corners_in_image, &spec))
+            .map(|v| spec.outline(&v.corners_in_image))
             .collect();
         let mut exact = Vec::new();
         let mut detected = Vec::new();

@@ -137,6 +137,21 @@ impl BoardSpec {
         self.inner_cols * self.inner_rows
     }
 
+    /// The outline of a view's corner grid (row-major corners, as detected): the first row,
+    /// the last column, the last row backwards, the first column upwards. Empty when `corners`
+    /// is not one per inner corner.
+    pub fn outline(&self, corners: &[[f64; 2]]) -> Vec<[f64; 2]> {
+        let (c, r) = (self.inner_cols, self.inner_rows);
+        if corners.len() != c * r {
+            return Vec::new();
+        }
+        let mut ring: Vec<[f64; 2]> = (0..c).map(|i| corners[i]).collect();
+        ring.extend((1..r).map(|j| corners[j * c + c - 1]));
+        ring.extend((0..c - 1).rev().map(|i| corners[(r - 1) * c + i]));
+        ring.extend((1..r - 1).rev().map(|j| corners[j * c]));
+        ring
+    }
+
     /// Inner corners on the board plane in mm, `(i·s, j·s)`, row-major (rows of `inner_cols`).
     pub fn object_points(&self) -> Vec<[f64; 2]> {
         let s = self.square_mm;
@@ -1021,6 +1036,31 @@ mod tests {
         assert!(BoardSpec::parse("9by6", 3.0).is_err());
         assert!(BoardSpec::parse("2x6", 3.0).is_err());
         assert!(BoardSpec::parse("9x6", -1.0).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn outline_walks_the_grid_edge_once() -> Result<(), CalibError> {
+        let b = BoardSpec::new(4, 3, 1.0)?;
+        let corners: Vec<[f64; 2]> = (0..12).map(|i| [(i % 4) as f64, (i / 4) as f64]).collect();
+        let ring = b.outline(&corners);
+        // 2 (c + r) - 4 edge corners, clockwise from the first.
+        assert_eq!(
+            ring,
+            vec![
+                [0.0, 0.0],
+                [1.0, 0.0],
+                [2.0, 0.0],
+                [3.0, 0.0],
+                [3.0, 1.0],
+                [3.0, 2.0],
+                [2.0, 2.0],
+                [1.0, 2.0],
+                [0.0, 2.0],
+                [0.0, 1.0]
+            ]
+        );
+        assert!(b.outline(&corners[..11]).is_empty());
         Ok(())
     }
 

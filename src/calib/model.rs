@@ -210,6 +210,38 @@ impl Calibration {
     pub fn undistort_map(&self) -> UndistortMap {
         UndistortMap::new(self)
     }
+
+    /// How far `other`'s distortion map is from this one's: where undistortion moves each pixel
+    /// of a 20 px grid over this calibration's image (each model with its own intrinsics), in
+    /// px. Returns the largest difference inside any of the `covered` polygons (the areas the
+    /// calibration views covered, e.g. [`crate::calib::BoardSpec::outline`]), the largest over
+    /// the whole image, and the mean over the whole image (the metric of
+    /// `scripts/calib_vs_opencv.py`'s "distortion map err").
+    pub fn distortion_difference(
+        &self,
+        other: &Calibration,
+        covered: &[Vec<[f64; 2]>],
+    ) -> (f64, f64, f64) {
+        let (mut cov, mut full, mut sum, mut n): (f64, f64, f64, u32) = (0.0, 0.0, 0.0, 0);
+        for v in (0..=self.image_height).step_by(20) {
+            for u in (0..=self.image_width).step_by(20) {
+                let (u, v) = (f64::from(u), f64::from(v));
+                let (ua, va) = self.undistort_point(u, v);
+                let (ub, vb) = other.undistort_point(u, v);
+                let d = (ua - ub).hypot(va - vb);
+                full = full.max(d);
+                sum += d;
+                n += 1;
+                if covered
+                    .iter()
+                    .any(|poly| crate::planning::design::polygon_contains(poly, u, v))
+                {
+                    cov = cov.max(d);
+                }
+            }
+        }
+        (cov, full, sum / f64::from(n.max(1)))
+    }
 }
 
 /// For every pixel of the undistorted output, where to sample the distorted input. Build it once

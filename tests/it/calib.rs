@@ -6,8 +6,7 @@ use std::process::Command;
 use stipple::calib::render::{reference_camera, BoardRenderer};
 
 use stipple::calib::{
-    calibrate_images, detect_board, load, load_for_image, BoardSpec, CalibError, Calibration,
-    NotFound,
+    calibrate_images, detect_board, load, load_for_image, BoardSpec, CalibError, NotFound,
 };
 
 fn board() -> BoardSpec {
@@ -16,56 +15,6 @@ fn board() -> BoardSpec {
         inner_rows: 6,
         square_mm: 3.0,
     }
-}
-
-/// The outline of a view's corner grid (row 0, last column, last row, first column).
-fn outline(corners: &[[f64; 2]], spec: &BoardSpec) -> Vec<[f64; 2]> {
-    let (c, r) = (spec.inner_cols, spec.inner_rows);
-    let mut ring: Vec<[f64; 2]> = (0..c).map(|i| corners[i]).collect();
-    ring.extend((1..r).map(|j| corners[j * c + c - 1]));
-    ring.extend((0..c - 1).rev().map(|i| corners[(r - 1) * c + i]));
-    ring.extend((1..r - 1).rev().map(|j| corners[j * c]));
-    ring
-}
-
-fn inside(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
-    let mut inside = false;
-    let mut j = poly.len() - 1;
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > y) != (b[1] > y) && x < (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]) + a[0] {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
-}
-
-/// Differences between two distortion maps (where undistortion moves a pixel, each model with
-/// its own intrinsics) over a 20 px grid, in px: the largest over the image area the views
-/// covered, the largest over the whole image, and the mean over the whole image. The same
-/// metric as `scripts/calib_vs_opencv.py`'s "distortion map err".
-fn distortion_map_diff_px(
-    a: &Calibration,
-    b: &Calibration,
-    covered: &[Vec<[f64; 2]>],
-) -> (f64, f64, f64) {
-    let (mut cov, mut full, mut sum, mut n): (f64, f64, f64, u32) = (0.0, 0.0, 0.0, 0);
-    for v in (0..=a.image_height).step_by(20) {
-        for u in (0..=a.image_width).step_by(20) {
-            let (u, v) = (f64::from(u), f64::from(v));
-            let (ua, va) = a.undistort_point(u, v);
-            let (ub, vb) = b.undistort_point(u, v);
-            let d = (ua - ub).hypot(va - vb);
-            full = full.max(d);
-            sum += d;
-            n += 1;
-            if covered.iter().any(|poly| inside(poly, u, v)) {
-                cov = cov.max(d);
-            }
-        }
-    }
-    (cov, full, sum / f64::from(n))
 }
 
 #[test]
@@ -115,7 +64,7 @@ fn calibration_matches_the_rendering_camera() -> Result<(), Box<dyn std::error::
         let views = renderer.render_views(seed, 14);
         let covered: Vec<Vec<[f64; 2]>> = views
             .iter()
-            .map(|v| outline(&v.corners_in_image, &board()))
+            .map(|v| board().outline(&v.corners_in_image))
             .collect();
         let images: Vec<(String, image::GrayImage)> = views
             .into_iter()
@@ -125,7 +74,7 @@ fn calibration_matches_the_rendering_camera() -> Result<(), Box<dyn std::error::
         let report = calibrate_images(&images, &board())?;
         let c = &report.calibration;
         let (k, t) = (c.intrinsics, truth.intrinsics);
-        let (cov, full, mean) = distortion_map_diff_px(c, &truth, &covered);
+        let (cov, full, mean) = c.distortion_difference(&truth, &covered);
         eprintln!(
             "seed {seed}: fx {:+.3}% fy {:+.3}% cx {:+.2} cy {:+.2} px; distortion map diff max \
              {cov:.3} px covered, {full:.3} px whole image, mean {mean:.3} px; rms {:.4} px, \
