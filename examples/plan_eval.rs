@@ -20,22 +20,29 @@ fn main() -> anyhow::Result<()> {
     let (mut recs_total, mut bad_total, mut ok_density) = (0usize, 0usize, 0usize);
     let mut errors = Vec::new();
     let mut cvs = Vec::new();
+    let mut segmenter = match std::env::var_os("MODEL") {
+        Some(_) => Some(stipple::perception::Segmenter::Onnx(Box::new(
+            stipple::perception::OnnxSegmenter::bundled(
+                &stipple::perception::SegmentConfig::default(),
+            )?,
+        ))),
+        None => None,
+    };
     for seed in first..first + count {
         let frame = render(&SceneParams::new(seed, View::Rig));
         let ppm = frame.truth.px_per_mm;
         let dets = if std::env::var_os("ORACLE").is_some() {
             oracle(&frame.truth)
-        } else if std::env::var_os("MODEL").is_some() {
-            let seg = stipple::perception::OnnxSegmenter::bundled(
-                &stipple::perception::SegmentConfig::default(),
-            )?;
+        } else if let Some(seg) = segmenter.take() {
+            // The model is loaded once; each frame's detector borrows it and hands it back.
             let mut det = stipple::perception::Detector::fused(
                 ppm,
-                stipple::perception::Segmenter::Onnx(Box::new(seg)),
+                seg,
                 stipple::perception::FuseConfig::default(),
             );
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;
+            segmenter = det.into_segmenter();
             out
         } else {
             stipple::perception::detect(&frame.image, ppm)?

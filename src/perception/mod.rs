@@ -127,6 +127,11 @@ impl Detector {
         self.fuse = fuse;
     }
 
+    /// The model, handed back (to build a detector for another scale without loading it again).
+    pub fn into_segmenter(self) -> Option<Segmenter> {
+        self.segmenter
+    }
+
     /// Whether a model takes part.
     pub fn uses_model(&self) -> bool {
         self.segmenter.is_some()
