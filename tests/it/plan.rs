@@ -25,6 +25,18 @@ fn small_frame(dir: &Path, seed: u64) -> (std::path::PathBuf, f64) {
     (path, frame.truth.px_per_mm)
 }
 
+/// The issue's evaluation settings: `--px-per-mm P --target-density 70 --min-spacing-mm 0.7`.
+fn issue_args(ppm: &str) -> [&str; 6] {
+    [
+        "--px-per-mm",
+        ppm,
+        "--target-density",
+        "70",
+        "--min-spacing-mm",
+        "0.7",
+    ]
+}
+
 fn run_json(args: &[&str], images: &[&Path]) -> Vec<serde_json::Value> {
     let out = stipple()
         .arg("plan")
@@ -57,17 +69,15 @@ fn json_contract_keeps_spacing_and_draws_an_overlay() {
     let overlay = dir.path().join("overlay.png");
     let ppm_s = ppm.to_string();
     let args = [
-        "--px-per-mm",
-        ppm_s.as_str(),
-        "--target-density",
-        "70",
-        "--min-spacing-mm",
-        "0.7",
-        "--format",
-        "json",
-        "--overlay",
-        overlay.to_str().expect("utf-8 path"),
-    ];
+        &issue_args(&ppm_s)[..],
+        &[
+            "--format",
+            "json",
+            "--overlay",
+            overlay.to_str().expect("utf-8 path"),
+        ],
+    ]
+    .concat();
     let out = run_json(&args, &[&image]);
     assert_eq!(out.len(), 1, "one image gives one JSON object");
     let plan = &out[0];
@@ -118,14 +128,7 @@ fn jsonl_sessions_designs_and_bad_input() {
     let (a, ppm) = small_frame(dir.path(), 9008);
     let (b, _) = small_frame(dir.path(), 9013);
     let ppm_s = ppm.to_string();
-    let base = [
-        "--px-per-mm",
-        ppm_s.as_str(),
-        "--target-density",
-        "70",
-        "--min-spacing-mm",
-        "0.7",
-    ];
+    let base = issue_args(&ppm_s);
     let lines = run_json(&[&base[..], &["--format", "jsonl"]].concat(), &[&a, &b]);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["image"], b.display().to_string());
@@ -323,14 +326,7 @@ fn plan_uses_the_detectors_model_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (image, ppm) = small_frame(dir.path(), 9004);
     let ppm_s = ppm.to_string();
-    let base = [
-        "--px-per-mm",
-        ppm_s.as_str(),
-        "--target-density",
-        "70",
-        "--min-spacing-mm",
-        "0.7",
-    ];
+    let base = issue_args(&ppm_s);
     let fused = &run_json(&base, &[&image])[0];
     let classical = &run_json(&[&base[..], &["--no-model"]].concat(), &[&image])[0];
     for plan in [fused, classical] {
