@@ -9,7 +9,7 @@ are never used).
     cargo build --release --examples
     python3 models/train/fit_roots.py --examples target/release/examples --work data/derm
 
-Needs numpy, pandas and scikit-learn. Takes about a minute on two cores once the frames exist
+Needs numpy, pandas and scikit-learn. Takes a few seconds once the frames exist
 (fit_pits.py renders the same ones).
 """
 
