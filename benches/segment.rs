@@ -1,5 +1,6 @@
 //! Criterion benches of the segmentation model alone and of fused detection, at 1280x720 (rig,
-//! 20 px/mm) and 1280x1024 (dermoscope, 300 px/mm), with ONNX Runtime on 2 intra-op threads.
+//! 20 px/mm, the dot model) and 1280x1024 (dermoscope, 300 px/mm, the openings model), with ONNX
+//! Runtime on 2 intra-op threads.
 //! Needs the ONNX Runtime library from `scripts/setup.sh`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -24,7 +25,7 @@ fn bench_model(c: &mut Criterion) {
             px_per_mm: Some(ppm),
             ..SceneParams::new(9000, view)
         });
-        let mut seg = OnnxSegmenter::bundled(&cfg()).expect("bundled model");
+        let mut seg = OnnxSegmenter::bundled_for(ppm, &cfg()).expect("bundled model");
         group.bench_function(BenchmarkId::new("model", label), |b| {
             b.iter(|| {
                 let mask = seg.segment(black_box(&frame.image), ppm).expect("segment");
@@ -43,8 +44,9 @@ fn bench_detect(c: &mut Criterion) {
             px_per_mm: Some(ppm),
             ..SceneParams::new(9000, view)
         });
-        let seg = OnnxSegmenter::bundled(&cfg()).expect("bundled model");
-        let mut fused = Detector::fused(ppm, Segmenter::Onnx(Box::new(seg)), FuseConfig::default());
+        let seg = OnnxSegmenter::bundled_for(ppm, &cfg()).expect("bundled model");
+        let mut fused = Detector::fused(ppm, Segmenter::Onnx(Box::new(seg)), FuseConfig::default())
+            .expect("the bundled model suits the scale");
         let mut classical = Detector::classical(ppm);
         let mut out = Vec::new();
         group.bench_function(BenchmarkId::new("fused", label), |b| {

@@ -8,11 +8,16 @@
 //! `DERM_AUG=jpeg:Q|blur:SIGMA|gamma:G|cast:R:B` degrades each frame first (a robustness check
 //! for cameras the renderer does not imitate).
 //!
-//! Names are the fields of `stipple::perception::shafts::ShaftParams`.
+//! `MODEL=1` fuses the bundled openings model as `stipple detect` does (`MODEL=FILE` another
+//! model file); its thresholds are the names `peak_min`, `confirm_min`, `separation_mm` and `keep_score_min`
+//! (`stipple::perception::OpeningsConfig`).
+//!
+//! Other names are the fields of `stipple::perception::shafts::ShaftParams`.
 
 use std::time::Instant;
 
 use stipple::perception::score::{score_frame, Score};
+use stipple::perception::{OnnxSegmenter, OpeningsConfig, OpeningsFuser, SegmentConfig};
 use stipple::perception::shafts::{detect_openings_with, ShaftParams};
 use stipple::source::synth::Truth;
 
@@ -56,6 +61,17 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "/tmp/derm/train".into());
     let verbose = args.iter().any(|a| a == "-v");
     let mut p = ShaftParams::default();
+    let mut ocfg = OpeningsConfig::default();
+    let mut model = match std::env::var("MODEL") {
+        Ok(v) if v == "1" => Some(OnnxSegmenter::bundled_openings(&SegmentConfig::default())?),
+        Ok(v) => Some(OnnxSegmenter::from_file(
+            std::path::Path::new(&v),
+            &SegmentConfig::default(),
+        )?),
+        Err(_) => None,
+    };
+    let mut fuser = OpeningsFuser::default();
+    let mut fused = Vec::new();
     for a in args.iter().skip(1).filter(|a| a.contains('=')) {
         let (k, v) = a.split_once('=').unwrap_or_default();
         let v: f64 = v.parse()?;
@@ -87,6 +103,10 @@ fn main() -> anyhow::Result<()> {
             "pigment_min_blueness" => p.pigment_min_blueness = v,
             "pit_min_probability" => p.pit_min_probability = v,
             "root_min_probability" => p.root_min_probability = v,
+            "peak_min" => ocfg.peak_min = v as f32,
+            "confirm_min" => ocfg.confirm_min = v as f32,
+            "separation_mm" => ocfg.separation_mm = v,
+            "keep_score_min" => ocfg.keep_score_min = v,
             _ => anyhow::bail!("unknown parameter {k}"),
         }
     }
@@ -107,7 +127,12 @@ fn main() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(truth.px_per_mm);
-        let found = detect_openings_with(&img, ppm, &p);
+        let mut found = detect_openings_with(&img, ppm, &p);
+        if let Some(model) = model.as_mut() {
+            let mask = model.segment(&img, ppm)?;
+            fuser.fuse_into(&found, mask, ppm, &ocfg, &mut fused);
+            std::mem::swap(&mut found, &mut fused);
+        }
         elapsed += t.elapsed().as_secs_f64();
         let s = score_frame(&truth, &found);
         if std::env::var_os("DERM_DUMP").is_some() {
@@ -127,7 +152,7 @@ fn main() -> anyhow::Result<()> {
         total.add(&s);
     }
     println!(
-        "frames {} true {} det {} P {:.3} R {:.3} F1 {:.3} on-neg {:.3} | {:.1} ms/frame",
+        "frames {} true {} det {} P {:.3} R {:.3} F1 {:.3} on-neg {:.3} | openings P {:.3} R {:.3} F1 {:.3} | {:.1} ms/frame",
         total.frames,
         total.true_dots,
         total.detections,
@@ -135,6 +160,9 @@ fn main() -> anyhow::Result<()> {
         total.recall(),
         total.f1(),
         total.negative_rate(),
+        total.openings_precision(),
+        total.openings_recall(),
+        total.openings_f1(),
         1000.0 * elapsed / files.len().max(1) as f64
     );
     Ok(())

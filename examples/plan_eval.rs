@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
                 ppm,
                 seg,
                 stipple::perception::FuseConfig::default(),
-            );
+            )?;
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;
             segmenter = det.into_segmenter();

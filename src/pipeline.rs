@@ -57,18 +57,28 @@ struct ModelLink {
     mask: Arc<LatestMask>,
 }
 
-/// Loads the configured segmentation model (before any thread starts, so a missing or broken
-/// model stops `serve` with a clear error instead of falling back silently).
-pub(crate) fn load_segmenter(choice: &ModelChoice) -> anyhow::Result<Option<Segmenter>> {
+/// Loads the configured model for frames at `px_per_mm` (before any thread starts, so a
+/// missing or broken model stops `serve` with a clear error instead of falling back silently):
+/// the bundled dot model for rig frames, the bundled openings model for dermoscope frames.
+pub(crate) fn load_segmenter(
+    choice: &ModelChoice,
+    px_per_mm: f64,
+) -> anyhow::Result<Option<Segmenter>> {
     let cfg = SegmentConfig::default();
     let seg = match choice {
         ModelChoice::None => return Ok(None),
-        ModelChoice::Bundled => {
-            OnnxSegmenter::bundled(&cfg).context("loading the bundled model")?
-        }
+        ModelChoice::Bundled => OnnxSegmenter::bundled_for(px_per_mm, &cfg)
+            .context("loading the bundled model")?,
         ModelChoice::File(path) => OnnxSegmenter::from_file(path, &cfg)
             .with_context(|| format!("loading model {}", path.display()))?,
     };
+    let (kind, want) = (seg.contract().kind, crate::perception::model_kind_for(px_per_mm));
+    if kind != want {
+        anyhow::bail!(
+            "the model is {}, but the frames are at {px_per_mm} px/mm",
+            kind.describe()
+        );
+    }
     Ok(Some(Segmenter::Onnx(Box::new(seg))))
 }
 
@@ -135,7 +145,7 @@ impl Running {
 /// # Errors
 /// The source cannot be opened (no camera, empty folder, ...).
 pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
-    let segmenter = load_segmenter(&config.model_choice)?;
+    let segmenter = load_segmenter(&config.model_choice, config.px_per_mm)?;
     let (stop, shutdown) = shutdown::channel();
     let captures: Arc<Captures> = Arc::new(Mailbox::new());
     let hints: Arc<Mailbox<NeedleHint>> = Arc::new(Mailbox::new());

@@ -8,9 +8,10 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::frame::Detection;
-use crate::perception::segment::BUNDLED_MODEL_PATH;
+use crate::perception::segment::{BUNDLED_MODEL_PATH, BUNDLED_OPENINGS_MODEL_PATH};
 use crate::perception::{
-    score::density_per_cm2, Detector, FuseConfig, OnnxSegmenter, SegmentConfig, Segmenter,
+    model_kind_for, score::density_per_cm2, Detector, FuseConfig, ModelKind, OnnxSegmenter,
+    SegmentConfig, Segmenter,
 };
 use crate::source::file::load_rgb;
 
@@ -171,20 +172,32 @@ pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detect
     let cfg = SegmentConfig {
         intra_threads: args.model_threads.max(1),
     };
-    let segmenter = match &args.model {
-        Some(path) => OnnxSegmenter::from_file(path, &cfg)
-            .with_context(|| format!("--model {}: cannot use this model", path.display()))?,
-        None => OnnxSegmenter::bundled(&cfg).with_context(|| {
-            format!(
-                "cannot use the bundled model ({BUNDLED_MODEL_PATH}); --no-model runs without it"
+    let (segmenter, name) = match &args.model {
+        Some(path) => (
+            OnnxSegmenter::from_file(path, &cfg)
+                .with_context(|| format!("--model {}: cannot use this model", path.display()))?,
+            format!("--model {}", path.display()),
+        ),
+        None => {
+            let bundled = if model_kind_for(px_per_mm) == ModelKind::Openings {
+                BUNDLED_OPENINGS_MODEL_PATH
+            } else {
+                BUNDLED_MODEL_PATH
+            };
+            (
+                OnnxSegmenter::bundled_for(px_per_mm, &cfg).with_context(|| {
+                    format!("cannot use the bundled model ({bundled}); --no-model runs without it")
+                })?,
+                bundled.to_string(),
             )
-        })?,
+        }
     };
-    Ok(Detector::fused(
+    Detector::fused(
         px_per_mm,
         Segmenter::Onnx(Box::new(segmenter)),
         FuseConfig::default(),
-    ))
+    )
+    .with_context(|| format!("{name}: cannot use this model here"))
 }
 
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is

@@ -51,6 +51,12 @@ pub struct ScoreReport {
     pub density_error: f64,
     /// Share of detections on negatives.
     pub negative_rate: f64,
+    /// Follicle openings alone (follicle detections against units): precision.
+    pub openings_precision: f64,
+    /// Follicle openings alone: recall.
+    pub openings_recall: f64,
+    /// Follicle openings alone: F1 (the dermoscope bar).
+    pub openings_f1: f64,
     /// The raw counts.
     pub counts: Score,
 }
@@ -92,6 +98,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         kind_accuracy: total.kind_accuracy(),
         density_error: total.density_error(),
         negative_rate: total.negative_rate(),
+        openings_precision: total.openings_precision(),
+        openings_recall: total.openings_recall(),
+        openings_f1: total.openings_f1(),
         counts: total,
     };
     let mut out = std::io::stdout().lock();
@@ -101,7 +110,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{:<12} frames {:>3}  P {:.3}  R {:.3}  F1 {:.3}  kind {:.3}  density {:+.1}%  on-neg {:.2}%",
+            "{:<12} frames {:>3}  P {:.3}  R {:.3}  F1 {:.3}  kind {:.3}  density {:+.1}%  on-neg {:.2}%  openings P {:.3} R {:.3} F1 {:.3}",
             report.name,
             report.frames,
             report.precision,
@@ -109,7 +118,10 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             report.f1,
             report.kind_accuracy,
             100.0 * report.density_error,
-            100.0 * report.negative_rate
+            100.0 * report.negative_rate,
+            report.openings_precision,
+            report.openings_recall,
+            report.openings_f1
         )?;
     }
     Ok(ExitCode::SUCCESS)

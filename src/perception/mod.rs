@@ -10,6 +10,7 @@ pub mod blobs;
 pub mod filter;
 pub mod fuse;
 pub mod kinds;
+pub mod openings;
 pub mod pits;
 pub mod pits_model;
 pub mod roots_model;
@@ -23,7 +24,8 @@ use thiserror::Error;
 
 pub use blobs::{BlobConfig, BlobDetector};
 pub use fuse::{FuseConfig, Fuser};
-pub use segment::{OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
+pub use openings::{OpeningsConfig, OpeningsFuser};
+pub use segment::{ModelKind, OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
 
 use crate::frame::Detection;
 
@@ -51,6 +53,23 @@ pub enum PerceptionError {
         /// The limit in pixels.
         limit: u64,
     },
+    /// The model finds something else than frames at this scale need.
+    #[error("the model is {}, but the frames are at {px_per_mm} px/mm", kind.describe())]
+    ModelScale {
+        /// What the model finds.
+        kind: ModelKind,
+        /// The frames' scale.
+        px_per_mm: f64,
+    },
+}
+
+/// The model kind frames at `px_per_mm` need.
+pub fn model_kind_for(px_per_mm: f64) -> ModelKind {
+    if px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM {
+        ModelKind::Openings
+    } else {
+        ModelKind::Dots
+    }
 }
 
 /// Detects the dots of one image at `px_per_mm` with the classical detector.
@@ -95,6 +114,8 @@ pub struct Detector {
     segmenter: Option<Segmenter>,
     fuse: FuseConfig,
     fuser: Fuser,
+    openings: OpeningsConfig,
+    openings_fuser: OpeningsFuser,
     /// The blobs of the current frame, before fusion.
     candidates: Vec<Detection>,
 }
@@ -108,17 +129,36 @@ impl Detector {
             segmenter: None,
             fuse: FuseConfig::default(),
             fuser: Fuser::default(),
+            openings: OpeningsConfig::default(),
+            openings_fuser: OpeningsFuser::default(),
             candidates: Vec::new(),
         }
     }
 
-    /// The classical detector fused with `segmenter`.
-    pub fn fused(px_per_mm: f64, segmenter: Segmenter, fuse: FuseConfig) -> Self {
-        Self {
+    /// The classical detector fused with `segmenter`: a dot model in rig frames, an openings
+    /// model in dermoscope frames ([`model_kind_for`]).
+    ///
+    /// # Errors
+    /// [`PerceptionError::ModelScale`] when the model's kind does not suit `px_per_mm`.
+    pub fn fused(
+        px_per_mm: f64,
+        segmenter: Segmenter,
+        fuse: FuseConfig,
+    ) -> Result<Self, PerceptionError> {
+        let kind = segmenter.contract().kind;
+        if kind != model_kind_for(px_per_mm) {
+            return Err(PerceptionError::ModelScale { kind, px_per_mm });
+        }
+        Ok(Self {
             segmenter: Some(segmenter),
             fuse,
             ..Self::classical(px_per_mm)
-        }
+        })
+    }
+
+    /// Replaces the dermoscope fusion settings (for fitting them on check seeds).
+    pub fn set_openings(&mut self, openings: OpeningsConfig) {
+        self.openings = openings;
     }
 
     /// Replaces the fusion settings (the live pipeline fuses with masks of slightly older
@@ -155,16 +195,22 @@ impl Detector {
         out: &mut Vec<Detection>,
     ) -> Result<(), SegmentError> {
         match &mut self.segmenter {
-            // In the dermoscope view the openings come from the traced shafts alone: the bundled
-            // model was not trained to find openings (validation IoU 0.06) and its recovered
-            // peaks only added false openings on the evaluation frames (F1 0.671 fused against
-            // 0.675 classical), so it is not run there.
             None => {
                 self.blobs.detect_into(image, out);
                 Ok(())
             }
-            Some(_) if self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM => {
-                self.blobs.detect_into(image, out);
+            // Dermoscope frames: traced openings, pits and pigment, fused with the openings
+            // model (`Detector::fused` made sure that is what the model is).
+            Some(segmenter) if self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM => {
+                self.blobs.detect_into(image, &mut self.candidates);
+                let mask = segmenter.segment(image, self.px_per_mm)?;
+                self.openings_fuser.fuse_into(
+                    &self.candidates,
+                    mask,
+                    self.px_per_mm,
+                    &self.openings,
+                    out,
+                );
                 Ok(())
             }
             Some(segmenter) => {
@@ -185,10 +231,26 @@ impl Detector {
     /// Runs the blobs on `image` and fuses them with a mask computed earlier, e.g. by the
     /// inference thread on a recent frame: the live pipeline runs the model at its own pace and
     /// the blobs on every frame, so the model's cost does not cap the frame rate.
+    /// A mask of the wrong kind for the scale (a 5-class dot mask in a dermoscope frame, say)
+    /// is not used: the blobs alone are returned.
     pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
         self.blobs.detect_into(image, &mut self.candidates);
-        self.fuser
-            .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
+        let dermoscope = self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM;
+        if dermoscope && mask.classes == segment::OPENING_CLASSES.len() {
+            self.openings_fuser.fuse_into(
+                &self.candidates,
+                mask,
+                self.px_per_mm,
+                &self.openings,
+                out,
+            );
+        } else if !dermoscope && mask.classes == segment::CLASSES.len() {
+            self.fuser
+                .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
+        } else {
+            out.clear();
+            out.extend_from_slice(&self.candidates);
+        }
     }
 
     /// Like [`Detector::detect_into`], into a new vector.

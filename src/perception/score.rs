@@ -4,6 +4,10 @@
 //! when it lies within `max(2 px, radius + 1 px)` of it (for a unit: of its opening or of any of
 //! its hairs), one to one, closest pairs first. Detections that match nothing and lie on a
 //! negative (scar, mole, strand, glare) are counted as "on negatives".
+//!
+//! The dermoscope bar is on follicle openings alone (one per follicular unit), so the openings
+//! are also scored on their own: detections of kind follicle against the units, matched the
+//! same way ([`Score::openings_f1`]).
 
 use serde::Serialize;
 
@@ -43,6 +47,12 @@ pub struct Score {
     pub detected_density_sum: f64,
     /// Frames added up.
     pub frames: usize,
+    /// Follicular units in the truth (each has one opening).
+    pub openings_true: usize,
+    /// Detections of kind follicle.
+    pub openings_detected: usize,
+    /// Follicle detections matched one to one with units (units and follicles alone).
+    pub openings_matched: usize,
 }
 
 impl Score {
@@ -57,6 +67,23 @@ impl Score {
     /// Harmonic mean of precision and recall.
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+    /// Follicle openings alone: matched / follicle detections.
+    pub fn openings_precision(&self) -> f64 {
+        ratio(self.openings_matched, self.openings_detected)
+    }
+    /// Follicle openings alone: matched / units.
+    pub fn openings_recall(&self) -> f64 {
+        ratio(self.openings_matched, self.openings_true)
+    }
+    /// Follicle openings alone: harmonic mean of their precision and recall.
+    pub fn openings_f1(&self) -> f64 {
+        let (p, r) = (self.openings_precision(), self.openings_recall());
         if p + r == 0.0 {
             0.0
         } else {
@@ -89,6 +116,9 @@ impl Score {
         self.true_density_sum += other.true_density_sum;
         self.detected_density_sum += other.detected_density_sum;
         self.frames += other.frames;
+        self.openings_true += other.openings_true;
+        self.openings_detected += other.openings_detected;
+        self.openings_matched += other.openings_matched;
     }
 }
 
@@ -130,14 +160,12 @@ pub fn density_per_cm2(n: usize, width: u32, height: u32, px_per_mm: f64) -> f64
     }
 }
 
-/// Scores one frame's detections against its truth.
-pub fn score_frame(truth: &Truth, detections: &[Detection]) -> Score {
-    let dots = true_dots(truth);
-    // Candidate pairs within the match distance, closest first.
+/// Pairs detections with true dots one to one, closest first, within each dot's match distance.
+fn match_pairs(dots: &[TrueDot], detections: &[&Detection]) -> Vec<(usize, usize)> {
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     let max_r = dots.iter().map(|d| d.radius).fold(0.0, f64::max);
     let reach = (max_r + MATCH_SLACK_PX).max(MIN_MATCH_PX);
-    let grid = Grid::new(&dots, reach);
+    let grid = Grid::new(dots, reach);
     for (di, det) in detections.iter().enumerate() {
         for ti in grid.near(det.x, det.y) {
             let dot = &dots[ti];
@@ -155,6 +183,36 @@ pub fn score_frame(truth: &Truth, detections: &[Detection]) -> Score {
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut det_used = vec![false; detections.len()];
     let mut dot_used = vec![false; dots.len()];
+    let mut out = Vec::new();
+    for (_, di, ti) in pairs {
+        if det_used[di] || dot_used[ti] {
+            continue;
+        }
+        det_used[di] = true;
+        dot_used[ti] = true;
+        out.push((di, ti));
+    }
+    out
+}
+
+/// Scores one frame's detections against its truth.
+pub fn score_frame(truth: &Truth, detections: &[Detection]) -> Score {
+    let dots = true_dots(truth);
+    let all: Vec<&Detection> = detections.iter().collect();
+    let pairs = match_pairs(&dots, &all);
+    let mut det_used = vec![false; detections.len()];
+    for &(di, _) in &pairs {
+        det_used[di] = true;
+    }
+    let units: Vec<TrueDot> = dots
+        .iter()
+        .filter(|d| d.kind == DotKind::Follicle)
+        .cloned()
+        .collect();
+    let follicles: Vec<&Detection> = detections
+        .iter()
+        .filter(|d| d.kind == DotKind::Follicle)
+        .collect();
     let mut score = Score {
         true_dots: dots.len(),
         detections: detections.len(),
@@ -166,14 +224,12 @@ pub fn score_frame(truth: &Truth, detections: &[Detection]) -> Score {
             truth.height,
             truth.px_per_mm,
         ),
+        openings_true: units.len(),
+        openings_detected: follicles.len(),
+        openings_matched: match_pairs(&units, &follicles).len(),
         ..Score::default()
     };
-    for (_, di, ti) in pairs {
-        if det_used[di] || dot_used[ti] {
-            continue;
-        }
-        det_used[di] = true;
-        dot_used[ti] = true;
+    for &(di, ti) in &pairs {
         score.matched += 1;
         if detections[di].kind == dots[ti].kind {
             score.kind_correct += 1;

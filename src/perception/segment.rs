@@ -12,7 +12,13 @@
 //!   frames at or above `stipple.dermoscope_min_native_px_per_mm` (100). The frame is padded by
 //!   repeating its last row and column.
 //! - Output `probs`: float32 `[1, C, H / s, W / s]` with `s = stipple.output_stride` (2):
-//!   softmax probabilities of the classes in `stipple.classes`, in [`CLASSES`] order.
+//!   probabilities of the classes in `stipple.classes`, in channel order.
+//!
+//! Two kinds of model honour this contract, told apart by `stipple.classes` ([`ModelKind`]):
+//! the **dot** model ([`CLASSES`]: softmax over skin, follicle, pigment, not-a-dot, shaft),
+//! fused with the blobs in rig frames, and the **openings** model ([`OPENING_CLASSES`]: one
+//! sigmoid plane, the probability that a cell holds a follicle opening), fused with the traced
+//! shafts in dermoscope frames (`super::openings`).
 //!
 //! The library is loaded at run time (`ort` feature `load-dynamic`) from, in order,
 //! `$ORT_DYLIB_PATH`, the executable's folder, and `<crate>/.ort/` (filled by `scripts/setup.sh`).
@@ -33,6 +39,10 @@ use tracing::{debug, info, instrument, trace};
 pub const BUNDLED_MODEL: &[u8] = include_bytes!("../../models/stipple-seg.onnx");
 /// Where the bundled model lives in the repository (for messages and tests).
 pub const BUNDLED_MODEL_PATH: &str = "models/stipple-seg.onnx";
+/// The follicle-opening model for dermoscope frames, built into the binary like the dot model.
+pub const BUNDLED_OPENINGS_MODEL: &[u8] = include_bytes!("../../models/stipple-openings.onnx");
+/// Where the bundled openings model lives in the repository.
+pub const BUNDLED_OPENINGS_MODEL_PATH: &str = "models/stipple-openings.onnx";
 /// File name of the ONNX Runtime library that `scripts/setup.sh` installs.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 /// The model's input name.
@@ -41,6 +51,8 @@ pub const INPUT_NAME: &str = "image";
 pub const OUTPUT_NAME: &str = "probs";
 /// The output classes, in channel order.
 pub const CLASSES: [&str; 5] = ["background", "follicle", "pigment", "not_a_dot", "shaft"];
+/// The openings model's one class: a follicle opening (sigmoid probability per cell).
+pub const OPENING_CLASSES: [&str; 1] = ["opening"];
 /// Channel of plain skin.
 pub const BACKGROUND: usize = 0;
 /// Channel of a follicle opening (one per follicular unit).
@@ -155,6 +167,39 @@ impl Default for SegmentConfig {
     }
 }
 
+/// What a model finds, read from its `stipple.classes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Dots in rig frames: [`CLASSES`].
+    Dots,
+    /// Follicle openings in dermoscope frames: [`OPENING_CLASSES`].
+    Openings,
+}
+
+impl ModelKind {
+    /// The kind whose class list is `classes`, if any.
+    pub fn of_classes<S: AsRef<str>>(classes: &[S]) -> Option<Self> {
+        let same = |want: &[&str]| {
+            classes.len() == want.len() && classes.iter().zip(want).all(|(a, b)| a.as_ref() == *b)
+        };
+        if same(&CLASSES) {
+            Some(Self::Dots)
+        } else if same(&OPENING_CLASSES) {
+            Some(Self::Openings)
+        } else {
+            None
+        }
+    }
+
+    /// What the kind is for, in words (for messages).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Dots => "a dot model (rig frames, under 100 px/mm)",
+            Self::Openings => "a follicle-opening model (dermoscope frames, 100 px/mm or more)",
+        }
+    }
+}
+
 /// What a model promises, read from its inputs, outputs and metadata at load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelContract {
@@ -164,6 +209,8 @@ pub struct ModelContract {
     pub output_name: String,
     /// Class names, in channel order.
     pub classes: Vec<String>,
+    /// What the model finds (from its classes).
+    pub kind: ModelKind,
     /// Working scale for rig frames (px/mm).
     pub rig_px_per_mm: f64,
     /// Working scale for dermoscope frames (px/mm).
@@ -465,12 +512,34 @@ fn tensor_f32_shape(
 }
 
 impl OnnxSegmenter {
-    /// Opens the model built into the binary ([`BUNDLED_MODEL`]).
+    /// Opens the dot model built into the binary ([`BUNDLED_MODEL`]).
     ///
     /// # Errors
     /// See [`OnnxSegmenter::from_bytes`].
     pub fn bundled(cfg: &SegmentConfig) -> Result<Self, SegmentError> {
         Self::from_bytes(BUNDLED_MODEL, BUNDLED_MODEL_PATH, cfg)
+    }
+
+    /// Opens the openings model built into the binary ([`BUNDLED_OPENINGS_MODEL`]).
+    ///
+    /// # Errors
+    /// See [`OnnxSegmenter::from_bytes`].
+    pub fn bundled_openings(cfg: &SegmentConfig) -> Result<Self, SegmentError> {
+        Self::from_bytes(BUNDLED_OPENINGS_MODEL, BUNDLED_OPENINGS_MODEL_PATH, cfg)
+    }
+
+    /// The bundled model for frames at `px_per_mm`: openings from
+    /// [`blobs::DERMOSCOPE_MIN_PX_PER_MM`](super::blobs::DERMOSCOPE_MIN_PX_PER_MM) up, dots
+    /// below.
+    ///
+    /// # Errors
+    /// See [`OnnxSegmenter::from_bytes`].
+    pub fn bundled_for(px_per_mm: f64, cfg: &SegmentConfig) -> Result<Self, SegmentError> {
+        if px_per_mm >= super::blobs::DERMOSCOPE_MIN_PX_PER_MM {
+            Self::bundled_openings(cfg)
+        } else {
+            Self::bundled(cfg)
+        }
     }
 
     /// Opens a model file.
@@ -691,17 +760,6 @@ fn check_contract(session: &Session, path: &str) -> Result<ModelContract, Segmen
             got: shape_string(&shape),
         });
     }
-    let n_classes = CLASSES.len() as i64;
-    let out_expected = format!("float32 [1, {n_classes}, H / stride, W / stride]");
-    let shape = tensor_f32_shape(path, "output `probs`", outputs[0].dtype(), &out_expected)?;
-    if !(shape.len() == 4 && batch_ok(shape[0]) && shape[1] == n_classes) {
-        return Err(SegmentError::ShapeMismatch {
-            path: path.to_string(),
-            what: "output `probs`",
-            expected: out_expected,
-            got: shape_string(&shape),
-        });
-    }
     let meta = session.metadata()?;
     let get = |key: &'static str| {
         meta.custom(key).ok_or_else(|| SegmentError::Metadata {
@@ -714,11 +772,27 @@ fn check_contract(session: &Session, path: &str) -> Result<ModelContract, Segmen
         .split(',')
         .map(str::to_string)
         .collect();
-    if classes != CLASSES {
+    let Some(kind) = ModelKind::of_classes(&classes) else {
         return Err(SegmentError::Metadata {
             path: path.to_string(),
             key: "stipple.classes",
-            problem: format!("expected {}, got {}", CLASSES.join(","), classes.join(",")),
+            problem: format!(
+                "expected {} (dots) or {} (openings), got {}",
+                CLASSES.join(","),
+                OPENING_CLASSES.join(","),
+                classes.join(",")
+            ),
+        });
+    };
+    let n_classes = classes.len() as i64;
+    let out_expected = format!("float32 [1, {n_classes}, H / stride, W / stride]");
+    let shape = tensor_f32_shape(path, "output `probs`", outputs[0].dtype(), &out_expected)?;
+    if !(shape.len() == 4 && batch_ok(shape[0]) && shape[1] == n_classes) {
+        return Err(SegmentError::ShapeMismatch {
+            path: path.to_string(),
+            what: "output `probs`",
+            expected: out_expected,
+            got: shape_string(&shape),
         });
     }
     let number = |key: &'static str| -> Result<f64, SegmentError> {
@@ -748,6 +822,7 @@ fn check_contract(session: &Session, path: &str) -> Result<ModelContract, Segmen
         input_name: INPUT_NAME.to_string(),
         output_name: OUTPUT_NAME.to_string(),
         classes,
+        kind,
         rig_px_per_mm: number("stipple.rig_px_per_mm")?,
         dermoscope_px_per_mm: number("stipple.dermoscope_px_per_mm")?,
         dermoscope_min_native_px_per_mm: number("stipple.dermoscope_min_native_px_per_mm")?,

@@ -111,9 +111,9 @@ const SIDE_MM: [f64; 3] = [0.08, 0.16, 0.24];
 /// Radius range of a healed pigment dot (equivalent disc of its dark pixels).
 const PIGMENT_RADIUS_MM: (f64, f64) = (0.07, 0.4);
 /// Radius reported for an opening.
-const OPENING_RADIUS_MM: f64 = 0.06;
+pub const OPENING_RADIUS_MM: f64 = 0.06;
 /// Radius reported for a pit (a vellus hair's opening), mm.
-const PIT_RADIUS_MM: f64 = 0.02;
+pub const PIT_RADIUS_MM: f64 = 0.02;
 /// A pit this close to a reported opening is that opening (mm).
 const PIT_CLEARANCE_MM: f64 = 0.1;
 

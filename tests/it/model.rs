@@ -9,7 +9,8 @@ use std::process::Command;
 
 use stipple::perception::score::{score_frame, Score};
 use stipple::perception::segment::{
-    ModelContract, SegmentConfig, SegmentError, CLASSES, INPUT_NAME, OUTPUT_NAME,
+    ModelContract, ModelKind, SegmentConfig, SegmentError, CLASSES, INPUT_NAME, OPENING_CLASSES,
+    OUTPUT_NAME,
 };
 use stipple::perception::{Detector, FuseConfig, OnnxSegmenter, Segmenter};
 use stipple::source::synth::{render, SceneParams, View};
@@ -138,14 +139,15 @@ fn detect_reports_a_broken_model_and_never_falls_back() -> Result<(), Box<dyn st
     Ok(())
 }
 
-/// The contract block of models/README.md: `key: value` lines between ```contract fences.
-fn readme_contract() -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+/// A contract block of models/README.md: `key: value` lines between ```TAG fences (`contract`
+/// for the dot model, `contract-openings` for the openings model).
+fn readme_contract(tag: &str) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(repo().join("models/README.md"))?;
     let block = text
-        .split("```contract")
+        .split(&format!("```{tag}\n"))
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .ok_or("models/README.md has no ```contract block")?;
+        .ok_or_else(|| format!("models/README.md has no ```{tag} block"))?;
     Ok(block
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -157,7 +159,8 @@ fn readme_contract() -> Result<Vec<(String, String)>, Box<dyn std::error::Error>
 fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
     let seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
     let c: &ModelContract = seg.contract();
-    let readme = readme_contract()?;
+    assert_eq!(c.kind, ModelKind::Dots);
+    let readme = readme_contract("contract")?;
     let get = |k: &str| {
         readme
             .iter()
@@ -195,6 +198,85 @@ fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error:
 }
 
 #[test]
+fn bundled_openings_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
+    let seg = OnnxSegmenter::bundled_openings(&SegmentConfig::default())?;
+    let c: &ModelContract = seg.contract();
+    assert_eq!(c.kind, ModelKind::Openings);
+    let readme = readme_contract("contract-openings")?;
+    let get = |k: &str| {
+        readme
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| format!("models/README.md openings contract lacks `{k}`"))
+    };
+    assert_eq!(get("input")?, format!("{INPUT_NAME} float32 [1, 3, H, W]"));
+    assert_eq!(
+        get("output")?,
+        format!(
+            "{OUTPUT_NAME} float32 [1, {}, H/{}, W/{}]",
+            OPENING_CLASSES.len(),
+            c.output_stride,
+            c.output_stride
+        )
+    );
+    assert_eq!(get("classes")?, c.classes.join(", "));
+    assert_eq!(get("classes")?, OPENING_CLASSES.join(", "));
+    assert_eq!(get("px_per_mm")?.parse::<f64>()?, c.dermoscope_px_per_mm);
+    assert_eq!(
+        get("min_native_px_per_mm")?.parse::<f64>()?,
+        c.dermoscope_min_native_px_per_mm
+    );
+    assert_eq!(get("input_multiple")?.parse::<usize>()?, c.input_multiple);
+    assert_eq!(
+        get("normalisation")?,
+        "rgb / 255, area-resampled to the working scale"
+    );
+    // It runs on a dermoscope frame and gives one probability plane.
+    let mut seg = seg;
+    let frame = render(&SceneParams {
+        width: 400,
+        height: 300,
+        ..SceneParams::new(9102, View::Dermoscope)
+    });
+    let mask = seg.segment(&frame.image, frame.truth.px_per_mm)?;
+    assert_eq!(mask.classes, 1);
+    assert!(mask.probs.iter().all(|p| (0.0..=1.0).contains(p)));
+    Ok(())
+}
+
+/// A model of the wrong kind for the frames' scale is a clear error, not a silent misuse.
+#[test]
+fn a_model_of_the_wrong_kind_for_the_scale_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let png = dir.path().join("f.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([180, 140, 120])).save(&png)?;
+    for (ppm, model, says) in [
+        ("300", "models/stipple-seg.onnx", "a dot model"),
+        ("20", "models/stipple-openings.onnx", "a follicle-opening model"),
+    ] {
+        let out = stipple()
+            .args(["detect", "--px-per-mm", ppm, "--model"])
+            .arg(repo().join(model))
+            .arg(&png)
+            .output()?;
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "no detections may be printed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(model) && err.contains(says) && err.contains(&format!("{ppm} px/mm")),
+            "{err}"
+        );
+    }
+    // The library says the same.
+    let seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
+    let err = Detector::fused(300.0, Segmenter::Onnx(Box::new(seg)), FuseConfig::default())
+        .expect_err("a dot model in a dermoscope frame");
+    assert!(err.to_string().contains("300 px/mm"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn bundled_model_runs_and_gives_probabilities() -> Result<(), Box<dyn std::error::Error>> {
     let mut seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
     let frame = render(&SceneParams {
@@ -218,7 +300,11 @@ fn bundled_model_runs_and_gives_probabilities() -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-fn evaluate(view: View, seeds: std::ops::Range<u64>, fused: bool) -> Result<Score, SegmentError> {
+fn evaluate(
+    view: View,
+    seeds: std::ops::Range<u64>,
+    fused: bool,
+) -> Result<Score, Box<dyn std::error::Error>> {
     let mut total = Score::default();
     for seed in seeds {
         let frame = render(&SceneParams::new(seed, view));
@@ -226,9 +312,12 @@ fn evaluate(view: View, seeds: std::ops::Range<u64>, fused: bool) -> Result<Scor
         let mut detector = if fused {
             Detector::fused(
                 ppm,
-                Segmenter::Onnx(Box::new(OnnxSegmenter::bundled(&SegmentConfig::default())?)),
+                Segmenter::Onnx(Box::new(OnnxSegmenter::bundled_for(
+                    ppm,
+                    &SegmentConfig::default(),
+                )?)),
                 FuseConfig::default(),
-            )
+            )?
         } else {
             Detector::classical(ppm)
         };
@@ -338,6 +427,18 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
     assert!(status.success());
     let seg = open(&out)?;
     assert_eq!(seg.contract().classes, CLASSES);
+    // The openings model's script too.
+    let out = dir.path().join("smoke-openings.onnx");
+    let status = Command::new(&python)
+        .arg(repo().join("models/train/train_openings.py"))
+        .arg("--smoke")
+        .arg("--stipple")
+        .arg(env!("CARGO_BIN_EXE_stipple"))
+        .arg("--out")
+        .arg(&out)
+        .status()?;
+    assert!(status.success());
+    assert_eq!(open(&out)?.contract().kind, ModelKind::Openings);
     Ok(())
 }
 
