@@ -17,8 +17,8 @@
 use std::time::Instant;
 
 use stipple::perception::score::{score_frame, Score};
-use stipple::perception::{OnnxSegmenter, OpeningsConfig, OpeningsFuser, SegmentConfig};
 use stipple::perception::shafts::{detect_openings_with, ShaftParams};
+use stipple::perception::{OnnxSegmenter, OpeningsConfig, OpeningsFuser, SegmentConfig};
 use stipple::source::synth::Truth;
 
 fn main() -> anyhow::Result<()> {

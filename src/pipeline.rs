@@ -67,12 +67,16 @@ pub(crate) fn load_segmenter(
     let cfg = SegmentConfig::default();
     let seg = match choice {
         ModelChoice::None => return Ok(None),
-        ModelChoice::Bundled => OnnxSegmenter::bundled_for(px_per_mm, &cfg)
-            .context("loading the bundled model")?,
+        ModelChoice::Bundled => {
+            OnnxSegmenter::bundled_for(px_per_mm, &cfg).context("loading the bundled model")?
+        }
         ModelChoice::File(path) => OnnxSegmenter::from_file(path, &cfg)
             .with_context(|| format!("loading model {}", path.display()))?,
     };
-    let (kind, want) = (seg.contract().kind, crate::perception::model_kind_for(px_per_mm));
+    let (kind, want) = (
+        seg.contract().kind,
+        crate::perception::model_kind_for(px_per_mm),
+    );
     if kind != want {
         anyhow::bail!(
             "the model is {}, but the frames are at {px_per_mm} px/mm",

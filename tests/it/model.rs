@@ -253,7 +253,11 @@ fn a_model_of_the_wrong_kind_for_the_scale_is_refused() -> Result<(), Box<dyn st
     image::RgbImage::from_pixel(64, 48, image::Rgb([180, 140, 120])).save(&png)?;
     for (ppm, model, says) in [
         ("300", "models/stipple-seg.onnx", "a dot model"),
-        ("20", "models/stipple-openings.onnx", "a follicle-opening model"),
+        (
+            "20",
+            "models/stipple-openings.onnx",
+            "a follicle-opening model",
+        ),
     ] {
         let out = stipple()
             .args(["detect", "--px-per-mm", ppm, "--model"])
