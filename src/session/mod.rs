@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta};
-use crate::perception::{Detector, FuseConfig, PerceptionError, SegMask};
+use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask};
 use crate::planning::{self, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig};
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
@@ -172,6 +172,12 @@ impl LiveSession {
                 d.set_fuse(FuseConfig {
                     recover_prob: f32::INFINITY,
                     ..FuseConfig::default()
+                });
+                // The same in dermoscope frames: the openings model's peaks are not added on
+                // their own, it only confirms the traced openings.
+                d.set_openings(OpeningsConfig {
+                    peak_min: f32::INFINITY,
+                    ..OpeningsConfig::default()
                 });
                 d
             },
