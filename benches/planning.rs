@@ -73,7 +73,16 @@ fn bench_planning(c: &mut Criterion) {
         b.iter(|| Planner::new(config.clone(), black_box(input.clone())))
     });
     group.bench_function(BenchmarkId::new("plan_image", "1280x720_5000"), |b| {
-        b.iter(|| plan_image(black_box(&image), PX_PER_MM, &dets, None, config.clone()))
+        b.iter(|| {
+            plan_image(
+                black_box(&image),
+                PX_PER_MM,
+                &dets,
+                None,
+                None,
+                config.clone(),
+            )
+        })
     });
     let planner = Planner::new(config.clone(), input.clone()).expect("plan");
     let recs: Vec<(f64, f64)> = planner.pending().map(|r| (r.x_mm, r.y_mm)).collect();

@@ -6,7 +6,8 @@
 //! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
 //! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling); with
 //! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
-//! default), otherwise the classical one.
+//! default; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1` leaves
+//! that out), otherwise the classical one.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 
@@ -29,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     for seed in first..first + count {
+        let mut mask: Option<stipple::perception::SegMask> = None;
         let frame = render(&SceneParams::new(seed, View::Rig));
         let ppm = frame.truth.px_per_mm;
         let dets = if std::env::var_os("ORACLE").is_some() {
@@ -42,6 +44,11 @@ fn main() -> anyhow::Result<()> {
             )?;
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;
+            // The mask goes to the planner too, as `stipple plan` hands it over
+            // (`NO_SUSPECTS=1` leaves it out).
+            if std::env::var_os("NO_SUSPECTS").is_none() {
+                mask = det.mask().cloned();
+            }
             segmenter = det.into_segmenter();
             out
         } else {
@@ -52,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             &frame.image,
             ppm,
             &dets,
+            mask.as_ref(),
             None,
             PlannerConfig::new(70.0, 0.7),
         )?;

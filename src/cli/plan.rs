@@ -197,10 +197,20 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                 .detect(&image)
                 .with_context(|| format!("{}: the segmentation model failed", path.display()))?,
         };
+        // The dot model's mask of this image (also when the dots were given on the command
+        // line): its unexplained follicle peaks are kept clear of.
+        let mask = if given_dots.is_none() {
+            detector.mask()
+        } else {
+            detector
+                .segment(&image)
+                .with_context(|| format!("{}: the segmentation model failed", path.display()))?
+        };
         let planned = plan_image(
             &image,
             px_per_mm,
             &detections,
+            mask,
             design.as_ref(),
             config.clone(),
         )

@@ -223,6 +223,18 @@ impl Detector {
         }
     }
 
+    /// Runs the model alone on `image` (when there is one) and returns its mask: for callers that
+    /// have the dots already but want what the model sees.
+    ///
+    /// # Errors
+    /// When the model fails to run ([`SegmentError`]).
+    pub fn segment(&mut self, image: &RgbImage) -> Result<Option<&SegMask>, SegmentError> {
+        match &mut self.segmenter {
+            Some(segmenter) => Ok(Some(segmenter.segment(image, self.px_per_mm)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The classical detector alone on `image` (no model), into `out` (cleared first).
     pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
         self.blobs.detect_into(image, out);

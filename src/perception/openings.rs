@@ -70,15 +70,15 @@ pub struct Peak {
     pub p: f32,
 }
 
-/// Finds the peaks of the opening plane (channel 0) of `mask` at or above `min` into `out`
-/// (cleared first), in image pixels.
-pub fn peaks_into(mask: &SegMask, min: f32, out: &mut Vec<Peak>) {
+/// Finds the peaks of one class plane of `mask` (the openings model's is 0) at or above `min`
+/// into `out` (cleared first), in image pixels.
+pub fn peaks_into(mask: &SegMask, class: usize, min: f32, out: &mut Vec<Peak>) {
     out.clear();
     let (cols, rows) = (mask.valid_cols, mask.valid_rows);
-    if cols == 0 || rows == 0 || mask.classes == 0 {
+    if cols == 0 || rows == 0 || class >= mask.classes {
         return;
     }
-    let at = |c: usize, r: usize| mask.at(0, c, r);
+    let at = |c: usize, r: usize| mask.at(class, c, r);
     for r in 0..rows {
         for c in 0..cols {
             let p = at(c, r);
@@ -149,7 +149,7 @@ impl OpeningsFuser {
         out: &mut Vec<Detection>,
     ) {
         out.clear();
-        peaks_into(mask, cfg.peak_min, &mut self.peaks);
+        peaks_into(mask, 0, cfg.peak_min, &mut self.peaks);
         let pigment = || classical.iter().filter(|d| d.kind == DotKind::Pigment);
         out.extend(pigment().copied());
         let radius = OPENING_RADIUS_MM * px_per_mm;
@@ -225,7 +225,7 @@ mod tests {
             ],
         );
         let mut out = Vec::new();
-        peaks_into(&m, 0.5, &mut out);
+        peaks_into(&m, 0, 0.5, &mut out);
         assert_eq!(out.len(), 2, "{out:?}");
         let (x, y) = m.image_of(2.0 + 0.45 / 1.35, 2.0);
         assert!((out[0].x - x).abs() < 1e-9 && (out[0].y - y).abs() < 1e-9);

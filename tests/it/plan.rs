@@ -274,6 +274,7 @@ fn evaluation_frames_against_truth() {
                 ppm,
                 &dets,
                 None,
+                None,
                 PlannerConfig::new(70.0, 0.7),
             )
             .expect("plan");
