@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use stipple::perception::score::{score_frame, Score};
 use stipple::perception::shafts::{detect_openings_with, ShaftParams};
-use stipple::perception::{OnnxSegmenter, OpeningsConfig, OpeningsFuser, SegmentConfig};
+use stipple::perception::{OnnxSegmenter, OpeningsFuser, SegmentConfig};
 use stipple::source::synth::Truth;
 
 fn main() -> anyhow::Result<()> {
@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "/tmp/derm/train".into());
     let verbose = args.iter().any(|a| a == "-v");
     let mut p = ShaftParams::default();
-    let mut ocfg = OpeningsConfig::default();
+    let mut fuser = OpeningsFuser::default();
     let mut model = match std::env::var("MODEL") {
         Ok(v) if v == "1" => Some(OnnxSegmenter::bundled_openings(&SegmentConfig::default())?),
         Ok(v) => Some(OnnxSegmenter::from_file(
@@ -70,7 +70,6 @@ fn main() -> anyhow::Result<()> {
         )?),
         Err(_) => None,
     };
-    let mut fuser = OpeningsFuser::default();
     let mut fused = Vec::new();
     for a in args.iter().skip(1).filter(|a| a.contains('=')) {
         let (k, v) = a.split_once('=').unwrap_or_default();
@@ -103,10 +102,10 @@ fn main() -> anyhow::Result<()> {
             "pigment_min_blueness" => p.pigment_min_blueness = v,
             "pit_min_probability" => p.pit_min_probability = v,
             "root_min_probability" => p.root_min_probability = v,
-            "peak_min" => ocfg.peak_min = v as f32,
-            "confirm_min" => ocfg.confirm_min = v as f32,
-            "separation_mm" => ocfg.separation_mm = v,
-            "keep_score_min" => ocfg.keep_score_min = v,
+            "peak_min" => fuser.config.peak_min = v as f32,
+            "confirm_min" => fuser.config.confirm_min = v as f32,
+            "separation_mm" => fuser.config.separation_mm = v,
+            "keep_score_min" => fuser.config.keep_score_min = v,
             _ => anyhow::bail!("unknown parameter {k}"),
         }
     }
@@ -130,7 +129,7 @@ fn main() -> anyhow::Result<()> {
         let mut found = detect_openings_with(&img, ppm, &p);
         if let Some(model) = model.as_mut() {
             let mask = model.segment(&img, ppm)?;
-            fuser.fuse_into(&found, mask, ppm, &ocfg, &mut fused);
+            fuser.fuse_into(&found, mask, ppm, &mut fused);
             std::mem::swap(&mut found, &mut fused);
         }
         elapsed += t.elapsed().as_secs_f64();

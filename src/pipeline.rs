@@ -73,16 +73,7 @@ pub(crate) fn load_segmenter(
         ModelChoice::File(path) => OnnxSegmenter::from_file(path, &cfg)
             .with_context(|| format!("loading model {}", path.display()))?,
     };
-    let (kind, want) = (
-        seg.contract().kind,
-        crate::perception::model_kind_for(px_per_mm),
-    );
-    if kind != want {
-        anyhow::bail!(
-            "the model is {}, but the frames are at {px_per_mm} px/mm",
-            kind.describe()
-        );
-    }
+    crate::perception::check_model_kind(seg.contract().kind, px_per_mm)?;
     Ok(Some(Segmenter::Onnx(Box::new(seg))))
 }
 

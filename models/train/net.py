@@ -90,13 +90,17 @@ def metadata(extra=None):
 
 def export(net, path, extra_meta=None):
     """Exports `net` (eval mode, softmax added) to ONNX opset 17 with the Stipple metadata."""
+    return export_module(Exported(net.eval()), path, metadata(extra_meta), "stipple models/train")
+
+
+def export_module(model, path, meta, producer):
+    """Exports a module that maps `image` to `probs` (H and W free) to ONNX opset 17 with the
+    metadata `meta`; the openings model's script uses it too."""
     import onnx
 
-    net = net.eval()
-    model = Exported(net)
     dummy = torch.rand(1, 3, 96, 128)
     torch.onnx.export(
-        model,
+        model.eval(),
         (dummy,),
         path,
         opset_version=17,
@@ -106,10 +110,10 @@ def export(net, path, extra_meta=None):
         dynamo=False,
     )
     m = onnx.load(path)
-    for k, v in metadata(extra_meta).items():
+    for k, v in meta.items():
         p = m.metadata_props.add()
         p.key, p.value = k, v
-    m.producer_name = "stipple models/train"
+    m.producer_name = producer
     onnx.checker.check_model(m)
     onnx.save(m, path)
     return path

@@ -36,6 +36,7 @@ from PIL import Image, ImageFilter
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import net  # noqa: E402
 from train import render  # noqa: E402
 
 #: Working scale (px/mm) the frame is resampled to, and the native scale from which a frame is
@@ -45,7 +46,6 @@ DERMOSCOPE_MIN_NATIVE = 100.0
 OUTPUT_STRIDE = 2
 INPUT_MULTIPLE = 4
 CLASSES = ["opening"]
-INPUT_NAME, OUTPUT_NAME = "image", "probs"
 CROP = 128
 #: (first seed, frames) of the training chunks.
 TRAIN_CHUNKS = ((100, 100), (1000, 200), (2000, 200))
@@ -211,20 +211,6 @@ def f1_units(model, frames, threshold=0.5):
 
 
 def export(model, path, extra):
-    import onnx
-
-    model = model.eval()
-    torch.onnx.export(
-        Exported(model),
-        (torch.rand(1, 3, 96, 128),),
-        path,
-        opset_version=17,
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {2: "height", 3: "width"}, OUTPUT_NAME: {2: "cell_rows", 3: "cell_cols"}},
-        dynamo=False,
-    )
-    m = onnx.load(path)
     meta = {
         "stipple.classes": ",".join(CLASSES),
         # The model only runs on dermoscope frames: both working scales are the same.
@@ -234,14 +220,9 @@ def export(model, path, extra):
         "stipple.output_stride": str(OUTPUT_STRIDE),
         "stipple.input_multiple": str(INPUT_MULTIPLE),
         "stipple.normalisation": "rgb/255",
+        **extra,
     }
-    meta.update(extra)
-    for k, v in meta.items():
-        prop = m.metadata_props.add()
-        prop.key, prop.value = k, v
-    m.producer_name = "stipple models/train/train_openings.py"
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
+    net.export_module(Exported(model.eval()), path, meta, "stipple models/train/train_openings.py")
 
 
 def main():

@@ -8,10 +8,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::frame::Detection;
-use crate::perception::segment::{BUNDLED_MODEL_PATH, BUNDLED_OPENINGS_MODEL_PATH};
 use crate::perception::{
-    model_kind_for, score::density_per_cm2, Detector, FuseConfig, ModelKind, OnnxSegmenter,
-    SegmentConfig, Segmenter,
+    model_kind_for, score::density_per_cm2, Detector, FuseConfig, OnnxSegmenter, SegmentConfig,
+    Segmenter,
 };
 use crate::source::file::load_rgb;
 
@@ -179,13 +178,10 @@ pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detect
             format!("--model {}", path.display()),
         ),
         None => {
-            let bundled = if model_kind_for(px_per_mm) == ModelKind::Openings {
-                BUNDLED_OPENINGS_MODEL_PATH
-            } else {
-                BUNDLED_MODEL_PATH
-            };
+            let kind = model_kind_for(px_per_mm);
+            let (_, bundled) = kind.bundled();
             (
-                OnnxSegmenter::bundled_for(px_per_mm, &cfg).with_context(|| {
+                OnnxSegmenter::bundled_kind(kind, &cfg).with_context(|| {
                     format!("cannot use the bundled model ({bundled}); --no-model runs without it")
                 })?,
                 bundled.to_string(),

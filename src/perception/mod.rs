@@ -72,6 +72,18 @@ pub fn model_kind_for(px_per_mm: f64) -> ModelKind {
     }
 }
 
+/// Checks that a model of `kind` suits frames at `px_per_mm`.
+///
+/// # Errors
+/// [`PerceptionError::ModelScale`] when it does not.
+pub fn check_model_kind(kind: ModelKind, px_per_mm: f64) -> Result<(), PerceptionError> {
+    if kind == model_kind_for(px_per_mm) {
+        Ok(())
+    } else {
+        Err(PerceptionError::ModelScale { kind, px_per_mm })
+    }
+}
+
 /// Detects the dots of one image at `px_per_mm` with the classical detector.
 ///
 /// For repeated frames, keep a [`BlobDetector`] instead: it reuses its buffers.
@@ -114,7 +126,6 @@ pub struct Detector {
     segmenter: Option<Segmenter>,
     fuse: FuseConfig,
     fuser: Fuser,
-    openings: OpeningsConfig,
     openings_fuser: OpeningsFuser,
     /// The blobs of the current frame, before fusion.
     candidates: Vec<Detection>,
@@ -129,7 +140,6 @@ impl Detector {
             segmenter: None,
             fuse: FuseConfig::default(),
             fuser: Fuser::default(),
-            openings: OpeningsConfig::default(),
             openings_fuser: OpeningsFuser::default(),
             candidates: Vec::new(),
         }
@@ -145,10 +155,7 @@ impl Detector {
         segmenter: Segmenter,
         fuse: FuseConfig,
     ) -> Result<Self, PerceptionError> {
-        let kind = segmenter.contract().kind;
-        if kind != model_kind_for(px_per_mm) {
-            return Err(PerceptionError::ModelScale { kind, px_per_mm });
-        }
+        check_model_kind(segmenter.contract().kind, px_per_mm)?;
         Ok(Self {
             segmenter: Some(segmenter),
             fuse,
@@ -158,7 +165,7 @@ impl Detector {
 
     /// Replaces the dermoscope fusion settings (for fitting them on check seeds).
     pub fn set_openings(&mut self, openings: OpeningsConfig) {
-        self.openings = openings;
+        self.openings_fuser.config = openings;
     }
 
     /// Replaces the fusion settings (the live pipeline fuses with masks of slightly older
@@ -204,13 +211,8 @@ impl Detector {
             Some(segmenter) if self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM => {
                 self.blobs.detect_into(image, &mut self.candidates);
                 let mask = segmenter.segment(image, self.px_per_mm)?;
-                self.openings_fuser.fuse_into(
-                    &self.candidates,
-                    mask,
-                    self.px_per_mm,
-                    &self.openings,
-                    out,
-                );
+                self.openings_fuser
+                    .fuse_into(&self.candidates, mask, self.px_per_mm, out);
                 Ok(())
             }
             Some(segmenter) => {
@@ -249,13 +251,8 @@ impl Detector {
         self.blobs.detect_into(image, &mut self.candidates);
         let dermoscope = self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM;
         if dermoscope && mask.classes == segment::OPENING_CLASSES.len() {
-            self.openings_fuser.fuse_into(
-                &self.candidates,
-                mask,
-                self.px_per_mm,
-                &self.openings,
-                out,
-            );
+            self.openings_fuser
+                .fuse_into(&self.candidates, mask, self.px_per_mm, out);
         } else if !dermoscope && mask.classes == segment::CLASSES.len() {
             self.fuser
                 .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);

@@ -134,10 +134,20 @@ fn near_max(mask: &SegMask, x: f64, y: f64) -> f32 {
 /// Fuses the classical dermoscope detections with the openings model's mask of the same frame.
 #[derive(Debug, Default)]
 pub struct OpeningsFuser {
+    /// The thresholds.
+    pub config: OpeningsConfig,
     peaks: Vec<Peak>,
 }
 
 impl OpeningsFuser {
+    /// A fuser with these thresholds.
+    pub fn new(config: OpeningsConfig) -> Self {
+        Self {
+            config,
+            peaks: Vec::new(),
+        }
+    }
+
     /// Writes the fused detections of one frame into `out` (cleared first); see the module
     /// documentation for the rules.
     pub fn fuse_into(
@@ -145,10 +155,10 @@ impl OpeningsFuser {
         classical: &[Detection],
         mask: &SegMask,
         px_per_mm: f64,
-        cfg: &OpeningsConfig,
         out: &mut Vec<Detection>,
     ) {
         out.clear();
+        let cfg = self.config;
         peaks_into(mask, 0, cfg.peak_min, &mut self.peaks);
         let pigment = || classical.iter().filter(|d| d.kind == DotKind::Pigment);
         out.extend(pigment().copied());
@@ -193,20 +203,8 @@ mod tests {
     use super::*;
 
     fn mask(cols: usize, rows: usize, hot: &[(usize, usize, f32)]) -> SegMask {
-        let mut probs = vec![0.0f32; cols * rows];
-        for &(c, r, p) in hot {
-            probs[r * cols + c] = p;
-        }
-        SegMask {
-            cols,
-            rows,
-            classes: 1,
-            probs,
-            px_per_cell_x: 10.0,
-            px_per_cell_y: 10.0,
-            valid_cols: cols,
-            valid_rows: rows,
-        }
+        let hot: Vec<_> = hot.iter().map(|&(c, r, p)| (0, c, r, p)).collect();
+        SegMask::test_grid(cols, rows, 1, 10.0, &hot)
     }
 
     #[test]
@@ -259,8 +257,7 @@ mod tests {
             },
         ];
         let mut out = Vec::new();
-        let cfg = OpeningsConfig::default();
-        OpeningsFuser::default().fuse_into(&classical, &m, 100.0, &cfg, &mut out);
+        OpeningsFuser::default().fuse_into(&classical, &m, 100.0, &mut out);
         let kinds: Vec<(i64, i64, DotKind)> = out
             .iter()
             .map(|d| (d.x.round() as i64, d.y.round() as i64, d.kind))

@@ -66,12 +66,7 @@ impl Score {
     }
     /// Harmonic mean of precision and recall.
     pub fn f1(&self) -> f64 {
-        let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
+        harmonic_mean(self.precision(), self.recall())
     }
     /// Follicle openings alone: matched / follicle detections.
     pub fn openings_precision(&self) -> f64 {
@@ -83,12 +78,7 @@ impl Score {
     }
     /// Follicle openings alone: harmonic mean of their precision and recall.
     pub fn openings_f1(&self) -> f64 {
-        let (p, r) = (self.openings_precision(), self.openings_recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
+        harmonic_mean(self.openings_precision(), self.openings_recall())
     }
     /// Share of matched dots whose kind is right.
     pub fn kind_accuracy(&self) -> f64 {
@@ -119,6 +109,15 @@ impl Score {
         self.openings_true += other.openings_true;
         self.openings_detected += other.openings_detected;
         self.openings_matched += other.openings_matched;
+    }
+}
+
+/// 2pr / (p + r), 0 when both are 0.
+fn harmonic_mean(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
     }
 }
 

@@ -191,6 +191,14 @@ impl ModelKind {
         }
     }
 
+    /// The bundled model of this kind: its bytes and where it lives in the repository.
+    pub fn bundled(self) -> (&'static [u8], &'static str) {
+        match self {
+            Self::Dots => (BUNDLED_MODEL, BUNDLED_MODEL_PATH),
+            Self::Openings => (BUNDLED_OPENINGS_MODEL, BUNDLED_OPENINGS_MODEL_PATH),
+        }
+    }
+
     /// What the kind is for, in words (for messages).
     pub fn describe(self) -> &'static str {
         match self {
@@ -303,6 +311,34 @@ impl SegMask {
         let top = self.at(class, c0, r0) * (1.0 - fu) + self.at(class, c1, r0) * fu;
         let bottom = self.at(class, c0, r1) * (1.0 - fu) + self.at(class, c1, r1) * fu;
         top * (1.0 - fv) + bottom * fv
+    }
+}
+
+#[cfg(test)]
+impl SegMask {
+    /// A mask of `classes` planes of `cols` x `rows` cells, `px_per_cell` image pixels each, all
+    /// zero but the `(class, col, row, p)` cells given (for tests).
+    pub(crate) fn test_grid(
+        cols: usize,
+        rows: usize,
+        classes: usize,
+        px_per_cell: f64,
+        hot: &[(usize, usize, usize, f32)],
+    ) -> Self {
+        let mut probs = vec![0.0f32; classes * cols * rows];
+        for &(class, c, r, p) in hot {
+            probs[(class * rows + r) * cols + c] = p;
+        }
+        Self {
+            cols,
+            rows,
+            classes,
+            probs,
+            px_per_cell_x: px_per_cell,
+            px_per_cell_y: px_per_cell,
+            valid_cols: cols,
+            valid_rows: rows,
+        }
     }
 }
 
@@ -517,7 +553,7 @@ impl OnnxSegmenter {
     /// # Errors
     /// See [`OnnxSegmenter::from_bytes`].
     pub fn bundled(cfg: &SegmentConfig) -> Result<Self, SegmentError> {
-        Self::from_bytes(BUNDLED_MODEL, BUNDLED_MODEL_PATH, cfg)
+        Self::bundled_kind(ModelKind::Dots, cfg)
     }
 
     /// Opens the openings model built into the binary ([`BUNDLED_OPENINGS_MODEL`]).
@@ -525,21 +561,24 @@ impl OnnxSegmenter {
     /// # Errors
     /// See [`OnnxSegmenter::from_bytes`].
     pub fn bundled_openings(cfg: &SegmentConfig) -> Result<Self, SegmentError> {
-        Self::from_bytes(BUNDLED_OPENINGS_MODEL, BUNDLED_OPENINGS_MODEL_PATH, cfg)
+        Self::bundled_kind(ModelKind::Openings, cfg)
     }
 
-    /// The bundled model for frames at `px_per_mm`: openings from
-    /// [`blobs::DERMOSCOPE_MIN_PX_PER_MM`](super::blobs::DERMOSCOPE_MIN_PX_PER_MM) up, dots
-    /// below.
+    /// The bundled model of `kind`.
+    ///
+    /// # Errors
+    /// See [`OnnxSegmenter::from_bytes`].
+    pub fn bundled_kind(kind: ModelKind, cfg: &SegmentConfig) -> Result<Self, SegmentError> {
+        let (bytes, path) = kind.bundled();
+        Self::from_bytes(bytes, path, cfg)
+    }
+
+    /// The bundled model frames at `px_per_mm` need ([`super::model_kind_for`]).
     ///
     /// # Errors
     /// See [`OnnxSegmenter::from_bytes`].
     pub fn bundled_for(px_per_mm: f64, cfg: &SegmentConfig) -> Result<Self, SegmentError> {
-        if px_per_mm >= super::blobs::DERMOSCOPE_MIN_PX_PER_MM {
-            Self::bundled_openings(cfg)
-        } else {
-            Self::bundled(cfg)
-        }
+        Self::bundled_kind(super::model_kind_for(px_per_mm), cfg)
     }
 
     /// Opens a model file.

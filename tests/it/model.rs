@@ -155,31 +155,52 @@ fn readme_contract(tag: &str) -> Result<Vec<(String, String)>, Box<dyn std::erro
         .collect())
 }
 
-#[test]
-fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
-    let seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
-    let c: &ModelContract = seg.contract();
-    assert_eq!(c.kind, ModelKind::Dots);
-    let readme = readme_contract("contract")?;
-    let get = |k: &str| {
-        readme
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| format!("models/README.md contract lacks `{k}`"))
-    };
+/// Checks what both models' README blocks state alike: input, output, classes (against the
+/// model and against `classes`), input multiple and normalisation. Returns the block, for the
+/// keys of one kind.
+fn check_common_contract(
+    tag: &str,
+    c: &ModelContract,
+    classes: &[&str],
+) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let readme = readme_contract(tag)?;
+    let get = |k: &str| readme_value(&readme, tag, k);
     assert_eq!(get("input")?, format!("{INPUT_NAME} float32 [1, 3, H, W]"));
     assert_eq!(
         get("output")?,
         format!(
             "{OUTPUT_NAME} float32 [1, {}, H/{}, W/{}]",
-            CLASSES.len(),
+            classes.len(),
             c.output_stride,
             c.output_stride
         )
     );
     assert_eq!(get("classes")?, c.classes.join(", "));
-    assert_eq!(get("classes")?, CLASSES.join(", "));
+    assert_eq!(get("classes")?, classes.join(", "));
+    assert_eq!(get("input_multiple")?.parse::<usize>()?, c.input_multiple);
+    assert_eq!(
+        get("normalisation")?,
+        "rgb / 255, area-resampled to the working scale"
+    );
+    Ok(readme)
+}
+
+/// One value of a README contract block.
+fn readme_value(readme: &[(String, String)], tag: &str, k: &str) -> Result<String, String> {
+    readme
+        .iter()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| format!("models/README.md ```{tag} block lacks `{k}`"))
+}
+
+#[test]
+fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
+    let seg = OnnxSegmenter::bundled(&SegmentConfig::default())?;
+    let c: &ModelContract = seg.contract();
+    assert_eq!(c.kind, ModelKind::Dots);
+    let readme = check_common_contract("contract", c, &CLASSES)?;
+    let get = |k: &str| readme_value(&readme, "contract", k);
     assert_eq!(get("rig_px_per_mm")?.parse::<f64>()?, c.rig_px_per_mm);
     assert_eq!(
         get("dermoscope_px_per_mm")?.parse::<f64>()?,
@@ -189,51 +210,22 @@ fn bundled_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error:
         get("dermoscope_min_native_px_per_mm")?.parse::<f64>()?,
         c.dermoscope_min_native_px_per_mm
     );
-    assert_eq!(get("input_multiple")?.parse::<usize>()?, c.input_multiple);
-    assert_eq!(
-        get("normalisation")?,
-        "rgb / 255, area-resampled to the working scale"
-    );
     Ok(())
 }
 
 #[test]
 fn bundled_openings_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
-    let seg = OnnxSegmenter::bundled_openings(&SegmentConfig::default())?;
+    let mut seg = OnnxSegmenter::bundled_openings(&SegmentConfig::default())?;
     let c: &ModelContract = seg.contract();
     assert_eq!(c.kind, ModelKind::Openings);
-    let readme = readme_contract("contract-openings")?;
-    let get = |k: &str| {
-        readme
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| format!("models/README.md openings contract lacks `{k}`"))
-    };
-    assert_eq!(get("input")?, format!("{INPUT_NAME} float32 [1, 3, H, W]"));
-    assert_eq!(
-        get("output")?,
-        format!(
-            "{OUTPUT_NAME} float32 [1, {}, H/{}, W/{}]",
-            OPENING_CLASSES.len(),
-            c.output_stride,
-            c.output_stride
-        )
-    );
-    assert_eq!(get("classes")?, c.classes.join(", "));
-    assert_eq!(get("classes")?, OPENING_CLASSES.join(", "));
+    let readme = check_common_contract("contract-openings", c, &OPENING_CLASSES)?;
+    let get = |k: &str| readme_value(&readme, "contract-openings", k);
     assert_eq!(get("px_per_mm")?.parse::<f64>()?, c.dermoscope_px_per_mm);
     assert_eq!(
         get("min_native_px_per_mm")?.parse::<f64>()?,
         c.dermoscope_min_native_px_per_mm
     );
-    assert_eq!(get("input_multiple")?.parse::<usize>()?, c.input_multiple);
-    assert_eq!(
-        get("normalisation")?,
-        "rgb / 255, area-resampled to the working scale"
-    );
     // It runs on a dermoscope frame and gives one probability plane.
-    let mut seg = seg;
     let frame = render(&SceneParams {
         width: 400,
         height: 300,
