@@ -6,7 +6,7 @@
 //! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
 //! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling); with
 //! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
-//! default; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1` leaves
+//! default; `MODEL=FILE` another model, `RECOVER=P` its recovery threshold; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1` leaves
 //! that out), otherwise the classical one.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
@@ -21,14 +21,20 @@ fn main() -> anyhow::Result<()> {
     let (mut recs_total, mut bad_total, mut ok_density) = (0usize, 0usize, 0usize);
     let mut errors = Vec::new();
     let mut cvs = Vec::new();
-    let mut segmenter = match std::env::var_os("MODEL") {
-        Some(_) => Some(stipple::perception::Segmenter::Onnx(Box::new(
-            stipple::perception::OnnxSegmenter::bundled(
-                &stipple::perception::SegmentConfig::default(),
-            )?,
-        ))),
-        None => None,
-    };
+    let seg_cfg = stipple::perception::SegmentConfig::default();
+    let mut segmenter = match std::env::var("MODEL") {
+        Ok(v) if v == "1" => Some(stipple::perception::OnnxSegmenter::bundled(&seg_cfg)?),
+        Ok(v) => Some(stipple::perception::OnnxSegmenter::from_file(
+            std::path::Path::new(&v),
+            &seg_cfg,
+        )?),
+        Err(_) => None,
+    }
+    .map(|s| stipple::perception::Segmenter::Onnx(Box::new(s)));
+    let mut fuse_config = stipple::perception::FuseConfig::default();
+    if let Ok(v) = std::env::var("RECOVER") {
+        fuse_config.recover_prob = v.parse()?;
+    }
     for seed in first..first + count {
         let mut mask: Option<stipple::perception::SegMask> = None;
         let frame = render(&SceneParams::new(seed, View::Rig));
@@ -40,7 +46,7 @@ fn main() -> anyhow::Result<()> {
             let mut det = stipple::perception::Detector::fused(
                 ppm,
                 seg,
-                stipple::perception::FuseConfig::default(),
+                fuse_config,
             )?;
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;

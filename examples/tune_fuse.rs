@@ -45,13 +45,13 @@ fn main() -> anyhow::Result<()> {
             classical.density_error(),
             classical.negative_rate()
         );
-        for min_dot in [0.0f32, 0.03, 0.06, 0.1, 0.2] {
-            for recover in [0.8f32, 0.9, 0.95, 1.1] {
-                for kind_confidence in [0.8f32, 0.9, 0.97, 1.1] {
+        for min_dot in [0.0f32] {
+            for recover in [0.6f32, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95] {
+                for kind_disagreement in [0.15f32, 0.2, 0.25, 0.3, 1.1] {
                     let fc = FuseConfig {
                         min_dot_prob: min_dot,
                         recover_prob: recover,
-                        kind_confidence,
+                        kind_disagreement,
                         ..FuseConfig::default()
                     };
                     let mut total = Score::default();
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
                         total.add(&score_frame(truth, &out));
                     }
                     eprintln!(
-                        "{view:?} min_dot {min_dot:.2} recover {recover:.2} kind_conf {kind_confidence:.2}: f1 {:.4} p {:.4} r {:.4} kind {:.4} density {:+.4} neg {:.4}",
+                        "{view:?} min_dot {min_dot:.2} recover {recover:.2} kind_disagreement {kind_disagreement:.2}: f1 {:.4} p {:.4} r {:.4} kind {:.4} density {:+.4} neg {:.4}",
                         total.f1(),
                         total.precision(),
                         total.recall(),

@@ -250,9 +250,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="models/stipple-seg.onnx")
     ap.add_argument("--data", default="data/train-seg")
-    ap.add_argument("--rig-frames", type=int, default=24)
-    ap.add_argument("--dermoscope-frames", type=int, default=72)
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--rig-frames", type=int, default=160)
+    ap.add_argument("--dermoscope-frames", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--threads", type=int, default=2)
@@ -268,6 +268,8 @@ def main():
     train, val = {}, {}
     for view, seed, vseed, count in (("rig", 20000, 40000, args.rig_frames),
                                      ("dermoscope", 30000, 41000, args.dermoscope_frames)):
+        if count <= 0:
+            continue  # e.g. a rig-only model: the openings model serves dermoscope frames
         folder = os.path.join(args.data, view)
         render(args.stipple, view, seed, count, folder)
         train[view] = load_frames(folder, count)
