@@ -43,11 +43,7 @@ fn main() -> anyhow::Result<()> {
             oracle(&frame.truth)
         } else if let Some(seg) = segmenter.take() {
             // The model is loaded once; each frame's detector borrows it and hands it back.
-            let mut det = stipple::perception::Detector::fused(
-                ppm,
-                seg,
-                fuse_config,
-            )?;
+            let mut det = stipple::perception::Detector::fused(ppm, seg, fuse_config)?;
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;
             // The mask goes to the planner too, as `stipple plan` hands it over

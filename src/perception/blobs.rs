@@ -24,6 +24,8 @@ use image::RgbImage;
 use tracing::instrument;
 
 use super::filter::{box_mean, luminance, Plane};
+use super::fuse::model_kind_at;
+use super::segment::{SegMask, CLASSES};
 use crate::frame::{Detection, DotKind};
 
 /// Radius of the box that estimates the local skin level.
@@ -168,13 +170,24 @@ impl BlobDetector {
 
     /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
     pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
+        self.detect_with_model_into(image, None, out);
+    }
+
+    /// Like [`BlobDetector::detect_into`], with the dot model's mask of this same frame as one
+    /// more cue for the per-frame kind mixture ([`super::kinds`]).
+    pub fn detect_with_model_into(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+        out: &mut Vec<Detection>,
+    ) {
         out.clear();
         let ppm = self.px(1.0);
         if ppm >= DERMOSCOPE_MIN_PX_PER_MM {
             out.extend(super::shafts::detect_openings(image, ppm));
             return;
         }
-        let candidates = self.candidates(image);
+        let candidates = self.candidates_with_model(image, mask);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()
             .filter_map(|(region, kind)| kind.map(|k| (region, k)))
@@ -186,6 +199,16 @@ impl BlobDetector {
     /// rejected as not a dot), before the hairs of a unit are merged. For fusion with a learned
     /// model and for diagnostics.
     pub fn candidates(&mut self, image: &RgbImage) -> Vec<(Region, Option<DotKind>)> {
+        self.candidates_with_model(image, None)
+    }
+
+    /// [`BlobDetector::candidates`], the kinds decided with the dot model's mask of this frame
+    /// as well (a mask without the dot classes is not used).
+    pub fn candidates_with_model(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+    ) -> Vec<(Region, Option<DotKind>)> {
         if image.width() == 0 || image.height() == 0 {
             return Vec::new();
         }
@@ -203,7 +226,15 @@ impl BlobDetector {
             })
             .collect();
         self.peaks = peaks;
-        super::kinds::refine_kinds(&mut out, &logits, self.px(1.0));
+        let model: Option<Vec<f64>> = mask.filter(|m| m.classes == CLASSES.len()).map(|m| {
+            out.iter()
+                .map(|(r, _)| {
+                    let (_, share) = model_kind_at(m, r.x, r.y, r.radius_px);
+                    super::kinds::model_logodds(f64::from(share))
+                })
+                .collect()
+        });
+        super::kinds::refine_kinds(&mut out, &logits, model.as_deref(), self.px(1.0));
         out
     }
 

@@ -73,6 +73,38 @@ impl Default for FuseConfig {
     }
 }
 
+/// The mask's view of a blob at (`x`, `y`) with radius `radius` (px): its dot probability
+/// `p(follicle) + p(pigment)`, the largest of the centre and four points at `CONFIRM_REACH` of
+/// the radius around it, and the share of pigment in it there. A mask without the dot classes
+/// gives `(0, 0.5)`.
+pub fn model_kind_at(mask: &SegMask, x: f64, y: f64, radius: f64) -> (f32, f32) {
+    if mask.classes <= PIGMENT {
+        return (0.0, 0.5);
+    }
+    let reach = CONFIRM_REACH * radius;
+    let probes = [
+        (x, y),
+        (x + reach, y),
+        (x - reach, y),
+        (x, y + reach),
+        (x, y - reach),
+    ];
+    let (mut best, mut at) = (-1.0f32, (x, y));
+    for (px, py) in probes {
+        let p = mask.sample(FOLLICLE, px, py) + mask.sample(PIGMENT, px, py);
+        if p > best {
+            best = p;
+            at = (px, py);
+        }
+    }
+    let share = if best > 1e-6 {
+        mask.sample(PIGMENT, at.0, at.1) / best
+    } else {
+        0.5
+    };
+    (best.max(0.0), share)
+}
+
 /// Fuses blobs with a mask; owns its scratch buffers.
 #[derive(Debug, Default)]
 pub struct Fuser {
@@ -114,27 +146,11 @@ impl Fuser {
 
         // 1-2: confirm, classify and score the blobs.
         for b in blobs {
-            let reach = CONFIRM_REACH * b.radius;
-            let probes = [
-                (b.x, b.y),
-                (b.x + reach, b.y),
-                (b.x - reach, b.y),
-                (b.x, b.y + reach),
-                (b.x, b.y - reach),
-            ];
-            let (mut best, mut at) = (-1.0f32, (b.x, b.y));
-            for (x, y) in probes {
-                let p = mask.sample(FOLLICLE, x, y) + mask.sample(PIGMENT, x, y);
-                if p > best {
-                    best = p;
-                    at = (x, y);
-                }
-            }
+            let (best, pigment_share) = model_kind_at(mask, b.x, b.y, b.radius);
             if best < cfg.min_dot_prob {
                 continue;
             }
             // The model overrides the blob's kind only where it is sure.
-            let pigment_share = mask.sample(PIGMENT, at.0, at.1) / best.max(1e-6);
             self.model_kinds.push(if pigment_share > 0.5 {
                 DotKind::Pigment
             } else {
@@ -210,7 +226,13 @@ impl Fuser {
                 self.claim(mask, x, y, merge_px);
             }
         }
-        trace!(kept, recovered = out.len() - kept, disagree, arbitrate, "fused");
+        trace!(
+            kept,
+            recovered = out.len() - kept,
+            disagree,
+            arbitrate,
+            "fused"
+        );
     }
 
     /// Whether cell (c, r) is a maximum of its 3x3 neighbourhood (ties: first in scan order).
@@ -358,7 +380,13 @@ mod tests {
         // Switched off, or with too few blobs to judge the frame, the blobs keep their kinds.
         fuser.fuse_into(&blobs, &mask, 10.0, &off, &mut out);
         assert!(out.iter().all(|d| d.kind == DotKind::Pigment));
-        fuser.fuse_into(&blobs[..MIN_BLOBS_TO_ARBITRATE - 1], &mask, 10.0, &arbitrating, &mut out);
+        fuser.fuse_into(
+            &blobs[..MIN_BLOBS_TO_ARBITRATE - 1],
+            &mask,
+            10.0,
+            &arbitrating,
+            &mut out,
+        );
         assert_eq!(out.len(), MIN_BLOBS_TO_ARBITRATE - 1);
         assert!(out.iter().all(|d| d.kind == DotKind::Pigment));
         // Where most blobs agree with the model, the few that do not keep their own kind.

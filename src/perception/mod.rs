@@ -216,8 +216,9 @@ impl Detector {
                 Ok(())
             }
             Some(segmenter) => {
-                self.blobs.detect_into(image, &mut self.candidates);
                 let mask = segmenter.segment(image, self.px_per_mm)?;
+                self.blobs
+                    .detect_with_model_into(image, Some(mask), &mut self.candidates);
                 self.fuser
                     .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
                 Ok(())
