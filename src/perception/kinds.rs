@@ -27,8 +27,8 @@
 //! Fitted on training seeds 100-119 and checked on seeds 200-239, never on evaluation seeds:
 //! kind accuracy 0.941 -> 0.982 (train), 0.938 -> 0.979 (check); 0.934 -> 0.963 on the
 //! evaluation seeds 9000-9011. The model's log-odds as an eighth feature (with the rig-only
-//! bundled model, `stipple detect` defaults) moved check seeds 240-299 from 0.986 to 0.989 and
-//! 400-519 from 0.981 to 0.982; training seeds 100-139 stayed at 0.991.
+//! 3,000-step model, `stipple detect` defaults) moved check seeds 240-299 from 0.986 to 0.989
+//! and 400-519 from 0.981 to 0.982; training seeds 100-139 stayed at 0.991.
 
 use nalgebra::{SMatrix, SVector};
 
