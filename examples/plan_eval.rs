@@ -6,8 +6,9 @@
 //! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
 //! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling); with
 //! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
-//! default; `MODEL=FILE` another model, `RECOVER=P` its recovery threshold; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1` leaves
-//! that out), otherwise the classical one.
+//! default; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1`
+//! leaves that out), with `MODEL=FILE` another model (`RECOVER=P` sets the fusion's recovery
+//! threshold), otherwise the classical one.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 

@@ -1,8 +1,9 @@
-//! Sweeps the fusion thresholds on the training pipeline's validation seeds (never the
+//! Sweeps the rig fusion thresholds on the training pipeline's rig validation seeds (never the
 //! evaluation seeds) and prints F1, kind accuracy, density error and negatives for each setting.
+//! Dermoscope frames have their own model and fusion: `examples/derm_eval.rs`.
 //!
-//! `cargo run --release --example tune_fuse [MODEL.onnx]`; `TUNE_SEEDS=FIRST..END` sweeps the rig
-//! view alone on those seeds instead (training seeds such as 100..140, never 9000+).
+//! `cargo run --release --example tune_fuse [MODEL.onnx]`; `TUNE_SEEDS=FIRST..END` sweeps those
+//! seeds instead (training seeds such as 100..140, never 9000+).
 
 use stipple::perception::score::{score_frame, Score};
 use stipple::perception::segment::SegMask;
@@ -25,7 +26,7 @@ fn main() -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("TUNE_SEEDS is FIRST..END, not {range}"))?;
             vec![(View::Rig, a.parse::<u64>()?..b.parse::<u64>()?)]
         }
-        Err(_) => vec![(View::Rig, 40000..40006), (View::Dermoscope, 41000..41010)],
+        Err(_) => vec![(View::Rig, 40000..40006)],
     };
     for (view, seeds) in sets {
         let mut frames: Vec<(Truth, Vec<Detection>, SegMask, f64)> = Vec::new();
@@ -33,10 +34,13 @@ fn main() -> anyhow::Result<()> {
         for seed in seeds {
             let f = render(&SceneParams::new(seed, view));
             let ppm = f.truth.px_per_mm;
-            let blobs = BlobDetector::new(BlobConfig { px_per_mm: ppm }).detect(&f.image);
-            classical.add(&score_frame(&f.truth, &blobs));
+            let mut blobs = BlobDetector::new(BlobConfig { px_per_mm: ppm });
+            classical.add(&score_frame(&f.truth, &blobs.detect(&f.image)));
+            // As `stipple detect` fuses: the blobs' kind mixture sees the model's mask too.
             let mask = seg.segment(&f.image, ppm)?.clone();
-            frames.push((f.truth, blobs, mask, ppm));
+            let mut with_model = Vec::new();
+            blobs.detect_with_model_into(&f.image, Some(&mask), &mut with_model);
+            frames.push((f.truth, with_model, mask, ppm));
         }
         eprintln!(
             "{view:?} classical: f1 {:.4} kind {:.4} density {:+.4} neg {:.4}",
@@ -45,7 +49,7 @@ fn main() -> anyhow::Result<()> {
             classical.density_error(),
             classical.negative_rate()
         );
-        for min_dot in [0.0f32] {
+        for min_dot in [0.0f32, 0.05, 0.1] {
             for recover in [0.6f32, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95] {
                 for kind_disagreement in [0.15f32, 0.2, 0.25, 0.3, 1.1] {
                     let fc = FuseConfig {

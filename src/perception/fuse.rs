@@ -54,15 +54,16 @@ pub const MIN_BLOBS_TO_ARBITRATE: usize = 20;
 
 impl Default for FuseConfig {
     /// Tuned with `examples/tune_fuse.rs` on training seeds 100-139 (`TUNE_SEEDS=100..140`),
-    /// never on the evaluation seeds, for the bundled model (rig frames only, 6,000 steps).
-    /// Rejecting blobs costs more recall than it gains precision, and the model's kinds, dot by
-    /// dot, are worse than the per-frame mixture's ([`super::kinds`]), so the model adds the
-    /// dots it is sure of (recovery at 0.85: F1 0.974 -> 0.982, density error -4.0% -> -1.2%,
-    /// 0.33% of detections on negatives; 0.8 gains 0.001 of F1 for 0.39% on negatives) and
-    /// overrules the mixture only for a whole frame that it contradicts on more than 15% of the
-    /// blobs (kind accuracy 0.987 -> 0.991 on these seeds; 0.976 -> 0.981 on check seeds
-    /// 400-519, where two dark-skin frames had 40-60% of their follicles called pigment; both
-    /// measured with the 3,000-step model, on which these settings were first chosen).
+    /// never on the evaluation seeds; figures for the bundled model (rig frames only, 6,000
+    /// steps), fused as `stipple detect` does. Rejecting blobs gains nothing (at 0.05: F1
+    /// +0.0002, density error 0.1 point worse), and the model's kinds, dot by dot, are worse
+    /// than the per-frame mixture's ([`super::kinds`]), so the model adds the dots it is sure of
+    /// (recovery at 0.85: F1 0.974 -> 0.982, density error -4.0% -> -1.2%, 0.33% of detections
+    /// on negatives; 0.8 gains 0.001 of F1 for 0.39% on negatives) and overrules the mixture only
+    /// for a whole frame that it contradicts on more than 15% of the blobs (kind accuracy
+    /// 0.987 -> 0.992 on these seeds; with the 3,000-step model, on which 0.15 was chosen among
+    /// 0.15-0.3, 0.976 -> 0.981 on check seeds 400-519, where two dark-skin frames had 40-60% of
+    /// their follicles called pigment).
     fn default() -> Self {
         Self {
             min_dot_prob: 0.0,

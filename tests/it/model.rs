@@ -426,30 +426,25 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let out = dir.path().join("smoke.onnx");
-    let status = Command::new(&python)
-        .arg(repo().join("models/train/train.py"))
-        .arg("--smoke")
-        .arg("--stipple")
-        .arg(env!("CARGO_BIN_EXE_stipple"))
-        .arg("--out")
-        .arg(&out)
-        .status()?;
-    assert!(status.success());
-    let seg = open(&out)?;
-    assert_eq!(seg.contract().classes, CLASSES);
-    // The openings model's script too.
-    let out = dir.path().join("smoke-openings.onnx");
-    let status = Command::new(&python)
-        .arg(repo().join("models/train/train_openings.py"))
-        .arg("--smoke")
-        .arg("--stipple")
-        .arg(env!("CARGO_BIN_EXE_stipple"))
-        .arg("--out")
-        .arg(&out)
-        .status()?;
-    assert!(status.success());
-    assert_eq!(open(&out)?.contract().kind, ModelKind::Openings);
+    // Runs one training script's smoke mode and loads what it exported.
+    let smoke = |script: &str| -> Result<OnnxSegmenter, Box<dyn std::error::Error>> {
+        let out = dir.path().join(format!("{script}.onnx"));
+        let status = Command::new(&python)
+            .arg(repo().join("models/train").join(script))
+            .arg("--smoke")
+            .arg("--stipple")
+            .arg(env!("CARGO_BIN_EXE_stipple"))
+            .arg("--out")
+            .arg(&out)
+            .status()?;
+        assert!(status.success(), "{script} failed: {status}");
+        Ok(open(&out)?)
+    };
+    assert_eq!(smoke("train.py")?.contract().classes, CLASSES);
+    assert_eq!(
+        smoke("train_openings.py")?.contract().kind,
+        ModelKind::Openings
+    );
     Ok(())
 }
 
