@@ -32,6 +32,7 @@ mod live;
 pub mod model;
 mod refine;
 pub mod render;
+mod saddle;
 mod service;
 mod zhang;
 
