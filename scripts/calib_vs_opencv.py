@@ -4,7 +4,8 @@
 Renders board views through a known camera with `stipple synth-board`, calibrates them with
 `stipple calibrate --format json` and with OpenCV (findChessboardCorners + cornerSubPix +
 calibrateCamera, the standard recipe of OpenCV's tutorial), and prints both against the truth.
-With --real DIR it also calibrates real photos (e.g. OpenCV's left01..left14.jpg) with both.
+With --real DIR it also calibrates real photos (OpenCV's left01..left14.jpg and
+right01..right14.jpg, the two cameras of a stereo pair) with both.
 
     python3 -m venv /tmp/venv-calib && /tmp/venv-calib/bin/pip install opencv-python-headless numpy
     cargo build --release
@@ -150,27 +151,31 @@ def synthetic(exe, seed, count):
 
 
 def real(exe, folder):
-    images = sorted(glob.glob(os.path.join(folder, "left[0-9][0-9].jpg")))
-    if not images:
-        print(f"no left??.jpg in {folder}", file=sys.stderr)
-        return
-    results = {"stipple": stipple_calibrate(exe, images), "OpenCV": opencv_calibrate(images)}
-    print(f"\n### Real photos: {len(images)} images from {folder} (no ground truth)\n")
-    print("| tool | fx | fy | cx | cy | k1 | k2 | p1 | p2 | k3 | RMS | views | wall / CPU time |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        k, d = r["K"], r["dist"]
-        print(f"| {name} | {k[0, 0]:.2f} | {k[1, 1]:.2f} | {k[0, 2]:.2f} | {k[1, 2]:.2f} | "
-              + " | ".join(f"{x:+.4f}" for x in d)
-              + f" | {r['rms']:.4f} px | {r['used']}/{len(images)} | {r['time']:.2f} / {r['cpu']:.2f} s |")
+    found = False
+    for camera in ("left", "right"):
+        images = sorted(glob.glob(os.path.join(folder, f"{camera}[0-9][0-9].jpg")))
+        if not images:
+            continue
+        found = True
+        results = {"stipple": stipple_calibrate(exe, images), "OpenCV": opencv_calibrate(images)}
+        print(f"\n### Real photos: {len(images)} images {camera}NN.jpg from {folder} (no ground truth)\n")
+        print("| tool | fx | fy | cx | cy | k1 | k2 | p1 | p2 | k3 | RMS | views | wall / CPU time |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for name, r in results.items():
+            k, d = r["K"], r["dist"]
+            print(f"| {name} | {k[0, 0]:.2f} | {k[1, 1]:.2f} | {k[0, 2]:.2f} | {k[1, 2]:.2f} | "
+                  + " | ".join(f"{x:+.4f}" for x in d)
+                  + f" | {r['rms']:.4f} px | {r['used']}/{len(images)} | {r['time']:.2f} / {r['cpu']:.2f} s |")
+    if not found:
+        print(f"no left??.jpg or right??.jpg in {folder}", file=sys.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stipple", required=True, help="path to the built stipple binary")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[2024])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[2024])
     ap.add_argument("--count", type=int, default=14)
-    ap.add_argument("--real", help="folder with OpenCV's left01..left14.jpg")
+    ap.add_argument("--real", help="folder with OpenCV's left01..left14.jpg and right01..right14.jpg")
     args = ap.parse_args()
     print(f"OpenCV {cv2.__version__}")
     for seed in args.seeds:

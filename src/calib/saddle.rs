@@ -33,7 +33,7 @@ const N: usize = 11;
 /// Levenberg-Marquardt iterations at most.
 const MAX_ITERS: usize = 30;
 /// Stop when the corner moves less than this, in pixels.
-const EPS_PX: f64 = 1e-5;
+const EPS_PX: f64 = 1e-4;
 /// A fit that ends farther than this from its start (Förstner's corner), in pixels, or with a
 /// blur outside [`BLUR_RANGE_PX`], is not trusted (the start is kept).
 const MAX_SHIFT_PX: f64 = 1.0;
@@ -249,9 +249,11 @@ fn normal_equations(
     let mut jtr = SVector::<f64, N>::zeros();
     for q in samples {
         let (m, grad) = frame.model(q, p);
-        jtj.ger(q.weight, &grad, &grad, 1.0);
+        // Lower triangle only; mirrored below.
+        jtj.syger(q.weight, &grad, &grad, 1.0);
         jtr.axpy(q.weight * (q.value - m), &grad, 1.0);
     }
+    jtj.fill_upper_triangle_with_lower_triangle();
     (jtj, jtr)
 }
 
