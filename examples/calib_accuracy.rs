@@ -5,7 +5,8 @@
 //! image). Separates the solver (exact corners must give ~0), the information in the poses
 //! (noisy truth) and the detector (its corners vs noisy truth).
 //!
-//! `cargo run --release --example calib_accuracy -- [--count N] SEED...`
+//! `[NOISE_SCALE=K] [BLUR_SCALE=K] [PER_VIEW=1] cargo run --release --example calib_accuracy --
+//! [--count N] SEED...` (the scales multiply each view's rendered noise and blur)
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -95,14 +96,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
+    let blur_scale: f64 = std::env::var("BLUR_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     for seed in args {
         let seed: u64 = seed.parse()?;
         let mut views = renderer.render_views(seed, count);
-        if noise_scale != 1.0 {
+        if noise_scale != 1.0 || blur_scale != 1.0 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             for v in &mut views {
                 let mut c = v.conditions;
                 c.noise_sigma *= noise_scale;
+                c.blur_sigma_px *= blur_scale;
                 *v = renderer.render(&v.camera_from_board, c, &mut rng);
             }
         }
