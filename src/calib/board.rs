@@ -1042,6 +1042,9 @@ fn refine_corner(g: &Gradients<'_>, start: [f64; 2], half: i32) -> [f64; 2] {
                 samples.push((qxf, qyf, wgt, gx, gy));
             }
         }
+        if sw <= 0.0 {
+            break;
+        }
         let (mgx, mgy) = (mgx / sw, mgy / sw);
         let (mut a, mut b, mut c, mut bx, mut by) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for &(qxf, qyf, wgt, gx, gy) in &samples {
