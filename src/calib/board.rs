@@ -82,6 +82,9 @@ const SUBPIX_MIN_HALF: i32 = 3;
 const SUBPIX_MAX_HALF: i32 = 20;
 const SUBPIX_MAX_ITERS: usize = 40;
 const SUBPIX_EPS_PX: f64 = 1e-3;
+/// Förstner's gradients are computed once over its window plus this margin (the window
+/// follows the estimate, which rarely moves more).
+const PATCH_MARGIN_PX: i64 = 3;
 
 /// A printed chessboard: inner-corner counts (OpenCV's pattern size) and square size.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -884,6 +887,40 @@ impl<'a> Gradients<'a> {
     }
 }
 
+/// Gradients of one refinement window, computed once: Förstner's iterations move the window by
+/// a pixel or two at most, and read the same pixels' gradients again each time. Pixels outside
+/// the patch are computed on demand.
+struct GradientPatch {
+    x0: i64,
+    y0: i64,
+    side: i64,
+    data: Vec<(f64, f64)>,
+}
+
+impl GradientPatch {
+    /// Gradients of the pixels within `radius` of `(cx, cy)`.
+    fn around(g: &Gradients<'_>, cx: i64, cy: i64, radius: i64) -> Self {
+        let side = 2 * radius + 1;
+        let (x0, y0) = (cx - radius, cy - radius);
+        let mut data = Vec::with_capacity((side * side) as usize);
+        for y in y0..y0 + side {
+            for x in x0..x0 + side {
+                data.push(g.at_pixel(x, y));
+            }
+        }
+        Self { x0, y0, side, data }
+    }
+
+    fn at_pixel(&self, g: &Gradients<'_>, x: i64, y: i64) -> (f64, f64) {
+        let (dx, dy) = (x - self.x0, y - self.y0);
+        if (0..self.side).contains(&dx) && (0..self.side).contains(&dy) {
+            self.data[(dy * self.side + dx) as usize]
+        } else {
+            g.at_pixel(x, y)
+        }
+    }
+}
+
 /// Where the lattice says corner `k` should be: the mean of the midpoints of its row and column
 /// neighbours, or linear extrapolations on the border. `None` on a board too small to tell.
 fn lattice_prediction(corners: &[[f64; 2]], spec: &BoardSpec, k: usize) -> Option<[f64; 2]> {
@@ -1021,6 +1058,12 @@ fn refine_corner(g: &Gradients<'_>, start: [f64; 2], half: i32) -> [f64; 2] {
     let reach = f64::from(half) + 0.5;
     let taper = |o: f64| (reach - o.abs()).clamp(0.0, 1.0);
     let span = i64::from(half) + 1;
+    let patch = GradientPatch::around(
+        g,
+        start[0].round() as i64,
+        start[1].round() as i64,
+        span + PATCH_MARGIN_PX,
+    );
     let mut samples: Vec<(f64, f64, f64, f64, f64)> = Vec::new();
     for _ in 0..SUBPIX_MAX_ITERS {
         samples.clear();
@@ -1035,7 +1078,7 @@ fn refine_corner(g: &Gradients<'_>, start: [f64; 2], half: i32) -> [f64; 2] {
                 if wgt == 0.0 {
                     continue;
                 }
-                let (gx, gy) = g.at_pixel(qx, qy);
+                let (gx, gy) = patch.at_pixel(g, qx, qy);
                 sw += wgt;
                 mgx += wgt * gx;
                 mgy += wgt * gy;
