@@ -79,7 +79,7 @@ const STRAY_SLACK_PX: f64 = 1.0;
 const MAX_SEEDS: usize = 400;
 /// Sub-pixel refinement: window half-size as a fraction of the local spacing, and its bounds.
 /// Border corners' windows also stay inside the outer squares when those are cut short
-/// (`outer_square_reach`). 0.5 fitted corners a little closer to the truth (rms 8-10% lower),
+/// (`outer_square_reach`). 0.5 fitted corners a little closer to the truth (rms 8-11% lower),
 /// but its distortion was worse in the image corners on the seeds not used to choose (31001:
 /// 0.099 px against 0.062, 13: 0.108 against 0.093): a larger window sees more of the lens's
 /// bending of the edges. See docs/calibration.md.
