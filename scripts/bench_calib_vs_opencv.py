@@ -11,15 +11,18 @@ the 14 views' corners, one thread. Prints the medians and the ratios.
     /tmp/venv-calib/bin/python scripts/bench_calib_vs_opencv.py
 """
 import glob
-import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import criterion_median_ms, run_bench_and_build  # noqa: E402
 
 SEED = 2024
 VIEWS = 14
@@ -28,19 +31,8 @@ BOARD = (9, 6)
 SQUARE_MM = 3.0
 
 
-def criterion_median_ms(target, name):
-    path = os.path.join(target, "criterion", "calib", name, "new", "estimates.json")
-    with open(path) as fh:
-        return json.load(fh)["median"]["point_estimate"] / 1e6
-
-
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
-    subprocess.run(["cargo", "bench", "--bench", "calib", "--", "--warm-up-time", "1",
-                    "--measurement-time", "5"], cwd=root, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cargo", "build", "--release"], cwd=root, check=True, stderr=subprocess.DEVNULL)
-    stipple = os.path.join(target, "release", "stipple")
+    stipple = run_bench_and_build("calib", 5)
     cv2.setNumThreads(1)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.001)
     objp = np.zeros((BOARD[0] * BOARD[1], 3), np.float32)
@@ -67,9 +59,9 @@ def main():
         cv2.calibrateCamera([objp] * len(corners), corners, size, None, None)
         solves.append(time.perf_counter() - t0)
     rows = [
-        ("board detection per 1280x720 view", criterion_median_ms(target, "detect_board"),
+        ("board detection per 1280x720 view", criterion_median_ms("calib", "detect_board"),
          1000 * statistics.median(per_run)),
-        (f"solve over {VIEWS} views ({len(corners)} found by OpenCV)", criterion_median_ms(target, "solve_14_views"),
+        (f"solve over {VIEWS} views ({len(corners)} found by OpenCV)", criterion_median_ms("calib", "solve_14_views"),
          1000 * statistics.median(solves)),
     ]
     print(f"OpenCV {cv2.__version__}, one thread; seed {SEED}, {VIEWS} views")

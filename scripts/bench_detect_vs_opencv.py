@@ -9,7 +9,6 @@ medians and the ratio.
     bash scripts/setup.sh --peers
     .venv/bin/python scripts/bench_detect_vs_opencv.py
 """
-import json
 import os
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ import time
 import cv2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import criterion_median_ms, run_bench_and_build  # noqa: E402
 from detect_vs_opencv import opencv_detector  # noqa: E402
 
 SIZES = ["640x480", "1280x720", "1920x1080"]
@@ -28,12 +28,7 @@ RUNS = 15
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
-    subprocess.run(["cargo", "bench", "--bench", "detect", "--", "--warm-up-time", "1",
-                    "--measurement-time", "4"], cwd=root, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cargo", "build", "--release"], cwd=root, check=True, stderr=subprocess.DEVNULL)
-    stipple = os.path.join(target, "release", "stipple")
+    stipple = run_bench_and_build("detect", 4)
     cv2.setNumThreads(1)
     work = tempfile.mkdtemp(prefix="stipple-bench-")
     print(f"{'size':>10} {'stipple (ms)':>13} {'opencv (ms)':>12} {'ratio':>6}")
@@ -48,9 +43,7 @@ def main():
             t0 = time.perf_counter()
             det.detect(gray)
             times.append(time.perf_counter() - t0)
-        ours_path = os.path.join(target, "criterion", "detect", "blobs", size, "new", "estimates.json")
-        with open(ours_path) as fh:
-            ours = json.load(fh)["median"]["point_estimate"] / 1e6
+        ours = criterion_median_ms("detect", "blobs", size)
         theirs = 1000 * statistics.median(times)
         print(f"{size:>10} {ours:>13.2f} {theirs:>12.1f} {theirs / ours:>6.1f}x")
 

@@ -17,7 +17,7 @@
 //!
 //! Why not stop at Förstner's estimate: it reads the corner from gradient directions, and each
 //! pixel's direction is noisy, so it uses the image's information less well (rendered views
-//! with 1.5-4 grey levels of noise, seeds 11, 12, 2024-2026: 0.020-0.023 px from the truth
+//! with 1.5-4 grey levels of noise, seeds 11, 12, 2024-2026: 0.021-0.024 px from the truth
 //! for Förstner, 0.011-0.013 px for the fit; docs/calibration.md); and it has no term for
 //! uneven light, whose gradient it can only remove as a window mean. Where the model does not
 //! hold (the erf product is exact only for perpendicular edges) the misfit is point-symmetric
@@ -225,12 +225,15 @@ impl Frame {
 
     /// Model value alone (no derivatives).
     fn value(&self, q: &Sample, p: &SVector<f64, N>) -> f64 {
+        let (u, v) = (q.x / self.scale, q.y / self.scale);
+        p[5] + p[6] * u + p[7] * v + (p[8] + p[9] * u + p[10] * v) * self.saddle_value(q)
+    }
+
+    /// The saddle term alone, `s` of [`Frame::saddle`] without its derivatives.
+    fn saddle_value(&self, q: &Sample) -> f64 {
         let (dx, dy) = (q.x - self.c[0], q.y - self.c[1]);
         let [n1, n2] = self.normals;
-        let e1 = erf((n1[0] * dx + n1[1] * dy) * self.k);
-        let e2 = erf((n2[0] * dx + n2[1] * dy) * self.k);
-        let (u, v) = (q.x / self.scale, q.y / self.scale);
-        p[5] + p[6] * u + p[7] * v + (p[8] + p[9] * u + p[10] * v) * e1 * e2
+        erf((n1[0] * dx + n1[1] * dy) * self.k) * erf((n2[0] * dx + n2[1] * dy) * self.k)
     }
 }
 
@@ -289,7 +292,7 @@ fn solve_linear(samples: &[Sample], p: &mut SVector<f64, N>, scale: f64) -> Opti
     let frame = Frame::new(p, scale);
     for q in samples {
         let (u, v) = (q.x / scale, q.y / scale);
-        let (s, _) = frame.saddle(q);
+        let s = frame.saddle_value(q);
         let row = SVector::<f64, 6>::from([1.0, u, v, s, s * u, s * v]);
         ata += q.weight * row * row.transpose();
         atb += q.weight * q.value * row;

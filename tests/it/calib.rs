@@ -40,8 +40,9 @@ fn detection_finds_true_corners() -> Result<(), Box<dyn std::error::Error>> {
             "view {i}: rms {rms:.4} px, worst {worst:.4} px, {:?}",
             view.conditions
         );
-        // Measured 0.009-0.015 px rms, 0.036 px at worst (glare in view 3): Förstner alone
-        // gave 0.02-0.05 px, and up to 0.24 px at worst under glare.
+        // Measured 0.009-0.015 px rms, 0.036 px at worst (glare in view 3). The detector
+        // before the light correction and the corner fit was 0.24 px off at worst on a glare
+        // view (seed 11, noise-free; docs/calibration.md).
         assert!(rms < 0.03, "view {i}: corner error {rms} px rms");
         assert!(worst < 0.1, "view {i}: worst corner error {worst} px");
     }
