@@ -1,5 +1,5 @@
-//! Classical detection (`perception::blobs`) on synthetic rig frames at three sizes, and the
-//! dermoscope opening detector (`perception::shafts`) on one 1280x1024 trichoscopy frame.
+//! Classical detection (`perception::rig::blobs`) on synthetic rig frames at three sizes, and the
+//! dermoscope opening detector (`perception::dermoscope::shafts`) on one 1280x1024 trichoscopy frame.
 //!
 //! `cargo bench --bench detect`. The frame is rendered once, outside the timed loop, at 20 px/mm;
 //! the detector is built once and reused, as the live pipeline does.

@@ -6,7 +6,7 @@
 //! end, x, y, the features ([`feature_names`]), then `dist_px` (to the nearest true opening or
 //! hair exit), `tol_px` (the scorer's match distance for that unit) and `root` (1 when within).
 
-use stipple::perception::shafts::{end_records, feature_names, ShaftParams};
+use stipple::perception::dermoscope::shafts::{end_records, feature_names, ShaftParams};
 use stipple::source::synth::Truth;
 
 fn main() -> anyhow::Result<()> {

@@ -12,12 +12,12 @@
 //! model file); its thresholds are the names `peak_min`, `confirm_min`, `separation_mm` and `keep_score_min`
 //! (`stipple::perception::OpeningsConfig`).
 //!
-//! Other names are the fields of `stipple::perception::shafts::ShaftParams`.
+//! Other names are the fields of `stipple::perception::dermoscope::shafts::ShaftParams`.
 
 use std::time::Instant;
 
-use stipple::perception::score::{score_frame, Score};
-use stipple::perception::shafts::{detect_openings_with, ShaftParams};
+use stipple::eval::detect::{score_frame, Score};
+use stipple::perception::dermoscope::shafts::{detect_openings_with, ShaftParams};
 use stipple::perception::{OnnxSegmenter, OpeningsFuser, SegmentConfig};
 use stipple::source::synth::Truth;
 

@@ -3,11 +3,11 @@
 //!
 //! `cargo run --release --example derm_pits -- DIR > pits.csv` on frames written by
 //! `cargo run --release --example derm_eval -- render DIR SEED COUNT`. Columns: frame, x, y,
-//! the features (`stipple::perception::pits::FEATURES`), the current model's probability,
+//! the features (`stipple::perception::dermoscope::pits::FEATURES`), the current model's probability,
 //! then `unit` (1 within the scorer's match distance of any unit's opening) and `mini` (of a
 //! miniaturised unit's).
 
-use stipple::perception::pits::{pit_candidates, FEATURES};
+use stipple::perception::dermoscope::pits::{pit_candidates, FEATURES};
 use stipple::source::synth::Truth;
 
 fn main() -> anyhow::Result<()> {

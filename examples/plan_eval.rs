@@ -12,7 +12,8 @@
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 
-use stipple::planning::{plan_image, score_plan, PlannerConfig};
+use stipple::eval::score_plan;
+use stipple::planning::{plan_image, PlannerConfig};
 use stipple::source::synth::{render, SceneParams, View};
 
 fn main() -> anyhow::Result<()> {

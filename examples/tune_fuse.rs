@@ -5,7 +5,7 @@
 //! `cargo run --release --example tune_fuse [MODEL.onnx]`; `TUNE_SEEDS=FIRST..END` sweeps those
 //! seeds instead (training seeds such as 100..140, never 9000+).
 
-use stipple::perception::score::{score_frame, Score};
+use stipple::eval::detect::{score_frame, Score};
 use stipple::perception::segment::SegMask;
 use stipple::perception::{
     BlobConfig, BlobDetector, FuseConfig, Fuser, OnnxSegmenter, SegmentConfig,

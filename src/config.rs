@@ -6,6 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use anyhow::Context as _;
+
+use crate::frame::View;
+use crate::perception::{ModelKind, OnnxSegmenter, SegmentConfig, Segmenter};
 use crate::session::SessionConfig;
 use crate::source::{CameraConfig, DemoConfig};
 
@@ -32,6 +36,28 @@ pub enum ModelChoice {
     Bundled,
     /// A model file honouring the same contract.
     File(std::path::PathBuf),
+}
+
+impl ModelChoice {
+    /// Loads the chosen model for frames of `view` at `px_per_mm` (before any thread starts, so a
+    /// missing or broken model stops `serve` with a clear error instead of falling back
+    /// silently): the bundled dot model for rig frames, the bundled openings model for
+    /// dermoscope frames.
+    ///
+    /// # Errors
+    /// A missing or broken model file, or a model of the wrong kind for the frames' view.
+    pub fn load(&self, view: View, px_per_mm: f64) -> anyhow::Result<Option<Segmenter>> {
+        let cfg = SegmentConfig::default();
+        let seg = match self {
+            Self::None => return Ok(None),
+            Self::Bundled => OnnxSegmenter::bundled_kind(ModelKind::for_view(view), &cfg)
+                .context("loading the bundled model")?,
+            Self::File(path) => OnnxSegmenter::from_file(path, &cfg)
+                .with_context(|| format!("loading model {}", path.display()))?,
+        };
+        crate::perception::check_model_kind(seg.contract().kind, view, px_per_mm)?;
+        Ok(Some(Segmenter::Onnx(Box::new(seg))))
+    }
 }
 
 /// What `/api/status` says about the bundled model.
@@ -157,6 +183,7 @@ impl ServeConfig {
     pub fn with_px_per_mm(mut self, px_per_mm: f64) -> Self {
         self.px_per_mm = px_per_mm;
         self.session.px_per_mm = px_per_mm;
+        self.session.view = View::for_scale(px_per_mm);
         self
     }
 

@@ -30,6 +30,49 @@ pub struct Frame {
     pub image: Arc<RgbImage>,
 }
 
+/// Largest image any stage accepts (pixels), about 64 megapixels: the bound on every decode and
+/// every per-pixel buffer.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// From this scale on, a frame is a dermoscope view: hair shafts are resolved (a 60 um shaft is
+/// 4 px wide or more), so a follicular unit is found from its shafts, not as a dot.
+pub const DERMOSCOPE_MIN_PX_PER_MM: f64 = 60.0;
+
+/// How the camera sees the skin: the one decision that picks perception's detector, the model
+/// kind and the renderer's scene. Decided once, from the scale ([`View::for_scale`]) or said
+/// explicitly (`--view rig|dermoscope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// An artist's rig camera: a working field of several centimetres at 12-28 px/mm, where a
+    /// follicle or a pigment dot is a dot of a few pixels.
+    #[default]
+    Rig,
+    /// A trichoscopy dermoscope at 20-70x (60-400 px/mm), where hair shafts are resolved and a
+    /// follicular unit is an opening with 1-4 shafts leaving it.
+    Dermoscope,
+}
+
+impl View {
+    /// The view a frame at `px_per_mm` is seen in: [`View::Dermoscope`] from
+    /// [`DERMOSCOPE_MIN_PX_PER_MM`] on.
+    pub fn for_scale(px_per_mm: f64) -> Self {
+        if px_per_mm >= DERMOSCOPE_MIN_PX_PER_MM {
+            Self::Dermoscope
+        } else {
+            Self::Rig
+        }
+    }
+
+    /// The lowercase name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rig => "rig",
+            Self::Dermoscope => "dermoscope",
+        }
+    }
+}
+
 /// What a dot on the skin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,11 +6,11 @@
 //!
 //! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
 //!   renderer (the demo camera, the test oracle and the model's training data).
-//! - [`perception`]: what is already on the skin. `perception::blobs` is the classical,
+//! - [`perception`]: what is already on the skin. `perception::rig::blobs` is the classical,
 //!   scale-aware dot detector, `perception::kinds` settles follicle or pigment per frame,
-//!   `perception::shafts` finds dermoscope openings from hair shafts; `perception::segment` runs the learned segmentation model
+//!   `perception::dermoscope::shafts` finds dermoscope openings from hair shafts; `perception::segment` runs the learned segmentation model
 //!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
-//!   `perception::Detector` is what callers use; `perception::score` scores detections against
+//!   `perception::Detector` is what callers use; `eval::detect` scores detections against
 //!   ground truth.
 //! - [`registration`]: keeps the plan on the skin: registers each frame's dots to the skin map.
 //! - [`session`]: the live session (detect, register, plan, overlay message), synchronous.
@@ -36,7 +36,9 @@
 pub mod calib;
 pub mod cli;
 pub mod config;
+pub mod eval;
 pub mod frame;
+pub mod geometry;
 pub mod mailbox;
 pub mod metrics;
 pub mod overlay;
@@ -50,4 +52,4 @@ pub mod session;
 pub mod shutdown;
 pub mod source;
 
-pub use frame::{Detection, DotKind, Frame, FrameMeta};
+pub use frame::{Detection, DotKind, Frame, FrameMeta, View};

@@ -125,7 +125,7 @@ struct Inner {
     source_connected: bool,
     source_status: String,
     counters: SessionCounters,
-    recording: Option<crate::record::RecorderStatus>,
+    recording: Option<RecorderStatus>,
 }
 
 /// Thread-safe metrics shared by the whole service.
@@ -164,7 +164,7 @@ pub struct Snapshot {
     pub session: SessionCounters,
     /// The recorder (`serve --record`): file, frames written, frames it dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub recording: Option<crate::record::RecorderStatus>,
+    pub recording: Option<RecorderStatus>,
 }
 
 impl Default for Metrics {
@@ -255,7 +255,7 @@ impl Metrics {
     }
 
     /// Replaces the recorder's status.
-    pub fn set_recording(&self, status: crate::record::RecorderStatus) {
+    pub fn set_recording(&self, status: RecorderStatus) {
         self.with(|m| m.recording = Some(status));
     }
 
@@ -399,6 +399,21 @@ impl Snapshot {
         }
         out
     }
+}
+
+/// The recorder's state for `/api/status` and the page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecorderStatus {
+    /// The file being written.
+    pub file: String,
+    /// Frames written.
+    pub frames_written: u64,
+    /// Frames dropped from the recording (writer behind or failed); never live frames.
+    pub frames_dropped: u64,
+    /// Message bytes written.
+    pub bytes_written: u64,
+    /// Why writing stopped, if it did.
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

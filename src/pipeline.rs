@@ -27,15 +27,13 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::net::TcpListener;
 
 use crate::calib::{HeldBoard, LiveCalibration};
-use crate::config::{
-    ModelChoice, ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES,
-};
+use crate::config::{ServeConfig, SourceSpec, WS_BACKLOG_FRAMES, WS_SEND_BUFFER_BYTES};
 use crate::frame::Frame;
+use crate::geometry::Similarity;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stage};
-use crate::perception::{OnnxSegmenter, SegMask, SegmentConfig, Segmenter};
+use crate::perception::{SegMask, Segmenter};
 use crate::record;
-use crate::registration::Similarity;
 use crate::server::{self, AppState, Packet};
 use crate::session::LiveSession;
 use crate::shutdown::{self, Shutdown, ShutdownTx};
@@ -55,26 +53,6 @@ type LatestMask = std::sync::Mutex<Option<(u64, Arc<SegMask>)>>;
 struct ModelLink {
     frames: Arc<Mailbox<Frame>>,
     mask: Arc<LatestMask>,
-}
-
-/// Loads the configured model for frames at `px_per_mm` (before any thread starts, so a
-/// missing or broken model stops `serve` with a clear error instead of falling back silently):
-/// the bundled dot model for rig frames, the bundled openings model for dermoscope frames.
-pub(crate) fn load_segmenter(
-    choice: &ModelChoice,
-    px_per_mm: f64,
-) -> anyhow::Result<Option<Segmenter>> {
-    let cfg = SegmentConfig::default();
-    let seg = match choice {
-        ModelChoice::None => return Ok(None),
-        ModelChoice::Bundled => {
-            OnnxSegmenter::bundled_for(px_per_mm, &cfg).context("loading the bundled model")?
-        }
-        ModelChoice::File(path) => OnnxSegmenter::from_file(path, &cfg)
-            .with_context(|| format!("loading model {}", path.display()))?,
-    };
-    crate::perception::check_model_kind(seg.contract().kind, px_per_mm)?;
-    Ok(Some(Segmenter::Onnx(Box::new(seg))))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -140,7 +118,9 @@ impl Running {
 /// # Errors
 /// The source cannot be opened (no camera, empty folder, ...).
 pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
-    let segmenter = load_segmenter(&config.model_choice, config.px_per_mm)?;
+    let segmenter = config
+        .model_choice
+        .load(config.session.view, config.px_per_mm)?;
     let (stop, shutdown) = shutdown::channel();
     let captures: Arc<Captures> = Arc::new(Mailbox::new());
     let hints: Arc<Mailbox<NeedleHint>> = Arc::new(Mailbox::new());

@@ -1,4 +1,4 @@
-"""Fits the dermoscope pit classifier and writes it as Rust (src/perception/pits_model.rs).
+"""Fits the dermoscope pit classifier and writes it as Rust (src/perception/dermoscope/generated/pits_model.rs).
 
 The candidates and their features come from the Rust detector itself (examples/derm_pits.rs),
 so the model sees exactly what it will be given. Frames are rendered by the project's own
@@ -18,7 +18,7 @@ FEATURES = ["dog", "g1", "g4", "g8", "l1", "l2", "round", "ray", "opp", "raystd"
 
 
 def main():
-    ap = arg_parser(__doc__, "src/perception/pits_model.rs")
+    ap = arg_parser(__doc__, "src/perception/dermoscope/generated/pits_model.rs")
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     train = features(args, "train", "derm_pits")
@@ -33,7 +33,7 @@ def main():
     )
     print(report)
     with open(args.out, "w") as f:
-        f.write(rust_table(model, report))
+        f.write(rust_table(model, report, FEATURES))
 
 
 if __name__ == "__main__":

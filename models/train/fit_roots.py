@@ -1,4 +1,4 @@
-"""Fits the dermoscope root classifier and writes it as Rust (src/perception/roots_model.rs).
+"""Fits the dermoscope root classifier and writes it as Rust (src/perception/dermoscope/generated/roots_model.rs).
 
 Every shaft the tracer follows has two ends; the classifier says how likely each is the hair's
 opening (root) rather than its cut tip, from the cues the Rust tracer measures at both ends
@@ -23,7 +23,7 @@ FEATURES = [
 
 
 def main():
-    args = arg_parser(__doc__, "src/perception/roots_model.rs").parse_args()
+    args = arg_parser(__doc__, "src/perception/dermoscope/generated/roots_model.rs").parse_args()
     train = features(args, "train", "derm_ends")
     check = features(args, "check", "derm_ends")
     model = fit(args, train, FEATURES, "root")
@@ -38,7 +38,7 @@ def main():
     )
     print(report)
     with open(args.out, "w") as f:
-        f.write(rust_table(model, report, what="root", script="fit_roots.py", name="ROOT_MODEL"))
+        f.write(rust_table(model, report, FEATURES, what="root", script="fit_roots.py", name="ROOT_MODEL"))
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ impl Calibration {
                 n += 1;
                 if covered
                     .iter()
-                    .any(|poly| crate::planning::design::polygon_contains(poly, u, v))
+                    .any(|poly| crate::geometry::polygon_contains(poly, u, v))
                 {
                     cov = cov.max(d);
                 }

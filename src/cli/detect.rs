@@ -7,11 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::frame::Detection;
-use crate::perception::{
-    model_kind_for, score::density_per_cm2, Detector, FuseConfig, OnnxSegmenter, SegmentConfig,
-    Segmenter,
-};
+use super::ViewArg;
+use crate::frame::{Detection, View};
+use crate::geometry::density_per_cm2;
+use crate::perception::{Detector, FuseConfig, ModelKind, OnnxSegmenter, SegmentConfig, Segmenter};
 use crate::source::file::load_rgb;
 
 /// Output formats of `stipple detect`.
@@ -38,6 +37,10 @@ pub struct ScaleArgs {
     /// A calibration file (TOML) giving the scale (and the image size it was made for).
     #[arg(long, conflicts_with = "px_per_mm")]
     pub calibration: Option<PathBuf>,
+    /// How the camera sees the skin: `rig` (dots) or `dermoscope` (hair shafts resolved).
+    /// Default: from the scale, dermoscope from 60 px/mm.
+    #[arg(long, value_enum)]
+    pub view: Option<ViewArg>,
 }
 
 /// The detector of every per-image command: the classical blobs fused with the bundled
@@ -96,6 +99,8 @@ pub(crate) struct Scale {
     pub px_per_mm: f64,
     /// The calibration file and the image size it was made for.
     pub calibration: Option<(std::path::PathBuf, u32, u32)>,
+    /// How the camera sees the skin, decided once here (`--view`, else from the scale).
+    pub view: View,
 }
 
 impl Scale {
@@ -141,12 +146,14 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
         (Some(p), _) => Scale {
             px_per_mm: p,
             calibration: None,
+            view: args.view.map_or(View::for_scale(p), View::from),
         },
         (None, Some(path)) => {
             let cal = crate::calib::load(path)?;
             Scale {
                 px_per_mm: cal.px_per_mm,
                 calibration: Some((path.to_owned(), cal.image_width, cal.image_height)),
+                view: args.view.map_or(View::for_scale(cal.px_per_mm), View::from),
             }
         }
         (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
@@ -164,9 +171,9 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
 ///
 /// # Errors
 /// A missing or broken model file (never a silent fallback to classical detection).
-pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detector> {
+pub fn build_detector(args: &ModelArgs, view: View, px_per_mm: f64) -> anyhow::Result<Detector> {
     if args.no_model {
-        return Ok(Detector::classical(px_per_mm));
+        return Ok(Detector::classical_in(view, px_per_mm));
     }
     let cfg = SegmentConfig {
         intra_threads: args.model_threads.max(1),
@@ -178,7 +185,7 @@ pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detect
             format!("--model {}", path.display()),
         ),
         None => {
-            let kind = model_kind_for(px_per_mm);
+            let kind = ModelKind::for_view(view);
             let (_, bundled) = kind.bundled();
             (
                 OnnxSegmenter::bundled_kind(kind, &cfg).with_context(|| {
@@ -188,7 +195,8 @@ pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detect
             )
         }
     };
-    Detector::fused(
+    Detector::fused_in(
+        view,
         px_per_mm,
         Segmenter::Onnx(Box::new(segmenter)),
         FuseConfig::default(),
@@ -201,7 +209,7 @@ pub fn build_detector(args: &ModelArgs, px_per_mm: f64) -> anyhow::Result<Detect
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let scale = resolve_scale(&args.scale)?;
     let px_per_mm = scale.px_per_mm;
-    let mut detector = build_detector(&args.model, px_per_mm)?;
+    let mut detector = build_detector(&args.model, scale.view, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;

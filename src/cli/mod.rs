@@ -15,6 +15,24 @@ mod serve;
 mod synth;
 mod synth_board;
 
+/// `--view` values: how the camera sees the skin ([`crate::frame::View`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewArg {
+    /// An artist's rig camera: dots of a few pixels (12-28 px/mm).
+    Rig,
+    /// A trichoscopy dermoscope: hair shafts resolved (60-400 px/mm).
+    Dermoscope,
+}
+
+impl From<ViewArg> for crate::frame::View {
+    fn from(v: ViewArg) -> Self {
+        match v {
+            ViewArg::Rig => Self::Rig,
+            ViewArg::Dermoscope => Self::Dermoscope,
+        }
+    }
+}
+
 /// Stipple: machine-vision guidance for scalp micropigmentation.
 #[derive(Debug, Parser)]
 #[command(name = "stipple", version, about, long_about = None)]

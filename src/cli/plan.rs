@@ -174,7 +174,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         session: args.session,
         seed: args.seed,
     };
-    let mut detector = super::detect::build_detector(&args.model, px_per_mm)?;
+    let mut detector = super::detect::build_detector(&args.model, scale.view, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;

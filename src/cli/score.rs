@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::eval::detect::{score_frame, Score};
 use crate::frame::Detection;
-use crate::perception::score::{score_frame, Score};
 use crate::source::synth::Truth;
 
 /// Arguments of `stipple score`.

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Scale at the skin when no calibration is given, pixels per millimetre.
     #[arg(long, default_value_t = 20.0)]
     pub px_per_mm: f64,
+    /// How the camera sees the skin: `rig` or `dermoscope`. Default: from the scale,
+    /// dermoscope from 60 px/mm.
+    #[arg(long, value_enum)]
+    pub view: Option<super::ViewArg>,
     /// Seed of the synthetic head.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -108,7 +112,11 @@ impl ServeConfig {
             (config.width, config.height, px_per_mm) = (c.image_width, c.image_height, c.px_per_mm);
             config.calibration = Some(c);
         }
-        Ok(config.with_px_per_mm(px_per_mm))
+        let mut config = config.with_px_per_mm(px_per_mm);
+        if let Some(view) = args.view {
+            config.session.view = view.into();
+        }
+        Ok(config)
     }
 }
 

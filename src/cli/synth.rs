@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use tracing::info_span;
 
+use super::ViewArg;
 use crate::source::synth::{Scene, SceneParams, View};
 
 /// Arguments of `stipple synth`.
@@ -33,15 +34,6 @@ pub struct SynthArgs {
     /// Image file format.
     #[arg(long, value_enum, default_value_t = FormatArg::Png)]
     pub format: FormatArg,
-}
-
-/// `--view` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ViewArg {
-    /// An artist's rig camera.
-    Rig,
-    /// A trichoscopy dermoscope.
-    Dermoscope,
 }
 
 /// `--format` values.
@@ -85,10 +77,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 /// An output folder that cannot be created or written, a bad `--px-per-mm`, or a failed encode,
 /// each with the path or flag at fault.
 pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
-    let view = match args.view {
-        ViewArg::Rig => View::Rig,
-        ViewArg::Dermoscope => View::Dermoscope,
-    };
+    let view = View::from(args.view);
     if let Some(p) = args.px_per_mm {
         if !(p.is_finite() && p > 0.0) {
             bail!("bad --px-per-mm {p}: must be a positive number");

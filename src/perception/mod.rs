@@ -1,33 +1,28 @@
-//! Perception: what is already on the skin.
+//! Perception: what is already on the skin, by imaging view.
 //!
-//! `blobs` is the classical, scale-aware detector (image + our own kernels in `filter`);
-//! `shafts` finds follicle openings in dermoscope frames; `segment` runs the learned
-//! segmentation model through ONNX Runtime; `fuse` combines it with the blobs; [`Detector`] is
-//! what callers use (classical only, or fused); `score` compares detections with the renderer's
-//! ground truth.
+//! - [`rig`]: dots of a few pixels in the artist's rig view (classical blobs, the per-frame kind
+//!   mixture, fusion with the dot model).
+//! - [`dermoscope`]: follicle openings where hair shafts are resolved (field preparation, the
+//!   shaft tracer, pits, fusion with the openings model).
+//! - [`segment`] runs either learned model through ONNX Runtime; [`filter`] holds the image
+//!   kernels both views share.
+//!
+//! [`Detector`] is what callers use: an enum over the two views' detectors, chosen once from
+//! the [`View`].
 
-pub mod blobs;
+pub mod dermoscope;
 pub mod filter;
-pub mod fuse;
-pub mod kinds;
-pub mod openings;
-pub mod pits;
-pub mod pits_model;
-pub mod roots_model;
-pub mod score;
+pub mod rig;
 pub mod segment;
-pub mod shafts;
-pub mod trees;
 
 use image::RgbImage;
 use thiserror::Error;
 
-pub use blobs::{BlobConfig, BlobDetector};
-pub use fuse::{FuseConfig, Fuser};
-pub use openings::{OpeningsConfig, OpeningsFuser};
+pub use dermoscope::{DermoscopeDetector, OpeningsConfig, OpeningsFuser};
+pub use rig::{BlobConfig, BlobDetector, FuseConfig, Fuser, RigDetector};
 pub use segment::{ModelKind, OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
 
-use crate::frame::Detection;
+use crate::frame::{Detection, View, MAX_PIXELS};
 
 /// Why perception could not run on a frame.
 #[derive(Debug, Error)]
@@ -63,21 +58,16 @@ pub enum PerceptionError {
     },
 }
 
-/// The model kind frames at `px_per_mm` need.
-pub fn model_kind_for(px_per_mm: f64) -> ModelKind {
-    if px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM {
-        ModelKind::Openings
-    } else {
-        ModelKind::Dots
-    }
-}
-
-/// Checks that a model of `kind` suits frames at `px_per_mm`.
+/// Checks that a model of `kind` suits frames of `view` (at `px_per_mm`, for the message).
 ///
 /// # Errors
 /// [`PerceptionError::ModelScale`] when it does not.
-pub fn check_model_kind(kind: ModelKind, px_per_mm: f64) -> Result<(), PerceptionError> {
-    if kind == model_kind_for(px_per_mm) {
+pub fn check_model_kind(
+    kind: ModelKind,
+    view: View,
+    px_per_mm: f64,
+) -> Result<(), PerceptionError> {
+    if kind == ModelKind::for_view(view) {
         Ok(())
     } else {
         Err(PerceptionError::ModelScale { kind, px_per_mm })
@@ -89,10 +79,12 @@ pub fn check_model_kind(kind: ModelKind, px_per_mm: f64) -> Result<(), Perceptio
 /// For repeated frames, keep a [`BlobDetector`] instead: it reuses its buffers.
 ///
 /// # Errors
-/// A non-positive scale, an empty image or one over [`blobs::MAX_PIXELS`].
+/// A non-positive scale, an empty image or one over [`MAX_PIXELS`].
 pub fn detect(image: &RgbImage, px_per_mm: f64) -> Result<Vec<Detection>, PerceptionError> {
     check_input(image, px_per_mm)?;
-    Ok(BlobDetector::new(BlobConfig { px_per_mm }).detect(image))
+    let mut out = Vec::new();
+    Detector::classical(px_per_mm).detect_classical_into(image, &mut out);
+    Ok(out)
 }
 
 /// Checks that an image and scale can go through perception.
@@ -107,86 +99,127 @@ pub fn check_input(image: &RgbImage, px_per_mm: f64) -> Result<(), PerceptionErr
     if width == 0 || height == 0 {
         return Err(PerceptionError::Empty { width, height });
     }
-    if u64::from(width) * u64::from(height) > blobs::MAX_PIXELS {
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(PerceptionError::TooLarge {
             width,
             height,
-            limit: blobs::MAX_PIXELS,
+            limit: MAX_PIXELS,
         });
     }
     Ok(())
 }
 
-/// The dot detector the CLI and pipeline use: the classical blobs, fused with the segmentation
+/// The detector the CLI and pipeline use: the view's classical detector, fused with the view's
 /// model when there is one. Owns every buffer, so frame after frame allocates nothing new.
 #[derive(Debug)]
-pub struct Detector {
-    px_per_mm: f64,
-    blobs: BlobDetector,
-    segmenter: Option<Segmenter>,
-    fuse: FuseConfig,
-    fuser: Fuser,
-    openings_fuser: OpeningsFuser,
-    /// The blobs of the current frame, before fusion.
-    candidates: Vec<Detection>,
+pub enum Detector {
+    /// Dots in the rig view.
+    Rig(RigDetector),
+    /// Follicle openings in the dermoscope view.
+    Dermoscope(DermoscopeDetector),
 }
 
 impl Detector {
-    /// The classical detector alone (`--no-model`).
-    pub fn classical(px_per_mm: f64) -> Self {
-        Self {
-            px_per_mm,
-            blobs: BlobDetector::new(BlobConfig { px_per_mm }),
-            segmenter: None,
-            fuse: FuseConfig::default(),
-            fuser: Fuser::default(),
-            openings_fuser: OpeningsFuser::default(),
-            candidates: Vec::new(),
+    /// The classical detector alone (`--no-model`) for frames of `view` at `px_per_mm`.
+    pub fn classical_in(view: View, px_per_mm: f64) -> Self {
+        match view {
+            View::Rig => Self::Rig(RigDetector::new(px_per_mm, None, FuseConfig::default())),
+            View::Dermoscope => Self::Dermoscope(DermoscopeDetector::new(px_per_mm, None)),
         }
     }
 
-    /// The classical detector fused with `segmenter`: a dot model in rig frames, an openings
-    /// model in dermoscope frames ([`model_kind_for`]).
+    /// The classical detector alone, in the view the scale implies ([`View::for_scale`]).
+    pub fn classical(px_per_mm: f64) -> Self {
+        Self::classical_in(View::for_scale(px_per_mm), px_per_mm)
+    }
+
+    /// The view's classical detector fused with `segmenter` (a dot model in the rig view, an
+    /// openings model in the dermoscope view); `fuse` configures the rig fusion.
     ///
     /// # Errors
-    /// [`PerceptionError::ModelScale`] when the model's kind does not suit `px_per_mm`.
+    /// [`PerceptionError::ModelScale`] when the model's kind does not suit the view.
+    pub fn fused_in(
+        view: View,
+        px_per_mm: f64,
+        segmenter: Segmenter,
+        fuse: FuseConfig,
+    ) -> Result<Self, PerceptionError> {
+        check_model_kind(segmenter.contract().kind, view, px_per_mm)?;
+        Ok(match view {
+            View::Rig => Self::Rig(RigDetector::new(px_per_mm, Some(segmenter), fuse)),
+            View::Dermoscope => {
+                Self::Dermoscope(DermoscopeDetector::new(px_per_mm, Some(segmenter)))
+            }
+        })
+    }
+
+    /// [`Detector::fused_in`] the view the scale implies ([`View::for_scale`]).
+    ///
+    /// # Errors
+    /// See [`Detector::fused_in`].
     pub fn fused(
         px_per_mm: f64,
         segmenter: Segmenter,
         fuse: FuseConfig,
     ) -> Result<Self, PerceptionError> {
-        check_model_kind(segmenter.contract().kind, px_per_mm)?;
-        Ok(Self {
-            segmenter: Some(segmenter),
-            fuse,
-            ..Self::classical(px_per_mm)
-        })
+        Self::fused_in(View::for_scale(px_per_mm), px_per_mm, segmenter, fuse)
     }
 
-    /// Replaces the dermoscope fusion settings (for fitting them on check seeds).
+    /// The view this detector serves.
+    pub fn view(&self) -> View {
+        match self {
+            Self::Rig(_) => View::Rig,
+            Self::Dermoscope(_) => View::Dermoscope,
+        }
+    }
+
+    /// The scale the detector works at.
+    pub fn px_per_mm(&self) -> f64 {
+        match self {
+            Self::Rig(d) => d.px_per_mm(),
+            Self::Dermoscope(d) => d.px_per_mm(),
+        }
+    }
+
+    /// Replaces the dermoscope fusion settings (for fitting them on check seeds); the rig view
+    /// has none.
     pub fn set_openings(&mut self, openings: OpeningsConfig) {
-        self.openings_fuser.config = openings;
+        if let Self::Dermoscope(d) = self {
+            d.set_openings(openings);
+        }
     }
 
-    /// Replaces the fusion settings (the live pipeline fuses with masks of slightly older
-    /// frames and so does not let the mask add dots on its own).
+    /// Replaces the rig fusion settings (the live pipeline fuses with masks of slightly older
+    /// frames and so does not let the mask add dots on its own); the dermoscope view has none.
     pub fn set_fuse(&mut self, fuse: FuseConfig) {
-        self.fuse = fuse;
+        if let Self::Rig(d) = self {
+            d.set_fuse(fuse);
+        }
     }
 
     /// The model, handed back (to build a detector for another scale without loading it again).
     pub fn into_segmenter(self) -> Option<Segmenter> {
-        self.segmenter
+        match self {
+            Self::Rig(d) => d.into_segmenter(),
+            Self::Dermoscope(d) => d.into_segmenter(),
+        }
+    }
+
+    fn segmenter(&self) -> Option<&Segmenter> {
+        match self {
+            Self::Rig(d) => d.segmenter(),
+            Self::Dermoscope(d) => d.segmenter(),
+        }
     }
 
     /// Whether a model takes part.
     pub fn uses_model(&self) -> bool {
-        self.segmenter.is_some()
+        self.segmenter().is_some()
     }
 
     /// The mask of the last frame, when a model takes part.
     pub fn mask(&self) -> Option<&SegMask> {
-        match &self.segmenter {
+        match self.segmenter() {
             Some(Segmenter::Onnx(s)) => Some(s.mask()),
             None => None,
         }
@@ -201,28 +234,9 @@ impl Detector {
         image: &RgbImage,
         out: &mut Vec<Detection>,
     ) -> Result<(), SegmentError> {
-        match &mut self.segmenter {
-            None => {
-                self.blobs.detect_into(image, out);
-                Ok(())
-            }
-            // Dermoscope frames: traced openings, pits and pigment, fused with the openings
-            // model (`Detector::fused` made sure that is what the model is).
-            Some(segmenter) if self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM => {
-                self.blobs.detect_into(image, &mut self.candidates);
-                let mask = segmenter.segment(image, self.px_per_mm)?;
-                self.openings_fuser
-                    .fuse_into(&self.candidates, mask, self.px_per_mm, out);
-                Ok(())
-            }
-            Some(segmenter) => {
-                let mask = segmenter.segment(image, self.px_per_mm)?;
-                self.blobs
-                    .detect_with_model_into(image, Some(mask), &mut self.candidates);
-                self.fuser
-                    .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
-                Ok(())
-            }
+        match self {
+            Self::Rig(d) => d.detect_into(image, out),
+            Self::Dermoscope(d) => d.detect_into(image, out),
         }
     }
 
@@ -232,34 +246,29 @@ impl Detector {
     /// # Errors
     /// When the model fails to run ([`SegmentError`]).
     pub fn segment(&mut self, image: &RgbImage) -> Result<Option<&SegMask>, SegmentError> {
-        match &mut self.segmenter {
-            Some(segmenter) => Ok(Some(segmenter.segment(image, self.px_per_mm)?)),
-            None => Ok(None),
+        match self {
+            Self::Rig(d) => d.segment(image),
+            Self::Dermoscope(d) => d.segment(image),
         }
     }
 
     /// The classical detector alone on `image` (no model), into `out` (cleared first).
     pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
-        self.blobs.detect_into(image, out);
+        match self {
+            Self::Rig(d) => d.detect_classical_into(image, out),
+            Self::Dermoscope(d) => d.detect_classical_into(image, out),
+        }
     }
 
-    /// Runs the blobs on `image` and fuses them with a mask computed earlier, e.g. by the
-    /// inference thread on a recent frame: the live pipeline runs the model at its own pace and
-    /// the blobs on every frame, so the model's cost does not cap the frame rate.
-    /// A mask of the wrong kind for the scale (a 5-class dot mask in a dermoscope frame, say)
-    /// is not used: the blobs alone are returned.
+    /// Runs the classical detector on `image` and fuses it with a mask computed earlier, e.g. by
+    /// the inference thread on a recent frame: the live pipeline runs the model at its own pace
+    /// and the classical detector on every frame, so the model's cost does not cap the frame
+    /// rate. A mask of the wrong kind for the view is not used: the classical dots alone are
+    /// returned.
     pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
-        self.blobs.detect_into(image, &mut self.candidates);
-        let dermoscope = self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM;
-        if dermoscope && mask.classes == segment::OPENING_CLASSES.len() {
-            self.openings_fuser
-                .fuse_into(&self.candidates, mask, self.px_per_mm, out);
-        } else if !dermoscope && mask.classes == segment::CLASSES.len() {
-            self.fuser
-                .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
-        } else {
-            out.clear();
-            out.extend_from_slice(&self.candidates);
+        match self {
+            Self::Rig(d) => d.detect_with_mask(image, mask, out),
+            Self::Dermoscope(d) => d.detect_with_mask(image, mask, out),
         }
     }
 

@@ -35,6 +35,8 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use thiserror::Error;
 use tracing::{debug, info, instrument, trace};
 
+use crate::frame::View;
+
 /// The model that ships with Stipple, built into the binary so it can never go missing.
 pub const BUNDLED_MODEL: &[u8] = include_bytes!("../../models/stipple-seg.onnx");
 /// Where the bundled model lives in the repository (for messages and tests).
@@ -199,11 +201,19 @@ impl ModelKind {
         }
     }
 
+    /// The kind of model frames of `view` need.
+    pub fn for_view(view: View) -> Self {
+        match view {
+            View::Rig => Self::Dots,
+            View::Dermoscope => Self::Openings,
+        }
+    }
+
     /// What the kind is for, in words (for messages).
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Dots => "a dot model (rig frames, under 100 px/mm)",
-            Self::Openings => "a follicle-opening model (dermoscope frames, 100 px/mm or more)",
+            Self::Dots => "a dot model (rig view, under 60 px/mm)",
+            Self::Openings => "a follicle-opening model (dermoscope view, 60 px/mm or more)",
         }
     }
 }
@@ -232,12 +242,12 @@ pub struct ModelContract {
 }
 
 impl ModelContract {
-    /// The working scale a frame at `native_px_per_mm` is resampled to.
-    pub fn working_px_per_mm(&self, native_px_per_mm: f64) -> f64 {
-        if native_px_per_mm >= self.dermoscope_min_native_px_per_mm {
-            self.dermoscope_px_per_mm
-        } else {
-            self.rig_px_per_mm
+    /// The working scale frames are resampled to: the view the model serves decides it
+    /// (the view itself was decided once, by `frame::View`).
+    pub fn working_px_per_mm(&self) -> f64 {
+        match self.kind {
+            ModelKind::Dots => self.rig_px_per_mm,
+            ModelKind::Openings => self.dermoscope_px_per_mm,
         }
     }
 }
@@ -573,12 +583,13 @@ impl OnnxSegmenter {
         Self::from_bytes(bytes, path, cfg)
     }
 
-    /// The bundled model frames at `px_per_mm` need ([`super::model_kind_for`]).
+    /// The bundled model frames at `px_per_mm` need, in the view that scale implies
+    /// ([`View::for_scale`]).
     ///
     /// # Errors
     /// See [`OnnxSegmenter::from_bytes`].
     pub fn bundled_for(px_per_mm: f64, cfg: &SegmentConfig) -> Result<Self, SegmentError> {
-        Self::bundled_kind(super::model_kind_for(px_per_mm), cfg)
+        Self::bundled_kind(ModelKind::for_view(View::for_scale(px_per_mm)), cfg)
     }
 
     /// Opens a model file.
@@ -694,7 +705,7 @@ impl OnnxSegmenter {
 
     /// Sizes the buffers and resampling taps for a frame size and scale (no-op when unchanged).
     fn prepare(&mut self, w: usize, h: usize, px_per_mm: f64) {
-        let k = self.contract.working_px_per_mm(px_per_mm) / px_per_mm;
+        let k = self.contract.working_px_per_mm() / px_per_mm;
         let m = self.contract.input_multiple.max(1);
         let work_w = ((w as f64 * k).round() as usize).max(m);
         let work_h = ((h as f64 * k).round() as usize).max(m);

@@ -35,6 +35,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::PlanError;
+use crate::geometry::polygon_contains;
 
 /// Density at the very front of a hairline, as a fraction of the zone's target.
 pub const HAIRLINE_FRONT_FRACTION: f64 = 0.25;
@@ -210,22 +211,6 @@ impl Design {
                 .collect(),
         }
     }
-}
-
-/// Even-odd point-in-polygon test.
-pub fn polygon_contains(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
-    let mut inside = false;
-    let n = poly.len();
-    let mut j = n.wrapping_sub(1);
-    for i in 0..n {
-        let (xi, yi) = (poly[i][0], poly[i][1]);
-        let (xj, yj) = (poly[j][0], poly[j][1]);
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
 }
 
 /// Closest point on a polyline: `(distance, arclength of the foot, unit normal at the foot)`.

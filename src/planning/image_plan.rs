@@ -22,7 +22,7 @@ use super::{
     Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
 };
 use crate::frame::{Detection, DotKind};
-use crate::perception::openings::{peaks_into, Peak};
+use crate::perception::dermoscope::openings::{peaks_into, Peak};
 use crate::perception::segment::{SegMask, CLASSES, FOLLICLE};
 
 /// Follicle peaks of the dot model at least this probable are suspected dots (chosen on check

@@ -24,10 +24,8 @@
 //!   (a spatial hash, [`grid`]), keeping every pending recommendation that is still valid.
 
 pub mod design;
-pub mod grid;
 pub mod image_plan;
 pub mod order;
-pub mod score;
 pub mod shade;
 pub mod skin;
 
@@ -42,11 +40,10 @@ use tracing::{debug, instrument};
 
 pub use design::{DensityField, Design, Units, Zone, ZoneKind};
 pub use image_plan::{plan_image, ImagePlan, RecommendationPx};
-pub use score::{score_plan, PlanScore};
 pub use shade::SessionStep;
 pub use skin::{Guard, SkinAnalysis};
 
-use grid::SpatialGrid;
+use crate::geometry::SpatialGrid;
 use shade::{DotLook, LookModel};
 
 /// Side of a quota cell (mm): four cells make the 5x5 mm square a density is judged over.

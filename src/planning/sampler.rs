@@ -25,11 +25,12 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::design::{polygon_contains, polyline_at, polyline_length, ZoneKind};
+use super::design::{polyline_at, polyline_length, ZoneKind};
 use super::{
     Planner, RecRole, RecStatus, Slot, SlotKind, ATTEMPTS_PER_DOT, BEST_OF, CELL_SUBSAMPLES,
     EDGE_MARGIN_FRACTION,
 };
+use crate::geometry::polygon_contains;
 use crate::planning::ExistingKind;
 
 /// Valid candidates compared per placed dot when an image guard is present: more choice lets

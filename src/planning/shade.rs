@@ -6,7 +6,7 @@
 //! shade down (session 1 is the lightest; healed dots also end two or three shades lighter, so
 //! one starts light and darkens later, never the reverse).
 
-use super::grid::SpatialGrid;
+use crate::geometry::SpatialGrid;
 
 /// Radius of the neighbourhood whose dots set a recommendation's size and shade (mm).
 pub const NEIGHBOURHOOD_MM: f64 = 3.0;

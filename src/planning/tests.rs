@@ -4,6 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::geometry::SpatialGrid;
 
 /// Natural-looking existing dots: a Poisson process whose density falls from `left` to `right`
 /// (dots/cm²) across the frame.
@@ -394,7 +395,7 @@ mod proptests {
                 prop_assert!(r.x_mm >= 0.0 && r.x_mm < 20.0 && r.y_mm >= 0.0 && r.y_mm < 15.0);
                 let in_mole = (mx..mx + 2.0).contains(&r.x_mm) && (my..my + 2.0).contains(&r.y_mm);
                 prop_assert!(!in_mole, "recommendation in the no-go zone at ({}, {})", r.x_mm, r.y_mm);
-                let inside = design::polygon_contains(&poly, r.x_mm, r.y_mm);
+                let inside = crate::geometry::polygon_contains(&poly, r.x_mm, r.y_mm);
                 match r.role {
                     RecRole::Fill => {
                         prop_assert!(inside, "fill outside its zone at ({}, {})", r.x_mm, r.y_mm);

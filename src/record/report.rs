@@ -23,8 +23,8 @@ use serde::Serialize;
 
 use super::reader::Recording;
 use crate::frame::DotKind;
+use crate::geometry::polygon_contains;
 use crate::registration::Similarity;
-use crate::session::design::point_in_polygon;
 use crate::session::{Design, PlacedDot};
 
 /// A placed dot within this distance of a recommendation counts as on plan, millimetres.
@@ -257,7 +257,7 @@ impl SkinMap {
                     (*cx as f64 + 0.5) * COVER_CELL_MM,
                     (*cy as f64 + 0.5) * COVER_CELL_MM,
                 ];
-                poly.is_none_or(|p| point_in_polygon(c, p))
+                poly.is_none_or(|p| polygon_contains(p, c[0], c[1]))
             })
             .count() as f64
             * cell_cm2
@@ -618,8 +618,12 @@ fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<Zon
     zones
         .into_iter()
         .map(|(name, poly, target)| {
-            let inside =
-                |p: [f64; 2]| map.seen(p) && poly.as_deref().is_none_or(|z| point_in_polygon(p, z));
+            let inside = |p: [f64; 2]| {
+                map.seen(p)
+                    && poly
+                        .as_deref()
+                        .is_none_or(|z| polygon_contains(z, p[0], p[1]))
+            };
             let dots: Vec<&MapDot> = map.dots.iter().filter(|d| inside(d.in_skin_mm)).collect();
             let area_cm2 = map.seen_area_cm2(poly.as_deref());
             let density = if area_cm2 > 0.0 {
@@ -698,7 +702,7 @@ fn picture(
                 x0 + (f64::from(bx) + 0.5 * f64::from(step)) / s,
                 y0 + (f64::from(by) + 0.5 * f64::from(step)) / s,
             ];
-            if map.seen(c) && poly.is_none_or(|p| point_in_polygon(c, p)) {
+            if map.seen(c) && poly.is_none_or(|p| polygon_contains(p, c[0], c[1])) {
                 let (gx, gy) = (
                     (c[0] / DENSITY_RADIUS_MM).floor() as i64,
                     (c[1] / DENSITY_RADIUS_MM).floor() as i64,

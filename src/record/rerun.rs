@@ -103,7 +103,10 @@ impl Rerunner {
     /// # Errors
     /// The model cannot be loaded.
     pub fn new(rec: &Recording, model: &ModelChoice) -> anyhow::Result<Self> {
-        let segmenter = crate::pipeline::load_segmenter(model, rec.info.px_per_mm)?;
+        let segmenter = model.load(
+            crate::frame::View::for_scale(rec.info.px_per_mm),
+            rec.info.px_per_mm,
+        )?;
         let config = SessionConfig {
             recommendations: rec.info.recommendations,
             ..SessionConfig::new(rec.info.px_per_mm)

@@ -78,20 +78,7 @@ enum Item {
     },
 }
 
-/// The recorder's state for `/api/status` and the page.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RecorderStatus {
-    /// The file being written.
-    pub file: String,
-    /// Frames written.
-    pub frames_written: u64,
-    /// Frames dropped from the recording (writer behind or failed); never live frames.
-    pub frames_dropped: u64,
-    /// Message bytes written.
-    pub bytes_written: u64,
-    /// Why writing stopped, if it did.
-    pub error: Option<String>,
-}
+pub use crate::metrics::RecorderStatus;
 
 /// Counters shared between the handle and the writer thread.
 #[derive(Debug, Default)]

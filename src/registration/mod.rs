@@ -22,9 +22,7 @@
 //! 4. Map upkeep: matched landmarks average in the new observation; unmatched detections become
 //!    candidate landmarks, used for the fit only once seen in [`MIN_OBSERVATIONS`] frames.
 
-mod similarity;
-
-pub use similarity::Similarity;
+pub use crate::geometry::Similarity;
 
 use std::collections::HashMap;
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::geometry::polygon_contains;
+
 /// Default target density, existing follicles and dots included: a full-looking scalp, within
 /// natural follicular-unit density (65-110 per cm², DOMAIN.md "Natural density"), so that
 /// thinning skin gets dots and full skin gets none.
@@ -100,53 +102,14 @@ impl Design {
         }
         self.zones
             .iter()
-            .find(|z| point_in_polygon(p, &z.polygon_in_skin_mm))
+            .find(|z| polygon_contains(&z.polygon_in_skin_mm, p[0], p[1]))
             .map(|z| z.target_per_cm2.unwrap_or(self.target_per_cm2))
     }
-}
-
-/// Even-odd rule point-in-polygon test.
-pub fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
-    let mut inside = false;
-    let n = poly.len();
-    if n < 3 {
-        return false;
-    }
-    let mut j = n - 1;
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1])
-            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-        {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
-}
-
-/// Area of a simple polygon (shoelace formula), in the square of its units.
-pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
-    let n = poly.len();
-    let mut s = 0.0;
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[(i + 1) % n]);
-        s += a[0] * b[1] - b[0] * a[1];
-    }
-    0.5 * s.abs()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn polygon_helpers() {
-        let sq = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
-        assert!(point_in_polygon([5.0, 5.0], &sq));
-        assert!(!point_in_polygon([15.0, 5.0], &sq));
-        assert!((polygon_area(&sq) - 100.0).abs() < 1e-12);
-    }
 
     #[test]
     fn validation_names_the_field() {

@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::frame::{Detection, DotKind, Frame, FrameMeta};
+use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
 use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask};
 use crate::planning::{self, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig};
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
@@ -39,6 +39,8 @@ const PLAN_WARMUP_FRAMES: u64 = 8;
 pub struct SessionConfig {
     /// Scale at the skin, from calibration.
     pub px_per_mm: f64,
+    /// How the camera sees the skin: picks the detector (`--view`, else from the scale).
+    pub view: View,
     /// How many next dots to recommend at once.
     pub recommendations: usize,
     /// Radius of the target ring drawn at the current recommendation, millimetres.
@@ -54,6 +56,7 @@ impl SessionConfig {
     pub fn new(px_per_mm: f64) -> Self {
         Self {
             px_per_mm,
+            view: View::for_scale(px_per_mm),
             recommendations: 12,
             done_radius_mm: 0.35,
             heatmap_cell_mm: 2.0,
@@ -165,7 +168,7 @@ impl LiveSession {
     pub fn new(config: SessionConfig) -> Self {
         Self {
             detector: {
-                let mut d = Detector::classical(config.px_per_mm);
+                let mut d = Detector::classical_in(config.view, config.px_per_mm);
                 // The live mask comes from a frame a few tens of milliseconds older than the one
                 // being fused (the model runs at its own pace): it confirms kinds, but it does not
                 // add dots where no blob is, since the head may have moved.
@@ -627,11 +630,11 @@ impl LiveSession {
     fn zone_densities(&self, view: &[[f64; 2]]) -> Vec<ZoneDensity> {
         let count_in = |poly: &[[f64; 2]]| {
             self.confirmed_dots()
-                .filter(|d| design::point_in_polygon(*d, poly))
+                .filter(|d| crate::geometry::polygon_contains(poly, d[0], d[1]))
                 .count()
         };
         if self.design.zones.is_empty() {
-            let area_cm2 = design::polygon_area(view) / 100.0;
+            let area_cm2 = crate::geometry::polygon_area(view) / 100.0;
             let n = count_in(view);
             return vec![ZoneDensity {
                 name: "view".into(),
@@ -647,7 +650,7 @@ impl LiveSession {
             .zones
             .iter()
             .map(|z| {
-                let area_cm2 = design::polygon_area(&z.polygon_in_skin_mm) / 100.0;
+                let area_cm2 = crate::geometry::polygon_area(&z.polygon_in_skin_mm) / 100.0;
                 let n = count_in(&z.polygon_in_skin_mm);
                 ZoneDensity {
                     name: z.name.clone(),

@@ -28,8 +28,8 @@ use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::geometry::Similarity;
 use crate::mailbox::Mailbox;
-use crate::registration::Similarity;
 use crate::source::synth::{Pose, Scene, SceneParams, View};
 
 /// Largest head offset from the scene centre, millimetres (the scene extends about 9 mm past

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use image::{ImageReader, RgbImage};
 use thiserror::Error;
 
-use crate::perception::blobs::MAX_PIXELS;
+use crate::frame::MAX_PIXELS;
 
 /// Why an image file could not be loaded.
 #[derive(Debug, Error)]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::frame::{Frame, FrameMeta};
-use crate::registration::Similarity;
+use crate::geometry::Similarity;
 pub use camera::{CameraConfig, CameraInfo, CameraSource};
 pub use demo::{DemoConfig, DemoSource, NeedleDot, NeedleHint};
 pub use images::ImageSource;

@@ -2,7 +2,7 @@
 //! threshold was tuned on (the rig detector's rules were fitted on seeds 100-105, the dermoscope
 //! opening detector's on seeds 100-139).
 
-use stipple::perception::score::{score_frame, Score};
+use stipple::eval::detect::{score_frame, Score};
 use stipple::perception::{BlobConfig, BlobDetector};
 use stipple::source::synth::{render, SceneParams, View};
 

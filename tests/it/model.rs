@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stipple::perception::score::{score_frame, Score};
+use stipple::eval::detect::{score_frame, Score};
 use stipple::perception::segment::{
     ModelContract, ModelKind, SegmentConfig, SegmentError, CLASSES, INPUT_NAME, OPENING_CLASSES,
     OUTPUT_NAME,

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use stipple::planning::{plan_image, score_plan, PlanScore, PlannerConfig};
+use stipple::eval::{score_plan, PlanScore};
+use stipple::planning::{plan_image, PlannerConfig};
 use stipple::source::synth::{render, SceneParams, View};
 
 fn stipple() -> Command {

@@ -6,16 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which camera the frame imitates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum View {
-    /// An artist's rig camera: 1280x720 at 12-28 px/mm.
-    #[default]
-    Rig,
-    /// A trichoscopy dermoscope: 1280x1024 at 200-400 px/mm.
-    Dermoscope,
-}
+pub use crate::frame::View;
 
 /// One hair of a follicular unit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -31,7 +31,7 @@
 //!    that leaves the field, or past which the shaft runs on under a crossing one, or that lies
 //!    on the body of another shaft (the arm of a unit's Y, a stop at a crossing), is not a seen
 //!    opening. Hairs of a scalp region grow the same way, so near-parallel neighbours vote on
-//!    each shaft's direction. A gradient-boosted tree ensemble ([`super::roots_model`], fitted
+//!    each shaft's direction. A gradient-boosted tree ensemble ([`super::generated::roots_model`], fitted
 //!    by `models/train/fit_roots.py` on the cues of both ends that `examples/derm_ends.rs`
 //!    writes for training seeds 100-199 and 1000-1199) gives each end's probability of being the opening;
 //!    the likelier end is reported when it reaches `root_min_probability`. (The hand-weighted
@@ -50,9 +50,10 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, gaussian, red_weighted_blocks, Plane};
-use super::roots_model::ROOT_MODEL;
+use super::field::text_bar_rows;
+use super::generated::roots_model::ROOT_MODEL;
 use crate::frame::{Detection, DotKind};
+use crate::perception::filter::{box_mean, gaussian, red_weighted_blocks, Plane};
 
 /// Scale the detector works at (px/mm).
 pub const WORKING_PX_PER_MM: f64 = 100.0;
@@ -61,12 +62,6 @@ const BACKGROUND_RADIUS_MM: f64 = 0.5;
 /// Pixels whose skin level is under this share of the frame's median are outside the field
 /// (the dark rim of the ring light).
 const FIELD_MIN_RATIO: f32 = 0.5;
-/// A pixel whose channels differ by at most this (8-bit levels) is neutral grey.
-const BAR_CHROMA_LEVELS: i16 = 14;
-/// A row is part of a text bar when at least this share of it is neutral grey.
-const BAR_NEUTRAL_SHARE: f64 = 0.85;
-/// A text bar is at most this share of the frame height.
-const BAR_MAX_SHARE: f64 = 0.2;
 /// Margin kept below (above) a text bar.
 const BAR_MARGIN_MM: f64 = 0.03;
 /// Bright lines narrower than twice this are removed (grey opening) before the ridges.
@@ -173,7 +168,7 @@ pub struct ShaftParams {
     pub pigment_min_fill: f64,
     /// Least blue/red of the dot over blue/red of the skin around it.
     pub pigment_min_blueness: f64,
-    /// Least probability ([`super::roots_model`]) for a shaft's likelier end to be reported as
+    /// Least probability ([`super::generated::roots_model`]) for a shaft's likelier end to be reported as
     /// its opening; above 1 the hand rule decides instead (own cues plus the neighbours' vote;
     /// an end that leaves the field is no opening).
     pub root_min_probability: f64,
@@ -765,34 +760,6 @@ fn find_pigment(work: &Work, p: &ShaftParams) -> Vec<(f64, f64, f64, f64)> {
         out.push((mx, my, r_eq, (0.5 + dark / n).min(1.0)));
     }
     out
-}
-
-/// Rows (full resolution) of a burned-in text bar at the top and at the bottom: the leading
-/// rows of which at least `BAR_NEUTRAL_SHARE` is neutral grey.
-pub(super) fn text_bar_rows(image: &RgbImage) -> (usize, usize) {
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let raw = image.as_raw();
-    let neutral_row = |y: usize| {
-        let row = &raw[3 * y * w..3 * (y + 1) * w];
-        let n = row
-            .chunks_exact(6)
-            .filter(|px| {
-                let (r, g, b) = (i16::from(px[0]), i16::from(px[1]), i16::from(px[2]));
-                r.max(g).max(b) - r.min(g).min(b) <= BAR_CHROMA_LEVELS
-            })
-            .count();
-        n as f64 >= BAR_NEUTRAL_SHARE * (w / 2).max(1) as f64
-    };
-    let max_rows = (BAR_MAX_SHARE * h as f64) as usize;
-    let top = (0..max_rows).take_while(|&y| neutral_row(y)).count();
-    let bottom = (0..max_rows)
-        .take_while(|&k| neutral_row(h - 1 - k))
-        .count();
-    // A bar fills the whole frame only when the frame is not skin at all.
-    if top >= max_rows || bottom >= max_rows {
-        return (0, 0);
-    }
-    (top, bottom)
 }
 
 /// Steps 1-3: field, darkness, ridges and centrelines at the working scale.

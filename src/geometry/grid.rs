@@ -1,4 +1,5 @@
-//! A bounded spatial hash over skin millimetres: the planner's only neighbour index.
+//! A bounded spatial hash over a rectangle (millimetres of skin, or pixels): the one neighbour
+//! index of the crate (the planner, the shade picker, the plan scorer, the renderer).
 //!
 //! The frame is cut into square buckets of `cell_mm` (the minimum spacing), so a query of radius
 //! `r <= cell_mm` touches at most 3x3 buckets and costs O(1) on average whatever the number of

@@ -15,7 +15,7 @@
 //!    eigenvalues and their ratio (round or line-like), the darkness along 24 rays out to
 //!    0.4 mm (a pit in clean skin has none; a point on a shaft or in the pigment network has
 //!    it in some direction), a ring around it, and its colour against the skin.
-//! 4. A gradient-boosted tree ensemble ([`super::pits_model`], fitted by
+//! 4. A gradient-boosted tree ensemble ([`super::generated::pits_model`], fitted by
 //!    `models/train/fit_pits.py` on the features that `examples/derm_pits.rs` writes for
 //!    synthetic training seeds 100-199 and 1000-1199) gives the probability that the candidate
 //!    is a follicle opening.
@@ -25,9 +25,9 @@
 
 use image::RgbImage;
 
-use super::filter::{box_mean, gaussian, gaussian_kernel, red_weighted_blocks, Plane};
-use super::pits_model;
-use super::shafts::text_bar_rows;
+use super::field::text_bar_rows;
+use super::generated::pits_model;
+use crate::perception::filter::{box_mean, gaussian, gaussian_kernel, red_weighted_blocks, Plane};
 
 /// Working scale (px/mm): a pit of 0.02-0.04 mm radius spans a few pixels.
 pub const WORKING_PX_PER_MM: f64 = 150.0;
@@ -336,7 +336,7 @@ mod tests {
                 && c.y >= 0.0
                 && c.x <= f64::from(img.width())
                 && c.y <= f64::from(img.height())));
-            let _ = super::super::shafts::detect_openings(&img, ppm);
+            let _ = crate::perception::dermoscope::shafts::detect_openings(&img, ppm);
         }
     }
 

@@ -32,7 +32,7 @@
 
 use nalgebra::{SMatrix, SVector};
 
-use super::blobs::Region;
+use super::region::Region;
 use crate::frame::DotKind;
 
 /// Number of features per dot.

@@ -30,9 +30,9 @@
 //! the network was trained on seeds 100-199, 1000-1199 and 2000-2199; evaluation seeds (9000+)
 //! were never used for either.
 
-use super::segment::SegMask;
 use super::shafts::OPENING_RADIUS_MM;
 use crate::frame::{Detection, DotKind};
+use crate::perception::segment::SegMask;
 
 /// Thresholds of the fusion.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -24,8 +24,8 @@
 
 use tracing::{instrument, trace};
 
-use super::segment::{SegMask, FOLLICLE, PIGMENT};
 use crate::frame::{Detection, DotKind};
+use crate::perception::segment::{SegMask, FOLLICLE, PIGMENT};
 
 /// Points around a blob's centre, as a share of its radius, where the mask is also read.
 const CONFIRM_REACH: f64 = 0.6;

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::grid::SpatialGrid;
-use super::shade::median;
+use crate::geometry::SpatialGrid;
+use crate::planning::shade::median;
 use crate::source::synth::Truth;
 
 /// Side of the squares density is judged over (mm).

@@ -1,4 +1,5 @@
-//! Classical, scale-aware dot detection on a rig-view (or any calibrated) RGB frame.
+//! Classical, scale-aware dot detection on a rig-view RGB frame (dermoscope frames go to
+//! `perception::dermoscope`: there a unit is found from its hair shafts, not as a dot).
 //!
 //! # Algorithm
 //! 1. Luminance, and the local skin level: a box mean over `BACKGROUND_RADIUS_MM`, computed twice,
@@ -23,10 +24,11 @@
 use image::RgbImage;
 use tracing::instrument;
 
-use super::filter::{box_mean, luminance, Plane};
 use super::fuse::model_kind_at;
-use super::segment::{SegMask, CLASSES};
+use super::region::Region;
 use crate::frame::{Detection, DotKind};
+use crate::perception::filter::{box_mean, luminance, Plane};
+use crate::perception::segment::{SegMask, CLASSES};
 
 /// Radius of the box that estimates the local skin level.
 const BACKGROUND_RADIUS_MM: f64 = 0.45;
@@ -84,49 +86,12 @@ const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 const PIGMENT_BIAS: f64 = 13.2;
 /// Keeps the chroma log ratios finite where a channel is clipped to black.
 const CHROMA_EPS: f64 = 0.02;
-/// From this scale on, a frame is a dermoscope view: units are found by their hair shafts
-/// (`perception::shafts`), not as dots.
-pub const DERMOSCOPE_MIN_PX_PER_MM: f64 = 100.0;
-/// Largest image the detector accepts (pixels), about 64 megapixels.
-pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
 /// Settings of the classical detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlobConfig {
     /// Scale at the skin, from `--px-per-mm` or a calibration.
     pub px_per_mm: f64,
-}
-
-/// What one candidate's region looks like.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Region {
-    /// Weighted centroid x (px, pixel centres at +0.5).
-    pub x: f64,
-    /// Weighted centroid y.
-    pub y: f64,
-    /// Peak relative darkness.
-    pub peak: f32,
-    /// Pixels in the region.
-    pub area_px: usize,
-    /// Equivalent radius (px).
-    pub radius_px: f64,
-    /// Square root of the ratio of the covariance eigenvalues (1 = round).
-    pub elongation: f64,
-    /// Length of the main axis (px), 4 standard deviations.
-    pub length_px: f64,
-    /// The region reached the edge of the analysis window.
-    pub truncated: bool,
-    /// The peak lies on the image border: the dot is mostly outside the frame (or the border is
-    /// an artefact of the lens or the sensor), so its centre cannot be measured.
-    pub on_border: bool,
-    /// (R - B) / luminance of the region minus that of the skin around it.
-    pub tint: f64,
-    /// Mean luminance of the region relative to the skin (0 black, 1 skin).
-    pub rel_luma: f64,
-    /// ln of the region's red over its blue, each relative to the skin ring's.
-    pub chroma_rb: f64,
-    /// ln of the region's green over its blue, each relative to the skin ring's.
-    pub chroma_gb: f64,
 }
 
 /// The classical detector; owns its buffers, so detect frame after frame without allocating.
@@ -182,11 +147,6 @@ impl BlobDetector {
         out: &mut Vec<Detection>,
     ) {
         out.clear();
-        let ppm = self.px(1.0);
-        if ppm >= DERMOSCOPE_MIN_PX_PER_MM {
-            out.extend(super::shafts::detect_openings(image, ppm));
-            return;
-        }
         let candidates = self.candidates_with_model(image, mask);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()

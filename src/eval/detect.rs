@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 use crate::frame::{Detection, DotKind};
+pub use crate::geometry::density_per_cm2;
 use crate::source::synth::Truth;
 
 /// Minimum match distance (px), whatever the dot's radius.
@@ -147,16 +148,6 @@ fn true_dots(truth: &Truth) -> Vec<TrueDot> {
         radius: p.radius,
     });
     units.chain(pigment).collect()
-}
-
-/// Density of `n` dots over a `width` x `height` image at `px_per_mm`, in dots per cm2.
-pub fn density_per_cm2(n: usize, width: u32, height: u32, px_per_mm: f64) -> f64 {
-    let area_cm2 = f64::from(width) * f64::from(height) / (px_per_mm * px_per_mm) / 100.0;
-    if area_cm2 > 0.0 {
-        n as f64 / area_cm2
-    } else {
-        0.0
-    }
 }
 
 /// Pairs detections with true dots one to one, closest first, within each dot's match distance.

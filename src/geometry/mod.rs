@@ -1,0 +1,139 @@
+//! The ground floor of shared geometry every stage uses: polygons (containment, area), bounding
+//! boxes, dot density over an area, the one spatial grid ([`SpatialGrid`]) and 2-D similarity
+//! transforms ([`Similarity`]). It imports no
+//! other module of the crate.
+
+mod grid;
+mod similarity;
+
+pub use grid::{PointId, SpatialGrid};
+pub use similarity::Similarity;
+
+/// Even-odd point-in-polygon test. A polygon of fewer than three points contains nothing.
+pub fn polygon_contains(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
+    let mut inside = false;
+    let n = poly.len();
+    if n < 3 {
+        return false;
+    }
+    let mut j = n - 1;
+    for i in 0..n {
+        let (xi, yi) = (poly[i][0], poly[i][1]);
+        let (xj, yj) = (poly[j][0], poly[j][1]);
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Area of a simple polygon (shoelace formula), in the square of its units.
+pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
+    let n = poly.len();
+    let mut s = 0.0;
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        s += a[0] * b[1] - b[0] * a[1];
+    }
+    0.5 * s.abs()
+}
+
+/// An axis-aligned bounding box; empty (min above max) until a point is added.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    /// Smallest x.
+    pub min_x: f64,
+    /// Smallest y.
+    pub min_y: f64,
+    /// Largest x.
+    pub max_x: f64,
+    /// Largest y.
+    pub max_y: f64,
+}
+
+impl Default for BBox {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl BBox {
+    /// The box of no point.
+    pub const EMPTY: Self = Self {
+        min_x: f64::INFINITY,
+        min_y: f64::INFINITY,
+        max_x: f64::NEG_INFINITY,
+        max_y: f64::NEG_INFINITY,
+    };
+
+    /// The box of `points` ([`BBox::EMPTY`] when there are none).
+    pub fn of(points: impl IntoIterator<Item = [f64; 2]>) -> Self {
+        points.into_iter().fold(Self::EMPTY, |b, p| b.with(p))
+    }
+
+    /// This box grown to hold `p`.
+    pub fn with(self, p: [f64; 2]) -> Self {
+        Self {
+            min_x: self.min_x.min(p[0]),
+            min_y: self.min_y.min(p[1]),
+            max_x: self.max_x.max(p[0]),
+            max_y: self.max_y.max(p[1]),
+        }
+    }
+
+    /// Whether no point was added.
+    pub fn is_empty(&self) -> bool {
+        self.min_x > self.max_x || self.min_y > self.max_y
+    }
+
+    /// Width (0 when empty).
+    pub fn width(&self) -> f64 {
+        if self.is_empty() {
+            0.0
+        } else {
+            self.max_x - self.min_x
+        }
+    }
+
+    /// Height (0 when empty).
+    pub fn height(&self) -> f64 {
+        if self.is_empty() {
+            0.0
+        } else {
+            self.max_y - self.min_y
+        }
+    }
+}
+
+/// Density of `n` dots over a `width` x `height` image at `px_per_mm`, in dots per cm2.
+pub fn density_per_cm2(n: usize, width: u32, height: u32, px_per_mm: f64) -> f64 {
+    let area_cm2 = f64::from(width) * f64::from(height) / (px_per_mm * px_per_mm) / 100.0;
+    if area_cm2 > 0.0 {
+        n as f64 / area_cm2
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polygons_boxes_and_density() {
+        let sq = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
+        assert!(polygon_contains(&sq, 5.0, 5.0));
+        assert!(!polygon_contains(&sq, 15.0, 5.0));
+        assert!(!polygon_contains(&sq[..2], 5.0, 0.0));
+        assert!((polygon_area(&sq) - 100.0).abs() < 1e-12);
+        let b = BBox::of(sq);
+        assert_eq!(
+            (b.min_x, b.max_y, b.width(), b.height()),
+            (0.0, 10.0, 10.0, 10.0)
+        );
+        assert!(BBox::of([]).is_empty());
+        assert_eq!(BBox::EMPTY.width(), 0.0);
+        assert!((density_per_cm2(40, 200, 100, 20.0) - 80.0).abs() < 1e-9);
+    }
+}
