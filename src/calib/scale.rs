@@ -108,7 +108,10 @@ pub fn plane_scale(
     }
     let mean = leave_one_out.iter().sum::<f64>() / n as f64;
     let jackknife_var = (n as f64 - 1.0) / n as f64
-        * leave_one_out.iter().map(|s| (s - mean).powi(2)).sum::<f64>();
+        * leave_one_out
+            .iter()
+            .map(|s| (s - mean).powi(2))
+            .sum::<f64>();
     Ok(ScaleEstimate {
         px_per_mm,
         sigma_px_per_mm: jackknife_var.sqrt(),
@@ -125,7 +128,9 @@ pub fn views_scale(report: &CalibrationReport) -> Option<ScaleEstimate> {
     let finite = || report.views.iter().filter(|v| v.px_per_mm.is_finite());
     let best = finite().min_by(|a, b| a.tilt_deg.total_cmp(&b.tilt_deg))?;
     let lo = finite().map(|v| v.px_per_mm).fold(f64::INFINITY, f64::min);
-    let hi = finite().map(|v| v.px_per_mm).fold(f64::NEG_INFINITY, f64::max);
+    let hi = finite()
+        .map(|v| v.px_per_mm)
+        .fold(f64::NEG_INFINITY, f64::max);
     Some(ScaleEstimate {
         px_per_mm: best.px_per_mm,
         sigma_px_per_mm: (hi - lo) / 2.0,
@@ -276,10 +281,7 @@ pub fn verdict(report: &CalibrationReport, scale: Option<&ScaleEstimate>) -> Ver
             scale.map_or(0.0, |s| 100.0 * s.relative_sigma())
         )
     } else {
-        format!(
-            "not yet good enough for SMP ({} to fix)",
-            todo.len()
-        )
+        format!("not yet good enough for SMP ({} to fix)", todo.len())
     };
     Verdict {
         good_for_smp,

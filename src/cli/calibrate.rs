@@ -199,7 +199,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
             std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
         serde_json::to_writer(std::io::BufWriter::new(file), &corners)?;
     }
-    let from_plane = scale.as_ref().is_some_and(|s| s.source == ScaleSource::Plane);
+    let from_plane = scale
+        .as_ref()
+        .is_some_and(|s| s.source == ScaleSource::Plane);
     let refused = match (&args.out, from_plane || args.px_per_mm_from_views) {
         (Some(out), false) => Some(refusal(out, scale.as_ref())),
         _ => None,

@@ -336,7 +336,8 @@ impl Parts {
 /// cut short keeps those written before the cut).
 fn read_metadata(bytes: &[u8]) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let Ok(reader) = mcap::read::LinearReader::new_with_options(bytes, Options::IgnoreEndMagic.into())
+    let Ok(reader) =
+        mcap::read::LinearReader::new_with_options(bytes, Options::IgnoreEndMagic.into())
     else {
         return out;
     };

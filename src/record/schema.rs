@@ -58,7 +58,10 @@ pub const METADATA_VERSIONS: &str = "versions";
 
 /// The `session` Metadata record: who, whose scalp, which session, when. Names not given are
 /// left out (a reader shows "not recorded"), never written as empty strings.
-pub fn session_metadata(info: &SessionInfo, session_number: Option<u8>) -> BTreeMap<String, String> {
+pub fn session_metadata(
+    info: &SessionInfo,
+    session_number: Option<u8>,
+) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     if let Some(c) = &info.client {
         m.insert("client".into(), c.clone());
@@ -73,7 +76,10 @@ pub fn session_metadata(info: &SessionInfo, session_number: Option<u8>) -> BTree
     m.insert("started_unix_ns".into(), info.started_unix_ns.to_string());
     m.insert("source".into(), info.source.clone());
     m.insert("px_per_mm".into(), info.px_per_mm.to_string());
-    m.insert("image_size".into(), format!("{}x{}", info.width, info.height));
+    m.insert(
+        "image_size".into(),
+        format!("{}x{}", info.width, info.height),
+    );
     m
 }
 

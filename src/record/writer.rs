@@ -385,17 +385,15 @@ impl<W: Write + Seek> Sink<W> {
         if let Some(&id) = self.ids.get(topic) {
             return Ok(id);
         }
-        let Some(&(topic, schema_name)) = schema::CHANNELS.iter().find(|(t, _)| *t == topic)
-        else {
+        let Some(&(topic, schema_name)) = schema::CHANNELS.iter().find(|(t, _)| *t == topic) else {
             return Err(RecordError::BadMessage {
                 path: self.path.clone(),
                 topic: topic.to_string(),
                 reason: "not a channel of the recording format".into(),
             });
         };
-        let schema = serde_json::to_vec(&schema::schema_for(schema_name)).map_err(|e| {
-            self.mcap_err(mcap::McapError::from(std::io::Error::other(e)))
-        })?;
+        let schema = serde_json::to_vec(&schema::schema_for(schema_name))
+            .map_err(|e| self.mcap_err(mcap::McapError::from(std::io::Error::other(e))))?;
         let schema_id = self
             .writer
             .add_schema(schema_name, "jsonschema", &schema)

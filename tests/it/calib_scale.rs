@@ -8,7 +8,9 @@ use std::process::Command;
 
 use nalgebra::{Isometry3, Matrix3, Translation3, UnitQuaternion, Vector3};
 use rand::SeedableRng;
-use stipple::calib::render::{reference_camera, reference_camera_for, BoardRenderer, RenderConditions};
+use stipple::calib::render::{
+    reference_camera, reference_camera_for, BoardRenderer, RenderConditions,
+};
 use stipple::calib::{
     calibrate_images, detect_board, plane_scale, views_scale, BoardSpec, CalibError, Calibration,
     ScaleSource,
@@ -74,7 +76,10 @@ fn true_px_per_mm(camera: &Calibration, pose: &Isometry3<f64>) -> f64 {
 /// of the truth, where the least tilted view's scale is off by far more.
 #[test]
 fn working_plane_px_per_mm_is_within_half_a_percent_where_the_views_are_elsewhere() -> TestResult {
-    for (camera, seed) in [(reference_camera(), 21_001u64), (reference_camera_for(960, 540), 21_002)] {
+    for (camera, seed) in [
+        (reference_camera(), 21_001u64),
+        (reference_camera_for(960, 540), 21_002),
+    ] {
         let renderer = BoardRenderer::new(camera.clone(), board());
         let views = renderer.render_views(seed, 12);
         let images: Vec<(String, image::GrayImage)> = views
@@ -116,7 +121,10 @@ fn working_plane_px_per_mm_is_within_half_a_percent_where_the_views_are_elsewher
             assert_eq!(s.source, ScaleSource::Plane);
             assert!(err.abs() < 0.005, "px/mm {} vs truth {truth}", s.px_per_mm);
             assert!((s.working_distance_mm / distance - 1.0).abs() < 0.01);
-            assert!(s.relative_sigma() < 0.01 && s.sigma_px_per_mm > 0.0, "{s:?}");
+            assert!(
+                s.relative_sigma() < 0.01 && s.sigma_px_per_mm > 0.0,
+                "{s:?}"
+            );
             // The stand-in is where the board happened to be held, not the skin.
             assert!((stand_in.px_per_mm / truth - 1.0).abs() > 0.05);
         }
@@ -128,18 +136,39 @@ fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_stipple")
 }
 
-fn synth_board(dir: &Path, seed: u64, count: usize) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+fn synth_board(
+    dir: &Path,
+    seed: u64,
+    count: usize,
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     let status = Command::new(exe())
-        .args(["synth-board", "--seed", &seed.to_string(), "--count", &count.to_string(), "--out"])
+        .args([
+            "synth-board",
+            "--seed",
+            &seed.to_string(),
+            "--count",
+            &count.to_string(),
+            "--out",
+        ])
         .arg(dir)
         .status()?;
     assert!(status.success());
-    Ok((0..count).map(|i| dir.join(format!("{i:03}.png"))).collect())
+    Ok((0..count)
+        .map(|i| dir.join(format!("{i:03}.png")))
+        .collect())
 }
 
 fn calibrate(args: &[&str], images: &[PathBuf]) -> Result<std::process::Output, std::io::Error> {
     Command::new(exe())
-        .args(["calibrate", "--board", "9x6", "--square-mm", "3.0", "--format", "json"])
+        .args([
+            "calibrate",
+            "--board",
+            "9x6",
+            "--square-mm",
+            "3.0",
+            "--format",
+            "json",
+        ])
         .args(args)
         .args(images)
         .output()
@@ -162,13 +191,22 @@ fn a_mixed_size_folder_calibrates_from_its_majority_and_names_the_odd_image() ->
     assert!(out.status.success(), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(json["views_used"], 10, "{json}");
-    assert_eq!((json["image_width"].clone(), json["image_height"].clone()), (1280.into(), 720.into()));
+    assert_eq!(
+        (json["image_width"].clone(), json["image_height"].clone()),
+        (1280.into(), 720.into())
+    );
     let rejected = json["views_rejected"].as_array().ok_or("array")?;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0]["image"], odd.display().to_string());
     let reason = rejected[0]["reason"].as_str().ok_or("reason")?;
-    assert!(reason.contains("612x459") && reason.contains("1280x720"), "{reason}");
-    assert!((json["fx"].as_f64().ok_or("fx")? / 1380.0 - 1.0).abs() < 0.005, "{json}");
+    assert!(
+        reason.contains("612x459") && reason.contains("1280x720"),
+        "{reason}"
+    );
+    assert!(
+        (json["fx"].as_f64().ok_or("fx")? / 1380.0 - 1.0).abs() < 0.005,
+        "{json}"
+    );
     // Nothing saved without --out, and it says so.
     assert_eq!(json["saved_to"], serde_json::Value::Null);
     assert!(stderr.contains("nothing saved"), "{stderr}");
@@ -216,22 +254,36 @@ fn out_needs_a_working_plane_view_or_an_explicit_flag() -> TestResult {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(!rig.exists(), "nothing is saved");
-    assert!(stderr.contains("not saved") && stderr.contains("--plane"), "{stderr}");
+    assert!(
+        stderr.contains("not saved") && stderr.contains("--plane"),
+        "{stderr}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&refused.stdout)?;
     assert_eq!(json["px_per_mm_source"], "least-tilted-view");
     assert_eq!(json["verdict"]["good_for_smp"], false);
 
     let saved = calibrate(
-        &["--out", rig.to_str().ok_or("path")?, "--plane", plane.to_str().ok_or("path")?],
+        &[
+            "--out",
+            rig.to_str().ok_or("path")?,
+            "--plane",
+            plane.to_str().ok_or("path")?,
+        ],
         &images,
     )?;
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&saved.stdout)?;
     assert_eq!(json["px_per_mm_source"], "plane");
     assert_eq!(json["saved_to"], rig.display().to_string());
     let px = json["px_per_mm"].as_f64().ok_or("px_per_mm")?;
     assert!((px / truth - 1.0).abs() < 0.005, "{px} vs {truth}");
-    assert!(json["px_per_mm_sigma"].as_f64().is_some_and(|s| s > 0.0 && s < 0.01 * px));
+    assert!(json["px_per_mm_sigma"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0 && s < 0.01 * px));
     let d = json["working_distance_mm"].as_f64().ok_or("distance")?;
     assert!((d / 69.0 - 1.0).abs() < 0.01, "{d}");
     let saved_file = stipple::calib::load(&rig)?;
@@ -239,8 +291,19 @@ fn out_needs_a_working_plane_view_or_an_explicit_flag() -> TestResult {
     eprintln!("verdict: {}", json["verdict"]);
 
     let rig2 = dir.path().join("rig2.toml");
-    let anyway = calibrate(&["--out", rig2.to_str().ok_or("path")?, "--px-per-mm-from-views"], &images)?;
-    assert!(anyway.status.success(), "{}", String::from_utf8_lossy(&anyway.stderr));
+    let anyway = calibrate(
+        &[
+            "--out",
+            rig2.to_str().ok_or("path")?,
+            "--px-per-mm-from-views",
+        ],
+        &images,
+    )?;
+    assert!(
+        anyway.status.success(),
+        "{}",
+        String::from_utf8_lossy(&anyway.stderr)
+    );
     assert!(rig2.exists());
     Ok(())
 }

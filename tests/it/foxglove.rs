@@ -28,10 +28,16 @@ fn published(name: &str) -> Result<serde_json::Value, Box<dyn std::error::Error 
         match v {
             serde_json::Value::Object(map) => {
                 if let Some(serde_json::Value::Object(props)) = map.get("properties") {
-                    let names: Vec<serde_json::Value> =
-                        props.keys().cloned().map(serde_json::Value::String).collect();
+                    let names: Vec<serde_json::Value> = props
+                        .keys()
+                        .cloned()
+                        .map(serde_json::Value::String)
+                        .collect();
                     map.insert("required".into(), serde_json::Value::Array(names));
-                    map.insert("additionalProperties".into(), serde_json::Value::Bool(false));
+                    map.insert(
+                        "additionalProperties".into(),
+                        serde_json::Value::Bool(false),
+                    );
                 }
                 map.values_mut().for_each(tighten);
             }
@@ -50,13 +56,19 @@ fn validator(
 }
 
 /// Every message of `bytes` against its schemas; messages per topic.
-fn validate_all(bytes: &[u8]) -> Result<BTreeMap<String, u64>, Box<dyn std::error::Error + Send + Sync>> {
+fn validate_all(
+    bytes: &[u8],
+) -> Result<BTreeMap<String, u64>, Box<dyn std::error::Error + Send + Sync>> {
     let mut embedded: BTreeMap<String, jsonschema::Validator> = BTreeMap::new();
     let mut foxglove: BTreeMap<String, jsonschema::Validator> = BTreeMap::new();
     let mut per_topic = BTreeMap::new();
     for m in mcap::MessageStream::new(bytes)? {
         let m = m?;
-        let s = m.channel.schema.as_ref().ok_or("a channel without schema")?;
+        let s = m
+            .channel
+            .schema
+            .as_ref()
+            .ok_or("a channel without schema")?;
         assert_eq!(s.encoding, "jsonschema", "{}", m.channel.topic);
         assert_eq!(m.channel.message_encoding, "json", "{}", m.channel.topic);
         let msg: serde_json::Value = serde_json::from_slice(&m.data)?;
@@ -64,15 +76,30 @@ fn validate_all(bytes: &[u8]) -> Result<BTreeMap<String, u64>, Box<dyn std::erro
             let v: serde_json::Value = serde_json::from_slice(&s.data)?;
             embedded.insert(s.name.clone(), validator(&v)?);
         }
-        let errors: Vec<String> = embedded[&s.name].iter_errors(&msg).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{} against its own schema {}: {errors:?}", m.channel.topic, s.name);
+        let errors: Vec<String> = embedded[&s.name]
+            .iter_errors(&msg)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} against its own schema {}: {errors:?}",
+            m.channel.topic,
+            s.name
+        );
         if s.name.starts_with("foxglove.") {
             if !foxglove.contains_key(&s.name) {
                 foxglove.insert(s.name.clone(), validator(&published(&s.name)?)?);
             }
-            let errors: Vec<String> =
-                foxglove[&s.name].iter_errors(&msg).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{} against Foxglove's {}: {errors:?}", m.channel.topic, s.name);
+            let errors: Vec<String> = foxglove[&s.name]
+                .iter_errors(&msg)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{} against Foxglove's {}: {errors:?}",
+                m.channel.topic,
+                s.name
+            );
         }
         *per_topic.entry(m.channel.topic.clone()).or_default() += 1;
     }
@@ -108,7 +135,9 @@ fn the_tightened_schemas_catch_a_misnamed_field() -> TestResult {
 
 #[test]
 fn a_calibration_is_recorded_as_foxgloves_camera_calibration() -> TestResult {
-    let calib = stipple::calib::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("calibration/synthetic.toml"))?;
+    let calib = stipple::calib::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("calibration/synthetic.toml"),
+    )?;
     let v = validator(&published("foxglove.CameraCalibration")?)?;
     let msg = serde_json::to_value(schema::camera_calibration(&calib))?;
     let errors: Vec<String> = v.iter_errors(&msg).map(|e| e.to_string()).collect();
@@ -124,7 +153,15 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
     let file = dir.path().join("ten.mcap");
     let addr = free_addr()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_stipple"))
-        .args(["serve", "--bind", &addr.to_string(), "--width", "640", "--height", "360"])
+        .args([
+            "serve",
+            "--bind",
+            &addr.to_string(),
+            "--width",
+            "640",
+            "--height",
+            "360",
+        ])
         .arg("--record")
         .arg(&file)
         .args(["--client", "Jane Client", "--artist", "Sam Student"])
@@ -147,7 +184,9 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let exit = wait_exit(&mut child, Duration::from_secs(30))?;
     assert!(exit.success(), "serve exited with {exit}");
     assert!(first.is_some(), "no frame processed ({frames})");
@@ -157,12 +196,22 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
     let summary = mcap::Summary::read(&bytes)?.ok_or("no summary")?;
     // No empty channel, no calibration channel without a calibration.
     for c in summary.channels.values() {
-        assert!(per_topic.get(&c.topic).copied().unwrap_or(0) > 0, "{} is empty", c.topic);
+        assert!(
+            per_topic.get(&c.topic).copied().unwrap_or(0) > 0,
+            "{} is empty",
+            c.topic
+        );
     }
-    assert!(!per_topic.contains_key(schema::TOPIC_CALIBRATION), "{per_topic:?}");
+    assert!(
+        !per_topic.contains_key(schema::TOPIC_CALIBRATION),
+        "{per_topic:?}"
+    );
     let images = per_topic.get(schema::TOPIC_IMAGE).copied().unwrap_or(0);
     assert!(images >= 30, "{images} frames in 10 s: {per_topic:?}");
-    assert_eq!(per_topic.get(schema::TOPIC_ANNOTATIONS).copied(), Some(images));
+    assert_eq!(
+        per_topic.get(schema::TOPIC_ANNOTATIONS).copied(),
+        Some(images)
+    );
 
     // The recommendations' numbers are `texts`, so Foxglove shows them.
     let mut texts = 0;
@@ -176,8 +225,16 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
     assert!(texts > 0, "no recommendation numbers in {images} frames");
 
     // Metadata records: session, design, versions; the reader hands them to the report.
-    let names: Vec<&str> = summary.metadata_indexes.iter().map(|m| m.name.as_str()).collect();
-    for name in [schema::METADATA_SESSION, schema::METADATA_DESIGN, schema::METADATA_VERSIONS] {
+    let names: Vec<&str> = summary
+        .metadata_indexes
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    for name in [
+        schema::METADATA_SESSION,
+        schema::METADATA_DESIGN,
+        schema::METADATA_VERSIONS,
+    ] {
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
     let rec = Recording::open(&file)?;
