@@ -168,7 +168,7 @@ fn majority_size(views: &[ViewInput]) -> Result<Option<(u32, u32)>, CalibError> 
             None => counts.push((size, vec![&v.name])),
         }
     }
-    counts.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1.len()));
     match counts.as_slice() {
         [] => Ok(None),
         [(size, _)] => Ok(Some(*size)),
