@@ -289,3 +289,99 @@ pub fn verdict(report: &CalibrationReport, scale: Option<&ScaleEstimate>) -> Ver
         todo,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calib::calibrate::ViewReport;
+    use crate::calib::model::Intrinsics;
+
+    fn report(views: usize, rms_px: f64, coverage: f64) -> CalibrationReport {
+        let mut calibration = Calibration::pinhole(
+            1280,
+            720,
+            Intrinsics {
+                fx: 1380.0,
+                fy: 1386.0,
+                cx: 640.0,
+                cy: 360.0,
+            },
+            20.0,
+        );
+        calibration.rms_px = rms_px;
+        CalibrationReport {
+            calibration,
+            views: (0..views)
+                .map(|i| ViewReport {
+                    name: format!("{i:03}.png"),
+                    rms_px,
+                    tilt_deg: 5.0 + 3.0 * i as f64,
+                    tilt_toward_deg: 0.0,
+                    px_per_mm: 14.0 + i as f64,
+                    distance_mm: 100.0 - i as f64,
+                    corners_in_image: Vec::new(),
+                })
+                .collect(),
+            rejected: Vec::new(),
+            coverage,
+        }
+    }
+
+    fn plane(sigma: f64) -> ScaleEstimate {
+        ScaleEstimate {
+            px_per_mm: 20.0,
+            sigma_px_per_mm: sigma,
+            working_distance_mm: 69.0,
+            source: ScaleSource::Plane,
+            view: "scalp.png".into(),
+        }
+    }
+
+    #[test]
+    fn a_good_calibration_is_said_to_be_good() {
+        let v = verdict(&report(12, 0.2, 0.8), Some(&plane(0.01)));
+        assert!(v.good_for_smp, "{v:?}");
+        assert!(v.todo.is_empty());
+        assert!(
+            v.summary.starts_with("good enough for SMP"),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn each_unmet_criterion_says_what_to_do() {
+        let v = verdict(&report(5, 0.7, 0.3), None);
+        assert!(!v.good_for_smp);
+        let all = v.todo.join("\n");
+        for needle in ["more views", "RMS 0.70", "cover the corners", "--plane"] {
+            assert!(all.contains(needle), "{needle} not in {all}");
+        }
+        assert_eq!(v.todo.len(), 4, "{all}");
+        // px/mm known only to 2%: check the board size.
+        let v = verdict(&report(12, 0.2, 0.8), Some(&plane(0.4)));
+        assert_eq!(v.todo.len(), 1);
+        assert!(v.todo[0].contains("--square-mm"), "{:?}", v.todo);
+        // The stand-in scale: half the spread of the views (14-25 px/mm), from the least
+        // tilted view (the first), never good enough.
+        let r = report(12, 0.2, 0.8);
+        let s = views_scale(&r).expect("views");
+        assert_eq!(s.source, ScaleSource::LeastTiltedView);
+        assert_eq!(s.view, "000.png");
+        assert!((s.px_per_mm - 14.0).abs() < 1e-12);
+        assert!((s.sigma_px_per_mm - 5.5).abs() < 1e-12);
+        assert!(!verdict(&r, Some(&s)).good_for_smp);
+    }
+
+    #[test]
+    fn coverage_counts_grid_cells_reached() {
+        // The four corners of the image: 4 of 48 cells.
+        let corners = vec![vec![
+            [1.0, 1.0],
+            [1279.0, 1.0],
+            [1.0, 719.0],
+            [1279.0, 719.0],
+        ]];
+        assert!((coverage(&corners, 1280, 720) - 4.0 / 48.0).abs() < 1e-12);
+    }
+}
