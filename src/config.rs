@@ -149,6 +149,10 @@ pub struct ServeConfig {
     pub demo_motion: bool,
     /// `--record FILE`: where the session is recorded (MCAP), if anywhere.
     pub record: Option<PathBuf>,
+    /// `--client NAME`: whose scalp, written into the recording's metadata.
+    pub client: Option<String>,
+    /// `--artist NAME`: the artist or student at the needle, written into the recording.
+    pub artist: Option<String>,
     /// The camera calibration as loaded, written into the recording.
     pub calibration: Option<crate::calib::Calibration>,
     /// Where calibration mode saves its files.
@@ -174,6 +178,8 @@ impl ServeConfig {
             session: SessionConfig::new(px_per_mm),
             demo_motion: true,
             record: None,
+            client: None,
+            artist: None,
             calibration: None,
             calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
         }

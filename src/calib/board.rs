@@ -244,6 +244,13 @@ pub struct BoardCorners {
     pub image_height: u32,
 }
 
+impl BoardCorners {
+    /// `(image_width, image_height)`.
+    pub fn size(&self) -> (u32, u32) {
+        (self.image_width, self.image_height)
+    }
+}
+
 /// A saddle candidate.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {

@@ -41,6 +41,8 @@ pub struct ViewReport {
     pub tilt_toward_deg: f64,
     /// Pixels per mm at the board centre (undistorted pixels).
     pub px_per_mm: f64,
+    /// Distance of the board centre from the camera along the optical axis, mm.
+    pub distance_mm: f64,
     /// The detected corners, in board order.
     pub corners_in_image: Vec<[f64; 2]>,
 }
@@ -61,35 +63,30 @@ pub struct CalibrationReport {
     pub calibration: Calibration,
     /// The used views.
     pub views: Vec<ViewReport>,
-    /// The views that were rejected (no board, outlier).
+    /// The views that were rejected (no board, another image size, outlier).
     pub rejected: Vec<RejectedView>,
+    /// Share of the image's coverage grid reached by the used views' corners
+    /// ([`super::scale::coverage`]).
+    pub coverage: f64,
 }
 
 /// Detects the board in each image and calibrates from the views where it is found. Images
 /// without a board are reported in [`CalibrationReport::rejected`] with the reason.
 ///
+/// The images may differ in size (a folder can hold a stray picture of another camera): the
+/// calibration takes the size most common among the images where the board was found, and
+/// rejects the others by name, so that one odd image cannot spoil the rest.
+///
 /// # Errors
-/// [`CalibError::ImageSizeMismatch`] if the images differ in size,
-/// [`CalibError::NotEnoughViews`] if fewer than 3 have a board, [`CalibError::Solver`] if the
+/// [`CalibError::AmbiguousImageSize`] when two sizes have equally many images with a board;
+/// [`CalibError::NotEnoughViews`] if fewer than 3 views remain; [`CalibError::Solver`] if the
 /// estimate degenerates.
 #[tracing::instrument(skip(images, spec), fields(images = images.len()))]
 pub fn calibrate_images(
     images: &[(String, GrayImage)],
     spec: &BoardSpec,
 ) -> Result<CalibrationReport, CalibError> {
-    let mut views = Vec::new();
     let mut rejected = Vec::new();
-    let size = images.first().map(|(_, img)| img.dimensions());
-    for (name, img) in images {
-        if Some(img.dimensions()) != size {
-            let expected = size.unwrap_or((0, 0));
-            return Err(CalibError::ImageSizeMismatch {
-                what: name.clone(),
-                expected,
-                got: img.dimensions(),
-            });
-        }
-    }
     // Detection is independent per image: spread it over the cores.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -114,9 +111,10 @@ pub fn calibrate_images(
             })
             .collect()
     });
-    for ((name, _), found) in images.iter().zip(detections) {
-        match found {
-            Ok(corners) => views.push(ViewInput {
+    let mut found = Vec::new();
+    for ((name, img), result) in images.iter().zip(detections) {
+        match result {
+            Ok(corners) => found.push(ViewInput {
                 name: name.clone(),
                 corners,
             }),
@@ -124,15 +122,70 @@ pub fn calibrate_images(
                 tracing::warn!(image = %name, %reason, "board not found");
                 rejected.push(RejectedView {
                     name: name.clone(),
-                    reason: reason.to_string(),
+                    reason: format!("{reason} ({}x{} px)", img.width(), img.height()),
                 });
             }
+        }
+    }
+    let size = majority_size(&found)?;
+    let mut views = Vec::new();
+    let with_board = found.len();
+    let same = found
+        .iter()
+        .filter(|v| Some(v.corners.size()) == size)
+        .count();
+    for v in found {
+        if Some(v.corners.size()) == size {
+            views.push(v);
+        } else {
+            let (w, h) = v.corners.size();
+            let (cw, ch) = size.unwrap_or_default();
+            tracing::warn!(image = %v.name, "image of another size rejected");
+            rejected.push(RejectedView {
+                name: v.name,
+                reason: format!(
+                    "image is {w}x{h} px; the calibration uses {cw}x{ch} px, the size of {same} of the {with_board} images where the board was found"
+                ),
+            });
         }
     }
     let mut report = calibrate_corners(&views, spec)?;
     rejected.extend(report.rejected);
     report.rejected = rejected;
     Ok(report)
+}
+
+/// The image size most common among views with a board; `None` when there are none.
+///
+/// # Errors
+/// [`CalibError::AmbiguousImageSize`] on a tie for the most common size.
+fn majority_size(views: &[ViewInput]) -> Result<Option<(u32, u32)>, CalibError> {
+    let mut counts: Vec<((u32, u32), Vec<&str>)> = Vec::new();
+    for v in views {
+        let size = v.corners.size();
+        match counts.iter_mut().find(|(s, _)| *s == size) {
+            Some((_, names)) => names.push(&v.name),
+            None => counts.push((size, vec![&v.name])),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1.len()));
+    match counts.as_slice() {
+        [] => Ok(None),
+        [(size, _)] => Ok(Some(*size)),
+        [(size, a), (_, b), ..] if a.len() > b.len() => Ok(Some(*size)),
+        tied => {
+            let top = tied[0].1.len();
+            let sizes = tied
+                .iter()
+                .filter(|(_, n)| n.len() == top)
+                .map(|((w, h), n)| format!("{w}x{h} px ({})", n.join(", ")))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            Err(CalibError::AmbiguousImageSize(format!(
+                "the board was found in {top} images each of {sizes}: calibrate each camera's pictures separately"
+            )))
+        }
+    }
 }
 
 /// Calibrates from already detected corners (all from images of one size).
@@ -149,7 +202,14 @@ pub fn calibrate_corners(
             needed: MIN_VIEWS,
         });
     }
-    let (w, h) = (views[0].corners.image_width, views[0].corners.image_height);
+    let (w, h) = views[0].corners.size();
+    if let Some(odd) = views.iter().find(|v| v.corners.size() != (w, h)) {
+        return Err(CalibError::ImageSizeMismatch {
+            what: odd.name.clone(),
+            expected: (w, h),
+            got: odd.corners.size(),
+        });
+    }
     let obj = spec.object_points();
     let mut active: Vec<usize> = (0..views.len()).collect();
     let mut rejected = Vec::new();
@@ -203,12 +263,19 @@ pub fn calibrate_corners(
         let tilt_toward_deg = normal.y.atan2(normal.x).to_degrees();
         let px_per_mm =
             px_per_mm_from_view(&calibration, &views[v].corners, spec).unwrap_or(f64::NAN);
+        let centre = nalgebra::Point3::new(
+            (spec.inner_cols as f64 - 1.0) * spec.square_mm / 2.0,
+            (spec.inner_rows as f64 - 1.0) * spec.square_mm / 2.0,
+            0.0,
+        );
+        let distance_mm = (pose * centre).z;
         reports.push(ViewReport {
             name: views[v].name.clone(),
             rms_px: refined.view_rms_px[i],
             tilt_deg,
             tilt_toward_deg,
             px_per_mm,
+            distance_mm,
             corners_in_image: views[v].corners.corners_in_image.clone(),
         });
     }
@@ -230,7 +297,9 @@ pub fn calibrate_corners(
         converged = refined.converged,
         "calibrated"
     );
+    let corners: Vec<Vec<[f64; 2]>> = reports.iter().map(|r| r.corners_in_image.clone()).collect();
     Ok(CalibrationReport {
+        coverage: super::scale::coverage(&corners, w, h),
         calibration,
         views: reports,
         rejected,

@@ -171,13 +171,18 @@ impl Calibration {
     }
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD`, without a date crate: days since the epoch converted with
-/// Howard Hinnant's `civil_from_days`.
+/// Today's date (UTC) as `YYYY-MM-DD`.
 pub fn today_utc() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    date_utc(secs)
+}
+
+/// The UTC date of a Unix time as `YYYY-MM-DD`, without a date crate: days since the epoch
+/// converted with Howard Hinnant's `civil_from_days`.
+pub fn date_utc(secs: u64) -> String {
     let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -199,5 +204,7 @@ mod tests {
         let d = today_utc();
         assert_eq!(d.len(), 10);
         assert!(d.starts_with("20"));
+        assert_eq!(date_utc(0), "1970-01-01");
+        assert_eq!(date_utc(1_700_000_000), "2023-11-14");
     }
 }

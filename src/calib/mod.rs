@@ -33,6 +33,7 @@ pub mod model;
 mod refine;
 pub mod render;
 mod saddle;
+pub mod scale;
 mod service;
 mod zhang;
 
@@ -43,12 +44,13 @@ pub use calibrate::{
     calibrate_corners, calibrate_images, px_per_mm_from_view, CalibrationReport, RejectedView,
     ViewInput, ViewReport,
 };
-pub use file::{load, load_for_image, today_utc};
+pub use file::{date_utc, load, load_for_image, today_utc};
 pub use held::{HeldBoard, HeldBoardConfig, HELD_BOARD};
 pub use live::{
     LiveCalibrator, LiveStatus, COVERAGE_COLS, COVERAGE_ROWS, READY_COVERAGE, READY_VIEWS,
 };
 pub use model::{BoardInfo, Calibration, Distortion, Intrinsics, UndistortMap};
+pub use scale::{plane_scale, verdict, views_scale, ScaleEstimate, ScaleSource, Verdict};
 pub use service::{CalibSnapshot, LastDetection, LiveCalibration, SaveError, Saved};
 
 /// Everything that can go wrong in calibration and with calibration files.
@@ -103,6 +105,9 @@ pub enum CalibError {
         /// The size it has.
         got: (u32, u32),
     },
+    /// The images with a board come in two or more sizes, equally many of each.
+    #[error("cannot tell which image size to calibrate: {0}")]
+    AmbiguousImageSize(String),
     /// The board description is unusable.
     #[error("bad board: {0}")]
     BadBoard(String),

@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// dots); opens in Foxglove, replays with `stipple replay FILE`.
     #[arg(long, value_name = "FILE.mcap")]
     pub record: Option<PathBuf>,
+    /// The client (whose scalp), written into the recording's metadata for the report.
+    #[arg(long, value_name = "NAME", requires = "record")]
+    pub client: Option<String>,
+    /// The artist or student at the needle, written into the recording's metadata for the
+    /// trainer's report.
+    #[arg(long, value_name = "NAME", requires = "record")]
+    pub artist: Option<String>,
 }
 
 impl ServeConfig {
@@ -106,6 +113,15 @@ impl ServeConfig {
             (None, false) => (ModelChoice::Bundled, MODEL_BUNDLED.to_string()),
         };
         config.record = args.record.clone();
+        let name = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<String>> {
+            match v.as_deref().map(str::trim) {
+                Some("") => anyhow::bail!("{flag} must not be empty"),
+                Some(n) => Ok(Some(n.to_string())),
+                None => Ok(None),
+            }
+        };
+        config.client = name("--client", &args.client)?;
+        config.artist = name("--artist", &args.artist)?;
         let mut px_per_mm = args.px_per_mm;
         if let Some(path) = &args.calibration {
             let c = load_calibration(path)?;

@@ -11,7 +11,7 @@
 //! JPEG ([`schema::TOPIC_IMAGE`]), the overlay, the detections and the plan. A frame whose
 //! picture or overlay did not make it into a complete chunk is left out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use axum::body::Bytes;
@@ -70,6 +70,9 @@ pub struct Recording {
     pub damage: Option<String>,
     /// Messages left out because they did not parse (warned about once each).
     pub bad_messages: u64,
+    /// The file's MCAP Metadata records by name (`session`, `versions`, `design`; the last
+    /// record of a name wins), empty for files written before they existed.
+    pub metadata: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Recording {
@@ -143,7 +146,26 @@ impl Recording {
         if let Some(d) = &damage {
             tracing::warn!(file = %path.display(), cause = %d, "recording cut short: reading up to its last complete chunk");
         }
-        parts.into_recording(path_buf, finished, damage)
+        let mut recording = parts.into_recording(path_buf, finished, damage)?;
+        recording.metadata = read_metadata(bytes);
+        Ok(recording)
+    }
+
+    /// A field of the `session` Metadata record (`client`, `artist`, `date`,
+    /// `session_number`), falling back to the session message for client and artist.
+    pub fn session_field(&self, key: &str) -> Option<String> {
+        let from_meta = self
+            .metadata
+            .get(schema::METADATA_SESSION)
+            .and_then(|m| m.get(key))
+            .cloned();
+        from_meta.or_else(|| match key {
+            "client" => self.info.client.clone(),
+            "artist" => self.info.artist.clone(),
+            "date" => Some(self.info.date()),
+            "session_number" => self.designs.last().map(|d| d.design.session.to_string()),
+            _ => None,
+        })
     }
 
     /// Duration from the first to the last frame, seconds.
@@ -305,8 +327,30 @@ impl Parts {
             finished,
             damage,
             bad_messages: self.bad,
+            metadata: BTreeMap::new(),
         })
     }
+}
+
+/// Every Metadata record of the file, read front to back (they sit between chunks, so a file
+/// cut short keeps those written before the cut).
+fn read_metadata(bytes: &[u8]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Ok(reader) =
+        mcap::read::LinearReader::new_with_options(bytes, Options::IgnoreEndMagic.into())
+    else {
+        return out;
+    };
+    for record in reader {
+        match record {
+            Ok(mcap::records::Record::Metadata(m)) => {
+                out.insert(m.name, m.metadata);
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// The session message, checked for format and version before anything else is trusted.

@@ -554,6 +554,19 @@ pub async fn run(
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
+    // The terminal says where to look and when playing starts (issue 21: it said nothing).
+    let addr = listener.local_addr().context("reading the bound address")?;
+    println!(
+        "replaying {} ({} frames, {:.0} s) at http://{addr}/\n{}",
+        rec.path.display(),
+        rec.frames.len(),
+        rec.duration_s(),
+        if opts.autoplay {
+            "playback starts when the first viewer opens the page (or on the first command to /api/replay); Ctrl-C stops"
+        } else {
+            "paused on the first frame (--paused): press play on the page; Ctrl-C stops"
+        }
+    );
     serve(rec, opts, listener, signal).await
 }
 

@@ -318,6 +318,121 @@ pub fn darkness(luma: &image::GrayImage, x: f64, y: f64, radius: f64) -> Option<
     (nd > 0 && nr > 0 && ring > 0.0).then(|| 1.0 - (disc / f64::from(nd)) / (ring / f64::from(nr)))
 }
 
+/// A violation is minor while the dot keeps at least this share of the minimum spacing...
+pub const MINOR_SPACING_SHARE: f64 = 0.8;
+/// ...major down to this share, severe below it (the dots nearly touch: blowout, merging).
+pub const SEVERE_SPACING_SHARE: f64 = 0.5;
+
+/// How bad a spacing violation is, from the share of the minimum spacing the dot kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// At least [`MINOR_SPACING_SHARE`] of the minimum spacing kept.
+    Minor,
+    /// Between [`SEVERE_SPACING_SHARE`] and [`MINOR_SPACING_SHARE`].
+    Major,
+    /// Below [`SEVERE_SPACING_SHARE`]: the dots nearly touch.
+    Severe,
+}
+
+impl Severity {
+    /// The severity of a dot `nearest_dot_mm` from its neighbour where `min_spacing_mm` was
+    /// asked for.
+    pub fn of(nearest_dot_mm: f64, min_spacing_mm: f64) -> Self {
+        let share = nearest_dot_mm / min_spacing_mm;
+        if share >= MINOR_SPACING_SHARE {
+            Self::Minor
+        } else if share >= SEVERE_SPACING_SHARE {
+            Self::Major
+        } else {
+            Self::Severe
+        }
+    }
+
+    /// Points a violation of this severity costs in the grade's spacing part.
+    pub fn penalty(self) -> f64 {
+        match self {
+            Self::Minor => 2.0,
+            Self::Major => 5.0,
+            Self::Severe => 10.0,
+        }
+    }
+}
+
+/// Points of the grade's parts: on plan, spacing, density goal.
+pub const GRADE_POINTS: [(&str, f64); 3] =
+    [("on plan", 40.0), ("spacing", 30.0), ("density goal", 30.0)];
+
+/// The session's grade with its rubric.
+#[derive(Debug, Clone, Serialize)]
+pub struct Grade {
+    /// 0-100.
+    pub points: f64,
+    /// A (>= 90), B (>= 80), C (>= 70), D (>= 60), else E.
+    pub letter: char,
+    /// Each part: name, points earned, points possible, how it was counted.
+    pub rubric: Vec<GradePart>,
+}
+
+/// One part of the grade.
+#[derive(Debug, Clone, Serialize)]
+pub struct GradePart {
+    /// What it scores.
+    pub name: String,
+    /// Points earned.
+    pub points: f64,
+    /// Points possible.
+    pub out_of: f64,
+    /// How they were counted.
+    pub rule: String,
+}
+
+impl Grade {
+    /// The rubric: on plan 40 x the on-plan share; spacing 30 minus 2 per minor, 5 per major
+    /// and 10 per severe violation (not below 0); density goal 30 x the zones' mean share of
+    /// their target reached (capped at 1 per zone; 0 without zones in view).
+    pub fn score(on_plan_share: f64, violations: &[Violation], zones: &[ZoneReport]) -> Self {
+        let [(plan_name, plan_max), (spacing_name, spacing_max), (goal_name, goal_max)] =
+            GRADE_POINTS;
+        let plan = plan_max * on_plan_share;
+        let penalty: f64 = violations.iter().map(|v| v.severity.penalty()).sum();
+        let spacing = (spacing_max - penalty).max(0.0);
+        let reached: Vec<f64> = zones
+            .iter()
+            .filter(|z| z.area_cm2 > 0.0)
+            .map(|z| z.reached.min(1.0))
+            .collect();
+        let goal = if reached.is_empty() {
+            0.0
+        } else {
+            goal_max * reached.iter().sum::<f64>() / reached.len() as f64
+        };
+        let points = plan + spacing + goal;
+        let letter = match points {
+            p if p >= 90.0 => 'A',
+            p if p >= 80.0 => 'B',
+            p if p >= 70.0 => 'C',
+            p if p >= 60.0 => 'D',
+            _ => 'E',
+        };
+        let part = |name: &str, points: f64, out_of: f64, rule: String| GradePart {
+            name: name.to_owned(),
+            points,
+            out_of,
+            rule,
+        };
+        Self {
+            points,
+            letter,
+            rubric: vec![
+                part(plan_name, plan, plan_max, format!("{plan_max:.0} x share of placed dots within {ON_PLAN_MM} mm of a recommendation")),
+                part(spacing_name, spacing, spacing_max, format!("{spacing_max:.0} minus 2 per minor, 5 per major, 10 per severe spacing violation")),
+                part(goal_name, goal, goal_max, format!("{goal_max:.0} x mean share of each zone's target density reached (at most 1 per zone)")),
+            ],
+        }
+    }
+}
+
 /// A placed dot closer to another dot than the design allows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Violation {
@@ -331,6 +446,10 @@ pub struct Violation {
     pub nearest_dot_mm: f64,
     /// The minimum spacing of the design then, millimetres.
     pub min_spacing_mm: f64,
+    /// How much closer than allowed, millimetres.
+    pub short_by_mm: f64,
+    /// How bad.
+    pub severity: Severity,
 }
 
 /// Density reached in one zone.
@@ -362,6 +481,16 @@ pub struct ZoneReport {
 pub struct Report {
     /// The recording.
     pub file: String,
+    /// The artist or student (recording metadata; `serve --artist`).
+    pub student: Option<String>,
+    /// The client (recording metadata; `serve --client`).
+    pub client: Option<String>,
+    /// Date of the session, UTC, `YYYY-MM-DD`.
+    pub date: String,
+    /// Session number of the design (1-4), when recorded.
+    pub session_number: Option<String>,
+    /// The grade with its rubric.
+    pub grade: Grade,
     /// The source it was recorded from.
     pub source: String,
     /// The model live perception used.
@@ -419,7 +548,7 @@ impl Report {
         let without_plan = placed.iter().filter(|p| p.nearest_rec_mm.is_none()).count();
         let mut offsets: Vec<f64> = placed.iter().filter_map(|p| p.nearest_rec_mm).collect();
         offsets.sort_by(f64::total_cmp);
-        let spacing_violations = placed
+        let spacing_violations: Vec<Violation> = placed
             .iter()
             .filter_map(|p| {
                 let d = p.nearest_dot_mm?;
@@ -429,6 +558,8 @@ impl Report {
                     in_skin_mm: p.in_skin_mm,
                     nearest_dot_mm: d,
                     min_spacing_mm: p.min_spacing_mm,
+                    short_by_mm: p.min_spacing_mm - d,
+                    severity: Severity::of(d, p.min_spacing_mm),
                 })
             })
             .collect();
@@ -438,8 +569,18 @@ impl Report {
             .last()
             .map_or_else(Design::default, |f| rec.design_at(f.seq));
         let zones = zone_reports(map, &design, placed);
+        let on_plan_share = if placed.is_empty() {
+            0.0
+        } else {
+            on_plan as f64 / placed.len() as f64
+        };
         Self {
             file: rec.path.display().to_string(),
+            student: rec.session_field("artist"),
+            client: rec.session_field("client"),
+            date: rec.session_field("date").unwrap_or_else(|| rec.info.date()),
+            session_number: rec.session_field("session_number"),
+            grade: Grade::score(on_plan_share, &spacing_violations, &zones),
             source: rec.info.source.clone(),
             model: rec.info.model.clone(),
             duration_s,
@@ -448,11 +589,7 @@ impl Report {
             frames_dropped_by_recorder: rec.recorder.as_ref().map_or(0, |r| r.frames_dropped),
             dots_placed: placed.len(),
             on_plan,
-            on_plan_share: if placed.is_empty() {
-                0.0
-            } else {
-                on_plan as f64 / placed.len() as f64
-            },
+            on_plan_share,
             without_plan,
             median_offset_mm: offsets.get(offsets.len() / 2).copied(),
             dots_per_minute: if duration_s > 0.0 {
@@ -481,7 +618,11 @@ impl Report {
         let _ = write!(
             h,
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stipple session report</title>{CSS}</head><body>\
-             <h1>Session report</h1><p class=\"sub\">{} · {} · {:.0} s, {} frames{}</p>",
+             <h1>Session report</h1><p class=\"sub\"><b>{}</b> on client <b>{}</b> · {} · session {} · {} · {} · {:.0} s, {} frames{}</p>",
+            esc(self.student.as_deref().unwrap_or("student not recorded")),
+            esc(self.client.as_deref().unwrap_or("not recorded")),
+            esc(&self.date),
+            esc(self.session_number.as_deref().unwrap_or("?")),
             esc(&self.file),
             esc(&self.source),
             self.duration_s,
@@ -527,6 +668,40 @@ impl Report {
                 String::new()
             }
         );
+        let _ = write!(
+            h,
+            "<h2>Grade: {} ({:.0}/100)</h2><table><tr><th>part</th><th>points</th><th>rule</th></tr>",
+            self.grade.letter, self.grade.points
+        );
+        for p in &self.grade.rubric {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{:.1} / {:.0}</td><td>{}</td></tr>",
+                esc(&p.name),
+                p.points,
+                p.out_of,
+                esc(&p.rule)
+            );
+        }
+        h.push_str("</table><p>A from 90, B from 80, C from 70, D from 60.</p>");
+        if !self.spacing_violations.is_empty() {
+            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
+            for v in &self.spacing_violations {
+                let _ = write!(
+                    h,
+                    "<tr><td>{:.1} s</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td></tr>",
+                    v.t_s,
+                    v.in_skin_mm[0],
+                    v.in_skin_mm[1],
+                    v.nearest_dot_mm,
+                    v.min_spacing_mm,
+                    v.short_by_mm,
+                    if v.severity == Severity::Minor { "warn" } else { "bad" },
+                    v.severity
+                );
+            }
+            h.push_str("</table>");
+        }
         h.push_str("<h2>Density per zone</h2><table><tr><th>zone</th><th>area in view</th><th>dots</th><th>placed</th><th>density</th><th>target</th><th>reached</th></tr>");
         for z in &self.zones {
             let _ = write!(
@@ -587,7 +762,7 @@ h1{margin-bottom:0}.sub{color:#666}.cards{display:flex;gap:1em;flex-wrap:wrap;ma
 .card span{color:#555}.card.good{border-color:#3a3;background:#f3fbf3}.card.warn{border-color:#d80;background:#fff8ec}\
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #eee;padding:.35em .5em;text-align:left}\
 .bar{display:inline-block;width:120px;height:10px;background:#eee;border-radius:5px;vertical-align:middle}\
-.bar div{height:10px;border-radius:5px}.bar .good{background:#3a3}.bar .warn{background:#d80}\
+.bar div{height:10px;border-radius:5px}.bar .good{background:#3a3}.bar .warn{background:#d80}td.bad{color:#c00;font-weight:bold}td.warn{color:#b60}\
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}</style>";
 
 /// Escapes text for HTML.

@@ -12,6 +12,8 @@
 //! [`FORMAT_VERSION`]: a reader refuses a file without it (not Stipple's) or with another
 //! version (rerun `IncompatibleRerunVersion`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -45,6 +47,73 @@ pub const TOPIC_PLACED: &str = "/stipple/placed";
 /// Recorder statistics ([`RecorderStatsMsg`]), every second and last.
 pub const TOPIC_RECORDER: &str = "/stipple/recorder";
 
+/// Name of the MCAP Metadata record about the session: client, artist, session number, date
+/// ([`session_metadata`]).
+pub const METADATA_SESSION: &str = "session";
+/// Name of the MCAP Metadata record of each design in force ([`design_metadata`]).
+pub const METADATA_DESIGN: &str = "design";
+/// Name of the MCAP Metadata record of the software that wrote the file
+/// ([`versions_metadata`]).
+pub const METADATA_VERSIONS: &str = "versions";
+
+/// The `session` Metadata record: who, whose scalp, which session, when. Names not given are
+/// left out (a reader shows "not recorded"), never written as empty strings.
+pub fn session_metadata(
+    info: &SessionInfo,
+    session_number: Option<u8>,
+) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(c) = &info.client {
+        m.insert("client".into(), c.clone());
+    }
+    if let Some(a) = &info.artist {
+        m.insert("artist".into(), a.clone());
+    }
+    if let Some(n) = session_number {
+        m.insert("session_number".into(), n.to_string());
+    }
+    m.insert("date".into(), info.date());
+    m.insert("started_unix_ns".into(), info.started_unix_ns.to_string());
+    m.insert("source".into(), info.source.clone());
+    m.insert("px_per_mm".into(), info.px_per_mm.to_string());
+    m.insert(
+        "image_size".into(),
+        format!("{}x{}", info.width, info.height),
+    );
+    m
+}
+
+/// The `versions` Metadata record: Stipple, the recording format, the model.
+pub fn versions_metadata(info: &SessionInfo) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("stipple".into(), info.stipple_version.clone()),
+        ("format".into(), info.format.clone()),
+        ("format_version".into(), info.format_version.to_string()),
+        ("model".into(), info.model.clone()),
+        ("detected_on".into(), info.detected_on.clone()),
+    ])
+}
+
+/// The `design` Metadata record of a design change: the numbers, and the whole design as JSON.
+pub fn design_metadata(d: &DesignMsg) -> BTreeMap<String, String> {
+    let zones: Vec<&str> = d.design.zones.iter().map(|z| z.name.as_str()).collect();
+    BTreeMap::from([
+        ("from_seq".into(), d.seq.to_string()),
+        ("session_number".into(), d.design.session.to_string()),
+        ("target_per_cm2".into(), d.design.target_per_cm2.to_string()),
+        ("min_spacing_mm".into(), d.design.min_spacing_mm.to_string()),
+        ("zones".into(), zones.join(", ")),
+        (
+            "hairline_points".into(),
+            d.design.hairline_in_skin_mm.len().to_string(),
+        ),
+        (
+            "json".into(),
+            serde_json::to_string(&d.design).unwrap_or_default(),
+        ),
+    ])
+}
+
 /// Metadata of a recorded session: what produced it and how to re-run it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -72,6 +141,12 @@ pub struct SessionInfo {
     pub started_unix_ns: u64,
     /// What the live detector saw: `"decoded-jpeg"` (the recorded frames themselves).
     pub detected_on: String,
+    /// The client whose scalp this is (`serve --client`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The artist or student at the needle (`serve --artist`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
 }
 
 impl SessionInfo {
@@ -92,7 +167,14 @@ impl SessionInfo {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
             detected_on: "decoded-jpeg".into(),
+            client: config.client.clone(),
+            artist: config.artist.clone(),
         }
+    }
+
+    /// Start date, UTC, `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        crate::calib::date_utc(self.started_unix_ns / 1_000_000_000)
     }
 }
 
@@ -344,8 +426,8 @@ pub struct ImageAnnotations {
     pub circles: Vec<CircleAnnotation>,
     /// Points: the recommendations; zones and hairline as lines.
     pub points: Vec<PointsAnnotation>,
-    /// Labels: the recommendations' order.
-    pub labels: Vec<TextAnnotation>,
+    /// Texts: the recommendations' order (Foxglove's field is `texts`).
+    pub texts: Vec<TextAnnotation>,
 }
 
 fn time_schema() -> serde_json::Value {
@@ -396,7 +478,7 @@ pub fn schema_for(name: &str) -> serde_json::Value {
                 "outline_color": color_schema(),
                 "outline_colors": {"type": "array", "items": color_schema()},
                 "fill_color": color_schema(), "thickness": {"type": "number"}}}},
-            "labels": {"type": "array", "items": {"title": "foxglove.TextAnnotation", "type": "object", "properties": {
+            "texts": {"type": "array", "items": {"title": "foxglove.TextAnnotation", "type": "object", "properties": {
                 "timestamp": time_schema(), "position": point2_schema(),
                 "text": {"type": "string"}, "font_size": {"type": "number"},
                 "text_color": color_schema(), "background_color": color_schema()}}}})),
@@ -408,7 +490,8 @@ pub fn schema_for(name: &str) -> serde_json::Value {
             "px_per_mm": {"type": "number"},
             "width": {"type": "integer"}, "height": {"type": "integer"},
             "jpeg_quality": {"type": "integer"}, "recommendations": {"type": "integer"},
-            "started_unix_ns": {"type": "integer"}, "detected_on": {"type": "string"}})),
+            "started_unix_ns": {"type": "integer"}, "detected_on": {"type": "string"},
+            "client": {"type": "string"}, "artist": {"type": "string"}})),
         "stipple.Detections" => object(json!({
             "seq": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"},
             "mask_seq": {"type": ["integer", "null"]},
@@ -416,13 +499,18 @@ pub fn schema_for(name: &str) -> serde_json::Value {
                 "items": {"type": "array", "items": {"type": "number"}, "minItems": 5, "maxItems": 5}}})),
         "stipple.Overlay" => object(json!({
             "seq": {"type": "integer"}, "captured_unix_ms": {"type": "number"},
+            "latency_ms": {"type": "number"},
             "width": {"type": "integer"}, "height": {"type": "integer"},
             "dots": {"type": "array", "description": "[x_px, y_px, radius_px, kind (0 follicle, 1 pigment)]"},
             "recs": {"type": "array", "description": "[x_px, y_px, order]"},
             "target": {"type": ["array", "null"]},
             "image_from_skin": {"type": "array", "description": "row-major 2x3, skin mm to image px"},
+            "zones": {"type": "array", "description": "zone outlines in image px with their density"},
+            "hairline": {"type": "array", "description": "[x_px, y_px] polyline"},
+            "heat": {"type": ["object", "null"], "description": "density ratio grid in skin mm"},
             "registered": {"type": "boolean"},
-            "dots_placed": {"type": "integer"}, "recs_done": {"type": "integer"}})),
+            "dots_placed": {"type": "integer"}, "recs_done": {"type": "integer"},
+            "source_status": {"type": "string"}})),
         "stipple.Plan" => object(json!({
             "seq": {"type": "integer"},
             "recommendations": {"type": "array", "items": {"type": "object", "properties": {
@@ -555,7 +643,7 @@ pub fn annotations(o: &crate::session::OverlayMsg, timestamp: FoxTime) -> ImageA
             thickness: 6.0,
         });
         for r in &o.recs {
-            a.labels.push(TextAnnotation {
+            a.texts.push(TextAnnotation {
                 timestamp,
                 position: p(r[0] + 9.0, r[1] - 9.0),
                 text: format!("{}", r[2]),

@@ -181,24 +181,21 @@ impl Recorder {
             .compression_threads(0)
             .chunk_size(Some(CHUNK_BYTES));
         let mut writer = options.create(w).map_err(mcap_err)?;
-        let mut ids = BTreeMap::new();
-        for (topic, schema_name) in schema::CHANNELS {
-            let schema = serde_json::to_vec(&schema::schema_for(schema_name))
-                .map_err(|e| mcap_err(mcap::McapError::from(std::io::Error::other(e))))?;
-            let schema_id = writer
-                .add_schema(schema_name, "jsonschema", &schema)
-                .map_err(mcap_err)?;
-            let id = writer
-                .add_channel(schema_id, topic, "json", &BTreeMap::new())
-                .map_err(mcap_err)?;
-            ids.insert(topic, id);
-        }
+        // Which software wrote it, as an MCAP Metadata record (also in the session message).
+        writer
+            .write_metadata(&mcap::records::Metadata {
+                name: schema::METADATA_VERSIONS.into(),
+                metadata: schema::versions_metadata(&info),
+            })
+            .map_err(mcap_err)?;
         let clock = Clock::now();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::sync_channel(queue.max(1));
         let mut sink = Sink {
             writer,
-            ids,
+            ids: BTreeMap::new(),
+            session_written: false,
+            info: info.clone(),
             sequence: 0,
             shared: shared.clone(),
             clock,
@@ -347,7 +344,14 @@ impl Drop for Recorder {
 /// The writer thread's side.
 struct Sink<W: Write + Seek> {
     writer: mcap::Writer<W>,
+    /// Channel ids by topic; a channel is registered with its first message, so the file has
+    /// no empty channels (no `/camera/calibration` without a calibration).
     ids: BTreeMap<&'static str, u16>,
+    /// The session, for the `session` Metadata record.
+    info: SessionInfo,
+    /// Whether the `session` Metadata record is written (with the first design, which gives
+    /// the session number; at the end at the latest).
+    session_written: bool,
     sequence: u32,
     shared: Arc<Shared>,
     clock: Clock,
@@ -363,8 +367,57 @@ impl<W: Write + Seek> Sink<W> {
         }
     }
 
+    /// The channel of `topic`, registered (schema and channel) on first use.
+    fn channel(&mut self, topic: &str) -> Result<u16, RecordError> {
+        if let Some(&id) = self.ids.get(topic) {
+            return Ok(id);
+        }
+        let Some(&(topic, schema_name)) = schema::CHANNELS.iter().find(|(t, _)| *t == topic) else {
+            return Err(RecordError::BadMessage {
+                path: self.path.clone(),
+                topic: topic.to_string(),
+                reason: "not a channel of the recording format".into(),
+            });
+        };
+        let schema = serde_json::to_vec(&schema::schema_for(schema_name))
+            .map_err(|e| self.mcap_err(mcap::McapError::from(std::io::Error::other(e))))?;
+        let schema_id = self
+            .writer
+            .add_schema(schema_name, "jsonschema", &schema)
+            .map_err(|e| self.mcap_err(e))?;
+        let id = self
+            .writer
+            .add_channel(schema_id, topic, "json", &BTreeMap::new())
+            .map_err(|e| self.mcap_err(e))?;
+        self.ids.insert(topic, id);
+        Ok(id)
+    }
+
+    fn metadata(
+        &mut self,
+        name: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<(), RecordError> {
+        self.writer
+            .write_metadata(&mcap::records::Metadata {
+                name: name.into(),
+                metadata,
+            })
+            .map_err(|e| self.mcap_err(e))
+    }
+
+    /// The `session` Metadata record, once.
+    fn session_metadata(&mut self, design: Option<&Design>) -> Result<(), RecordError> {
+        if self.session_written {
+            return Ok(());
+        }
+        self.session_written = true;
+        let m = schema::session_metadata(&self.info, design.map(|d| d.session));
+        self.metadata(schema::METADATA_SESSION, m)
+    }
+
     fn raw(&mut self, topic: &str, log_time: u64, data: &[u8]) -> Result<(), RecordError> {
-        let channel_id = self.ids.get(topic).copied().unwrap_or(0);
+        let channel_id = self.channel(topic)?;
         self.sequence = self.sequence.wrapping_add(1);
         let header = mcap::records::MessageHeader {
             channel_id,
@@ -404,11 +457,13 @@ impl<W: Write + Seek> Sink<W> {
         design: Option<&Design>,
     ) -> Result<(), RecordError> {
         if let Some(design) = design {
+            self.session_metadata(Some(design))?;
             let msg = DesignMsg {
                 seq,
                 design: design.clone(),
             };
             self.json(schema::TOPIC_DESIGN, ns, &msg)?;
+            self.metadata(schema::METADATA_DESIGN, schema::design_metadata(&msg))?;
         }
         for p in placed {
             self.json(schema::TOPIC_PLACED, ns, p)?;
@@ -509,6 +564,7 @@ fn write_loop<W: Write + Seek>(
     if let Some(err) = failed {
         return Err(err);
     }
+    sink.session_metadata(None)?;
     sink.stats(true)?;
     sink.writer.finish().map_err(|e| sink.mcap_err(e))?;
     let stats = sink.shared.stats(true);
@@ -560,6 +616,8 @@ mod tests {
             recommendations: 12,
             started_unix_ns: 1_700_000_000_000_000_000,
             detected_on: "decoded-jpeg".into(),
+            client: Some("C. Client".into()),
+            artist: Some("A. Student".into()),
         }
     }
 

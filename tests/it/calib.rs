@@ -308,6 +308,8 @@ fn cli_json_contract() -> Result<(), Box<dyn std::error::Error>> {
             "3.0",
             "--format",
             "json",
+            // No working-plane view among synthetic views: save the views' scale on purpose.
+            "--px-per-mm-from-views",
             "--out",
         ])
         .arg(dir.path().join("rig.toml"))
@@ -338,11 +340,28 @@ fn cli_json_contract() -> Result<(), Box<dyn std::error::Error>> {
         "rms_px",
         "views_used",
         "views_rejected",
+        // Issue 21's additions.
+        "image_width",
+        "image_height",
+        "px_per_mm",
+        "px_per_mm_sigma",
+        "px_per_mm_source",
+        "working_distance_mm",
+        "coverage",
+        "verdict",
+        "warnings",
+        "saved_to",
     ];
     want.sort_unstable();
     let mut got = keys.clone();
     got.sort_unstable();
     assert_eq!(got, want);
+    // Five views: a warning, and a verdict asking for more.
+    assert!(json["warnings"].as_array().is_some_and(|w| w
+        .iter()
+        .any(|w| w.as_str().is_some_and(|s| s.contains("only 5 views")))));
+    assert_eq!(json["verdict"]["good_for_smp"], false);
+    assert_eq!(json["px_per_mm_source"], "least-tilted-view");
     for k in [
         "fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3", "rms_px",
     ] {

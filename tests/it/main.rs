@@ -3,7 +3,9 @@
 mod accuracy;
 mod calib;
 mod calib_live;
+mod calib_scale;
 mod detect;
+mod foxglove;
 mod layers;
 mod model;
 mod plan;

@@ -22,12 +22,17 @@ use tokio_tungstenite::tungstenite::Message;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-fn free_addr() -> Result<SocketAddr, std::io::Error> {
+pub(crate) fn free_addr() -> Result<SocketAddr, std::io::Error> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 /// Minimal blocking HTTP/1.0 request; the body of a 200 answer.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<String, String> {
+pub(crate) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<String, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
@@ -46,7 +51,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<String
     Ok(body.to_string())
 }
 
-fn status(addr: SocketAddr) -> Option<serde_json::Value> {
+pub(crate) fn status(addr: SocketAddr) -> Option<serde_json::Value> {
     http(addr, "GET", "/api/status", "")
         .ok()
         .and_then(|b| serde_json::from_str(&b).ok())
@@ -95,7 +100,10 @@ fn wait_for_frames(
     }
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> Result<std::process::ExitStatus, String> {
+pub(crate) fn wait_exit(
+    child: &mut Child,
+    limit: Duration,
+) -> Result<std::process::ExitStatus, String> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
@@ -153,8 +161,17 @@ fn sigint_leaves_a_valid_indexed_mcap_with_every_processed_frame() -> TestResult
         .values()
         .map(|c| c.topic.as_str())
         .collect();
+    // Every channel that has messages, and no empty one: without a calibration there is no
+    // calibration channel (issue 21).
     for (topic, _) in schema::CHANNELS {
-        assert!(topics.contains(&topic), "{topic} missing from {topics:?}");
+        assert_eq!(
+            topics.contains(&topic),
+            topic != schema::TOPIC_CALIBRATION,
+            "{topic} in {topics:?}"
+        );
+    }
+    for (id, count) in &stats.channel_message_counts {
+        assert!(*count > 0, "channel {id} has no message");
     }
     let mut per_topic = std::collections::BTreeMap::<String, u64>::new();
     let mut last_stats = None;
@@ -369,6 +386,8 @@ fn info() -> SessionInfo {
         recommendations: 12,
         started_unix_ns: 1_800_000_000_000_000_000,
         detected_on: "decoded-jpeg".into(),
+        client: Some("J. Doe".into()),
+        artist: Some("S. Student".into()),
     }
 }
 
@@ -430,7 +449,12 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
             in_skin_mm: [10.5 + i as f64, 8.5],
             radius_mm: 0.25,
             nearest_rec_mm: Some(*d),
-            nearest_dot_mm: Some(if i == 2 || i == 7 { 0.55 } else { 0.9 }),
+            // Two violations: 0.55 of 0.7 mm (major), 0.30 of 0.7 mm (severe).
+            nearest_dot_mm: Some(match i {
+                2 => 0.55,
+                7 => 0.3,
+                _ => 0.9,
+            }),
             min_spacing_mm: 0.7,
         })
         .collect();
@@ -515,6 +539,36 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     assert!((r.on_plan_share - 0.7).abs() < 1e-12);
     assert_eq!(r.without_plan, 1);
     assert_eq!(r.spacing_violations.len(), 2);
+    // Who, whose scalp, when (issue 21): from the recording's metadata.
+    assert_eq!(r.student.as_deref(), Some("S. Student"));
+    assert_eq!(r.client.as_deref(), Some("J. Doe"));
+    assert_eq!(r.date, "2027-01-15");
+    assert_eq!(r.session_number.as_deref(), Some("1"));
+    // Each violation with its distance and severity.
+    let v: Vec<(f64, report::Severity)> = r
+        .spacing_violations
+        .iter()
+        .map(|v| (v.nearest_dot_mm, v.severity))
+        .collect();
+    assert_eq!(
+        v,
+        [
+            (0.55, report::Severity::Major),
+            (0.3, report::Severity::Severe)
+        ]
+    );
+    assert!((r.spacing_violations[1].short_by_mm - 0.4).abs() < 1e-12);
+    // The grade: on plan 40 x 0.7 = 28; spacing 30 - 5 - 10 = 15; density goal 30 (125% of
+    // the target, capped at 100%): 73, a C.
+    let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
+    assert!(
+        (parts[0] - 28.0).abs() < 1e-9
+            && (parts[1] - 15.0).abs() < 1e-9
+            && (parts[2] - 30.0).abs() < 1e-9,
+        "{parts:?}"
+    );
+    assert!((r.grade.points - 73.0).abs() < 1e-9);
+    assert_eq!(r.grade.letter, 'C');
     assert!(
         (r.dots_per_minute - 200.0).abs() < 1e-6,
         "{}",
