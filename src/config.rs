@@ -127,6 +127,10 @@ pub struct ServeConfig {
     pub calibration: Option<crate::calib::Calibration>,
     /// Where calibration mode saves its files.
     pub calibration_dir: PathBuf,
+    /// Host names the service answers to besides its bound address (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// The access token every request must carry (required beyond loopback), if any.
+    pub token: Option<String>,
 }
 
 impl ServeConfig {
@@ -150,6 +154,8 @@ impl ServeConfig {
             record: None,
             calibration: None,
             calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
+            allow_hosts: Vec::new(),
+            token: None,
         }
     }
 
@@ -180,6 +186,11 @@ impl ServeConfig {
             fps: self.fps,
             seed: self.seed,
         }
+    }
+
+    /// Who may talk to the service once it listens on `bound` (the listener's address).
+    pub fn access(&self, bound: SocketAddr) -> crate::server::Access {
+        crate::server::Access::new(bound, &self.allow_hosts, self.token.clone())
     }
 
     /// The camera's settings.

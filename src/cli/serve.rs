@@ -63,6 +63,15 @@ pub struct ServeArgs {
     /// dots); opens in Foxglove, replays with `stipple replay FILE`.
     #[arg(long, value_name = "FILE.mcap")]
     pub record: Option<PathBuf>,
+    /// A host name the page may be opened under besides the bound address (for example the
+    /// machine's name on the local network); repeatable. Requests naming any other host are
+    /// refused (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Read the access token from this file instead of making one up. A token is required
+    /// whenever `--bind` is beyond loopback; given on loopback, it is required there too.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -102,6 +111,12 @@ impl ServeConfig {
             (None, false) => (ModelChoice::Bundled, MODEL_BUNDLED.to_string()),
         };
         config.record = args.record.clone();
+        config.allow_hosts = args.allow_hosts.clone();
+        config.token = match &args.token_file {
+            Some(path) => Some(read_token(path)?),
+            None if !args.bind.ip().is_loopback() => Some(new_token()),
+            None => None,
+        };
         let mut px_per_mm = args.px_per_mm;
         if let Some(path) = &args.calibration {
             let c = load_calibration(path)?;
@@ -110,6 +125,34 @@ impl ServeConfig {
         }
         Ok(config.with_px_per_mm(px_per_mm))
     }
+}
+
+/// Shortest token accepted from `--token-file`.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The token in `path` (surrounding whitespace ignored): at least [`MIN_TOKEN_CHARS`]
+/// characters from `A-Z a-z 0-9 - _ . ~`, so that it travels unchanged in a URL and a cookie.
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--token-file {}: cannot read it", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        token.len() >= MIN_TOKEN_CHARS
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)),
+        "--token-file {}: the token must be at least {MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - _ . ~",
+        path.display()
+    );
+    Ok(token.to_string())
+}
+
+/// A fresh random token: 128 bits from the OS, as hex.
+fn new_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A calibration file (`calib::load` validates every field).
@@ -135,6 +178,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServeConfig::from_cli(&args)?;
     if !config.bind.ip().is_loopback() {
         tracing::warn!(bind = %config.bind, "listening beyond loopback: the page is reachable from the network");
+    }
+    if let Some(token) = &config.token {
+        let host = if config.bind.ip().is_unspecified() {
+            "THIS-MACHINE".to_string()
+        } else {
+            config.bind.ip().to_string()
+        };
+        // The one place the token is shown: the artist opens this address once; the page then
+        // keeps it as a cookie.
+        let line = format!(
+            "access token required; open http://{host}:{}/?token={token}\n",
+            config.bind.port()
+        );
+        std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes())
+            .context("writing to stderr")?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

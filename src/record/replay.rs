@@ -476,7 +476,8 @@ pub fn app(state: AppState, player: Arc<Player>) -> Router {
         .route("/api/replay", get(get_replay).post(post_replay))
         .route("/replay.js", get(replay_js))
         .with_state(player);
-    server::app(state).merge(controls)
+    let access = state.access.clone();
+    server::protect(server::routes(state).merge(controls), access)
 }
 
 /// Serves `rec` on an already-bound listener until `signal` resolves.
@@ -520,16 +521,24 @@ pub async fn serve(
     let playing = tokio::spawn(player.clone().run(state.clone(), shutdown.clone()));
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "replaying at http://{addr}/");
-    let served = axum::serve(listener, app(state, player))
-        .with_graceful_shutdown({
+    let mut state = state;
+    state.access = Arc::new(server::Access::new(addr, &[], None));
+    let served = server::listen::serve(
+        listener,
+        app(state, player),
+        |tcp| {
+            let _ = tcp.set_nodelay(true);
+        },
+        {
             let stop = stop.clone();
             async move {
                 signal.await;
                 stop.trigger();
             }
-        })
-        .await
-        .context("serving HTTP");
+        },
+    )
+    .await
+    .context("serving HTTP");
     stop.trigger();
     let _ = playing.await;
     if let Some(w) = worker {
