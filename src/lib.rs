@@ -37,6 +37,7 @@ pub mod calib;
 pub mod cli;
 pub mod config;
 pub mod frame;
+pub mod limits;
 pub mod mailbox;
 pub mod metrics;
 pub mod overlay;

@@ -52,7 +52,11 @@ pub struct ModelArgs {
     #[arg(long)]
     pub no_model: bool,
     /// ONNX Runtime intra-op threads for the model.
-    #[arg(long, default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS)]
+    #[arg(
+        long,
+        default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS,
+        value_parser = crate::limits::parse_model_threads
+    )]
     pub model_threads: usize,
 }
 
@@ -151,12 +155,11 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
         }
         (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
     };
-    if !(scale.px_per_mm.is_finite() && scale.px_per_mm > 0.0) {
-        anyhow::bail!(
-            "--px-per-mm must be a positive number, got {}",
-            scale.px_per_mm
-        );
-    }
+    let what = match &scale.calibration {
+        Some((path, _, _)) => format!("calibration {}: px_per_mm", path.display()),
+        None => "--px-per-mm".to_string(),
+    };
+    crate::limits::check_px_per_mm(&what, scale.px_per_mm).map_err(anyhow::Error::msg)?;
     Ok(scale)
 }
 

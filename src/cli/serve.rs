@@ -85,14 +85,17 @@ impl ServeConfig {
             "--fps must be in (0, 240], got {}",
             args.fps
         );
-        anyhow::ensure!(
-            args.width >= 64 && args.height >= 64,
-            "--width/--height must be at least 64"
-        );
-        anyhow::ensure!(
-            args.px_per_mm.is_finite() && args.px_per_mm > 0.0,
-            "--px-per-mm must be positive"
-        );
+        let sides = crate::limits::FRAME_SIDE_PX;
+        for (flag, v) in [("--width", args.width), ("--height", args.height)] {
+            anyhow::ensure!(
+                sides.contains(&v),
+                "{flag} must be between {} and {} px, got {v}",
+                sides.start(),
+                sides.end()
+            );
+        }
+        crate::limits::check_px_per_mm("--px-per-mm", args.px_per_mm)
+            .map_err(anyhow::Error::msg)?;
         let mut config = ServeConfig::new();
         config.source = args.source.clone();
         config.bind = args.bind;

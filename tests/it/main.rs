@@ -7,5 +7,6 @@ mod detect;
 mod model;
 mod plan;
 mod record;
+mod security;
 mod serve;
 mod synth;
