@@ -127,6 +127,8 @@ pub struct ServeConfig {
     pub calibration: Option<crate::calib::Calibration>,
     /// Where calibration mode saves its files.
     pub calibration_dir: PathBuf,
+    /// `--overwrite`: `--record` may replace an existing file.
+    pub record_overwrite: bool,
     /// Host names the service answers to besides its bound address (`--allow-host`).
     pub allow_hosts: Vec<String>,
     /// The access token every request must carry (required beyond loopback), if any.
@@ -154,6 +156,7 @@ impl ServeConfig {
             record: None,
             calibration: None,
             calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
+            record_overwrite: false,
             allow_hosts: Vec::new(),
             token: None,
         }

@@ -245,13 +245,14 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     // Recording: the writer thread starts now, so that a file that cannot be created stops
     // `serve` before it serves anything.
     let recorder = match &config.record {
-        Some(path) => Some(record::Recorder::create(
+        Some(path) => Some(record::Recorder::create_with(
             path,
             record::schema::SessionInfo::new(config, &state.source, &state.model),
             config
                 .calibration
                 .as_ref()
                 .map(record::schema::camera_calibration),
+            config.record_overwrite,
         )?),
         None => None,
     };
@@ -518,7 +519,7 @@ fn process_loop(
                 dropped = stats.frames_dropped,
                 "recording finished with its summary and index"
             ),
-            Err(err) => tracing::error!(cause = %err, "recording not finished cleanly"),
+            Err(err) => tracing::error!(cause = %record::with_causes(&err), "recording not finished cleanly"),
         }
     }
     tracing::debug!("processing stopped");

@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// dots); opens in Foxglove, replays with `stipple replay FILE`.
     #[arg(long, value_name = "FILE.mcap")]
     pub record: Option<PathBuf>,
+    /// Let `--record` replace an existing file (without it, an existing file is an error).
+    #[arg(long, requires = "record")]
+    pub overwrite: bool,
     /// A host name the page may be opened under besides the bound address (for example the
     /// machine's name on the local network); repeatable. Requests naming any other host are
     /// refused (DNS rebinding).
@@ -114,6 +117,7 @@ impl ServeConfig {
             (None, false) => (ModelChoice::Bundled, MODEL_BUNDLED.to_string()),
         };
         config.record = args.record.clone();
+        config.record_overwrite = args.overwrite;
         config.allow_hosts = args.allow_hosts.clone();
         config.token = match &args.token_file {
             Some(path) => Some(read_token(path)?),

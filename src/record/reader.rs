@@ -72,6 +72,10 @@ pub struct Recording {
     pub bad_messages: u64,
 }
 
+/// Largest recording read (it is read whole into memory): about 50 minutes at 1280x720 and
+/// 30 fps.
+pub const MAX_RECORDING_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
 impl Recording {
     /// Reads a recording.
     ///
@@ -79,10 +83,34 @@ impl Recording {
     /// [`RecordError`] naming the file: unreadable, not MCAP, truncated header, not Stipple's,
     /// another format version, or without a complete frame.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let bytes = std::fs::read(path).map_err(|source| RecordError::Io {
+        let io = |source| RecordError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Looked at before opening: opening a FIFO for reading would block until a writer
+        // comes, and a device such as /dev/zero never ends.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a recording is read only from a plain file)",
+            )));
+        }
+        if meta.len() > MAX_RECORDING_BYTES {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes, over the limit of {MAX_RECORDING_BYTES} bytes a recording may have",
+                    meta.len()
+                ),
+            )));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_RECORDING_BYTES),
+            &mut bytes,
+        )
+        .map_err(io)?;
         Self::from_bytes(path, &bytes)
     }
 
@@ -122,7 +150,8 @@ impl Recording {
                 })
             }
         }
-        let finished = matches!(mcap::Summary::read(bytes), Ok(Some(_)));
+        let summary = mcap::Summary::read(bytes).ok().flatten();
+        let finished = summary.is_some();
 
         let mut parts = Parts::default();
         let stream = mcap::MessageStream::new_with_options(bytes, Options::IgnoreEndMagic.into())
@@ -140,7 +169,14 @@ impl Recording {
                 }
             }
         }
-        if let Some(d) = &damage {
+        if let (Some(d), Some(summary)) = (&damage, &summary) {
+            // A damaged chunk in the middle of a finished file: the summary's chunk index says
+            // where every chunk starts, so read them one by one and skip only the bad ones.
+            let (resynced, skipped) = read_by_chunk_index(path, bytes, summary)?;
+            tracing::warn!(file = %path.display(), cause = %d, skipped = %skipped, "damaged recording: read every intact chunk through the summary's index");
+            parts = resynced;
+            damage = Some(format!("{d}; resynchronised through the chunk index, skipped: {skipped}"));
+        } else if let Some(d) = &damage {
             tracing::warn!(file = %path.display(), cause = %d, "recording cut short: reading up to its last complete chunk");
         }
         parts.into_recording(path_buf, finished, damage)
@@ -163,6 +199,44 @@ impl Recording {
             .map(|d| d.design.clone())
             .unwrap_or_default()
     }
+}
+
+/// Reads every chunk the summary indexes, in file order, skipping those that do not decode;
+/// returns what was gathered and a description of the chunks skipped.
+fn read_by_chunk_index(
+    path: &Path,
+    bytes: &[u8],
+    summary: &mcap::Summary,
+) -> Result<(Parts, String), RecordError> {
+    let mut parts = Parts::default();
+    let mut chunks: Vec<_> = summary.chunk_indexes.iter().collect();
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    let mut skipped = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        // Decode the whole chunk first, so a chunk that fails half-way adds nothing.
+        let messages: Result<Vec<_>, _> = summary
+            .stream_chunk(bytes, chunk)
+            .and_then(|m| m.collect::<Result<Vec<_>, _>>());
+        match messages {
+            Ok(messages) => {
+                for m in messages {
+                    parts.add(path, &m.channel.topic, m.log_time, &m.data)?;
+                }
+            }
+            Err(err) => skipped.push(format!(
+                "chunk {} of {} at byte {} ({err})",
+                i + 1,
+                chunks.len(),
+                chunk.chunk_start_offset
+            )),
+        }
+    }
+    let skipped = if skipped.is_empty() {
+        "none".to_string()
+    } else {
+        skipped.join(", ")
+    };
+    Ok((parts, skipped))
 }
 
 /// Messages gathered while streaming, before frames are assembled.

@@ -260,7 +260,7 @@ impl Player {
             "step" => {
                 c.playing = false;
                 let by = cmd.by.unwrap_or(1);
-                c.index = (c.index as i64 + by).clamp(0, last as i64) as usize;
+                c.index = (c.index as i64).saturating_add(by).clamp(0, last as i64) as usize;
             }
             "seek" => {
                 c.playing = false;
@@ -268,8 +268,14 @@ impl Player {
                     (Some(i), _) if i <= last => i,
                     (Some(i), _) => return Err(format!("index {i} is past the last frame {last}")),
                     (None, Some(t)) => {
+                        let duration = self.rec.duration_s();
+                        if !(t.is_finite() && (0.0..=duration).contains(&t)) {
+                            return Err(format!(
+                                "t_s must be between 0 and {duration:.3} s (the recording's length), got {t}"
+                            ));
+                        }
                         let first = self.rec.frames.first().map_or(0, |f| f.log_time_ns);
-                        let at = first + (t.max(0.0) * 1e9) as u64;
+                        let at = first.saturating_add((t * 1e9) as u64);
                         self.rec
                             .frames
                             .partition_point(|f| f.log_time_ns < at)
