@@ -108,30 +108,44 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let spec = BoardSpec::parse(&args.board, args.square_mm).context("--board/--square-mm")?;
     let mut images = Vec::new();
     let mut unreadable = Vec::new();
-    let mut size: Option<(u32, u32)> = None;
+    let mut loaded = Vec::new();
     for path in &args.images {
         let name = path.display().to_string();
         match load_gray(path) {
-            Ok(img) => {
-                let dims = img.dimensions();
-                match size {
-                    Some(first) if first != dims => unreadable.push(RejectedView {
-                        name,
-                        reason: format!(
-                            "image is {}x{} px, the first image is {}x{}",
-                            dims.0, dims.1, first.0, first.1
-                        ),
-                    }),
-                    _ => {
-                        size = Some(dims);
-                        images.push((name, img));
-                    }
-                }
-            }
+            Ok(img) => loaded.push((name, img)),
             Err(err) => unreadable.push(RejectedView {
                 name,
                 reason: format!("{err:#}"),
             }),
+        }
+    }
+    // The image size is the one most readable views share (the first among equals), so one
+    // odd first image does not make every good view "the wrong size".
+    let mut counts: Vec<((u32, u32), usize)> = Vec::new();
+    for (_, img) in &loaded {
+        match counts.iter_mut().find(|(d, _)| *d == img.dimensions()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((img.dimensions(), 1)),
+        }
+    }
+    let size = counts
+        .iter()
+        .fold(None, |best: Option<((u32, u32), usize)>, &(d, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((d, n)),
+        })
+        .map(|(d, _)| d);
+    for (name, img) in loaded {
+        let dims = img.dimensions();
+        match size {
+            Some(s) if s != dims => unreadable.push(RejectedView {
+                name,
+                reason: format!(
+                    "image is {}x{} px, most images are {}x{}",
+                    dims.0, dims.1, s.0, s.1
+                ),
+            }),
+            _ => images.push((name, img)),
         }
     }
     let result = calibrate_images(&images, &spec);

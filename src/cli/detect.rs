@@ -1,5 +1,6 @@
 //! `stipple detect`: find every follicle and pigment dot in still images.
 
+use crate::source::file::Damaged;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,6 @@ use crate::perception::{
     model_kind_for, score::density_per_cm2, Detector, FuseConfig, OnnxSegmenter, SegmentConfig,
     Segmenter,
 };
-use crate::source::file::load_rgb;
 
 /// Output formats of `stipple detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +38,10 @@ pub struct ScaleArgs {
     /// A calibration file (TOML) giving the scale (and the image size it was made for).
     #[arg(long, conflicts_with = "px_per_mm")]
     pub calibration: Option<PathBuf>,
+    /// Use truncated JPEGs anyway (their missing part comes out grey) with a warning naming
+    /// the file, instead of refusing them.
+    #[arg(long)]
+    pub accept_damaged_images: bool,
 }
 
 /// The detector of every per-image command: the classical blobs fused with the bundled
@@ -100,6 +104,8 @@ pub(crate) struct Scale {
     pub px_per_mm: f64,
     /// The calibration file and the image size it was made for.
     pub calibration: Option<(std::path::PathBuf, u32, u32)>,
+    /// What to do with a truncated JPEG (`--accept-damaged-images`).
+    pub damaged: crate::source::file::Damaged,
 }
 
 impl Scale {
@@ -123,7 +129,7 @@ pub(crate) fn load_checked(
     scale: &Scale,
     failures: &mut usize,
 ) -> Option<image::RgbImage> {
-    let image = match load_rgb(path) {
+    let image = match crate::source::file::load_rgb_with(path, scale.damaged) {
         Ok(img) => img,
         Err(err) => {
             eprintln!("stipple: error: {err}");
@@ -145,15 +151,25 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
         (Some(p), _) => Scale {
             px_per_mm: p,
             calibration: None,
+            damaged: Damaged::Refuse,
         },
         (None, Some(path)) => {
             let cal = crate::calib::load(path)?;
             Scale {
                 px_per_mm: cal.px_per_mm,
                 calibration: Some((path.to_owned(), cal.image_width, cal.image_height)),
+                damaged: Damaged::Refuse,
             }
         }
         (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
+    };
+    let scale = Scale {
+        damaged: if args.accept_damaged_images {
+            Damaged::Warn
+        } else {
+            Damaged::Refuse
+        },
+        ..scale
     };
     let what = match &scale.calibration {
         Some((path, _, _)) => format!("calibration {}: px_per_mm", path.display()),

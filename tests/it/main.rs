@@ -1,9 +1,11 @@
 //! Integration tests: one binary, a module per area (ripgrep's layout), so the suite links once.
 
 mod accuracy;
+mod bad_input;
 mod calib;
 mod calib_live;
 mod detect;
+mod fuzz;
 mod model;
 mod plan;
 mod record;
