@@ -69,7 +69,10 @@ mod tests {
         assert!(check_px_per_mm("--px-per-mm", 1000.0).is_ok());
         for bad in [0.1, 2.99, 1000.5, f64::NAN, f64::INFINITY, -5.0, 1e-9] {
             let err = check_px_per_mm("--px-per-mm", bad).expect_err("refused");
-            assert!(err.contains("--px-per-mm") && err.contains("between 3 and 1000"), "{err}");
+            assert!(
+                err.contains("--px-per-mm") && err.contains("between 3 and 1000"),
+                "{err}"
+            );
         }
         assert!(parse_model_threads("100000").is_err());
         assert!(parse_model_threads("0").is_err());

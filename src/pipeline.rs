@@ -519,7 +519,9 @@ fn process_loop(
                 dropped = stats.frames_dropped,
                 "recording finished with its summary and index"
             ),
-            Err(err) => tracing::error!(cause = %record::with_causes(&err), "recording not finished cleanly"),
+            Err(err) => {
+                tracing::error!(cause = %record::with_causes(&err), "recording not finished cleanly")
+            }
         }
     }
     tracing::debug!("processing stopped");

@@ -130,10 +130,13 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     }
     let size = counts
         .iter()
-        .fold(None, |best: Option<((u32, u32), usize)>, &(d, n)| match best {
-            Some((_, m)) if m >= n => best,
-            _ => Some((d, n)),
-        })
+        .fold(
+            None,
+            |best: Option<((u32, u32), usize)>, &(d, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((d, n)),
+            },
+        )
         .map(|(d, _)| d);
     for (name, img) in loaded {
         let dims = img.dimensions();

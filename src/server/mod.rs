@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
+use axum::http::{HeaderName, HeaderValue};
 use axum::Router;
 use tokio::sync::{broadcast, Semaphore};
-use axum::http::{HeaderName, HeaderValue};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;

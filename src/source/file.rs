@@ -174,7 +174,9 @@ pub fn checked_reader(
         .map_err(io)?
         .with_guessed_format()
         .map_err(io)?;
-    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_file_is_complete(path).map_err(io)? {
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && !jpeg_file_is_complete(path).map_err(io)?
+    {
         match damaged {
             Damaged::Refuse => {
                 return Err(ImageLoadError::TruncatedJpeg {
@@ -292,7 +294,10 @@ mod tests {
         std::fs::write(&cut, &jpeg[..jpeg.len() * 2 / 3])?;
         assert!(!jpeg_is_complete(&jpeg[..jpeg.len() * 2 / 3]));
         let err = load_rgb(&cut).unwrap_err().to_string();
-        assert!(err.contains("cut.jpg") && err.contains("truncated JPEG"), "{err}");
+        assert!(
+            err.contains("cut.jpg") && err.contains("truncated JPEG"),
+            "{err}"
+        );
         assert_eq!(load_rgb_with(&cut, Damaged::Warn)?.dimensions(), (160, 120));
         let whole = dir.path().join("whole.jpg");
         std::fs::write(&whole, &jpeg)?;
@@ -319,7 +324,10 @@ mod tests {
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         std::fs::write(&bomb, &png)?;
         let err = load_rgb(&bomb).unwrap_err().to_string();
-        assert!(err.contains("bomb.png") && err.contains("over the limit"), "{err}");
+        assert!(
+            err.contains("bomb.png") && err.contains("over the limit"),
+            "{err}"
+        );
         Ok(())
     }
 
@@ -329,7 +337,11 @@ mod tests {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

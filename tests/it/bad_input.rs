@@ -22,6 +22,9 @@ fn stipple_limited(args: &[&str]) -> Output {
         .expect("run prlimit")
 }
 
+/// `plan` with the flags it requires.
+const PLAN: [&str; 5] = ["plan", "--target-density", "40", "--min-spacing-mm", "0.8"];
+
 fn has_prlimit() -> bool {
     Command::new("prlimit").arg("--version").output().is_ok()
 }
@@ -63,8 +66,8 @@ fn r22_px_per_mm_outside_3_to_1000_is_refused_naming_the_range() {
     skin_png(&img);
     let img = img.to_str().expect("utf-8 path");
     for bad in ["0.1", "0.5", "1e-9", "2000", "NaN"] {
-        for cmd in ["detect", "plan"] {
-            let out = stipple_limited(&[cmd, "--px-per-mm", bad, img]);
+        for cmd in [&["detect"][..], &PLAN[..]] {
+            let out = stipple_limited(&[cmd, &["--px-per-mm", bad, img]].concat());
             refused(&out, &["--px-per-mm", "between 3 and 1000"]);
         }
     }
@@ -72,7 +75,11 @@ fn r22_px_per_mm_outside_3_to_1000_is_refused_naming_the_range() {
     refused(&out, &["--px-per-mm", "between 3 and 1000"]);
     // In range it runs (under the same limit).
     let out = stipple_limited(&["detect", "--no-model", "--px-per-mm", "20", img]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -84,8 +91,16 @@ fn r22_calibration_files_reject_bad_scale_and_unknown_keys() {
     ))
     .expect("read synthetic.toml");
     let cases = [
-        ("tiny.toml", good.replace("px_per_mm = 20.0", "px_per_mm = 0.3"), "px_per_mm"),
-        ("nan.toml", good.replace("px_per_mm = 20.0", "px_per_mm = nan"), "px_per_mm"),
+        (
+            "tiny.toml",
+            good.replace("px_per_mm = 20.0", "px_per_mm = 0.3"),
+            "px_per_mm",
+        ),
+        (
+            "nan.toml",
+            good.replace("px_per_mm = 20.0", "px_per_mm = nan"),
+            "px_per_mm",
+        ),
         (
             "typo.toml",
             good.replace("px_per_mm = 20.0", "px_per_mm = 20.0\npx_per_cm = 200.0"),
@@ -112,7 +127,11 @@ fn r22_model_threads_and_frame_size_are_bounded() {
         .output()
         .expect("run");
     refused(&out, &["--model-threads", "between 1 and 64"]);
-    for (flag, v) in [("--width", "100000"), ("--height", "100000"), ("--width", "10")] {
+    for (flag, v) in [
+        ("--width", "100000"),
+        ("--height", "100000"),
+        ("--width", "10"),
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_stipple"))
             .args(["serve", "--no-model", "--bind", "127.0.0.1:0", flag, v])
             .output()
@@ -139,20 +158,32 @@ fn r22_a_truncated_jpeg_is_an_error_naming_it_and_the_rest_are_processed() {
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("cut.jpg") && stderr.contains("truncated JPEG"), "{stderr}");
+    assert!(
+        stderr.contains("cut.jpg") && stderr.contains("truncated JPEG"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("good.png"), "{stdout}");
     // --accept-damaged-images: a warning, and both are processed.
     let out = Command::new(env!("CARGO_BIN_EXE_stipple"))
-        .args(["detect", "--no-model", "--px-per-mm", "20", "--accept-damaged-images"])
+        .args([
+            "detect",
+            "--no-model",
+            "--px-per-mm",
+            "20",
+            "--accept-damaged-images",
+        ])
         .arg(&cut)
         .arg(&good)
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("cut.jpg") && stderr.contains("truncated"), "{stderr}");
+    assert!(
+        stderr.contains("cut.jpg") && stderr.contains("truncated"),
+        "{stderr}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
@@ -197,17 +228,27 @@ fn r22_a_png_bomb_is_refused_from_its_header_under_a_memory_limit() {
     let good = dir.path().join("good.png");
     skin_png(&good);
     let (big_s, good_s) = (big.to_str().expect("utf-8"), good.to_str().expect("utf-8"));
-    for cmd in ["detect", "plan"] {
-        let out = stipple_limited(&[cmd, "--no-model", "--px-per-mm", "20", big_s, good_s]);
+    for cmd in [&["detect"][..], &PLAN[..]] {
+        let out =
+            stipple_limited(&[cmd, &["--no-model", "--px-per-mm", "20", big_s, good_s]].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
-        assert!(stderr.contains("bomb.png") && stderr.contains("over the limit"), "{stderr}");
-        if cmd == "detect" {
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {stderr}");
+        assert!(
+            stderr.contains("bomb.png") && stderr.contains("over the limit"),
+            "{stderr}"
+        );
+        if cmd[0] == "detect" {
             assert!(String::from_utf8_lossy(&out.stdout).contains("good.png"));
         }
     }
     let out = stipple_limited(&[
-        "calibrate", "--board", "9x6", "--square-mm", "3", big_s, good_s,
+        "calibrate",
+        "--board",
+        "9x6",
+        "--square-mm",
+        "3",
+        big_s,
+        good_s,
     ]);
     refused(&out, &["bomb.png"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -23,7 +23,8 @@ fn config() -> ProptestConfig {
 fn sample_png() -> Vec<u8> {
     let img = image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]));
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     out.into_inner()
 }
 
@@ -64,7 +65,9 @@ fn load_image_bytes(dir: &Path, bytes: &[u8]) {
     let path = dir.join("fuzz.img");
     std::fs::write(&path, bytes).expect("write");
     match stipple::source::file::load_rgb(&path) {
-        Ok(img) => assert!(u64::from(img.width()) * u64::from(img.height()) <= stipple::limits::MAX_IMAGE_PIXELS),
+        Ok(img) => assert!(
+            u64::from(img.width()) * u64::from(img.height()) <= stipple::limits::MAX_IMAGE_PIXELS
+        ),
         Err(err) => assert!(err.to_string().contains("fuzz.img"), "{err}"),
     }
 }
@@ -147,10 +150,17 @@ fn r22_regressions() {
     let path = dir.path().join("half.jpg");
     std::fs::write(&path, &jpeg[..jpeg.len() / 2]).expect("write");
     let err = stipple::source::file::load_rgb(&path).expect_err("truncated");
-    assert!(err.to_string().contains("truncated JPEG"), "{err}");
+    assert!(
+        err.to_string().contains("half.jpg") && err.to_string().contains("truncated"),
+        "{err}"
+    );
     // A calibration with px_per_mm = 0.3 used to pass and then abort `detect`.
     let path = dir.path().join("small-scale.toml");
-    std::fs::write(&path, CALIBRATION.replace("px_per_mm = 20.0", "px_per_mm = 0.3")).expect("write");
+    std::fs::write(
+        &path,
+        CALIBRATION.replace("px_per_mm = 20.0", "px_per_mm = 0.3"),
+    )
+    .expect("write");
     let err = stipple::calib::load(&path).expect_err("0.3 px/mm");
     assert!(err.to_string().contains("px_per_mm"), "{err}");
     // A design with `target_density` for `target_density_per_cm2` used to be read as no target.

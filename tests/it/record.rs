@@ -827,7 +827,10 @@ fn r22_record_refuses_to_overwrite_an_existing_file() -> TestResult {
         .err()
         .ok_or("an existing file was replaced")?;
     let msg = err.to_string();
-    assert!(msg.contains("yesterday.mcap") && msg.contains("--overwrite"), "{msg}");
+    assert!(
+        msg.contains("yesterday.mcap") && msg.contains("--overwrite"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read(&file)?, b"yesterday's session");
     // The command line refuses it before serving, naming the file.
     let o = Command::new(env!("CARGO_BIN_EXE_stipple"))
@@ -836,7 +839,10 @@ fn r22_record_refuses_to_overwrite_an_existing_file() -> TestResult {
         .output()?;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("yesterday.mcap") && stderr.contains("--overwrite"), "{stderr}");
+    assert!(
+        stderr.contains("yesterday.mcap") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&file)?, b"yesterday's session");
     // With --overwrite it is replaced.
     Recorder::create_with(&file, info(), None, true)?.finish()?;
@@ -851,7 +857,11 @@ fn r22_replay_resynchronises_past_a_damaged_middle_chunk() -> TestResult {
     let summary = mcap::Summary::read(&bytes)?.ok_or("no summary")?;
     let mut chunks: Vec<_> = summary.chunk_indexes.clone();
     chunks.sort_by_key(|c| c.chunk_start_offset);
-    assert!(chunks.len() >= 3, "{} chunks: need one in the middle", chunks.len());
+    assert!(
+        chunks.len() >= 3,
+        "{} chunks: need one in the middle",
+        chunks.len()
+    );
     // Scribble over the middle of the second chunk's compressed data.
     let c = &chunks[1];
     let mid = (c.chunk_start_offset + c.chunk_length / 2) as usize;

@@ -54,7 +54,12 @@ async fn raw(addr: SocketAddr, head: &str, body: &str) -> Result<Answer, AnyErro
 }
 
 async fn design(addr: SocketAddr) -> Result<serde_json::Value, AnyError> {
-    let a = raw(addr, &format!("GET /api/design HTTP/1.1\r\nHost: {addr}"), "").await?;
+    let a = raw(
+        addr,
+        &format!("GET /api/design HTTP/1.1\r\nHost: {addr}"),
+        "",
+    )
+    .await?;
     assert_eq!(a.status, 200, "{}", a.body);
     Ok(serde_json::from_str(&a.body)?)
 }
@@ -86,8 +91,7 @@ async fn ws_with(
 /// Waits for the next binary (JPEG) message.
 async fn next_frame<S>(ws: &mut S) -> TestResult
 where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-        + Unpin,
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next())
@@ -121,7 +125,9 @@ async fn r22_another_site_cannot_stream_the_picture() -> TestResult {
     .await?;
     assert_eq!(got.err(), Some(403));
     // The page's own origin, and tools without one, still stream.
-    let mut page = ws_with(addr, &[("origin", &origin)]).await?.map_err(|s| s.to_string())?;
+    let mut page = ws_with(addr, &[("origin", &origin)])
+        .await?
+        .map_err(|s| s.to_string())?;
     next_frame(&mut page).await?;
     let mut tool = ws_with(addr, &[]).await?.map_err(|s| s.to_string())?;
     next_frame(&mut tool).await?;
@@ -169,7 +175,11 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
         "/api/zones",
         "/api/hairline",
     ] {
-        for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        for ct in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ] {
             let ct_line = ct.map_or(String::new(), |c| format!("\r\nContent-Type: {c}"));
             let a = raw(
                 addr,
@@ -187,7 +197,11 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
     )
     .await?;
     assert_eq!(a.status, 415);
-    assert_eq!(design(addr).await?, before, "a refused request changed the design");
+    assert_eq!(
+        design(addr).await?,
+        before,
+        "a refused request changed the design"
+    );
     assert_eq!(
         std::fs::read_dir(dir.path())?.count(),
         0,
@@ -204,7 +218,12 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(design(addr).await?["target_per_cm2"], 150.0);
     // A tool on loopback reads the status without Origin or token.
-    let a = raw(addr, &format!("GET /api/status HTTP/1.1\r\nHost: {addr}"), "").await?;
+    let a = raw(
+        addr,
+        &format!("GET /api/status HTTP/1.1\r\nHost: {addr}"),
+        "",
+    )
+    .await?;
     assert_eq!(a.status, 200);
     let a = raw(addr, "GET /api/status HTTP/1.1\r\nHost: localhost", "").await?;
     assert_eq!(a.status, 200);
@@ -214,12 +233,26 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r22_the_page_cannot_be_framed() -> TestResult {
     let server = Server::start(small_config()).await?;
-    let a = raw(server.addr, &format!("GET / HTTP/1.1\r\nHost: {}", server.addr), "").await?;
+    let a = raw(
+        server.addr,
+        &format!("GET / HTTP/1.1\r\nHost: {}", server.addr),
+        "",
+    )
+    .await?;
     assert_eq!(a.status, 200);
     assert!(a.head.contains("x-frame-options: deny"), "{}", a.head);
     assert!(a.head.contains("frame-ancestors 'none'"), "{}", a.head);
-    assert!(a.head.contains("content-security-policy: default-src 'self'"), "{}", a.head);
-    assert!(a.head.contains("x-content-type-options: nosniff"), "{}", a.head);
+    assert!(
+        a.head
+            .contains("content-security-policy: default-src 'self'"),
+        "{}",
+        a.head
+    );
+    assert!(
+        a.head.contains("x-content-type-options: nosniff"),
+        "{}",
+        a.head
+    );
     // Refusals carry them too.
     let a = raw(server.addr, "GET / HTTP/1.1\r\nHost: attacker.example", "").await?;
     assert_eq!(a.status, 403);
@@ -241,14 +274,20 @@ async fn r22_idle_and_half_sent_connections_are_closed() -> TestResult {
         .await?;
     let started = Instant::now();
     let limit = HEADER_READ_TIMEOUT + Duration::from_secs(5);
-    for (name, s) in [("idle", &mut idle), ("half-sent", &mut half), ("kept-alive", &mut kept)] {
+    for (name, s) in [
+        ("idle", &mut idle),
+        ("half-sent", &mut half),
+        ("kept-alive", &mut kept),
+    ] {
         let mut buf = vec![0u8; 65536];
         loop {
             let left = limit.saturating_sub(started.elapsed());
             match tokio::time::timeout(left, s.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => break,
                 Ok(Ok(_)) => continue, // the kept-alive answer, or a 408
-                Err(_) => return Err(format!("{name} connection still open after {limit:?}").into()),
+                Err(_) => {
+                    return Err(format!("{name} connection still open after {limit:?}").into())
+                }
             }
         }
     }
@@ -270,12 +309,16 @@ async fn r22_viewer_slots_keep_room_for_the_page() -> TestResult {
     assert_eq!(ws_with(addr, &[]).await?.err(), Some(429));
     // ...a hostile page gets nothing at all...
     assert_eq!(
-        ws_with(addr, &[("origin", "https://attacker.example")]).await?.err(),
+        ws_with(addr, &[("origin", "https://attacker.example")])
+            .await?
+            .err(),
         Some(403)
     );
     // ...and the artist's page still gets in, and gets frames.
     let origin = format!("http://{addr}");
-    let mut page = ws_with(addr, &[("origin", &origin)]).await?.map_err(|s| s.to_string())?;
+    let mut page = ws_with(addr, &[("origin", &origin)])
+        .await?
+        .map_err(|s| s.to_string())?;
     next_frame(&mut page).await?;
     drop(held);
     server.stop().await
@@ -284,9 +327,13 @@ async fn r22_viewer_slots_keep_room_for_the_page() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r22_a_huge_client_message_closes_the_socket() -> TestResult {
     let server = Server::start(small_config()).await?;
-    let mut ws = ws_with(server.addr, &[]).await?.map_err(|s| s.to_string())?;
-    ws.send(Message::Binary(vec![0u8; 16 * MAX_CLIENT_MESSAGE_BYTES].into()))
-        .await?;
+    let mut ws = ws_with(server.addr, &[])
+        .await?
+        .map_err(|s| s.to_string())?;
+    ws.send(Message::Binary(
+        vec![0u8; 16 * MAX_CLIENT_MESSAGE_BYTES].into(),
+    ))
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline.into(), ws.next()).await {
@@ -296,7 +343,9 @@ async fn r22_a_huge_client_message_closes_the_socket() -> TestResult {
         }
     }
     // Small control messages are fine.
-    let mut ws = ws_with(server.addr, &[]).await?.map_err(|s| s.to_string())?;
+    let mut ws = ws_with(server.addr, &[])
+        .await?
+        .map_err(|s| s.to_string())?;
     ws.send(Message::Text("{\"hello\":1}".into())).await?;
     next_frame(&mut ws).await?;
     server.stop().await
@@ -324,18 +373,42 @@ async fn r22_design_values_copied_into_every_frame_are_capped() -> TestResult {
         .await
     };
     let cases = [
-        ("zone name", serde_json::json!([{ "name": "x".repeat(1_900_000), "polygon_in_skin_mm": square(3) }])),
+        (
+            "zone name",
+            serde_json::json!([{ "name": "x".repeat(1_900_000), "polygon_in_skin_mm": square(3) }]),
+        ),
         // 100k points in ~0.6 MB, under the 2 MB body limit.
-        ("points", serde_json::json!([{ "name": "z", "polygon_in_skin_mm": (0..100_000).map(|i| serde_json::json!([i % 10, 1])).collect::<serde_json::Value>() }])),
-        ("points", serde_json::json!([{ "name": "z", "polygon_in_skin_mm": square(MAX_POINTS_PER_ZONE + 1) }])),
-        ("zones", serde_json::Value::Array((0..=MAX_ZONES).map(|_| serde_json::json!({ "name": "z", "polygon_in_skin_mm": square(3) })).collect())),
-        ("zone name", serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES + 1), "polygon_in_skin_mm": square(3) }])),
+        (
+            "points",
+            serde_json::json!([{ "name": "z", "polygon_in_skin_mm": (0..100_000).map(|i| serde_json::json!([i % 10, 1])).collect::<serde_json::Value>() }]),
+        ),
+        (
+            "points",
+            serde_json::json!([{ "name": "z", "polygon_in_skin_mm": square(MAX_POINTS_PER_ZONE + 1) }]),
+        ),
+        (
+            "zones",
+            serde_json::Value::Array(
+                (0..=MAX_ZONES)
+                    .map(|_| serde_json::json!({ "name": "z", "polygon_in_skin_mm": square(3) }))
+                    .collect(),
+            ),
+        ),
+        (
+            "zone name",
+            serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES + 1), "polygon_in_skin_mm": square(3) }]),
+        ),
     ];
     for (what, zones) in cases {
         let mut d = base.clone();
         d["zones"] = zones;
         let a = put(d).await?;
-        assert_eq!(a.status, 422, "{what}: {}", &a.body[..a.body.len().min(200)]);
+        assert_eq!(
+            a.status,
+            422,
+            "{what}: {}",
+            &a.body[..a.body.len().min(200)]
+        );
         assert!(a.body.contains(what), "{what}: {}", a.body);
     }
     // At the caps it is accepted.
@@ -372,15 +445,27 @@ async fn r22_a_token_is_required_when_one_is_set() -> TestResult {
     }
     assert_eq!(ws_with(addr, &[]).await?.err(), Some(401));
     // Opening the printed address sets the cookie the page then uses for everything.
-    let a = raw(addr, &format!("GET /?token={token} HTTP/1.1\r\nHost: {addr}"), "").await?;
+    let a = raw(
+        addr,
+        &format!("GET /?token={token} HTTP/1.1\r\nHost: {addr}"),
+        "",
+    )
+    .await?;
     assert_eq!(a.status, 200);
     assert!(
-        a.head.contains(&format!("set-cookie: stipple_token={token}; path=/; httponly; samesite=strict")),
+        a.head.contains(&format!(
+            "set-cookie: stipple_token={token}; path=/; httponly; samesite=strict"
+        )),
         "{}",
         a.head
     );
     let cookie = format!("stipple_token={token}");
-    let a = raw(addr, &format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}"), "").await?;
+    let a = raw(
+        addr,
+        &format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}"),
+        "",
+    )
+    .await?;
     assert_eq!(a.status, 200);
     let a = raw(
         addr,
@@ -389,7 +474,9 @@ async fn r22_a_token_is_required_when_one_is_set() -> TestResult {
     )
     .await?;
     assert_eq!(a.status, 200);
-    let mut ws = ws_with(addr, &[("cookie", &cookie)]).await?.map_err(|s| s.to_string())?;
+    let mut ws = ws_with(addr, &[("cookie", &cookie)])
+        .await?
+        .map_err(|s| s.to_string())?;
     next_frame(&mut ws).await?;
     server.stop().await
 }
