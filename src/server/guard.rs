@@ -86,7 +86,7 @@ impl Access {
     /// Whether `host` (a `Host` header value, port included) names this service.
     pub fn host_allowed(&self, host: &str) -> bool {
         let name = strip_port(host).to_ascii_lowercase();
-        if self.hosts.iter().any(|h| *h == name) {
+        if self.hosts.contains(&name) {
             return true;
         }
         let bare = name.trim_start_matches('[').trim_end_matches(']');

@@ -312,7 +312,7 @@ mod tests {
         let bomb = dir.path().join("bomb.png");
         let mut png = Vec::new();
         image::codecs::png::PngEncoder::new(&mut png).write_image(
-            &vec![0u8; 8 * 8 * 3],
+            &[0u8; 8 * 8 * 3],
             8,
             8,
             image::ExtendedColorType::Rgb8,
