@@ -155,7 +155,7 @@ fn read_token(path: &Path) -> anyhow::Result<String> {
 }
 
 /// A fresh random token: 128 bits from the OS, as hex.
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);

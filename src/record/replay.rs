@@ -51,6 +51,8 @@ pub struct ReplayOptions {
     pub autoplay: bool,
     /// Re-run perception and planning with this model.
     pub rerun: Option<ModelChoice>,
+    /// The access token every request must carry (set when bound beyond loopback).
+    pub token: Option<String>,
 }
 
 impl Default for ReplayOptions {
@@ -59,6 +61,7 @@ impl Default for ReplayOptions {
             speed: 1.0,
             autoplay: true,
             rerun: None,
+            token: None,
         }
     }
 }
@@ -528,7 +531,7 @@ pub async fn serve(
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "replaying at http://{addr}/");
     let mut state = state;
-    state.access = Arc::new(server::Access::new(addr, &[], None));
+    state.access = Arc::new(server::Access::new(addr, &[], opts.token.clone()));
     let served = server::listen::serve(
         listener,
         app(state, player),

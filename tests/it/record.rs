@@ -265,6 +265,7 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
         speed: 1.0,
         autoplay: false,
         rerun: None,
+        token: None,
     };
     let server = tokio::spawn(replay::serve(rec, opts, listener, async move {
         let _ = stopped.await;
