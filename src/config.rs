@@ -157,6 +157,12 @@ pub struct ServeConfig {
     pub calibration: Option<crate::calib::Calibration>,
     /// Where calibration mode saves its files.
     pub calibration_dir: PathBuf,
+    /// `--overwrite`: `--record` may replace an existing file.
+    pub record_overwrite: bool,
+    /// Host names the service answers to besides its bound address (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// The access token every request must carry (required beyond loopback), if any.
+    pub token: Option<String>,
 }
 
 impl ServeConfig {
@@ -182,6 +188,9 @@ impl ServeConfig {
             artist: None,
             calibration: None,
             calibration_dir: PathBuf::from(DEFAULT_CALIBRATION_DIR),
+            record_overwrite: false,
+            allow_hosts: Vec::new(),
+            token: None,
         }
     }
 
@@ -213,6 +222,11 @@ impl ServeConfig {
             fps: self.fps,
             seed: self.seed,
         }
+    }
+
+    /// Who may talk to the service once it listens on `bound` (the listener's address).
+    pub fn access(&self, bound: SocketAddr) -> crate::server::Access {
+        crate::server::Access::new(bound, &self.allow_hosts, self.token.clone())
     }
 
     /// The camera's settings.

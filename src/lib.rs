@@ -39,6 +39,7 @@ pub mod config;
 pub mod eval;
 pub mod frame;
 pub mod geometry;
+pub mod limits;
 pub mod mailbox;
 pub mod metrics;
 pub mod overlay;

@@ -225,13 +225,14 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     // Recording: the writer thread starts now, so that a file that cannot be created stops
     // `serve` before it serves anything.
     let recorder = match &config.record {
-        Some(path) => Some(record::Recorder::create(
+        Some(path) => Some(record::Recorder::create_with(
             path,
             record::schema::SessionInfo::new(config, &state.source, &state.model),
             config
                 .calibration
                 .as_ref()
                 .map(record::schema::camera_calibration),
+            config.record_overwrite,
         )?),
         None => None,
     };
@@ -498,10 +499,19 @@ fn process_loop(
                 dropped = stats.frames_dropped,
                 "recording finished with its summary and index"
             ),
-            Err(err) => tracing::error!(cause = %err, "recording not finished cleanly"),
+            Err(err) => {
+                tracing::error!(cause = %record::with_causes(&err), "recording not finished cleanly")
+            }
         }
     }
     tracing::debug!("processing stopped");
+}
+
+/// Applied to each accepted socket. Best effort: a socket that refuses these options still
+/// works, only less snappily.
+fn tune_socket(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(tcp).set_send_buffer_size(WS_SEND_BUFFER_BYTES);
 }
 
 /// Binds `config.bind` and serves until `signal` resolves.
@@ -537,19 +547,15 @@ pub async fn serve(
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "serving the page at http://{addr}/");
     let stop = running.shutdown_tx();
-    let app = server::app(running.state.clone());
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        // Best effort: a socket that refuses these options still works, only less snappily.
-        let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(WS_SEND_BUFFER_BYTES);
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            signal.await;
-            stop.trigger();
-        })
-        .await
-        .context("serving HTTP");
+    let mut state = running.state.clone();
+    state.access = std::sync::Arc::new(config.access(addr));
+    let app = server::app(state);
+    let served = server::listen::serve(listener, app, tune_socket, async move {
+        signal.await;
+        stop.trigger();
+    })
+    .await
+    .context("serving HTTP");
     tokio::task::spawn_blocking(move || running.stop())
         .await
         .context("joining the pipeline")?;

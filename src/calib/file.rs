@@ -119,11 +119,10 @@ fn validate(c: &Calibration) -> Result<(), (String, String)> {
             return bad(field, &format!("must be a finite number, got {value}"));
         }
     }
-    for (field, value) in [
-        ("px_per_mm", c.px_per_mm),
-        ("intrinsics.fx", k.fx),
-        ("intrinsics.fy", k.fy),
-    ] {
+    if let Err(why) = crate::limits::check_px_per_mm("the scale", c.px_per_mm) {
+        return bad("px_per_mm", &why);
+    }
+    for (field, value) in [("intrinsics.fx", k.fx), ("intrinsics.fy", k.fy)] {
         if value <= 0.0 {
             return bad(field, &format!("must be positive, got {value}"));
         }

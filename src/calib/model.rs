@@ -24,6 +24,7 @@ const UNDISTORT_TOL: f64 = 1e-14;
 
 /// Pinhole intrinsics in pixels (OpenCV's camera matrix, zero skew).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intrinsics {
     /// Focal length along x, in pixels.
     pub fx: f64,
@@ -37,6 +38,7 @@ pub struct Intrinsics {
 
 /// Brown-Conrady distortion coefficients with OpenCV's meaning and sign.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Distortion {
     /// Radial, r² term.
     pub k1: f64,
@@ -101,6 +103,7 @@ impl Distortion {
 /// This is what `calib::load` returns and what perception and planning consume: pixels become
 /// millimetres through `px_per_mm`, after undistortion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Calibration {
     /// Camera model name; only `"pinhole-brown-conrady"` exists.
     pub model: String,
@@ -128,6 +131,7 @@ pub struct Calibration {
 
 /// The board a calibration was made with, kept in the file so a result can be traced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BoardInfo {
     /// Inner corners along a row (OpenCV's pattern width, 9 for a 9x6 board).
     pub inner_cols: u32,

@@ -117,10 +117,9 @@ struct JsonRejected {
 /// OpenCV's `imread` does, so both tools see the same pixels.
 fn load_gray(path: &Path) -> anyhow::Result<GrayImage> {
     use image::ImageDecoder;
+    let reader = crate::source::file::checked_reader(path, crate::source::file::Damaged::Refuse)?;
     let read = || -> image::ImageResult<image::DynamicImage> {
-        let mut decoder = image::ImageReader::open(path)?
-            .with_guessed_format()?
-            .into_decoder()?;
+        let mut decoder = reader.into_decoder()?;
         let orientation = decoder.orientation()?;
         let mut img = image::DynamicImage::from_decoder(decoder)?;
         img.apply_orientation(orientation);
@@ -208,6 +207,16 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     };
     let mut saved_to = None;
     if let (Some(out), None) = (&args.out, &refused) {
+        // A mistyped square size (`--square-mm 3000`) gives a scale no other command accepts:
+        // refuse it here rather than write a file that fails later.
+        crate::limits::check_px_per_mm("the measured scale", report.calibration.px_per_mm)
+            .map_err(|why| {
+                anyhow::anyhow!(
+                    "not writing {}: {why} (check --square-mm, {} mm)",
+                    out.display(),
+                    args.square_mm
+                )
+            })?;
         report
             .calibration
             .save(out)

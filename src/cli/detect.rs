@@ -1,5 +1,6 @@
 //! `stipple detect`: find every follicle and pigment dot in still images.
 
+use crate::source::file::Damaged;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,6 @@ use super::ViewArg;
 use crate::frame::{Detection, View};
 use crate::geometry::density_per_cm2;
 use crate::perception::{Detector, FuseConfig, ModelKind, OnnxSegmenter, SegmentConfig, Segmenter};
-use crate::source::file::load_rgb;
 
 /// Output formats of `stipple detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +41,10 @@ pub struct ScaleArgs {
     /// Default: from the scale, dermoscope from 60 px/mm.
     #[arg(long, value_enum)]
     pub view: Option<ViewArg>,
+    /// Use truncated JPEGs anyway (their missing part comes out grey) with a warning naming
+    /// the file, instead of refusing them.
+    #[arg(long)]
+    pub accept_damaged_images: bool,
 }
 
 /// The detector of every per-image command: the classical blobs fused with the bundled
@@ -55,7 +59,11 @@ pub struct ModelArgs {
     #[arg(long)]
     pub no_model: bool,
     /// ONNX Runtime intra-op threads for the model.
-    #[arg(long, default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS)]
+    #[arg(
+        long,
+        default_value_t = crate::perception::segment::DEFAULT_INTRA_THREADS,
+        value_parser = crate::limits::parse_model_threads
+    )]
     pub model_threads: usize,
 }
 
@@ -101,6 +109,8 @@ pub(crate) struct Scale {
     pub calibration: Option<(std::path::PathBuf, u32, u32)>,
     /// How the camera sees the skin, decided once here (`--view`, else from the scale).
     pub view: View,
+    /// What to do with a truncated JPEG (`--accept-damaged-images`).
+    pub damaged: crate::source::file::Damaged,
 }
 
 impl Scale {
@@ -124,7 +134,7 @@ pub(crate) fn load_checked(
     scale: &Scale,
     failures: &mut usize,
 ) -> Option<image::RgbImage> {
-    let image = match load_rgb(path) {
+    let image = match crate::source::file::load_rgb_with(path, scale.damaged) {
         Ok(img) => img,
         Err(err) => {
             eprintln!("stipple: error: {err}");
@@ -147,6 +157,7 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
             px_per_mm: p,
             calibration: None,
             view: args.view.map_or(View::for_scale(p), View::from),
+            damaged: Damaged::Refuse,
         },
         (None, Some(path)) => {
             let cal = crate::calib::load(path)?;
@@ -154,16 +165,24 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
                 px_per_mm: cal.px_per_mm,
                 calibration: Some((path.to_owned(), cal.image_width, cal.image_height)),
                 view: args.view.map_or(View::for_scale(cal.px_per_mm), View::from),
+                damaged: Damaged::Refuse,
             }
         }
         (None, None) => anyhow::bail!("give --px-per-mm or --calibration"),
     };
-    if !(scale.px_per_mm.is_finite() && scale.px_per_mm > 0.0) {
-        anyhow::bail!(
-            "--px-per-mm must be a positive number, got {}",
-            scale.px_per_mm
-        );
-    }
+    let scale = Scale {
+        damaged: if args.accept_damaged_images {
+            Damaged::Warn
+        } else {
+            Damaged::Refuse
+        },
+        ..scale
+    };
+    let what = match &scale.calibration {
+        Some((path, _, _)) => format!("calibration {}: px_per_mm", path.display()),
+        None => "--px-per-mm".to_string(),
+    };
+    crate::limits::check_px_per_mm(&what, scale.px_per_mm).map_err(anyhow::Error::msg)?;
     Ok(scale)
 }
 

@@ -113,9 +113,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         speed: args.speed,
         autoplay: !args.paused,
         rerun,
+        token: None,
     };
+    let mut opts = opts;
     if !args.bind.ip().is_loopback() {
         tracing::warn!(bind = %args.bind, "listening beyond loopback: the page is reachable from the network");
+        // As `serve`: beyond loopback every request carries a token, shown once here.
+        let token = super::serve::new_token();
+        let line = format!(
+            "access token required; open http://HOST:{}/?token={token}\n",
+            args.bind.port()
+        );
+        std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes())
+            .context("writing to stderr")?;
+        opts.token = Some(token);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -74,6 +74,18 @@ pub struct ServeArgs {
     /// trainer's report.
     #[arg(long, value_name = "NAME", requires = "record")]
     pub artist: Option<String>,
+    /// Let `--record` replace an existing file (without it, an existing file is an error).
+    #[arg(long, requires = "record")]
+    pub overwrite: bool,
+    /// A host name the page may be opened under besides the bound address (for example the
+    /// machine's name on the local network); repeatable. Requests naming any other host are
+    /// refused (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Read the access token from this file instead of making one up. A token is required
+    /// whenever `--bind` is beyond loopback; given on loopback, it is required there too.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -87,14 +99,17 @@ impl ServeConfig {
             "--fps must be in (0, 240], got {}",
             args.fps
         );
-        anyhow::ensure!(
-            args.width >= 64 && args.height >= 64,
-            "--width/--height must be at least 64"
-        );
-        anyhow::ensure!(
-            args.px_per_mm.is_finite() && args.px_per_mm > 0.0,
-            "--px-per-mm must be positive"
-        );
+        let sides = crate::limits::FRAME_SIDE_PX;
+        for (flag, v) in [("--width", args.width), ("--height", args.height)] {
+            anyhow::ensure!(
+                sides.contains(&v),
+                "{flag} must be between {} and {} px, got {v}",
+                sides.start(),
+                sides.end()
+            );
+        }
+        crate::limits::check_px_per_mm("--px-per-mm", args.px_per_mm)
+            .map_err(anyhow::Error::msg)?;
         let mut config = ServeConfig::new();
         config.source = args.source.clone();
         config.bind = args.bind;
@@ -122,6 +137,13 @@ impl ServeConfig {
         };
         config.client = name("--client", &args.client)?;
         config.artist = name("--artist", &args.artist)?;
+        config.record_overwrite = args.overwrite;
+        config.allow_hosts = args.allow_hosts.clone();
+        config.token = match &args.token_file {
+            Some(path) => Some(read_token(path)?),
+            None if !args.bind.ip().is_loopback() => Some(new_token()),
+            None => None,
+        };
         let mut px_per_mm = args.px_per_mm;
         if let Some(path) = &args.calibration {
             let c = load_calibration(path)?;
@@ -134,6 +156,34 @@ impl ServeConfig {
         }
         Ok(config)
     }
+}
+
+/// Shortest token accepted from `--token-file`.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The token in `path` (surrounding whitespace ignored): at least [`MIN_TOKEN_CHARS`]
+/// characters from `A-Z a-z 0-9 - _ . ~`, so that it travels unchanged in a URL and a cookie.
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--token-file {}: cannot read it", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        token.len() >= MIN_TOKEN_CHARS
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)),
+        "--token-file {}: the token must be at least {MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - _ . ~",
+        path.display()
+    );
+    Ok(token.to_string())
+}
+
+/// A fresh random token: 128 bits from the OS, as hex.
+pub(crate) fn new_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A calibration file (`calib::load` validates every field).
@@ -159,6 +209,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServeConfig::from_cli(&args)?;
     if !config.bind.ip().is_loopback() {
         tracing::warn!(bind = %config.bind, "listening beyond loopback: the page is reachable from the network");
+    }
+    if let Some(token) = &config.token {
+        let host = if config.bind.ip().is_unspecified() {
+            "THIS-MACHINE".to_string()
+        } else {
+            config.bind.ip().to_string()
+        };
+        // The one place the token is shown: the artist opens this address once; the page then
+        // keeps it as a cookie.
+        let line = format!(
+            "access token required; open http://{host}:{}/?token={token}\n",
+            config.bind.port()
+        );
+        std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes())
+            .context("writing to stderr")?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -71,6 +71,17 @@ pub const DEFAULT_INTRA_THREADS: usize = 2;
 /// Why the model could not be loaded or run.
 #[derive(Debug, Error)]
 pub enum SegmentError {
+    /// The model produced a value that is not a probability (NaN, infinite, or outside
+    /// [0, 1]): a broken or mismatched model.
+    #[error("model {path}: output value {value} at index {index} is not a probability in [0, 1]")]
+    BadOutput {
+        /// The model.
+        path: String,
+        /// Flat index of the first bad value.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// No ONNX Runtime library in any of the places searched.
     #[error(
         "ONNX Runtime ({ORT_LIBRARY}) not found; looked in: {}. Run scripts/setup.sh, or set \
@@ -414,10 +425,15 @@ struct Geometry {
     in_h: usize,
 }
 
+/// Rounding slack allowed around [0, 1] in the model's probabilities.
+const PROB_SLACK: f32 = 1e-3;
+
 /// The ONNX segmentation model with its buffers; one per inference thread (`run` needs `&mut`).
 #[derive(Debug)]
 pub struct OnnxSegmenter {
     session: Session,
+    /// The model's file (or bundled name), for errors found at run time.
+    name: String,
     contract: ModelContract,
     /// The input tensor, reused while the frame size stays the same.
     input: Array4<f32>,
@@ -631,6 +647,7 @@ impl OnnxSegmenter {
         debug!(?contract, "segmentation model loaded");
         Ok(Self {
             session,
+            name: name.to_string(),
             contract,
             input: Array4::zeros((1, 3, 0, 0)),
             rows_tmp: Vec::new(),
@@ -683,10 +700,23 @@ impl OnnxSegmenter {
         let got: Vec<i64> = shape.iter().copied().collect();
         if got != [1, classes as i64, rows as i64, cols as i64] {
             return Err(SegmentError::ShapeMismatch {
-                path: "model".to_string(),
+                path: self.name.clone(),
                 what: "output at run time",
                 expected: shape_string(&[1, classes as i64, rows as i64, cols as i64]),
                 got: shape_string(&got),
+            });
+        }
+        // The contract is probabilities: NaN or values outside [0, 1] mean a broken model,
+        // and every detection built on them would be garbage (`"x": null` in JSON).
+        if let Some((index, &value)) = data
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && (-PROB_SLACK..=1.0 + PROB_SLACK).contains(*v)))
+        {
+            return Err(SegmentError::BadOutput {
+                path: self.name.clone(),
+                index,
+                value,
             });
         }
         let mask = &mut self.mask;

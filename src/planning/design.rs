@@ -94,6 +94,7 @@ impl ZoneKind {
 
 /// One named zone of a design.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Zone {
     /// Shown in plans and overlays, e.g. "hairline", "crown", "strip scar".
     pub name: String,
@@ -115,6 +116,7 @@ pub struct Zone {
 
 /// A treatment design: the zones the artist drew.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Design {
     /// Units of every coordinate in the file.
     #[serde(default)]

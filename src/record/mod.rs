@@ -136,3 +136,19 @@ pub fn decode_jpeg(seq: u64, jpeg: &[u8]) -> Result<RgbImage, RecordError> {
             reason: e.to_string(),
         })
 }
+
+/// `err` and each error under it, joined with `: ` (as anyhow's `{:#}`), skipping a cause whose
+/// text the level above already shows.
+pub fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}

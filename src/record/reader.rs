@@ -75,6 +75,10 @@ pub struct Recording {
     pub metadata: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Largest recording read (it is read whole into memory): about 50 minutes at 1280x720 and
+/// 30 fps.
+pub const MAX_RECORDING_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
 impl Recording {
     /// Reads a recording.
     ///
@@ -82,10 +86,34 @@ impl Recording {
     /// [`RecordError`] naming the file: unreadable, not MCAP, truncated header, not Stipple's,
     /// another format version, or without a complete frame.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let bytes = std::fs::read(path).map_err(|source| RecordError::Io {
+        let io = |source| RecordError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Looked at before opening: opening a FIFO for reading would block until a writer
+        // comes, and a device such as /dev/zero never ends.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a recording is read only from a plain file)",
+            )));
+        }
+        if meta.len() > MAX_RECORDING_BYTES {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes, over the limit of {MAX_RECORDING_BYTES} bytes a recording may have",
+                    meta.len()
+                ),
+            )));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_RECORDING_BYTES),
+            &mut bytes,
+        )
+        .map_err(io)?;
         Self::from_bytes(path, &bytes)
     }
 
@@ -125,25 +153,41 @@ impl Recording {
                 })
             }
         }
-        let finished = matches!(mcap::Summary::read(bytes), Ok(Some(_)));
+        let summary = mcap::Summary::read(bytes).ok().flatten();
+        let finished = summary.is_some();
 
+        // mcap's message stream trusts a chunk header's uncompressed size and allocates it:
+        // a corrupt header would ask for exabytes. Stop the stream before such a chunk (the
+        // chunk index below still reaches the chunks after it).
+        let insane = insane_chunks(bytes);
+        let streamed = match insane.first() {
+            Some(&at) => &bytes[..at],
+            None => bytes,
+        };
         let mut parts = Parts::default();
-        let stream = mcap::MessageStream::new_with_options(bytes, Options::IgnoreEndMagic.into())
-            .map_err(|source| RecordError::Mcap {
-            path: path_buf.clone(),
-            source,
-        })?;
-        let mut damage = None;
-        for m in stream {
-            match m {
-                Ok(m) => parts.add(path, &m.channel.topic, m.log_time, &m.data)?,
-                Err(err) => {
-                    damage = Some(err.to_string());
-                    break;
-                }
+        let mut damage = insane
+            .first()
+            .map(|at| format!("chunk at byte {at} declares an impossible size"));
+        if let Err(err) =
+            for_each_message(streamed, false, HashMap::new(), |topic, log_time, data| {
+                parts.add(path, topic, log_time, data)
+            })
+        {
+            match err {
+                Stream::Mcap(err) => damage = Some(err.to_string()),
+                Stream::Record(err) => return Err(err),
             }
         }
-        if let Some(d) = &damage {
+        if let (Some(d), Some(summary)) = (&damage, &summary) {
+            // A damaged chunk in the middle of a finished file: the summary's chunk index says
+            // where every chunk starts, so read them one by one and skip only the bad ones.
+            let (resynced, skipped) = read_by_chunk_index(path, bytes, summary, &insane)?;
+            tracing::warn!(file = %path.display(), cause = %d, skipped = %skipped, "damaged recording: read every intact chunk through the summary's index");
+            parts = resynced;
+            damage = Some(format!(
+                "{d}; resynchronised through the chunk index, skipped: {skipped}"
+            ));
+        } else if let Some(d) = &damage {
             tracing::warn!(file = %path.display(), cause = %d, "recording cut short: reading up to its last complete chunk");
         }
         let mut recording = parts.into_recording(path_buf, finished, damage)?;
@@ -185,6 +229,169 @@ impl Recording {
             .map(|d| d.design.clone())
             .unwrap_or_default()
     }
+}
+
+/// Why [`for_each_message`] stopped.
+enum Stream {
+    /// The file is damaged here.
+    Mcap(mcap::McapError),
+    /// The callback refused a message.
+    Record(RecordError),
+}
+
+/// Calls `f(topic, log_time_ns, data)` for every message of the MCAP in `bytes`, in file order,
+/// until the end or the first damage. `mcap::MessageStream` would do this, but it believes
+/// the lengths a chunk declares and allocates them (a flipped byte asked for 4 EB); this reads
+/// through mcap's sans-io reader with a record length limit of [`MAX_CHUNK_BYTES`].
+///
+/// `bytes` is a whole file, or (`chunk_only`) one chunk record cut out of one, whose channels
+/// come in `topics` (from the summary).
+fn for_each_message(
+    bytes: &[u8],
+    chunk_only: bool,
+    mut topics: HashMap<u16, String>,
+    mut f: impl FnMut(&str, u64, &[u8]) -> Result<(), RecordError>,
+) -> Result<(), Stream> {
+    use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+    let mut reader = LinearReader::new_with_options(
+        LinearReaderOptions::default()
+            .with_skip_start_magic(chunk_only)
+            .with_skip_end_magic(true)
+            .with_record_length_limit(MAX_CHUNK_BYTES as usize),
+    );
+    let mut rest = bytes;
+    while let Some(event) = reader.next_event() {
+        match event.map_err(Stream::Mcap)? {
+            LinearReadEvent::ReadRequest(need) => {
+                let n = need.min(rest.len());
+                reader.insert(n).copy_from_slice(&rest[..n]);
+                reader.notify_read(n);
+                rest = &rest[n..];
+            }
+            LinearReadEvent::Record { data, opcode } => {
+                match mcap::parse_record(opcode, data).map_err(Stream::Mcap)? {
+                    mcap::records::Record::Channel(c) => {
+                        topics.insert(c.id, c.topic);
+                    }
+                    mcap::records::Record::Message { header, data } => {
+                        let Some(topic) = topics.get(&header.channel_id) else {
+                            return Err(Stream::Mcap(mcap::McapError::UnknownChannel(
+                                header.sequence,
+                                header.channel_id,
+                            )));
+                        };
+                        f(topic, header.log_time, &data).map_err(Stream::Record)?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Largest uncompressed chunk believed: the writer closes chunks at 4 MiB, plus one message.
+const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Byte offsets of the top-level chunk records whose header declares more than
+/// [`MAX_CHUNK_BYTES`] uncompressed, in file order. Records are walked by their lengths
+/// (opcode u8, length u64 LE); a Chunk's uncompressed size is the third u64 of its content.
+fn insane_chunks(bytes: &[u8]) -> Vec<usize> {
+    const OP_CHUNK: u8 = 0x06;
+    const OP_FOOTER: u8 = 0x02;
+    let u64_at = |i: usize| {
+        bytes
+            .get(i..i.checked_add(8)?)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let mut out = Vec::new();
+    let mut i = MAGIC.len();
+    while let (Some(&op), Some(len)) = (bytes.get(i), u64_at(i + 1)) {
+        if op == OP_FOOTER {
+            break;
+        }
+        if op == OP_CHUNK && u64_at(i + 9 + 16).is_some_and(|size| size > MAX_CHUNK_BYTES) {
+            out.push(i);
+        }
+        match usize::try_from(len)
+            .ok()
+            .and_then(|l| i.checked_add(9)?.checked_add(l))
+        {
+            Some(next) if next <= bytes.len() => i = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Reads every chunk the summary indexes, in file order, skipping those that do not decode;
+/// returns what was gathered and a description of the chunks skipped.
+fn read_by_chunk_index(
+    path: &Path,
+    bytes: &[u8],
+    summary: &mcap::Summary,
+    insane: &[usize],
+) -> Result<(Parts, String), RecordError> {
+    let mut parts = Parts::default();
+    let mut chunks: Vec<_> = summary.chunk_indexes.iter().collect();
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    let mut skipped = Vec::new();
+    let topics: HashMap<u16, String> = summary
+        .channels
+        .iter()
+        .map(|(id, c)| (*id, c.topic.clone()))
+        .collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let sane = chunk.uncompressed_size <= MAX_CHUNK_BYTES
+            && !insane.contains(&(chunk.chunk_start_offset as usize));
+        if !sane {
+            skipped.push(format!(
+                "chunk {} of {} at byte {} (impossible size)",
+                i + 1,
+                chunks.len(),
+                chunk.chunk_start_offset
+            ));
+            continue;
+        }
+        // Decode the whole chunk first, so a chunk that fails half-way adds nothing.
+        let start = chunk.chunk_start_offset as usize;
+        let end = start.saturating_add(chunk.chunk_length as usize);
+        let Some(record) = bytes.get(start..end) else {
+            skipped.push(format!(
+                "chunk {} of {} at byte {} (past the end of the file)",
+                i + 1,
+                chunks.len(),
+                chunk.chunk_start_offset
+            ));
+            continue;
+        };
+        let mut messages = Vec::new();
+        let read = for_each_message(record, true, topics.clone(), |topic, log_time, data| {
+            messages.push((topic.to_string(), log_time, data.to_vec()));
+            Ok(())
+        });
+        match read {
+            Ok(()) => {
+                for (topic, log_time, data) in messages {
+                    parts.add(path, &topic, log_time, &data)?;
+                }
+            }
+            Err(Stream::Record(err)) => return Err(err),
+            Err(Stream::Mcap(err)) => skipped.push(format!(
+                "chunk {} of {} at byte {} ({err})",
+                i + 1,
+                chunks.len(),
+                chunk.chunk_start_offset
+            )),
+        }
+    }
+    let skipped = if skipped.is_empty() {
+        "none".to_string()
+    } else {
+        skipped.join(", ")
+    };
+    Ok((parts, skipped))
 }
 
 /// Messages gathered while streaming, before frames are assembled.

@@ -51,6 +51,8 @@ pub struct ReplayOptions {
     pub autoplay: bool,
     /// Re-run perception and planning with this model.
     pub rerun: Option<ModelChoice>,
+    /// The access token every request must carry (set when bound beyond loopback).
+    pub token: Option<String>,
 }
 
 impl Default for ReplayOptions {
@@ -59,6 +61,7 @@ impl Default for ReplayOptions {
             speed: 1.0,
             autoplay: true,
             rerun: None,
+            token: None,
         }
     }
 }
@@ -260,7 +263,7 @@ impl Player {
             "step" => {
                 c.playing = false;
                 let by = cmd.by.unwrap_or(1);
-                c.index = (c.index as i64 + by).clamp(0, last as i64) as usize;
+                c.index = (c.index as i64).saturating_add(by).clamp(0, last as i64) as usize;
             }
             "seek" => {
                 c.playing = false;
@@ -268,8 +271,14 @@ impl Player {
                     (Some(i), _) if i <= last => i,
                     (Some(i), _) => return Err(format!("index {i} is past the last frame {last}")),
                     (None, Some(t)) => {
+                        let duration = self.rec.duration_s();
+                        if !(t.is_finite() && (0.0..=duration).contains(&t)) {
+                            return Err(format!(
+                                "t_s must be between 0 and {duration:.3} s (the recording's length), got {t}"
+                            ));
+                        }
                         let first = self.rec.frames.first().map_or(0, |f| f.log_time_ns);
-                        let at = first + (t.max(0.0) * 1e9) as u64;
+                        let at = first.saturating_add((t * 1e9) as u64);
                         self.rec
                             .frames
                             .partition_point(|f| f.log_time_ns < at)
@@ -476,7 +485,8 @@ pub fn app(state: AppState, player: Arc<Player>) -> Router {
         .route("/api/replay", get(get_replay).post(post_replay))
         .route("/replay.js", get(replay_js))
         .with_state(player);
-    server::app(state).merge(controls)
+    let access = state.access.clone();
+    server::protect(server::routes(state).merge(controls), access)
 }
 
 /// Serves `rec` on an already-bound listener until `signal` resolves.
@@ -520,16 +530,24 @@ pub async fn serve(
     let playing = tokio::spawn(player.clone().run(state.clone(), shutdown.clone()));
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "replaying at http://{addr}/");
-    let served = axum::serve(listener, app(state, player))
-        .with_graceful_shutdown({
+    let mut state = state;
+    state.access = Arc::new(server::Access::new(addr, &[], opts.token.clone()));
+    let served = server::listen::serve(
+        listener,
+        app(state, player),
+        |tcp| {
+            let _ = tcp.set_nodelay(true);
+        },
+        {
             let stop = stop.clone();
             async move {
                 signal.await;
                 stop.trigger();
             }
-        })
-        .await
-        .context("serving HTTP");
+        },
+    )
+    .await
+    .context("serving HTTP");
     stop.trigger();
     let _ = playing.await;
     if let Some(w) = worker {

@@ -151,9 +151,39 @@ impl Recorder {
         info: SessionInfo,
         calibration: Option<CameraCalibration>,
     ) -> Result<Self, RecordError> {
-        let file = std::fs::File::create(path).map_err(|source| RecordError::Io {
+        Self::create_with(path, info, calibration, true)
+    }
+
+    /// [`Recorder::create`] that replaces an existing file only when `overwrite` says so
+    /// (`serve --record F --overwrite`); otherwise an existing file is an error and is left
+    /// untouched.
+    ///
+    /// # Errors
+    /// As [`Recorder::create`]; an existing file without `overwrite` is [`RecordError::Io`]
+    /// with the cause "exists; pass --overwrite to replace it".
+    pub fn create_with(
+        path: &Path,
+        info: SessionInfo,
+        calibration: Option<CameraCalibration>,
+        overwrite: bool,
+    ) -> Result<Self, RecordError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if overwrite {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let file = options.open(path).map_err(|source| RecordError::Io {
             path: path.to_path_buf(),
-            source,
+            source: if source.kind() == std::io::ErrorKind::AlreadyExists {
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the file exists; pass --overwrite to replace it",
+                )
+            } else {
+                source
+            },
         })?;
         Self::with_writer(path, BufWriter::new(file), info, calibration, QUEUE_FRAMES)
     }
@@ -556,8 +586,11 @@ fn write_loop<W: Write + Seek>(
             Ok(())
         };
         if let Err(err) = step() {
-            tracing::error!(cause = %err, "recording stopped: later frames are dropped from it");
-            *sink.shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.to_string());
+            // With every cause: the MCAP library's "I/O error from writing" alone hides the
+            // "No space left on device" underneath, which is what the artist needs to read.
+            let message = super::with_causes(&err);
+            tracing::error!(cause = %message, "recording stopped: later frames are dropped from it");
+            *sink.shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
             failed = Some(err);
         }
     }

@@ -5,17 +5,24 @@
 //! processing thread publishes, and write the design into a slot it picks up on its next frame.
 
 mod calib;
+pub mod guard;
 pub mod jpeg;
+pub mod listen;
 mod routes;
 pub mod ws;
+
+pub use guard::Access;
+pub use routes::{MAX_HAIRLINE_POINTS, MAX_POINTS_PER_ZONE, MAX_ZONES, MAX_ZONE_NAME_BYTES};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
+use axum::http::{HeaderName, HeaderValue};
 use axum::Router;
 use tokio::sync::{broadcast, Semaphore};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -77,6 +84,11 @@ pub struct AppState {
     pub model: String,
     /// Limits the WebSocket clients served at once.
     pub clients: Arc<Semaphore>,
+    /// Viewer slots kept for the service's own page (a same-origin `Origin`), so that tools or
+    /// scripts without one cannot take every slot and lock the artist's page out.
+    pub page_clients: Arc<Semaphore>,
+    /// Who may talk to the service ([`guard`]); the pipeline sets it from the bound address.
+    pub access: Arc<Access>,
     /// Tells WebSocket tasks to end.
     pub shutdown: Shutdown,
     /// Calibration mode (`/api/calibration/*`).
@@ -100,20 +112,47 @@ impl AppState {
             design: Arc::new(Mutex::new(DesignSlot::default())),
             source,
             model,
-            clients: Arc::new(Semaphore::new(max_clients)),
+            clients: Arc::new(Semaphore::new(
+                max_clients.saturating_sub(RESERVED_PAGE_SLOTS).max(1),
+            )),
+            page_clients: Arc::new(Semaphore::new(RESERVED_PAGE_SLOTS)),
+            access: Arc::new(Access::loopback()),
             shutdown,
             calibration: Arc::new(LiveCalibration::new(DEFAULT_CALIBRATION_DIR.into())),
         }
     }
 }
 
-/// The router: page, API, metrics, WebSocket, with HTTP tracing and a request timeout.
+/// Viewer slots (of `max_clients`) only the service's own page can take.
+pub const RESERVED_PAGE_SLOTS: usize = 8;
+
+/// The router: page, API, metrics, WebSocket, behind [`protect`].
 pub fn app(state: AppState) -> Router {
-    routes::router()
+    let access = state.access.clone();
+    protect(routes(state), access)
+}
+
+/// The page, API, metrics and WebSocket routes, unprotected: [`protect`] them before serving
+/// (`stipple replay` merges its own routes first).
+pub fn routes(state: AppState) -> Router {
+    routes::router().with_state(state)
+}
+
+/// Wraps `router` in the layers every route needs: the access [`guard`] (Host, Origin,
+/// content type, token), the security response headers, HTTP tracing and a request timeout.
+pub fn protect(router: Router, access: Arc<Access>) -> Router {
+    let mut router = router
+        .layer(axum::middleware::from_fn_with_state(access, guard::guard))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ))
-        .with_state(state)
+        ));
+    for (name, value) in guard::SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
 }

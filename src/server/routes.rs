@@ -117,10 +117,54 @@ async fn get_design(State(state): State<AppState>) -> Json<Design> {
     )
 }
 
+/// Zones a design may hold. Every zone is copied into every frame's overlay message, so these
+/// caps bound what one request can add to each frame sent to every viewer.
+pub const MAX_ZONES: usize = 32;
+/// Vertices of one zone's polygon.
+pub const MAX_POINTS_PER_ZONE: usize = 256;
+/// Vertices of the hairline.
+pub const MAX_HAIRLINE_POINTS: usize = 512;
+/// Length of a zone name, bytes.
+pub const MAX_ZONE_NAME_BYTES: usize = 64;
+
+/// The size caps on a design that comes through the API (the design's own `validate` checks
+/// the values).
+fn check_sizes(design: &Design) -> Result<(), String> {
+    if design.zones.len() > MAX_ZONES {
+        return Err(format!(
+            "zones: at most {MAX_ZONES}, got {}",
+            design.zones.len()
+        ));
+    }
+    for z in &design.zones {
+        if z.name.len() > MAX_ZONE_NAME_BYTES {
+            return Err(format!(
+                "zone name: at most {MAX_ZONE_NAME_BYTES} bytes, got {}",
+                z.name.len()
+            ));
+        }
+        if z.polygon_in_skin_mm.len() > MAX_POINTS_PER_ZONE {
+            return Err(format!(
+                "zone {:?}: at most {MAX_POINTS_PER_ZONE} points, got {}",
+                z.name,
+                z.polygon_in_skin_mm.len()
+            ));
+        }
+    }
+    if design.hairline_in_skin_mm.len() > MAX_HAIRLINE_POINTS {
+        return Err(format!(
+            "hairline: at most {MAX_HAIRLINE_POINTS} points, got {}",
+            design.hairline_in_skin_mm.len()
+        ));
+    }
+    Ok(())
+}
+
 fn set_design(state: &AppState, f: impl FnOnce(&mut Design)) -> Result<Design, AppError> {
     let mut slot = state.design.lock().unwrap_or_else(|e| e.into_inner());
     let mut design = slot.design.clone();
     f(&mut design);
+    check_sizes(&design).map_err(AppError::Invalid)?;
     design.validate().map_err(AppError::Invalid)?;
     slot.design = design.clone();
     slot.version += 1;

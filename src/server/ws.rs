@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast;
@@ -19,14 +21,36 @@ use super::{AppState, Packet};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-pub(super) async fn handler(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    let Ok(permit) = state.clients.clone().try_acquire_owned() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many viewers").into_response();
+/// Largest message (and frame) a client may send. The page sends only small control messages
+/// (none today); without this, tungstenite buffers up to 64 MiB of an unfinished message.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024;
+/// A client that has not taken a frame for this long (it stopped reading: its socket buffer
+/// stays full) is disconnected, so that it does not hold a viewer slot for ever.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub(super) async fn handler(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    // The guard has already refused any `Origin` that is not this service; one that is present
+    // is therefore the page itself, which may use the reserved slots when the rest are taken.
+    let from_page = headers.contains_key(header::ORIGIN);
+    let permit = match state.clients.clone().try_acquire_owned() {
+        Ok(p) => Some(p),
+        Err(_) if from_page => state.page_clients.clone().try_acquire_owned().ok(),
+        Err(_) => None,
     };
-    ws.on_upgrade(move |socket| async move {
-        let _permit = permit;
-        serve_socket(socket, state).await;
-    })
+    let Some(permit) = permit else {
+        tracing::warn!(from_page, "viewer refused: no slot left");
+        return (StatusCode::TOO_MANY_REQUESTS, "too many viewers").into_response();
+    };
+    ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            serve_socket(socket, state).await;
+        })
 }
 
 async fn serve_socket(socket: WebSocket, state: AppState) {
@@ -72,8 +96,14 @@ pub async fn send_frames<S>(
                     sink.feed(Message::Binary(p.jpeg.clone())).await?;
                     sink.flush().await
                 };
-                if sent.await.is_err() {
-                    break;
+                match tokio::time::timeout(SEND_TIMEOUT, sent).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::debug!("viewer stopped reading: disconnected");
+                        // Closing would wait on the same full buffer.
+                        return;
+                    }
                 }
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use image::{ImageReader, RgbImage};
 use thiserror::Error;
 
-use crate::frame::MAX_PIXELS;
+use crate::limits::{MAX_DECODE_BYTES, MAX_IMAGE_PIXELS as MAX_PIXELS};
 
 /// Why an image file could not be loaded.
 #[derive(Debug, Error)]
@@ -52,6 +52,13 @@ pub enum ImageLoadError {
         /// Height.
         height: u32,
     },
+    /// A JPEG whose data stops before its end marker: the decoder would fill the missing part
+    /// with grey and every measurement on it would be wrong.
+    #[error("{path}: truncated JPEG (no end-of-image marker after the scan data); pass --accept-damaged-images to use it anyway")]
+    TruncatedJpeg {
+        /// The file.
+        path: PathBuf,
+    },
     /// Decoding failed: corrupt or truncated data.
     #[error("{path}: corrupt or truncated image: {source}")]
     Decode {
@@ -62,12 +69,58 @@ pub enum ImageLoadError {
     },
 }
 
-/// Loads an image file as 8-bit RGB, checking its size from the header before decoding.
+/// What to do with a JPEG that stops before its end marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Damaged {
+    /// Refuse it ([`ImageLoadError::TruncatedJpeg`]).
+    #[default]
+    Refuse,
+    /// Decode it anyway (the missing part comes out grey) and warn, naming the file.
+    Warn,
+}
+
+/// Loads an image file as 8-bit RGB, checking its size from the header before decoding;
+/// a truncated JPEG is refused.
 ///
 /// # Errors
 /// A missing or unreadable file, an empty file, an unknown format, an image over
 /// [`MAX_PIXELS`] or without pixels, corrupt or truncated data: each names the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageLoadError> {
+    load_rgb_with(path, Damaged::Refuse)
+}
+
+/// [`load_rgb`], with a choice for truncated JPEGs.
+///
+/// # Errors
+/// As [`load_rgb`]; a truncated JPEG only with [`Damaged::Refuse`].
+pub fn load_rgb_with(path: &Path, damaged: Damaged) -> Result<RgbImage, ImageLoadError> {
+    Ok(open_checked(path, damaged)?.into_rgb8())
+}
+
+/// Decodes `path` after the checks of [`load_rgb`] (header size, pixel budget, JPEG end
+/// marker); the image as the file holds it.
+///
+/// # Errors
+/// As [`load_rgb_with`].
+pub fn open_checked(path: &Path, damaged: Damaged) -> Result<image::DynamicImage, ImageLoadError> {
+    checked_reader(path, damaged)?
+        .decode()
+        .map_err(|source| ImageLoadError::Decode {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A reader for `path` that has passed the checks of [`load_rgb`] and carries decoder limits
+/// (the header's size, [`MAX_DECODE_BYTES`]), for callers that need the decoder itself (EXIF
+/// orientation).
+///
+/// # Errors
+/// As [`load_rgb_with`], except decoding errors, which come when the caller decodes.
+pub fn checked_reader(
+    path: &Path,
+    damaged: Damaged,
+) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, ImageLoadError> {
     let io = |source| ImageLoadError::Io {
         path: path.to_owned(),
         source,
@@ -121,14 +174,74 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageLoadError> {
         .map_err(io)?
         .with_guessed_format()
         .map_err(io)?;
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && !jpeg_file_is_complete(path).map_err(io)?
+    {
+        match damaged {
+            Damaged::Refuse => {
+                return Err(ImageLoadError::TruncatedJpeg {
+                    path: path.to_owned(),
+                })
+            }
+            Damaged::Warn => tracing::warn!(
+                image = %path.display(),
+                "truncated JPEG used anyway (--accept-damaged-images): its missing part is grey"
+            ),
+        }
+    }
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 8);
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    Ok(reader.decode().map_err(decode)?.into_rgb8())
+    Ok(reader)
+}
+
+/// Whether the JPEG in `path` has an end-of-image marker after its first scan.
+fn jpeg_file_is_complete(path: &Path) -> std::io::Result<bool> {
+    Ok(jpeg_is_complete(&std::fs::read(path)?))
+}
+
+/// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its first scan. The
+/// segments before the scan are walked by their lengths (so a thumbnail's own markers inside
+/// APP1 are skipped); inside entropy-coded data a `FF` byte is always followed by `00` or a
+/// restart marker, so the first `FF D9` there is the real end. A file cut short has none.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    // Walk marker segments up to the first start-of-scan.
+    loop {
+        while bytes.get(i) == Some(&0xFF) && bytes.get(i + 1) == Some(&0xFF) {
+            i += 1; // fill bytes
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return false;
+        };
+        let Some(len) = bytes
+            .get(i + 2..i + 4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return false;
+        };
+        i += 2 + len;
+        if marker == 0xDA {
+            break;
+        }
+        if marker == 0xD9 || i > bytes.len() {
+            return false;
+        }
+    }
+    bytes
+        .get(i..)
+        .is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 #[cfg(test)]
 mod tests {
+    use image::ImageEncoder as _;
+
     use super::*;
 
     #[test]
@@ -168,5 +281,69 @@ mod tests {
         let img = load_rgb(&good)?;
         assert_eq!(img.dimensions(), (40, 30));
         Ok(())
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_refused_unless_accepted() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let img = RgbImage::from_fn(160, 120, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut jpeg = Vec::new();
+        crate::server::jpeg::encode_jpeg(&img, 90, &mut jpeg)?;
+        assert!(jpeg_is_complete(&jpeg));
+        let cut = dir.path().join("cut.jpg");
+        std::fs::write(&cut, &jpeg[..jpeg.len() * 2 / 3])?;
+        assert!(!jpeg_is_complete(&jpeg[..jpeg.len() * 2 / 3]));
+        let err = load_rgb(&cut).unwrap_err().to_string();
+        assert!(
+            err.contains("cut.jpg") && err.contains("truncated JPEG"),
+            "{err}"
+        );
+        assert_eq!(load_rgb_with(&cut, Damaged::Warn)?.dimensions(), (160, 120));
+        let whole = dir.path().join("whole.jpg");
+        std::fs::write(&whole, &jpeg)?;
+        assert_eq!(load_rgb(&whole)?.dimensions(), (160, 120));
+        Ok(())
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() -> Result<(), Box<dyn std::error::Error>> {
+        // A PNG header declaring 20000x20000 (400 MP) with no data to speak of.
+        let dir = tempfile::tempdir()?;
+        let bomb = dir.path().join("bomb.png");
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png).write_image(
+            &[0u8; 8 * 8 * 3],
+            8,
+            8,
+            image::ExtendedColorType::Rgb8,
+        )?;
+        // Patch the IHDR width/height (bytes 16..24) and its CRC (29..33).
+        png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        std::fs::write(&bomb, &png)?;
+        let err = load_rgb(&bomb).unwrap_err().to_string();
+        assert!(
+            err.contains("bomb.png") && err.contains("over the limit"),
+            "{err}"
+        );
+        Ok(())
+    }
+
+    /// CRC-32 (PNG's), bit by bit: tests only.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
     }
 }

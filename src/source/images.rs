@@ -62,12 +62,11 @@ impl ImageSource {
     pub fn next_image(&mut self) -> Result<image::RgbImage, CaptureError> {
         let path = &self.files[self.next % self.files.len()];
         self.next = (self.next + 1) % self.files.len();
-        image::open(path)
-            .map(|img| img.to_rgb8())
-            .map_err(|e| CaptureError::Decode {
-                path: path.clone(),
-                reason: e.to_string(),
-            })
+        // Same checks as every other image path: pixel budget from the header, truncated JPEG.
+        super::file::load_rgb(path).map_err(|e| CaptureError::Decode {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 

@@ -125,7 +125,7 @@ fn wrong_flags_are_clear_errors() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("positive"), "{stderr}");
+    assert!(stderr.contains("between 3 and 1000"), "{stderr}");
 
     let out = stipple().args(["detect", "x.png"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the ground floor up: a module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["frame", "geometry", "mailbox", "shutdown", "metrics"],
+    &[
+        "frame", "geometry", "limits", "mailbox", "shutdown", "metrics",
+    ],
     &["calib"],
     &["source"],
     &["perception"],

@@ -282,6 +282,7 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
         speed: 1.0,
         autoplay: false,
         rerun: None,
+        token: None,
     };
     let server = tokio::spawn(replay::serve(rec, opts, listener, async move {
         let _ = stopped.await;
@@ -867,5 +868,249 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     }
     assert_eq!(r.on_plan, paired.iter().filter(|(_, t)| t.on_plan).count());
     assert!((r.dots_per_minute - paired.len() as f64 * 60.0 / r.duration_s).abs() < 1e-9);
+    Ok(())
+}
+
+// Issue 22: no recording lost.
+
+#[test]
+fn r22_record_refuses_to_overwrite_an_existing_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("yesterday.mcap");
+    std::fs::write(&file, b"yesterday's session")?;
+    let err = Recorder::create_with(&file, info(), None, false)
+        .err()
+        .ok_or("an existing file was replaced")?;
+    let msg = err.to_string();
+    assert!(
+        msg.contains("yesterday.mcap") && msg.contains("--overwrite"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(&file)?, b"yesterday's session");
+    // The command line refuses it before serving, naming the file.
+    let o = Command::new(env!("CARGO_BIN_EXE_stipple"))
+        .args(["serve", "--no-model", "--bind", "127.0.0.1:0", "--record"])
+        .arg(&file)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("yesterday.mcap") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file)?, b"yesterday's session");
+    // With --overwrite it is replaced.
+    Recorder::create_with(&file, info(), None, true)?.finish()?;
+    assert!(std::fs::read(&file)?.starts_with(b"\x89MCAP0\r\n"));
+    Ok(())
+}
+
+#[test]
+fn r22_replay_resynchronises_past_a_damaged_middle_chunk() -> TestResult {
+    let clean = Recording::open(&recorded_file()?)?;
+    let mut bytes = std::fs::read(recorded_file()?)?;
+    let summary = mcap::Summary::read(&bytes)?.ok_or("no summary")?;
+    let mut chunks: Vec<_> = summary.chunk_indexes.clone();
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    assert!(
+        chunks.len() >= 3,
+        "{} chunks: need one in the middle",
+        chunks.len()
+    );
+    // Scribble over the middle of the second chunk's compressed data.
+    let c = &chunks[1];
+    let mid = (c.chunk_start_offset + c.chunk_length / 2) as usize;
+    for b in &mut bytes[mid..mid + 4096] {
+        *b ^= 0x5A;
+    }
+    let dir = tempfile::tempdir()?;
+    let damaged = dir.path().join("damaged.mcap");
+    std::fs::write(&damaged, &bytes)?;
+    let rec = Recording::open(&damaged)?;
+    let damage = rec.damage.clone().ok_or("no damage reported")?;
+    assert!(damage.contains("skipped: chunk 2 of"), "{damage}");
+    // Frames after the damaged chunk are back: the last frame is the clean file's last frame.
+    assert_eq!(
+        rec.frames.last().map(|f| f.seq),
+        clean.frames.last().map(|f| f.seq),
+        "frames after the damaged chunk were lost"
+    );
+    assert!(rec.frames.len() < clean.frames.len());
+    assert!(
+        rec.frames.len() * 3 > clean.frames.len() * 2,
+        "{} of {} frames",
+        rec.frames.len(),
+        clean.frames.len()
+    );
+    Ok(())
+}
+
+/// Runs `Recording::open` on a thread, so that a read that blocks fails the test instead of
+/// hanging it.
+fn open_within(path: &Path, limit: Duration) -> Result<Result<Recording, RecordError>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(Recording::open(&path));
+    });
+    rx.recv_timeout(limit)
+        .map_err(|_| format!("Recording::open did not return within {limit:?}"))
+}
+
+#[test]
+fn r22_replay_reads_only_regular_files() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let fifo = dir.path().join("pipe.mcap");
+    let made = Command::new("mkfifo").arg(&fifo).status()?;
+    assert!(made.success());
+    for path in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+        let err = open_within(path, Duration::from_secs(5))?
+            .err()
+            .ok_or("opened")?;
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("not a regular file"),
+            "{msg}"
+        );
+    }
+    Ok(())
+}
+
+/// A disk that fills after `room` bytes.
+struct FullDisk {
+    inner: std::io::Cursor<Vec<u8>>,
+    room: usize,
+}
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.inner.get_ref().len() + buf.len() > self.room {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for FullDisk {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn r22_a_full_disk_keeps_its_cause_in_the_status() -> TestResult {
+    let disk = FullDisk {
+        inner: std::io::Cursor::new(Vec::new()),
+        room: 64 * 1024,
+    };
+    let mut recorder = Recorder::with_writer(Path::new("full.mcap"), disk, info(), None, 8)?;
+    let big = {
+        // Noise compresses badly: a few frames fill the "disk".
+        let img = image::RgbImage::from_fn(320, 240, |x, y| {
+            let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) as u8;
+            image::Rgb([v, v.wrapping_mul(3), v.wrapping_mul(7)])
+        });
+        let mut out = Vec::new();
+        stipple::server::jpeg::encode_jpeg(&img, 95, &mut out)?;
+        out
+    };
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(20);
+    let mut seq = 0u64;
+    while recorder.status().error.is_none() {
+        if Instant::now() > deadline {
+            return Err("the full disk was never reported".into());
+        }
+        let overlay: OverlayMsg = serde_json::from_value(serde_json::json!({
+            "seq": seq, "captured_unix_ms": 0.0, "latency_ms": 0.0, "width": 320, "height": 240,
+            "dots": [], "recs": [], "target": null, "zones": [], "hairline": [], "heat": null,
+            "image_from_skin": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "registered": false,
+            "dots_placed": 0, "recs_done": 0, "source_status": "streaming"
+        }))?;
+        let _ = recorder.offer(FrameRecord {
+            seq,
+            captured_at: t0 + Duration::from_millis(seq * 33),
+            jpeg: big.clone().into(),
+            overlay_json: serde_json::to_string(&overlay)?.into(),
+            overlay,
+            detections: DetectionsMsg {
+                seq,
+                width: 320,
+                height: 240,
+                mask_seq: None,
+                detections: vec![],
+            },
+            plan: PlanSnapshot {
+                seq,
+                recommendations: vec![],
+                skin_from_image: Similarity::IDENTITY,
+                dots_placed: 0,
+                recommendations_done: 0,
+                map_dots: 0,
+                zones: vec![],
+            },
+            placed: vec![],
+            design: None,
+        });
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let error = recorder.status().error.unwrap_or_default();
+    assert!(error.contains("No space left on device"), "{error}");
+    let err = recorder.finish().err().ok_or("finish hid the error")?;
+    assert!(
+        stipple::record::with_causes(&err).contains("No space left on device"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// Writes a finished recording of `frames` small frames to `file` (for the fuzz harness).
+pub(crate) fn write_small_recording(file: &Path, frames: u64) -> TestResult {
+    let mut recorder = Recorder::create(file, info(), None)?;
+    let t0 = Instant::now();
+    for seq in 0..frames {
+        let overlay: OverlayMsg = serde_json::from_value(serde_json::json!({
+            "seq": seq, "captured_unix_ms": 0.0, "latency_ms": 0.0, "width": 16, "height": 16,
+            "dots": [], "recs": [], "target": null, "zones": [], "hairline": [], "heat": null,
+            "image_from_skin": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "registered": false,
+            "dots_placed": 0, "recs_done": 0, "source_status": "streaming"
+        }))?;
+        let mut rec = Some(FrameRecord {
+            seq,
+            captured_at: t0 + Duration::from_millis(seq * 33),
+            jpeg: jpeg().into(),
+            overlay_json: serde_json::to_string(&overlay)?.into(),
+            overlay,
+            detections: DetectionsMsg {
+                seq,
+                width: 16,
+                height: 16,
+                mask_seq: None,
+                detections: vec![],
+            },
+            plan: PlanSnapshot {
+                seq,
+                recommendations: vec![],
+                skin_from_image: Similarity::IDENTITY,
+                dots_placed: 0,
+                recommendations_done: 0,
+                map_dots: 0,
+                zones: vec![],
+            },
+            placed: vec![],
+            design: None,
+        });
+        while let Some(r) = rec.take() {
+            if !recorder.offer(r.clone()) {
+                std::thread::sleep(Duration::from_millis(5));
+                rec = Some(r);
+            }
+        }
+    }
+    recorder.finish()?;
     Ok(())
 }

@@ -37,6 +37,14 @@ impl Server {
     pub(crate) async fn start(
         config: ServeConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::start_with(config, None).await
+    }
+
+    /// [`Server::start`] for a service that requires `token`.
+    pub(crate) async fn start_with(
+        config: ServeConfig,
+        token: Option<&str>,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -45,7 +53,7 @@ impl Server {
         }));
         // Wait until it answers.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while get_json(addr, "/api/status").await.is_err() {
+        while get_with(addr, "/api/status", token).await.is_err() {
             if Instant::now() > deadline {
                 return Err("server did not come up".into());
             }
@@ -73,10 +81,21 @@ async fn get(
     addr: SocketAddr,
     path: &str,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    get_with(addr, path, None).await
+}
+
+/// [`get`] with an access token (`Authorization: Bearer`).
+async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
     )
     .await?;
     let mut buf = Vec::new();
@@ -593,6 +612,14 @@ impl Browser {
     pub(crate) async fn open(
         addr: SocketAddr,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::open_at(addr, "/").await
+    }
+
+    /// [`Browser::open`] at `path` (with a query, such as `/?token=…`).
+    pub(crate) async fn open_at(
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         use tokio::io::AsyncBufReadExt;
         let profile = tempfile::tempdir()?;
         let mut child = tokio::process::Command::new(CHROMIUM)
@@ -609,7 +636,7 @@ impl Browser {
                 "--window-size=1600,1000",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://{addr}/"))
+            .arg(format!("http://{addr}{path}"))
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
