@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::config::{
     ModelChoice, ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_CALIBRATION_DIR,
-    DEFAULT_JPEG_QUALITY, MODEL_BUNDLED, MODEL_NONE,
+    DEFAULT_DESIGN_DIR, DEFAULT_JPEG_QUALITY, MODEL_BUNDLED, MODEL_NONE,
 };
 
 /// Arguments of `stipple serve`.
@@ -63,6 +63,13 @@ pub struct ServeArgs {
     /// dots); opens in Foxglove, replays with `stipple replay FILE`.
     #[arg(long, value_name = "FILE.mcap")]
     pub record: Option<PathBuf>,
+    /// Start from this treatment design (TOML, as `stipple plan --design` reads; millimetres
+    /// are skin millimetres from the first frame's top-left corner, pixels are that frame's).
+    #[arg(long, value_name = "FILE.toml")]
+    pub design: Option<PathBuf>,
+    /// Folder where the page saves designs (`POST /api/design/save`).
+    #[arg(long, default_value = DEFAULT_DESIGN_DIR)]
+    pub design_dir: PathBuf,
 }
 
 impl ServeConfig {
@@ -107,6 +114,17 @@ impl ServeConfig {
             let c = load_calibration(path)?;
             (config.width, config.height, px_per_mm) = (c.image_width, c.image_height, c.px_per_mm);
             config.calibration = Some(c);
+        }
+        config.design_dir = args.design_dir.clone();
+        if let Some(path) = &args.design {
+            let design = crate::planning::Design::load(path)
+                .with_context(|| format!("--design {}: bad design", path.display()))?
+                .in_mm(px_per_mm)
+                .with_defaults();
+            design
+                .validate()
+                .with_context(|| format!("--design {}: bad design", path.display()))?;
+            config.design = Some(design);
         }
         Ok(config.with_px_per_mm(px_per_mm))
     }

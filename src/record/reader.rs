@@ -23,7 +23,8 @@ use super::schema::{
     SessionInfo, FORMAT_VERSION,
 };
 use super::RecordError;
-use crate::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot};
+use crate::planning::Design;
+use crate::session::{OverlayMsg, PlacedDot, PlanSnapshot};
 
 /// MCAP's magic bytes, at both ends of a file.
 const MAGIC: &[u8] = b"\x89MCAP0\r\n";
