@@ -223,4 +223,31 @@ mod tests {
         assert!(format!("{err:#}").contains("no/such.toml"), "{err:#}");
         Ok(())
     }
+
+    #[test]
+    fn design_files_are_loaded_checked_and_in_skin_mm() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = dir.path().join("client.toml");
+        std::fs::write(
+            &good,
+            "units = \"px\"\nsession = 2\n[[zones]]\nname = \"mole\"\nkind = \"nogo\"\n\
+             polygon = [[0, 0], [40, 0], [40, 40]]\n",
+        )?;
+        let config = ServeConfig::from_cli(&parse(&["--design", &good.display().to_string()])?)?;
+        let design = config.design.ok_or_else(|| anyhow::anyhow!("no design"))?;
+        assert_eq!(design.zones[0].polygon[1], [2.0, 0.0]); // 40 px at 20 px/mm
+        assert_eq!(design.session, Some(2));
+        assert_eq!(design.min_spacing_mm, Some(0.7));
+        assert_eq!(config.design_dir, std::path::PathBuf::from("designs"));
+        let bad = dir.path().join("dense.toml");
+        std::fs::write(&bad, "target_density_per_cm2 = 200\nmin_spacing_mm = 1.5\n")?;
+        let err = ServeConfig::from_cli(&parse(&["--design", &bad.display().to_string()])?)
+            .expect_err("refused");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("dense.toml") && text.contains("51.3 dots/cm²"),
+            "{text}"
+        );
+        Ok(())
+    }
 }

@@ -818,6 +818,80 @@ polygon = [[30, 20], [32, 20], [32, 22], [30, 22]]
     }
 
     #[test]
+    fn hexagonal_packing_bounds_the_target() {
+        // 2 / (sqrt(3) s²) per mm²: 235.7/cm² at 0.7 mm, 51.3/cm² at 1.5 mm.
+        assert!((max_density_per_cm2(0.7) - 235.6).abs() < 0.1);
+        assert!((max_density_per_cm2(1.5) - 51.32).abs() < 0.01);
+        let d = Design {
+            target_density_per_cm2: Some(200.0),
+            min_spacing_mm: Some(1.5),
+            ..Design::default()
+        };
+        let err = d
+            .validate()
+            .expect_err("200/cm² at 1.5 mm cannot be reached");
+        assert!(err.to_string().contains("at most 51.3 dots/cm²"), "{err}");
+        let ok = Design {
+            target_density_per_cm2: Some(50.0),
+            ..d
+        };
+        assert!(ok.validate().is_ok());
+        // Without a spacing in the file, the caller's spacing decides (`stipple plan`).
+        let zones_only = Design::from_toml(SAMPLE).expect("valid");
+        assert!(zones_only.check_reachable(Some(200.0), 1.5).is_err());
+        assert!(zones_only.check_reachable(Some(80.0), 0.7).is_ok());
+    }
+
+    #[test]
+    fn caps_and_names() {
+        let zone = |name: &str| Zone {
+            name: name.into(),
+            kind: ZoneKind::Fill,
+            polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+            target_density_per_cm2: None,
+            front_edge: None,
+            transition_mm: None,
+        };
+        let many = Design {
+            zones: (0..=MAX_ZONES).map(|i| zone(&format!("z{i}"))).collect(),
+            ..Design::default()
+        };
+        assert!(many.validate().is_err());
+        let twice = Design {
+            zones: vec![zone("a"), zone("a")],
+            ..Design::default()
+        };
+        assert!(twice
+            .validate()
+            .expect_err("dup")
+            .to_string()
+            .contains("two zones"));
+        let long = Design {
+            zones: vec![zone(&"x".repeat(MAX_NAME_CHARS + 1))],
+            ..Design::default()
+        };
+        assert!(long.validate().is_err());
+        let mut big = zone("big");
+        big.polygon = (0..=MAX_POLYGON_POINTS)
+            .map(|i| [i as f64, (i % 2) as f64])
+            .collect();
+        let big = Design {
+            zones: vec![big],
+            ..Design::default()
+        };
+        assert!(big.validate().is_err());
+        let session = Design {
+            session: Some(5),
+            ..Design::default()
+        };
+        assert!(session
+            .validate()
+            .expect_err("5")
+            .to_string()
+            .contains("session"));
+    }
+
+    #[test]
     fn rejects_hairline_without_front_edge() {
         let text = "[[zones]]\nname = \"h\"\nkind = \"hairline\"\npolygon = [[0,0],[1,0],[1,1]]\n";
         assert!(matches!(

@@ -4,6 +4,7 @@ mod accuracy;
 mod calib;
 mod calib_live;
 mod detect;
+mod live;
 mod model;
 mod plan;
 mod record;
