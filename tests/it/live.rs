@@ -258,7 +258,13 @@ async fn zones_drawn_through_the_api_plan_as_plan_design_does() -> TestResult {
         live.iter()
             .filter(|r| {
                 let d = depth(r.in_skin_mm);
-                (lo..hi).contains(&d) && r.zone == "front"
+                (lo..hi).contains(&d)
+                    && r.zone == "front"
+                    && stipple::planning::design::polygon_contains(
+                        &front.polygon,
+                        r.in_skin_mm[0],
+                        r.in_skin_mm[1],
+                    )
             })
             .count()
     };
@@ -553,4 +559,198 @@ async fn first_dot(
         }
     }
     Err("no dot in view".into())
+}
+
+/// Layout, cue and labels as the page reports and draws them.
+const GLANCE_PROBE: &str = r#"(() => {
+  const doc = document.documentElement, header = document.querySelector('header');
+  const c = document.getElementById('view'), cr = c.getBoundingClientRect();
+  const next = document.getElementById('a-next').getBoundingClientRect();
+  const s = window.stippleStats;
+  let ringGreen = 0;
+  if (s.cue) {
+    const g = c.getContext('2d');
+    const r = s.cue.diameterCss / 2 * c.width / cr.width;
+    for (let i = 0; i < 16; i++) {
+      const a = i * Math.PI / 8;
+      const p = g.getImageData(Math.round(s.cue.x + r * Math.cos(a)), Math.round(s.cue.y + r * Math.sin(a)), 1, 1).data;
+      if (p[0] < 160 && p[1] > 200 && p[2] < 80) ringGreen++;
+    }
+  }
+  return {
+    innerWidth, innerHeight,
+    pageScrolls: doc.scrollWidth > innerWidth || doc.scrollHeight > innerHeight,
+    headerClipped: header.scrollWidth > header.clientWidth + 1,
+    headerHeight: header.getBoundingClientRect().height,
+    canvas: [cr.left, cr.top, cr.right, cr.bottom],
+    nextButton: [next.left, next.top, next.right, next.bottom],
+    ringGreen, stats: s,
+  };
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_glance_view_reads_at_three_sizes_and_flags_a_blowout() -> TestResult {
+    use crate::serve::{Browser, CHROMIUM};
+    if !std::path::Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} is absent (apt-get install -y chromium); .ci/run installs it"
+        );
+        return Ok(());
+    }
+    // With STIPPLE_SCREENSHOTS=DIR (docs/), the full 1280x720 service is shot into DIR.
+    let shots = std::env::var_os("STIPPLE_SCREENSHOTS").map(std::path::PathBuf::from);
+    let config = if shots.is_some() {
+        ServeConfig::new()
+    } else {
+        small_config()
+    };
+    let server = Server::start(config).await?;
+    let addr = server.addr;
+    let mut design = get_json(addr, "/api/design").await?;
+    design["target_density_per_cm2"] = 120.0.into();
+    let (s, d) = request(addr, "PUT", "/api/design", Some(design)).await?;
+    assert_eq!(s, 200, "{d}");
+    let mut browser = Browser::open(addr).await?;
+    let result = async {
+        let cdp = &mut browser.cdp;
+        for (w, h) in [(1280u32, 800u32), (1024, 768), (768, 1024)] {
+            cdp.call(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}),
+            )
+            .await?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let before = cdp.eval("window.stippleStats.overlaysDrawn").await?.as_u64().unwrap_or(0);
+            let p = loop {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let p = cdp.eval(GLANCE_PROBE).await?;
+                let drawn = p["stats"]["overlaysDrawn"].as_u64().unwrap_or(0);
+                if drawn > before + 3 && !p["stats"]["cue"].is_null() {
+                    break p;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{w}x{h}: no next-dot cue drawn: {p}").into());
+                }
+            };
+            eprintln!("{w}x{h}: header {} px, canvas {}, cue {}", p["headerHeight"], p["canvas"], p["stats"]["cue"]);
+            assert_eq!(p["innerWidth"], w);
+            assert_eq!(p["pageScrolls"], false, "{w}x{h}: the page scrolls: {p}");
+            assert_eq!(p["headerClipped"], false, "{w}x{h}: the header overflows: {p}");
+            assert!(p["headerHeight"].as_f64() < Some(60.0), "{w}x{h}: the header wraps: {p}");
+            let c: Vec<f64> = serde_json::from_value(p["canvas"].clone())?;
+            assert!(c[2] <= f64::from(w) + 0.5 && c[3] <= f64::from(h) + 0.5, "{w}x{h}: picture cut: {c:?}");
+            assert!(c[2] - c[0] >= 0.6 * f64::from(w.min(1000)), "{w}x{h}: picture too small: {c:?}");
+            let b: Vec<f64> = serde_json::from_value(p["nextButton"].clone())?;
+            assert!(b[3] <= f64::from(h) && b[2] <= f64::from(w), "{w}x{h}: controls off screen: {b:?}");
+            let cue = &p["stats"]["cue"];
+            assert!(cue["diameterCss"].as_f64() >= Some(32.0), "{w}x{h}: cue too small: {cue}");
+            let planned: Vec<f64> = serde_json::from_value(p["stats"]["cuePlanned"].clone())?;
+            assert!(
+                (cue["x"].as_f64().unwrap_or(-1.0) - planned[0]).abs() < 0.5
+                    && (cue["y"].as_f64().unwrap_or(-1.0) - planned[1]).abs() < 0.5,
+                "{w}x{h}: cue {cue} not at the planned {planned:?}"
+            );
+            assert!(p["ringGreen"].as_u64() >= Some(8), "{w}x{h}: no ring on the canvas at the cue: {p}");
+            let labels: Vec<serde_json::Value> = serde_json::from_value(p["stats"]["labels"].clone())?;
+            assert!(labels.len() >= 2, "{w}x{h}: too few labels: {labels:?}");
+            let rect = |l: &serde_json::Value| -> [f64; 4] {
+                ["x", "y", "w", "h"].map(|k| l[k].as_f64().unwrap_or(f64::NAN))
+            };
+            for (i, a) in labels.iter().enumerate() {
+                for b in &labels[i + 1..] {
+                    let (a, b) = (rect(a), rect(b));
+                    let overlap = a[0] < b[0] + b[2] - 0.5 && b[0] < a[0] + a[2] - 0.5
+                        && a[1] < b[1] + b[3] - 0.5 && b[1] < a[1] + a[3] - 0.5;
+                    assert!(!overlap, "{w}x{h}: labels overlap: {a:?} {b:?}");
+                }
+            }
+            if let Some(dir) = &shots {
+                browser.screenshot(&dir.join(format!("page-{w}x{h}.png"))).await?;
+            }
+            let cdp = &mut browser.cdp;
+            let _ = cdp;
+        }
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    if let Err(e) = result {
+        browser.close().await;
+        return Err(e);
+    }
+
+    // The blowout guard, end to end: with a 5 mm spacing every new dot is too close. The first
+    // overlay showing one carries it (by sequence number), and the page shows it.
+    let watch = tokio::spawn(first_blowout(addr));
+    let (s, d) = request(
+        addr,
+        "PUT",
+        "/api/design",
+        Some(serde_json::json!({"target_density_per_cm2": 4, "min_spacing_mm": 5})),
+    )
+    .await?;
+    assert_eq!(s, 200, "{d}");
+    let result = async {
+        let seq = watch.await??;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = browser
+                .cdp
+                .eval("window.stippleStats.blowoutSeqs.map(b => b.seq)")
+                .await?;
+            if seen
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s.as_u64() == Some(seq)))
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(
+                    format!("the page never showed the blowout of frame {seq}: {seen}").into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let st = get_json(addr, "/api/status").await?;
+        assert!(st["spacing_violations"].as_u64() >= Some(1), "{st}");
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    browser.close().await;
+    result?;
+    server.stop().await
+}
+
+/// Watches the WebSocket until an overlay flags a too-close dot; checks that it is the first
+/// overlay to mention it and that it is marked new there; returns its sequence number.
+async fn first_blowout(
+    addr: std::net::SocketAddr,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    use futures_util::StreamExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Option<u64> = None;
+    while Instant::now() < deadline {
+        let Some(msg) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await? else {
+            break;
+        };
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg? {
+            let o: OverlayMsg = serde_json::from_str(&t)?;
+            // Only judge a dot whose first frame this client cannot have missed.
+            let contiguous = last.is_some_and(|l| l + 1 == o.seq);
+            last = Some(o.seq);
+            for b in &o.blowouts {
+                if seen.insert(b.seq) && (contiguous || b.seq == o.seq) {
+                    assert_eq!(
+                        b.seq, o.seq,
+                        "first seen on frame {} but flagged for {}",
+                        o.seq, b.seq
+                    );
+                    assert!(b.new && b.nearest_mm < b.min_spacing_mm, "{b:?}");
+                    return Ok(o.seq);
+                }
+            }
+        }
+    }
+    Err("no dot was placed too close within a minute".into())
 }

@@ -181,6 +181,7 @@ function drawOverlay(o) {
       labels.reserve(b.x + b.w, b.y, 16 * u, b.h);
     }
     stats.cue = { x: cx, y: cy, diameterCss: 2 * radius * cssPerPx, cssX: cx * cssPerPx, cssY: cy * cssPerPx };
+    stats.cuePlanned = o.target ? [o.target[0], o.target[1]] : null;
     recs = 1;
     // The following few: small numbered rings, labels placed without collisions.
     for (const [x, y, n] of o.recs.slice(1, 1 + FOLLOWING)) {
