@@ -56,6 +56,7 @@ async function drawNext() {
     if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
       canvas.width = bitmap.width; canvas.height = bitmap.height;
     }
+    fit();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(bitmap, 0, 0);
     bitmap.close();
@@ -69,6 +70,22 @@ async function drawNext() {
   busy = false;
   if (next) requestAnimationFrame(drawNext);
 }
+
+// The picture as large as its box allows, keeping its shape (in portrait: the full width, up
+// to 60% of the height; the controls take the rest).
+let fitted = "";
+function fit() {
+  const st = $("stage");
+  const portrait = matchMedia("(orientation: portrait)").matches;
+  const aw = st.clientWidth, ah = portrait ? innerHeight * 0.6 : st.clientHeight;
+  const key = `${aw}x${ah}x${canvas.width}x${canvas.height}`;
+  if (key === fitted || aw <= 0 || ah <= 0) return;
+  fitted = key;
+  const s = Math.min(aw / canvas.width, ah / canvas.height);
+  canvas.style.width = `${Math.floor(canvas.width * s)}px`;
+  canvas.style.height = `${Math.floor(canvas.height * s)}px`;
+}
+addEventListener("resize", () => { fitted = ""; fit(); });
 
 // Density map colours: red below half the target, yellow at half, green at or above target.
 function heatColor(r) {
