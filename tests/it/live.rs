@@ -470,7 +470,7 @@ async fn the_artists_controls_through_the_api() -> TestResult {
     .await?;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["kind"], "not_a_dot");
-    assert_eq!(get_json(addr, "/api/status").await?["not_a_dot"], 1);
+    wait_status(addr, "not_a_dot", 1).await?;
 
     // Undo: once the needle has placed a dot.
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -488,7 +488,7 @@ async fn the_artists_controls_through_the_api() -> TestResult {
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["kind"], "undo");
     assert!(d["in_skin_mm"].is_array());
-    assert_eq!(get_json(addr, "/api/status").await?["dots_undone"], 1);
+    wait_status(addr, "dots_undone", 1).await?;
 
     // Pause: the plan and the picture hold still; resume lets them go.
     let (s, d) = request(
@@ -500,9 +500,7 @@ async fn the_artists_controls_through_the_api() -> TestResult {
     .await?;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["kind"], "pause");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let st = get_json(addr, "/api/status").await?;
-    assert_eq!(st["paused"], true);
+    wait_status(addr, "paused", true).await?;
     let plan_a = get_json(addr, "/api/plan").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let plan_b = get_json(addr, "/api/plan").await?;
@@ -534,6 +532,26 @@ async fn the_artists_controls_through_the_api() -> TestResult {
     let restarted = get_json(server.addr, "/api/design").await?;
     assert_eq!(restarted, live_design);
     server.stop().await
+}
+
+/// Waits until `/api/status` shows `key` = `value` (counters follow the next frame).
+async fn wait_status(
+    addr: std::net::SocketAddr,
+    key: &str,
+    value: impl Into<serde_json::Value>,
+) -> TestResult {
+    let value = value.into();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = get_json(addr, "/api/status").await?;
+        if st[key] == value {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("status {key} is {} not {value}", st[key]).into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// An existing dot of a recent frame, in its pixels (from the WebSocket's overlay).
@@ -612,8 +630,8 @@ async fn the_glance_view_reads_at_three_sizes_and_flags_a_blowout() -> TestResul
     assert_eq!(s, 200, "{d}");
     let mut browser = Browser::open(addr).await?;
     let result = async {
-        let cdp = &mut browser.cdp;
         for (w, h) in [(1280u32, 800u32), (1024, 768), (768, 1024)] {
+            let cdp = &mut browser.cdp;
             cdp.call(
                 "Emulation.setDeviceMetricsOverride",
                 serde_json::json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}),
@@ -667,8 +685,6 @@ async fn the_glance_view_reads_at_three_sizes_and_flags_a_blowout() -> TestResul
             if let Some(dir) = &shots {
                 browser.screenshot(&dir.join(format!("page-{w}x{h}.png"))).await?;
             }
-            let cdp = &mut browser.cdp;
-            let _ = cdp;
         }
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
     }

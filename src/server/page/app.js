@@ -99,9 +99,9 @@ const ZONE_COLOURS = { fill: "rgba(255,176,0,0.9)", hairline: "rgba(255,80,200,0
 
 // Labels never overlap: each is placed in the first free spot around its anchor, or dropped.
 function makeLabeller(cssPerPx) {
-  const boxes = [];
+  const boxes = [], placed = []; // everything to keep clear of; the labels drawn
   return {
-    boxes,
+    boxes, placed,
     reserve(x, y, w, h) { boxes.push({ x, y, w, h }); },
     place(text, ax, ay, gap, font) {
       ctx.font = font;
@@ -111,7 +111,7 @@ function makeLabeller(cssPerPx) {
         const b = { x: ax + dx, y: ay + dy, w, h };
         if (b.x < 0 || b.y < 0 || b.x + w > canvas.width || b.y + h > canvas.height) continue;
         if (boxes.some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h)) continue;
-        boxes.push(b);
+        boxes.push(b); placed.push(b);
         ctx.textAlign = "left"; ctx.textBaseline = "top";
         ctx.fillStyle = "rgba(0,0,0,0.75)"; ctx.fillRect(b.x, b.y, w, h);
         ctx.fillStyle = "#fff"; ctx.fillText(text, b.x + 3, b.y + 2);
@@ -119,7 +119,7 @@ function makeLabeller(cssPerPx) {
       }
       return null;
     },
-    css() { return boxes.map((b) => ({ x: b.x * cssPerPx, y: b.y * cssPerPx, w: b.w * cssPerPx, h: b.h * cssPerPx })); },
+    css() { return placed.map((b) => ({ x: b.x * cssPerPx, y: b.y * cssPerPx, w: b.w * cssPerPx, h: b.h * cssPerPx })); },
   };
 }
 
@@ -249,7 +249,8 @@ function drawScaleBar(o, u, labels) {
   ctx.beginPath(); ctx.moveTo(x, y - 6 * u); ctx.lineTo(x, y); ctx.lineTo(x + len, y); ctx.lineTo(x + len, y - 6 * u); ctx.stroke();
   ctx.font = `bold ${Math.round(15 * u)}px system-ui, sans-serif`; ctx.fillStyle = "#fff"; ctx.textAlign = "left"; ctx.textBaseline = "bottom";
   ctx.fillText(`${mm} mm`, x, y - 8 * u);
-  labels.boxes.push({ x: x - 6 * u, y: y - 30 * u, w: len + 12 * u, h: 40 * u, scale: true });
+  const b = { x: x - 6 * u, y: y - 30 * u, w: len + 12 * u, h: 40 * u };
+  labels.boxes.push(b); labels.placed.push(b);
 }
 
 let audio = null;
