@@ -591,8 +591,10 @@ const GLANCE_PROBE: &str = r#"(() => {
     const r = s.cue.diameterCss / 2 * c.width / cr.width;
     for (let i = 0; i < 16; i++) {
       const a = i * Math.PI / 8;
-      const p = g.getImageData(Math.round(s.cue.x + r * Math.cos(a)), Math.round(s.cue.y + r * Math.sin(a)), 1, 1).data;
-      if (p[0] < 160 && p[1] > 200 && p[2] < 80) ringGreen++;
+      const p = g.getImageData(Math.round(s.cue.x + r * Math.cos(a)) - 1, Math.round(s.cue.y + r * Math.sin(a)) - 1, 3, 3).data;
+      let hit = false;
+      for (let k = 0; k < p.length; k += 4) if (p[k] < 160 && p[k + 1] > 200 && p[k + 2] < 80) hit = true;
+      if (hit) ringGreen++;
     }
   }
   return {

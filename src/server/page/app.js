@@ -180,9 +180,9 @@ function drawOverlay(o) {
     // The next dot: a large ring with a gap-cross, its order number in a badge, its ink.
     const [cx, cy] = o.recs[0];
     const radius = Math.max(o.target ? o.target[2] : 0, (CUE_MIN_CSS / 2) * u);
-    ctx.lineWidth = 4 * u; ctx.strokeStyle = "#000";
+    ctx.lineWidth = 6 * u; ctx.strokeStyle = "#000";
     ctx.beginPath(); ctx.arc(cx, cy, radius, 0, 2 * Math.PI); ctx.stroke();
-    ctx.lineWidth = 3 * u; ctx.strokeStyle = "#7CFC00";
+    ctx.lineWidth = 4 * u; ctx.strokeStyle = "#7CFC00";
     ctx.beginPath(); ctx.arc(cx, cy, radius, 0, 2 * Math.PI); ctx.stroke();
     for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
       ctx.beginPath(); ctx.moveTo(cx + dx * radius * 1.15, cy + dy * radius * 1.15); ctx.lineTo(cx + dx * radius * 1.6, cy + dy * radius * 1.6); ctx.stroke();
