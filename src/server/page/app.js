@@ -187,10 +187,13 @@ function drawOverlay(o) {
     for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
       ctx.beginPath(); ctx.moveTo(cx + dx * radius * 1.15, cy + dy * radius * 1.15); ctx.lineTo(cx + dx * radius * 1.6, cy + dy * radius * 1.6); ctx.stroke();
     }
-    labels.reserve(cx - radius * 1.6, cy - radius * 1.6, radius * 3.2, radius * 3.2);
+    const following = o.recs.slice(1, 1 + FOLLOWING);
+    for (const [x, y] of following) labels.reserve(x - 8 * u, y - 8 * u, 16 * u, 16 * u);
     let badge = "1";
     if (o.next_dot) badge += ` · Ø${(2 * o.next_dot.radius_mm).toFixed(1)} mm`;
-    const b = labels.place(badge, cx, cy, radius * 1.1, `bold ${Math.round(20 * u)}px system-ui, sans-serif`);
+    // The badge goes first, just outside the ring; then the cue's square is kept clear.
+    const b = labels.place(badge, cx, cy, radius * 1.15, `bold ${Math.round(20 * u)}px system-ui, sans-serif`);
+    labels.reserve(cx - radius * 1.6, cy - radius * 1.6, radius * 3.2, radius * 3.2);
     if (b && o.next_dot) { // ink swatch: the shade asked for, in the badge's corner
       const g = Math.round(200 * (1 - o.next_dot.shade));
       ctx.fillStyle = `rgb(${g},${g},${g})`; ctx.strokeStyle = "#fff"; ctx.lineWidth = u;
@@ -201,13 +204,12 @@ function drawOverlay(o) {
     stats.cuePlanned = o.target ? [o.target[0], o.target[1]] : null;
     recs = 1;
     // The following few: small numbered rings, labels placed without collisions.
-    for (const [x, y, n] of o.recs.slice(1, 1 + FOLLOWING)) {
+    for (const [x, y] of following) {
       ctx.lineWidth = 2 * u; ctx.strokeStyle = "rgba(0,229,255,0.95)";
       ctx.beginPath(); ctx.arc(x, y, 7 * u, 0, 2 * Math.PI); ctx.stroke();
-      labels.reserve(x - 7 * u, y - 7 * u, 14 * u, 14 * u);
       recs++;
     }
-    for (const [x, y, n] of o.recs.slice(1, 1 + FOLLOWING)) labels.place(String(n), x, y, 8 * u, `bold ${Math.round(15 * u)}px system-ui, sans-serif`);
+    for (const [x, y, n] of following) labels.place(String(n), x, y, 8 * u, `bold ${Math.round(15 * u)}px system-ui, sans-serif`);
   }
   // The blowout guard: a red ring on every recent too-close dot; an alert on the first frame.
   stats.blowoutsShown = 0;
@@ -239,17 +241,22 @@ function drawOverlay(o) {
   goal.hidden = !goal.textContent;
 }
 
-// A millimetre scale bar in the bottom-left corner: 1, 2, 5 or 10 mm, about 100 CSS px long.
+// A millimetre scale bar in the bottom-left corner (1, 2, 5, 10 or 20 mm, at least 80 CSS px long) and the px/mm to 0.1.
 function drawScaleBar(o, u, labels) {
   if (!o.px_per_mm) return;
   const mm = [1, 2, 5, 10, 20].find((m) => m * o.px_per_mm >= 80 * u) || 20;
   const len = mm * o.px_per_mm, x = 12 * u, y = canvas.height - 14 * u;
-  ctx.fillStyle = "rgba(0,0,0,0.6)"; ctx.fillRect(x - 6 * u, y - 30 * u, len + 12 * u, 40 * u);
+  const ppm = `${o.px_per_mm.toFixed(1)} px/mm`;
+  ctx.font = `${Math.round(12 * u)}px system-ui, sans-serif`;
+  const ppmWidth = ctx.measureText(ppm).width;
+  const b = { x: x - 6 * u, y: y - 30 * u, w: len + ppmWidth + 24 * u, h: 40 * u };
+  ctx.fillStyle = "rgba(0,0,0,0.6)"; ctx.fillRect(b.x, b.y, b.w, b.h);
   ctx.strokeStyle = "#fff"; ctx.lineWidth = 3 * u;
   ctx.beginPath(); ctx.moveTo(x, y - 6 * u); ctx.lineTo(x, y); ctx.lineTo(x + len, y); ctx.lineTo(x + len, y - 6 * u); ctx.stroke();
-  ctx.font = `bold ${Math.round(15 * u)}px system-ui, sans-serif`; ctx.fillStyle = "#fff"; ctx.textAlign = "left"; ctx.textBaseline = "bottom";
+  ctx.textAlign = "left"; ctx.textBaseline = "bottom";
+  ctx.fillStyle = "#ccc"; ctx.fillText(ppm, x + len + 10 * u, y + 2 * u);
+  ctx.font = `bold ${Math.round(15 * u)}px system-ui, sans-serif`; ctx.fillStyle = "#fff";
   ctx.fillText(`${mm} mm`, x, y - 8 * u);
-  const b = { x: x - 6 * u, y: y - 30 * u, w: len + 12 * u, h: 40 * u };
   labels.boxes.push(b); labels.placed.push(b);
 }
 
@@ -274,7 +281,6 @@ function showHeader(o) {
   $("s-target").textContent = o.target_per_cm2.toFixed(0);
   $("s-left").textContent = o.dots_left;
   $("s-placed").textContent = o.dots_placed;
-  $("s-ppm").textContent = o.px_per_mm.toFixed(1);
   $("s-zones").textContent = o.zones.filter((z) => z.kind !== "nogo")
     .map((z) => `${z.name} ${z.density_per_cm2.toFixed(0)}/${z.target_per_cm2.toFixed(0)}${z.goal_reached ? " ✓" : ""}`).join(" · ");
   const close = $("s-close");
