@@ -27,6 +27,21 @@ pub const WS_BACKLOG_FRAMES: usize = 2;
 pub const WS_SEND_BUFFER_BYTES: usize = 512 * 1024;
 /// Where calibration mode saves its files unless `--calibration-dir` says otherwise.
 pub const DEFAULT_CALIBRATION_DIR: &str = "calibration";
+/// Where the page saves designs (`serve --design-dir`).
+pub const DEFAULT_DESIGN_DIR: &str = "designs";
+
+/// Whether `name` is acceptable as the name of a file saved from the page into its folder:
+/// letters, digits, `-`, `_` and `.`, not starting with a dot, ending in `.toml` (no path, so it
+/// cannot leave the folder). Calibration mode and the design save share this rule.
+pub fn is_safe_toml_name(name: &str) -> bool {
+    name.ends_with(".toml")
+        && !name.starts_with('.')
+        && name.len() > ".toml".len()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
 /// Which segmentation model the live pipeline runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelChoice {
@@ -163,6 +178,10 @@ pub struct ServeConfig {
     pub allow_hosts: Vec<String>,
     /// The access token every request must carry (required beyond loopback), if any.
     pub token: Option<String>,
+    /// `--design FILE`: the design the session starts from (skin millimetres), validated.
+    pub design: Option<crate::planning::Design>,
+    /// Where the page saves designs.
+    pub design_dir: PathBuf,
 }
 
 impl ServeConfig {
@@ -191,6 +210,8 @@ impl ServeConfig {
             record_overwrite: false,
             allow_hosts: Vec::new(),
             token: None,
+            design: None,
+            design_dir: PathBuf::from(DEFAULT_DESIGN_DIR),
         }
     }
 

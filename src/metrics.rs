@@ -110,6 +110,14 @@ pub struct SessionCounters {
     pub drift_mm_median: Option<f64>,
     /// Frames that could not be registered (prediction kept).
     pub frames_unregistered: u64,
+    /// Placed dots closer to another than the design's minimum spacing (the blowout guard).
+    pub spacing_violations: u64,
+    /// Placements the artist undid.
+    pub dots_undone: u64,
+    /// Detections the artist marked "not a dot".
+    pub not_a_dot: u64,
+    /// Whether the artist paused the plan.
+    pub paused: bool,
 }
 
 #[derive(Debug)]
@@ -361,6 +369,12 @@ impl Snapshot {
             "Pigment dots placed this session.",
             "counter",
             self.session.dots_placed as f64,
+        );
+        gauge(
+            "spacing_violations_total",
+            "Placed dots closer to another than the minimum spacing (blowout guard).",
+            "counter",
+            self.session.spacing_violations as f64,
         );
         gauge(
             "map_dots",

@@ -172,6 +172,12 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     );
     state.metrics = metrics;
     state.calibration = Arc::new(LiveCalibration::new(config.calibration_dir.clone()));
+    state.design_dir = Arc::new(config.design_dir.clone());
+    if let Some(design) = &config.design {
+        let mut slot = state.design.lock().unwrap_or_else(|e| e.into_inner());
+        slot.design = design.clone().with_defaults();
+        slot.version += 1;
+    }
 
     // Encoder: JPEG in parallel with detection.
     let to_encode: Arc<Mailbox<Frame>> = Arc::new(Mailbox::new());
@@ -389,6 +395,13 @@ fn process_loop(
                 design_changed = true;
             }
         }
+        // The artist's commands, answered once applied.
+        let commands =
+            std::mem::take(&mut *state.commands.lock().unwrap_or_else(|e| e.into_inner()));
+        for (command, reply) in commands {
+            // The handler may have given up waiting: nothing to tell then.
+            let _ = reply.send(session.apply(command));
+        }
 
         let t = Instant::now();
         to_encode.put(frame.clone());
@@ -455,12 +468,16 @@ fn process_loop(
         };
         // No viewer is not an error: the frame is simply not seen.
         let overlay_json = Utf8Bytes::from(overlay_json);
-        let _ = state.frames.send(Arc::new(Packet {
-            seq: meta.seq,
-            overlay_json: overlay_json.clone(),
-            jpeg: jpeg.clone(),
-        }));
-        metrics.record_published(meta.captured_at);
+        // Paused: the page holds the picture it has (the first paused frame goes out so that
+        // it shows the pause); processing and recording go on.
+        if !overlay.paused || !overlay.events.is_empty() {
+            let _ = state.frames.send(Arc::new(Packet {
+                seq: meta.seq,
+                overlay_json: overlay_json.clone(),
+                jpeg: jpeg.clone(),
+            }));
+            metrics.record_published(meta.captured_at);
+        }
 
         metrics.set_session(session.counters());
         let plan = session.plan_snapshot();

@@ -424,12 +424,7 @@ impl LiveCalibration {
     pub fn save(&self, name: Option<&str>) -> Result<Saved, SaveError> {
         let name = match name {
             Some(n) => {
-                let ok = n.ends_with(".toml")
-                    && !n.starts_with('.')
-                    && n.len() > ".toml".len()
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-                if !ok {
+                if !crate::config::is_safe_toml_name(n) {
                     return Err(SaveError::BadName(n.to_owned()));
                 }
                 n.to_owned()

@@ -162,8 +162,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let design = args
         .design
         .as_deref()
-        .map(|p| Design::load(p).with_context(|| format!("{}: bad design", p.display())))
-        .transpose()?;
+        .map(|p| {
+            let d = Design::load(p)?;
+            // The zones' targets must be reachable at the spacing this plan uses.
+            d.check_reachable(Some(args.target_density), args.min_spacing_mm)?;
+            Ok::<_, crate::planning::PlanError>(d)
+        })
+        .transpose()
+        .with_context(|| {
+            format!(
+                "{}: bad design",
+                args.design.as_deref().unwrap_or(Path::new("")).display()
+            )
+        })?;
     let given_dots = args.dots.as_deref().map(load_dots).transpose()?;
     if given_dots.is_some() && args.images.len() != 1 {
         anyhow::bail!("--dots describes one image; give exactly one");

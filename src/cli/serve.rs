@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::config::{
     ModelChoice, ServeConfig, SourceSpec, DEFAULT_BIND, DEFAULT_CALIBRATION_DIR,
-    DEFAULT_JPEG_QUALITY, MODEL_BUNDLED, MODEL_NONE,
+    DEFAULT_DESIGN_DIR, DEFAULT_JPEG_QUALITY, MODEL_BUNDLED, MODEL_NONE,
 };
 
 /// Arguments of `stipple serve`.
@@ -86,6 +86,13 @@ pub struct ServeArgs {
     /// whenever `--bind` is beyond loopback; given on loopback, it is required there too.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Start from this treatment design (TOML, as `stipple plan --design` reads; millimetres
+    /// are skin millimetres from the first frame's top-left corner, pixels are that frame's).
+    #[arg(long, value_name = "FILE.toml")]
+    pub design: Option<PathBuf>,
+    /// Folder where the page saves designs (`POST /api/design/save`).
+    #[arg(long, default_value = DEFAULT_DESIGN_DIR)]
+    pub design_dir: PathBuf,
 }
 
 impl ServeConfig {
@@ -149,6 +156,17 @@ impl ServeConfig {
             let c = load_calibration(path)?;
             (config.width, config.height, px_per_mm) = (c.image_width, c.image_height, c.px_per_mm);
             config.calibration = Some(c);
+        }
+        config.design_dir = args.design_dir.clone();
+        if let Some(path) = &args.design {
+            let design = crate::planning::Design::load(path)
+                .with_context(|| format!("--design {}: bad design", path.display()))?
+                .in_mm(px_per_mm)
+                .with_defaults();
+            design
+                .validate()
+                .with_context(|| format!("--design {}: bad design", path.display()))?;
+            config.design = Some(design);
         }
         let mut config = config.with_px_per_mm(px_per_mm);
         if let Some(view) = args.view {
@@ -292,6 +310,33 @@ mod tests {
         let err = ServeConfig::from_cli(&parse(&["--calibration", "no/such.toml"])?)
             .expect_err("missing");
         assert!(format!("{err:#}").contains("no/such.toml"), "{err:#}");
+        Ok(())
+    }
+
+    #[test]
+    fn design_files_are_loaded_checked_and_in_skin_mm() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = dir.path().join("client.toml");
+        std::fs::write(
+            &good,
+            "units = \"px\"\nsession = 2\n[[zones]]\nname = \"mole\"\nkind = \"nogo\"\n\
+             polygon = [[0, 0], [40, 0], [40, 40]]\n",
+        )?;
+        let config = ServeConfig::from_cli(&parse(&["--design", &good.display().to_string()])?)?;
+        let design = config.design.ok_or_else(|| anyhow::anyhow!("no design"))?;
+        assert_eq!(design.zones[0].polygon[1], [2.0, 0.0]); // 40 px at 20 px/mm
+        assert_eq!(design.session, Some(2));
+        assert_eq!(design.min_spacing_mm, Some(0.7));
+        assert_eq!(config.design_dir, std::path::PathBuf::from("designs"));
+        let bad = dir.path().join("dense.toml");
+        std::fs::write(&bad, "target_density_per_cm2 = 200\nmin_spacing_mm = 1.5\n")?;
+        let err = ServeConfig::from_cli(&parse(&["--design", &bad.display().to_string()])?)
+            .expect_err("refused");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("dense.toml") && text.contains("51.3 dots/cm²"),
+            "{text}"
+        );
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::PlanError;
-use crate::geometry::polygon_contains;
+pub use crate::geometry::{polygon_area, polygon_contains};
 
 /// Density at the very front of a hairline, as a fraction of the zone's target.
 pub const HAIRLINE_FRONT_FRACTION: f64 = 0.25;
@@ -54,6 +54,26 @@ pub const MICRO_WAVELENGTH_MM: f64 = 1.8;
 pub const SCAR_SURROUND_MM: f64 = 4.0;
 /// A scar is filled to at most this multiple of the design target, whatever surrounds it.
 pub const SCAR_MAX_FACTOR: f64 = 1.25;
+/// Most zones a design may hold (a scalp has a handful; this bounds what a client can send).
+pub const MAX_ZONES: usize = 64;
+/// Most points in one zone's polygon or front edge.
+pub const MAX_POLYGON_POINTS: usize = 256;
+/// Longest zone name, characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Allowed minimum spacing, mm: below 0.2 mm dots merge, above 5 mm nothing reads as hair.
+pub const MIN_SPACING_RANGE_MM: (f64, f64) = (0.2, 5.0);
+/// Live service's target density when the design gives none, existing follicles and dots
+/// included: a full-looking scalp, within natural follicular-unit density (65-110 per cm²,
+/// DOMAIN.md "Natural density"), so that thinning skin gets dots and full skin gets none.
+pub const DEFAULT_TARGET_PER_CM2: f64 = 80.0;
+/// Live service's closest spacing between dots when the design gives none, mm (blowout guard).
+pub const DEFAULT_MIN_SPACING_MM: f64 = 0.7;
+
+/// Largest density (dots/cm²) that dots at least `min_spacing_mm` apart can reach: hexagonal
+/// packing, `2 / (sqrt(3) s²)` per mm².
+pub fn max_density_per_cm2(min_spacing_mm: f64) -> f64 {
+    100.0 * 2.0 / (3f64.sqrt() * min_spacing_mm * min_spacing_mm)
+}
 
 /// Units of a design's coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -114,13 +134,33 @@ pub struct Zone {
     pub transition_mm: Option<f64>,
 }
 
-/// A treatment design: the zones the artist drew.
+/// A treatment design: the zones the artist drew, and (optionally) the session's own numbers.
+///
+/// The one design type of Stipple: `stipple plan --design` reads it from TOML, and the live
+/// service reads and writes it as JSON (`/api/design`) and TOML (`serve --design`, the page's
+/// save). [`Design::validate`] serves all of them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Design {
     /// Units of every coordinate in the file.
     #[serde(default)]
     pub units: Units,
+    /// Session number, 1-4 (session 1 places the lightest dots with the widest gaps); the
+    /// live service's default is 1, `stipple plan` plans the final density unless `--session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u8>,
+    /// Target density (dots/cm², existing dots included) where a zone gives none; the live
+    /// service's default is [`DEFAULT_TARGET_PER_CM2`], `stipple plan` takes `--target-density`.
+    #[serde(
+        default,
+        alias = "target_per_cm2",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_density_per_cm2: Option<f64>,
+    /// Closest allowed spacing between dots (mm); the live service's default is
+    /// [`DEFAULT_MIN_SPACING_MM`], `stipple plan` takes `--min-spacing-mm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_spacing_mm: Option<f64>,
     /// The zones; where they overlap, no-go > scar > hairline > fill.
     #[serde(default)]
     pub zones: Vec<Zone>,
@@ -169,16 +209,88 @@ impl Design {
         })
     }
 
-    fn validate(&self) -> Result<(), PlanError> {
-        for z in &self.zones {
+    /// Checks the design: the caps ([`MAX_ZONES`], [`MAX_POLYGON_POINTS`], [`MAX_NAME_CHARS`]),
+    /// unique non-empty zone names, finite coordinates, the session and spacing ranges, a front
+    /// edge for every hairline, and that every target can be reached at the design's spacing
+    /// (when it gives one; see [`Design::check_reachable`]). The TOML loader, the live API and
+    /// the page all go through here.
+    ///
+    /// # Errors
+    /// [`PlanError::InvalidZone`] naming the zone, or [`PlanError::InvalidDesign`] naming the
+    /// field, with the reason.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let config = |name: &str, value: String, reason: String| PlanError::InvalidDesign {
+            field: name.to_string(),
+            value,
+            reason,
+        };
+        if let Some(session) = self.session {
+            if !(1..=4).contains(&session) {
+                return Err(config("session", session.to_string(), "must be 1-4".into()));
+            }
+        }
+        if let Some(s) = self.min_spacing_mm {
+            if !(s.is_finite() && (MIN_SPACING_RANGE_MM.0..=MIN_SPACING_RANGE_MM.1).contains(&s)) {
+                return Err(config(
+                    "min_spacing_mm",
+                    s.to_string(),
+                    format!(
+                        "must be {}-{} mm",
+                        MIN_SPACING_RANGE_MM.0, MIN_SPACING_RANGE_MM.1
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = self.target_density_per_cm2 {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(config(
+                    "target_density_per_cm2",
+                    t.to_string(),
+                    "must be a positive number of dots per cm²".into(),
+                ));
+            }
+        }
+        if self.zones.len() > MAX_ZONES {
+            return Err(config(
+                "zones",
+                self.zones.len().to_string(),
+                format!("at most {MAX_ZONES} zones"),
+            ));
+        }
+        for (i, z) in self.zones.iter().enumerate() {
             let bad = |reason: &str| PlanError::InvalidZone {
                 name: z.name.clone(),
                 reason: reason.to_string(),
             };
+            if z.name.trim().is_empty() {
+                return Err(bad("a zone needs a name"));
+            }
+            if z.name.chars().count() > MAX_NAME_CHARS {
+                return Err(bad(&format!(
+                    "a name has at most {MAX_NAME_CHARS} characters"
+                )));
+            }
+            if z.name.chars().any(char::is_control) {
+                return Err(bad("a name cannot hold control characters"));
+            }
+            if self.zones[..i].iter().any(|o| o.name == z.name) {
+                return Err(bad("two zones have this name"));
+            }
             if z.polygon.len() < 3 {
                 return Err(bad("a polygon needs at least three vertices"));
             }
-            if z.polygon.iter().flatten().any(|v| !v.is_finite()) {
+            let edge_len = z.front_edge.as_ref().map_or(0, Vec::len);
+            if z.polygon.len() > MAX_POLYGON_POINTS || edge_len > MAX_POLYGON_POINTS {
+                return Err(bad(&format!(
+                    "a polygon or front edge has at most {MAX_POLYGON_POINTS} points"
+                )));
+            }
+            if z.polygon
+                .iter()
+                .chain(z.front_edge.iter().flatten())
+                .flatten()
+                .any(|v| !v.is_finite())
+            {
                 return Err(bad("non-finite vertex"));
             }
             if let Some(d) = z.target_density_per_cm2 {
@@ -186,11 +298,113 @@ impl Design {
                     return Err(bad("target density must be finite and >= 0"));
                 }
             }
+            if let Some(t) = z.transition_mm {
+                if !(t.is_finite() && t > 0.0) {
+                    return Err(bad("transition_mm must be a positive number of mm"));
+                }
+            }
             if z.kind == ZoneKind::Hairline && z.front_edge.as_ref().is_none_or(|e| e.len() < 2) {
                 return Err(bad("a hairline needs a front_edge of at least two points"));
             }
         }
+        if let Some(spacing) = self.min_spacing_mm {
+            self.check_reachable(self.target_density_per_cm2, spacing)?;
+        }
         Ok(())
+    }
+
+    /// Checks that every target (the design's, `default_target_per_cm2` where it gives none, and
+    /// each zone's) can be reached with dots at least `min_spacing_mm` apart: at most
+    /// [`max_density_per_cm2`] (hexagonal packing).
+    ///
+    /// # Errors
+    /// [`PlanError::InvalidDesign`] or [`PlanError::InvalidZone`] saying which target, and the
+    /// largest density the spacing allows.
+    pub fn check_reachable(
+        &self,
+        default_target_per_cm2: Option<f64>,
+        min_spacing_mm: f64,
+    ) -> Result<(), PlanError> {
+        let max = max_density_per_cm2(min_spacing_mm);
+        let reason = |t: f64| {
+            format!(
+                "{t} dots/cm² cannot be reached at a minimum spacing of {min_spacing_mm} mm: \
+                 hexagonal packing allows at most {max:.1} dots/cm² at that spacing"
+            )
+        };
+        if let Some(t) = self.target_density_per_cm2.or(default_target_per_cm2) {
+            if t > max {
+                return Err(PlanError::InvalidDesign {
+                    field: "target_density_per_cm2".into(),
+                    value: t.to_string(),
+                    reason: reason(t),
+                });
+            }
+        }
+        for z in &self.zones {
+            match z.target_density_per_cm2 {
+                Some(t) if z.kind != ZoneKind::Nogo && t > max => {
+                    return Err(PlanError::InvalidZone {
+                        name: z.name.clone(),
+                        reason: format!("target_density_per_cm2 {}", reason(t)),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The session number, or the live service's default (1).
+    pub fn session_or_default(&self) -> u8 {
+        self.session.unwrap_or(1)
+    }
+
+    /// The design's target, or [`DEFAULT_TARGET_PER_CM2`].
+    pub fn target_or_default(&self) -> f64 {
+        self.target_density_per_cm2
+            .unwrap_or(DEFAULT_TARGET_PER_CM2)
+    }
+
+    /// The design's minimum spacing, or [`DEFAULT_MIN_SPACING_MM`].
+    pub fn spacing_or_default(&self) -> f64 {
+        self.min_spacing_mm.unwrap_or(DEFAULT_MIN_SPACING_MM)
+    }
+
+    /// The same design with the session, target and spacing filled in with the defaults where
+    /// absent (the live service always shows all three).
+    pub fn with_defaults(mut self) -> Self {
+        self.session = Some(self.session_or_default());
+        self.target_density_per_cm2 = Some(self.target_or_default());
+        self.min_spacing_mm = Some(self.spacing_or_default());
+        self
+    }
+
+    /// The zone's target density (dots/cm²): its own, else the design's (0 for no-go).
+    pub fn zone_target_per_cm2(&self, zone: &Zone) -> f64 {
+        match zone.kind {
+            ZoneKind::Nogo => 0.0,
+            _ => zone
+                .target_density_per_cm2
+                .unwrap_or_else(|| self.target_or_default()),
+        }
+    }
+
+    /// The same design with every point moved by `by` (same units).
+    pub fn translated(&self, by: [f64; 2]) -> Design {
+        let mv = |pts: &Vec<[f64; 2]>| pts.iter().map(|p| [p[0] + by[0], p[1] + by[1]]).collect();
+        Design {
+            zones: self
+                .zones
+                .iter()
+                .map(|z| Zone {
+                    polygon: mv(&z.polygon),
+                    front_edge: z.front_edge.as_ref().map(mv),
+                    ..z.clone()
+                })
+                .collect(),
+            ..self.clone()
+        }
     }
 
     /// The same design with every coordinate in millimetres.
@@ -202,6 +416,9 @@ impl Design {
         let conv = |pts: &Vec<[f64; 2]>| pts.iter().map(|p| [p[0] * s, p[1] * s]).collect();
         Design {
             units: Units::Mm,
+            session: self.session,
+            target_density_per_cm2: self.target_density_per_cm2,
+            min_spacing_mm: self.min_spacing_mm,
             zones: self
                 .zones
                 .iter()
@@ -577,6 +794,80 @@ polygon = [[30, 20], [32, 20], [32, 22], [30, 22]]
     }
 
     #[test]
+    fn hexagonal_packing_bounds_the_target() {
+        // 2 / (sqrt(3) s²) per mm²: 235.7/cm² at 0.7 mm, 51.3/cm² at 1.5 mm.
+        assert!((max_density_per_cm2(0.7) - 235.6).abs() < 0.1);
+        assert!((max_density_per_cm2(1.5) - 51.32).abs() < 0.01);
+        let d = Design {
+            target_density_per_cm2: Some(200.0),
+            min_spacing_mm: Some(1.5),
+            ..Design::default()
+        };
+        let err = d
+            .validate()
+            .expect_err("200/cm² at 1.5 mm cannot be reached");
+        assert!(err.to_string().contains("at most 51.3 dots/cm²"), "{err}");
+        let ok = Design {
+            target_density_per_cm2: Some(50.0),
+            ..d
+        };
+        assert!(ok.validate().is_ok());
+        // Without a spacing in the file, the caller's spacing decides (`stipple plan`).
+        let zones_only = Design::from_toml(SAMPLE).expect("valid");
+        assert!(zones_only.check_reachable(Some(200.0), 1.5).is_err());
+        assert!(zones_only.check_reachable(Some(80.0), 0.7).is_ok());
+    }
+
+    #[test]
+    fn caps_and_names() {
+        let zone = |name: &str| Zone {
+            name: name.into(),
+            kind: ZoneKind::Fill,
+            polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+            target_density_per_cm2: None,
+            front_edge: None,
+            transition_mm: None,
+        };
+        let many = Design {
+            zones: (0..=MAX_ZONES).map(|i| zone(&format!("z{i}"))).collect(),
+            ..Design::default()
+        };
+        assert!(many.validate().is_err());
+        let twice = Design {
+            zones: vec![zone("a"), zone("a")],
+            ..Design::default()
+        };
+        assert!(twice
+            .validate()
+            .expect_err("dup")
+            .to_string()
+            .contains("two zones"));
+        let long = Design {
+            zones: vec![zone(&"x".repeat(MAX_NAME_CHARS + 1))],
+            ..Design::default()
+        };
+        assert!(long.validate().is_err());
+        let mut big = zone("big");
+        big.polygon = (0..=MAX_POLYGON_POINTS)
+            .map(|i| [i as f64, (i % 2) as f64])
+            .collect();
+        let big = Design {
+            zones: vec![big],
+            ..Design::default()
+        };
+        assert!(big.validate().is_err());
+        let session = Design {
+            session: Some(5),
+            ..Design::default()
+        };
+        assert!(session
+            .validate()
+            .expect_err("5")
+            .to_string()
+            .contains("session"));
+    }
+
+    #[test]
     fn rejects_hairline_without_front_edge() {
         let text = "[[zones]]\nname = \"h\"\nkind = \"hairline\"\npolygon = [[0,0],[1,0],[1,1]]\n";
         assert!(matches!(
@@ -613,6 +904,7 @@ polygon = [[30, 20], [32, 20], [32, 22], [30, 22]]
         let design = Design {
             units: Units::Mm,
             zones: vec![scar],
+            ..Design::default()
         };
         let field = DensityField::new(Some(&design), 70.0, 3, &pts, [40.0, 25.0]);
         let inside = field.sample(20.0, 11.0).density_per_mm2;

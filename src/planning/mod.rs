@@ -75,6 +75,16 @@ pub enum PlanError {
         /// What it must be.
         reason: &'static str,
     },
+    /// A design-wide setting is out of range, or a target cannot be reached.
+    #[error("invalid {field} {value}: {reason}")]
+    InvalidDesign {
+        /// Which field of the design.
+        field: String,
+        /// Its value, as given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A design zone does not make sense.
     #[error("invalid zone {name:?}: {reason}")]
     InvalidZone {

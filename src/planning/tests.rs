@@ -387,7 +387,7 @@ mod proptests {
                 front_edge: None,
                 transition_mm: None,
             };
-            let design = Design { units: Units::Mm, zones: vec![main, nogo] };
+            let design = Design { units: Units::Mm, zones: vec![main, nogo], ..Design::default() };
             let cfg = PlannerConfig { seed, ..PlannerConfig::new(70.0, 0.7) };
             let inp = PlanInput { design: Some(design), ..input(20.0, 15.0, Vec::new()) };
             let plan = Planner::new(cfg, inp).map_err(|e| TestCaseError::fail(e.to_string()))?.plan();

@@ -23,7 +23,8 @@ use super::schema::{
     SessionInfo, FORMAT_VERSION,
 };
 use super::RecordError;
-use crate::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot};
+use crate::planning::Design;
+use crate::session::{OverlayMsg, PlacedDot, PlanSnapshot};
 
 /// MCAP's magic bytes, at both ends of a file.
 const MAGIC: &[u8] = b"\x89MCAP0\r\n";
@@ -207,7 +208,10 @@ impl Recording {
             "client" => self.info.client.clone(),
             "artist" => self.info.artist.clone(),
             "date" => Some(self.info.date()),
-            "session_number" => self.designs.last().map(|d| d.design.session.to_string()),
+            "session_number" => self
+                .designs
+                .last()
+                .map(|d| d.design.session_or_default().to_string()),
             _ => None,
         })
     }

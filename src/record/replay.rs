@@ -403,6 +403,9 @@ impl Player {
             map_dots: f.plan.as_ref().map_or(0, |p| p.map_dots as u64),
             drift_mm_median: None,
             frames_unregistered: 0,
+            spacing_violations: overlay.spacing_violations,
+            paused: overlay.paused,
+            ..SessionCounters::default()
         });
         if let Some(plan) = &f.plan {
             *state.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.clone());

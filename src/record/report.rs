@@ -24,8 +24,9 @@ use serde::Serialize;
 use super::reader::Recording;
 use crate::frame::DotKind;
 use crate::geometry::polygon_contains;
+use crate::planning::{Design, ZoneKind};
 use crate::registration::Similarity;
-use crate::session::{Design, PlacedDot};
+use crate::session::PlacedDot;
 
 /// A placed dot within this distance of a recommendation counts as on plan, millimetres.
 pub const ON_PLAN_MM: f64 = 0.2;
@@ -653,9 +654,9 @@ impl Report {
             "<p>Design at the end: session {}, target {:.0} dots/cm², minimum spacing {:.2} mm. \
              Median distance from a placed dot to the nearest recommendation: {}. \
              {} dots were placed before the first plan.{}</p>",
-            self.design.session,
-            self.design.target_per_cm2,
-            self.design.min_spacing_mm,
+            self.design.session_or_default(),
+            self.design.target_or_default(),
+            self.design.spacing_or_default(),
             self.median_offset_mm
                 .map_or("n/a".into(), |d| format!("{d:.2} mm")),
             self.without_plan,
@@ -779,16 +780,17 @@ fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<Zon
     let mut zones: Vec<ZoneSpec> = design
         .zones
         .iter()
+        .filter(|z| z.kind != ZoneKind::Nogo)
         .map(|z| {
             (
                 z.name.clone(),
-                Some(z.polygon_in_skin_mm.clone()),
-                z.target_per_cm2.unwrap_or(design.target_per_cm2),
+                Some(z.polygon.clone()),
+                design.zone_target_per_cm2(z),
             )
         })
         .collect();
     if zones.is_empty() {
-        zones.push(("whole view".into(), None, design.target_per_cm2));
+        zones.push(("whole view".into(), None, design.target_or_default()));
     }
     zones
         .into_iter()

@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::frame::Detection;
-use crate::session::{Design, PlacedDot};
+use crate::planning::Design;
+use crate::session::PlacedDot;
 
 /// Version of the recording format: bumped whenever a reader of the previous version would
 /// misread a new file.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The MCAP profile written in the header.
 pub const PROFILE: &str = "stipple";
 
@@ -99,14 +100,19 @@ pub fn design_metadata(d: &DesignMsg) -> BTreeMap<String, String> {
     let zones: Vec<&str> = d.design.zones.iter().map(|z| z.name.as_str()).collect();
     BTreeMap::from([
         ("from_seq".into(), d.seq.to_string()),
-        ("session_number".into(), d.design.session.to_string()),
-        ("target_per_cm2".into(), d.design.target_per_cm2.to_string()),
-        ("min_spacing_mm".into(), d.design.min_spacing_mm.to_string()),
-        ("zones".into(), zones.join(", ")),
         (
-            "hairline_points".into(),
-            d.design.hairline_in_skin_mm.len().to_string(),
+            "session_number".into(),
+            d.design.session_or_default().to_string(),
         ),
+        (
+            "target_per_cm2".into(),
+            d.design.target_or_default().to_string(),
+        ),
+        (
+            "min_spacing_mm".into(),
+            d.design.spacing_or_default().to_string(),
+        ),
+        ("zones".into(), zones.join(", ")),
         (
             "json".into(),
             serde_json::to_string(&d.design).unwrap_or_default(),
@@ -525,9 +531,14 @@ pub fn schema_for(name: &str) -> serde_json::Value {
         "stipple.Design" => object(json!({
             "seq": {"type": "integer"},
             "design": {"type": "object", "properties": {
-                "session": {"type": "integer"}, "target_per_cm2": {"type": "number"},
-                "min_spacing_mm": {"type": "number"}, "zones": {"type": "array"},
-                "hairline_in_skin_mm": {"type": "array"}}}})),
+                "units": {"type": "string"},
+                "session": {"type": "integer"}, "target_density_per_cm2": {"type": "number"},
+                "min_spacing_mm": {"type": "number"}, "zones": {"type": "array", "items": {
+                    "type": "object", "properties": {
+                        "name": {"type": "string"}, "kind": {"type": "string"},
+                        "polygon": {"type": "array"}, "front_edge": {"type": "array"},
+                        "target_density_per_cm2": {"type": "number"},
+                        "transition_mm": {"type": "number"}}}}}}})),
         "stipple.PlacedDot" => object(json!({
             "seq": {"type": "integer"},
             "in_skin_mm": {"type": "array", "items": {"type": "number"}},
@@ -664,11 +675,16 @@ pub fn annotations(o: &crate::session::OverlayMsg, timestamp: FoxTime) -> ImageA
             thickness: 2.0,
         });
     }
-    if o.hairline.len() > 1 {
+    for edge in o
+        .zones
+        .iter()
+        .map(|z| &z.front_edge)
+        .filter(|e| e.len() > 1)
+    {
         a.points.push(PointsAnnotation {
             timestamp,
             kind: 3,
-            points: o.hairline.iter().map(|q| p(q[0], q[1])).collect(),
+            points: edge.iter().map(|q| p(q[0], q[1])).collect(),
             outline_color: Color {
                 r: 1.0,
                 g: 0.31,

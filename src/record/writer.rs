@@ -29,7 +29,8 @@ use super::schema::{
     self, CameraCalibration, DesignMsg, DetectionsMsg, FoxTime, RecorderStatsMsg, SessionInfo,
 };
 use super::RecordError;
-use crate::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot};
+use crate::planning::Design;
+use crate::session::{OverlayMsg, PlacedDot, PlanSnapshot};
 
 /// The writer closes a chunk at least this often: what a crash can lose.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -442,7 +443,7 @@ impl<W: Write + Seek> Sink<W> {
             return Ok(());
         }
         self.session_written = true;
-        let m = schema::session_metadata(&self.info, design.map(|d| d.session));
+        let m = schema::session_metadata(&self.info, design.map(|d| d.session_or_default()));
         self.metadata(schema::METADATA_SESSION, m)
     }
 
@@ -665,13 +666,13 @@ mod tests {
             recs: vec![],
             target: None,
             zones: vec![],
-            hairline: vec![],
             heat: None,
             image_from_skin: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
             registered: true,
             dots_placed: 0,
             recs_done: 0,
             source_status: String::new(),
+            ..OverlayMsg::default()
         };
         FrameRecord {
             seq,
@@ -700,6 +701,9 @@ mod tests {
                 recommendations_done: 0,
                 map_dots: 0,
                 zones: vec![],
+                dots_left: 0,
+                spacing_violations: 0,
+                paused: false,
             },
             placed: (0..placed)
                 .map(|i| PlacedDot {

@@ -12,7 +12,6 @@ mod routes;
 pub mod ws;
 
 pub use guard::Access;
-pub use routes::{MAX_HAIRLINE_POINTS, MAX_POINTS_PER_ZONE, MAX_ZONES, MAX_ZONE_NAME_BYTES};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,9 +26,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::calib::{CalibSnapshot, LiveCalibration};
-use crate::config::DEFAULT_CALIBRATION_DIR;
+use crate::config::{DEFAULT_CALIBRATION_DIR, DEFAULT_DESIGN_DIR};
 use crate::metrics::Metrics;
-use crate::session::{Design, PlanSnapshot};
+use crate::planning::Design;
+use crate::session::{ArtistCommand, ArtistEvent, PlanSnapshot};
 use crate::shutdown::Shutdown;
 
 /// Requests that take longer than this get a 408 (the WebSocket upgrade itself is immediate).
@@ -59,13 +59,28 @@ pub struct WithCalibration<'a, T> {
 }
 
 /// The design as HTTP handlers set it, with a version so that the processing thread notices.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DesignSlot {
     /// Bumped on every change.
     pub version: u64,
-    /// The design.
+    /// The design (skin millimetres, session numbers filled in).
     pub design: Design,
 }
+
+impl Default for DesignSlot {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            design: Design::default().with_defaults(),
+        }
+    }
+}
+
+/// An artist's command waiting for the processing thread, with where to send its outcome.
+pub type PendingCommand = (
+    ArtistCommand,
+    tokio::sync::oneshot::Sender<Result<ArtistEvent, String>>,
+);
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
@@ -93,6 +108,10 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// Calibration mode (`/api/calibration/*`).
     pub calibration: Arc<LiveCalibration>,
+    /// The artist's commands for the processing thread, applied before the next frame.
+    pub commands: Arc<Mutex<Vec<PendingCommand>>>,
+    /// Where `POST /api/design/save` writes.
+    pub design_dir: Arc<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -119,6 +138,8 @@ impl AppState {
             access: Arc::new(Access::loopback()),
             shutdown,
             calibration: Arc::new(LiveCalibration::new(DEFAULT_CALIBRATION_DIR.into())),
+            commands: Arc::new(Mutex::new(Vec::new())),
+            design_dir: Arc::new(DEFAULT_DESIGN_DIR.into()),
         }
     }
 }

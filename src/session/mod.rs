@@ -5,23 +5,29 @@
 //! the skin map, spot newly placed dots, mark recommendations done, top the plan up, and build
 //! the [`OverlayMsg`]). The plan, zones, hairline and density map live in skin millimetres;
 //! only the overlay message is in the frame's pixels.
+//!
+//! The design is [`planning::Design`], the same type `stipple plan --design` reads: a hairline,
+//! scar or no-go zone drawn on the page plans exactly as the same zone in a TOML file. Its
+//! coordinates are skin millimetres. The artist's controls ([`ArtistCommand`]: next, undo,
+//! not-a-dot, pause) are applied between frames by [`LiveSession::apply`].
 
 pub mod coverage;
-pub mod design;
 pub mod msg;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
 use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask};
-use crate::planning::{self, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig};
+use crate::planning::{
+    self, DensityField, Design, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig,
+    SessionStep, ZoneKind,
+};
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
-pub use design::{Design, Zone};
-pub use msg::{HeatMsg, OverlayMsg, ZoneMsg};
+pub use msg::{ArtistEvent, BlowoutMsg, HeatMsg, NextDotMsg, OverlayMsg, ZoneMsg};
 
 /// Frames a skin cell must have been in view before a dot appearing there counts as placed.
 const PLACED_AFTER_SEEN_FRAMES: u16 = 15;
@@ -33,6 +39,35 @@ const HEATMAP_EVERY_FRAMES: u64 = 10;
 const DRIFT_WINDOW_FRAMES: usize = 1800;
 /// Registered frames before the first plan: enough for the map's landmarks to be confirmed.
 const PLAN_WARMUP_FRAMES: u64 = 8;
+/// A too-close dot keeps its red ring on the page for this many frames (3 s at 30 fps).
+const BLOWOUT_SHOWN_FRAMES: u64 = 90;
+/// "Not a dot" picks the map dot within this distance of the point the artist marked, mm.
+const NOT_A_DOT_PICK_MM: f64 = 1.0;
+/// A detection within this distance of a dot marked "not a dot" is that dot, mm.
+const NOT_A_DOT_RADIUS_MM: f64 = 0.3;
+
+/// What the artist asks of the live session, between frames (`/api/next`, `/api/undo`,
+/// `/api/not-a-dot`, `/api/pause`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum ArtistCommand {
+    /// Skip the current next dot (the pedal's "next").
+    Next,
+    /// The last dot counted as placed was not a placement: it leaves the count (it stays in
+    /// the skin map as an existing dot).
+    Undo,
+    /// The detection at this point of the latest frame is not a dot: it stays in the skin map,
+    /// flagged, and no longer counts for density, plan or placement.
+    NotADot {
+        /// Where the artist pointed, pixels of the latest frame.
+        point_in_image: [f64; 2],
+    },
+    /// Hold the plan still (and, in the pipeline, the picture) or let it go on.
+    Pause {
+        /// `true` to pause, `false` to resume.
+        paused: bool,
+    },
+}
 
 /// Tuning of the live session.
 #[derive(Debug, Clone)]
@@ -79,12 +114,18 @@ pub struct Perception {
 }
 
 /// One recommended next dot, on the skin.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recommendation {
     /// Stable id while the recommendation lives.
     pub id: u64,
     /// Where, in skin millimetres.
     pub in_skin_mm: [f64; 2],
+    /// Dot radius asked for, millimetres.
+    pub radius_mm: f64,
+    /// Ink shade asked for, 0 (lightest) to 1 (darkest).
+    pub shade: f64,
+    /// Name of the zone it fills.
+    pub zone: String,
 }
 
 /// The plan as `GET /api/plan` shows it.
@@ -104,6 +145,12 @@ pub struct PlanSnapshot {
     pub map_dots: usize,
     /// Density reached per zone.
     pub zones: Vec<ZoneDensity>,
+    /// Recommendations left to place this session (skipped ones aside).
+    pub dots_left: u64,
+    /// Placed dots closer to another dot than the design's minimum spacing.
+    pub spacing_violations: u64,
+    /// Whether the artist paused the plan.
+    pub paused: bool,
 }
 
 /// Density reached in one zone.
@@ -115,6 +162,15 @@ pub struct ZoneDensity {
     pub density_per_cm2: f64,
     /// Dots per cm² asked for.
     pub target_per_cm2: f64,
+    /// The zone's kind (`fill` for the whole view).
+    pub kind: ZoneKind,
+    /// Recommendations left in the zone.
+    pub dots_left: u64,
+    /// The plan has nothing left to place in the zone: this session's goal is reached.
+    pub goal_reached: bool,
+    /// What the page says about the zone when the plan is done with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A pigment dot the session saw appear (placed by the needle), as the recording and the
@@ -135,6 +191,13 @@ pub struct PlacedDot {
     pub nearest_dot_mm: Option<f64>,
     /// The design's minimum spacing at that moment, millimetres.
     pub min_spacing_mm: f64,
+}
+
+impl PlacedDot {
+    /// Whether the dot went in closer to another than the minimum spacing (a blowout risk).
+    pub fn too_close(&self) -> bool {
+        self.nearest_dot_mm.is_some_and(|d| d < self.min_spacing_mm)
+    }
 }
 
 /// State of one live session.
@@ -161,6 +224,28 @@ pub struct LiveSession {
     epoch: (Instant, SystemTime),
     /// Dots placed since the last [`LiveSession::take_placed`].
     placed: Vec<PlacedDot>,
+    /// Every dot counted as placed this session and not undone, in order (for undo).
+    placed_log: Vec<PlacedDot>,
+    /// Placed dots that went in too close to another.
+    spacing_violations: u64,
+    /// Recent too-close dots: skin position, nearest distance, frame first shown.
+    blowouts: VecDeque<([f64; 2], f64, u64)>,
+    /// Dots the artist marked "not a dot", skin millimetres.
+    not_dots: Vec<[f64; 2]>,
+    /// Recommendations the artist skipped ("next").
+    skipped: HashSet<u64>,
+    /// Whether the plan is held still.
+    paused: bool,
+    /// Commands applied since the last overlay, reported in the next one.
+    events: Vec<ArtistEvent>,
+    /// Undone placements.
+    dots_undone: u64,
+    /// Recommendations left in the plan (skipped ones aside).
+    dots_left: u64,
+    /// Recommendations left per zone name.
+    recs_left_by_zone: Vec<(String, u64)>,
+    /// Density reached in the view, dots/cm².
+    view_density: f64,
 }
 
 impl LiveSession {
@@ -188,7 +273,7 @@ impl LiveSession {
                 enabled: config.register,
                 ..RegistrationConfig::new(config.px_per_mm)
             }),
-            design: Design::default(),
+            design: Design::default().with_defaults(),
             recs: Vec::new(),
             planner: None,
             coverage: Coverage::new(),
@@ -203,15 +288,109 @@ impl LiveSession {
             last_seq: 0,
             epoch: (Instant::now(), SystemTime::now()),
             placed: Vec::new(),
+            placed_log: Vec::new(),
+            spacing_violations: 0,
+            blowouts: VecDeque::new(),
+            not_dots: Vec::new(),
+            skipped: HashSet::new(),
+            paused: false,
+            events: Vec::new(),
+            dots_undone: 0,
+            dots_left: 0,
+            recs_left_by_zone: Vec::new(),
+            view_density: 0.0,
             config,
         }
     }
 
-    /// Replaces the design; the plan is redone on the next frame.
+    /// Replaces the design (skin millimetres; the session, target and spacing take their
+    /// defaults where absent); the plan is redone on the next frame. The caller validates it
+    /// ([`Design::validate`]).
     pub fn set_design(&mut self, design: Design) {
-        self.design = design;
+        self.design = design.with_defaults();
         self.recs.clear();
+        self.skipped.clear();
         self.planner = None;
+    }
+
+    /// Whether the artist paused the plan.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Applies one of the artist's commands.
+    ///
+    /// # Errors
+    /// A message saying why the command cannot be done now (nothing to undo, no dot there,
+    /// no plan yet).
+    pub fn apply(&mut self, command: ArtistCommand) -> Result<ArtistEvent, String> {
+        let event = match command {
+            ArtistCommand::Next => {
+                let first = self
+                    .recs
+                    .first()
+                    .ok_or("no next dot to skip: the plan is empty")?;
+                self.skipped.insert(first.id);
+                let at = first.in_skin_mm;
+                self.refresh_recs();
+                ArtistEvent::new(self.last_seq, "next", Some(at))
+            }
+            ArtistCommand::Undo => {
+                let dot = self
+                    .placed_log
+                    .pop()
+                    .ok_or("no placed dot to undo this session")?;
+                self.dots_placed = self.dots_placed.saturating_sub(1);
+                self.dots_undone += 1;
+                if dot.too_close() {
+                    self.spacing_violations = self.spacing_violations.saturating_sub(1);
+                    self.blowouts.retain(|b| b.0 != dot.in_skin_mm);
+                }
+                ArtistEvent::new(self.last_seq, "undo", Some(dot.in_skin_mm))
+            }
+            ArtistCommand::NotADot { point_in_image } => {
+                if !point_in_image.iter().all(|v| v.is_finite()) {
+                    return Err("point_in_image must be two finite numbers".into());
+                }
+                let q = self.skin_from_image().apply(point_in_image);
+                let d = |p: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
+                let at = self
+                    .confirmed_dots()
+                    .map(|p| (d(p), p))
+                    .filter(|(dist, _)| *dist <= NOT_A_DOT_PICK_MM)
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, p)| p)
+                    .ok_or_else(|| {
+                        format!("no detected dot within {NOT_A_DOT_PICK_MM} mm of that point")
+                    })?;
+                self.not_dots.push(at);
+                let before = self.placed_log.len();
+                self.placed_log.retain(|p| p.in_skin_mm != at);
+                let uncounted = (before - self.placed_log.len()) as u64;
+                self.dots_placed = self.dots_placed.saturating_sub(uncounted);
+                self.blowouts.retain(|b| b.0 != at);
+                // The plan was made around this "dot": plan again without it.
+                self.planner = None;
+                ArtistEvent::new(self.last_seq, "not_a_dot", Some(at))
+            }
+            ArtistCommand::Pause { paused } => {
+                self.paused = paused;
+                if !paused {
+                    self.refresh_recs();
+                }
+                ArtistEvent::new(self.last_seq, if paused { "pause" } else { "resume" }, None)
+            }
+        };
+        tracing::info!(?event, "artist command");
+        self.events.push(event.clone());
+        Ok(event)
+    }
+
+    /// Whether a skin point is a dot the artist marked "not a dot".
+    fn is_not_a_dot(&self, p: [f64; 2]) -> bool {
+        self.not_dots
+            .iter()
+            .any(|n| (n[0] - p[0]).hypot(n[1] - p[1]) <= NOT_A_DOT_RADIUS_MM)
     }
 
     /// The current design.
@@ -284,6 +463,10 @@ impl LiveSession {
             map_dots: self.map_dots() as u64,
             drift_mm_median: self.drift_mm_median(),
             frames_unregistered: self.frames_unregistered,
+            spacing_violations: self.spacing_violations,
+            dots_undone: self.dots_undone,
+            not_a_dot: self.not_dots.len() as u64,
+            paused: self.paused,
         }
     }
 
@@ -297,6 +480,9 @@ impl LiveSession {
             recommendations_done: self.recs_done,
             map_dots: self.map_dots(),
             zones: self.zone_density.clone(),
+            dots_left: self.dots_left,
+            spacing_violations: self.spacing_violations,
+            paused: self.paused,
         }
     }
 
@@ -320,13 +506,28 @@ impl LiveSession {
         // under it done and keeps the rest of the plan clear of it.
         let mut plan_changed = false;
         for l in &reg.confirmed {
+            if self.is_not_a_dot(l.in_skin_mm) {
+                continue;
+            }
             let seen_before = self.coverage.seen(l.in_skin_mm).saturating_sub(
                 (self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16,
             );
             if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
                 self.dots_placed += 1;
                 let dot = self.placed_dot(p.meta.seq, l);
+                if let (true, Some(d)) = (dot.too_close(), dot.nearest_dot_mm) {
+                    // The blowout guard: shown on this frame's overlay, counted, recorded.
+                    self.spacing_violations += 1;
+                    self.blowouts.push_back((dot.in_skin_mm, d, p.meta.seq));
+                    tracing::info!(
+                        seq = p.meta.seq,
+                        nearest_mm = d,
+                        min_spacing_mm = dot.min_spacing_mm,
+                        "dot placed too close"
+                    );
+                }
                 self.placed.push(dot);
+                self.placed_log.push(dot);
                 tracing::debug!(x_mm = l.in_skin_mm[0], y_mm = l.in_skin_mm[1], "dot placed");
             }
             if let Some(lp) = self.planner.as_mut() {
@@ -349,14 +550,23 @@ impl LiveSession {
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
         if self.planner.is_none() && reg.registered && self.frames > PLAN_WARMUP_FRAMES {
             self.planner = self.build_planner(&view);
+            // Ids belong to the planner: a new plan starts with nothing skipped.
+            self.skipped.clear();
             plan_changed = true;
         }
-        if plan_changed {
+        if plan_changed && !self.paused {
             self.refresh_recs();
+        }
+        while self
+            .blowouts
+            .front()
+            .is_some_and(|b| p.meta.seq.saturating_sub(b.2) > BLOWOUT_SHOWN_FRAMES)
+        {
+            self.blowouts.pop_front();
         }
         if self.frames % HEATMAP_EVERY_FRAMES == 1 {
             self.heat = Some(self.heatmap(&view));
-            self.zone_density = self.zone_densities(&view);
+            (self.view_density, self.zone_density) = self.zone_densities(&view);
         }
         if let (Some(truth), true) = (image_from_scene, reg.registered) {
             self.measure_drift(&image_from_skin, truth, p.width, p.height);
@@ -367,29 +577,62 @@ impl LiveSession {
             [tenth(v[0]), tenth(v[1])]
         };
         let radius_px = (self.config.done_radius_mm * self.config.px_per_mm) as f32;
-        let zone_targets: Vec<_> = self
-            .zone_density
+        let spacing = self.design.spacing_or_default();
+        let blowouts = self
+            .blowouts
             .iter()
-            .map(|z| (z.density_per_cm2, z.target_per_cm2))
+            .map(|(q, d, seq)| {
+                let v = to_px(*q);
+                BlowoutMsg {
+                    x: v[0],
+                    y: v[1],
+                    nearest_mm: (d * 100.0).round() / 100.0,
+                    min_spacing_mm: spacing,
+                    seq: *seq,
+                    new: *seq == p.meta.seq,
+                }
+            })
             .collect();
+        let dots = p
+            .detections
+            .iter()
+            .map(|d| {
+                let kind = if !self.not_dots.is_empty()
+                    && self.is_not_a_dot(skin_from_image.apply([d.x, d.y]))
+                {
+                    2.0
+                } else {
+                    f32::from(u8::from(d.kind == DotKind::Pigment))
+                };
+                [tenth(d.x), tenth(d.y), tenth(d.radius), kind]
+            })
+            .collect();
+        let zones = self
+            .design
+            .zones
+            .iter()
+            .map(|z| {
+                let reached = self.zone_density.iter().find(|d| d.name == z.name);
+                ZoneMsg {
+                    name: z.name.clone(),
+                    kind: z.kind,
+                    points: z.polygon.iter().map(|q| to_px(*q)).collect(),
+                    front_edge: z.front_edge.iter().flatten().map(|q| to_px(*q)).collect(),
+                    density_per_cm2: reached.map_or(0.0, |r| r.density_per_cm2),
+                    target_per_cm2: self.design.zone_target_per_cm2(z),
+                    goal_reached: reached.is_some_and(|r| r.goal_reached),
+                }
+            })
+            .collect();
+        let scale = image_from_skin.to_affine();
+        let px_per_mm = scale[0].hypot(scale[3]);
         OverlayMsg {
             seq: p.meta.seq,
             captured_unix_ms: self.unix_ms(p.meta.captured_at),
             latency_ms: 0.0,
             width: p.width,
             height: p.height,
-            dots: p
-                .detections
-                .iter()
-                .map(|d| {
-                    [
-                        tenth(d.x),
-                        tenth(d.y),
-                        tenth(d.radius),
-                        f32::from(u8::from(d.kind == DotKind::Pigment)),
-                    ]
-                })
-                .collect(),
+            dots,
             recs: self
                 .recs
                 .iter()
@@ -403,29 +646,32 @@ impl LiveSession {
                 let q = to_px(r.in_skin_mm);
                 [q[0], q[1], radius_px]
             }),
-            zones: self
-                .design
-                .zones
-                .iter()
-                .enumerate()
-                .map(|(i, z)| ZoneMsg {
-                    name: z.name.clone(),
-                    points: z.polygon_in_skin_mm.iter().map(|q| to_px(*q)).collect(),
-                    density_per_cm2: zone_targets.get(i).map_or(0.0, |t| t.0),
-                    target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
-                })
-                .collect(),
-            hairline: self
-                .design
-                .hairline_in_skin_mm
-                .iter()
-                .map(|q| to_px(*q))
-                .collect(),
+            next_dot: self.recs.first().map(|r| NextDotMsg {
+                radius_mm: (r.radius_mm * 100.0).round() / 100.0,
+                shade: (r.shade * 100.0).round() / 100.0,
+                zone: r.zone.clone(),
+            }),
+            zones,
             heat: self.heat.clone(),
-            image_from_skin: image_from_skin.to_affine(),
+            image_from_skin: scale,
+            px_per_mm: (px_per_mm * 10.0).round() / 10.0,
             registered: reg.registered,
             dots_placed: self.dots_placed,
             recs_done: self.recs_done,
+            dots_left: self.dots_left,
+            session: self.design.session_or_default(),
+            target_per_cm2: self.design.target_or_default(),
+            min_spacing_mm: spacing,
+            view_density_per_cm2: self.view_density,
+            messages: self
+                .zone_density
+                .iter()
+                .filter_map(|z| z.message.clone())
+                .collect(),
+            blowouts,
+            spacing_violations: self.spacing_violations,
+            paused: self.paused,
+            events: std::mem::take(&mut self.events),
             source_status: String::new(),
         }
     }
@@ -447,7 +693,7 @@ impl LiveSession {
             nearest_rec_mm: nearest(&mut self.recs.iter().map(|r| d(r.in_skin_mm))),
             // The dot itself is in the map: skip distances of (almost) zero.
             nearest_dot_mm: nearest(&mut self.confirmed_dots().map(d).filter(|v| *v > 1e-9)),
-            min_spacing_mm: self.design.min_spacing_mm,
+            min_spacing_mm: self.design.spacing_or_default(),
         }
     }
 
@@ -487,12 +733,41 @@ impl LiveSession {
             .collect()
     }
 
+    /// Confirmed dots of the skin map, those the artist marked "not a dot" aside.
     fn confirmed_dots(&self) -> impl Iterator<Item = [f64; 2]> + '_ {
         self.registrar
             .landmarks()
             .iter()
             .filter(|l| l.confirmed())
             .map(|l| l.in_skin_mm)
+            .filter(|p| !self.is_not_a_dot(*p))
+    }
+
+    /// What the current plan was made from: the planner's settings, its input (the design's
+    /// zones moved into the planner's own millimetres) and the skin position of its origin.
+    /// `None` before the first plan. The same config and input give `stipple plan`'s plan.
+    pub fn plan_request(&self) -> Option<PlanRequest> {
+        self.planner.as_ref().map(|lp| lp.request.clone())
+    }
+
+    /// Every pending recommendation of the current plan, in working order, skin millimetres.
+    pub fn full_plan(&self) -> Vec<Recommendation> {
+        let Some(lp) = self.planner.as_ref() else {
+            return Vec::new();
+        };
+        let [ox, oy] = lp.request.origin_mm;
+        lp.planner
+            .plan()
+            .recommendations
+            .iter()
+            .map(|r| Recommendation {
+                id: u64::from(r.id),
+                in_skin_mm: [r.x_mm + ox, r.y_mm + oy],
+                radius_mm: r.radius_mm,
+                shade: r.shade,
+                zone: r.zone.clone(),
+            })
+            .collect()
     }
 
     /// Plans over the current view: the planner works on a fixed rectangle of skin (the view
@@ -511,30 +786,16 @@ impl LiveSession {
             .registrar
             .landmarks()
             .iter()
-            .filter(|l| l.confirmed())
+            .filter(|l| l.confirmed() && !self.is_not_a_dot(l.in_skin_mm))
             .filter_map(|l| existing_in(origin_mm, frame_mm, l))
             .collect();
-        let to_plan = |q: &[f64; 2]| [q[0] - x0, q[1] - y0];
-        let zones: Vec<planning::Zone> = self
-            .design
-            .zones
-            .iter()
-            .map(|z| planning::Zone {
-                name: z.name.clone(),
-                kind: planning::ZoneKind::Fill,
-                polygon: z.polygon_in_skin_mm.iter().map(to_plan).collect(),
-                target_density_per_cm2: z.target_per_cm2,
-                front_edge: None,
-                transition_mm: None,
-            })
-            .collect();
-        let design = (!zones.is_empty()).then_some(planning::Design {
-            units: planning::Units::Mm,
-            zones,
-        });
+        let design = (!self.design.zones.is_empty()).then(|| self.design.translated([-x0, -y0]));
         let config = PlannerConfig {
-            session: Some(self.design.session),
-            ..PlannerConfig::new(self.design.target_per_cm2, self.design.min_spacing_mm)
+            session: Some(self.design.session_or_default()),
+            ..PlannerConfig::new(
+                self.design.target_or_default(),
+                self.design.spacing_or_default(),
+            )
         };
         let input = PlanInput {
             frame_mm,
@@ -542,11 +803,14 @@ impl LiveSession {
             design,
             guard: None,
         };
-        match Planner::new(config, input) {
+        match Planner::new(config.clone(), input.clone()) {
             Ok(planner) => Some(LivePlanner {
                 planner,
-                origin_mm,
-                frame_mm,
+                request: PlanRequest {
+                    config,
+                    input,
+                    origin_mm,
+                },
             }),
             Err(err) => {
                 tracing::warn!(cause = %err, "cannot plan this view");
@@ -555,23 +819,61 @@ impl LiveSession {
         }
     }
 
-    /// The first recommendations of the planner's working order, on the skin.
+    /// The first recommendations of the planner's working order, on the skin (skipped ones
+    /// aside).
     fn refresh_recs(&mut self) {
         let Some(lp) = self.planner.as_ref() else {
             return;
         };
-        let [ox, oy] = lp.origin_mm;
-        self.recs = lp
+        let [ox, oy] = lp.request.origin_mm;
+        let pending: Vec<_> = lp
             .planner
             .plan()
             .recommendations
-            .iter()
+            .into_iter()
+            .filter(|r| !self.skipped.contains(&u64::from(r.id)))
+            .collect();
+        self.dots_left = pending.len() as u64;
+        self.recs_left_by_zone.clear();
+        for r in &pending {
+            match self
+                .recs_left_by_zone
+                .iter_mut()
+                .find(|(z, _)| *z == r.zone)
+            {
+                Some((_, k)) => *k += 1,
+                None => self.recs_left_by_zone.push((r.zone.clone(), 1)),
+            }
+        }
+        self.recs = pending
+            .into_iter()
             .take(self.config.recommendations)
             .map(|r| Recommendation {
                 id: u64::from(r.id),
                 in_skin_mm: [r.x_mm + ox, r.y_mm + oy],
+                radius_mm: r.radius_mm,
+                shade: r.shade,
+                zone: r.zone,
             })
             .collect();
+    }
+
+    /// The design's target density field over the skin (skin millimetres), as the planner
+    /// sees it.
+    fn density_field(&self) -> DensityField {
+        let existing: Vec<[f64; 2]> = self.confirmed_dots().collect();
+        let (mut x1, mut y1) = (0.0f64, 0.0f64);
+        for p in &existing {
+            x1 = x1.max(p[0]);
+            y1 = y1.max(p[1]);
+        }
+        DensityField::new(
+            Some(&self.design),
+            self.design.target_or_default(),
+            PlannerConfig::new(1.0, 1.0).seed,
+            &existing,
+            [x1, y1],
+        )
     }
 
     fn heatmap(&self, view: &[[f64; 2]]) -> HeatMsg {
@@ -595,11 +897,24 @@ impl LiveSession {
                 counts[cy as usize * cols + cx as usize] += 1;
             }
         }
+        let field = self.density_field();
         let mut ratio = vec![-1.0f32; cols * rows];
         for r in 0..rows {
             for c in 0..cols {
                 let centre = [x0 + (c as f64 + 0.5) * cell, y0 + (r as f64 + 0.5) * cell];
                 if self.coverage.seen(centre) < 3 {
+                    continue;
+                }
+                let at = field.sample(centre[0], centre[1]);
+                if at.zone.is_some() && !at.counted {
+                    continue; // no-go: nothing to reach
+                }
+                let target_per_cm2 = if at.counted {
+                    at.density_per_mm2 * 100.0
+                } else {
+                    self.design.target_or_default()
+                };
+                if target_per_cm2 <= 0.0 {
                     continue;
                 }
                 // 3x3 box smoothing.
@@ -611,11 +926,7 @@ impl LiveSession {
                     }
                 }
                 let density = f64::from(n) / (f64::from(k) * cell * cell / 100.0);
-                let target = self
-                    .design
-                    .target_at(centre)
-                    .unwrap_or(self.design.target_per_cm2);
-                ratio[r * cols + c] = (density / target) as f32;
+                ratio[r * cols + c] = (density / target_per_cm2) as f32;
             }
         }
         HeatMsg {
@@ -627,42 +938,88 @@ impl LiveSession {
         }
     }
 
-    fn zone_densities(&self, view: &[[f64; 2]]) -> Vec<ZoneDensity> {
+    /// Density reached in the view and in each zone, and whether the plan is done there.
+    fn zone_densities(&self, view: &[[f64; 2]]) -> (f64, Vec<ZoneDensity>) {
         let count_in = |poly: &[[f64; 2]]| {
             self.confirmed_dots()
                 .filter(|d| crate::geometry::polygon_contains(poly, d[0], d[1]))
                 .count()
         };
+        let per_cm2 = |n: usize, poly: &[[f64; 2]]| {
+            let area_cm2 = planning::design::polygon_area(poly) / 100.0;
+            if area_cm2 > 0.0 {
+                n as f64 / area_cm2
+            } else {
+                0.0
+            }
+        };
+        let view_density = per_cm2(count_in(view), view);
+        let planned = self.planner.is_some();
+        let left_in = |name: Option<&str>| -> u64 {
+            self.recs_left_by_zone
+                .iter()
+                .filter(|(z, _)| name.is_none_or(|n| n == z))
+                .map(|(_, k)| *k)
+                .sum()
+        };
+        let step = SessionStep::for_session(Some(self.design.session_or_default()));
+        let session = self.design.session_or_default();
+        let message = |name: &str, density: f64, target: f64, left: u64| -> Option<String> {
+            if !planned || left > 0 || target <= 0.0 {
+                return None;
+            }
+            Some(if density >= target {
+                format!("{name}: target reached ({density:.0}/{target:.0} per cm²)")
+            } else {
+                format!(
+                    "{name}: session {session} goal reached ({density:.0}/{target:.0} per cm²; \
+                     session {session} fills {:.0}% of the gap, the rest comes next session)",
+                    step.share_of_deficit * 100.0
+                )
+            })
+        };
         if self.design.zones.is_empty() {
-            let area_cm2 = crate::geometry::polygon_area(view) / 100.0;
-            let n = count_in(view);
-            return vec![ZoneDensity {
-                name: "view".into(),
-                density_per_cm2: if area_cm2 > 0.0 {
-                    n as f64 / area_cm2
-                } else {
-                    0.0
-                },
-                target_per_cm2: self.design.target_per_cm2,
-            }];
+            let density = view_density;
+            let target = self.design.target_or_default();
+            let left = left_in(None);
+            return (
+                view_density,
+                vec![ZoneDensity {
+                    name: "view".into(),
+                    density_per_cm2: density,
+                    target_per_cm2: target,
+                    kind: ZoneKind::Fill,
+                    dots_left: left,
+                    goal_reached: planned && left == 0,
+                    message: message("view", density, target, left),
+                }],
+            );
         }
-        self.design
+        let zones = self
+            .design
             .zones
             .iter()
             .map(|z| {
-                let area_cm2 = crate::geometry::polygon_area(&z.polygon_in_skin_mm) / 100.0;
-                let n = count_in(&z.polygon_in_skin_mm);
+                let density = per_cm2(count_in(&z.polygon), &z.polygon);
+                let target = self.design.zone_target_per_cm2(z);
+                let left = left_in(Some(&z.name));
+                let goal_reached = planned && left == 0 && z.kind != ZoneKind::Nogo;
                 ZoneDensity {
                     name: z.name.clone(),
-                    density_per_cm2: if area_cm2 > 0.0 {
-                        n as f64 / area_cm2
+                    density_per_cm2: density,
+                    target_per_cm2: target,
+                    kind: z.kind,
+                    dots_left: left,
+                    goal_reached,
+                    message: if z.kind == ZoneKind::Nogo {
+                        None
                     } else {
-                        0.0
+                        message(&z.name, density, target, left)
                     },
-                    target_per_cm2: z.target_per_cm2.unwrap_or(self.design.target_per_cm2),
                 }
             })
-            .collect()
+            .collect();
+        (view_density, zones)
     }
 
     /// Measures how far points fixed on the skin have moved from where they truly are.
@@ -728,16 +1085,25 @@ fn tenth(v: f64) -> f32 {
 struct LivePlanner {
     /// The planner, in its own millimetres.
     planner: Planner,
+    /// What it was made from.
+    request: PlanRequest,
+}
+
+/// What a live plan is made from (see [`LiveSession::plan_request`]).
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// The planner's settings (target, spacing and session from the design).
+    pub config: PlannerConfig,
+    /// Existing dots, planned rectangle and design, in the planner's millimetres.
+    pub input: PlanInput,
     /// Skin position of the planner's origin, millimetres.
-    origin_mm: [f64; 2],
-    /// Size of the planned rectangle, millimetres.
-    frame_mm: [f64; 2],
+    pub origin_mm: [f64; 2],
 }
 
 impl LivePlanner {
     /// A skin-map dot in the planner's coordinates, if it lies in the planned rectangle.
     fn existing(&self, l: &crate::registration::Landmark) -> Option<ExistingDot> {
-        existing_in(self.origin_mm, self.frame_mm, l)
+        existing_in(self.request.origin_mm, self.request.input.frame_mm, l)
     }
 }
 

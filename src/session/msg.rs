@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::planning::ZoneKind;
+
 /// One frame's overlay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct OverlayMsg {
     /// Sequence number of the frame this overlay belongs to (copied from `FrameMeta`).
     pub seq: u64,
@@ -18,26 +20,50 @@ pub struct OverlayMsg {
     pub width: u32,
     /// Frame height, pixels.
     pub height: u32,
-    /// Existing dots: `[x_px, y_px, radius_px, kind]` with kind 0 follicle, 1 pigment.
+    /// Existing dots: `[x_px, y_px, radius_px, kind]` with kind 0 follicle, 1 pigment, 2
+    /// marked "not a dot" by the artist.
     pub dots: Vec<[f32; 4]>,
     /// The next recommendations in order: `[x_px, y_px, number]`.
     pub recs: Vec<[f32; 3]>,
-    /// The current target ring: `[x_px, y_px, radius_px]`.
+    /// The current target ring: `[x_px, y_px, radius_px]` (the first of `recs`).
     pub target: Option<[f32; 3]>,
+    /// Size and shade of the next dot, for its ink swatch.
+    pub next_dot: Option<NextDotMsg>,
     /// Zones as image polygons with their density reached.
     pub zones: Vec<ZoneMsg>,
-    /// The hairline as an image polyline.
-    pub hairline: Vec<[f32; 2]>,
     /// Density heatmap, in skin coordinates, with the transform to draw it.
     pub heat: Option<HeatMsg>,
     /// `image_from_skin` as a row-major 2x3 affine (skin mm to image px).
     pub image_from_skin: [f64; 6],
+    /// Scale of this frame at the skin, pixels per millimetre (to a tenth): the scale bar.
+    pub px_per_mm: f64,
     /// Whether this frame was registered to the skin map.
     pub registered: bool,
     /// Pigment dots placed this session.
     pub dots_placed: u64,
     /// Recommendations marked done this session.
     pub recs_done: u64,
+    /// Recommendations left to place this session.
+    pub dots_left: u64,
+    /// The design's session number.
+    pub session: u8,
+    /// The design's target density, dots/cm².
+    pub target_per_cm2: f64,
+    /// The design's minimum spacing, millimetres.
+    pub min_spacing_mm: f64,
+    /// Density reached in the view, dots/cm².
+    pub view_density_per_cm2: f64,
+    /// What the page says beside the numbers (a zone whose session goal is reached).
+    pub messages: Vec<String>,
+    /// Dots placed too close to another in the last few seconds (the blowout guard); one
+    /// with `new` set was first seen on this frame.
+    pub blowouts: Vec<BlowoutMsg>,
+    /// Placed dots too close to another, this session.
+    pub spacing_violations: u64,
+    /// Whether the artist paused the plan (the picture holds still on the page).
+    pub paused: bool,
+    /// The artist's commands applied since the previous frame (so the recording has them).
+    pub events: Vec<ArtistEvent>,
     /// Human-readable source state.
     pub source_status: String,
 }
@@ -47,12 +73,69 @@ pub struct OverlayMsg {
 pub struct ZoneMsg {
     /// Zone name.
     pub name: String,
+    /// What the zone asks for.
+    pub kind: ZoneKind,
     /// Polygon in image pixels.
     pub points: Vec<[f32; 2]>,
+    /// A hairline's front edge in image pixels; empty for other kinds.
+    pub front_edge: Vec<[f32; 2]>,
     /// Dots per cm² reached so far.
     pub density_per_cm2: f64,
-    /// Dots per cm² asked for.
+    /// Dots per cm² asked for (0 for no-go).
     pub target_per_cm2: f64,
+    /// The plan has nothing left to place here this session.
+    pub goal_reached: bool,
+}
+
+/// A dot placed closer to another than the minimum spacing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlowoutMsg {
+    /// Position in this frame, pixels.
+    pub x: f32,
+    /// Position in this frame, pixels.
+    pub y: f32,
+    /// Distance to the nearest other dot, millimetres.
+    pub nearest_mm: f64,
+    /// The minimum spacing it broke, millimetres.
+    pub min_spacing_mm: f64,
+    /// Sequence number of the first frame that showed it.
+    pub seq: u64,
+    /// Whether this frame is that first frame.
+    pub new: bool,
+}
+
+/// The next dot's size and shade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextDotMsg {
+    /// Radius asked for, millimetres.
+    pub radius_mm: f64,
+    /// Shade, 0 (lightest) to 1 (darkest).
+    pub shade: f64,
+    /// The zone it fills.
+    pub zone: String,
+}
+
+/// One of the artist's commands, as applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtistEvent {
+    /// The latest frame when it was applied.
+    pub seq: u64,
+    /// `next`, `undo`, `not_a_dot`, `pause` or `resume`.
+    pub kind: String,
+    /// The dot it concerns, skin millimetres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_skin_mm: Option<[f64; 2]>,
+}
+
+impl ArtistEvent {
+    /// An event on frame `seq`.
+    pub fn new(seq: u64, kind: &str, in_skin_mm: Option<[f64; 2]>) -> Self {
+        Self {
+            seq,
+            kind: kind.to_string(),
+            in_skin_mm,
+        }
+    }
 }
 
 /// A coarse density map on the skin, drawn through `image_from_skin`.

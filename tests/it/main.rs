@@ -9,6 +9,7 @@ mod detect;
 mod foxglove;
 mod fuzz;
 mod layers;
+mod live;
 mod model;
 mod plan;
 mod record;

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use stipple::frame::{Detection, DotKind};
+use stipple::planning::{Design, Zone, ZoneKind};
 use stipple::record::schema::{self, DetectionsMsg, SessionInfo};
 use stipple::record::{
     compare, replay, report, rerun, FrameRecord, RecordError, Recorder, Recording,
 };
 use stipple::registration::Similarity;
-use stipple::session::{Design, OverlayMsg, PlacedDot, PlanSnapshot, Zone};
+use stipple::session::{OverlayMsg, PlacedDot, PlanSnapshot};
 use tokio_tungstenite::tungstenite::Message;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -434,10 +435,13 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     let design = Design {
         zones: vec![Zone {
             name: "crown".into(),
-            polygon_in_skin_mm: zone.clone(),
-            target_per_cm2: Some(80.0),
+            kind: ZoneKind::Fill,
+            polygon: zone.clone(),
+            target_density_per_cm2: Some(80.0),
+            front_edge: None,
+            transition_mm: None,
         }],
-        ..Design::default()
+        ..Design::default().with_defaults()
     };
     // Ten placed dots, as the session saw them: 7 within 0.2 mm of a recommendation, 2 of
     // them too close to a neighbour; one before any plan.
@@ -483,13 +487,13 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
             recs: vec![],
             target: None,
             zones: vec![],
-            hairline: vec![],
             heat: None,
             image_from_skin: image_from_skin.to_affine(),
             registered: true,
             dots_placed: 0,
             recs_done: 0,
             source_status: "streaming".into(),
+            ..OverlayMsg::default()
         };
         let rec = FrameRecord {
             seq,
@@ -512,6 +516,9 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
                 recommendations_done: 0,
                 map_dots: 0,
                 zones: vec![],
+                dots_left: 0,
+                spacing_violations: 0,
+                paused: false,
             },
             placed: placed.iter().filter(|p| p.seq == seq).copied().collect(),
             design: (seq == 0).then(|| design.clone()),
@@ -765,9 +772,10 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     demo.free_run();
     let mut session = LiveSession::new(SessionConfig::new(ppm));
     let design = Design {
-        target_per_cm2: 120.0,
+        target_density_per_cm2: Some(120.0),
         ..Design::default()
-    };
+    }
+    .with_defaults();
     session.set_design(design.clone());
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("simulated.mcap");
@@ -1048,6 +1056,9 @@ fn r22_a_full_disk_keeps_its_cause_in_the_status() -> TestResult {
                 recommendations: vec![],
                 skin_from_image: Similarity::IDENTITY,
                 dots_placed: 0,
+                dots_left: 0,
+                spacing_violations: 0,
+                paused: false,
                 recommendations_done: 0,
                 map_dots: 0,
                 zones: vec![],
@@ -1097,6 +1108,9 @@ pub(crate) fn write_small_recording(file: &Path, frames: u64) -> TestResult {
                 recommendations: vec![],
                 skin_from_image: Similarity::IDENTITY,
                 dots_placed: 0,
+                dots_left: 0,
+                spacing_violations: 0,
+                paused: false,
                 recommendations_done: 0,
                 map_dots: 0,
                 zones: vec![],

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use stipple::config::ServeConfig;
+use stipple::planning::design::{
+    MAX_NAME_CHARS as MAX_ZONE_NAME_BYTES, MAX_POLYGON_POINTS as MAX_POINTS_PER_ZONE, MAX_ZONES,
+};
 use stipple::server::listen::HEADER_READ_TIMEOUT;
 use stipple::server::ws::MAX_CLIENT_MESSAGE_BYTES;
-use stipple::server::{MAX_POINTS_PER_ZONE, MAX_ZONES, MAX_ZONE_NAME_BYTES, RESERVED_PAGE_SLOTS};
+use stipple::server::RESERVED_PAGE_SLOTS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -374,29 +377,29 @@ async fn r22_design_values_copied_into_every_frame_are_capped() -> TestResult {
     };
     let cases = [
         (
-            "zone name",
-            serde_json::json!([{ "name": "x".repeat(1_900_000), "polygon_in_skin_mm": square(3) }]),
+            "name has at most",
+            serde_json::json!([{ "name": "x".repeat(1_900_000), "kind": "fill", "polygon": square(3) }]),
         ),
         // 100k points in ~0.6 MB, under the 2 MB body limit.
         (
             "points",
-            serde_json::json!([{ "name": "z", "polygon_in_skin_mm": (0..100_000).map(|i| serde_json::json!([i % 10, 1])).collect::<serde_json::Value>() }]),
+            serde_json::json!([{ "name": "z", "kind": "fill", "polygon": (0..100_000).map(|i| serde_json::json!([i % 10, 1])).collect::<serde_json::Value>() }]),
         ),
         (
             "points",
-            serde_json::json!([{ "name": "z", "polygon_in_skin_mm": square(MAX_POINTS_PER_ZONE + 1) }]),
+            serde_json::json!([{ "name": "z", "kind": "fill", "polygon": square(MAX_POINTS_PER_ZONE + 1) }]),
         ),
         (
             "zones",
             serde_json::Value::Array(
                 (0..=MAX_ZONES)
-                    .map(|_| serde_json::json!({ "name": "z", "polygon_in_skin_mm": square(3) }))
+                    .map(|_| serde_json::json!({ "name": "z", "kind": "fill", "polygon": square(3) }))
                     .collect(),
             ),
         ),
         (
-            "zone name",
-            serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES + 1), "polygon_in_skin_mm": square(3) }]),
+            "name has at most",
+            serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES + 1), "kind": "fill", "polygon": square(3) }]),
         ),
     ];
     for (what, zones) in cases {
@@ -413,7 +416,7 @@ async fn r22_design_values_copied_into_every_frame_are_capped() -> TestResult {
     }
     // At the caps it is accepted.
     let mut d = base.clone();
-    d["zones"] = serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES), "polygon_in_skin_mm": square(MAX_POINTS_PER_ZONE) }]);
+    d["zones"] = serde_json::json!([{ "name": "x".repeat(MAX_ZONE_NAME_BYTES), "kind": "fill", "polygon": square(MAX_POINTS_PER_ZONE) }]);
     let a = put(d).await?;
     assert_eq!(a.status, 200, "{}", a.body);
     server.stop().await

@@ -188,7 +188,7 @@ async fn status_has_the_documented_shape() -> TestResult {
         .await?;
     let mut design: serde_json::Value =
         serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await?)?;
-    design["target_per_cm2"] = 60.0.into();
+    design["target_density_per_cm2"] = 60.0.into();
     let put = |d: &serde_json::Value| {
         Request::put("/api/design")
             .header("content-type", "application/json")
@@ -202,8 +202,8 @@ async fn status_has_the_documented_shape() -> TestResult {
             .lock()
             .map_err(|e| e.to_string())?
             .design
-            .target_per_cm2,
-        60.0
+            .target_density_per_cm2,
+        Some(60.0)
     );
     design["session"] = 9.into();
     let res = app(state.clone()).oneshot(put(&design)?).await?;
@@ -424,8 +424,8 @@ fn drift_run_at(
         ..SessionConfig::new(ppm)
     });
     // A target above the scene's natural density, so that there is always something to plan.
-    session.set_design(stipple::session::Design {
-        target_per_cm2: 120.0,
+    session.set_design(stipple::planning::Design {
+        target_density_per_cm2: Some(120.0),
         ..Default::default()
     });
     let frames = (seconds * fps) as u64;
@@ -722,7 +722,7 @@ async fn the_page_draws_the_overlay_in_a_real_browser() -> TestResult {
     let addr = server.addr;
     // Ask for more than the scene's natural density, so that there are next dots to draw.
     let mut design = get_json(addr, "/api/design").await?;
-    design["target_per_cm2"] = 120.0.into();
+    design["target_density_per_cm2"] = 120.0.into();
     send_json(addr, "PUT", "/api/design", &design).await?;
 
     let mut browser = Browser::open(addr).await?;
