@@ -225,10 +225,11 @@ HEADER = ("| detector | precision | recall | F1 | count error / image | units | 
 # --- OpenCV's SimpleBlobDetector, set for follicle openings at the set's scale --------------------
 
 def opencv_results(paths, px_per_mm):
-    """SimpleBlobDetector with the settings scripts/detect_vs_opencv.py uses for follicles."""
+    """SimpleBlobDetector with the scale-aware settings of scripts/detect_vs_opencv.py (dark blobs
+    of radius 0.05-0.35 mm); every blob counts as an opening, since this set has no pigment dots."""
     import cv2
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from detect_vs_opencv import opencv_detector, PIGMENT_MIN_RADIUS_MM
+    from detect_vs_opencv import opencv_detector
     det = opencv_detector(px_per_mm)
     out, elapsed = {}, 0.0
     for path in paths:
@@ -237,8 +238,7 @@ def opencv_results(paths, px_per_mm):
         kps = det.detect(gray)
         elapsed += time.perf_counter() - t0
         stem = os.path.splitext(os.path.basename(path))[0]
-        out[stem] = [(k.pt[0] + 0.5, k.pt[1] + 0.5, None) for k in kps
-                     if k.size / 2.0 / px_per_mm < PIGMENT_MIN_RADIUS_MM]
+        out[stem] = [(k.pt[0] + 0.5, k.pt[1] + 0.5, None) for k in kps]
     return out, elapsed
 
 
