@@ -561,6 +561,7 @@ impl BlobDetector {
                 radius: region.radius_px,
                 kind: *kind,
                 score,
+                hairs: None,
             });
         }
     }

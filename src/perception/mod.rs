@@ -251,7 +251,9 @@ impl Detector {
     pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
         self.blobs.detect_into(image, &mut self.candidates);
         let dermoscope = self.px_per_mm >= blobs::DERMOSCOPE_MIN_PX_PER_MM;
-        if dermoscope && mask.classes == segment::OPENING_CLASSES.len() {
+        let openings_mask = mask.classes == segment::OPENING_CLASSES.len()
+            || mask.classes == segment::OPENING_HAIRS_CLASSES.len();
+        if dermoscope && openings_mask {
             self.openings_fuser
                 .fuse_into(&self.candidates, mask, self.px_per_mm, out);
         } else if !dermoscope && mask.classes == segment::CLASSES.len() {

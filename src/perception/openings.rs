@@ -31,8 +31,11 @@
 //! were never used for either.
 
 use super::segment::SegMask;
-use super::shafts::OPENING_RADIUS_MM;
+use super::shafts::{MAX_HAIRS, OPENING_RADIUS_MM};
 use crate::frame::{Detection, DotKind};
+
+/// The channel of an openings model with hairs (`opening,hairs`) that holds the hairs.
+const HAIRS_CHANNEL: usize = 1;
 
 /// Thresholds of the fusion.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,6 +134,28 @@ fn near_max(mask: &SegMask, x: f64, y: f64) -> f32 {
     best
 }
 
+/// The hairs of the unit at a peak: the model's hairs channel at the peak cell where it has one,
+/// else the traced opening within `separation` px (its merged roots), else one.
+fn hairs_at(mask: &SegMask, peak: &Peak, classical: &[Detection], separation: f64) -> u8 {
+    if mask.classes > HAIRS_CHANNEL {
+        let (u, v) = mask.cell_of(peak.x, peak.y);
+        let c = (u.round().max(0.0) as usize).min(mask.valid_cols.saturating_sub(1));
+        let r = (v.round().max(0.0) as usize).min(mask.valid_rows.saturating_sub(1));
+        let h = mask.at(HAIRS_CHANNEL, c, r);
+        if h.is_finite() {
+            return (h.round().max(1.0) as u8).min(MAX_HAIRS);
+        }
+    }
+    classical
+        .iter()
+        .filter(|d| d.kind == DotKind::Follicle)
+        .map(|d| ((d.x - peak.x).hypot(d.y - peak.y), d.hairs))
+        .filter(|(dist, _)| *dist < separation)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .and_then(|(_, h)| h)
+        .unwrap_or(1)
+}
+
 /// Fuses the classical dermoscope detections with the openings model's mask of the same frame.
 #[derive(Debug, Default)]
 pub struct OpeningsFuser {
@@ -163,6 +188,7 @@ impl OpeningsFuser {
         let pigment = || classical.iter().filter(|d| d.kind == DotKind::Pigment);
         out.extend(pigment().copied());
         let radius = OPENING_RADIUS_MM * px_per_mm;
+        let separation = cfg.separation_mm * px_per_mm;
         let mut kept_peaks = 0usize;
         for p in &self.peaks {
             if pigment().any(|d| (d.x - p.x).hypot(d.y - p.y) <= d.radius) {
@@ -175,9 +201,9 @@ impl OpeningsFuser {
                 radius,
                 kind: DotKind::Follicle,
                 score: f64::from(p.p),
+                hairs: Some(hairs_at(mask, p, classical, separation)),
             });
         }
-        let separation = cfg.separation_mm * px_per_mm;
         for d in classical.iter().filter(|d| d.kind == DotKind::Follicle) {
             let near_peak = self
                 .peaks
@@ -240,6 +266,7 @@ mod tests {
             radius: 20.0,
             kind,
             score: 0.6,
+            hairs: None,
         };
         let classical = vec![
             // Pigment dot over the second peak: the peak is that dot.

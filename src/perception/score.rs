@@ -343,7 +343,9 @@ mod tests {
             radius: 2.0,
             kind,
             score: 1.0,
-        }
+            hairs: None,
+        },
+        hairs: None,
     }
 
     #[test]

@@ -170,6 +170,7 @@ mod compact_detections {
                     DotKind::Follicle
                 },
                 score,
+                hairs: None,
             })
             .collect())
     }

@@ -4,6 +4,7 @@ mod accuracy;
 mod calib;
 mod calib_live;
 mod detect;
+mod fdu;
 mod model;
 mod plan;
 mod record;
