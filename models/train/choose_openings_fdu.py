@@ -125,6 +125,9 @@ def main():
                     dets.append((x, y, k))
             frames.append((truths[n], dets))
         rows.append((f"peaks >= {t}", score_fdu.score_frames(frames)))
+        # The same peaks, every unit given one hair: what the hairs channel must beat.
+        ones = [(tr, [(x, y, 1) for x, y, _ in d]) for tr, d in frames]
+        rows.append((f"peaks >= {t}, hairs 1", score_fdu.score_frames(ones)))
         for confirm, keep in itertools.product((0.1, 0.2, 0.3, 2.0), (0.9, 2.0)):
             if confirm >= 2.0 and keep >= 2.0:
                 continue

@@ -287,10 +287,14 @@ def main():
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     model = RealOpeningsNet()
+    resumed_steps = 0
     if args.resume:
-        model.load_state_dict(torch.load(args.resume)["model"])
+        ck = torch.load(args.resume)
+        model.load_state_dict(ck["model"])
+        resumed_steps = ck["step"]
     if args.export_only:
         export(model, args.out, {"stipple.trained": "yes", "stipple.train_seed": str(args.seed),
+                                 "stipple.train_steps": str(resumed_steps),
                                  "stipple.train_data": "fdu-bsrl train split"}, args.export_hairs)
         return
     names = score_fdu.split_names(args.data, "train")

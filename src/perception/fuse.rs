@@ -320,8 +320,7 @@ mod tests {
             kind: DotKind::Follicle,
             score: 0.5,
             hairs: None,
-        },
-        hairs: None,
+        }
     }
 
     #[test]

@@ -344,8 +344,7 @@ mod tests {
             kind,
             score: 1.0,
             hairs: None,
-        },
-        hairs: None,
+        }
     }
 
     #[test]

@@ -76,7 +76,10 @@ fn r17_extract_fdu_copies_train_and_val_only() -> Result<(), Box<dyn std::error:
         )?;
     }
     let git = |args: &[&str]| Command::new("git").current_dir(&src).args(args).output();
-    if git(&["init", "-q"]).map(|o| !o.status.success()).unwrap_or(true) {
+    if git(&["init", "-q"])
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         eprintln!("skipped: no git");
         return Ok(());
     }
@@ -146,6 +149,9 @@ fn r17_real_photo_training_runs_a_few_steps() -> Result<(), Box<dyn std::error::
         &out,
         &stipple::perception::segment::SegmentConfig::default(),
     )?;
-    assert_eq!(seg.contract().kind, stipple::perception::segment::ModelKind::Openings);
+    assert_eq!(
+        seg.contract().kind,
+        stipple::perception::segment::ModelKind::Openings
+    );
     Ok(())
 }
