@@ -27,6 +27,7 @@ fn detections(n: usize) -> Vec<Detection> {
                 radius: 2.0,
                 kind: DotKind::Follicle,
                 score: 0.9,
+                hairs: None,
             });
         }
     }

@@ -137,6 +137,7 @@ fn oracle(truth: &stipple::source::synth::Truth) -> Vec<stipple::Detection> {
             radius,
             kind,
             score: 1.0,
+            hairs: None,
         })
         .collect()
 }

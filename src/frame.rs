@@ -106,4 +106,8 @@ pub struct Detection {
     pub kind: DotKind,
     /// Confidence in 0..=1.
     pub score: f64,
+    /// Hairs leaving a dermoscope follicle opening (1-4), where the detector can tell; `None`
+    /// for pigment dots and rig frames, and then absent from the JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hairs: Option<u8>,
 }

@@ -236,8 +236,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     if args.format == DetectFormat::Table {
         writeln!(
             out,
-            "{:<40} {:>6} {:>9} {:>8} {:>9}",
-            "image", "dots", "follicles", "pigment", "per cm2"
+            "{:<40} {:>6} {:>9} {:>8} {:>9} {:>11}",
+            "image", "dots", "follicles", "pigment", "per cm2", "hairs/cm2"
         )?;
     }
     for path in &args.images {
@@ -265,19 +265,30 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             }
             DetectFormat::Json => all.push(result),
             DetectFormat::Table => {
-                let follicles = result
+                let follicles: Vec<&Detection> = result
                     .detections
                     .iter()
                     .filter(|d| d.kind == crate::frame::DotKind::Follicle)
-                    .count();
+                    .collect();
+                // Hairs per cm2 where the detector counts hairs (dermoscope frames); "-" else.
+                let hairs = if follicles.iter().any(|d| d.hairs.is_some()) {
+                    let n: usize = follicles
+                        .iter()
+                        .map(|d| usize::from(d.hairs.unwrap_or(1)))
+                        .sum();
+                    format!("{:.1}", density_per_cm2(n, width, height, px_per_mm))
+                } else {
+                    "-".to_string()
+                };
                 writeln!(
                     out,
-                    "{:<40} {:>6} {:>9} {:>8} {:>9.1}",
+                    "{:<40} {:>6} {:>9} {:>8} {:>9.1} {:>11}",
                     result.image,
                     result.detections.len(),
-                    follicles,
-                    result.detections.len() - follicles,
-                    result.density_per_cm2
+                    follicles.len(),
+                    result.detections.len() - follicles.len(),
+                    result.density_per_cm2,
+                    hairs
                 )?;
             }
         }

@@ -334,6 +334,7 @@ mod tests {
             radius: 2.0,
             kind,
             score: 1.0,
+            hairs: None,
         }
     }
 

@@ -55,6 +55,9 @@ pub const OUTPUT_NAME: &str = "probs";
 pub const CLASSES: [&str; 5] = ["background", "follicle", "pigment", "not_a_dot", "shaft"];
 /// The openings model's one class: a follicle opening (sigmoid probability per cell).
 pub const OPENING_CLASSES: [&str; 1] = ["opening"];
+/// The openings model with a second channel: the hairs of the unit at each cell (1-4,
+/// regressed; read at the peaks).
+pub const OPENING_HAIRS_CLASSES: [&str; 2] = ["opening", "hairs"];
 /// Channel of plain skin.
 pub const BACKGROUND: usize = 0;
 /// Channel of a follicle opening (one per follicular unit).
@@ -197,7 +200,7 @@ impl ModelKind {
         };
         if same(&CLASSES) {
             Some(Self::Dots)
-        } else if same(&OPENING_CLASSES) {
+        } else if same(&OPENING_CLASSES) || same(&OPENING_HAIRS_CLASSES) {
             Some(Self::Openings)
         } else {
             None
@@ -857,9 +860,10 @@ fn check_contract(session: &Session, path: &str) -> Result<ModelContract, Segmen
             path: path.to_string(),
             key: "stipple.classes",
             problem: format!(
-                "expected {} (dots) or {} (openings), got {}",
+                "expected {} (dots), {} or {} (openings), got {}",
                 CLASSES.join(","),
                 OPENING_CLASSES.join(","),
+                OPENING_HAIRS_CLASSES.join(","),
                 classes.join(",")
             ),
         });

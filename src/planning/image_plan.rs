@@ -228,6 +228,7 @@ mod tests {
             radius: 8.0,
             kind: DotKind::Follicle,
             score: 0.9,
+            hairs: None,
         };
         let skin_suspect = ExistingDot {
             x_mm: 0.55,

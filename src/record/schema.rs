@@ -258,6 +258,7 @@ mod compact_detections {
                     DotKind::Follicle
                 },
                 score,
+                hairs: None,
             })
             .collect())
     }

@@ -691,6 +691,7 @@ mod tests {
                     radius: 2.0,
                     kind: DotKind::Pigment,
                     score: 1.0,
+                    hairs: None,
                 }],
             },
             plan: PlanSnapshot {

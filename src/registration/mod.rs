@@ -488,6 +488,7 @@ mod tests {
             radius: 5.0,
             kind,
             score: 1.0,
+            hairs: None,
         };
         let mut confirmed = Vec::new();
         for kind in [DotKind::Pigment, DotKind::Pigment, DotKind::Follicle] {

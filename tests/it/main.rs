@@ -6,6 +6,7 @@ mod calib;
 mod calib_live;
 mod calib_scale;
 mod detect;
+mod fdu;
 mod foxglove;
 mod fuzz;
 mod layers;

@@ -427,6 +427,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
                         DotKind::Follicle
                     },
                     score: 1.0,
+                    hairs: None,
                 });
             }
         }

@@ -15,7 +15,7 @@ use image::RgbImage;
 
 pub use openings::{OpeningsConfig, OpeningsFuser};
 
-use super::segment::{SegMask, SegmentError, Segmenter, OPENING_CLASSES};
+use super::segment::{SegMask, SegmentError, Segmenter, OPENING_CLASSES, OPENING_HAIRS_CLASSES};
 use crate::frame::Detection;
 
 /// Dermoscope-view detection: traced openings, pits and pigment, fused with the openings model
@@ -110,7 +110,7 @@ impl DermoscopeDetector {
         self.candidates.clear();
         self.candidates
             .extend(shafts::detect_openings(image, self.px_per_mm));
-        if mask.classes == OPENING_CLASSES.len() {
+        if mask.classes == OPENING_CLASSES.len() || mask.classes == OPENING_HAIRS_CLASSES.len() {
             self.fuser
                 .fuse_into(&self.candidates, mask, self.px_per_mm, out);
         } else {

@@ -78,6 +78,8 @@ const END_LOOK_MM: f64 = 0.05;
 const CONTINUE_CONE_DEG: f64 = 35.0;
 /// Largest gap a trace jumps (a crossing, a break in the centreline).
 const GAP_MM: f64 = 0.12;
+/// Most hairs a follicular unit is reported with (units of 5 or more are rare on the scalp).
+pub const MAX_HAIRS: u8 = 4;
 /// Longest trace (longer hairs are followed this far from each end).
 const MAX_TRACE_MM: f64 = 8.0;
 /// Distance from an end over which the shaft's direction is measured.
@@ -589,6 +591,8 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
             radius: OPENING_RADIUS_MM * px_per_mm,
             kind: DotKind::Follicle,
             score: c,
+            // The roots merged into this unit, each a traced hair.
+            hairs: Some((n.round() as u8).clamp(1, MAX_HAIRS)),
         })
         .collect();
     // Openings whose hair the tracer could not follow (vellus): round pits in clean skin.
@@ -606,6 +610,8 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
                 radius: PIT_RADIUS_MM * px_per_mm,
                 kind: DotKind::Follicle,
                 score: pit.probability,
+                // A pit is a vellus hair's opening: one hair.
+                hairs: Some(1),
             });
         }
     }
@@ -620,6 +626,7 @@ pub fn detect_openings_with(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -
                 radius: dot.2 * f,
                 kind: DotKind::Pigment,
                 score: dot.3,
+                hairs: None,
             });
         }
     }

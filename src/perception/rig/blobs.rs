@@ -521,6 +521,7 @@ impl BlobDetector {
                 radius: region.radius_px,
                 kind: *kind,
                 score,
+                hairs: None,
             });
         }
     }

@@ -224,6 +224,7 @@ impl Fuser {
                     radius,
                     kind,
                     score: f64::from(v.min(1.0)),
+                    hairs: None,
                 });
                 self.claim(mask, x, y, merge_px);
             }
@@ -318,6 +319,7 @@ mod tests {
             radius: 1.0,
             kind: DotKind::Follicle,
             score: 0.5,
+            hairs: None,
         }
     }
 
