@@ -30,18 +30,6 @@ pub const DEFAULT_CALIBRATION_DIR: &str = "calibration";
 /// Where the page saves designs (`serve --design-dir`).
 pub const DEFAULT_DESIGN_DIR: &str = "designs";
 
-/// Whether `name` is acceptable as the name of a file saved from the page into its folder:
-/// letters, digits, `-`, `_` and `.`, not starting with a dot, ending in `.toml` (no path, so it
-/// cannot leave the folder). Calibration mode and the design save share this rule.
-pub fn is_safe_toml_name(name: &str) -> bool {
-    name.ends_with(".toml")
-        && !name.starts_with('.')
-        && name.len() > ".toml".len()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
 /// Which segmentation model the live pipeline runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelChoice {
@@ -243,11 +231,6 @@ impl ServeConfig {
             fps: self.fps,
             seed: self.seed,
         }
-    }
-
-    /// Who may talk to the service once it listens on `bound` (the listener's address).
-    pub fn access(&self, bound: SocketAddr) -> crate::server::Access {
-        crate::server::Access::new(bound, &self.allow_hosts, self.token.clone())
     }
 
     /// The camera's settings.

@@ -6,12 +6,13 @@
 //!
 //! - [`source`]: where frames come from. `source::synth` is the project's own synthetic scalp
 //!   renderer (the demo camera, the test oracle and the model's training data).
-//! - [`perception`]: what is already on the skin. `perception::rig::blobs` is the classical,
-//!   scale-aware dot detector, `perception::kinds` settles follicle or pigment per frame,
-//!   `perception::dermoscope::shafts` finds dermoscope openings from hair shafts; `perception::segment` runs the learned segmentation model
-//!   (`models/stipple-seg.onnx`) through ONNX Runtime; `perception::fuse` combines the two, and
-//!   `perception::Detector` is what callers use; `eval::detect` scores detections against
-//!   ground truth.
+//! - [`frame`], [`geometry`], [`limits`]: the ground floor: the types that flow between stages
+//!   (with [`View`], how the camera sees the skin), polygons, the one spatial grid, similarity
+//!   transforms, and the bounds on every input.
+//! - [`perception`]: what is already on the skin, by imaging view: `perception::rig` (classical
+//!   blobs, the per-frame kind mixture, fusion with the dot model) and `perception::dermoscope`
+//!   (field preparation, the shaft tracer, pits, fusion with the openings model), behind one
+//!   `perception::Detector`; `perception::segment` runs the ONNX models.
 //! - [`registration`]: keeps the plan on the skin: registers each frame's dots to the skin map.
 //! - [`session`]: the live session (detect, register, plan, overlay message), synchronous.
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
@@ -27,7 +28,7 @@
 //!   (Brown-Conrady, OpenCV's model), px/mm at the skin, `calibration/*.toml` files, the live
 //!   calibrator, the service's calibration mode (with a synthetic held board) and the synthetic
 //!   board renderer. See `docs/calibration.md`.
-//! - [`frame`]: the types that flow between stages.
+//! - [`eval`]: scoring detections and plans against the renderer's ground truth.
 //! - [`cli`]: the command-line front end (`stipple synth`, `stipple calibrate`,
 //!   `stipple synth-board`, ...), one file per
 //!   sub-command; `src/main.rs` only parses arguments and calls into it.

@@ -565,7 +565,11 @@ pub async fn serve(
     tracing::info!(%addr, "serving the page at http://{addr}/");
     let stop = running.shutdown_tx();
     let mut state = running.state.clone();
-    state.access = std::sync::Arc::new(config.access(addr));
+    state.access = std::sync::Arc::new(crate::server::Access::new(
+        addr,
+        &config.allow_hosts,
+        config.token.clone(),
+    ));
     let app = server::app(state);
     let served = server::listen::serve(listener, app, tune_socket, async move {
         signal.await;

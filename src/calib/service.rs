@@ -424,7 +424,7 @@ impl LiveCalibration {
     pub fn save(&self, name: Option<&str>) -> Result<Saved, SaveError> {
         let name = match name {
             Some(n) => {
-                if !crate::config::is_safe_toml_name(n) {
+                if !crate::limits::is_safe_toml_name(n) {
                     return Err(SaveError::BadName(n.to_owned()));
                 }
                 n.to_owned()

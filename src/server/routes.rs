@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ws, AppState};
-use crate::config::is_safe_toml_name;
+use crate::limits::is_safe_toml_name;
 use crate::metrics::Snapshot;
 use crate::planning::design::MAX_POLYGON_POINTS;
 use crate::planning::{Design, Units, Zone, ZoneKind};

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::planning::ZoneKind;
 
-/// One frame's overlay.
+/// One frame's overlay. Fields a reader does not find take their defaults, so an overlay
+/// written before a field was added still reads (the recording's format version guards the
+/// rest).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OverlayMsg {
     /// Sequence number of the frame this overlay belongs to (copied from `FrameMeta`).
     pub seq: u64,

@@ -3,7 +3,7 @@
 //! opening detector's on seeds 100-139).
 
 use stipple::eval::detect::{score_frame, Score};
-use stipple::perception::{BlobConfig, BlobDetector};
+use stipple::perception::Detector;
 use stipple::source::synth::{render, SceneParams, View};
 
 /// Evaluation seeds for the rig view: never used for tuning.
@@ -22,10 +22,10 @@ fn score_view(view: View, seeds: &[u64]) -> Score {
     let mut total = Score::default();
     for &seed in seeds {
         let frame = render(&SceneParams::new(seed, view));
-        let mut det = BlobDetector::new(BlobConfig {
-            px_per_mm: frame.truth.px_per_mm,
-        });
-        let found = det.detect(&frame.image);
+        // The classical detector of the frame's view (no model).
+        let mut det = Detector::classical_in(view, frame.truth.px_per_mm);
+        let mut found = Vec::new();
+        det.detect_classical_into(&frame.image, &mut found);
         let s = score_frame(&frame.truth, &found);
         eprintln!(
             "seed {seed}: {} px/mm, type {}, F1 {:.3}, kind {:.3}, density {:+.1}%",

@@ -146,7 +146,7 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
     let addr = server.addr;
     let before = design(addr).await?;
     let mut changed = before.clone();
-    changed["target_per_cm2"] = 150.0.into();
+    changed["target_density_per_cm2"] = 150.0.into();
     let body = changed.to_string();
 
     // DNS rebinding: the whole API under the attacker's name.
@@ -219,7 +219,7 @@ async fn r22_dns_rebinding_and_cross_site_writes_are_refused() -> TestResult {
     )
     .await?;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(design(addr).await?["target_per_cm2"], 150.0);
+    assert_eq!(design(addr).await?["target_density_per_cm2"], 150.0);
     // A tool on loopback reads the status without Origin or token.
     let a = raw(
         addr,
@@ -514,12 +514,12 @@ async fn r22_the_page_still_works_end_to_end() -> TestResult {
         let script = r#"(async () => {
           const json = { "content-type": "application/json" };
           const d = await (await fetch("/api/design")).json();
-          d.target_per_cm2 = 77;
+          d.target_density_per_cm2 = 77;
           const put = await fetch("/api/design", { method: "PUT", headers: json, body: JSON.stringify(d) });
           const back = await (await fetch("/api/design")).json();
           const start = await fetch("/api/calibration/start", { method: "POST", headers: json, body: JSON.stringify({ board: "9x6", square_mm: 3.0 }) });
           const stop = await fetch("/api/calibration/stop", { method: "POST", headers: json });
-          return JSON.stringify({ put: put.status, target: back.target_per_cm2, start: start.status, stop: stop.status });
+          return JSON.stringify({ put: put.status, target: back.target_density_per_cm2, start: start.status, stop: stop.status });
         })()"#;
         let r = cdp.eval(script).await?;
         let r: serde_json::Value = serde_json::from_str(r.as_str().ok_or("no answer")?)?;
