@@ -59,6 +59,19 @@ pub fn parse_model_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Whether `name` is acceptable as the name of a file saved from the page into its folder:
+/// letters, digits, `-`, `_` and `.`, not starting with a dot, ending in `.toml` (no path, so it
+/// cannot leave the folder). Calibration mode and the design save share this rule.
+pub fn is_safe_toml_name(name: &str) -> bool {
+    name.ends_with(".toml")
+        && !name.starts_with('.')
+        && name.len() > ".toml".len()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,17 +91,4 @@ mod tests {
         assert!(parse_model_threads("0").is_err());
         assert_eq!(parse_model_threads("4"), Ok(4));
     }
-}
-
-/// Whether `name` is acceptable as the name of a file saved from the page into its folder:
-/// letters, digits, `-`, `_` and `.`, not starting with a dot, ending in `.toml` (no path, so it
-/// cannot leave the folder). Calibration mode and the design save share this rule.
-pub fn is_safe_toml_name(name: &str) -> bool {
-    name.ends_with(".toml")
-        && !name.starts_with('.')
-        && name.len() > ".toml".len()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

@@ -114,7 +114,7 @@ pub fn check_input(image: &RgbImage, px_per_mm: f64) -> Result<(), PerceptionErr
 #[derive(Debug)]
 pub enum Detector {
     /// Dots in the rig view.
-    Rig(RigDetector),
+    Rig(Box<RigDetector>),
     /// Follicle openings in the dermoscope view.
     Dermoscope(DermoscopeDetector),
 }
@@ -123,7 +123,11 @@ impl Detector {
     /// The classical detector alone (`--no-model`) for frames of `view` at `px_per_mm`.
     pub fn classical_in(view: View, px_per_mm: f64) -> Self {
         match view {
-            View::Rig => Self::Rig(RigDetector::new(px_per_mm, None, FuseConfig::default())),
+            View::Rig => Self::Rig(Box::new(RigDetector::new(
+                px_per_mm,
+                None,
+                FuseConfig::default(),
+            ))),
             View::Dermoscope => Self::Dermoscope(DermoscopeDetector::new(px_per_mm, None)),
         }
     }
@@ -146,7 +150,7 @@ impl Detector {
     ) -> Result<Self, PerceptionError> {
         check_model_kind(segmenter.contract().kind, view, px_per_mm)?;
         Ok(match view {
-            View::Rig => Self::Rig(RigDetector::new(px_per_mm, Some(segmenter), fuse)),
+            View::Rig => Self::Rig(Box::new(RigDetector::new(px_per_mm, Some(segmenter), fuse))),
             View::Dermoscope => {
                 Self::Dermoscope(DermoscopeDetector::new(px_per_mm, Some(segmenter)))
             }
@@ -200,7 +204,7 @@ impl Detector {
     /// The model, handed back (to build a detector for another scale without loading it again).
     pub fn into_segmenter(self) -> Option<Segmenter> {
         match self {
-            Self::Rig(d) => d.into_segmenter(),
+            Self::Rig(d) => (*d).into_segmenter(),
             Self::Dermoscope(d) => d.into_segmenter(),
         }
     }

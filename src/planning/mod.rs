@@ -21,7 +21,7 @@
 //!   nearest-neighbour distances spread like real units.
 //! - **Deterministic.** Everything is driven by one seeded ChaCha stream.
 //! - **Incremental.** [`Planner::add_existing`] updates the plan for one new dot in O(1)
-//!   (a spatial hash, [`grid`]), keeping every pending recommendation that is still valid.
+//!   (a spatial hash, [`crate::geometry::SpatialGrid`]), keeping every pending recommendation that is still valid.
 
 pub mod design;
 pub mod image_plan;

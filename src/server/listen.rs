@@ -25,7 +25,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `signal` resolves, then lets open requests finish (up to
-/// [`SHUTDOWN_GRACE`]). `tune` is applied to each accepted socket (buffer sizes, `nodelay`).
+/// `SHUTDOWN_GRACE`). `tune` is applied to each accepted socket (buffer sizes, `nodelay`).
 ///
 /// # Errors
 /// None so far: accept errors (too many open files) are logged and retried.
