@@ -341,6 +341,35 @@ fn solve(
     Ok(refined)
 }
 
+/// The homography from board millimetres to undistorted pixels of one view.
+///
+/// # Errors
+/// [`CalibError::Solver`] if the corners do not define a homography.
+pub(crate) fn view_homography(
+    calib: &Calibration,
+    corners: &BoardCorners,
+    spec: &BoardSpec,
+) -> Result<Matrix3<f64>, CalibError> {
+    let undistorted: Vec<[f64; 2]> = corners
+        .corners_in_image
+        .iter()
+        .map(|p| {
+            let (u, v) = calib.undistort_point(p[0], p[1]);
+            [u, v]
+        })
+        .collect();
+    zhang::homography(&spec.object_points(), &undistorted)
+        .ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))
+}
+
+/// The centre of the board's inner corners, in board millimetres.
+pub(crate) fn board_centre_mm(spec: &BoardSpec) -> (f64, f64) {
+    (
+        (spec.inner_cols as f64 - 1.0) * spec.square_mm / 2.0,
+        (spec.inner_rows as f64 - 1.0) * spec.square_mm / 2.0,
+    )
+}
+
 /// Pixels per millimetre at the centre of a board view (the working plane): the geometric mean
 /// of the board-to-undistorted-pixel homography's local scales, `sqrt(|det J|)`, at the board
 /// centre. For a board facing the camera at depth `Z` this is `f / Z`.
@@ -352,19 +381,14 @@ pub fn px_per_mm_from_view(
     corners: &BoardCorners,
     spec: &BoardSpec,
 ) -> Result<f64, CalibError> {
-    let obj = spec.object_points();
-    let undistorted: Vec<[f64; 2]> = corners
-        .corners_in_image
-        .iter()
-        .map(|p| {
-            let (u, v) = calib.undistort_point(p[0], p[1]);
-            [u, v]
-        })
-        .collect();
-    let hm = zhang::homography(&obj, &undistorted)
-        .ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))?;
-    let cx = (spec.inner_cols as f64 - 1.0) * spec.square_mm / 2.0;
-    let cy = (spec.inner_rows as f64 - 1.0) * spec.square_mm / 2.0;
+    let hm = view_homography(calib, corners, spec)?;
+    Ok(local_scale_at_centre(&hm, spec))
+}
+
+/// `sqrt(|det J|)` of the homography `hm` (board mm to pixels) at the board centre: the pixels
+/// per millimetre there.
+pub(crate) fn local_scale_at_centre(hm: &Matrix3<f64>, spec: &BoardSpec) -> f64 {
+    let (cx, cy) = board_centre_mm(spec);
     let p = hm * Vector3::new(cx, cy, 1.0);
     // d(u, v)/d(x, y) of u = (h0 · X) / (h2 · X).
     let (u, v, s) = (p.x / p.z, p.y / p.z, p.z);
@@ -372,5 +396,5 @@ pub fn px_per_mm_from_view(
     let j01 = (hm[(0, 1)] - u * hm[(2, 1)]) / s;
     let j10 = (hm[(1, 0)] - v * hm[(2, 0)]) / s;
     let j11 = (hm[(1, 1)] - v * hm[(2, 1)]) / s;
-    Ok((j00 * j11 - j01 * j10).abs().sqrt())
+    (j00 * j11 - j01 * j10).abs().sqrt()
 }

@@ -11,11 +11,13 @@
 //! [`GOOD_RMS_PX`], at least [`GOOD_VIEWS`] views, [`GOOD_COVERAGE`] of the image covered by
 //! corners, px/mm known within [`GOOD_SCALE_REL`]; otherwise what to do next.
 
-use nalgebra::{Point3, Vector3};
+use nalgebra::Point3;
 use serde::Serialize;
 
 use super::board::{BoardCorners, BoardSpec};
-use super::calibrate::{px_per_mm_from_view, CalibrationReport};
+use super::calibrate::{
+    board_centre_mm, local_scale_at_centre, px_per_mm_from_view, view_homography, CalibrationReport,
+};
 use super::live::{COVERAGE_COLS, COVERAGE_ROWS, READY_COVERAGE};
 use super::model::Calibration;
 use super::{zhang, CalibError};
@@ -156,21 +158,7 @@ fn scale_at_centre(
         .collect();
     let hm = zhang::homography(obj, &undistorted)
         .ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))?;
-    let (cx, cy) = board_centre_mm(spec);
-    let p = hm * Vector3::new(cx, cy, 1.0);
-    let (u, v, s) = (p.x / p.z, p.y / p.z, p.z);
-    let j00 = (hm[(0, 0)] - u * hm[(2, 0)]) / s;
-    let j01 = (hm[(0, 1)] - u * hm[(2, 1)]) / s;
-    let j10 = (hm[(1, 0)] - v * hm[(2, 0)]) / s;
-    let j11 = (hm[(1, 1)] - v * hm[(2, 1)]) / s;
-    Ok((j00 * j11 - j01 * j10).abs().sqrt())
-}
-
-fn board_centre_mm(spec: &BoardSpec) -> (f64, f64) {
-    (
-        (spec.inner_cols as f64 - 1.0) * spec.square_mm / 2.0,
-        (spec.inner_rows as f64 - 1.0) * spec.square_mm / 2.0,
-    )
+    Ok(local_scale_at_centre(&hm, spec))
 }
 
 /// Depth of the board centre (mm) in the pose recovered from the view's homography.
@@ -179,17 +167,7 @@ fn board_centre_depth_mm(
     corners: &BoardCorners,
     spec: &BoardSpec,
 ) -> Result<f64, CalibError> {
-    let obj = spec.object_points();
-    let undistorted: Vec<[f64; 2]> = corners
-        .corners_in_image
-        .iter()
-        .map(|p| {
-            let (u, v) = calib.undistort_point(p[0], p[1]);
-            [u, v]
-        })
-        .collect();
-    let hm = zhang::homography(&obj, &undistorted)
-        .ok_or_else(|| CalibError::Solver("degenerate board view".to_owned()))?;
+    let hm = view_homography(calib, corners, spec)?;
     let pose = zhang::pose_from_homography(&hm, &calib.intrinsics)
         .ok_or_else(|| CalibError::Solver("no pose for the board view".to_owned()))?;
     let (cx, cy) = board_centre_mm(spec);

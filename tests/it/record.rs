@@ -1033,40 +1033,12 @@ fn r22_a_full_disk_keeps_its_cause_in_the_status() -> TestResult {
         if Instant::now() > deadline {
             return Err("the full disk was never reported".into());
         }
-        let overlay: OverlayMsg = serde_json::from_value(serde_json::json!({
-            "seq": seq, "captured_unix_ms": 0.0, "latency_ms": 0.0, "width": 320, "height": 240,
-            "dots": [], "recs": [], "target": null, "zones": [], "hairline": [], "heat": null,
-            "image_from_skin": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "registered": false,
-            "dots_placed": 0, "recs_done": 0, "source_status": "streaming"
-        }))?;
-        let _ = recorder.offer(FrameRecord {
+        let _ = recorder.offer(blank_frame_record(
             seq,
-            captured_at: t0 + Duration::from_millis(seq * 33),
-            jpeg: big.clone().into(),
-            overlay_json: serde_json::to_string(&overlay)?.into(),
-            overlay,
-            detections: DetectionsMsg {
-                seq,
-                width: 320,
-                height: 240,
-                mask_seq: None,
-                detections: vec![],
-            },
-            plan: PlanSnapshot {
-                seq,
-                recommendations: vec![],
-                skin_from_image: Similarity::IDENTITY,
-                dots_placed: 0,
-                dots_left: 0,
-                spacing_violations: 0,
-                paused: false,
-                recommendations_done: 0,
-                map_dots: 0,
-                zones: vec![],
-            },
-            placed: vec![],
-            design: None,
-        });
+            t0 + Duration::from_millis(seq * 33),
+            (320, 240),
+            big.clone(),
+        )?);
         seq += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -1085,40 +1057,12 @@ pub(crate) fn write_small_recording(file: &Path, frames: u64) -> TestResult {
     let mut recorder = Recorder::create(file, info(), None)?;
     let t0 = Instant::now();
     for seq in 0..frames {
-        let overlay: OverlayMsg = serde_json::from_value(serde_json::json!({
-            "seq": seq, "captured_unix_ms": 0.0, "latency_ms": 0.0, "width": 16, "height": 16,
-            "dots": [], "recs": [], "target": null, "zones": [], "hairline": [], "heat": null,
-            "image_from_skin": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "registered": false,
-            "dots_placed": 0, "recs_done": 0, "source_status": "streaming"
-        }))?;
-        let mut rec = Some(FrameRecord {
+        let mut rec = Some(blank_frame_record(
             seq,
-            captured_at: t0 + Duration::from_millis(seq * 33),
-            jpeg: jpeg().into(),
-            overlay_json: serde_json::to_string(&overlay)?.into(),
-            overlay,
-            detections: DetectionsMsg {
-                seq,
-                width: 16,
-                height: 16,
-                mask_seq: None,
-                detections: vec![],
-            },
-            plan: PlanSnapshot {
-                seq,
-                recommendations: vec![],
-                skin_from_image: Similarity::IDENTITY,
-                dots_placed: 0,
-                dots_left: 0,
-                spacing_violations: 0,
-                paused: false,
-                recommendations_done: 0,
-                map_dots: 0,
-                zones: vec![],
-            },
-            placed: vec![],
-            design: None,
-        });
+            t0 + Duration::from_millis(seq * 33),
+            (16, 16),
+            jpeg(),
+        )?);
         while let Some(r) = rec.take() {
             if !recorder.offer(r.clone()) {
                 std::thread::sleep(Duration::from_millis(5));
@@ -1128,4 +1072,50 @@ pub(crate) fn write_small_recording(file: &Path, frames: u64) -> TestResult {
     }
     recorder.finish()?;
     Ok(())
+}
+
+/// A frame with an empty overlay, no detections and an empty plan: for recorder tests that care
+/// about frames reaching the file, not what they show.
+fn blank_frame_record(
+    seq: u64,
+    captured_at: Instant,
+    (width, height): (u32, u32),
+    jpeg: Vec<u8>,
+) -> Result<FrameRecord, serde_json::Error> {
+    let overlay = OverlayMsg {
+        seq,
+        width,
+        height,
+        image_from_skin: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        source_status: "streaming".into(),
+        ..OverlayMsg::default()
+    };
+    Ok(FrameRecord {
+        seq,
+        captured_at,
+        jpeg: jpeg.into(),
+        overlay_json: serde_json::to_string(&overlay)?.into(),
+        overlay,
+        detections: DetectionsMsg {
+            seq,
+            width,
+            height,
+            mask_seq: None,
+            detections: vec![],
+        },
+        plan: PlanSnapshot {
+            seq,
+            recommendations: vec![],
+            skin_from_image: Similarity::IDENTITY,
+            dots_placed: 0,
+            dots_left: 0,
+            spacing_violations: 0,
+            paused: false,
+            recommendations_done: 0,
+            map_dots: 0,
+            zones: vec![],
+        },
+        placed: vec![],
+        design: None,
+    })
 }
