@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use tracing::info_span;
 
 use super::ViewArg;
-use crate::source::synth::{Scene, SceneParams, View};
+use crate::source::synth::{ChairKind, Scene, SceneParams, View};
 
 /// Arguments of `stipple synth`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,20 @@ pub struct SynthArgs {
     /// Image file format.
     #[arg(long, value_enum, default_value_t = FormatArg::Png)]
     pub format: FormatArg,
+    /// What else the camera sees (rig view only); the truth then carries a `not_skin` mask.
+    #[arg(long, value_enum, default_value_t = ChairArg::None)]
+    pub chair: ChairArg,
+}
+
+/// `--chair` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChairArg {
+    /// Only skin.
+    None,
+    /// At the chair: room, longer hair, ear, cape, ink smears, gloves and the machine.
+    Working,
+    /// A photograph of a whole head (give --px-per-mm 3..8): room, hair, shirt.
+    WholeHead,
 }
 
 /// `--format` values.
@@ -78,6 +92,9 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 /// each with the path or flag at fault.
 pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let view = View::from(args.view);
+    if args.chair != ChairArg::None && view != View::Rig {
+        bail!("--chair needs --view rig: the dermoscope touches the skin and sees only skin");
+    }
     if let Some(p) = args.px_per_mm {
         if !(p.is_finite() && p > 0.0) {
             bail!("bad --px-per-mm {p}: must be a positive number");
@@ -94,7 +111,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
             params.height = h;
         }
         params.px_per_mm = args.px_per_mm;
-        let frame = Scene::generate(&params).render(&Default::default(), seed);
+        let mut scene = Scene::generate(&params);
+        let chair = match args.chair {
+            ChairArg::None => None,
+            ChairArg::Working => Some(ChairKind::Working),
+            ChairArg::WholeHead => Some(ChairKind::WholeHead),
+        };
+        scene.set_chair(chair, true);
+        let frame = scene.render(&Default::default(), seed);
         let stem = format!("{i:03}");
         let ext = match args.format {
             FormatArg::Png => "png",
@@ -148,6 +172,7 @@ mod tests {
             px_per_mm: Some(15.0),
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            chair: ChairArg::None,
         };
         run(args)?;
         for stem in ["000", "001"] {
@@ -171,6 +196,7 @@ mod tests {
             px_per_mm: None,
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            chair: ChairArg::None,
         };
         let err = run(args)
             .err()

@@ -324,6 +324,7 @@ mod tests {
                     r: 10.0,
                 },
             }],
+            not_skin: None,
         }
     }
 

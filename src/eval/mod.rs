@@ -4,6 +4,7 @@
 
 pub mod detect;
 pub mod plan;
+pub mod skin;
 
 pub use detect::{score_frame, Score};
 pub use plan::{score_plan, PlanScore};

@@ -14,6 +14,7 @@ pub mod dermoscope;
 pub mod filter;
 pub mod rig;
 pub mod segment;
+pub mod skin_mask;
 
 use image::RgbImage;
 use thiserror::Error;
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use dermoscope::{DermoscopeDetector, OpeningsConfig, OpeningsFuser};
 pub use rig::{BlobConfig, BlobDetector, FuseConfig, Fuser, RigDetector};
 pub use segment::{ModelKind, OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
+pub use skin_mask::{SkinMask, SkinMasker};
 
 use crate::frame::{Detection, View, MAX_PIXELS};
 

@@ -248,7 +248,16 @@ impl Camera {
             .collect()
     }
 
-    /// Renders one frame of the texture through `pose`.
+    /// The light of this camera's frames, for what is painted over them.
+    pub(crate) fn light(&self) -> super::chair::Light<'_> {
+        super::chair::Light {
+            gain: Some(&self.gain),
+            tint: self.tint,
+        }
+    }
+
+    /// Renders one frame of the texture through `pose`: light and sensor only; the lens, the
+    /// text bar and JPEG come in [`Camera::finish`].
     pub(crate) fn render(&self, tex: &Texture, pose: &Pose, ppm: f64, noise_seed: u64) -> RgbImage {
         let (w, h) = (self.w, self.h);
         let k = pose.scale * ppm;
@@ -335,7 +344,11 @@ impl Camera {
                 }
             });
         }
-        let mut img = RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h));
+        RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h))
+    }
+
+    /// The optics and encoding after the sensor: lens effects, the text bar, JPEG.
+    pub(crate) fn finish(&self, mut img: RgbImage) -> RgbImage {
         if let Some(lens) = self.lens {
             apply_lens(&mut img, lens);
         }
