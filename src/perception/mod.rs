@@ -231,7 +231,26 @@ impl Detector {
         }
     }
 
-    /// Detects the dots of one frame into `out` (cleared first), in pixels of `image`.
+    /// The skin mask of the last frame detected, in the rig view (where the camera sees more
+    /// than skin); `None` in the dermoscope view, whose lens touches the skin.
+    pub fn skin_mask(&self) -> Option<&SkinMask> {
+        match self {
+            Self::Rig(d) => Some(d.skin_mask()),
+            Self::Dermoscope(_) => None,
+        }
+    }
+
+    /// Computes the skin mask of `image` without detecting (rig view; `None` in the
+    /// dermoscope view).
+    pub fn compute_skin_mask(&mut self, image: &RgbImage) -> Option<&SkinMask> {
+        match self {
+            Self::Rig(d) => Some(d.compute_skin_mask(image)),
+            Self::Dermoscope(_) => None,
+        }
+    }
+
+    /// Detects the dots of one frame into `out` (cleared first), in pixels of `image`; in the
+    /// rig view only those on the skin ([`Detector::skin_mask`]).
     ///
     /// # Errors
     /// Only when the model fails to run ([`SegmentError`]); the classical path cannot fail.

@@ -155,6 +155,82 @@ impl SkinMask {
         best
     }
 
+    /// Per cell: whether the cell lies within `radius_px` of a not-skin cell (itself included),
+    /// row-major on [`SkinMask::grid`]. The frame's border is not an edge of the skin.
+    pub fn keep_out_cells(&self, radius_px: f64) -> Vec<bool> {
+        let r = (radius_px / f64::from(self.cell)).max(0.0);
+        let span = r.ceil() as i64;
+        let offsets: Vec<(i64, i64)> = (-span..=span)
+            .flat_map(|dy| (-span..=span).map(move |dx| (dx, dy)))
+            // Cell squares closer than r: centre distance minus about one cell.
+            .filter(|&(dx, dy)| {
+                let gx = (dx.abs() - 1).max(0) as f64;
+                let gy = (dy.abs() - 1).max(0) as f64;
+                gx.hypot(gy) < r
+            })
+            .collect();
+        let (cols, rows) = (self.cols as i64, self.rows as i64);
+        let mut out = vec![false; self.skin.len()];
+        for row in 0..rows {
+            for col in 0..cols {
+                if self.skin[(row * cols + col) as usize] {
+                    continue;
+                }
+                for &(dx, dy) in &offsets {
+                    let (c, rr) = (col + dx, row + dy);
+                    if c >= 0 && rr >= 0 && c < cols && rr < rows {
+                        out[(rr * cols + c) as usize] = true;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The outlines of the not-skin regions, in pixels, simplified to within about a cell;
+    /// at most `max_regions` of them, largest first.
+    pub fn not_skin_polygons(&self, max_regions: usize) -> Vec<Vec<[f64; 2]>> {
+        if self.skin.iter().all(|&s| s) {
+            return Vec::new();
+        }
+        // One cell of skin around the grid, so regions touching the border close along it.
+        let (gw, gh) = (self.cols as u32 + 2, self.rows as u32 + 2);
+        let grid = image::GrayImage::from_fn(gw, gh, |x, y| {
+            let inside = x >= 1 && y >= 1 && x <= self.cols as u32 && y <= self.rows as u32;
+            let bad = inside && !self.skin[(y - 1) as usize * self.cols + (x - 1) as usize];
+            image::Luma([if bad { 255 } else { 0 }])
+        });
+        let cell = f64::from(self.cell);
+        let (w, h) = (f64::from(self.width), f64::from(self.height));
+        let mut polys: Vec<(f64, Vec<[f64; 2]>)> = imageproc::contours::find_contours::<i32>(&grid)
+            .into_iter()
+            .filter(|c| c.border_type == imageproc::contours::BorderType::Outer)
+            .map(|c| {
+                let simple = if c.points.len() > 2 {
+                    imageproc::geometry::approximate_polygon_dp(&c.points, 1.0, true)
+                } else {
+                    c.points
+                };
+                let poly: Vec<[f64; 2]> = simple
+                    .iter()
+                    .map(|p| {
+                        [
+                            ((f64::from(p.x) - 0.5) * cell).clamp(0.0, w),
+                            ((f64::from(p.y) - 0.5) * cell).clamp(0.0, h),
+                        ]
+                    })
+                    .collect();
+                (crate::geometry::polygon_area(&poly).abs(), poly)
+            })
+            .collect();
+        polys.sort_by(|a, b| b.0.total_cmp(&a.0));
+        polys
+            .into_iter()
+            .take(max_regions)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
     /// The mask as an image, 255 where not skin (for the page, tests and figures).
     pub fn not_skin_image(&self) -> image::GrayImage {
         image::GrayImage::from_fn(self.width, self.height, |x, y| {

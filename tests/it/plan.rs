@@ -277,6 +277,7 @@ fn evaluation_frames_against_truth() {
                 &dets,
                 None,
                 None,
+                None,
                 PlannerConfig::new(70.0, 0.7),
             )
             .expect("plan");

@@ -470,7 +470,7 @@ impl Chair {
         let cart_hw = hand.cartridge_half_mm * k;
         let needle_hw = (0.15 * k).max(0.7);
         let shadow = (hand.shadow_mm[0] * k, hand.shadow_mm[1] * k);
-        let fingers: Vec<((f64, f64), (f64, f64), f64)> = hand
+        let fingers: Vec<Capsule> = hand
             .fingers
             .iter()
             .map(|&(off, ang, r)| {
@@ -787,3 +787,5 @@ fn whole_head(rng: &mut ChaCha8Rng, half: [f64; 2]) -> Vec<HeadItem> {
     });
     items
 }
+/// A finger as a capsule: from its tip centre to a far point, with its radius (image px).
+type Capsule = ((f64, f64), (f64, f64), f64);
