@@ -83,6 +83,50 @@ impl SkinMask {
         }
     }
 
+    /// A mask of a `width` x `height` frame from a rule: each `cell` x `cell` block is skin
+    /// where `is_skin` says so at its centre (pixels). For masks made from something other than
+    /// one picture, such as the live session's skin map over the planner's rectangle.
+    pub fn from_fn(
+        width: u32,
+        height: u32,
+        cell: u32,
+        px_per_mm: f64,
+        is_skin: impl Fn(f64, f64) -> bool,
+    ) -> Self {
+        let cell = cell.max(1);
+        let cols = width.div_ceil(cell).max(1) as usize;
+        let rows = height.div_ceil(cell).max(1) as usize;
+        let mut skin = Vec::with_capacity(cols * rows);
+        let (mut area, mut total) = (0u64, 0u64);
+        for r in 0..rows {
+            for c in 0..cols {
+                let (x0, y0) = (c as u32 * cell, r as u32 * cell);
+                let (cw, ch) = (
+                    cell.min(width.saturating_sub(x0)),
+                    cell.min(height.saturating_sub(y0)),
+                );
+                let yes = is_skin(
+                    f64::from(x0) + f64::from(cw) / 2.0,
+                    f64::from(y0) + f64::from(ch) / 2.0,
+                );
+                let n = u64::from(cw) * u64::from(ch);
+                total += n;
+                area += if yes { n } else { 0 };
+                skin.push(yes);
+            }
+        }
+        Self {
+            width,
+            height,
+            cell,
+            cols,
+            rows,
+            px_per_mm,
+            skin,
+            fraction: area as f64 / total.max(1) as f64,
+        }
+    }
+
     /// Fraction of the frame's pixels that are skin.
     pub fn fraction(&self) -> f64 {
         self.fraction

@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::geometry::Similarity;
 use crate::mailbox::Mailbox;
-use crate::source::synth::{Pose, Scene, SceneParams, View};
+use crate::source::synth::{ChairKind, HandSprite, Pose, Scene, SceneParams, View};
 
 /// Largest head offset from the scene centre, millimetres (the scene extends about 9 mm past
 /// the view's corners).
@@ -59,6 +59,13 @@ pub struct DemoConfig {
     pub on_plan_fraction: f64,
     /// Whether the head moves (off: a still head, for tests that need one).
     pub motion: bool,
+    /// Whether the camera sees the chair too: longer hair, an ear, the cape, the room past
+    /// the head, ink smears (all moving with the head), and the artist's gloved hand with the
+    /// machine, its needle tip following the simulated needle.
+    pub chair: bool,
+    /// When the hand comes into view (seconds from the start; it slides in from below): the
+    /// artist takes up the machine once the client is seated and the plan is up.
+    pub hand_from_s: f64,
 }
 
 impl DemoConfig {
@@ -73,6 +80,8 @@ impl DemoConfig {
             dots_per_second: 1.5,
             on_plan_fraction: 0.85,
             motion: true,
+            chair: true,
+            hand_from_s: 1.5,
         }
     }
 }
@@ -175,7 +184,16 @@ pub struct DemoSource {
     needle: Vec<NeedleDot>,
     /// Off: frames come as fast as they render (simulated time), for tests and benchmarks.
     paced: bool,
+    /// The artist's hand, laid over each frame with the needle tip at `tip_mm`.
+    hand: Option<HandSprite>,
+    /// Needle tip, scene millimetres.
+    tip_mm: [f64; 2],
+    /// Whether the hand has come into view.
+    hand_in: bool,
 }
+
+/// How fast the needle tip travels between dots, millimetres per second.
+const TIP_SPEED_MM_S: f64 = 12.0;
 
 /// A rendered view of the scene larger than the frame, at the identity pose.
 #[derive(Debug, Clone)]
@@ -259,6 +277,8 @@ pub struct DemoFrame {
     pub image: RgbImage,
     /// The true `image_from_scene` (scene millimetres to pixels).
     pub image_from_scene: Similarity,
+    /// Where the needle tip of the artist's hand is (pixels), when the demo shows it.
+    pub hand_tip: Option<[f64; 2]>,
 }
 
 impl DemoSource {
@@ -275,6 +295,16 @@ impl DemoSource {
         };
         let mut scene = Scene::generate(&params);
         scene.set_jpeg_quality(None);
+        let hand = if config.chair {
+            // The hand is drawn with the head's chair, then laid over each frame on its own.
+            let (w, h) = (config.width, config.height);
+            scene.set_chair_in_view(Some(ChairKind::Working), true, w, h);
+            let hand = scene.hand_sprite(w, h);
+            scene.set_chair_in_view(Some(ChairKind::Working), false, w, h);
+            hand
+        } else {
+            None
+        };
         let plate = render_plate(&scene, config.seed);
         let painter = Painter::Inline(Box::new(scene), config.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xD3_A0);
@@ -296,6 +326,9 @@ impl DemoSource {
             dots_placed: 0,
             needle: Vec::new(),
             paced: true,
+            hand,
+            tip_mm: [0.0, 0.0],
+            hand_in: false,
         }
     }
 
@@ -416,6 +449,13 @@ impl DemoSource {
         let plate_from_image = self.plate.plate_from_scene.compose(&truth.inverse());
         let mut image = RgbImage::new(self.config.width, self.config.height);
         warp_into(&self.plate.image, &plate_from_image, &mut image);
+        let hand_tip = (self.hand.is_some() && t >= self.config.hand_from_s).then(|| {
+            self.move_tip(t, &pose);
+            truth.apply(self.tip_mm)
+        });
+        if let (Some(hand), Some(tip)) = (&self.hand, hand_tip) {
+            hand.paint(&mut image, tip, None);
+        }
         self.poses.push_back((self.frame, pose));
         if self.poses.len() > POSE_HISTORY {
             self.poses.pop_front();
@@ -424,7 +464,60 @@ impl DemoSource {
         DemoFrame {
             image,
             image_from_scene: truth,
+            hand_tip,
         }
+    }
+
+    /// Moves the needle tip one frame: toward the plan's next spot while the needle works,
+    /// else (needle paused) along a slow loop over the middle of the view.
+    fn move_tip(&mut self, t: f64, pose: &Pose) {
+        let (w, h, ppm) = (self.config.width, self.config.height, self.config.px_per_mm);
+        let working = self.config.dots_per_second > 0.0;
+        // The next spot that is not the dot just placed (the needle lifts off it).
+        let last = self.needle.last().map(|d| d.in_scene_mm);
+        let goal = working
+            .then(|| {
+                let (_, p) = self.poses.iter().find(|(f, _)| *f == self.hint.seq)?;
+                self.hint
+                    .targets_in_image
+                    .iter()
+                    .map(|t| p.skin_from_image(ppm, w, h, t[0], t[1]))
+                    .find(|q| last.is_none_or(|l| (q.0 - l[0]).hypot(q.1 - l[1]) > 0.5))
+            })
+            .flatten()
+            .map_or_else(
+                || {
+                    // A loop of about 40 s over the middle third of the view.
+                    let (hw, hh) = (f64::from(w) / ppm / 4.0, f64::from(h) / ppm / 4.0);
+                    let (x, y) =
+                        pose.skin_from_image(ppm, w, h, f64::from(w) / 2.0, f64::from(h) / 2.0);
+                    let a = std::f64::consts::TAU * t / 40.0;
+                    [x + hw * a.sin(), y + hh * (2.0 * a).sin()]
+                },
+                |(x, y)| [x, y],
+            );
+        if !self.hand_in {
+            // Slides in from below the view.
+            let (x, y) = pose.skin_from_image(ppm, w, h, f64::from(w) / 2.0, f64::from(h) * 1.3);
+            self.tip_mm = [x, y];
+            self.hand_in = true;
+        }
+        let step = TIP_SPEED_MM_S / self.config.fps.max(1.0);
+        let (dx, dy) = (goal[0] - self.tip_mm[0], goal[1] - self.tip_mm[1]);
+        let d = dx.hypot(dy);
+        if d <= step {
+            self.tip_mm = goal;
+        } else {
+            self.tip_mm = [
+                self.tip_mm[0] + dx / d * step,
+                self.tip_mm[1] + dy / d * step,
+            ];
+        }
+    }
+
+    /// The artist's hand, when the demo shows the chair.
+    pub fn hand(&self) -> Option<&HandSprite> {
+        self.hand.as_ref()
     }
 
     /// The frame counter of the source's next frame (the pipeline's `seq` follows it).
@@ -479,6 +572,7 @@ impl DemoSource {
                 let _ = dots.send([x, y, radius_mm, shade]);
             }
         }
+        self.tip_mm = [x, y];
         self.dots_placed += 1;
         self.needle.push(NeedleDot {
             frame: self.frame,

@@ -5,6 +5,7 @@ mod bad_input;
 mod calib;
 mod calib_live;
 mod calib_scale;
+mod chair;
 mod detect;
 mod fdu;
 mod foxglove;

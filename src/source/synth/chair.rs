@@ -789,3 +789,118 @@ fn whole_head(rng: &mut ChaCha8Rng, half: [f64; 2]) -> Vec<HeadItem> {
 }
 /// A finger as a capsule: from its tip centre to a far point, with its radius (image px).
 type Capsule = ((f64, f64), (f64, f64), f64);
+
+/// The artist's hand (gloves, cartridge, needle and their shadows) rendered once, to be laid
+/// over frames with the needle tip anywhere: the live demo moves it with the simulated needle
+/// at the cost of a copy. Each covered pixel keeps `out = under * mul / 255 + add` (the
+/// renderer's over-compositing, `shade * (1 - alpha)` and `colour * alpha`), and whether it
+/// hides the skin.
+#[derive(Debug, Clone)]
+pub struct HandSprite {
+    /// Needle tip in sprite pixels.
+    tip: (i64, i64),
+    /// Per sprite row: spans `(x0, x1, first)` of covered pixels, `first` indexing `pixels`.
+    rows: Vec<Vec<(i64, i64, usize)>>,
+    /// `[mul, r, g, b, hides]` per covered pixel.
+    pixels: Vec<[u8; 5]>,
+}
+
+impl HandSprite {
+    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under `light`'s
+    /// tint; `None` when the chair has no hand.
+    pub(crate) fn render(
+        chair: &Chair,
+        width: u32,
+        height: u32,
+        px_per_mm: f64,
+        tint: Rgb,
+    ) -> Option<Self> {
+        chair.hand.as_ref()?;
+        let (w, h) = (width.max(1) * 2, height.max(1) * 2);
+        let tip = (f64::from(width), f64::from(height));
+        let light = Light { gain: None, tint };
+        let mut black = RgbImage::new(w, h);
+        let mut white = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+        let mut mask = GrayImage::new(w, h);
+        chair.paint_hand(Some(&mut black), &mut mask, tip, px_per_mm, &light);
+        chair.paint_hand(Some(&mut white), &mut mask, tip, px_per_mm, &light);
+        let mut rows = Vec::with_capacity(h as usize);
+        let mut pixels = Vec::new();
+        for y in 0..h {
+            let mut spans = Vec::new();
+            let mut x = 0;
+            while x < w {
+                let touched = |x: u32| {
+                    white.get_pixel(x, y).0 != [255, 255, 255] || black.get_pixel(x, y).0 != [0; 3]
+                };
+                if !touched(x) {
+                    x += 1;
+                    continue;
+                }
+                let (x0, first) = (x, pixels.len());
+                while x < w && touched(x) {
+                    let (b, wh) = (black.get_pixel(x, y).0, white.get_pixel(x, y).0);
+                    let mul = (0..3)
+                        .map(|c| u16::from(wh[c].saturating_sub(b[c])))
+                        .sum::<u16>()
+                        / 3;
+                    let hides = u8::from(mask.get_pixel(x, y)[0] != 0);
+                    pixels.push([mul as u8, b[0], b[1], b[2], hides]);
+                    x += 1;
+                }
+                spans.push((i64::from(x0), i64::from(x), first));
+            }
+            rows.push(spans);
+        }
+        Some(Self {
+            tip: (i64::from(width), i64::from(height)),
+            rows,
+            pixels,
+        })
+    }
+
+    /// Lays the hand over `image` with the needle tip at `tip` (image px); marks what it hides
+    /// in `not_skin` (same size as `image`) when given.
+    pub fn paint(&self, image: &mut RgbImage, tip: [f64; 2], mut not_skin: Option<&mut GrayImage>) {
+        let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+        let dx = tip[0].round() as i64 - self.tip.0;
+        let dy = tip[1].round() as i64 - self.tip.1;
+        let stride = w as usize * 3;
+        let raw: &mut [u8] = image;
+        for (sy, spans) in self.rows.iter().enumerate() {
+            let y = sy as i64 + dy;
+            if y < 0 || y >= h {
+                continue;
+            }
+            for &(x0, x1, first) in spans {
+                let (a, b) = ((x0 + dx).max(0), (x1 + dx).min(w));
+                for x in a..b {
+                    let p = self.pixels[first + (x - dx - x0) as usize];
+                    let i = y as usize * stride + x as usize * 3;
+                    for c in 0..3 {
+                        let under = u16::from(raw[i + c]) * u16::from(p[0]) / 255;
+                        raw[i + c] = (under + u16::from(p[1 + c])).min(255) as u8;
+                    }
+                    if p[4] != 0 {
+                        if let Some(m) = not_skin.as_deref_mut() {
+                            m.put_pixel(x as u32, y as u32, image::Luma([NOT_SKIN]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the hand, with the needle tip at `tip`, hides the image point (x, y).
+    pub fn hides(&self, tip: [f64; 2], x: f64, y: f64) -> bool {
+        let sx = x.floor() as i64 - (tip[0].round() as i64 - self.tip.0);
+        let sy = y.floor() as i64 - (tip[1].round() as i64 - self.tip.1);
+        if sy < 0 || sy as usize >= self.rows.len() {
+            return false;
+        }
+        self.rows[sy as usize]
+            .iter()
+            .find(|s| (s.0..s.1).contains(&sx))
+            .is_some_and(|s| self.pixels[s.2 + (sx - s.0) as usize][4] != 0)
+    }
+}
