@@ -177,13 +177,23 @@ impl SkinMask {
     /// Distance in pixels from (x, y) to the nearest not-skin cell centre within `reach` px,
     /// or `None` if there is none that close. The frame's border is not an edge of the skin.
     pub fn distance_to_not_skin(&self, x: f64, y: f64, reach: f64) -> Option<f64> {
+        self.distance_to(x, y, reach, false)
+    }
+
+    /// Distance in pixels from (x, y) to the nearest skin cell within `reach` px (0 on skin),
+    /// or `None` if there is none that close.
+    pub fn distance_to_skin(&self, x: f64, y: f64, reach: f64) -> Option<f64> {
+        self.distance_to(x, y, reach, true)
+    }
+
+    fn distance_to(&self, x: f64, y: f64, reach: f64, skin: bool) -> Option<f64> {
         let cell = f64::from(self.cell);
         let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
         let span = (reach / cell).ceil() as i64 + 1;
         let mut best: Option<f64> = None;
         for r in (r0 - span).max(0)..=(r0 + span).min(self.rows as i64 - 1) {
             for c in (c0 - span).max(0)..=(c0 + span).min(self.cols as i64 - 1) {
-                if self.skin[r as usize * self.cols + c as usize] {
+                if self.skin[r as usize * self.cols + c as usize] != skin {
                     continue;
                 }
                 // Nearest point of the cell's square.

@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::geometry::Similarity;
 use crate::mailbox::Mailbox;
-use crate::source::synth::{ChairKind, HandSprite, Pose, Scene, SceneParams, View};
+use crate::source::synth::{ChairKind, ChairOverlay, Pose, Scene, SceneParams, View};
 
 /// Largest head offset from the scene centre, millimetres (the scene extends about 9 mm past
 /// the view's corners).
@@ -184,8 +184,10 @@ pub struct DemoSource {
     needle: Vec<NeedleDot>,
     /// Off: frames come as fast as they render (simulated time), for tests and benchmarks.
     paced: bool,
+    /// The head's surroundings, laid over each plate.
+    head: Option<Arc<ChairOverlay>>,
     /// The artist's hand, laid over each frame with the needle tip at `tip_mm`.
-    hand: Option<HandSprite>,
+    hand: Option<ChairOverlay>,
     /// Needle tip, scene millimetres.
     tip_mm: [f64; 2],
     /// Whether the hand has come into view.
@@ -217,11 +219,14 @@ enum Painter {
 /// Extra plate margin around the frame, millimetres: the head's offset plus rotation slack.
 const PLATE_MARGIN_MM: f64 = MAX_OFFSET_MM + 2.0;
 
-fn render_plate(scene: &Scene, seed: u64) -> Plate {
+fn render_plate(scene: &Scene, seed: u64, head: Option<&ChairOverlay>) -> Plate {
     let _span = tracing::debug_span!("demo_plate").entered();
     let p = scene.params();
     let ppm = scene.px_per_mm();
-    let image = scene.render(&Pose::default(), seed).image;
+    let mut image = scene.render(&Pose::default(), seed).image;
+    if let Some(head) = head {
+        head.paint(&mut image, [0.0, 0.0], None);
+    }
     Plate {
         image: Arc::new(image),
         plate_from_scene: image_from_scene(&Pose::default(), ppm, p.width, p.height),
@@ -295,17 +300,20 @@ impl DemoSource {
         };
         let mut scene = Scene::generate(&params);
         scene.set_jpeg_quality(None);
-        let hand = if config.chair {
+        let (hand, head) = if config.chair {
             // The hand is drawn with the head's chair, then laid over each frame on its own.
             let (w, h) = (config.width, config.height);
             scene.set_chair_in_view(Some(ChairKind::Working), true, w, h);
-            let hand = scene.hand_sprite(w, h);
-            scene.set_chair_in_view(Some(ChairKind::Working), false, w, h);
-            hand
+            let hand = scene.hand_overlay(w, h);
+            // The head's surroundings are laid over each re-rendered plate of the bare scene:
+            // painting them per plate would cost the painter ten times the render.
+            let head = scene.head_overlay();
+            scene.set_chair(None, false);
+            (hand, head.map(Arc::new))
         } else {
-            None
+            (None, None)
         };
-        let plate = render_plate(&scene, config.seed);
+        let plate = render_plate(&scene, config.seed, head.as_deref());
         let painter = Painter::Inline(Box::new(scene), config.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xD3_A0);
         let motion = HeadMotion::new(&mut rng);
@@ -327,6 +335,7 @@ impl DemoSource {
             needle: Vec::new(),
             paced: true,
             hand,
+            head,
             tip_mm: [0.0, 0.0],
             hand_in: false,
         }
@@ -361,6 +370,7 @@ impl DemoSource {
             dots: dots_tx,
             plates: plates.clone(),
         };
+        let head = self.head.clone();
         let Painter::Inline(mut scene, seed) = std::mem::replace(&mut self.painter, placeholder)
         else {
             return;
@@ -375,7 +385,7 @@ impl DemoSource {
                         scene.add_pigment(d[0], d[1], d[2], d[3]);
                         n += 1;
                     }
-                    plates.put(render_plate(&scene, seed));
+                    plates.put(render_plate(&scene, seed, head.as_deref()));
                     tracing::trace!(dots = n, "plate repainted");
                 }
             });
@@ -516,7 +526,7 @@ impl DemoSource {
     }
 
     /// The artist's hand, when the demo shows the chair.
-    pub fn hand(&self) -> Option<&HandSprite> {
+    pub fn hand(&self) -> Option<&ChairOverlay> {
         self.hand.as_ref()
     }
 
@@ -566,7 +576,7 @@ impl DemoSource {
         match &mut self.painter {
             Painter::Inline(scene, seed) => {
                 scene.add_pigment(x, y, radius_mm, shade);
-                self.plate = render_plate(scene, *seed);
+                self.plate = render_plate(scene, *seed, self.head.as_deref());
             }
             Painter::Thread { dots, .. } => {
                 let _ = dots.send([x, y, radius_mm, shade]);

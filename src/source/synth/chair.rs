@@ -790,25 +790,26 @@ fn whole_head(rng: &mut ChaCha8Rng, half: [f64; 2]) -> Vec<HeadItem> {
 /// A finger as a capsule: from its tip centre to a far point, with its radius (image px).
 type Capsule = ((f64, f64), (f64, f64), f64);
 
-/// The artist's hand (gloves, cartridge, needle and their shadows) rendered once, to be laid
-/// over frames with the needle tip anywhere: the live demo moves it with the simulated needle
-/// at the cost of a copy. Each covered pixel keeps `out = under * mul / 255 + add` (the
-/// renderer's over-compositing, `shade * (1 - alpha)` and `colour * alpha`), and whether it
-/// hides the skin.
+/// Part of the chair rendered once, to be laid over frames at any offset: the artist's hand
+/// (gloves, cartridge, needle and their shadows; anchored at the needle tip, so the live demo
+/// moves it with the simulated needle at the cost of a copy) or the head's surroundings
+/// (anchored at the frame's corner, laid over each re-rendered plate). Each covered pixel keeps
+/// `out = under * mul / 255 + add` (the renderer's over-compositing, `shade * (1 - alpha)` and
+/// `colour * alpha`), and whether it hides the skin.
 #[derive(Debug, Clone)]
-pub struct HandSprite {
-    /// Needle tip in sprite pixels.
+pub struct ChairOverlay {
+    /// Anchor (needle tip, or the frame's corner) in overlay pixels.
     tip: (i64, i64),
-    /// Per sprite row: spans `(x0, x1, first)` of covered pixels, `first` indexing `pixels`.
+    /// Per overlay row: spans `(x0, x1, first)` of covered pixels, `first` indexing `pixels`.
     rows: Vec<Vec<(i64, i64, usize)>>,
     /// `[mul, r, g, b, hides]` per covered pixel.
     pixels: Vec<[u8; 5]>,
 }
 
-impl HandSprite {
-    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under `light`'s
-    /// tint; `None` when the chair has no hand.
-    pub(crate) fn render(
+impl ChairOverlay {
+    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under `tint`;
+    /// `None` when the chair has no hand.
+    pub(crate) fn hand(
         chair: &Chair,
         width: u32,
         height: u32,
@@ -819,20 +820,54 @@ impl HandSprite {
         let (w, h) = (width.max(1) * 2, height.max(1) * 2);
         let tip = (f64::from(width), f64::from(height));
         let light = Light { gain: None, tint };
+        Some(Self::from_painter(
+            w,
+            h,
+            (i64::from(width), i64::from(height)),
+            |img, mask| {
+                chair.paint_hand(Some(img), mask, tip, px_per_mm, &light);
+            },
+        ))
+    }
+
+    /// Renders `chair`'s head items (room, hair, cape, ear, smears, pools) for a `width` x
+    /// `height` frame seen through `pose`, anchored at the frame's corner.
+    pub(crate) fn head(
+        chair: &Chair,
+        width: u32,
+        height: u32,
+        pose: &Pose,
+        px_per_mm: f64,
+        light: &Light<'_>,
+    ) -> Self {
+        Self::from_painter(width.max(1), height.max(1), (0, 0), |img, mask| {
+            chair.paint_head(Some(img), mask, pose, px_per_mm, light);
+        })
+    }
+
+    /// Paints twice, over black and over white, and keeps what the painter changed.
+    fn from_painter(
+        w: u32,
+        h: u32,
+        tip: (i64, i64),
+        paint: impl Fn(&mut RgbImage, &mut GrayImage),
+    ) -> Self {
         let mut black = RgbImage::new(w, h);
         let mut white = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
         let mut mask = GrayImage::new(w, h);
-        chair.paint_hand(Some(&mut black), &mut mask, tip, px_per_mm, &light);
-        chair.paint_hand(Some(&mut white), &mut mask, tip, px_per_mm, &light);
+        paint(&mut black, &mut mask);
+        paint(&mut white, &mut mask);
         let mut rows = Vec::with_capacity(h as usize);
         let mut pixels = Vec::new();
         for y in 0..h {
             let mut spans = Vec::new();
             let mut x = 0;
+            let touched = |x: u32| {
+                white.get_pixel(x, y).0 != [255, 255, 255]
+                    || black.get_pixel(x, y).0 != [0; 3]
+                    || mask.get_pixel(x, y)[0] != 0
+            };
             while x < w {
-                let touched = |x: u32| {
-                    white.get_pixel(x, y).0 != [255, 255, 255] || black.get_pixel(x, y).0 != [0; 3]
-                };
                 if !touched(x) {
                     x += 1;
                     continue;
@@ -852,14 +887,10 @@ impl HandSprite {
             }
             rows.push(spans);
         }
-        Some(Self {
-            tip: (i64::from(width), i64::from(height)),
-            rows,
-            pixels,
-        })
+        Self { tip, rows, pixels }
     }
 
-    /// Lays the hand over `image` with the needle tip at `tip` (image px); marks what it hides
+    /// Lays the overlay over `image` with its anchor at `tip` (image px); marks what it hides
     /// in `not_skin` (same size as `image`) when given.
     pub fn paint(&self, image: &mut RgbImage, tip: [f64; 2], mut not_skin: Option<&mut GrayImage>) {
         let (w, h) = (i64::from(image.width()), i64::from(image.height()));
@@ -891,7 +922,7 @@ impl HandSprite {
         }
     }
 
-    /// Whether the hand, with the needle tip at `tip`, hides the image point (x, y).
+    /// Whether the overlay, anchored at `tip`, hides the image point (x, y).
     pub fn hides(&self, tip: [f64; 2], x: f64, y: f64) -> bool {
         let sx = x.floor() as i64 - (tip[0].round() as i64 - self.tip.0);
         let sy = y.floor() as i64 - (tip[1].round() as i64 - self.tip.1);

@@ -55,7 +55,7 @@ mod skin;
 mod texture;
 pub mod truth;
 
-pub use chair::{Chair, ChairKind, HandSprite};
+pub use chair::{Chair, ChairKind, ChairOverlay};
 pub use scene::Scene;
 pub use truth::{
     MaskRuns, NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info_span};
 
 use super::camera::Camera;
-use super::chair::{Chair, ChairKind, HandSprite, Light};
+use super::chair::{Chair, ChairKind, ChairOverlay, Light};
 use super::noise;
 use super::skin::Palette;
 use super::texture::{smoothstep, Texture};
@@ -449,16 +449,32 @@ impl Scene {
     }
 
     /// The chair's hand rendered once for frames of `width` x `height` at the scene's scale and
-    /// light, to move with a needle (see [`HandSprite`]); `None` without a hand.
-    pub fn hand_sprite(&self, width: u32, height: u32) -> Option<HandSprite> {
+    /// light, to move with a needle (see [`ChairOverlay`]); `None` without a hand.
+    pub fn hand_overlay(&self, width: u32, height: u32) -> Option<ChairOverlay> {
         let chair = self.chair.as_ref()?;
-        HandSprite::render(
+        ChairOverlay::hand(
             chair,
             width,
             height,
             self.px_per_mm,
             self.camera.light().tint,
         )
+    }
+
+    /// The chair's head items (room, hair, cape, ear, smears, pools) over the scene's whole
+    /// frame at the identity pose, to lay over re-rendered frames of the bare scene (the live
+    /// demo's plates); `None` without a chair.
+    pub fn head_overlay(&self) -> Option<ChairOverlay> {
+        let chair = self.chair.as_ref()?;
+        let (w, h) = (self.params.width, self.params.height);
+        Some(ChairOverlay::head(
+            chair,
+            w,
+            h,
+            &Pose::default(),
+            self.px_per_mm,
+            &self.camera.light(),
+        ))
     }
 
     /// Renders the scene through `pose`; `noise_seed` drives the sensor noise only.
