@@ -41,6 +41,8 @@ const DRIFT_WINDOW_FRAMES: usize = 1800;
 const PLAN_WARMUP_FRAMES: u64 = 8;
 /// How far a dot's edge must be from what is not skin for the skin map to learn from it (mm).
 const OCCLUDER_CLEARANCE_MM: f64 = 0.3;
+/// Not-skin regions sent to the page per frame, largest first.
+const MAX_NOT_SKIN_REGIONS: usize = 16;
 /// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
 const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
 /// A too-close dot keeps its red ring on the page for this many frames (3 s at 30 fps).
@@ -704,6 +706,16 @@ impl LiveSession {
             paused: self.paused,
             events: std::mem::take(&mut self.events),
             source_status: String::new(),
+            not_skin: p.skin.as_ref().map_or_else(Vec::new, |m| {
+                m.not_skin_polygons(MAX_NOT_SKIN_REGIONS)
+                    .into_iter()
+                    .map(|poly| {
+                        poly.into_iter()
+                            .map(|q| [tenth(q[0]), tenth(q[1])])
+                            .collect()
+                    })
+                    .collect()
+            }),
         }
     }
 

@@ -494,6 +494,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
             dots_placed: 0,
             recs_done: 0,
             source_status: "streaming".into(),
+            not_skin: Vec::new(),
             ..OverlayMsg::default()
         };
         let rec = FrameRecord {
@@ -1088,6 +1089,7 @@ fn blank_frame_record(
         height,
         image_from_skin: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
         source_status: "streaming".into(),
+        not_skin: Vec::new(),
         ..OverlayMsg::default()
     };
     Ok(FrameRecord {
