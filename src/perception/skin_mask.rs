@@ -384,6 +384,93 @@ impl SkinMasker {
         &self.mask
     }
 
+    /// Whether a dot at (x, y) of radius `radius_px` in `image` (the frame of the last
+    /// [`SkinMasker::compute`]) sits on skin although its centre falls in a cell called not
+    /// skin: a skin cell is within `reach_px` of it, and the ring of skin around the dot
+    /// (0.1-0.3 mm past its edge) differs from the nearby skin cells' colour by less than
+    /// `max_delta_e` (CIELAB). The mask is cut in cells, so its edge runs up to a cell inside
+    /// the skin; a glove's, a cartridge's or a hair's edge has no skin-coloured ring.
+    pub fn ring_is_skin(
+        &self,
+        image: &RgbImage,
+        x: f64,
+        y: f64,
+        radius_px: f64,
+        reach_px: f64,
+        max_delta_e: f32,
+    ) -> bool {
+        let m = &self.mask;
+        if m.dimensions() != image.dimensions() || self.cbrt.is_empty() {
+            return false;
+        }
+        // The nearby skin's colour: the mean of the skin cells within reach.
+        let cell = f64::from(m.cell);
+        let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
+        let span = (reach_px / cell).ceil() as i64 + 1;
+        let (mut skin, mut n) = ([0.0f32; 3], 0u32);
+        for r in (r0 - span).max(0)..=(r0 + span).min(m.rows as i64 - 1) {
+            for c in (c0 - span).max(0)..=(c0 + span).min(m.cols as i64 - 1) {
+                let i = r as usize * m.cols + c as usize;
+                if !m.skin[i] {
+                    continue;
+                }
+                let (cx, cy) = ((c as f64 + 0.5) * cell, (r as f64 + 0.5) * cell);
+                if (cx - x).hypot(cy - y) > reach_px + cell {
+                    continue;
+                }
+                for k in 0..3 {
+                    skin[k] += self.lab[i][k];
+                }
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return false;
+        }
+        let skin = skin.map(|v| v / n as f32);
+        // The ring around the dot, in linear light, then CIELAB.
+        let lut = srgb_lut();
+        let ppm = m.px_per_mm;
+        let (r_in, r_out) = (radius_px + 0.1 * ppm, radius_px + 0.3 * ppm);
+        let (w, h) = image.dimensions();
+        let (x0, x1) = (
+            (x - r_out).floor().max(0.0) as u32,
+            ((x + r_out).ceil().max(0.0) as u32).min(w),
+        );
+        let (y0, y1) = (
+            (y - r_out).floor().max(0.0) as u32,
+            ((y + r_out).ceil().max(0.0) as u32).min(h),
+        );
+        let mut sum = [0.0f32; 4];
+        for py in y0..y1 {
+            for px in x0..x1 {
+                let d = (f64::from(px) + 0.5 - x).hypot(f64::from(py) + 0.5 - y);
+                if d < r_in || d > r_out {
+                    continue;
+                }
+                let p = image.get_pixel(px, py);
+                sum[0] += lut[p[0] as usize];
+                sum[1] += lut[p[1] as usize];
+                sum[2] += lut[p[2] as usize];
+                sum[3] += 1.0;
+            }
+        }
+        if sum[3] < 4.0 {
+            return false;
+        }
+        let ring = lab_of_linear(
+            &self.cbrt,
+            sum[0] / sum[3],
+            sum[1] / sum[3],
+            sum[2] / sum[3],
+        );
+        let de = ((ring[0] - skin[0]).powi(2)
+            + (ring[1] - skin[1]).powi(2)
+            + (ring[2] - skin[2]).powi(2))
+        .sqrt();
+        de < max_delta_e
+    }
+
     /// Computes the skin mask of `image` at `px_per_mm` and returns it.
     pub fn compute(&mut self, image: &RgbImage, px_per_mm: f64) -> &SkinMask {
         let _span = tracing::trace_span!("skin_mask").entered();
