@@ -418,8 +418,8 @@ impl SkinMasker {
                 if (cx - x).hypot(cy - y) > reach_px + cell {
                     continue;
                 }
-                for k in 0..3 {
-                    skin[k] += self.lab[i][k];
+                for (acc, v) in skin.iter_mut().zip(self.lab[i]) {
+                    *acc += v;
                 }
                 n += 1;
             }
