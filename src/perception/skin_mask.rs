@@ -310,15 +310,18 @@ pub struct SkinMasker {
 /// Steps of the table of CIELAB's f(t).
 const CBRT_STEPS: usize = 4096;
 
-/// sRGB byte to linear light.
-fn srgb_lut() -> [f32; 256] {
-    std::array::from_fn(|i| {
-        let c = i as f32 / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
+/// sRGB byte to linear light (built once: it is read per frame and per edge dot).
+fn srgb_lut() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let c = i as f32 / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        })
     })
 }
 
