@@ -69,20 +69,6 @@ pub struct SkinMask {
 }
 
 impl SkinMask {
-    /// A mask that calls every pixel of a `width` x `height` frame skin.
-    pub fn all_skin(width: u32, height: u32, px_per_mm: f64) -> Self {
-        Self {
-            width,
-            height,
-            cell: width.max(height).max(1),
-            cols: 1,
-            rows: 1,
-            px_per_mm,
-            skin: vec![true],
-            fraction: 1.0,
-        }
-    }
-
     /// A mask of a `width` x `height` frame from a rule: each `cell` x `cell` block is skin
     /// where `is_skin` says so at its centre (pixels). For masks made from something other than
     /// one picture, such as the live session's skin map over the planner's rectangle.

@@ -443,11 +443,6 @@ impl Scene {
         });
     }
 
-    /// The scene's chair, if it has one.
-    pub fn chair(&self) -> Option<&Chair> {
-        self.chair.as_ref()
-    }
-
     /// The chair's hand rendered once for frames of `width` x `height` at the scene's scale and
     /// light, to move with a needle (see [`ChairOverlay`]); `None` without a hand.
     pub fn hand_overlay(&self, width: u32, height: u32) -> Option<ChairOverlay> {
