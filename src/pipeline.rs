@@ -58,6 +58,7 @@ struct ModelLink {
 #[tracing::instrument(level = "debug", skip_all)]
 fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shutdown: &Shutdown) {
     let period = Duration::from_secs_f64(1.0 / MODEL_MAX_HZ);
+    crate::threads::yield_to_frame_path("segment");
     while !shutdown.is_triggered() {
         let Some(frame) = link.frames.take_timeout(POLL) else {
             continue;

@@ -200,7 +200,7 @@ const TIP_SPEED_MM_S: f64 = 12.0;
 /// A rendered view of the scene larger than the frame, at the identity pose.
 #[derive(Debug, Clone)]
 struct Plate {
-    image: Arc<RgbImage>,
+    image: Arc<Packed>,
     /// Scene millimetres to plate pixels.
     plate_from_scene: Similarity,
 }
@@ -228,20 +228,61 @@ fn render_plate(scene: &Scene, seed: u64, head: Option<&ChairOverlay>) -> Plate 
         head.paint(&mut image, [0.0, 0.0], None);
     }
     Plate {
-        image: Arc::new(image),
+        image: Arc::new(Packed::from_rgb(&image)),
         plate_from_scene: image_from_scene(&Pose::default(), ppm, p.width, p.height),
     }
 }
 
+/// A plate held as one `u32` per pixel (`0x00BBGGRR`), so that the warp blends red and blue in
+/// one multiply and green in another instead of three byte lanes.
+#[derive(Debug)]
+struct Packed {
+    width: usize,
+    height: usize,
+    pixels: Vec<u32>,
+}
+
+impl Packed {
+    fn from_rgb(image: &RgbImage) -> Self {
+        let pixels = image
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| u32::from(p[0]) | u32::from(p[1]) << 8 | u32::from(p[2]) << 16)
+            .collect();
+        Self {
+            width: image.width() as usize,
+            height: image.height() as usize,
+            pixels,
+        }
+    }
+}
+
+/// Red and blue lanes of a packed pixel, and its green lane.
+const RB: u32 = 0x00FF_00FF;
+const G: u32 = 0x0000_FF00;
+
+/// `a + (b - a) * f / 256` in every lane of two packed pixels, rounded; `f` in 0..=256. No lane
+/// overflows: each is at most 255 * 256 plus the rounding half.
+#[inline]
+fn lerp_packed(a: u32, b: u32, f: u32) -> u32 {
+    let g = 256 - f;
+    let rb = (((a & RB) * g + (b & RB) * f + 0x0080_0080) >> 8) & RB;
+    let gg = (((a & G) * g + (b & G) * f + 0x0000_8000) >> 8) & G;
+    rb | gg
+}
+
 /// Bilinear affine warp: `dst(x, y) = src(src_from_dst(x, y))`, pixel centres at +0.5,
-/// clamped at the border. Fixed point (16.16 positions, 8-bit weights): a few milliseconds for
-/// 1280x720, which is what makes the demo source cheap.
-fn warp_into(src: &RgbImage, src_from_dst: &Similarity, dst: &mut RgbImage) {
+/// clamped at the border. Fixed point (16.16 positions, 8-bit weights), two lanes a multiply:
+/// a few milliseconds for 1280x720, which is what makes the demo source cheap.
+fn warp_into(src: &Packed, src_from_dst: &Similarity, dst: &mut RgbImage) {
     const ONE: f64 = 65536.0;
-    let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
+    let (sw, sh) = (src.width as i64, src.height as i64);
+    if sw == 0 || sh == 0 {
+        return;
+    }
     let dw = dst.width() as usize;
-    let s = src.as_raw();
-    let stride = sw as usize * 3;
+    let s = &src.pixels;
+    let stride = src.width;
     let t = src_from_dst;
     let (du, dv) = ((t.a * ONE) as i64, (t.b * ONE) as i64);
     for (y, row) in dst.as_mut().chunks_exact_mut(dw * 3).enumerate() {
@@ -251,24 +292,27 @@ fn warp_into(src: &RgbImage, src_from_dst: &Similarity, dst: &mut RgbImage) {
         for px in row.chunks_exact_mut(3) {
             let (x0, y0) = (u >> 16, v >> 16);
             let (fx, fy) = (((u >> 8) & 0xFF) as u32, ((v >> 8) & 0xFF) as u32);
-            let (i00, i01, i10, i11) = if x0 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 + 1 < sh {
-                let i = y0 as usize * stride + x0 as usize * 3;
-                (i, i + 3, i + stride, i + stride + 3)
+            let (p00, p01, p10, p11) = if x0 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 + 1 < sh {
+                let i = y0 as usize * stride + x0 as usize;
+                match (s.get(i..i + 2), s.get(i + stride..i + stride + 2)) {
+                    (Some(top), Some(bottom)) => (top[0], top[1], bottom[0], bottom[1]),
+                    _ => (0, 0, 0, 0),
+                }
             } else {
-                let cx = |x: i64| x.clamp(0, sw - 1) as usize * 3;
-                let cy = |y: i64| y.clamp(0, sh - 1) as usize * stride;
+                let at = |x: i64, y: i64| {
+                    s[y.clamp(0, sh - 1) as usize * stride + x.clamp(0, sw - 1) as usize]
+                };
                 (
-                    cy(y0) + cx(x0),
-                    cy(y0) + cx(x0 + 1),
-                    cy(y0 + 1) + cx(x0),
-                    cy(y0 + 1) + cx(x0 + 1),
+                    at(x0, y0),
+                    at(x0 + 1, y0),
+                    at(x0, y0 + 1),
+                    at(x0 + 1, y0 + 1),
                 )
             };
-            for c in 0..3 {
-                let top = u32::from(s[i00 + c]) * (256 - fx) + u32::from(s[i01 + c]) * fx;
-                let bottom = u32::from(s[i10 + c]) * (256 - fx) + u32::from(s[i11 + c]) * fx;
-                px[c] = ((top * (256 - fy) + bottom * fy + 32768) >> 16) as u8;
-            }
+            let p = lerp_packed(lerp_packed(p00, p01, fx), lerp_packed(p10, p11, fx), fy);
+            px[0] = p as u8;
+            px[1] = (p >> 8) as u8;
+            px[2] = (p >> 16) as u8;
             u += du;
             v += dv;
         }
@@ -378,6 +422,7 @@ impl DemoSource {
         let spawned = std::thread::Builder::new()
             .name("demo-painter".into())
             .spawn(move || {
+                crate::threads::yield_to_frame_path("demo-painter");
                 // Ends when the source (the sender) is dropped.
                 while let Ok(first) = dots_rx.recv() {
                     let mut n = 0u64;
@@ -640,13 +685,28 @@ mod tests {
     #[test]
     fn warp_shifts_by_the_transform() {
         let src = RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 7]));
+        let packed = Packed::from_rgb(&src);
         let mut dst = RgbImage::new(20, 10);
         // dst pixel (x, y) samples src at (x + 5, y + 3): a pure shift is exact.
-        warp_into(&src, &Similarity::translation(5.0, 3.0), &mut dst);
+        warp_into(&packed, &Similarity::translation(5.0, 3.0), &mut dst);
         assert_eq!(dst.get_pixel(4, 2), src.get_pixel(9, 5));
-        // Half a pixel averages neighbours.
-        warp_into(&src, &Similarity::translation(5.5, 3.0), &mut dst);
-        assert_eq!(dst.get_pixel(4, 2)[0], ((9 * 6 + 10 * 6) / 2) as u8);
+        // Half a pixel averages neighbours, in every channel.
+        warp_into(&packed, &Similarity::translation(5.5, 3.5), &mut dst);
+        let mean = |c: usize| {
+            let q =
+                [(9, 5), (10, 5), (9, 6), (10, 6)].map(|(x, y)| u32::from(src.get_pixel(x, y)[c]));
+            (q.iter().sum::<u32>() + 2) / 4
+        };
+        let got = dst.get_pixel(4, 2);
+        for c in 0..3 {
+            assert!(
+                u32::from(got[c]).abs_diff(mean(c)) <= 1,
+                "channel {c}: {got:?}"
+            );
+        }
+        // Outside the plate the border is held.
+        warp_into(&packed, &Similarity::translation(-50.0, -50.0), &mut dst);
+        assert_eq!(dst.get_pixel(0, 0), src.get_pixel(0, 0));
     }
 
     #[test]

@@ -905,15 +905,26 @@ impl ChairOverlay {
             }
             for &(x0, x1, first) in spans {
                 let (a, b) = ((x0 + dx).max(0), (x1 + dx).min(w));
-                for x in a..b {
-                    let p = self.pixels[first + (x - dx - x0) as usize];
-                    let i = y as usize * stride + x as usize * 3;
-                    for c in 0..3 {
-                        let under = u16::from(raw[i + c]) * u16::from(p[0]) / 255;
-                        raw[i + c] = (under + u16::from(p[1 + c])).min(255) as u8;
+                if a >= b {
+                    continue;
+                }
+                let row = y as usize * stride;
+                let from = first + (a - dx - x0) as usize;
+                let over = &self.pixels[from..from + (b - a) as usize];
+                let under = &mut raw[row + a as usize * 3..row + b as usize * 3];
+                for (q, p) in under.chunks_exact_mut(3).zip(over) {
+                    if p[0] == 0 {
+                        q.copy_from_slice(&p[1..4]);
+                    } else {
+                        for c in 0..3 {
+                            let kept = u16::from(q[c]) * u16::from(p[0]) / 255;
+                            q[c] = (kept + u16::from(p[1 + c])).min(255) as u8;
+                        }
                     }
-                    if p[4] != 0 {
-                        if let Some(m) = not_skin.as_deref_mut() {
+                }
+                if let Some(m) = not_skin.as_deref_mut() {
+                    for (x, p) in (a..b).zip(over) {
+                        if p[4] != 0 {
                             m.put_pixel(x as u32, y as u32, image::Luma([NOT_SKIN]));
                         }
                     }
