@@ -209,14 +209,23 @@ impl BlobDetector {
             self.peaks.retain(|&(_, x, y)| g.lets(x, y));
         }
         let peaks = std::mem::take(&mut self.peaks);
+        // Measured in scan order, so that the planes stay in cache from one region to the next
+        // (each measurement is independent of the others), then put back strongest first.
+        let mut order: Vec<usize> = (0..peaks.len()).collect();
+        order.sort_unstable_by_key(|&k| (peaks[k].2, peaks[k].1));
+        let mut regions: Vec<(usize, Region)> = order
+            .into_iter()
+            .map(|k| (k, self.analyse(image, peaks[k].1, peaks[k].2)))
+            .collect();
+        regions.sort_unstable_by_key(|&(k, _)| k);
         let mut logits = Vec::with_capacity(peaks.len());
-        let mut out: Vec<(Region, Option<DotKind>)> = peaks
-            .iter()
-            .map(|&(_, x, y)| {
-                let region = self.analyse(image, x, y);
+        let mut out: Vec<(Region, Option<DotKind>)> = regions
+            .into_iter()
+            .map(|(_, region)| {
                 let logit = self.pigment_logit(&region);
                 logits.push(logit);
-                (region, self.classify(&region, logit))
+                let kind = self.classify(&region, logit);
+                (region, kind)
             })
             .collect();
         self.peaks = peaks;
@@ -535,7 +544,7 @@ impl BlobDetector {
         let ppm = self.px(1.0);
         let merge = UNIT_MERGE_MM * ppm;
         let cell = merge.max(1.0);
-        let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+        let mut grid: rustc_hash::FxHashMap<(i64, i64), Vec<usize>> = Default::default();
         for (region, kind) in accepted {
             let (gx, gy) = ((region.x / cell) as i64, (region.y / cell) as i64);
             let mut absorbed = false;
