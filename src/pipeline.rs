@@ -58,7 +58,7 @@ struct ModelLink {
 #[tracing::instrument(level = "debug", skip_all)]
 fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shutdown: &Shutdown) {
     let period = Duration::from_secs_f64(1.0 / MODEL_MAX_HZ);
-    crate::threads::yield_to_frame_path("segment");
+    crate::threads::step_back(crate::threads::Role::Background);
     while !shutdown.is_triggered() {
         let Some(frame) = link.frames.take_timeout(POLL) else {
             continue;
@@ -288,6 +288,9 @@ fn open_source(config: &ServeConfig, hints: Arc<Mailbox<NeedleHint>>) -> anyhow:
 
 #[tracing::instrument(level = "debug", skip_all)]
 fn capture_loop(mut source: Source, captures: &Captures, metrics: &Metrics, shutdown: &Shutdown) {
+    if matches!(source, Source::Demo(_)) {
+        crate::threads::step_back(crate::threads::Role::StandInCamera);
+    }
     let mut stamper = Stamper::new(0);
     metrics.set_source_status(true, "streaming");
     while !shutdown.is_triggered() {

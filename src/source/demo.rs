@@ -422,7 +422,7 @@ impl DemoSource {
         let spawned = std::thread::Builder::new()
             .name("demo-painter".into())
             .spawn(move || {
-                crate::threads::yield_to_frame_path("demo-painter");
+                crate::threads::step_back(crate::threads::Role::Background);
                 // Ends when the source (the sender) is dropped.
                 while let Ok(first) = dots_rx.recv() {
                     let mut n = 0u64;

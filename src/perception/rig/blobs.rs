@@ -168,8 +168,33 @@ impl BlobDetector {
         gate: Option<PeakGate<'_>>,
         out: &mut Vec<Detection>,
     ) {
+        self.find_peaks_of(image);
+        self.detect_found_into(image, mask, gate, out);
+    }
+
+    /// Steps 1-3 alone: the frame's relative darkness and its peaks, for
+    /// [`BlobDetector::detect_found_into`] (so that other work on the frame, such as its skin
+    /// mask, can run beside them).
+    pub fn find_peaks_of(&mut self, image: &RgbImage) {
+        self.peaks.clear();
+        if image.width() == 0 || image.height() == 0 {
+            return;
+        }
+        self.darkness(image);
+        self.find_peaks();
+    }
+
+    /// The rest of [`BlobDetector::detect_with_model_into`] on the peaks
+    /// [`BlobDetector::find_peaks_of`] found in this same `image`.
+    pub fn detect_found_into(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+        gate: Option<PeakGate<'_>>,
+        out: &mut Vec<Detection>,
+    ) {
         out.clear();
-        let candidates = self.candidates_gated(image, mask, gate);
+        let candidates = self.measure_peaks(image, mask, gate);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()
             .filter_map(|(region, kind)| kind.map(|k| (region, k)))
@@ -200,11 +225,20 @@ impl BlobDetector {
         mask: Option<&SegMask>,
         gate: Option<PeakGate<'_>>,
     ) -> Vec<(Region, Option<DotKind>)> {
-        if image.width() == 0 || image.height() == 0 {
+        self.find_peaks_of(image);
+        self.measure_peaks(image, mask, gate)
+    }
+
+    /// Step 4 on the peaks found: each region measured and given a kind.
+    fn measure_peaks(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+        gate: Option<PeakGate<'_>>,
+    ) -> Vec<(Region, Option<DotKind>)> {
+        if image.width() == 0 || image.height() == 0 || self.dark.data.is_empty() {
             return Vec::new();
         }
-        self.darkness(image);
-        self.find_peaks();
         if let Some(g) = gate {
             self.peaks.retain(|&(_, x, y)| g.lets(x, y));
         }

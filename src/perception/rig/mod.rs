@@ -108,14 +108,14 @@ impl RigDetector {
         image: &RgbImage,
         out: &mut Vec<Detection>,
     ) -> Result<(), SegmentError> {
-        self.skin.compute(image, self.px_per_mm);
+        self.skin_and_peaks(image);
         let gate = gate(&self.skin, self.px_per_mm);
         match &mut self.segmenter {
-            None => self.blobs.detect_with_model_into(image, None, gate, out),
+            None => self.blobs.detect_found_into(image, None, gate, out),
             Some(segmenter) => {
                 let mask = segmenter.segment(image, self.px_per_mm)?;
                 self.blobs
-                    .detect_with_model_into(image, Some(mask), gate, &mut self.candidates);
+                    .detect_found_into(image, Some(mask), gate, &mut self.candidates);
                 self.fuser
                     .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
             }
@@ -126,10 +126,25 @@ impl RigDetector {
 
     /// The classical detector alone on `image`, into `out` (cleared first).
     pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
-        self.skin.compute(image, self.px_per_mm);
+        self.skin_and_peaks(image);
         let gate = gate(&self.skin, self.px_per_mm);
-        self.blobs.detect_with_model_into(image, None, gate, out);
+        self.blobs.detect_found_into(image, None, gate, out);
         self.keep_on_skin(image, out);
+    }
+
+    /// The frame's skin mask and its darkness peaks, side by side on two threads: neither needs
+    /// the other, and on the live path the frame waits for both.
+    fn skin_and_peaks(&mut self, image: &RgbImage) {
+        let ppm = self.px_per_mm;
+        let (skin, blobs) = (&mut self.skin, &mut self.blobs);
+        std::thread::scope(|s| {
+            let _span = tracing::trace_span!("skin_and_peaks").entered();
+            s.spawn(move || {
+                skin.compute(image, ppm);
+            });
+            blobs.find_peaks_of(image);
+            // The scope joins the mask's thread (and passes on a panic in it).
+        });
     }
 
     /// The skin mask of the last frame detected.
@@ -163,10 +178,10 @@ impl RigDetector {
     /// Runs the blobs on `image` and fuses them with a dot mask computed earlier (by the
     /// inference thread on a recent frame); a mask of another kind is not used.
     pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
-        self.skin.compute(image, self.px_per_mm);
+        self.skin_and_peaks(image);
         let gate = gate(&self.skin, self.px_per_mm);
         self.blobs
-            .detect_with_model_into(image, None, gate, &mut self.candidates);
+            .detect_found_into(image, None, gate, &mut self.candidates);
         if mask.classes == CLASSES.len() {
             self.fuser
                 .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
