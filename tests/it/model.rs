@@ -102,6 +102,38 @@ fn wrong_outputs_and_missing_metadata_are_rejected() {
     );
 }
 
+/// A model that passes every check of the contract and then outputs NaN: `detect` fails,
+/// naming the model and what was wrong, and prints no detection.
+#[test]
+fn a_model_that_outputs_nan_is_an_error_naming_it() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let frame = render(&SceneParams {
+        px_per_mm: Some(20.0),
+        ..SceneParams::new(9101, View::Rig)
+    });
+    let png = dir.path().join("f.png");
+    frame.image.save(&png)?;
+    let model = fixture("nan-output.onnx");
+    let out = stipple()
+        .args([
+            "detect",
+            "--px-per-mm",
+            "20",
+            "--format",
+            "jsonl",
+            "--model",
+        ])
+        .arg(&model)
+        .arg(&png)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a NaN model must fail: {err}");
+    assert!(out.stdout.is_empty(), "no detections may be printed");
+    assert!(err.contains("nan-output.onnx"), "names the model: {err}");
+    assert!(err.contains("NaN"), "says what was wrong: {err}");
+    Ok(())
+}
+
 #[test]
 fn detect_reports_a_broken_model_and_never_falls_back() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;

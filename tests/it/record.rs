@@ -958,6 +958,65 @@ fn r22_replay_resynchronises_past_a_damaged_middle_chunk() -> TestResult {
     Ok(())
 }
 
+/// An unfinished recording (no summary: the service was killed) with a damaged chunk in the
+/// middle: the chunks after it are found by walking the records, and when the damaged chunk's
+/// own length is what was hit, by scanning for the next chunk. (Channels are defined in the
+/// chunk that first uses them, which is the second: without a summary, damage there loses
+/// those channels for the rest of the file, so the damage here is in the third.)
+#[test]
+fn r22_replay_resynchronises_without_a_summary() -> TestResult {
+    let full = std::fs::read(recorded_file()?)?;
+    let summary = mcap::Summary::read(&full)?.ok_or("no summary")?;
+    let mut chunks: Vec<_> = summary.chunk_indexes.clone();
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    assert!(chunks.len() >= 5, "{} chunks", chunks.len());
+    // Cut after the last chunk: no summary, no footer, as after a kill.
+    let last = chunks.last().ok_or("no chunk")?;
+    let cut = (last.chunk_start_offset + last.chunk_length) as usize;
+    let dir = tempfile::tempdir()?;
+    let unfinished = dir.path().join("unfinished.mcap");
+    std::fs::write(&unfinished, &full[..cut])?;
+    let clean = Recording::open(&unfinished)?;
+    assert!(!clean.finished, "a file without a summary is not finished");
+    assert!(mcap::Summary::read(&full[..cut]).ok().flatten().is_none());
+    let c = &chunks[2];
+    let start = c.chunk_start_offset as usize;
+    for (name, at, says) in [
+        (
+            "data",
+            start + c.chunk_length as usize / 2,
+            format!("chunk 3 at byte {start}"),
+        ),
+        ("length", start + 1, format!("bytes {start}..")),
+    ] {
+        let mut bytes = full[..cut].to_vec();
+        for b in &mut bytes[at..at + 8] {
+            *b ^= 0x5A;
+        }
+        let damaged = dir.path().join(format!("damaged-{name}.mcap"));
+        std::fs::write(&damaged, &bytes)?;
+        let rec = Recording::open(&damaged)?;
+        let damage = rec.damage.clone().ok_or("no damage reported")?;
+        assert!(
+            damage.contains("resynchronised by scanning"),
+            "{name}: {damage}"
+        );
+        assert!(damage.contains(&says), "{name}: {damage}");
+        assert_eq!(
+            rec.frames.last().map(|f| f.seq),
+            clean.frames.last().map(|f| f.seq),
+            "{name}: frames after the damaged chunk were lost ({damage})"
+        );
+        assert!(
+            rec.frames.len() <= clean.frames.len() && rec.frames.len() * 3 > clean.frames.len() * 2,
+            "{name}: {} of {} frames ({damage})",
+            rec.frames.len(),
+            clean.frames.len()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `Recording::open` on a thread, so that a read that blocks fails the test instead of
 /// hanging it.
 fn open_within(path: &Path, limit: Duration) -> Result<Result<Recording, RecordError>, String> {
