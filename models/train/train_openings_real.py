@@ -12,10 +12,12 @@
    count. A burned-in text bar at the top is left out of the loss. The validation split is used
    only to report (and, in `choose_on_val.py`, to choose thresholds); the third split is never
    read.
-2. Keeps each photograph at 150 px/mm (area average) and cuts crops of 96 working px (1.6 mm)
-   at the working scale (60 px/mm) with what real dermoscopes vary: any rotation and mirroring,
-   a scale as if the frame were 200-400 px/mm, colour cast and white balance, exposure, gamma
-   and contrast, the glare and haze of non-polarised light, blur, sensor noise, JPEG.
+2. Keeps each photograph at 150 px/mm (area average, uint8, decoded once and cached in
+   `train-frames.pkl` beside the checkpoint) and cuts crops of 96 working px (1.6 mm) at the
+   working scale (60 px/mm), resampling only the window a crop can reach, with what real
+   dermoscopes vary: any rotation and mirroring, a scale as if the frame were 200-400 px/mm,
+   colour cast and white balance, exposure, gamma and contrast, the glare and haze of
+   non-polarised light, blur, sensor noise, JPEG.
 3. The openings network of `train_openings.py` (same contract; 32 channels wide and six
    residual blocks instead of 48 and seven, see `WIDTH`) with a second head that regresses the number of hairs of the unit at its peak cell (trained, used by
    `--export-hairs` only: the bundled model keeps the one-output contract). CenterNet's
