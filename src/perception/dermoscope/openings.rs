@@ -61,8 +61,8 @@ pub struct OpeningsConfig {
 impl Default for OpeningsConfig {
     fn default() -> Self {
         Self {
-            peak_min: 0.3,
-            confirm_min: 0.2,
+            peak_min: 0.35,
+            confirm_min: 0.3,
             separation_mm: 0.1,
             keep_score_min: 2.0,
         }
