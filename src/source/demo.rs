@@ -216,6 +216,11 @@ enum Painter {
     },
 }
 
+/// How long the needle remembers the dots it placed (s), and how far from them a target must
+/// be (mm) to be worked: about the planner's minimum spacing.
+const RECENT_NEEDLE_S: f64 = 10.0;
+const NEEDLE_CLEAR_MM: f64 = 0.5;
+
 /// Extra plate margin around the frame, millimetres: the head's offset plus rotation slack.
 const PLATE_MARGIN_MM: f64 = MAX_OFFSET_MM + 2.0;
 
@@ -528,17 +533,9 @@ impl DemoSource {
     fn move_tip(&mut self, t: f64, pose: &Pose) {
         let (w, h, ppm) = (self.config.width, self.config.height, self.config.px_per_mm);
         let working = self.config.dots_per_second > 0.0;
-        // The next spot that is not the dot just placed (the needle lifts off it).
-        let last = self.needle.last().map(|d| d.in_scene_mm);
+        // The next spot the needle has not just worked (it lifts off each dot it places).
         let goal = working
-            .then(|| {
-                let (_, p) = self.poses.iter().find(|(f, _)| *f == self.hint.seq)?;
-                self.hint
-                    .targets_in_image
-                    .iter()
-                    .map(|t| p.skin_from_image(ppm, w, h, t[0], t[1]))
-                    .find(|q| last.is_none_or(|l| (q.0 - l[0]).hypot(q.1 - l[1]) > 0.5))
-            })
+            .then(|| self.fresh_targets().next())
             .flatten()
             .map_or_else(
                 || {
@@ -570,6 +567,33 @@ impl DemoSource {
         }
     }
 
+    /// The plan's targets (scene mm, in the plan's order) that are not where the needle has
+    /// placed a dot in the last few seconds: the plan cannot see a dot the hand still covers,
+    /// but the artist knows it is there and does not needle the spot again.
+    fn fresh_targets(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let (w, h, ppm) = (self.config.width, self.config.height, self.config.px_per_mm);
+        let recent = (RECENT_NEEDLE_S * self.config.fps) as u64;
+        let pose = self
+            .poses
+            .iter()
+            .find(|(f, _)| *f == self.hint.seq)
+            .map(|(_, p)| *p);
+        self.hint
+            .targets_in_image
+            .iter()
+            .filter_map(move |t| Some(pose?.skin_from_image(ppm, w, h, t[0], t[1])))
+            .filter(move |q| {
+                !self
+                    .needle
+                    .iter()
+                    .rev()
+                    .take_while(|d| d.frame + recent >= self.frame)
+                    .any(|d| {
+                        (q.0 - d.in_scene_mm[0]).hypot(q.1 - d.in_scene_mm[1]) < NEEDLE_CLEAR_MM
+                    })
+            })
+    }
+
     /// The artist's hand, when the demo shows the chair.
     pub fn hand(&self) -> Option<&ChairOverlay> {
         self.hand.as_ref()
@@ -585,16 +609,8 @@ impl DemoSource {
         // The plan's first target, mapped to the scene through the pose of the frame it was
         // made on.
         let planned = (self.hint.seq > self.last_hint_used)
-            .then(|| self.hint.targets_in_image.first().copied())
-            .flatten()
-            .and_then(|t| {
-                let pose = self
-                    .poses
-                    .iter()
-                    .find(|(f, _)| *f == self.hint.seq)
-                    .map(|(_, p)| *p)?;
-                Some(pose.skin_from_image(ppm, w, h, t[0], t[1]))
-            });
+            .then(|| self.fresh_targets().next())
+            .flatten();
         let mut on_plan = false;
         let (x, y) = match planned {
             Some((x, y))
