@@ -216,17 +216,8 @@ impl BlobDetector {
         image: &RgbImage,
         mask: Option<&SegMask>,
     ) -> Vec<(Region, Option<DotKind>)> {
-        self.candidates_gated(image, mask, None)
-    }
-
-    fn candidates_gated(
-        &mut self,
-        image: &RgbImage,
-        mask: Option<&SegMask>,
-        gate: Option<PeakGate<'_>>,
-    ) -> Vec<(Region, Option<DotKind>)> {
         self.find_peaks_of(image);
-        self.measure_peaks(image, mask, gate)
+        self.measure_peaks(image, mask, None)
     }
 
     /// Step 4 on the peaks found: each region measured and given a kind.
