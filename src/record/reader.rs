@@ -305,6 +305,40 @@ fn for_each_message(
     Ok(())
 }
 
+/// MCAP opcodes the readers below walk by.
+const OP_FOOTER: u8 = 0x02;
+const OP_CHUNK: u8 = 0x06;
+
+/// The little-endian u64 at byte `k`, if the file holds it.
+fn u64_le(bytes: &[u8], k: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(k..k.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// Decodes one record (a chunk or any other) completely before anything is used, so a chunk
+/// that fails half-way adds nothing; channels it defines are added to `topics`.
+fn decode_record(
+    record: &[u8],
+    topics: &mut HashMap<u16, String>,
+) -> Result<Vec<(String, u64, Vec<u8>)>, Stream> {
+    let mut messages = Vec::new();
+    for_each_message(record, true, topics, |topic, log_time, data| {
+        messages.push((topic.to_string(), log_time, data.to_vec()));
+        Ok(())
+    })?;
+    Ok(messages)
+}
+
+/// What a resynchronising read skipped, for the damage message.
+fn describe_skipped(skipped: Vec<String>) -> String {
+    if skipped.is_empty() {
+        "none".to_string()
+    } else {
+        skipped.join(", ")
+    }
+}
+
 /// Largest uncompressed chunk believed: the writer closes chunks at 4 MiB, plus one message.
 const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -312,14 +346,7 @@ const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
 /// [`MAX_CHUNK_BYTES`] uncompressed, in file order. Records are walked by their lengths
 /// (opcode u8, length u64 LE); a Chunk's uncompressed size is the third u64 of its content.
 fn insane_chunks(bytes: &[u8]) -> Vec<usize> {
-    const OP_CHUNK: u8 = 0x06;
-    const OP_FOOTER: u8 = 0x02;
-    let u64_at = |i: usize| {
-        bytes
-            .get(i..i.checked_add(8)?)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
+    let u64_at = |i: usize| u64_le(bytes, i);
     let mut out = Vec::new();
     let mut i = MAGIC.len();
     while let (Some(&op), Some(len)) = (bytes.get(i), u64_at(i + 1)) {
@@ -350,8 +377,6 @@ fn read_by_record_walk(
     bytes: &[u8],
     insane: &[usize],
 ) -> Result<(Parts, String), RecordError> {
-    const OP_FOOTER: u8 = 0x02;
-    const OP_CHUNK: u8 = 0x06;
     let mut parts = Parts::default();
     let mut topics: HashMap<u16, String> = HashMap::new();
     let mut skipped = Vec::new();
@@ -384,20 +409,9 @@ fn read_by_record_walk(
             i = end;
             continue;
         }
-        // Decode the whole record first, so a chunk that fails half-way adds nothing.
-        let mut messages = Vec::new();
         let mut learnt = topics.clone();
-        let read = for_each_message(
-            &bytes[i..end],
-            true,
-            &mut learnt,
-            |topic, log_time, data| {
-                messages.push((topic.to_string(), log_time, data.to_vec()));
-                Ok(())
-            },
-        );
-        match read {
-            Ok(()) => {
+        match decode_record(&bytes[i..end], &mut learnt) {
+            Ok(messages) => {
                 topics = learnt;
                 for (topic, log_time, data) in messages {
                     parts.add(path, &topic, log_time, &data)?;
@@ -413,12 +427,7 @@ fn read_by_record_walk(
         }
         i = end;
     }
-    let skipped = if skipped.is_empty() {
-        "none".to_string()
-    } else {
-        skipped.join(", ")
-    };
-    Ok((parts, skipped))
+    Ok((parts, describe_skipped(skipped)))
 }
 
 /// Where the top-level record at `i` ends, when its opcode is one MCAP defines and its length
@@ -429,7 +438,7 @@ fn record_end(bytes: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let len = u64::from_le_bytes(bytes.get(i + 1..i + 9)?.try_into().ok()?);
-    if op == 0x06 && !plausible_chunk(bytes, i) {
+    if op == OP_CHUNK && !plausible_chunk(bytes, i) {
         return None;
     }
     let end = i.checked_add(9)?.checked_add(usize::try_from(len).ok()?)?;
@@ -440,13 +449,9 @@ fn record_end(bytes: &[u8], i: usize) -> Option<usize> {
 /// inside the file, an uncompressed size within [`MAX_CHUNK_BYTES`], a known compression, and
 /// records that fit the chunk.
 fn plausible_chunk(bytes: &[u8], j: usize) -> bool {
-    let u64_at = |k: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(
-            bytes.get(k..k.checked_add(8)?)?.try_into().ok()?,
-        ))
-    };
+    let u64_at = |k: usize| u64_le(bytes, k);
     let check = || -> Option<bool> {
-        if *bytes.get(j)? != 0x06 {
+        if *bytes.get(j)? != OP_CHUNK {
             return Some(false);
         }
         let len = u64_at(j + 1)?;
@@ -511,18 +516,8 @@ fn read_by_chunk_index(
             ));
             continue;
         };
-        let mut messages = Vec::new();
-        let read = for_each_message(
-            record,
-            true,
-            &mut topics.clone(),
-            |topic, log_time, data| {
-                messages.push((topic.to_string(), log_time, data.to_vec()));
-                Ok(())
-            },
-        );
-        match read {
-            Ok(()) => {
+        match decode_record(record, &mut topics.clone()) {
+            Ok(messages) => {
                 for (topic, log_time, data) in messages {
                     parts.add(path, &topic, log_time, &data)?;
                 }
@@ -536,12 +531,7 @@ fn read_by_chunk_index(
             )),
         }
     }
-    let skipped = if skipped.is_empty() {
-        "none".to_string()
-    } else {
-        skipped.join(", ")
-    };
-    Ok((parts, skipped))
+    Ok((parts, describe_skipped(skipped)))
 }
 
 /// Messages gathered while streaming, before frames are assembled.

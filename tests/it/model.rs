@@ -23,6 +23,17 @@ fn fixture(name: &str) -> PathBuf {
     repo().join("tests/data/models").join(name)
 }
 
+/// A rendered rig frame (20 px/mm) saved as `f.png` in `dir`.
+fn rig_frame_png(dir: &Path, seed: u64) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let frame = render(&SceneParams {
+        px_per_mm: Some(20.0),
+        ..SceneParams::new(seed, View::Rig)
+    });
+    let png = dir.join("f.png");
+    frame.image.save(&png)?;
+    Ok(png)
+}
+
 fn open(path: &Path) -> Result<OnnxSegmenter, SegmentError> {
     OnnxSegmenter::from_file(path, &SegmentConfig::default())
 }
@@ -107,12 +118,7 @@ fn wrong_outputs_and_missing_metadata_are_rejected() {
 #[test]
 fn a_model_that_outputs_nan_is_an_error_naming_it() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let frame = render(&SceneParams {
-        px_per_mm: Some(20.0),
-        ..SceneParams::new(9101, View::Rig)
-    });
-    let png = dir.path().join("f.png");
-    frame.image.save(&png)?;
+    let png = rig_frame_png(dir.path(), 9101)?;
     let model = fixture("nan-output.onnx");
     let out = stipple()
         .args([
@@ -137,12 +143,7 @@ fn a_model_that_outputs_nan_is_an_error_naming_it() -> Result<(), Box<dyn std::e
 #[test]
 fn detect_reports_a_broken_model_and_never_falls_back() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let frame = render(&SceneParams {
-        px_per_mm: Some(20.0),
-        ..SceneParams::new(9100, View::Rig)
-    });
-    let png = dir.path().join("f.png");
-    frame.image.save(&png)?;
+    let png = rig_frame_png(dir.path(), 9100)?;
     let bad = dir.path().join("bad.onnx");
     std::fs::write(&bad, b"garbage")?;
     for model in [bad.as_path(), Path::new("/nonexistent/m.onnx")] {
