@@ -15,7 +15,7 @@
 //! cores), too slow to leave room for detection at 30 fps. So the demo renders a *plate*, a
 //! view of the scene larger than the frame by the head's whole range of motion, and each frame
 //! is a shift of the plate (bilinear, about 2 ms). The head's rotation and breathing zoom are
-//! slow, so they are rendered into the plate instead, four times a second ([`TURN_EVERY_S`]):
+//! slow, so they are rendered into the plate instead, four times a second:
 //! each frame carries the rotation and zoom of its quarter second and the shift of its instant,
 //! and its truth says exactly that. The needle's dots are painted into the scene and the plate
 //! re-rendered, and the plate turned, on a painter thread, swapped in when ready (about 0.1 s
