@@ -276,6 +276,9 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
         .iter()
         .map(|f| (f.seq, f.overlay_json.clone(), f.jpeg.to_vec()))
         .collect();
+    let latencies = rec.frames.iter().map(|f| f.overlay.latency_ms);
+    let lat_min = latencies.clone().fold(f64::INFINITY, f64::min);
+    let lat_max = latencies.fold(0.0, f64::max);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -312,6 +315,15 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
     assert_eq!(st["playing"], false);
     let js = tokio::task::spawn_blocking(move || http(addr, "GET", "/replay.js", "")).await??;
     assert!(js.contains("/api/replay"));
+    // The status shows the latency the session was recorded with, not the replay's own (0).
+    let st = tokio::task::spawn_blocking(move || status(addr))
+        .await?
+        .ok_or("no status")?;
+    let p50 = st["latency_ms"]["p50"].as_f64().ok_or("no latency")?;
+    assert!(
+        p50 >= lat_min - 0.5 && p50 <= lat_max + 2.0 && lat_max > 1.0,
+        "replayed latency p50 {p50} ms, recorded {lat_min}-{lat_max} ms"
+    );
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server).await???;
     Ok(())
