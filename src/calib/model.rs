@@ -248,6 +248,114 @@ impl Calibration {
     }
 }
 
+/// How pixels of the input image map to millimetres on the working plane (the scalp): the
+/// scale, and the lens where it distorts. Detection stays in input pixels; spacing, sizes,
+/// densities and the plan are measured in these millimetres, so that they are true ones across
+/// the whole frame. Points are undistorted one by one, never whole frames.
+///
+/// Millimetres are undistorted pixels divided by `px_per_mm`: the origin is the ideal pinhole
+/// image's corner, so without distortion a pixel `(x, y)` is `(x / px_per_mm, y / px_per_mm)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneMap {
+    px_per_mm: f64,
+    /// The lens, when it distorts at all.
+    lens: Option<(Intrinsics, Distortion)>,
+}
+
+impl From<f64> for PlaneMap {
+    fn from(px_per_mm: f64) -> Self {
+        Self::uniform(px_per_mm)
+    }
+}
+
+impl PlaneMap {
+    /// A distortion-free camera at `px_per_mm`.
+    pub fn uniform(px_per_mm: f64) -> Self {
+        Self {
+            px_per_mm,
+            lens: None,
+        }
+    }
+
+    /// A calibrated camera: its scale at the working plane and its lens.
+    pub fn of(calib: &Calibration) -> Self {
+        let d = calib.distortion;
+        let distorts = [d.k1, d.k2, d.p1, d.p2, d.k3].iter().any(|&c| c != 0.0);
+        Self {
+            px_per_mm: calib.px_per_mm,
+            lens: distorts.then_some((calib.intrinsics, d)),
+        }
+    }
+
+    /// Pixels per millimetre at the working plane (undistorted pixels).
+    pub fn px_per_mm(&self) -> f64 {
+        self.px_per_mm
+    }
+
+    /// Whether the lens distorts (else millimetres are pixels over `px_per_mm`).
+    pub fn distorts(&self) -> bool {
+        self.lens.is_some()
+    }
+
+    /// An input pixel on the working plane, in millimetres.
+    pub fn to_mm(&self, x: f64, y: f64) -> (f64, f64) {
+        let (u, v) = match &self.lens {
+            Some((k, d)) => {
+                let (xn, yn) = d.undistort((x - k.cx) / k.fx, (y - k.cy) / k.fy);
+                (k.fx * xn + k.cx, k.fy * yn + k.cy)
+            }
+            None => (x, y),
+        };
+        (u / self.px_per_mm, v / self.px_per_mm)
+    }
+
+    /// Where a point of the working plane (mm) lies in the input image (px).
+    pub fn to_px(&self, x_mm: f64, y_mm: f64) -> (f64, f64) {
+        let (u, v) = (x_mm * self.px_per_mm, y_mm * self.px_per_mm);
+        match &self.lens {
+            Some((k, d)) => {
+                let (xd, yd) = d.distort((u - k.cx) / k.fx, (v - k.cy) / k.fy);
+                (k.fx * xd + k.cx, k.fy * yd + k.cy)
+            }
+            None => (u, v),
+        }
+    }
+
+    /// Area on the working plane of the pixel rectangle `[x0, x1) x [y0, y1)` (mm²): the
+    /// quadrilateral its corners map to.
+    pub fn area_mm2(&self, x0: f64, y0: f64, x1: f64, y1: f64) -> f64 {
+        if self.lens.is_none() {
+            return (x1 - x0) * (y1 - y0) / (self.px_per_mm * self.px_per_mm);
+        }
+        let q = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)].map(|(x, y)| self.to_mm(x, y));
+        let mut twice = 0.0;
+        for i in 0..4 {
+            let (a, b) = (q[i], q[(i + 1) % 4]);
+            twice += a.0 * b.1 - b.0 * a.1;
+        }
+        twice.abs() / 2.0
+    }
+
+    /// Area on the working plane of a whole `width` x `height` image (mm²), summed over blocks
+    /// of 16 px so that the lens's change of scale across the frame is followed.
+    pub fn image_area_mm2(&self, width: u32, height: u32) -> f64 {
+        const BLOCK: u32 = 16;
+        let mut area = 0.0;
+        for y0 in (0..height).step_by(BLOCK as usize) {
+            for x0 in (0..width).step_by(BLOCK as usize) {
+                let (x1, y1) = ((x0 + BLOCK).min(width), (y0 + BLOCK).min(height));
+                area += self.area_mm2(
+                    f64::from(x0),
+                    f64::from(y0),
+                    f64::from(x1),
+                    f64::from(y1),
+                );
+            }
+        }
+        area
+    }
+}
+
 /// For every pixel of the undistorted output, where to sample the distorted input. Build it once
 /// per calibration and reuse it for every frame.
 #[derive(Debug, Clone)]

@@ -66,6 +66,8 @@ pub struct SkinMask {
     /// Row-major per cell: true where skin.
     skin: Vec<bool>,
     fraction: f64,
+    /// A calibrated lens for the millimetre queries; `None`: pixels over `px_per_mm`.
+    plane: Option<crate::calib::PlaneMap>,
 }
 
 impl SkinMask {
@@ -110,7 +112,14 @@ impl SkinMask {
             px_per_mm,
             skin,
             fraction: area as f64 / total.max(1) as f64,
+            plane: None,
         }
+    }
+
+    /// Answers the millimetre queries ([`SkinMask::is_skin_mm`], [`SkinMask::skin_area_mm2`])
+    /// through `plane` (a calibrated lens; it must have the mask's scale).
+    pub fn set_plane(&mut self, plane: crate::calib::PlaneMap) {
+        self.plane = Some(plane);
     }
 
     /// Fraction of the frame's pixels that are skin.
@@ -149,15 +158,39 @@ impl SkinMask {
         self.cell_is_skin(c, r)
     }
 
-    /// Whether the point (x, y) in millimetres of the frame (pixels / px_per_mm) is on skin.
+    /// Whether the point (x, y) in millimetres of the frame (pixels / px_per_mm, or through
+    /// the lens after [`SkinMask::set_plane`]) is on skin.
     pub fn is_skin_mm(&self, x_mm: f64, y_mm: f64) -> bool {
-        self.is_skin(x_mm * self.px_per_mm, y_mm * self.px_per_mm)
+        match &self.plane {
+            Some(plane) => {
+                let (x, y) = plane.to_px(x_mm, y_mm);
+                self.is_skin(x, y)
+            }
+            None => self.is_skin(x_mm * self.px_per_mm, y_mm * self.px_per_mm),
+        }
     }
 
-    /// Skin area of the frame (mm²).
+    /// Skin area of the frame (mm²); through the lens, each skin cell's own area on the plane.
     pub fn skin_area_mm2(&self) -> f64 {
-        f64::from(self.width) * f64::from(self.height) * self.fraction
-            / (self.px_per_mm * self.px_per_mm)
+        let Some(plane) = &self.plane else {
+            return f64::from(self.width) * f64::from(self.height) * self.fraction
+                / (self.px_per_mm * self.px_per_mm);
+        };
+        let (w, h, cell) = (
+            f64::from(self.width),
+            f64::from(self.height),
+            f64::from(self.cell),
+        );
+        let mut area = 0.0;
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                if self.skin[r * self.cols + c] {
+                    let (x0, y0) = (c as f64 * cell, r as f64 * cell);
+                    area += plane.area_mm2(x0, y0, (x0 + cell).min(w), (y0 + cell).min(h));
+                }
+            }
+        }
+        area
     }
 
     /// Distance in pixels from (x, y) to the nearest not-skin cell centre within `reach` px,
@@ -554,6 +587,7 @@ impl SkinMasker {
                 px_per_mm,
                 skin: vec![false; n],
                 fraction: 0.0,
+                plane: None,
             };
             return &self.mask;
         }
@@ -655,6 +689,7 @@ impl SkinMasker {
             px_per_mm,
             skin,
             fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
+            plane: None,
         };
         &self.mask
     }
