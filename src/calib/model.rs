@@ -297,25 +297,27 @@ impl PlaneMap {
         self.lens.is_some()
     }
 
-    /// An input pixel on the working plane, in millimetres.
+    /// An input pixel on the working plane, in millimetres. Detections put pixel `i` over
+    /// `[i, i + 1)`; the intrinsics (OpenCV's) put its centre at `i`: half a pixel between.
     pub fn to_mm(&self, x: f64, y: f64) -> (f64, f64) {
         let (u, v) = match &self.lens {
             Some((k, d)) => {
-                let (xn, yn) = d.undistort((x - k.cx) / k.fx, (y - k.cy) / k.fy);
-                (k.fx * xn + k.cx, k.fy * yn + k.cy)
+                let (xn, yn) = d.undistort((x - 0.5 - k.cx) / k.fx, (y - 0.5 - k.cy) / k.fy);
+                (k.fx * xn + k.cx + 0.5, k.fy * yn + k.cy + 0.5)
             }
             None => (x, y),
         };
         (u / self.px_per_mm, v / self.px_per_mm)
     }
 
-    /// Where a point of the working plane (mm) lies in the input image (px).
+    /// Where a point of the working plane (mm) lies in the input image (px); inverse of
+    /// [`PlaneMap::to_mm`].
     pub fn to_px(&self, x_mm: f64, y_mm: f64) -> (f64, f64) {
         let (u, v) = (x_mm * self.px_per_mm, y_mm * self.px_per_mm);
         match &self.lens {
             Some((k, d)) => {
-                let (xd, yd) = d.distort((u - k.cx) / k.fx, (v - k.cy) / k.fy);
-                (k.fx * xd + k.cx, k.fy * yd + k.cy)
+                let (xd, yd) = d.distort((u - 0.5 - k.cx) / k.fx, (v - 0.5 - k.cy) / k.fy);
+                (k.fx * xd + k.cx + 0.5, k.fy * yd + k.cy + 0.5)
             }
             None => (u, v),
         }
@@ -344,12 +346,7 @@ impl PlaneMap {
         for y0 in (0..height).step_by(BLOCK as usize) {
             for x0 in (0..width).step_by(BLOCK as usize) {
                 let (x1, y1) = ((x0 + BLOCK).min(width), (y0 + BLOCK).min(height));
-                area += self.area_mm2(
-                    f64::from(x0),
-                    f64::from(y0),
-                    f64::from(x1),
-                    f64::from(y1),
-                );
+                area += self.area_mm2(f64::from(x0), f64::from(y0), f64::from(x1), f64::from(y1));
             }
         }
         area
@@ -453,6 +450,40 @@ mod tests {
             k3: -0.02,
         };
         c
+    }
+
+    #[test]
+    fn the_plane_map_inverts_itself_and_measures_true_areas() {
+        let mut cal = Calibration::pinhole(
+            1280,
+            720,
+            Intrinsics {
+                fx: 1400.0,
+                fy: 1400.0,
+                cx: 639.5,
+                cy: 359.5,
+            },
+            20.0,
+        );
+        let flat = PlaneMap::of(&cal);
+        assert!(!flat.distorts());
+        assert_eq!(flat.to_mm(100.0, 40.0), (5.0, 2.0));
+        assert!((flat.image_area_mm2(1280, 720) - 64.0 * 36.0).abs() < 1e-9);
+        cal.distortion.k1 = -0.3;
+        let lens = PlaneMap::of(&cal);
+        assert!(lens.distorts());
+        for (x, y) in [(0.0, 0.0), (640.0, 360.0), (1279.0, 10.0), (300.0, 700.0)] {
+            let (mx, my) = lens.to_mm(x, y);
+            let (bx, by) = lens.to_px(mx, my);
+            assert!((bx - x).abs() < 1e-6 && (by - y).abs() < 1e-6, "({x}, {y})");
+        }
+        // A barrel lens shows more skin than a pinhole: the corners reach past the rectangle.
+        let (cx, cy) = lens.to_mm(0.0, 0.0);
+        assert!(cx < -2.0 && cy < -1.0, "({cx}, {cy})");
+        assert!(lens.image_area_mm2(1280, 720) > 1.1 * 64.0 * 36.0);
+        // Near the centre a pixel is still 1/20 mm.
+        let a = lens.area_mm2(639.0, 359.0, 641.0, 361.0);
+        assert!((a - 0.01).abs() < 1e-4, "{a}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod fdu;
 mod foxglove;
 mod fuzz;
 mod layers;
+mod lens;
 mod live;
 mod model;
 mod plan;
