@@ -7,7 +7,10 @@
 //!   recommendation standing when they were placed;
 //! - **spacing violations** (blowout risk): placed dots closer to another dot than the
 //!   design's minimum spacing;
-//! - **density per zone against target**, and a **density map picture per zone**.
+//! - **density per zone against target**, and a **density map picture per zone**;
+//! - **consistency** ([`Consistency`]): how much the placed dots' size, shade (darkness
+//!   measured on every [`SHADE_EVERY`]-th frame) and distance to their nearest dot vary;
+//! - a **grade** out of 100 with its rubric stated ([`Grade::score`]).
 //!
 //! Densities come from the skin map rebuilt from the recording ([`SkinMap`]): every frame's
 //! detections, mapped to the skin through that frame's registration, clustered into dots
@@ -360,9 +363,101 @@ impl Severity {
     }
 }
 
-/// Points of the grade's parts: on plan, spacing, density goal.
-pub const GRADE_POINTS: [(&str, f64); 3] =
-    [("on plan", 40.0), ("spacing", 30.0), ("density goal", 30.0)];
+/// Points of the grade's parts: on plan, spacing violations, dot size, dot shade, spacing
+/// evenness, pace, density goal.
+pub const GRADE_POINTS: [(&str, f64); 7] = [
+    ("on plan", 35.0),
+    ("spacing violations", 25.0),
+    ("dot size consistency", 5.0),
+    ("dot shade consistency", 5.0),
+    ("spacing evenness", 5.0),
+    ("pace", 5.0),
+    ("density goal", 20.0),
+];
+
+/// Dot size consistency earns full points up to this coefficient of variation of the placed
+/// dots' radii, none from [`SIZE_CV_NONE`] (linear between).
+pub const SIZE_CV_FULL: f64 = 0.10;
+/// See [`SIZE_CV_FULL`].
+pub const SIZE_CV_NONE: f64 = 0.40;
+/// Dot shade consistency: full points up to this standard deviation of the placed dots'
+/// darkness (0 skin ..= 1 black), none from [`SHADE_SD_NONE`].
+pub const SHADE_SD_FULL: f64 = 0.05;
+/// See [`SHADE_SD_FULL`].
+pub const SHADE_SD_NONE: f64 = 0.20;
+/// Spacing evenness: full points up to this coefficient of variation of each placed dot's
+/// distance to its nearest neighbour, none from [`SPACING_CV_NONE`].
+pub const SPACING_CV_FULL: f64 = 0.25;
+/// See [`SPACING_CV_FULL`].
+pub const SPACING_CV_NONE: f64 = 0.60;
+/// Pace: full points between these dots per minute (1-2 dots a second, DOMAIN.md); below, in
+/// proportion; above, less the further (none at twice the upper end: rushing).
+pub const PACE_FULL_PER_MIN: [f64; 2] = [60.0, 120.0];
+/// How often the report decodes a frame to measure the dots' darkness (every n-th frame).
+pub const SHADE_EVERY: usize = 10;
+
+/// How alike the student's dots are: size, shade and spacing, over the dots placed.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Consistency {
+    /// Coefficient of variation (sd / mean) of the placed dots' radii; `None` under 2 dots.
+    pub size_cv: Option<f64>,
+    /// Standard deviation of the placed dots' darkness as the map measured it (0 skin ..= 1
+    /// black); `None` under 2 dots with a measured darkness.
+    pub shade_sd: Option<f64>,
+    /// Coefficient of variation of each placed dot's distance to its nearest dot when placed;
+    /// `None` under 2 such distances.
+    pub spacing_cv: Option<f64>,
+}
+
+/// Mean and standard deviation; `None` under two values.
+fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    if v.len() < 2 {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    Some((mean, var.sqrt()))
+}
+
+impl Consistency {
+    /// Measures the placed dots; their darkness is the map's dot within 0.2 mm of each.
+    pub fn of(placed: &[PlacedDot], map: &SkinMap) -> Self {
+        let radii: Vec<f64> = placed
+            .iter()
+            .map(|p| p.radius_mm)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        let shades: Vec<f64> = placed
+            .iter()
+            .filter_map(|p| {
+                map.dots
+                    .iter()
+                    .filter(|d| {
+                        (d.in_skin_mm[0] - p.in_skin_mm[0]).hypot(d.in_skin_mm[1] - p.in_skin_mm[1])
+                            <= 0.2
+                    })
+                    .find_map(|d| d.darkness)
+            })
+            .collect();
+        let gaps: Vec<f64> = placed
+            .iter()
+            .filter_map(|p| p.nearest_dot_mm)
+            .filter(|d| d.is_finite())
+            .collect();
+        let cv = |v: &[f64]| mean_sd(v).and_then(|(m, sd)| (m > 0.0).then(|| sd / m));
+        Self {
+            size_cv: cv(&radii),
+            shade_sd: mean_sd(&shades).map(|(_, sd)| sd),
+            spacing_cv: cv(&gaps),
+        }
+    }
+}
+
+/// `max` points at or under `full`, none at or over `none`, linear between; none unmeasured.
+fn linear_points(value: Option<f64>, full: f64, none: f64, max: f64) -> f64 {
+    value.map_or(0.0, |v| max * ((none - v) / (none - full)).clamp(0.0, 1.0))
+}
 
 /// The session's grade with its rubric.
 #[derive(Debug, Clone, Serialize)]
@@ -389,12 +484,40 @@ pub struct GradePart {
 }
 
 impl Grade {
-    /// The rubric: on plan 40 x the on-plan share; spacing 30 minus 2 per minor, 5 per major
-    /// and 10 per severe violation (not below 0); density goal 30 x the zones' mean share of
-    /// their target reached (capped at 1 per zone; 0 without zones in view).
-    pub fn score(on_plan_share: f64, violations: &[Violation], zones: &[ZoneReport]) -> Self {
-        let [(plan_name, plan_max), (spacing_name, spacing_max), (goal_name, goal_max)] =
+    /// The rubric: on plan 35 x the on-plan share; spacing violations 25 minus 2 per minor, 5
+    /// per major and 10 per severe violation (not below 0); dot size, dot shade and spacing
+    /// evenness 5 each ([`SIZE_CV_FULL`], [`SHADE_SD_FULL`], [`SPACING_CV_FULL`]; none when
+    /// not measured); pace 5 ([`PACE_FULL_PER_MIN`]); density goal 20 x the zones' mean share
+    /// of their target reached (capped at 1 per zone; 0 without zones in view).
+    pub fn score(
+        on_plan_share: f64,
+        violations: &[Violation],
+        consistency: &Consistency,
+        dots_per_minute: f64,
+        zones: &[ZoneReport],
+    ) -> Self {
+        let [(plan_name, plan_max), (spacing_name, spacing_max), (size_name, size_max), (shade_name, shade_max), (even_name, even_max), (pace_name, pace_max), (goal_name, goal_max)] =
             GRADE_POINTS;
+        let size = linear_points(consistency.size_cv, SIZE_CV_FULL, SIZE_CV_NONE, size_max);
+        let shade = linear_points(
+            consistency.shade_sd,
+            SHADE_SD_FULL,
+            SHADE_SD_NONE,
+            shade_max,
+        );
+        let even = linear_points(
+            consistency.spacing_cv,
+            SPACING_CV_FULL,
+            SPACING_CV_NONE,
+            even_max,
+        );
+        let [lo, hi] = PACE_FULL_PER_MIN;
+        let pace = pace_max
+            * if dots_per_minute < lo {
+                (dots_per_minute / lo).max(0.0)
+            } else {
+                (1.0 - (dots_per_minute - hi) / hi).clamp(0.0, 1.0)
+            };
         let plan = plan_max * on_plan_share;
         let penalty: f64 = violations.iter().map(|v| v.severity.penalty()).sum();
         let spacing = (spacing_max - penalty).max(0.0);
@@ -408,7 +531,7 @@ impl Grade {
         } else {
             goal_max * reached.iter().sum::<f64>() / reached.len() as f64
         };
-        let points = plan + spacing + goal;
+        let points = plan + spacing + size + shade + even + pace + goal;
         let letter = match points {
             p if p >= 90.0 => 'A',
             p if p >= 80.0 => 'B',
@@ -428,6 +551,10 @@ impl Grade {
             rubric: vec![
                 part(plan_name, plan, plan_max, format!("{plan_max:.0} x share of placed dots within {ON_PLAN_MM} mm of a recommendation")),
                 part(spacing_name, spacing, spacing_max, format!("{spacing_max:.0} minus 2 per minor, 5 per major, 10 per severe spacing violation")),
+                part(size_name, size, size_max, format!("{size_max:.0} when the radii vary by at most {:.0}% (sd / mean), none from {:.0}%", 100.0 * SIZE_CV_FULL, 100.0 * SIZE_CV_NONE)),
+                part(shade_name, shade, shade_max, format!("{shade_max:.0} when the darkness varies by at most {SHADE_SD_FULL} (sd, 0 skin to 1 black), none from {SHADE_SD_NONE}")),
+                part(even_name, even, even_max, format!("{even_max:.0} when the distance to the nearest dot varies by at most {:.0}% (sd / mean), none from {:.0}%", 100.0 * SPACING_CV_FULL, 100.0 * SPACING_CV_NONE)),
+                part(pace_name, pace, pace_max, format!("{pace_max:.0} at {lo:.0}-{hi:.0} dots a minute, in proportion below, less above (none at {:.0})", 2.0 * hi)),
                 part(goal_name, goal, goal_max, format!("{goal_max:.0} x mean share of each zone's target density reached (at most 1 per zone)")),
             ],
         }
@@ -492,6 +619,8 @@ pub struct Report {
     pub session_number: Option<String>,
     /// The grade with its rubric.
     pub grade: Grade,
+    /// How alike the placed dots are (size, shade, spacing).
+    pub consistency: Consistency,
     /// The source it was recorded from.
     pub source: String,
     /// The model live perception used.
@@ -527,7 +656,7 @@ pub struct Report {
 impl Report {
     /// Scores a recording.
     pub fn from_recording(rec: &Recording) -> Self {
-        let map = SkinMap::from_recording(rec, None);
+        let map = SkinMap::from_recording(rec, Some(SHADE_EVERY));
         Self::from_parts(rec, &map)
     }
 
@@ -570,6 +699,12 @@ impl Report {
             .last()
             .map_or_else(Design::default, |f| rec.design_at(f.seq));
         let zones = zone_reports(map, &design, placed);
+        let dots_per_minute = if duration_s > 0.0 {
+            placed.len() as f64 * 60.0 / duration_s
+        } else {
+            0.0
+        };
+        let consistency = Consistency::of(placed, map);
         let on_plan_share = if placed.is_empty() {
             0.0
         } else {
@@ -581,7 +716,14 @@ impl Report {
             client: rec.session_field("client"),
             date: rec.session_field("date").unwrap_or_else(|| rec.info.date()),
             session_number: rec.session_field("session_number"),
-            grade: Grade::score(on_plan_share, &spacing_violations, &zones),
+            grade: Grade::score(
+                on_plan_share,
+                &spacing_violations,
+                &consistency,
+                dots_per_minute,
+                &zones,
+            ),
+            consistency,
             source: rec.info.source.clone(),
             model: rec.info.model.clone(),
             duration_s,
@@ -593,11 +735,7 @@ impl Report {
             on_plan_share,
             without_plan,
             median_offset_mm: offsets.get(offsets.len() / 2).copied(),
-            dots_per_minute: if duration_s > 0.0 {
-                placed.len() as f64 * 60.0 / duration_s
-            } else {
-                0.0
-            },
+            dots_per_minute,
             spacing_violations,
             zones,
             design,
@@ -685,6 +823,21 @@ impl Report {
             );
         }
         h.push_str("</table><p>A from 90, B from 80, C from 70, D from 60.</p>");
+        let measured = |v: Option<f64>, pct: bool| match v {
+            Some(v) if pct => format!("{:.0}%", 100.0 * v),
+            Some(v) => format!("{v:.3}"),
+            None => "not measured (under 2 dots)".to_string(),
+        };
+        let _ = write!(
+            h,
+            "<h2>Consistency</h2><table><tr><th>what</th><th>spread</th></tr>\
+             <tr><td>dot size (radius, sd / mean)</td><td>{}</td></tr>\
+             <tr><td>dot shade (darkness, sd)</td><td>{}</td></tr>\
+             <tr><td>distance to the nearest dot when placed (sd / mean)</td><td>{}</td></tr></table>",
+            measured(self.consistency.size_cv, true),
+            measured(self.consistency.shade_sd, false),
+            measured(self.consistency.spacing_cv, true)
+        );
         if !self.spacing_violations.is_empty() {
             h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
             for v in &self.spacing_violations {

@@ -580,17 +580,31 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
         ]
     );
     assert!((r.spacing_violations[1].short_by_mm - 0.4).abs() < 1e-12);
-    // The grade: on plan 40 x 0.7 = 28; spacing 30 - 5 - 10 = 15; density goal 30 (125% of
-    // the target, capped at 100%): 73, a C.
-    let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
+    // Consistency: every radius 0.25 mm (cv 0); the frames here are 16 px grey squares, so
+    // no dot's darkness is measured; distances to the nearest dot 0.9 (x7), 0.55, 0.3, 1.0:
+    // mean 0.815, sd sqrt(0.42025 / 10) = 0.20500, cv 0.25153.
+    let c = r.consistency;
+    assert_eq!(c.size_cv, Some(0.0));
+    assert_eq!(c.shade_sd, None);
+    let spacing_cv = (0.42025f64 / 10.0).sqrt() / 0.815;
     assert!(
-        (parts[0] - 28.0).abs() < 1e-9
-            && (parts[1] - 15.0).abs() < 1e-9
-            && (parts[2] - 30.0).abs() < 1e-9,
-        "{parts:?}"
+        (c.spacing_cv.ok_or("no spacing cv")? - spacing_cv).abs() < 1e-9,
+        "{c:?}"
     );
-    assert!((r.grade.points - 73.0).abs() < 1e-9);
-    assert_eq!(r.grade.letter, 'C');
+    // The grade: on plan 35 x 0.7 = 24.5; violations 25 - 5 - 10 = 10; size 5; shade 0 (not
+    // measured); evenness 5 x (0.60 - 0.25153) / 0.35 = 4.978; pace 200 a minute, over 120:
+    // 5 x (1 - 80 / 120) = 1.667; density goal 20 (125% of the target, capped at 100%):
+    // 66.14, a D.
+    let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
+    let even = 5.0 * (0.60 - spacing_cv) / 0.35;
+    let want = [24.5, 10.0, 5.0, 0.0, even, 5.0 / 3.0, 20.0];
+    assert_eq!(parts.len(), want.len(), "{parts:?}");
+    for (got, want) in parts.iter().zip(want) {
+        assert!((got - want).abs() < 1e-9, "{parts:?}");
+    }
+    assert!((r.grade.points - want.iter().sum::<f64>()).abs() < 1e-9);
+    assert!((r.grade.points - 66.14).abs() < 0.01, "{}", r.grade.points);
+    assert_eq!(r.grade.letter, 'D');
     assert!(
         (r.dots_per_minute - 200.0).abs() < 1e-6,
         "{}",
@@ -893,6 +907,13 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     }
     assert_eq!(r.on_plan, paired.iter().filter(|(_, t)| t.on_plan).count());
     assert!((r.dots_per_minute - paired.len() as f64 * 60.0 / r.duration_s).abs() < 1e-9);
+    // The needle's dots are 0.20-0.28 mm in radius and 0.75-0.90 dark, uniformly (radius cv
+    // 0.10, darkness sd 0.04): the report measures both from the recording.
+    let c = r.consistency;
+    eprintln!("consistency: {c:?}");
+    let (size_cv, shade_sd) = (c.size_cv.ok_or("size")?, c.shade_sd.ok_or("shade")?);
+    assert!((0.03..0.3).contains(&size_cv), "{c:?}");
+    assert!((0.0..0.2).contains(&shade_sd), "{c:?}");
     Ok(())
 }
 
