@@ -839,12 +839,13 @@ impl Report {
             measured(self.consistency.spacing_cv, true)
         );
         if !self.spacing_violations.is_empty() {
-            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
+            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
             for v in &self.spacing_violations {
                 let _ = write!(
                     h,
-                    "<tr><td>{:.1} s</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td></tr>",
+                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td></tr>",
                     v.t_s,
+                    v.seq,
                     v.in_skin_mm[0],
                     v.in_skin_mm[1],
                     v.nearest_dot_mm,
@@ -887,17 +888,6 @@ impl Report {
                 esc(&z.name),
                 base64::engine::general_purpose::STANDARD.encode(&z.picture_png)
             );
-        }
-        if !self.spacing_violations.is_empty() {
-            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (mm)</th><th>nearest dot</th><th>minimum</th></tr>");
-            for v in &self.spacing_violations {
-                let _ = write!(
-                    h,
-                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td></tr>",
-                    v.t_s, v.seq, v.in_skin_mm[0], v.in_skin_mm[1], v.nearest_dot_mm, v.min_spacing_mm
-                );
-            }
-            h.push_str("</table>");
         }
         let _ = write!(
             h,

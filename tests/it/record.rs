@@ -638,7 +638,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
 fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -> TestResult {
     let file = recorded_file()?;
     let dir = tempfile::tempdir()?;
-    for name in ["r.html", "r.json", "c.json"] {
+    for name in ["r.html", "r.json", "c.json", "c.html"] {
         let out = dir.path().join(name);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stipple"));
         cmd.arg("replay").arg(&file).arg("--report").arg(&out);
@@ -652,7 +652,12 @@ fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -
             String::from_utf8_lossy(&o.stderr)
         );
         let text = std::fs::read_to_string(&out)?;
-        if name.ends_with(".html") {
+        if name == "c.html" {
+            // Both sessions' dates, and what "not found" means.
+            let date = Recording::open(&file)?.info.date();
+            assert_eq!(text.matches(&format!("({date})")).count(), 2, "{date}");
+            assert!(text.contains("\"Not found\": an earlier pigment dot"));
+        } else if name.ends_with(".html") {
             assert!(text.contains("<h1>Session report</h1>"));
         } else {
             let v: serde_json::Value = serde_json::from_str(&text)?;
@@ -661,6 +666,10 @@ fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -
                 assert_eq!(v["matched"], v["old_pigment_dots"], "{v}");
                 assert_eq!(v["faded"].as_array().map(Vec::len), Some(0));
                 assert_eq!(v["spread"].as_array().map(Vec::len), Some(0));
+                assert!(
+                    v["old_date"] == v["new_date"] && v["old_date"].is_string(),
+                    "{v}"
+                );
             } else {
                 assert!(v["dots_placed"].is_u64() && v["zones"].is_array(), "{v}");
             }
