@@ -578,6 +578,61 @@ pub struct Violation {
     pub short_by_mm: f64,
     /// How bad.
     pub severity: Severity,
+    /// The picture around it, PNG (see [`violation_crop`]); empty when the frame could not be
+    /// read or the dot was off it.
+    #[serde(skip)]
+    pub crop_png: Vec<u8>,
+}
+
+/// Side of a violation's crop on the skin (mm) and in the report (px).
+pub const CROP_MM: f64 = 3.0;
+/// See [`CROP_MM`].
+pub const CROP_PX: u32 = 240;
+/// Most violations given a crop (each decodes one frame).
+pub const MAX_CROPS: usize = 60;
+
+/// The recorded picture around a violation: [`CROP_MM`] of skin around the new dot, enlarged to
+/// [`CROP_PX`], with a red ring at the minimum spacing around it (the neighbour inside it is the
+/// violation) and a 1 mm scale bar in the lower left corner (white on black).
+pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
+    let i = rec.frames.partition_point(|f| f.seq < v.seq);
+    let f = rec.frames.get(i)?;
+    let image_from_skin = skin_from_image(f)?.inverse();
+    let image = super::decode_jpeg(f.seq, &f.jpeg).ok()?;
+    let ppm = image_from_skin.scale();
+    let c = image_from_skin.apply(v.in_skin_mm);
+    let half = CROP_MM / 2.0 * ppm;
+    let (x0, y0) = ((c[0] - half).round(), (c[1] - half).round());
+    let side = (2.0 * half).round().max(1.0);
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    if !(x0 >= 0.0 && y0 >= 0.0 && x0 + side <= w && y0 + side <= h) {
+        return None;
+    }
+    let crop = image::imageops::crop_imm(&image, x0 as u32, y0 as u32, side as u32, side as u32)
+        .to_image();
+    let mut big = image::imageops::resize(&crop, CROP_PX, CROP_PX, image::imageops::Triangle);
+    let k = f64::from(CROP_PX) / side;
+    let centre = (
+        ((c[0] - x0) * k).round() as i32,
+        ((c[1] - y0) * k).round() as i32,
+    );
+    let ring = (v.min_spacing_mm * ppm * k).round() as i32;
+    for r in [ring, ring + 1] {
+        imageproc::drawing::draw_hollow_circle_mut(&mut big, centre, r, Rgb([230, 30, 30]));
+    }
+    let bar = (ppm * k).round() as u32;
+    let y = CROP_PX - 14;
+    imageproc::drawing::draw_filled_rect_mut(
+        &mut big,
+        imageproc::rect::Rect::at(8, y as i32 - 2).of_size(bar + 4, 8),
+        Rgb([0, 0, 0]),
+    );
+    imageproc::drawing::draw_filled_rect_mut(
+        &mut big,
+        imageproc::rect::Rect::at(10, y as i32).of_size(bar, 4),
+        Rgb([255, 255, 255]),
+    );
+    png(&big)
 }
 
 /// Density reached in one zone.
@@ -690,6 +745,7 @@ impl Report {
                     min_spacing_mm: p.min_spacing_mm,
                     short_by_mm: p.min_spacing_mm - d,
                     severity: Severity::of(d, p.min_spacing_mm),
+                    crop_png: Vec::new(),
                 })
             })
             .collect();
@@ -705,6 +761,10 @@ impl Report {
             0.0
         };
         let consistency = Consistency::of(placed, map);
+        let mut spacing_violations = spacing_violations;
+        for v in spacing_violations.iter_mut().take(MAX_CROPS) {
+            v.crop_png = violation_crop(rec, v).unwrap_or_default();
+        }
         let on_plan_share = if placed.is_empty() {
             0.0
         } else {
@@ -839,11 +899,11 @@ impl Report {
             measured(self.consistency.spacing_cv, true)
         );
         if !self.spacing_violations.is_empty() {
-            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
+            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th><th>picture (ring: minimum spacing; bar: 1 mm)</th></tr>");
             for v in &self.spacing_violations {
                 let _ = write!(
                     h,
-                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td></tr>",
+                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td><td>{}</td></tr>",
                     v.t_s,
                     v.seq,
                     v.in_skin_mm[0],
@@ -852,7 +912,16 @@ impl Report {
                     v.min_spacing_mm,
                     v.short_by_mm,
                     if v.severity == Severity::Minor { "warn" } else { "bad" },
-                    v.severity
+                    v.severity,
+                    if v.crop_png.is_empty() {
+                        "not in the recorded picture".to_string()
+                    } else {
+                        format!(
+                            "<img class=\"crop\" alt=\"the skin around the violation at {:.1} s\" src=\"data:image/png;base64,{}\">",
+                            v.t_s,
+                            base64::engine::general_purpose::STANDARD.encode(&v.crop_png)
+                        )
+                    }
                 );
             }
             h.push_str("</table>");
@@ -907,7 +976,8 @@ h1{margin-bottom:0}.sub{color:#666}.cards{display:flex;gap:1em;flex-wrap:wrap;ma
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #eee;padding:.35em .5em;text-align:left}\
 .bar{display:inline-block;width:120px;height:10px;background:#eee;border-radius:5px;vertical-align:middle}\
 .bar div{height:10px;border-radius:5px}.bar .good{background:#3a3}.bar .warn{background:#d80}td.bad{color:#c00;font-weight:bold}td.warn{color:#b60}\
-figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}</style>";
+figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}\
+img.crop{width:120px;height:120px;image-rendering:auto}</style>";
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {

@@ -413,6 +413,22 @@ fn jpeg() -> Vec<u8> {
     out
 }
 
+/// A 640x360 frame of skin with every detection drawn as an equally dark disc, as JPEG.
+fn dotted_jpeg(dots: &[Detection]) -> Vec<u8> {
+    let mut img = image::RgbImage::from_pixel(640, 360, image::Rgb([200, 170, 150]));
+    for d in dots {
+        imageproc::drawing::draw_filled_circle_mut(
+            &mut img,
+            (d.x as i32, d.y as i32),
+            d.radius as i32,
+            image::Rgb([60, 50, 45]),
+        );
+    }
+    let mut out = Vec::new();
+    let _ = stipple::server::jpeg::encode_jpeg(&img, 90, &mut out);
+    out
+}
+
 #[test]
 fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     // A still head: skin = image / 20 px/mm + (3, 2) mm. Dots on a 1 mm grid at .5 mm: 100
@@ -489,6 +505,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     let mut recorder = Recorder::create(&file, info(), None)?;
     let t0 = Instant::now();
     let frames = 91u64; // 3 s at 30 fps
+    let picture = dotted_jpeg(&grid);
     for seq in 0..frames {
         let overlay = OverlayMsg {
             seq,
@@ -512,7 +529,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
         let rec = FrameRecord {
             seq,
             captured_at: t0 + Duration::from_secs_f64(seq as f64 / 30.0),
-            jpeg: jpeg().into(),
+            jpeg: picture.clone().into(),
             overlay_json: serde_json::to_string(&overlay)?.into(),
             overlay,
             detections: DetectionsMsg {
@@ -580,31 +597,50 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
         ]
     );
     assert!((r.spacing_violations[1].short_by_mm - 0.4).abs() < 1e-12);
-    // Consistency: every radius 0.25 mm (cv 0); the frames here are 16 px grey squares, so
-    // no dot's darkness is measured; distances to the nearest dot 0.9 (x7), 0.55, 0.3, 1.0:
-    // mean 0.815, sd sqrt(0.42025 / 10) = 0.20500, cv 0.25153.
+    // Consistency: every radius 0.25 mm (cv 0); every dot drawn equally dark (sd under 0.05:
+    // JPEG only); distances to the nearest dot 0.9 (x7), 0.55, 0.3, 1.0: mean 0.815, sd
+    // sqrt(0.42025 / 10) = 0.20500, cv 0.25153.
     let c = r.consistency;
     assert_eq!(c.size_cv, Some(0.0));
-    assert_eq!(c.shade_sd, None);
+    assert!(c.shade_sd.is_some_and(|sd| sd < 0.05), "{c:?}");
     let spacing_cv = (0.42025f64 / 10.0).sqrt() / 0.815;
     assert!(
         (c.spacing_cv.ok_or("no spacing cv")? - spacing_cv).abs() < 1e-9,
         "{c:?}"
     );
-    // The grade: on plan 35 x 0.7 = 24.5; violations 25 - 5 - 10 = 10; size 5; shade 0 (not
-    // measured); evenness 5 x (0.60 - 0.25153) / 0.35 = 4.978; pace 200 a minute, over 120:
+    // The grade: on plan 35 x 0.7 = 24.5; violations 25 - 5 - 10 = 10; size 5; shade 5;
+    // evenness 5 x (0.60 - 0.25153) / 0.35 = 4.978; pace 200 a minute, over 120:
     // 5 x (1 - 80 / 120) = 1.667; density goal 20 (125% of the target, capped at 100%):
-    // 66.14, a D.
+    // 71.14, a C.
     let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
     let even = 5.0 * (0.60 - spacing_cv) / 0.35;
-    let want = [24.5, 10.0, 5.0, 0.0, even, 5.0 / 3.0, 20.0];
+    let want = [24.5, 10.0, 5.0, 5.0, even, 5.0 / 3.0, 20.0];
     assert_eq!(parts.len(), want.len(), "{parts:?}");
     for (got, want) in parts.iter().zip(want) {
         assert!((got - want).abs() < 1e-9, "{parts:?}");
     }
     assert!((r.grade.points - want.iter().sum::<f64>()).abs() < 1e-9);
-    assert!((r.grade.points - 66.14).abs() < 0.01, "{}", r.grade.points);
-    assert_eq!(r.grade.letter, 'D');
+    assert!((r.grade.points - 71.14).abs() < 0.01, "{}", r.grade.points);
+    assert_eq!(r.grade.letter, 'C');
+    // Each violation with the picture around it: 240 px for 3 mm, the red ring of the minimum
+    // spacing about the new dot, and the neighbour's dark disc inside the ring.
+    for v in &r.spacing_violations {
+        let crop = image::load_from_memory(&v.crop_png)?.to_rgb8();
+        assert_eq!(crop.dimensions(), (report::CROP_PX, report::CROP_PX));
+        let px_per_mm = f64::from(report::CROP_PX) / report::CROP_MM;
+        let ring_px = v.min_spacing_mm * px_per_mm;
+        let c = f64::from(report::CROP_PX) / 2.0;
+        let on_ring = crop
+            .enumerate_pixels()
+            .filter(|(x, y, p)| {
+                let r = (f64::from(*x) - c).hypot(f64::from(*y) - c);
+                p.0 == [230, 30, 30] && (r - ring_px).abs() < 3.0
+            })
+            .count();
+        assert!(on_ring > 100, "{on_ring} ring pixels at seq {}", v.seq);
+        // The grid dot at the placed spot is dark at the crop's centre.
+        assert!(crop.get_pixel(c as u32, c as u32)[0] < 120);
+    }
     assert!(
         (r.dots_per_minute - 200.0).abs() < 1e-6,
         "{}",
