@@ -181,18 +181,17 @@ pub fn plan_image(
         .filter(|(_, (&dropped, _))| !dropped)
         .map(|((d, &shade), (_, &trusted))| {
             let (x_mm, y_mm) = plane.to_mm(d.x, d.y);
-            (x_mm, y_mm, d, shade, trusted)
-        })
-        .map(|(x_mm, y_mm, d, shade, trusted)| ExistingDot {
-            x_mm,
-            y_mm,
-            radius_mm: d.radius / px_per_mm,
-            kind: match d.kind {
-                _ if !trusted => ExistingKind::Uncertain,
-                DotKind::Follicle => ExistingKind::Follicle,
-                DotKind::Pigment => ExistingKind::Pigment,
-            },
-            shade: Some(shade),
+            ExistingDot {
+                x_mm,
+                y_mm,
+                radius_mm: d.radius / px_per_mm,
+                kind: match d.kind {
+                    _ if !trusted => ExistingKind::Uncertain,
+                    DotKind::Follicle => ExistingKind::Follicle,
+                    DotKind::Pigment => ExistingKind::Pigment,
+                },
+                shade: Some(shade),
+            }
         })
         .collect();
     existing.extend(analysis.suspected.iter().copied());
@@ -251,14 +250,16 @@ pub fn plan_image(
     let recommendations = plan
         .recommendations
         .iter()
-        .map(|r| (plane.to_px(r.x_mm, r.y_mm), r))
-        .map(|((x, y), r)| RecommendationPx {
-            x,
-            y,
-            radius_mm: r.radius_mm,
-            shade: r.shade,
-            order: r.order,
-            zone: r.zone.clone(),
+        .map(|r| {
+            let (x, y) = plane.to_px(r.x_mm, r.y_mm);
+            RecommendationPx {
+                x,
+                y,
+                radius_mm: r.radius_mm,
+                shade: r.shade,
+                order: r.order,
+                zone: r.zone.clone(),
+            }
         })
         .collect();
     Ok(ImagePlan {
