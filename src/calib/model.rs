@@ -258,8 +258,8 @@ impl Calibration {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneMap {
     px_per_mm: f64,
-    /// The lens, when it distorts at all.
-    lens: Option<(Intrinsics, Distortion)>,
+    /// The calibration, when its lens distorts at all.
+    lens: Option<Box<Calibration>>,
 }
 
 impl From<f64> for PlaneMap {
@@ -283,7 +283,7 @@ impl PlaneMap {
         let distorts = [d.k1, d.k2, d.p1, d.p2, d.k3].iter().any(|&c| c != 0.0);
         Self {
             px_per_mm: calib.px_per_mm,
-            lens: distorts.then_some((calib.intrinsics, d)),
+            lens: distorts.then(|| Box::new(calib.clone())),
         }
     }
 
@@ -301,9 +301,9 @@ impl PlaneMap {
     /// `[i, i + 1)`; the intrinsics (OpenCV's) put its centre at `i`: half a pixel between.
     pub fn to_mm(&self, x: f64, y: f64) -> (f64, f64) {
         let (u, v) = match &self.lens {
-            Some((k, d)) => {
-                let (xn, yn) = d.undistort((x - 0.5 - k.cx) / k.fx, (y - 0.5 - k.cy) / k.fy);
-                (k.fx * xn + k.cx + 0.5, k.fy * yn + k.cy + 0.5)
+            Some(c) => {
+                let (u, v) = c.undistort_point(x - 0.5, y - 0.5);
+                (u + 0.5, v + 0.5)
             }
             None => (x, y),
         };
@@ -315,9 +315,9 @@ impl PlaneMap {
     pub fn to_px(&self, x_mm: f64, y_mm: f64) -> (f64, f64) {
         let (u, v) = (x_mm * self.px_per_mm, y_mm * self.px_per_mm);
         match &self.lens {
-            Some((k, d)) => {
-                let (xd, yd) = d.distort((u - 0.5 - k.cx) / k.fx, (v - 0.5 - k.cy) / k.fy);
-                (k.fx * xd + k.cx + 0.5, k.fy * yd + k.cy + 0.5)
+            Some(c) => {
+                let (x, y) = c.redistort_point(u - 0.5, v - 0.5);
+                (x + 0.5, y + 0.5)
             }
             None => (u, v),
         }
