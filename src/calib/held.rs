@@ -8,6 +8,11 @@
 //! render takes tens of milliseconds, so frames are rendered ahead, one pose at a time, and each
 //! is shown for as many frame periods as it lasts; the frame rate never waits for the renderer
 //! (if a render is late, the held frame is simply shown longer).
+//!
+//! Every [`PLANE_EVERY`]-th pose the board lies on the scalp instead
+//! ([`BoardRenderer::plane_pose`]: square-on at the working plane, where the true camera's px/mm
+//! holds) and stays there [`PLANE_HOLD_S`], longer than calibration mode's
+//! [`crate::calib::service::PLANE_STILL_S`], as an artist lays it down for the page's last step.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -31,6 +36,10 @@ pub const HELD_BOARD: BoardSpec = BoardSpec {
 };
 /// How long the board is held still at each pose, seconds.
 pub const HOLD_S: f64 = 1.2;
+/// Every this many poses, the board lies on the scalp (the working plane).
+pub const PLANE_EVERY: usize = 6;
+/// How long the board lies on the scalp, seconds.
+pub const PLANE_HOLD_S: f64 = 3.5;
 /// Motion-blurred frames between two poses.
 pub const MOVE_FRAMES: usize = 2;
 /// Each in-between frame is shown this many frame periods.
@@ -77,6 +86,7 @@ impl HeldBoard {
         let camera = render::reference_camera_for(config.width, config.height);
         let (tx, rx) = sync_channel::<Shot>(2);
         let hold = ((HOLD_S * config.fps).round() as u32).max(1);
+        let plane_hold = ((PLANE_HOLD_S * config.fps).round() as u32).max(1);
         let renderer = {
             let camera = camera.clone();
             std::thread::Builder::new()
@@ -86,7 +96,12 @@ impl HeldBoard {
                     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xB0A2D);
                     let mut from: Option<Isometry3<f64>> = None;
                     for index in 0.. {
-                        let to = renderer.random_view_pose(&mut rng, index);
+                        let on_scalp = index % PLANE_EVERY == PLANE_EVERY - 1;
+                        let to = if on_scalp {
+                            renderer.plane_pose(&mut rng)
+                        } else {
+                            renderer.random_view_pose(&mut rng, index)
+                        };
                         // One light and noise level per pose, so that only the board moves.
                         let light_seed = rng.gen::<u64>();
                         let conditions = RenderConditions {
@@ -106,7 +121,7 @@ impl HeldBoard {
                                 shots.push((pose, moving, MOVE_FRAME_PERIODS));
                             }
                         }
-                        shots.push((to, conditions, hold));
+                        shots.push((to, conditions, if on_scalp { plane_hold } else { hold }));
                         for (pose, cond, periods) in shots {
                             let mut light = ChaCha8Rng::seed_from_u64(light_seed);
                             let view = renderer.render(&pose, cond, &mut light);

@@ -263,11 +263,19 @@ impl LiveCalibrator {
     /// # Errors
     /// As [`calibrate_corners`] (e.g. fewer than 3 views).
     pub fn finish(self) -> Result<Calibration, CalibError> {
+        self.finish_report().map(|r| r.calibration)
+    }
+
+    /// As [`LiveCalibrator::finish`], with the views' report (tilts, distances, scales).
+    ///
+    /// # Errors
+    /// As [`calibrate_corners`].
+    pub fn finish_report(self) -> Result<CalibrationReport, CalibError> {
         match self.last {
             Some(report) if report.views.len() + report.rejected.len() == self.views.len() => {
-                Ok(report.calibration)
+                Ok(report)
             }
-            _ => calibrate_corners(&self.views, &self.spec).map(|r| r.calibration),
+            _ => calibrate_corners(&self.views, &self.spec),
         }
     }
 }

@@ -165,6 +165,51 @@ impl BoardRenderer {
         self.random_pose(rng, index % 9)
     }
 
+    /// A pose of the board lying on the scalp, the working plane: square-on at the depth where
+    /// the camera's `px_per_mm` holds (`sqrt(fx fy) / px_per_mm` mm), its centre within a tenth
+    /// of the image of the principal point, turned up to 20 degrees in its plane, the paper
+    /// inside the image. Its px/mm at the board centre is the camera's `px_per_mm`.
+    pub fn plane_pose(&self, rng: &mut ChaCha8Rng) -> Isometry3<f64> {
+        let s = self.board.square_mm;
+        let centre = Vector3::new(
+            (self.board.inner_cols as f64 - 1.0) * s / 2.0,
+            (self.board.inner_rows as f64 - 1.0) * s / 2.0,
+            0.0,
+        );
+        let (w, h) = (
+            f64::from(self.camera.image_width),
+            f64::from(self.camera.image_height),
+        );
+        let k = self.camera.intrinsics;
+        let z = (k.fx * k.fy).sqrt() / self.camera.px_per_mm;
+        let outline = self.outline(1.0);
+        let mut pose = Isometry3::identity();
+        for _ in 0..POSE_TRIES {
+            let rotation = UnitQuaternion::from_axis_angle(
+                &Vector3::z_axis(),
+                rng.gen_range(-20f64..20.0).to_radians(),
+            );
+            // The board centre lies on the ray through (u, v): undistorted pixels, the lens's
+            // own offset is the renderer's business.
+            let (u, v) = (
+                k.cx + rng.gen_range(-0.1..0.1) * w,
+                k.cy + rng.gen_range(-0.1..0.1) * h,
+            );
+            let at = Vector3::new((u - k.cx) / k.fx * z, (v - k.cy) / k.fy * z, z);
+            // Square-on: the board's normal along the optical axis, whatever the offset.
+            pose = Isometry3::from_parts(Translation3::from(at - rotation * centre), rotation);
+            let inside = outline.iter().all(|p| {
+                let q = pose * p;
+                let (pu, pv) = self.camera.project([q.x, q.y, q.z]);
+                pu > 2.0 && pv > 2.0 && pu < w - 3.0 && pv < h - 3.0
+            });
+            if inside {
+                break;
+            }
+        }
+        pose
+    }
+
     /// Renders view number `index` at a random pose and random conditions. Views are spread
     /// over the image like an artist is told to: view `i` aims the board at cell `i mod 9` of a
     /// 3x3 grid of the image (jittered), so a set of views covers the corners too.

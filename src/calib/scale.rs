@@ -235,10 +235,10 @@ pub fn verdict(report: &CalibrationReport, scale: Option<&ScaleEstimate>) -> Ver
     }
     match scale {
         None => todo.push(
-            "px/mm unknown: lay the board flat on the scalp, take one picture and pass it with --plane".to_owned(),
+            "px/mm unknown: lay the board flat on the scalp, take one picture and pass it with --plane (live: 'Board on the scalp')".to_owned(),
         ),
         Some(s) if s.source == ScaleSource::LeastTiltedView => todo.push(format!(
-            "px/mm is not measured at the skin: {:.2} px/mm comes from calibration view {} ({:.0} mm away), and the views range over ±{:.0}%; lay the board flat on the scalp and pass that picture with --plane",
+            "px/mm is not measured at the skin: {:.2} px/mm comes from calibration view {} ({:.0} mm away), and the views range over ±{:.0}%; lay the board flat on the scalp and pass that picture with --plane (live: 'Board on the scalp')",
             s.px_per_mm,
             s.view,
             s.working_distance_mm,

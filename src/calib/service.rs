@@ -15,6 +15,12 @@
 //! motion-blurred) and differs from every kept view (by [`NOVEL_FRACTION`]), up to
 //! [`MAX_VIEWS`]. Saving is refused, with what is missing, until
 //! [`LiveCalibrator::is_ready`].
+//!
+//! The last step is a view of the board lying on the scalp, the working plane
+//! ([`LiveCalibration::take_plane`], the page's "Board on the scalp"): the next board held still
+//! for [`PLANE_STILL_S`] is taken as that view (not as a calibration view), and px/mm at the
+//! skin is measured on it ([`plane_scale`]). Saving without it is refused unless asked for
+//! px/mm from the calibration views, as `stipple calibrate --px-per-mm-from-views` does.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::board::{detect_board, BoardSpec};
+use super::board::{detect_board, BoardCorners, BoardSpec};
 use super::live::{LiveCalibrator, LiveStatus, COVERAGE_COLS, COVERAGE_ROWS, TILT_DIRECTIONS};
 use super::model::{Calibration, Distortion, Intrinsics};
+use super::scale::{plane_scale, verdict, views_scale, ScaleEstimate, Verdict};
 use super::CalibError;
 use crate::frame::Frame;
 use crate::mailbox::Mailbox;
@@ -47,6 +54,10 @@ pub const STILL_FRACTION: f64 = 0.003;
 /// A still view is kept when its outer corners are at least this fraction of the image width
 /// (mean) from those of every kept view.
 pub const NOVEL_FRACTION: f64 = 0.03;
+/// In the working-plane step, the board must lie still this long before its view is taken:
+/// longer than a calibration view is held, so that a board still held up in the air is not
+/// mistaken for one lying on the scalp.
+pub const PLANE_STILL_S: f64 = 2.0;
 /// How long the worker waits for a frame before it checks for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -92,6 +103,13 @@ pub struct CalibSnapshot {
     pub frames_checked: u64,
     /// Where the last calibration was saved, if any.
     pub saved_to: Option<String>,
+    /// Whether the working-plane step is waiting for the board to lie still on the scalp.
+    pub plane_step: bool,
+    /// px/mm at the skin, its uncertainty and the working distance: from the working-plane
+    /// view once taken (with the running calibration), else the calibration views' stand-in.
+    pub scale: Option<ScaleEstimate>,
+    /// Whether the running calibration is good enough for SMP, and what to do next.
+    pub verdict: Option<Verdict>,
 }
 
 impl CalibSnapshot {
@@ -110,6 +128,9 @@ impl CalibSnapshot {
             last: None,
             frames_checked: 0,
             saved_to,
+            plane_step: false,
+            scale: None,
+            verdict: None,
         }
     }
 }
@@ -123,6 +144,9 @@ pub enum SaveError {
     /// Not enough data yet.
     #[error("not enough for a calibration yet: {0}")]
     NotReady(String),
+    /// No view of the board on the scalp, and px/mm from the calibration views not asked for.
+    #[error("px/mm is not measured at the skin: lay the board flat on the scalp and press 'Board on the scalp' (POST /api/calibration/plane), or save with px/mm from the calibration views ({{\"px_per_mm_from_views\": true}}), which can be off by as much as the distances the board was held at")]
+    NoPlane,
     /// The file name is not acceptable.
     #[error("bad file name {0:?}: use letters, digits, '-', '_' and '.', ending in .toml")]
     BadName(String),
@@ -138,6 +162,10 @@ pub struct Saved {
     pub path: String,
     /// What was written.
     pub calibration: Calibration,
+    /// Where its px/mm came from, with its uncertainty and the working distance.
+    pub scale: Option<ScaleEstimate>,
+    /// Whether it is good enough for SMP, and what to do next.
+    pub verdict: Verdict,
 }
 
 #[derive(Debug)]
@@ -147,6 +175,32 @@ struct Session {
     previous: Option<Vec<[f64; 2]>>,
     last: Option<LastDetection>,
     frames_checked: u64,
+    /// The working-plane step: `Some` while waiting, with when the board last started to lie
+    /// still.
+    plane_step: Option<Option<Instant>>,
+    /// The view of the board on the scalp, once taken.
+    plane: Option<BoardCorners>,
+}
+
+impl Session {
+    /// px/mm at the skin with the running calibration, and the verdict on it.
+    fn scale_and_verdict(&self) -> (Option<ScaleEstimate>, Option<Verdict>) {
+        let Some(report) = self.calibrator.as_ref().and_then(LiveCalibrator::report) else {
+            return (None, None);
+        };
+        let scale = match &self.plane {
+            Some(corners) => plane_scale(
+                &report.calibration,
+                corners,
+                &self.spec,
+                "the board on the scalp",
+            )
+            .ok(),
+            None => views_scale(report),
+        };
+        let v = verdict(report, scale.as_ref());
+        (scale, Some(v))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +217,7 @@ impl State {
         let snap = match &self.session {
             None => CalibSnapshot::off(self.saved_to.clone()),
             Some(s) => {
+                let (scale, verdict) = s.scale_and_verdict();
                 let estimate = s
                     .calibrator
                     .as_ref()
@@ -180,6 +235,9 @@ impl State {
                     distortion: estimate.map(|e| e.1),
                     last: s.last.clone(),
                     frames_checked: s.frames_checked,
+                    plane_step: s.plane_step.is_some(),
+                    scale,
+                    verdict,
                     ..CalibSnapshot::off(self.saved_to.clone())
                 }
             }
@@ -225,6 +283,8 @@ impl LiveCalibration {
             previous: None,
             last: None,
             frames_checked: 0,
+            plane_step: None,
+            plane: None,
         });
         st.refresh();
         self.active.store(true, Ordering::Release);
@@ -234,6 +294,20 @@ impl LiveCalibration {
             "calibration mode on"
         );
         self.snapshot_locked(&st)
+    }
+
+    /// Starts the working-plane step: the next board that lies still for [`PLANE_STILL_S`] is
+    /// taken as the view of the board on the scalp (replacing an earlier one).
+    ///
+    /// # Errors
+    /// [`SaveError::NotActive`] when calibration mode is off.
+    pub fn take_plane(&self) -> Result<Arc<CalibSnapshot>, SaveError> {
+        let mut st = self.lock();
+        let s = st.session.as_mut().ok_or(SaveError::NotActive)?;
+        s.plane_step = Some(None);
+        tracing::info!("calibration: waiting for the board on the scalp");
+        st.refresh();
+        Ok(self.snapshot_locked(&st))
     }
 
     /// Leaves calibration mode, dropping the views.
@@ -338,6 +412,9 @@ impl LiveCalibration {
             let last = match found {
                 Err(reason) => {
                     s.previous = None;
+                    if let Some(since) = s.plane_step.as_mut() {
+                        *since = None;
+                    }
                     LastDetection {
                         seq,
                         corners_in_image: Vec::new(),
@@ -354,9 +431,37 @@ impl LiveCalibration {
                         .unwrap_or(f64::INFINITY);
                     s.previous = Some(pts.clone());
                     let width = f64::from(w);
+                    let still = moved <= STILL_FRACTION * width;
+                    if let Some(since) = s.plane_step {
+                        // The working-plane step: no calibration view, only the board on the
+                        // scalp once it has lain still long enough.
+                        let now = Instant::now();
+                        let t0 = if still { since.unwrap_or(now) } else { now };
+                        let held = now.duration_since(t0).as_secs_f64();
+                        let taken = still && held >= PLANE_STILL_S;
+                        let message = if taken {
+                            s.plane = Some(corners);
+                            s.plane_step = None;
+                            "board on the scalp: view taken".to_owned()
+                        } else {
+                            s.plane_step = Some(still.then_some(t0));
+                            format!(
+                                "board on the scalp: keep it still ({:.1} s more)",
+                                PLANE_STILL_S - held
+                            )
+                        };
+                        s.last = Some(LastDetection {
+                            seq,
+                            corners_in_image: pts,
+                            kept: taken,
+                            message,
+                        });
+                        st.refresh();
+                        return board_in_view;
+                    }
                     let message = if calibrator.views().count() >= MAX_VIEWS {
                         format!("{MAX_VIEWS} views kept: enough")
-                    } else if moved > STILL_FRACTION * width {
+                    } else if !still {
                         "board found: hold it still".to_owned()
                     } else if calibrator.views().any(|v| {
                         outline_distance(&v.corners_in_image, &pts, &spec) < NOVEL_FRACTION * width
@@ -421,7 +526,7 @@ impl LiveCalibration {
     /// [`SaveError::NotActive`] / [`SaveError::NotReady`] (with what is missing) before there
     /// is enough; [`SaveError::BadName`] for a name with a path or another extension;
     /// [`SaveError::Calib`] if the solve or the write fails.
-    pub fn save(&self, name: Option<&str>) -> Result<Saved, SaveError> {
+    pub fn save(&self, name: Option<&str>, px_per_mm_from_views: bool) -> Result<Saved, SaveError> {
         let name = match name {
             Some(n) => {
                 if !crate::limits::is_safe_toml_name(n) {
@@ -431,7 +536,7 @@ impl LiveCalibration {
             }
             None => default_name(),
         };
-        let calibrator = {
+        let (calibrator, plane, spec) = {
             let st = self.lock();
             let s = st.session.as_ref().ok_or(SaveError::NotActive)?;
             let c = s.calibrator.clone().ok_or_else(|| {
@@ -440,9 +545,36 @@ impl LiveCalibration {
             if let Some(missing) = c.missing() {
                 return Err(SaveError::NotReady(missing));
             }
-            c
+            if s.plane.is_none() && !px_per_mm_from_views {
+                return Err(SaveError::NoPlane);
+            }
+            (c, s.plane.clone(), s.spec)
         };
-        let calibration = calibrator.finish()?;
+        let report = calibrator.finish_report()?;
+        let scale = match &plane {
+            Some(corners) => Some(plane_scale(
+                &report.calibration,
+                corners,
+                &spec,
+                "the board on the scalp",
+            )?),
+            None => views_scale(&report),
+        };
+        let verdict = verdict(&report, scale.as_ref());
+        let mut calibration = report.calibration;
+        if let Some(s) = &scale {
+            calibration.px_per_mm = s.px_per_mm;
+        }
+        // A mistyped square size gives a scale no other command accepts: refuse it here rather
+        // than write a file that fails later.
+        crate::limits::check_px_per_mm("the measured scale", calibration.px_per_mm).map_err(
+            |why| {
+                SaveError::NotReady(format!(
+                    "{why} (check the square size, {} mm)",
+                    spec.square_mm
+                ))
+            },
+        )?;
         std::fs::create_dir_all(&self.save_dir).map_err(|source| CalibError::Io {
             path: self.save_dir.clone(),
             source,
@@ -457,6 +589,8 @@ impl LiveCalibration {
         Ok(Saved {
             path: shown,
             calibration,
+            scale,
+            verdict,
         })
     }
 
@@ -518,7 +652,7 @@ mod tests {
     fn save_refuses_until_ready_and_checks_names() {
         let dir = std::env::temp_dir().join("stipple-calib-service-test");
         let cal = LiveCalibration::new(dir);
-        assert!(matches!(cal.save(None), Err(SaveError::NotActive)));
+        assert!(matches!(cal.save(None, false), Err(SaveError::NotActive)));
         assert!(cal.overlay().is_none());
         let spec = BoardSpec {
             inner_cols: 9,
@@ -528,11 +662,11 @@ mod tests {
         let snap = cal.start(spec);
         assert!(snap.active);
         assert!(cal.overlay().is_some());
-        let err = cal.save(None).expect_err("no frame yet");
+        let err = cal.save(None, false).expect_err("no frame yet");
         assert!(err.to_string().contains("no frame seen"), "{err}");
         for bad in ["../x.toml", "a/b.toml", "x.txt", ".toml", ".hidden.toml"] {
             assert!(
-                matches!(cal.save(Some(bad)), Err(SaveError::BadName(_))),
+                matches!(cal.save(Some(bad), false), Err(SaveError::BadName(_))),
                 "{bad}"
             );
         }

@@ -19,7 +19,7 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::reader::Recording;
-use super::report::{png, MapDot, SkinMap};
+use super::report::{self, png, MapDot, SkinMap};
 use crate::frame::DotKind;
 use crate::registration::Similarity;
 
@@ -49,6 +49,14 @@ pub struct DotChange {
     pub darkness_change: f64,
     /// Radius change, millimetres (positive = spread).
     pub radius_change_mm: f64,
+    /// The skin around the dot in the earlier recording's last frame that shows it, PNG (see
+    /// [`report::skin_crop`]); empty when none does or past [`report::MAX_CROPS`]. Only faded
+    /// and spread dots get one.
+    #[serde(skip)]
+    pub before_png: Vec<u8>,
+    /// The same skin in the later recording's last frame that shows it.
+    #[serde(skip)]
+    pub after_png: Vec<u8>,
 }
 
 /// The comparison of two recordings.
@@ -105,7 +113,66 @@ pub fn compare(old: &Recording, new: &Recording) -> anyhow::Result<Comparison> {
     let date = |r: &Recording| r.session_field("date").unwrap_or_else(|| r.info.date());
     c.old_date = date(old);
     c.new_date = date(new);
+    attach_crops(old, new, &mut c);
     Ok(c)
+}
+
+/// Gives each faded and spread dot (most changed first, at most [`report::MAX_CROPS`] in all)
+/// its before and after crops: the last frame of each recording that shows the skin around it,
+/// with a ring of [`MATCH_MM`] (the matching radius) around the dot. Each frame is decoded once.
+fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
+    let _span = tracing::debug_span!("compare_crops").entered();
+    let new_from_old = c.old_from_new.inverse();
+    let mut wanted: Vec<(usize, usize, [f64; 2])> = Vec::new();
+    for (list, n) in [(0, c.faded.len()), (1, c.spread.len())] {
+        wanted.extend((0..n).map(|i| {
+            let d = if list == 0 { &c.faded[i] } else { &c.spread[i] };
+            (list, i, d.in_old_skin_mm)
+        }));
+    }
+    wanted.truncate(report::MAX_CROPS);
+    let last_showing =
+        |rec: &Recording, p: [f64; 2]| rec.frames.iter().rposition(|f| report::frame_shows(f, p));
+    // (frame, which change, point in that recording's skin, old or new)
+    let mut jobs: HashMap<(bool, usize), Vec<(usize, usize, [f64; 2])>> = HashMap::new();
+    for &(list, i, p_old) in &wanted {
+        if let Some(k) = last_showing(old, p_old) {
+            jobs.entry((false, k)).or_default().push((list, i, p_old));
+        }
+        let p_new = new_from_old.apply(p_old);
+        if let Some(k) = last_showing(new, p_new) {
+            jobs.entry((true, k)).or_default().push((list, i, p_new));
+        }
+    }
+    for ((is_new, k), items) in jobs {
+        let rec = if is_new { new } else { old };
+        let f = &rec.frames[k];
+        let Ok(image) = super::decode_jpeg(f.seq, &f.jpeg) else {
+            continue;
+        };
+        for (list, i, p) in items {
+            let colour = if list == 0 {
+                Rgb([255, 150, 0])
+            } else {
+                Rgb([220, 0, 0])
+            };
+            let Some(crop) =
+                report::skin_crop(f, &image, p, MATCH_MM, colour).and_then(|c| png(&c))
+            else {
+                continue;
+            };
+            let d = if list == 0 {
+                &mut c.faded[i]
+            } else {
+                &mut c.spread[i]
+            };
+            if is_new {
+                d.after_png = crop;
+            } else {
+                d.before_png = crop;
+            }
+        }
+    }
 }
 
 /// Compares two skin maps (the new one is registered onto the old one).
@@ -177,6 +244,8 @@ pub fn compare_maps(a: &SkinMap, b: &SkinMap) -> Result<Comparison, String> {
             darkness: [d0, d1],
             darkness_change: if d0 > 0.0 { d1 / d0 - 1.0 } else { 0.0 },
             radius_change_mm: r1 - d.radius_mm,
+            before_png: Vec::new(),
+            after_png: Vec::new(),
         });
     }
     let mut faded: Vec<DotChange> = changes
@@ -384,7 +453,7 @@ impl Comparison {
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stipple touch-up comparison</title>\
              <style>body{{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}}\
              .sub{{color:#666}}table{{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}}td,th{{border-bottom:1px solid #eee;padding:.3em .5em;text-align:left}}\
-             img{{max-width:100%;border:1px solid #ddd}}</style></head><body>\
+             img{{max-width:100%;border:1px solid #ddd}}img.crop{{width:120px;height:120px}}</style></head><body>\
              <h1>Touch-up comparison</h1><p class=\"sub\">before: {} ({}) · now: {} ({})</p>",
             html_escape(&self.old_file),
             html_escape(&self.old_date),
@@ -424,13 +493,14 @@ impl Comparison {
             if list.is_empty() {
                 continue;
             }
-            let _ = write!(h, "<h2>{title}</h2><table><tr><th>where (mm)</th><th>darkness then → now</th><th>change</th><th>radius then → now</th><th>change</th></tr>");
+            let _ = write!(h, "<h2>{title}</h2><table><tr><th>where (mm)</th><th>darkness then → now</th><th>change</th><th>radius then → now</th><th>change</th><th>before · now ({} mm of skin, 1 mm bar)</th></tr>", report::CROP_MM);
             for c in list.iter() {
                 let _ = write!(
                     h,
-                    "<tr><td>{:.1}, {:.1}</td><td>{:.2} → {:.2}</td><td>{}</td><td>{:.2} → {:.2} mm</td><td>{:+.2} mm</td></tr>",
+                    "<tr><td>{:.1}, {:.1}</td><td>{:.2} → {:.2}</td><td>{}</td><td>{:.2} → {:.2} mm</td><td>{:+.2} mm</td><td>{} {}</td></tr>",
                     c.in_old_skin_mm[0], c.in_old_skin_mm[1], c.darkness[0], c.darkness[1], pct(c.darkness_change),
-                    c.radius_mm[0], c.radius_mm[1], c.radius_change_mm
+                    c.radius_mm[0], c.radius_mm[1], c.radius_change_mm,
+                    crop_cell(&c.before_png, "before"), crop_cell(&c.after_png, "now")
                 );
             }
             h.push_str("</table>");
@@ -438,6 +508,17 @@ impl Comparison {
         h.push_str("</body></html>");
         h
     }
+}
+
+/// A crop as an inline image, or a word saying there is none.
+fn crop_cell(png: &[u8], what: &str) -> String {
+    if png.is_empty() {
+        return format!("<span class=\"sub\">no {what} picture</span>");
+    }
+    format!(
+        "<img class=\"crop\" alt=\"{what}\" src=\"data:image/png;base64,{}\">",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
 }
 
 fn html_escape(s: &str) -> String {

@@ -597,28 +597,68 @@ pub const MAX_CROPS: usize = 60;
 pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
     let i = rec.frames.partition_point(|f| f.seq < v.seq);
     let f = rec.frames.get(i)?;
-    let image_from_skin = skin_from_image(f)?.inverse();
     let image = super::decode_jpeg(f.seq, &f.jpeg).ok()?;
+    let crop = skin_crop(
+        f,
+        &image,
+        v.in_skin_mm,
+        v.min_spacing_mm,
+        Rgb([230, 30, 30]),
+    )?;
+    png(&crop)
+}
+
+/// Whether frame `f` shows the whole [`CROP_MM`] square of skin around `in_skin_mm`.
+pub fn frame_shows(f: &super::RecordedFrame, in_skin_mm: [f64; 2]) -> bool {
+    crop_square(f, in_skin_mm).is_some()
+}
+
+/// The crop square around `in_skin_mm` in frame `f`: its corner and side in pixels, the point in
+/// pixels and the frame's px/mm; `None` when the frame was not registered or the square leaves
+/// the picture.
+fn crop_square(
+    f: &super::RecordedFrame,
+    in_skin_mm: [f64; 2],
+) -> Option<([f64; 2], f64, [f64; 2], f64)> {
+    let image_from_skin = skin_from_image(f)?.inverse();
+    let d = f.detections.as_ref();
+    let (w, h) = d.map_or((f64::INFINITY, f64::INFINITY), |d| {
+        (f64::from(d.width), f64::from(d.height))
+    });
     let ppm = image_from_skin.scale();
-    let c = image_from_skin.apply(v.in_skin_mm);
+    let c = image_from_skin.apply(in_skin_mm);
     let half = CROP_MM / 2.0 * ppm;
     let (x0, y0) = ((c[0] - half).round(), (c[1] - half).round());
     let side = (2.0 * half).round().max(1.0);
-    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
-    if !(x0 >= 0.0 && y0 >= 0.0 && x0 + side <= w && y0 + side <= h) {
+    (x0 >= 0.0 && y0 >= 0.0 && x0 + side <= w && y0 + side <= h).then_some(([x0, y0], side, c, ppm))
+}
+
+/// [`CROP_MM`] of skin around `in_skin_mm` as recorded in frame `f` (decoded as `image`),
+/// enlarged to [`CROP_PX`], with a ring of `ring_mm` radius around the point and a 1 mm scale
+/// bar in the lower left corner (white on black); `None` when the frame was not registered or
+/// the square leaves the picture.
+pub fn skin_crop(
+    f: &super::RecordedFrame,
+    image: &RgbImage,
+    in_skin_mm: [f64; 2],
+    ring_mm: f64,
+    ring_colour: Rgb<u8>,
+) -> Option<RgbImage> {
+    let ([x0, y0], side, c, ppm) = crop_square(f, in_skin_mm)?;
+    if x0 + side > f64::from(image.width()) || y0 + side > f64::from(image.height()) {
         return None;
     }
-    let crop = image::imageops::crop_imm(&image, x0 as u32, y0 as u32, side as u32, side as u32)
-        .to_image();
+    let crop =
+        image::imageops::crop_imm(image, x0 as u32, y0 as u32, side as u32, side as u32).to_image();
     let mut big = image::imageops::resize(&crop, CROP_PX, CROP_PX, image::imageops::Triangle);
     let k = f64::from(CROP_PX) / side;
     let centre = (
         ((c[0] - x0) * k).round() as i32,
         ((c[1] - y0) * k).round() as i32,
     );
-    let ring = (v.min_spacing_mm * ppm * k).round() as i32;
+    let ring = (ring_mm * ppm * k).round() as i32;
     for r in [ring, ring + 1] {
-        imageproc::drawing::draw_hollow_circle_mut(&mut big, centre, r, Rgb([230, 30, 30]));
+        imageproc::drawing::draw_hollow_circle_mut(&mut big, centre, r, ring_colour);
     }
     let bar = (ppm * k).round() as u32;
     let y = CROP_PX - 14;
@@ -632,7 +672,7 @@ pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
         imageproc::rect::Rect::at(10, y as i32).of_size(bar, 4),
         Rgb([255, 255, 255]),
     );
-    png(&big)
+    Some(big)
 }
 
 /// Density reached in one zone.

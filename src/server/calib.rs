@@ -1,7 +1,9 @@
 //! Calibration mode over HTTP (and the page's `calib.js`/`calib.css`): `POST /api/calibration/start` `{"board": "9x6", "square_mm":
 //! 3.0}`, `GET /api/calibration` (the state the page also gets with every frame),
-//! `POST /api/calibration/save` `{"name": "rig.toml"}` (optional body) and
-//! `POST /api/calibration/stop`. The work is in [`crate::calib::LiveCalibration`].
+//! `POST /api/calibration/plane` (the last step: the next board lying still on the scalp is
+//! the working-plane view), `POST /api/calibration/save` `{"name": "rig.toml",
+//! "px_per_mm_from_views": false}` (optional body; without a working-plane view saving is
+//! refused unless `px_per_mm_from_views`) and `POST /api/calibration/stop`. The work is in [`crate::calib::LiveCalibration`].
 //!
 //! Errors are `{"error": "..."}` with a status that says whose move it is: 409 when saving
 //! before there is enough (the message says what is missing), 422 for a bad board or file name,
@@ -28,6 +30,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/calibration", get(status))
         .route("/api/calibration/start", post(start))
         .route("/api/calibration/stop", post(stop))
+        .route("/api/calibration/plane", post(plane))
         .route("/api/calibration/save", post(save))
 }
 
@@ -83,12 +86,23 @@ async fn stop(State(state): State<AppState>) -> Json<CalibSnapshot> {
     Json(state.calibration.stop().as_ref().clone())
 }
 
+async fn plane(State(state): State<AppState>) -> Response {
+    match state.calibration.take_plane() {
+        Ok(snapshot) => Json(snapshot.as_ref().clone()).into_response(),
+        Err(err) => error(StatusCode::CONFLICT, err.to_string()),
+    }
+}
+
 /// The optional body of `POST /api/calibration/save`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SaveRequest {
     /// File name in the calibration folder; default `live-DATE-TIME.toml`.
     #[serde(default)]
     name: Option<String>,
+    /// Save px/mm from the calibration views when there is no view of the board on the scalp.
+    #[serde(default)]
+    px_per_mm_from_views: bool,
 }
 
 async fn save(State(state): State<AppState>, body: Bytes) -> Response {
@@ -100,18 +114,20 @@ async fn save(State(state): State<AppState>, body: Bytes) -> Response {
             Err(err) => {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("expected {{\"name\": \"rig.toml\"}} or no body: {err}"),
+                    format!("expected {{\"name\": \"rig.toml\", \"px_per_mm_from_views\": false}} or no body: {err}"),
                 )
             }
         }
     };
     // The final solve may take a moment: off the async runtime.
     let calibration = state.calibration.clone();
-    let saved: Result<Result<Saved, SaveError>, _> =
-        tokio::task::spawn_blocking(move || calibration.save(req.name.as_deref())).await;
+    let saved: Result<Result<Saved, SaveError>, _> = tokio::task::spawn_blocking(move || {
+        calibration.save(req.name.as_deref(), req.px_per_mm_from_views)
+    })
+    .await;
     match saved {
         Ok(Ok(saved)) => Json(saved).into_response(),
-        Ok(Err(err @ (SaveError::NotActive | SaveError::NotReady(_)))) => {
+        Ok(Err(err @ (SaveError::NotActive | SaveError::NotReady(_) | SaveError::NoPlane))) => {
             error(StatusCode::CONFLICT, err.to_string())
         }
         Ok(Err(err @ SaveError::BadName(_))) => {

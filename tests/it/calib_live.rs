@@ -80,6 +80,15 @@ async fn calibration_api_refuses_with_reasons() -> TestResult {
         "start it first",
     )
     .await?;
+    expect_refusal(
+        &state,
+        "POST",
+        "/api/calibration/plane",
+        "{}",
+        StatusCode::CONFLICT,
+        "start it first",
+    )
+    .await?;
     // A bad board: 422 naming the problem.
     expect_refusal(
         &state,
@@ -126,6 +135,22 @@ async fn calibration_api_refuses_with_reasons() -> TestResult {
     )
     .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A mistyped option is named, not ignored.
+    expect_refusal(
+        &state,
+        "POST",
+        "/api/calibration/save",
+        r#"{"px_per_mm_from_view":true}"#,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "px_per_mm_from_view",
+    )
+    .await?;
+    let (status, body) = oneshot(&state, "POST", "/api/calibration/plane", "{}").await?;
+    assert_eq!(
+        (status, body["plane_step"].clone()),
+        (StatusCode::OK, true.into()),
+        "{body}"
+    );
     let (status, body) = oneshot(&state, "GET", "/api/calibration", "").await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["board"]["inner_cols"], 9);
@@ -214,6 +239,43 @@ async fn live_calibration_with_the_synthetic_board_saves_the_true_camera() -> Te
                 .unwrap_or(54),
             54
         );
+        // Without the board on the scalp, px/mm is not measured at the skin: refused, saying
+        // what to do, unless asked for px/mm from the views.
+        let (code, body) = request(
+            addr,
+            "POST",
+            "/api/calibration/save",
+            Some(serde_json::json!({"name": "rig.toml"})),
+        )
+        .await?;
+        assert_eq!(code, 409, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(
+                |e| e.contains("not measured at the skin") && e.contains("Board on the scalp")
+            ),
+            "{body}"
+        );
+        assert!(!dir.path().join("rig.toml").exists());
+        assert_eq!(s["scale"]["source"], "least-tilted-view", "{s}");
+        // The last step: the board on the scalp (the synthetic source lays it there every few
+        // poses; the view is taken once it has lain still long enough).
+        let (code, body) = request(
+            addr,
+            "POST",
+            "/api/calibration/plane",
+            Some(serde_json::json!({})),
+        )
+        .await?;
+        assert_eq!(
+            (code, body["plane_step"].clone()),
+            (200, true.into()),
+            "{body}"
+        );
+        let s = wait_for(addr, Duration::from_secs(120), |s| {
+            s["scale"]["source"] == "plane" && s["plane_step"] == false
+        })
+        .await?;
+        eprintln!("on the scalp: {}; verdict {}", s["scale"], s["verdict"]);
         let (code, body) = request(
             addr,
             "POST",
@@ -222,10 +284,34 @@ async fn live_calibration_with_the_synthetic_board_saves_the_true_camera() -> Te
         )
         .await?;
         assert_eq!(code, 200, "{body}");
+        assert_eq!(body["scale"]["source"], "plane", "{body}");
+        assert!(body["verdict"]["summary"].is_string(), "{body}");
         let path = dir.path().join("rig.toml");
         assert_eq!(body["path"], path.display().to_string());
         let saved = stipple::calib::load_for_image(&path, 640, 360)?;
         let truth = reference_camera_for(640, 360);
+        // px/mm at the skin, where the board views were held at other distances.
+        assert!(
+            (saved.px_per_mm / truth.px_per_mm - 1.0).abs() < 0.005,
+            "px/mm {} vs true {}",
+            saved.px_per_mm,
+            truth.px_per_mm
+        );
+        let sigma = body["scale"]["sigma_px_per_mm"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let distance = body["scale"]["working_distance_mm"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        assert!(
+            sigma > 0.0 && sigma < 0.01 * saved.px_per_mm,
+            "sigma {sigma}"
+        );
+        let true_distance = (truth.intrinsics.fx * truth.intrinsics.fy).sqrt() / truth.px_per_mm;
+        assert!(
+            (distance / true_distance - 1.0).abs() < 0.02,
+            "{distance} vs {true_distance} mm"
+        );
         let (k, t) = (saved.intrinsics, truth.intrinsics);
         eprintln!("saved {k:?} rms {} px; truth {t:?}", saved.rms_px);
         assert!((k.fx / t.fx - 1.0).abs() < 0.01, "fx {} vs {}", k.fx, t.fx);
@@ -298,10 +384,34 @@ async fn the_page_shows_calibration_mode_in_a_real_browser() -> TestResult {
             assert!(
                 probe["missing"]
                     .as_str()
-                    .is_some_and(|m| m.starts_with("To save:")),
+                    .is_some_and(|m| m.starts_with("To save:") || m.contains("Board on the scalp")),
                 "{probe}"
             );
         }
+        // The last step on the page: the artist presses "Board on the scalp"; once the board
+        // has lain still, the page shows px/mm measured there.
+        cdp.eval("document.getElementById('k-plane').click()").await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let scale = loop {
+            let p = cdp
+                .eval("({plane: window.stippleStats.calibPlane, step: window.stippleStats.calibPlaneStep, scale: document.getElementById('k-scale').textContent, button: document.getElementById('k-plane').textContent})")
+                .await?;
+            if p["plane"] == true {
+                break p;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the page never showed the board on the scalp: {p}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        eprintln!("page after the plane step: {scale}");
+        assert!(
+            scale["scale"]
+                .as_str()
+                .is_some_and(|t| t.contains("measured on the board on the scalp")),
+            "{scale}"
+        );
+        assert_eq!(scale["button"], "Retake the board on the scalp", "{scale}");
         let out = shot_to.clone().unwrap_or_else(|| {
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stipple-calibration.png")
         });

@@ -1261,3 +1261,204 @@ fn blank_frame_record(
         design: None,
     })
 }
+
+/// Writes a still session of `frames` frames: every frame shows `dots` (drawn with their
+/// colours) and detects them, with the skin at `skin_from_image`.
+fn still_session(
+    file: &Path,
+    dots: &[(Detection, image::Rgb<u8>)],
+    skin_from_image: Similarity,
+    frames: u64,
+    started_unix_ns: u64,
+) -> TestResult {
+    let mut img = image::RgbImage::from_pixel(640, 360, image::Rgb([200, 170, 150]));
+    for (d, colour) in dots {
+        imageproc::drawing::draw_filled_circle_mut(
+            &mut img,
+            (d.x.round() as i32, d.y.round() as i32),
+            d.radius as i32,
+            *colour,
+        );
+    }
+    let mut picture = Vec::new();
+    stipple::server::jpeg::encode_jpeg(&img, 92, &mut picture)?;
+    let picture = axum::body::Bytes::from(picture);
+    let mut recorder = Recorder::create(
+        file,
+        SessionInfo {
+            started_unix_ns,
+            ..info()
+        },
+        None,
+    )?;
+    let t0 = Instant::now();
+    let detections: Vec<Detection> = dots.iter().map(|(d, _)| *d).collect();
+    for seq in 0..frames {
+        let overlay = OverlayMsg {
+            seq,
+            width: 640,
+            height: 360,
+            image_from_skin: skin_from_image.inverse().to_affine(),
+            registered: true,
+            source_status: "streaming".into(),
+            ..OverlayMsg::default()
+        };
+        let mut rec = Some(FrameRecord {
+            seq,
+            captured_at: t0 + Duration::from_secs_f64(seq as f64 / 30.0),
+            jpeg: picture.clone(),
+            overlay_json: serde_json::to_string(&overlay)?.into(),
+            overlay,
+            detections: DetectionsMsg {
+                seq,
+                width: 640,
+                height: 360,
+                mask_seq: None,
+                detections: detections.clone(),
+            },
+            plan: PlanSnapshot {
+                seq,
+                recommendations: vec![],
+                skin_from_image,
+                dots_placed: 0,
+                recommendations_done: 0,
+                map_dots: 0,
+                zones: vec![],
+                dots_left: 0,
+                spacing_violations: 0,
+                paused: false,
+            },
+            placed: vec![],
+            design: None,
+        });
+        while let Some(r) = rec.take() {
+            if !recorder.offer(r.clone()) {
+                std::thread::sleep(Duration::from_millis(20));
+                rec = Some(r);
+            }
+        }
+    }
+    recorder.finish()?;
+    Ok(())
+}
+
+#[test]
+fn the_touch_up_comparison_shows_each_faded_and_spread_dot_before_and_after() -> TestResult {
+    // One scalp, two sessions: pigment dots on a jittered 1.2 mm grid, the head 2 degrees
+    // turned and shifted in the second. One dot faded (drawn much lighter), one spread (radius
+    // 0.25 -> 0.4 mm).
+    let skin_from_image = Similarity {
+        a: 0.05,
+        b: 0.0,
+        tx: 3.0,
+        ty: 2.0,
+    };
+    let (sin, cos) = 2f64.to_radians().sin_cos();
+    let moved = |p: [f64; 2]| {
+        let (x, y) = (p[0] - 320.0, p[1] - 180.0);
+        [
+            320.0 + cos * x - sin * y + 10.0,
+            180.0 + sin * x + cos * y - 6.0,
+        ]
+    };
+    let mut state = 12345u64;
+    let mut jitter = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as f64 / f64::from(1u32 << 31) - 0.5) * 12.0
+    };
+    let dark = image::Rgb([60, 50, 45]);
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    let (faded_at, spread_at) = ([300.0, 170.0], [420.0, 200.0]);
+    let mut y = 30.0;
+    while y < 340.0 {
+        let mut x = 30.0;
+        while x < 620.0 {
+            let mut p = [x + jitter(), y + jitter()];
+            let (mut colour, mut radius) = (dark, 5.0);
+            if (p[0] - faded_at[0]).hypot(p[1] - faded_at[1]) < 14.0 {
+                p = faded_at;
+                colour = image::Rgb([150, 128, 112]);
+            } else if (p[0] - spread_at[0]).hypot(p[1] - spread_at[1]) < 14.0 {
+                p = spread_at;
+                radius = 8.0;
+            }
+            let det = |q: [f64; 2], r: f64| Detection {
+                x: q[0],
+                y: q[1],
+                radius: r,
+                kind: DotKind::Pigment,
+                score: 1.0,
+                hairs: None,
+            };
+            old.push((det(p, 5.0), dark));
+            let q = moved(p);
+            if q[0] > 12.0 && q[1] > 12.0 && q[0] < 628.0 && q[1] < 348.0 {
+                new.push((det(q, radius), colour));
+            }
+            x += 24.0;
+        }
+        y += 24.0;
+    }
+    let dir = tempfile::tempdir()?;
+    let (a, b) = (dir.path().join("old.mcap"), dir.path().join("new.mcap"));
+    still_session(&a, &old, skin_from_image, 30, 1_800_000_000_000_000_000)?;
+    still_session(&b, &new, skin_from_image, 30, 1_815_000_000_000_000_000)?;
+    let c = compare::compare(&Recording::open(&a)?, &Recording::open(&b)?)?;
+    assert!(c.registration_rms_mm < 0.02, "{}", c.registration_rms_mm);
+    assert_ne!(c.old_date, c.new_date);
+    let near = |d: &compare::DotChange, at: [f64; 2]| {
+        let p = skin_from_image.apply(at);
+        (d.in_old_skin_mm[0] - p[0]).hypot(d.in_old_skin_mm[1] - p[1]) < 0.1
+    };
+    assert_eq!(c.faded.len(), 1, "{:?}", c.faded);
+    assert_eq!(c.spread.len(), 1, "{:?}", c.spread);
+    assert!(near(&c.faded[0], faded_at) && near(&c.spread[0], spread_at));
+    let crop = |png: &[u8]| -> Result<image::RgbImage, image::ImageError> {
+        Ok(image::load_from_memory(png)?.to_rgb8())
+    };
+    let mid = report::CROP_PX / 2;
+    // Faded: dark at the centre before, light now; the orange ring around it in both.
+    let (before, after) = (crop(&c.faded[0].before_png)?, crop(&c.faded[0].after_png)?);
+    assert!(
+        before.get_pixel(mid, mid)[0] < 100,
+        "{:?}",
+        before.get_pixel(mid, mid)
+    );
+    assert!(
+        after.get_pixel(mid, mid)[0] > 120,
+        "{:?}",
+        after.get_pixel(mid, mid)
+    );
+    for img in [&before, &after] {
+        let orange = img
+            .pixels()
+            .filter(|p| p[0] > 200 && (110..190).contains(&p[1]) && p[2] < 60)
+            .count();
+        assert!(orange > 100, "{orange} ring pixels");
+    }
+    // Spread: more of the crop's centre (within 0.45 mm of the dot, clear of its neighbours)
+    // is dark now than before.
+    let dark_px = |img: &image::RgbImage| {
+        let r = 0.45 / report::CROP_MM * f64::from(report::CROP_PX);
+        img.enumerate_pixels()
+            .filter(|(x, y, p)| {
+                let d = (f64::from(*x) - f64::from(mid)).hypot(f64::from(*y) - f64::from(mid));
+                d < r && p[0] < 110
+            })
+            .count()
+    };
+    let (before, after) = (
+        crop(&c.spread[0].before_png)?,
+        crop(&c.spread[0].after_png)?,
+    );
+    assert!(
+        dark_px(&after) as f64 > 1.5 * dark_px(&before) as f64,
+        "{} vs {}",
+        dark_px(&after),
+        dark_px(&before)
+    );
+    assert_eq!(c.to_html().matches("class=\"crop\"").count(), 4);
+    Ok(())
+}

@@ -55,11 +55,31 @@
       (k ? ` · fx ${k.fx.toFixed(1)} fy ${k.fy.toFixed(1)}` : "") +
       `<br><span class="tilts">tilted: ${dirs}</span>`;
     $("k-last").textContent = s.last ? s.last.message : "waiting for a frame…";
+    // The scale at the skin: from the board on the scalp once taken, else the views' stand-in.
+    const sc = s.scale, onScalp = !!(sc && sc.source === "plane");
+    stats.calibPlane = onScalp;
+    stats.calibPlaneStep = !!s.plane_step;
+    const scaleEl = $("k-scale");
+    scaleEl.className = onScalp ? "" : "stand-in";
+    scaleEl.innerHTML = !sc ? "px/mm at the skin: after 3 views"
+      : `px/mm <b>${sc.px_per_mm.toFixed(2)}</b> ± ${sc.sigma_px_per_mm.toFixed(2)} at ${Math.round(sc.working_distance_mm)} mm · ` +
+        (onScalp ? "measured on the board on the scalp" : "from the calibration views, not the skin");
+    const plane = $("k-plane");
+    plane.classList.toggle("waiting", !!s.plane_step);
+    plane.textContent = s.plane_step ? "Lay the board on the scalp and hold still…"
+      : onScalp ? "Retake the board on the scalp" : "Board on the scalp";
+    const verdict = $("k-verdict");
+    verdict.className = s.verdict && s.verdict.good_for_smp ? "help good" : "help";
+    verdict.textContent = s.verdict ? [s.verdict.summary].concat(s.verdict.todo).join(" · ") : "";
     const save = $("k-save");
-    save.disabled = !stats.calibReady;
+    const fromViews = $("k-fromviews").checked;
+    stats.calibSavable = stats.calibReady && (onScalp || fromViews);
+    save.disabled = !stats.calibSavable;
     const why = st ? st.missing : "no frame seen yet";
     save.title = why || "save the calibration";
-    $("k-missing").textContent = stats.calibReady ? "Enough views: save when you like (more views still help)." : `To save: ${why}`;
+    $("k-missing").textContent = !stats.calibReady ? `To save: ${why}`
+      : onScalp || fromViews ? "Enough views: save when you like (more views still help)."
+      : "Enough views. Last step: lay the board flat on the scalp and press 'Board on the scalp'.";
   }
 
   function draw(ctx, o, px) {
@@ -115,10 +135,19 @@
   $("k-start").onclick = async () => show(await call("POST", "/api/calibration/start",
     { board: $("k-board").value.trim(), square_mm: Number($("k-square").value) }));
   $("k-stop").onclick = async () => show(await call("POST", "/api/calibration/stop"));
+  $("k-plane").onclick = async () => show(await call("POST", "/api/calibration/plane", {}));
+  $("k-fromviews").onchange = () => state && show(state);
   $("k-save").onclick = async () => {
     const name = $("k-name").value.trim();
-    const saved = await call("POST", "/api/calibration/save", name ? { name } : {});
-    if (saved) $("k-saved").textContent = `Saved ${saved.path} (RMS ${saved.calibration.rms_px.toFixed(3)} px)`;
+    const body = { px_per_mm_from_views: $("k-fromviews").checked };
+    if (name) body.name = name;
+    const saved = await call("POST", "/api/calibration/save", body);
+    if (saved) {
+      const sc = saved.scale;
+      $("k-saved").textContent = `Saved ${saved.path}: RMS ${saved.calibration.rms_px.toFixed(3)} px, ` +
+        `${saved.calibration.px_per_mm.toFixed(2)} px/mm` + (sc ? ` ± ${sc.sigma_px_per_mm.toFixed(2)}` : "") +
+        `. ${saved.verdict.summary}`;
+    }
   };
   fetch("/api/calibration").then((r) => r.json()).then(show).catch(() => {});
   window.stippleCalib = { draw };
