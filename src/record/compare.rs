@@ -117,6 +117,10 @@ pub fn compare(old: &Recording, new: &Recording) -> anyhow::Result<Comparison> {
     Ok(c)
 }
 
+/// A crop to cut from one decoded frame: the list (0 faded, 1 spread), the index in it, and
+/// the point in that recording's skin millimetres.
+type CropJob = (usize, usize, [f64; 2]);
+
 /// Gives each faded and spread dot (most changed first, at most [`report::MAX_CROPS`] in all)
 /// its before and after crops: the last frame of each recording that shows the skin around it,
 /// with a ring of [`MATCH_MM`] (the matching radius) around the dot. Each frame is decoded once.
@@ -133,8 +137,7 @@ fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
     wanted.truncate(report::MAX_CROPS);
     let last_showing =
         |rec: &Recording, p: [f64; 2]| rec.frames.iter().rposition(|f| report::frame_shows(f, p));
-    // (frame, which change, point in that recording's skin, old or new)
-    let mut jobs: HashMap<(bool, usize), Vec<(usize, usize, [f64; 2])>> = HashMap::new();
+    let mut jobs: HashMap<(bool, usize), Vec<CropJob>> = HashMap::new();
     for &(list, i, p_old) in &wanted {
         if let Some(k) = last_showing(old, p_old) {
             jobs.entry((false, k)).or_default().push((list, i, p_old));
