@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use tracing::info_span;
 
 use super::ViewArg;
-use crate::source::synth::{Scene, SceneParams, View};
+use crate::source::synth::{ColourModel, Scene, SceneParams, View};
 
 /// Arguments of `stipple synth`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,19 @@ pub struct SynthArgs {
     /// Image file format.
     #[arg(long, value_enum, default_value_t = FormatArg::Png)]
     pub format: FormatArg,
+    /// Ink and hair colours of rig frames: the renderer's own, or the held-out model that
+    /// nothing is fitted on (for evaluation).
+    #[arg(long, value_enum, default_value_t = ColoursArg::Standard)]
+    pub colours: ColoursArg,
+}
+
+/// `--colours` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColoursArg {
+    /// The renderer's own ink and hair model.
+    Standard,
+    /// The held-out ink and hair model.
+    Alternate,
 }
 
 /// `--format` values.
@@ -94,7 +107,11 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
             params.height = h;
         }
         params.px_per_mm = args.px_per_mm;
-        let frame = Scene::generate(&params).render(&Default::default(), seed);
+        let model = match args.colours {
+            ColoursArg::Standard => ColourModel::Standard,
+            ColoursArg::Alternate => ColourModel::Alternate,
+        };
+        let frame = Scene::generate_with(&params, model).render(&Default::default(), seed);
         let stem = format!("{i:03}");
         let ext = match args.format {
             FormatArg::Png => "png",
@@ -148,6 +165,7 @@ mod tests {
             px_per_mm: Some(15.0),
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            colours: ColoursArg::Standard,
         };
         run(args)?;
         for stem in ["000", "001"] {
@@ -171,6 +189,7 @@ mod tests {
             px_per_mm: None,
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            colours: ColoursArg::Standard,
         };
         let err = run(args)
             .err()

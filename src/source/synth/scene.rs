@@ -12,7 +12,7 @@ use tracing::{debug, info_span};
 
 use super::camera::Camera;
 use super::noise;
-use super::skin::Palette;
+use super::skin::{ColourModel, Palette};
 use super::texture::{smoothstep, Texture};
 use super::truth::{
     NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
@@ -272,6 +272,12 @@ impl std::fmt::Debug for Scene {
 impl Scene {
     /// Lays out and paints the scene of `p`. Deterministic: same parameters, same scene.
     pub fn generate(p: &SceneParams) -> Scene {
+        Self::generate_with(p, ColourModel::Standard)
+    }
+
+    /// [`Scene::generate`] with the ink and hair colours of `model`; the layout, skin, light
+    /// and camera are those of [`Scene::generate`] for the same parameters.
+    pub fn generate_with(p: &SceneParams, model: ColourModel) -> Scene {
         let _span = info_span!("synth_generate", seed = p.seed, view = ?p.view).entered();
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5CA1_9000);
         let drawn_ppm = match p.view {
@@ -284,7 +290,7 @@ impl Scene {
             .unwrap_or(drawn_ppm);
         let (w, h) = (p.width.max(1), p.height.max(1));
         let fitzpatrick: u8 = rng.gen_range(1..=6);
-        let palette = Palette::draw(&mut rng, fitzpatrick, p.view);
+        let palette = Palette::draw(&mut rng, fitzpatrick, p.view, model);
         let half_mm = 0.5 * (w as f64).hypot(h as f64) * EXTENT_OVER_DIAGONAL / px_per_mm;
         let view_half_mm = 0.5 * (w.min(h) as f64) / px_per_mm;
         let fields = Fields::draw(&mut rng, view_half_mm, p.view);
