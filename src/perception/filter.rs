@@ -285,8 +285,13 @@ mod tests {
 /// Follows the sRGB transfer curve (IEC 61966-2-1) and the CIE 1976 L*a*b* definition; used
 /// where a colour difference should track what a person sees (ΔE*ab = Euclidean distance).
 pub fn srgb_to_lab(rgb: [u8; 3]) -> [f64; 3] {
-    fn lin(v: u8) -> f64 {
-        let c = f64::from(v) / 255.0;
+    srgb_to_lab_f(rgb.map(f64::from))
+}
+
+/// [`srgb_to_lab`] of a colour in 8-bit units that need not be whole (a mean of pixels).
+pub fn srgb_to_lab_f(rgb: [f64; 3]) -> [f64; 3] {
+    fn lin(v: f64) -> f64 {
+        let c = (v / 255.0).clamp(0.0, 1.0);
         if c <= 0.04045 {
             c / 12.92
         } else {
