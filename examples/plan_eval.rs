@@ -16,8 +16,8 @@
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 
 use stipple::eval::score_plan;
-use stipple::planning::{plan_image, PlannerConfig};
 use stipple::eval::{skin_group, Visibility, SKIN_GROUPS};
+use stipple::planning::{plan_image, PlannerConfig};
 use stipple::source::synth::{render_with, ColourModel, SceneParams, View};
 
 fn main() -> anyhow::Result<()> {

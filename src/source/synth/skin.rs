@@ -307,3 +307,55 @@ fn paint_pores(tex: &mut Texture, seed: u64, view: View) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lum(c: Rgb) -> f32 {
+        0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+    }
+
+    /// Ink under the epidermis is darker and bluer than the skin on every type, by less on
+    /// the darkest; the held-out model draws other inks from the same skin.
+    #[test]
+    fn ink_is_darker_and_bluer_than_skin_on_every_type() {
+        let mut contrast = [0.0f32; 6];
+        for fitz in 1..=6u8 {
+            for seed in 0..40u64 {
+                for model in [ColourModel::Standard, ColourModel::Alternate] {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let p = Palette::draw(&mut rng, fitz, View::Rig, model);
+                    let (s, i) = (p.skin, p.ink);
+                    assert!(lum(i) < lum(s), "type {fitz} seed {seed}: {i:?} vs {s:?}");
+                    assert!(i[2] / i[0] > s[2] / s[0], "type {fitz}: not bluer");
+                    if model == ColourModel::Standard {
+                        contrast[fitz as usize - 1] += (lum(s) - lum(i)) / lum(s) / 40.0;
+                    }
+                }
+            }
+        }
+        assert!(contrast[5] < contrast[0] * 0.8, "{contrast:?}");
+        assert!(
+            contrast[5] > 0.05,
+            "ink still shows on type VI: {contrast:?}"
+        );
+        let mut a = ChaCha8Rng::seed_from_u64(3);
+        let mut b = a.clone();
+        let std = Palette::draw(&mut a, 4, View::Rig, ColourModel::Standard);
+        let alt = Palette::draw(&mut b, 4, View::Rig, ColourModel::Alternate);
+        assert_eq!(std.skin, alt.skin, "same skin");
+        assert_ne!(std.ink, alt.ink, "another ink");
+    }
+
+    /// The widened colours come from their own stream: the draws after the palette, which lay
+    /// out the scene, are the same whichever model painted it.
+    #[test]
+    fn the_colour_model_leaves_the_layout_alone() {
+        let mut a = ChaCha8Rng::seed_from_u64(9);
+        let mut b = a.clone();
+        let _ = Palette::draw(&mut a, 2, View::Rig, ColourModel::Standard);
+        let _ = Palette::draw(&mut b, 2, View::Rig, ColourModel::Alternate);
+        assert_eq!(a.gen::<u64>(), b.gen::<u64>());
+    }
+}
