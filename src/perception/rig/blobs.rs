@@ -66,6 +66,13 @@ const STRAND_MIN_LENGTH_MM: f64 = 0.55;
 const BROWN_TINT_MARGIN: f64 = 0.10;
 /// Radius from which a brown region is a mole.
 const MOLE_MIN_RADIUS_MM: f64 = 0.2;
+/// Relative lightness counts as contrast only past this: skin grain, pale scars and glare have
+/// light specks that dark dots never compete with; a white hair's tip on darker skin stands far
+/// above them.
+const LIGHT_OFFSET: f32 = 0.12;
+/// A spot lighter than the skin is a dot (a white hair's tip and stub) only up to this
+/// equivalent radius; larger light spots are scars and glare.
+const LIGHT_DOT_MAX_RADIUS_MM: f64 = 0.2;
 /// Candidates closer than this to a stronger dot are another hair of the same unit.
 const UNIT_MERGE_MM: f64 = 0.2;
 /// Follicle or pigment: a linear rule on the region's features, positive for pigment. Pigment
@@ -198,6 +205,13 @@ impl BlobDetector {
                 .collect()
         });
         super::kinds::refine_kinds(&mut out, &logits, model.as_deref(), self.px(1.0));
+        // Ink is never lighter than the skin it is under: a light dot is a hair, whatever the
+        // frame's mixture made of it.
+        for (r, kind) in &mut out {
+            if r.rel_luma > 1.0 && kind.is_some() {
+                *kind = Some(DotKind::Follicle);
+            }
+        }
         out
     }
 
@@ -231,8 +245,11 @@ impl BlobDetector {
             r_bg,
             &mut self.red_dark,
         );
+        // A white hair on darker skin is lighter than the skin: strong relative lightness
+        // counts as contrast too (past `LIGHT_OFFSET`; `is_dot` keeps such spots only when
+        // hair-sized).
         for (d, &r) in self.dark.data.iter_mut().zip(&self.red_dark.data) {
-            *d = d.max(r);
+            *d = d.max(r).max(-*d - LIGHT_OFFSET);
         }
         let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
         box_mean(
@@ -474,6 +491,10 @@ impl BlobDetector {
         }
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
             return None;
+        }
+        if r.rel_luma > 1.0 {
+            // Lighter than the skin: a white hair's tip when hair-sized, else a scar or glare.
+            return (radius_mm <= LIGHT_DOT_MAX_RADIUS_MM).then_some(DotKind::Follicle);
         }
         if pigment_logit > 0.0 {
             Some(DotKind::Pigment)
