@@ -66,6 +66,10 @@ const STRAND_MIN_LENGTH_MM: f64 = 0.55;
 const BROWN_TINT_MARGIN: f64 = 0.10;
 /// Radius from which a brown region is a mole.
 const MOLE_MIN_RADIUS_MM: f64 = 0.2;
+/// A region whose mean colour differs from its skin ring by less than this CIELAB ΔE*ab is not
+/// a dot: under it nobody tells it from the skin (the floor of the evaluation's visibility
+/// rule, `eval::visible`); on dark, mottled skin the red-channel darkness finds such spots.
+const MIN_DELTA_E: f64 = 2.0;
 /// Relative lightness counts as contrast only past this: skin grain, pale scars and glare have
 /// light specks that dark dots never compete with; a white hair's tip on darker skin stands far
 /// above them.
@@ -446,7 +450,7 @@ impl BlobDetector {
             let ring = srgb_to_lab_f([sr / sn, sg / sn, sb / sn]);
             [reg[0] - ring[0], reg[1] - ring[1], reg[2] - ring[2]]
         } else {
-            [0.0; 3]
+            [f64::NAN; 3]
         };
         let (chroma_rb, chroma_gb) = if sn > 0.0 {
             let rel = |reg: f64, skin: f64| reg / nf / (skin / sn).max(1.0) + CHROMA_EPS;
@@ -490,6 +494,11 @@ impl BlobDetector {
             return None;
         }
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
+            return None;
+        }
+        let delta_e = r.delta_lab.iter().map(|d| d * d).sum::<f64>().sqrt();
+        if delta_e < MIN_DELTA_E {
+            // Nobody could see it against the skin around it: mottling, not a dot.
             return None;
         }
         if r.rel_luma > 1.0 {
