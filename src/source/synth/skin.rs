@@ -71,6 +71,9 @@ pub(crate) struct Palette {
     pub(crate) hair_alt: Option<(Rgb, f64)>,
     /// Healed ink colour (carbon under the epidermis; blue-grey on fair skin).
     pub(crate) ink: Rgb,
+    /// Colour of ink the needle has just placed (the simulated needle paints with it; rig
+    /// scenes only, else the healed ink): see [`fresh_ink`].
+    pub(crate) fresh_ink: Rgb,
     /// Strength of the colour mottling (ratio).
     pub(crate) mottle: f32,
 }
@@ -99,6 +102,16 @@ fn ink_under(skin: Rgb, epi: f32, tilt: Rgb, absorb: Rgb, depth: f32) -> Rgb {
         out[c] = lin[c] * ((1.0 - dermal) + dermal * t);
     }
     to_encoded(out)
+}
+
+/// Optical depth of ink the needle has just placed.
+const FRESH_INK_DEPTH: f32 = 2.0;
+
+/// Ink just placed sits in the epidermis as well as under it (the epidermis sheds its share
+/// over the weeks of healing, which leaves the dot lighter): no layer shields it, so it is
+/// near black on every skin, a little blue.
+fn fresh_ink(skin: Rgb) -> Rgb {
+    ink_under(skin, 0.0, [1.0; 3], CARBON_FRESH, FRESH_INK_DEPTH)
 }
 
 impl Palette {
@@ -139,6 +152,7 @@ impl Palette {
             hair,
             hair_alt: None,
             ink,
+            fresh_ink: ink,
             mottle,
         };
         if view == View::Rig {
@@ -162,6 +176,13 @@ impl Palette {
             std::array::from_fn(|c| CARBON_FRESH[c] + (CARBON_FADED[c] - CARBON_FRESH[c]) * healed);
         let depth = INK_DEPTH.0 + (INK_DEPTH.1 - INK_DEPTH.0) * healed;
         self.ink = ink_under(self.skin, EPIDERMAL_SHARE[k], tilt, absorb, depth);
+        self.fresh_ink = ink_under(
+            self.skin,
+            EPIDERMAL_SHARE[k],
+            tilt,
+            CARBON_FRESH,
+            INK_DEPTH.0,
+        );
         let u: f64 = rng.gen_range(0.0..1.0);
         if u < WHITE_HAIR_P {
             let w = rng.gen_range(0.72..0.86);
@@ -188,6 +209,7 @@ impl Palette {
         let absorb = [1.0, rng.gen_range(0.7..0.85), rng.gen_range(0.72..0.9)];
         let depth = rng.gen_range(0.9..2.6);
         self.ink = ink_under(self.skin, epi, tilt, absorb, depth);
+        self.fresh_ink = fresh_ink(self.skin);
         let u: f64 = rng.gen_range(0.0..1.0);
         if u < 0.3 {
             // Red-brown.
