@@ -154,7 +154,7 @@ pub fn score_frame_visible(image: &RgbImage, truth: &Truth, detections: &[Detect
         .iter()
         .zip(&drop)
         .filter(|(_, &d)| !d)
-        .map(|(d, _)| d.clone())
+        .map(|(d, _)| *d)
         .collect();
     score_frame(&seen, &kept)
 }
