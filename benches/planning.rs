@@ -65,6 +65,7 @@ fn bench_planning(c: &mut Criterion) {
         existing,
         design: None,
         guard: None,
+        skin: None,
     };
     let config = PlannerConfig::new(70.0, 0.7);
     let image = image_of(&dets);
@@ -79,6 +80,7 @@ fn bench_planning(c: &mut Criterion) {
                 black_box(&image),
                 PX_PER_MM,
                 &dets,
+                None,
                 None,
                 None,
                 config.clone(),

@@ -81,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             &dets,
             mask.as_ref(),
             None,
+            None,
             PlannerConfig::new(70.0, 0.7),
         )?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;

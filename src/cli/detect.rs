@@ -97,8 +97,26 @@ pub struct ImageDetections {
     pub px_per_mm: f64,
     /// The dots, in pixels of the input image.
     pub detections: Vec<Detection>,
-    /// Dots per cm2 of skin in the frame.
+    /// Dots per cm2 of skin in the frame: over the skin area, not the whole frame.
     pub density_per_cm2: f64,
+    /// Fraction of the frame that is treatable skin (rig view: the skin mask; 1 in the
+    /// dermoscope view, whose lens touches the skin).
+    pub skin_fraction: f64,
+}
+
+/// Dots per cm² over the skin part (`skin_fraction`) of a frame; 0 when there is no skin.
+pub(crate) fn density_on_skin(
+    n: usize,
+    width: u32,
+    height: u32,
+    px_per_mm: f64,
+    skin_fraction: f64,
+) -> f64 {
+    if skin_fraction > 0.0 {
+        density_per_cm2(n, width, height, px_per_mm) / skin_fraction
+    } else {
+        0.0
+    }
 }
 
 /// The scale (and, with a calibration, the image size it was made for).
@@ -249,12 +267,20 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         let detections = detector
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
+        let skin_fraction = detector.skin_mask().map_or(1.0, |m| m.fraction());
         let result = ImageDetections {
             image: path.display().to_string(),
             width,
             height,
             px_per_mm,
-            density_per_cm2: density_per_cm2(detections.len(), width, height, px_per_mm),
+            density_per_cm2: density_on_skin(
+                detections.len(),
+                width,
+                height,
+                px_per_mm,
+                skin_fraction,
+            ),
+            skin_fraction,
             detections,
         };
         match args.format {
@@ -276,7 +302,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|d| usize::from(d.hairs.unwrap_or(1)))
                         .sum();
-                    format!("{:.1}", density_per_cm2(n, width, height, px_per_mm))
+                    format!(
+                        "{:.1}",
+                        density_on_skin(n, width, height, px_per_mm, result.skin_fraction)
+                    )
                 } else {
                     "-".to_string()
                 };

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::detect::load_checked;
 use crate::frame::{Detection, DotKind};
 use crate::overlay::{draw_plan_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone};
-use crate::planning::{plan_image, Design, PlannerConfig, RecommendationPx, DEFAULT_SEED};
+use crate::planning::{
+    plan_image, Declined, Design, PlannerConfig, RecommendationPx, DEFAULT_SEED,
+};
 
 /// Output formats of `stipple plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +116,10 @@ pub struct ImagePlanOut {
     pub density_after_per_cm2: f64,
     /// The session schedule and why.
     pub note: String,
+    /// Fraction of the frame that is treatable skin (1 in the dermoscope view).
+    pub skin_fraction: f64,
+    /// Where the plan declined to plan (outlines in pixels) and why.
+    pub declined: Vec<Declined>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,11 +223,18 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                 .segment(&image)
                 .with_context(|| format!("{}: the segmentation model failed", path.display()))?
         };
+        let mask = mask.cloned();
+        let skin = if given_dots.is_none() {
+            detector.skin_mask().cloned()
+        } else {
+            detector.compute_skin_mask(&image).cloned()
+        };
         let planned = plan_image(
             &image,
             px_per_mm,
             &detections,
-            mask,
+            mask.as_ref(),
+            skin.as_ref(),
             design.as_ref(),
             config.clone(),
         )
@@ -298,6 +311,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             density_before_per_cm2: planned.plan.density_before_per_cm2,
             density_after_per_cm2: planned.plan.density_after_per_cm2,
             note: planned.plan.note.clone(),
+            skin_fraction: planned.skin_fraction,
+            declined: planned.declined.clone(),
             recommendations: planned.recommendations,
         };
         match args.format {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use tracing::info_span;
 
 use super::ViewArg;
-use crate::source::synth::{ColourModel, Scene, SceneParams, View};
+use crate::source::synth::{ChairKind, ColourModel, Scene, SceneParams, View};
 
 /// Arguments of `stipple synth`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,20 @@ pub struct SynthArgs {
     /// nothing is fitted on (for evaluation).
     #[arg(long, value_enum, default_value_t = ColoursArg::Standard)]
     pub colours: ColoursArg,
+    /// What else the camera sees (rig view only); the truth then carries a `not_skin` mask.
+    #[arg(long, value_enum, default_value_t = ChairArg::None)]
+    pub chair: ChairArg,
+}
+
+/// `--chair` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChairArg {
+    /// Only skin.
+    None,
+    /// At the chair: room, longer hair, ear, cape, ink smears, gloves and the machine.
+    Working,
+    /// A photograph of a whole head (give --px-per-mm 3..8): room, hair, shirt.
+    WholeHead,
 }
 
 /// `--colours` values.
@@ -91,6 +105,9 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 /// each with the path or flag at fault.
 pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let view = View::from(args.view);
+    if args.chair != ChairArg::None && view != View::Rig {
+        bail!("--chair needs --view rig: the dermoscope touches the skin and sees only skin");
+    }
     if let Some(p) = args.px_per_mm {
         if !(p.is_finite() && p > 0.0) {
             bail!("bad --px-per-mm {p}: must be a positive number");
@@ -111,7 +128,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
             ColoursArg::Standard => ColourModel::Standard,
             ColoursArg::Alternate => ColourModel::Alternate,
         };
-        let frame = Scene::generate_with(&params, model).render(&Default::default(), seed);
+        let mut scene = Scene::generate_with(&params, model);
+        let chair = match args.chair {
+            ChairArg::None => None,
+            ChairArg::Working => Some(ChairKind::Working),
+            ChairArg::WholeHead => Some(ChairKind::WholeHead),
+        };
+        scene.set_chair(chair, true);
+        let frame = scene.render(&Default::default(), seed);
         let stem = format!("{i:03}");
         let ext = match args.format {
             FormatArg::Png => "png",
@@ -166,6 +190,7 @@ mod tests {
             view: ViewArg::Rig,
             format: FormatArg::Png,
             colours: ColoursArg::Standard,
+            chair: ChairArg::None,
         };
         run(args)?;
         for stem in ["000", "001"] {
@@ -190,6 +215,7 @@ mod tests {
             view: ViewArg::Rig,
             format: FormatArg::Png,
             colours: ColoursArg::Standard,
+            chair: ChairArg::None,
         };
         let err = run(args)
             .err()

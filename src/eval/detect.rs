@@ -332,6 +332,7 @@ mod tests {
                     r: 10.0,
                 },
             }],
+            not_skin: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod detect;
 pub mod plan;
+pub mod skin;
 pub mod visible;
 
 pub use detect::{score_frame, Score};

@@ -295,6 +295,7 @@ mod tests {
                 },
             ],
             negatives: vec![],
+            not_skin: None,
         };
         (img, truth)
     }

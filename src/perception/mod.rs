@@ -14,6 +14,7 @@ pub mod dermoscope;
 pub mod filter;
 pub mod rig;
 pub mod segment;
+pub mod skin_mask;
 
 use image::RgbImage;
 use thiserror::Error;
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use dermoscope::{DermoscopeDetector, OpeningsConfig, OpeningsFuser};
 pub use rig::{BlobConfig, BlobDetector, FuseConfig, Fuser, RigDetector};
 pub use segment::{ModelKind, OnnxSegmenter, SegMask, SegmentConfig, SegmentError, Segmenter};
+pub use skin_mask::{SkinMask, SkinMasker};
 
 use crate::frame::{Detection, View, MAX_PIXELS};
 
@@ -229,7 +231,26 @@ impl Detector {
         }
     }
 
-    /// Detects the dots of one frame into `out` (cleared first), in pixels of `image`.
+    /// The skin mask of the last frame detected, in the rig view (where the camera sees more
+    /// than skin); `None` in the dermoscope view, whose lens touches the skin.
+    pub fn skin_mask(&self) -> Option<&SkinMask> {
+        match self {
+            Self::Rig(d) => Some(d.skin_mask()),
+            Self::Dermoscope(_) => None,
+        }
+    }
+
+    /// Computes the skin mask of `image` without detecting (rig view; `None` in the
+    /// dermoscope view).
+    pub fn compute_skin_mask(&mut self, image: &RgbImage) -> Option<&SkinMask> {
+        match self {
+            Self::Rig(d) => Some(d.compute_skin_mask(image)),
+            Self::Dermoscope(_) => None,
+        }
+    }
+
+    /// Detects the dots of one frame into `out` (cleared first), in pixels of `image`; in the
+    /// rig view only those on the skin ([`Detector::skin_mask`]).
     ///
     /// # Errors
     /// Only when the model fails to run ([`SegmentError`]); the classical path cannot fail.

@@ -19,11 +19,12 @@ use tracing::instrument;
 
 use super::skin::{self, DotInImage};
 use super::{
-    Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
+    Declined, Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
 };
 use crate::frame::{Detection, DotKind};
 use crate::perception::dermoscope::openings::{peaks_into, Peak};
 use crate::perception::segment::{SegMask, CLASSES, FOLLICLE};
+use crate::perception::SkinMask;
 
 /// Follicle peaks of the dot model at least this probable are suspected dots (chosen on check
 /// seeds 300-323 among 0.1, 0.2, 0.3, 0.5, 0.7 with a first version that did not yet skip peaks
@@ -106,12 +107,27 @@ pub struct ImagePlan {
     pub evidence: Vec<f64>,
     /// Whether each detection was taken as a dot (enough evidence in the image).
     pub trusted: Vec<bool>,
+    /// Fraction of the frame that is skin (1 without a skin mask).
+    pub skin_fraction: f64,
+    /// Where the plan declined to plan, and why.
+    pub declined: Vec<Declined>,
 }
+
+/// Below this scale follicles (0.1-0.2 mm) are under two pixels: nothing on the skin can be
+/// seen well enough to plan around, so the whole frame is declined.
+pub const MIN_PLAN_PX_PER_MM: f64 = 10.0;
+/// Most not-skin regions listed in [`ImagePlan::declined`] (largest first).
+pub const MAX_DECLINED_REGIONS: usize = 32;
+/// Reason given for what is not skin.
+pub const NOT_SKIN_REASON: &str =
+    "not skin (background, hair, ear, cape, glove, machine or ink): nothing is planned here or within the minimum spacing of its edge";
 
 /// Plans the next dots for one image.
 ///
 /// `design` may be in pixels or millimetres; it is converted with `px_per_mm`. `mask` is the
-/// dot model's mask of the same image, when the model ran ([`model_suspects`]).
+/// dot model's mask of the same image, when the model ran ([`model_suspects`]). `skin` is the
+/// frame's skin mask (rig view): nothing is planned off it or within the minimum spacing of its
+/// edge, density counts only the skin, and the not-skin regions are listed as declined.
 ///
 /// # Errors
 /// [`PlanError::InvalidConfig`] for a bad scale, density or spacing.
@@ -121,6 +137,7 @@ pub fn plan_image(
     px_per_mm: f64,
     detections: &[Detection],
     mask: Option<&SegMask>,
+    skin: Option<&SkinMask>,
     design: Option<&Design>,
     config: PlannerConfig,
 ) -> Result<ImagePlan, PlanError> {
@@ -163,6 +180,37 @@ pub fn plan_image(
         })
         .collect();
     existing.extend(analysis.suspected.iter().copied());
+    let (w, h) = image.dimensions();
+    let coarse = px_per_mm < MIN_PLAN_PX_PER_MM;
+    let mut declined = Vec::new();
+    if coarse {
+        analysis.guard.block_all();
+        declined.push(Declined {
+            polygon: vec![
+                [0.0, 0.0],
+                [f64::from(w), 0.0],
+                [f64::from(w), f64::from(h)],
+                [0.0, f64::from(h)],
+            ],
+            reason: format!(
+                "the scale ({px_per_mm:.1} px/mm) is too coarse to see follicles: planning needs at \
+                 least {MIN_PLAN_PX_PER_MM} px/mm (a closer view of the scalp)"
+            ),
+        });
+    } else if let Some(skin) = skin {
+        analysis
+            .guard
+            .block_off_skin(skin, config.min_spacing_mm * px_per_mm);
+        declined.extend(
+            skin.not_skin_polygons(MAX_DECLINED_REGIONS)
+                .into_iter()
+                .map(|polygon| Declined {
+                    polygon,
+                    reason: NOT_SKIN_REASON.to_string(),
+                }),
+        );
+    }
+    let skin_fraction = skin.map_or(1.0, SkinMask::fraction);
     let guarded_fraction = analysis.guard.blocked_fraction();
     let dark_threshold = analysis.dark_threshold;
     let input = PlanInput {
@@ -173,6 +221,7 @@ pub fn plan_image(
         existing,
         design: design.map(|d| d.in_mm(px_per_mm)),
         guard: Some(analysis.guard),
+        skin: skin.cloned(),
     };
     let planner = Planner::new(config, input)?;
     let plan = planner.plan();
@@ -197,6 +246,8 @@ pub fn plan_image(
         dark_threshold,
         evidence: analysis.evidence.clone(),
         trusted: analysis.trusted.clone(),
+        skin_fraction,
+        declined,
     })
 }
 

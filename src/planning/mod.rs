@@ -39,11 +39,12 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, instrument};
 
 pub use design::{DensityField, Design, Units, Zone, ZoneKind};
-pub use image_plan::{plan_image, ImagePlan, RecommendationPx};
+pub use image_plan::{plan_image, ImagePlan, RecommendationPx, MIN_PLAN_PX_PER_MM};
 pub use shade::SessionStep;
 pub use skin::{Guard, SkinAnalysis};
 
 use crate::geometry::SpatialGrid;
+use crate::perception::SkinMask;
 use shade::{DotLook, LookModel};
 
 /// Side of a quota cell (mm): four cells make the 5x5 mm square a density is judged over.
@@ -261,8 +262,22 @@ pub struct PlanInput {
     pub existing: Vec<ExistingDot>,
     /// The treatment design, in mm (see [`Design::in_mm`]); `None`: one fill zone.
     pub design: Option<Design>,
-    /// Pixels to keep recommendations off (undetected dark spots), if an image was analysed.
+    /// Pixels to keep recommendations off (undetected dark spots, and what is not skin or too
+    /// near its edge), if an image was analysed.
     pub guard: Option<Guard>,
+    /// Where the frame is skin, if known (frame mm = image px / px_per_mm): density counts only
+    /// the skin, and nothing is planned off it.
+    pub skin: Option<SkinMask>,
+}
+
+/// A part of the frame the plan declined to plan in, and why: the JSON contract of `stipple
+/// plan` and the page's shading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Declined {
+    /// Outline in pixels of the input image.
+    pub polygon: Vec<[f64; 2]>,
+    /// Why, in words an artist reads.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +326,7 @@ pub struct Planner {
     field: DensityField,
     frame_mm: [f64; 2],
     guard: Option<Guard>,
+    skin: Option<SkinMask>,
     slots: Vec<Slot>,
     looks: Vec<Option<DotLook>>,
     look_model: LookModel,
@@ -355,6 +371,7 @@ impl Planner {
             field,
             frame_mm: input.frame_mm,
             guard: input.guard,
+            skin: input.skin,
             slots: Vec::with_capacity(input.existing.len() * 2),
             looks: Vec::with_capacity(input.existing.len() * 2),
             look_model: LookModel::new(&[]),

@@ -80,6 +80,10 @@ impl Planner {
                         let x = x0 + (i as f64 + 0.5) / sub * w;
                         let y = y0 + (j as f64 + 0.5) / sub * h;
                         let f = self.field.sample(x, y);
+                        // Off the skin nothing is counted or wanted.
+                        if self.skin.as_ref().is_some_and(|m| !m.is_skin_mm(x, y)) {
+                            continue;
+                        }
                         if f.counted {
                             counted += 1;
                         }

@@ -17,6 +17,7 @@
 use image::{GrayImage, Luma, RgbImage};
 
 use super::{ExistingDot, ExistingKind};
+use crate::perception::SkinMask;
 
 /// Recommendations keep this fraction of the minimum spacing from unexplained dark pixels.
 pub const GUARD_FRACTION: f64 = 0.95;
@@ -115,6 +116,35 @@ impl Guard {
         self.index(x_mm, y_mm)
             .and_then(|i| self.blocked.get(i))
             .is_some_and(|&b| b)
+    }
+
+    /// Blocks the whole image: nothing may be planned on it.
+    pub fn block_all(&mut self) {
+        let n = self.width as usize * self.height as usize;
+        self.blocked = vec![true; n];
+    }
+
+    /// Blocks every pixel that is not skin or lies within `margin_px` of what is not skin
+    /// (`mask` must be of the same frame).
+    pub fn block_off_skin(&mut self, mask: &SkinMask, margin_px: f64) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if self.blocked.len() != w * h {
+            self.blocked = vec![false; w * h];
+        }
+        if mask.dimensions() != (self.width, self.height) {
+            return;
+        }
+        let keep_out = mask.keep_out_cells(margin_px);
+        let cell = mask.cell_px() as usize;
+        let (cols, _) = mask.grid();
+        for y in 0..h {
+            let row = (y / cell) * cols;
+            for x in 0..w {
+                if keep_out[row + x / cell] {
+                    self.blocked[y * w + x] = true;
+                }
+            }
+        }
     }
 
     /// Fraction of the image that is blocked.

@@ -34,6 +34,7 @@ fn input(w: f64, h: f64, existing: Vec<ExistingDot>) -> PlanInput {
         existing,
         design: None,
         guard: None,
+        skin: None,
     }
 }
 

@@ -802,6 +802,7 @@ impl LiveSession {
             existing,
             design,
             guard: None,
+            skin: None,
         };
         match Planner::new(config.clone(), input.clone()) {
             Ok(planner) => Some(LivePlanner {

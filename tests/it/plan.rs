@@ -277,6 +277,7 @@ fn evaluation_frames_against_truth() {
                 &dets,
                 None,
                 None,
+                None,
                 PlannerConfig::new(70.0, 0.7),
             )
             .expect("plan");
@@ -375,6 +376,7 @@ fn r18_planner_holds_density_on_every_skin_group() {
             &frame.image,
             ppm,
             &oracle(&visible),
+            None,
             None,
             None,
             PlannerConfig::new(70.0, 0.7),

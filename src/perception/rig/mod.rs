@@ -15,6 +15,7 @@ pub use fuse::{FuseConfig, Fuser};
 pub use region::Region;
 
 use super::segment::{SegMask, SegmentError, Segmenter, CLASSES};
+use super::skin_mask::{SkinMask, SkinMasker};
 use crate::frame::Detection;
 
 /// Rig-view detection: the classical blobs, fused with the dot model when there is one. Owns
@@ -28,6 +29,8 @@ pub struct RigDetector {
     fuser: Fuser,
     /// The blobs of the current frame, before fusion.
     candidates: Vec<Detection>,
+    /// Where the skin is in the current frame; no dot is reported off it.
+    skin: SkinMasker,
 }
 
 impl RigDetector {
@@ -41,6 +44,7 @@ impl RigDetector {
             fuse,
             fuser: Fuser::default(),
             candidates: Vec::new(),
+            skin: SkinMasker::new(),
         }
     }
 
@@ -85,24 +89,39 @@ impl RigDetector {
         out: &mut Vec<Detection>,
     ) -> Result<(), SegmentError> {
         match &mut self.segmenter {
-            None => {
-                self.blobs.detect_into(image, out);
-                Ok(())
-            }
+            None => self.blobs.detect_into(image, out),
             Some(segmenter) => {
                 let mask = segmenter.segment(image, self.px_per_mm)?;
                 self.blobs
                     .detect_with_model_into(image, Some(mask), &mut self.candidates);
                 self.fuser
                     .fuse_into(&self.candidates, mask, self.px_per_mm, &self.fuse, out);
-                Ok(())
             }
         }
+        self.keep_on_skin(image, out);
+        Ok(())
     }
 
     /// The classical detector alone on `image`, into `out` (cleared first).
     pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
         self.blobs.detect_into(image, out);
+        self.keep_on_skin(image, out);
+    }
+
+    /// The skin mask of the last frame detected.
+    pub fn skin_mask(&self) -> &SkinMask {
+        self.skin.mask()
+    }
+
+    /// Computes the skin mask of `image` without detecting (for dots given from elsewhere).
+    pub fn compute_skin_mask(&mut self, image: &RgbImage) -> &SkinMask {
+        self.skin.compute(image, self.px_per_mm)
+    }
+
+    /// Computes the frame's skin mask and drops the dots whose centre is off the skin.
+    fn keep_on_skin(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
+        let mask = self.skin.compute(image, self.px_per_mm);
+        out.retain(|d| mask.is_skin(d.x, d.y));
     }
 
     /// Runs the blobs on `image` and fuses them with a dot mask computed earlier (by the
@@ -116,5 +135,6 @@ impl RigDetector {
             out.clear();
             out.extend_from_slice(&self.candidates);
         }
+        self.keep_on_skin(image, out);
     }
 }

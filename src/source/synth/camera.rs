@@ -283,7 +283,25 @@ impl Camera {
             .collect()
     }
 
-    /// Renders one frame of the texture through `pose`.
+    /// The light of this camera's frames, for what is painted over them.
+    pub(crate) fn light(&self) -> super::chair::Light<'_> {
+        super::chair::Light {
+            gain: Some(&self.gain),
+            tint: self.tint,
+            veil: self.veil_terms(),
+        }
+    }
+
+    /// The veil as the share of the scene's light kept and the level added per channel.
+    fn veil_terms(&self) -> (f32, Rgb) {
+        match self.veil {
+            Some((share, level)) => (1.0 - share, level.map(|v| v * share)),
+            None => (1.0, [0.0; 3]),
+        }
+    }
+
+    /// Renders one frame of the texture through `pose`: light and sensor only; the lens, the
+    /// text bar and JPEG come in [`Camera::finish`].
     pub(crate) fn render(&self, tex: &Texture, pose: &Pose, ppm: f64, noise_seed: u64) -> RgbImage {
         let (w, h) = (self.w, self.h);
         let k = pose.scale * ppm;
@@ -323,10 +341,7 @@ impl Camera {
                 let (mut u_fp, mut v_fp) = (((u - 0.5) * ONE) as i64, ((v - 0.5) * ONE) as i64);
                 let (du_fp, dv_fp) = ((a00 * ONE) as i64, (a10 * ONE) as i64);
                 let tint = self.tint;
-                let (keep, veil) = match self.veil {
-                    Some((share, level)) => (1.0 - share, level.map(|v| v * share)),
-                    None => (1.0, [0.0; 3]),
-                };
+                let (keep, veil) = self.veil_terms();
                 for ((px, &g), &gl) in line.chunks_exact_mut(3).zip(gains).zip(glares) {
                     let alb = tex.sample_fixed(u_fp, v_fp);
                     u_fp += du_fp;
@@ -374,7 +389,11 @@ impl Camera {
                 }
             });
         }
-        let mut img = RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h));
+        RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h))
+    }
+
+    /// The optics and encoding after the sensor: lens effects, the text bar, JPEG.
+    pub(crate) fn finish(&self, mut img: RgbImage) -> RgbImage {
         if let Some(lens) = self.lens {
             apply_lens(&mut img, lens);
         }

@@ -45,6 +45,7 @@
 //! ```
 
 mod camera;
+pub mod chair;
 mod dermoscope;
 mod noise;
 mod paint;
@@ -54,10 +55,11 @@ mod skin;
 mod texture;
 pub mod truth;
 
+pub use chair::{Chair, ChairKind};
 pub use scene::Scene;
 pub use skin::ColourModel;
 pub use truth::{
-    NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
+    MaskRuns, NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
 };
 
 /// Default rig frame size (px).

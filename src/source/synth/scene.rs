@@ -11,11 +11,12 @@ use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info_span};
 
 use super::camera::Camera;
+use super::chair::{Chair, ChairKind, Light};
 use super::noise;
 use super::skin::{ColourModel, Palette};
 use super::texture::{smoothstep, Texture};
 use super::truth::{
-    NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
+    MaskRuns, NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
 };
 use super::{dermoscope, paint, rig, skin, Pose, SceneParams, SynthFrame};
 use super::{DERMOSCOPE_PX_PER_MM, RIG_PX_PER_MM};
@@ -254,6 +255,7 @@ pub struct Scene {
     negatives: Vec<Negative>,
     albedo: Texture,
     camera: Camera,
+    chair: Option<Chair>,
 }
 
 impl std::fmt::Debug for Scene {
@@ -361,6 +363,7 @@ impl Scene {
             negatives,
             albedo,
             camera,
+            chair: None,
         }
     }
 
@@ -416,25 +419,78 @@ impl Scene {
         self.pigment.push(dot);
     }
 
+    /// Puts the scene at the chair: what else the camera sees (see [`Chair`]), drawn from the
+    /// scene's seed, its skin and its hair. `with_hand`: still frames show the artist's gloves
+    /// and machine at a drawn needle position; the live demo paints the hand itself, per frame.
+    pub fn set_chair(&mut self, kind: Option<ChairKind>, with_hand: bool) {
+        self.chair = kind.map(|kind| {
+            let chair = Chair::draw(
+                kind,
+                self.params.seed,
+                self.params.width,
+                self.params.height,
+                self.px_per_mm,
+                self.palette.skin,
+                self.palette.hair,
+            );
+            if with_hand {
+                chair
+            } else {
+                chair.without_hand()
+            }
+        });
+    }
+
+    /// The scene's chair, if it has one.
+    pub fn chair(&self) -> Option<&Chair> {
+        self.chair.as_ref()
+    }
+
     /// Renders the scene through `pose`; `noise_seed` drives the sensor noise only.
     pub fn render(&self, pose: &Pose, noise_seed: u64) -> SynthFrame {
         let _span = info_span!("synth_render", seed = self.params.seed).entered();
-        let image = self
+        let mut image = self
             .camera
             .render(&self.albedo, pose, self.px_per_mm, noise_seed);
+        let not_skin = self.paint_chair(Some(&mut image), pose, &self.camera.light());
+        let image = self.camera.finish(image);
         SynthFrame {
             image,
-            truth: self.truth(pose),
+            truth: self.truth_with(pose, not_skin),
         }
     }
 
-    /// The ground truth of a frame seen through `pose`, in pixels; only what lies in the frame.
+    /// Paints the chair over a rendered frame (when given) and returns its not-skin mask.
+    fn paint_chair(
+        &self,
+        mut image: Option<&mut image::RgbImage>,
+        pose: &Pose,
+        light: &Light<'_>,
+    ) -> Option<image::GrayImage> {
+        let chair = self.chair.as_ref()?;
+        let (w, h) = (self.params.width, self.params.height);
+        let mut mask = image::GrayImage::new(w, h);
+        chair.paint_head(image.as_deref_mut(), &mut mask, pose, self.px_per_mm, light);
+        if chair.has_hand() {
+            let tip = chair.still_tip(w, h);
+            chair.paint_hand(image, &mut mask, tip, pose.scale * self.px_per_mm, light);
+        }
+        Some(mask)
+    }
+
+    /// The ground truth of a frame seen through `pose`, in pixels; only what lies in the frame
+    /// and, at the chair, only what no occluder hides.
     pub fn truth(&self, pose: &Pose) -> Truth {
+        let not_skin = self.paint_chair(None, pose, &self.camera.light());
+        self.truth_with(pose, not_skin)
+    }
+
+    fn truth_with(&self, pose: &Pose, not_skin: Option<image::GrayImage>) -> Truth {
         let (w, h) = (self.params.width, self.params.height);
         let k = pose.scale * self.px_per_mm;
         let to_px = |x: f64, y: f64| pose.image_from_skin(self.px_per_mm, w, h, x, y);
         let inside = |x: f64, y: f64| self.camera.visible(x, y);
-        let units = self
+        let units: Vec<TruthUnit> = self
             .units
             .iter()
             .filter_map(|u| {
@@ -461,7 +517,7 @@ impl Scene {
                 })
             })
             .collect();
-        let pigment = self
+        let pigment: Vec<TruthPigment> = self
             .pigment
             .iter()
             .filter_map(|d| {
@@ -490,6 +546,12 @@ impl Scene {
             })
             .collect();
         negatives.extend(self.camera.glare_truth());
+        let not_skin = not_skin.map(|m| MaskRuns::from_mask(&m));
+        let (mut units, mut pigment) = (units, pigment);
+        if let Some(m) = &not_skin {
+            units.retain(|u: &TruthUnit| !m.contains(u.x, u.y));
+            pigment.retain(|d: &TruthPigment| !m.contains(d.x, d.y));
+        }
         Truth {
             seed: self.params.seed,
             view: self.params.view,
@@ -500,6 +562,7 @@ impl Scene {
             units,
             pigment,
             negatives,
+            not_skin,
         }
     }
 

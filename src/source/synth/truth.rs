@@ -153,4 +153,81 @@ pub struct Truth {
     pub pigment: Vec<TruthPigment>,
     /// Things that are not dots.
     pub negatives: Vec<TruthNegative>,
+    /// At the chair: where the frame is not treatable skin (room, longer hair, ear, cape,
+    /// gloves, machine, ink smears). Absent: every pixel is skin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_skin: Option<MaskRuns>,
+}
+
+/// A binary mask of a frame as runs of set pixels per row: compact in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MaskRuns {
+    /// Mask width (px).
+    pub width: u32,
+    /// Mask height (px).
+    pub height: u32,
+    /// Runs `[y, x0, x1]`: pixels `x0..x1` of row `y` are set.
+    pub runs: Vec<[u32; 3]>,
+}
+
+impl MaskRuns {
+    /// The runs of the non-zero pixels of `mask`.
+    pub fn from_mask(mask: &image::GrayImage) -> Self {
+        let (w, h) = mask.dimensions();
+        let mut runs = Vec::new();
+        for y in 0..h {
+            let mut x = 0;
+            while x < w {
+                if mask.get_pixel(x, y)[0] == 0 {
+                    x += 1;
+                    continue;
+                }
+                let x0 = x;
+                while x < w && mask.get_pixel(x, y)[0] != 0 {
+                    x += 1;
+                }
+                runs.push([y, x0, x]);
+            }
+        }
+        Self {
+            width: w,
+            height: h,
+            runs,
+        }
+    }
+
+    /// The mask as an image: 255 set, 0 clear.
+    pub fn to_mask(&self) -> image::GrayImage {
+        let mut m = image::GrayImage::new(self.width, self.height);
+        for &[y, x0, x1] in &self.runs {
+            for x in x0..x1.min(self.width) {
+                if y < self.height {
+                    m.put_pixel(x, y, image::Luma([255]));
+                }
+            }
+        }
+        m
+    }
+
+    /// Number of set pixels.
+    pub fn area(&self) -> u64 {
+        self.runs
+            .iter()
+            .map(|r| u64::from(r[2].saturating_sub(r[1])))
+            .sum()
+    }
+
+    /// Whether the pixel under point (x, y) (px) is set; points off the frame are not.
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        if !(x >= 0.0 && y >= 0.0) {
+            return false;
+        }
+        let (xi, yi) = (x.floor() as u32, y.floor() as u32);
+        // Runs are sorted by row, then column.
+        let start = self.runs.partition_point(|r| r[0] < yi);
+        self.runs[start..]
+            .iter()
+            .take_while(|r| r[0] == yi)
+            .any(|r| xi >= r[1] && xi < r[2])
+    }
 }

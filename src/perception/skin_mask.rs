@@ -1,0 +1,713 @@
+//! Where the skin is: a per-frame mask of treatable scalp in the rig view.
+//!
+//! A camera at the chair sees more than shaved scalp: the room past the head, longer hair, an
+//! ear, the cape, gloved fingers, the machine, wiped ink. No dot is reported and nothing is
+//! planned outside this mask.
+//!
+//! # Method (classical, about 1-2 ms at 1280x720)
+//! 1. The frame is averaged over cells of about [`CELL_MM`] and each cell converted to CIELAB
+//!    (D65).
+//! 2. **The scalp's colour** is the peak of the frame's (a*, b*) histogram among cells of a
+//!    plausible skin hue ([`SKIN_HUE_DEG`]): skin of every Fitzpatrick type is a warm hue that
+//!    differs mostly in lightness and chroma, while gloves, capes, rooms and the machine rarely
+//!    share it. Its spread (robust, MAD) sets the colour tolerance, so mottled skin or a noisy
+//!    sensor widens it.
+//! 3. **The local skin lightness** is a high percentile of the skin-coloured cells' L* in blocks
+//!    of [`BLOCK_MM`], interpolated: vignetting and uneven light change it across the frame.
+//! 4. A cell is *not skin* when its hue differs from the scalp's by more than the tolerance, or
+//!    its chroma, scaled to its lightness (a shadow keeps the hue and loses chroma in
+//!    proportion), is outside [`CHROMA_RATIO`] of the scalp's, or when it is
+//!    much darker ([`DARK_RATIO`]) or brighter ([`BRIGHT_DELTA`]) than the skin around it.
+//! 5. Clean-up: not-skin regions smaller than [`MIN_REGION_MM2`] are dots, follicles, moles or
+//!    noise and are skin again; the rest is closed over [`CLOSE_MM`] (gaps between strands,
+//!    glove wrinkles) and skin islands smaller than [`MIN_REGION_MM2`] inside it are filled.
+//!
+//! What it does not separate: a wall or cloth of the skin's own colour and lightness, and an ear
+//! only slightly redder than the scalp; a learned model would (docs/known-gaps.md).
+
+use image::RgbImage;
+
+/// Side of a mask cell (mm).
+pub const CELL_MM: f64 = 0.25;
+/// Smallest side of a mask cell (px): finer cells only add sensor noise.
+const MIN_CELL_PX: f64 = 3.0;
+/// Side of a block for the local skin lightness (mm).
+pub const BLOCK_MM: f64 = 4.0;
+/// Hue angle range (degrees, atan2(b*, a*)) a skin colour may take, casts included.
+pub const SKIN_HUE_DEG: (f64, f64) = (-10.0, 100.0);
+/// Skin needs at least this chroma (C*ab): greys, blacks and whites are not skin.
+pub const SKIN_MIN_CHROMA: f64 = 4.0;
+/// Hue tolerance: floor (degrees) and multiple of the scalp's robust hue spread.
+pub const HUE_TOL_DEG: (f64, f64) = (10.0, 4.0);
+/// Chroma relative to the scalp's (at the cell's lightness) that skin may have.
+pub const CHROMA_RATIO: (f64, f64) = (0.6, 1.7);
+/// A cell darker than this fraction of the local skin lightness is not skin (shadows of the
+/// hand and the cape edge stay above it).
+pub const DARK_RATIO: f64 = 0.6;
+/// A cell this much brighter (L* units) than the local skin, at least, is not skin.
+pub const BRIGHT_DELTA: f64 = 14.0;
+/// Percentile of skin-coloured cells' L* taken as the local skin lightness.
+pub const SKIN_L_PERCENTILE: f64 = 0.75;
+/// Not-skin regions smaller than this are dots on the skin; skin islands smaller than this
+/// inside not-skin are part of it (mm²).
+pub const MIN_REGION_MM2: f64 = 0.8;
+/// Closing radius over not-skin regions (mm).
+pub const CLOSE_MM: f64 = 0.4;
+
+/// The skin mask of one frame, on a grid of cells.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SkinMask {
+    width: u32,
+    height: u32,
+    cell: u32,
+    cols: usize,
+    rows: usize,
+    px_per_mm: f64,
+    /// Row-major per cell: true where skin.
+    skin: Vec<bool>,
+    fraction: f64,
+}
+
+impl SkinMask {
+    /// A mask that calls every pixel of a `width` x `height` frame skin.
+    pub fn all_skin(width: u32, height: u32, px_per_mm: f64) -> Self {
+        Self {
+            width,
+            height,
+            cell: width.max(height).max(1),
+            cols: 1,
+            rows: 1,
+            px_per_mm,
+            skin: vec![true],
+            fraction: 1.0,
+        }
+    }
+
+    /// Fraction of the frame's pixels that are skin.
+    pub fn fraction(&self) -> f64 {
+        self.fraction
+    }
+
+    /// Frame size (px).
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Side of a cell (px).
+    pub fn cell_px(&self) -> u32 {
+        self.cell
+    }
+
+    /// Grid size in cells (columns, rows).
+    pub fn grid(&self) -> (usize, usize) {
+        (self.cols, self.rows)
+    }
+
+    /// Whether the cell at (col, row) is skin; cells off the grid are not.
+    pub fn cell_is_skin(&self, col: usize, row: usize) -> bool {
+        col < self.cols && row < self.rows && self.skin[row * self.cols + col]
+    }
+
+    /// Whether the point (x, y) in pixels is on skin. Points off the frame are not: nothing is
+    /// known there.
+    pub fn is_skin(&self, x: f64, y: f64) -> bool {
+        if !(x >= 0.0 && y >= 0.0 && x < f64::from(self.width) && y < f64::from(self.height)) {
+            return false;
+        }
+        let c = (x / f64::from(self.cell)) as usize;
+        let r = (y / f64::from(self.cell)) as usize;
+        self.cell_is_skin(c, r)
+    }
+
+    /// Whether the point (x, y) in millimetres of the frame (pixels / px_per_mm) is on skin.
+    pub fn is_skin_mm(&self, x_mm: f64, y_mm: f64) -> bool {
+        self.is_skin(x_mm * self.px_per_mm, y_mm * self.px_per_mm)
+    }
+
+    /// Skin area of the frame (mm²).
+    pub fn skin_area_mm2(&self) -> f64 {
+        f64::from(self.width) * f64::from(self.height) * self.fraction
+            / (self.px_per_mm * self.px_per_mm)
+    }
+
+    /// Distance in pixels from (x, y) to the nearest not-skin cell centre within `reach` px,
+    /// or `None` if there is none that close. The frame's border is not an edge of the skin.
+    pub fn distance_to_not_skin(&self, x: f64, y: f64, reach: f64) -> Option<f64> {
+        let cell = f64::from(self.cell);
+        let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
+        let span = (reach / cell).ceil() as i64 + 1;
+        let mut best: Option<f64> = None;
+        for r in (r0 - span).max(0)..=(r0 + span).min(self.rows as i64 - 1) {
+            for c in (c0 - span).max(0)..=(c0 + span).min(self.cols as i64 - 1) {
+                if self.skin[r as usize * self.cols + c as usize] {
+                    continue;
+                }
+                // Nearest point of the cell's square.
+                let (x0, y0) = (c as f64 * cell, r as f64 * cell);
+                let dx = (x0 - x).max(0.0).max(x - (x0 + cell));
+                let dy = (y0 - y).max(0.0).max(y - (y0 + cell));
+                let d = dx.hypot(dy);
+                if d <= reach && best.is_none_or(|b| d < b) {
+                    best = Some(d);
+                }
+            }
+        }
+        best
+    }
+
+    /// Per cell: whether the cell lies within `radius_px` of a not-skin cell (itself included),
+    /// row-major on [`SkinMask::grid`]. The frame's border is not an edge of the skin.
+    pub fn keep_out_cells(&self, radius_px: f64) -> Vec<bool> {
+        let r = (radius_px / f64::from(self.cell)).max(0.0);
+        let span = r.ceil() as i64;
+        let offsets: Vec<(i64, i64)> = (-span..=span)
+            .flat_map(|dy| (-span..=span).map(move |dx| (dx, dy)))
+            // Cell squares closer than r: centre distance minus about one cell.
+            .filter(|&(dx, dy)| {
+                let gx = (dx.abs() - 1).max(0) as f64;
+                let gy = (dy.abs() - 1).max(0) as f64;
+                gx.hypot(gy) < r
+            })
+            .collect();
+        let (cols, rows) = (self.cols as i64, self.rows as i64);
+        let mut out = vec![false; self.skin.len()];
+        for row in 0..rows {
+            for col in 0..cols {
+                if self.skin[(row * cols + col) as usize] {
+                    continue;
+                }
+                for &(dx, dy) in &offsets {
+                    let (c, rr) = (col + dx, row + dy);
+                    if c >= 0 && rr >= 0 && c < cols && rr < rows {
+                        out[(rr * cols + c) as usize] = true;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The outlines of the not-skin regions, in pixels, simplified to within about a cell;
+    /// at most `max_regions` of them, largest first.
+    pub fn not_skin_polygons(&self, max_regions: usize) -> Vec<Vec<[f64; 2]>> {
+        if self.skin.iter().all(|&s| s) {
+            return Vec::new();
+        }
+        // One cell of skin around the grid, so regions touching the border close along it.
+        let (gw, gh) = (self.cols as u32 + 2, self.rows as u32 + 2);
+        let grid = image::GrayImage::from_fn(gw, gh, |x, y| {
+            let inside = x >= 1 && y >= 1 && x <= self.cols as u32 && y <= self.rows as u32;
+            let bad = inside && !self.skin[(y - 1) as usize * self.cols + (x - 1) as usize];
+            image::Luma([if bad { 255 } else { 0 }])
+        });
+        let cell = f64::from(self.cell);
+        let (w, h) = (f64::from(self.width), f64::from(self.height));
+        let mut polys: Vec<(f64, Vec<[f64; 2]>)> = imageproc::contours::find_contours::<i32>(&grid)
+            .into_iter()
+            .filter(|c| c.border_type == imageproc::contours::BorderType::Outer)
+            .map(|c| {
+                let simple = if c.points.len() > 2 {
+                    imageproc::geometry::approximate_polygon_dp(&c.points, 1.0, true)
+                } else {
+                    c.points
+                };
+                let poly: Vec<[f64; 2]> = simple
+                    .iter()
+                    .map(|p| {
+                        [
+                            ((f64::from(p.x) - 0.5) * cell).clamp(0.0, w),
+                            ((f64::from(p.y) - 0.5) * cell).clamp(0.0, h),
+                        ]
+                    })
+                    .collect();
+                (crate::geometry::polygon_area(&poly).abs(), poly)
+            })
+            .collect();
+        polys.sort_by(|a, b| b.0.total_cmp(&a.0));
+        polys
+            .into_iter()
+            .take(max_regions)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// The mask as an image, 255 where not skin (for the page, tests and figures).
+    pub fn not_skin_image(&self) -> image::GrayImage {
+        image::GrayImage::from_fn(self.width, self.height, |x, y| {
+            let skin = self.is_skin(f64::from(x) + 0.5, f64::from(y) + 0.5);
+            image::Luma([if skin { 0 } else { 255 }])
+        })
+    }
+}
+
+/// Computes skin masks, reusing its buffers from frame to frame.
+#[derive(Debug, Default, Clone)]
+pub struct SkinMasker {
+    lab: Vec<[f32; 3]>,
+    bad: Vec<bool>,
+    labels: Vec<u32>,
+    stack: Vec<usize>,
+    tmp: Vec<bool>,
+    /// CIELAB's f(t) on `0..=1` in [`CBRT_STEPS`] steps.
+    cbrt: Vec<f32>,
+    mask: SkinMask,
+}
+
+/// Steps of the table of CIELAB's f(t).
+const CBRT_STEPS: usize = 4096;
+
+/// sRGB byte to linear light.
+fn srgb_lut() -> [f32; 256] {
+    std::array::from_fn(|i| {
+        let c = i as f32 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    })
+}
+
+fn lab_f(t: f32) -> f32 {
+    if t > 0.008_856 {
+        t.cbrt()
+    } else {
+        7.787 * t + 16.0 / 116.0
+    }
+}
+
+/// CIELAB's f(t) from the table, linearly interpolated.
+fn lab_f_table(table: &[f32], t: f32) -> f32 {
+    let x = t.clamp(0.0, 1.0) * CBRT_STEPS as f32;
+    let i = (x as usize).min(CBRT_STEPS - 1);
+    let f = x - i as f32;
+    table[i] + (table[i + 1] - table[i]) * f
+}
+
+/// Linear RGB (0..1) to CIELAB under D65.
+fn lab_of_linear(table: &[f32], r: f32, g: f32, b: f32) -> [f32; 3] {
+    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
+    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
+    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / 1.088_83;
+    let (fx, fy, fz) = (
+        lab_f_table(table, x),
+        lab_f_table(table, y),
+        lab_f_table(table, z),
+    );
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// Absolute difference of two angles (radians), in `0..=pi`.
+fn hue_diff(a: f32, b: f32) -> f32 {
+    let d = (a - b).rem_euclid(std::f32::consts::TAU);
+    d.min(std::f32::consts::TAU - d)
+}
+
+fn median(v: &mut [f32]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f32::total_cmp).1
+}
+
+fn percentile(v: &mut [f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    *v.select_nth_unstable_by(i, f32::total_cmp).1
+}
+
+impl SkinMasker {
+    /// A masker with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last mask computed.
+    pub fn mask(&self) -> &SkinMask {
+        &self.mask
+    }
+
+    /// Computes the skin mask of `image` at `px_per_mm` and returns it.
+    pub fn compute(&mut self, image: &RgbImage, px_per_mm: f64) -> &SkinMask {
+        let _span = tracing::trace_span!("skin_mask").entered();
+        let (w, h) = image.dimensions();
+        let cell = (CELL_MM * px_per_mm).round().max(MIN_CELL_PX) as u32;
+        let cols = w.div_ceil(cell).max(1) as usize;
+        let rows = h.div_ceil(cell).max(1) as usize;
+        let n = cols * rows;
+        let cell_mm2 = (f64::from(cell) / px_per_mm).powi(2);
+        let lut = srgb_lut();
+        if self.cbrt.is_empty() {
+            self.cbrt = (0..=CBRT_STEPS)
+                .map(|i| lab_f(i as f32 / CBRT_STEPS as f32))
+                .collect();
+        }
+        // 1. Cell means in linear light, then CIELAB.
+        self.lab.clear();
+        self.lab.resize(n, [0.0; 3]);
+        let mut sums = vec![[0.0f32; 4]; cols];
+        for r in 0..rows {
+            sums.iter_mut().for_each(|s| *s = [0.0; 4]);
+            let y1 = ((r as u32 + 1) * cell).min(h);
+            // Every other row and column: a cell's mean needs no more, and it halves the cost
+            // twice over.
+            for y in (r as u32 * cell..y1).step_by(2) {
+                let row = &image.as_raw()[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
+                for (x, px) in row.chunks_exact(3).enumerate().step_by(2) {
+                    let s = &mut sums[x / cell as usize];
+                    s[0] += lut[px[0] as usize];
+                    s[1] += lut[px[1] as usize];
+                    s[2] += lut[px[2] as usize];
+                    s[3] += 1.0;
+                }
+            }
+            for (c, s) in sums.iter().enumerate() {
+                let k = s[3].max(1.0);
+                self.lab[r * cols + c] = lab_of_linear(&self.cbrt, s[0] / k, s[1] / k, s[2] / k);
+            }
+        }
+        // 2. The scalp's colour: the (a*, b*) histogram's peak among skin hues.
+        const BINS: usize = 64;
+        const LO: f32 = -32.0;
+        const BIN: f32 = 1.5;
+        // Votes weighted by lightness squared: the scalp is the brightest warm surface in a
+        // rig frame but for an ear; longer hair of the same hue is darker.
+        let mut hist = vec![0f32; BINS * BINS];
+        // Hue inside SKIN_HUE_DEG, tested with cross products (no atan2 per cell).
+        let (lo_dir, hi_dir) = (
+            (SKIN_HUE_DEG.0.to_radians() as f32).sin_cos(),
+            (SKIN_HUE_DEG.1.to_radians() as f32).sin_cos(),
+        );
+        let hue_ok = |a: f32, b: f32| {
+            let c = a.hypot(b);
+            // Counter-clockwise of the low bound and clockwise of the high bound.
+            let after_lo = lo_dir.1 * b - lo_dir.0 * a >= 0.0;
+            let before_hi = hi_dir.1 * b - hi_dir.0 * a <= 0.0;
+            f64::from(c) >= SKIN_MIN_CHROMA && after_lo && before_hi
+        };
+        for l in &self.lab {
+            if l[0] > 5.0 && hue_ok(l[1], l[2]) {
+                let i = ((l[1] - LO) / BIN).floor();
+                let j = ((l[2] - LO) / BIN).floor();
+                if i >= 0.0 && j >= 0.0 && (i as usize) < BINS && (j as usize) < BINS {
+                    hist[j as usize * BINS + i as usize] += (l[0] / 100.0).powi(2);
+                }
+            }
+        }
+        let mut best = (0f32, 0usize, 0usize);
+        for j in 1..BINS - 1 {
+            for i in 1..BINS - 1 {
+                let mut s = 0.0;
+                for dj in 0..3 {
+                    for di in 0..3 {
+                        s += hist[(j + dj - 1) * BINS + i + di - 1];
+                    }
+                }
+                if s > best.0 {
+                    best = (s, i, j);
+                }
+            }
+        }
+        // Enough votes for 2% of the frame at a dark skin's lightness.
+        let min_votes = (n / 50).max(4) as f32 * 0.04;
+        if best.0 < min_votes {
+            // No colour in the frame is skin.
+            self.mask = SkinMask {
+                width: w,
+                height: h,
+                cell,
+                cols,
+                rows,
+                px_per_mm,
+                skin: vec![false; n],
+                fraction: 0.0,
+            };
+            return &self.mask;
+        }
+        let peak = (
+            LO + (best.1 as f32 + 0.5) * BIN,
+            LO + (best.2 as f32 + 0.5) * BIN,
+        );
+        let near: Vec<usize> = (0..n)
+            .filter(|&i| {
+                let l = self.lab[i];
+                (l[1] - peak.0).hypot(l[2] - peak.1) <= 4.0 && l[0] > 5.0
+            })
+            .collect();
+        let mut va: Vec<f32> = near.iter().map(|&i| self.lab[i][1]).collect();
+        let mut vb: Vec<f32> = near.iter().map(|&i| self.lab[i][2]).collect();
+        let mut vl: Vec<f32> = near.iter().map(|&i| self.lab[i][0]).collect();
+        let (a0, b0) = (median(&mut va), median(&mut vb));
+        let l0 = percentile(&mut vl, SKIN_L_PERCENTILE).max(1.0);
+        // Spread of the scalp's hue (degrees) and relative chroma.
+        let (h0, c0) = (b0.atan2(a0), a0.hypot(b0).max(1.0));
+        let mut dh: Vec<f32> = near
+            .iter()
+            .map(|&i| hue_diff(self.lab[i][2].atan2(self.lab[i][1]), h0).to_degrees())
+            .collect();
+        let hue_tol = HUE_TOL_DEG
+            .0
+            .max(HUE_TOL_DEG.1 * f64::from(median(&mut dh)) * 1.4826)
+            .min(90.0);
+        let cos_tol = hue_tol.to_radians().cos() as f32;
+        let (ua, ub) = (a0 / c0, b0 / c0);
+        let chroma_ok = |l: [f32; 3], lref: f32| {
+            // A shadow keeps the hue and loses chroma with lightness; glare loses chroma too.
+            let s = (l[0] / lref).clamp(0.3, 1.0);
+            let c = l[1].hypot(l[2]);
+            let rho = c / (c0 * s);
+            // cos of the hue difference from the scalp's.
+            let cos_dh = (l[1] * ua + l[2] * ub) / c.max(1e-6);
+            rho >= CHROMA_RATIO.0 as f32 && rho <= CHROMA_RATIO.1 as f32 && cos_dh >= cos_tol
+        };
+        // 3. Local skin lightness per block, from skin-coloured cells.
+        let bcell = ((BLOCK_MM * px_per_mm / f64::from(cell)).round() as usize).max(1);
+        let (bcols, brows) = (cols.div_ceil(bcell), rows.div_ceil(bcell));
+        let mut block_l = vec![f32::NAN; bcols * brows];
+        let mut scratch = Vec::new();
+        for br in 0..brows {
+            for bc in 0..bcols {
+                scratch.clear();
+                for r in br * bcell..((br + 1) * bcell).min(rows) {
+                    for c in bc * bcell..((bc + 1) * bcell).min(cols) {
+                        let l = self.lab[r * cols + c];
+                        if chroma_ok(l, l0) && l[0] > 0.5 * l0 {
+                            scratch.push(l[0]);
+                        }
+                    }
+                }
+                if scratch.len() * 4 >= bcell * bcell {
+                    block_l[br * bcols + bc] = percentile(&mut scratch, SKIN_L_PERCENTILE);
+                }
+            }
+        }
+        fill_missing(&mut block_l, bcols, brows, l0);
+        // 4. Per-cell decision.
+        self.bad.clear();
+        self.bad.resize(n, false);
+        for r in 0..rows {
+            for c in 0..cols {
+                let lref = bilinear(&block_l, bcols, brows, bcell, c, r);
+                let l = self.lab[r * cols + c];
+                let dark = l[0] < DARK_RATIO as f32 * lref;
+                let bright = l[0] > lref + BRIGHT_DELTA as f32;
+                self.bad[r * cols + c] = dark || bright || !chroma_ok(l, lref);
+            }
+        }
+        // 5. Clean-up.
+        let min_cells = (MIN_REGION_MM2 / cell_mm2).ceil() as usize;
+        self.drop_small(true, min_cells, cols, rows);
+        let close = (CLOSE_MM * px_per_mm / f64::from(cell)).round() as usize;
+        self.dilate(close, cols, rows, true);
+        self.dilate(close, cols, rows, false);
+        self.drop_small(false, min_cells, cols, rows);
+        let skin: Vec<bool> = self.bad.iter().map(|&b| !b).collect();
+        // Fraction by pixels (edge cells are partial).
+        let mut skin_px = 0u64;
+        for r in 0..rows {
+            let ch = u64::from(((r as u32 + 1) * cell).min(h) - r as u32 * cell);
+            for c in 0..cols {
+                if skin[r * cols + c] {
+                    let cw = u64::from(((c as u32 + 1) * cell).min(w) - c as u32 * cell);
+                    skin_px += cw * ch;
+                }
+            }
+        }
+        self.mask = SkinMask {
+            width: w,
+            height: h,
+            cell,
+            cols,
+            rows,
+            px_per_mm,
+            skin,
+            fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
+        };
+        &self.mask
+    }
+
+    /// Flips connected regions (4-connected) of `bad == value` smaller than `min_cells`.
+    fn drop_small(&mut self, value: bool, min_cells: usize, cols: usize, rows: usize) {
+        let n = cols * rows;
+        self.labels.clear();
+        self.labels.resize(n, 0);
+        let mut region = Vec::new();
+        for start in 0..n {
+            if self.bad[start] != value || self.labels[start] != 0 {
+                continue;
+            }
+            region.clear();
+            self.stack.clear();
+            self.stack.push(start);
+            self.labels[start] = 1;
+            while let Some(i) = self.stack.pop() {
+                region.push(i);
+                let (c, r) = (i % cols, i / cols);
+                let mut visit = |j: usize| {
+                    if self.bad[j] == value && self.labels[j] == 0 {
+                        self.labels[j] = 1;
+                        self.stack.push(j);
+                    }
+                };
+                if c > 0 {
+                    visit(i - 1);
+                }
+                if c + 1 < cols {
+                    visit(i + 1);
+                }
+                if r > 0 {
+                    visit(i - cols);
+                }
+                if r + 1 < rows {
+                    visit(i + cols);
+                }
+            }
+            if region.len() < min_cells {
+                for &i in &region {
+                    self.bad[i] = !value;
+                }
+            }
+        }
+    }
+
+    /// Grows (`grow`) or shrinks the not-skin cells by `radius` cells (a square, separable).
+    fn dilate(&mut self, radius: usize, cols: usize, rows: usize, grow: bool) {
+        if radius == 0 {
+            return;
+        }
+        let n = cols * rows;
+        self.tmp.clear();
+        self.tmp.resize(n, false);
+        // Horizontal pass into tmp, vertical pass back.
+        for r in 0..rows {
+            for c in 0..cols {
+                let (lo, hi) = (c.saturating_sub(radius), (c + radius).min(cols - 1));
+                let row = &self.bad[r * cols + lo..=r * cols + hi];
+                self.tmp[r * cols + c] = if grow {
+                    row.iter().any(|&b| b)
+                } else {
+                    row.iter().all(|&b| b)
+                };
+            }
+        }
+        for c in 0..cols {
+            for r in 0..rows {
+                let (lo, hi) = (r.saturating_sub(radius), (r + radius).min(rows - 1));
+                let mut v = !grow;
+                for rr in lo..=hi {
+                    let t = self.tmp[rr * cols + c];
+                    if grow && t {
+                        v = true;
+                        break;
+                    }
+                    if !grow && !t {
+                        v = false;
+                        break;
+                    }
+                }
+                self.bad[r * cols + c] = v;
+            }
+        }
+    }
+}
+
+/// Fills blocks without a value from their neighbours (repeatedly), or with `fallback`.
+fn fill_missing(v: &mut [f32], cols: usize, rows: usize, fallback: f32) {
+    if v.iter().all(|x| x.is_nan()) {
+        v.iter_mut().for_each(|x| *x = fallback);
+        return;
+    }
+    for _ in 0..cols.max(rows) {
+        if !v.iter().any(|x| x.is_nan()) {
+            break;
+        }
+        let prev = v.to_vec();
+        for r in 0..rows {
+            for c in 0..cols {
+                if !prev[r * cols + c].is_nan() {
+                    continue;
+                }
+                let mut s = 0.0;
+                let mut k = 0.0;
+                for (dc, dr) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
+                    let (cc, rr) = (c as i64 + dc, r as i64 + dr);
+                    if cc >= 0 && rr >= 0 && (cc as usize) < cols && (rr as usize) < rows {
+                        let x = prev[rr as usize * cols + cc as usize];
+                        if !x.is_nan() {
+                            s += x;
+                            k += 1.0;
+                        }
+                    }
+                }
+                if k > 0.0 {
+                    v[r * cols + c] = s / k;
+                }
+            }
+        }
+    }
+    v.iter_mut()
+        .filter(|x| x.is_nan())
+        .for_each(|x| *x = fallback);
+}
+
+/// The block value at cell (c, r), bilinear between block centres.
+fn bilinear(v: &[f32], bcols: usize, brows: usize, bcell: usize, c: usize, r: usize) -> f32 {
+    let fx = ((c as f32 + 0.5) / bcell as f32 - 0.5).clamp(0.0, (bcols - 1) as f32);
+    let fy = ((r as f32 + 0.5) / bcell as f32 - 0.5).clamp(0.0, (brows - 1) as f32);
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(bcols - 1), (y0 + 1).min(brows - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let top = v[y0 * bcols + x0] * (1.0 - tx) + v[y0 * bcols + x1] * tx;
+    let bottom = v[y1 * bcols + x0] * (1.0 - tx) + v[y1 * bcols + x1] * tx;
+    top * (1.0 - ty) + bottom * ty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skin_frame(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let n = ((x * 7 + y * 13) % 5) as u8;
+            image::Rgb([200 + n, 150 + n, 130 + n])
+        })
+    }
+
+    #[test]
+    fn a_blue_glove_is_not_skin_and_dots_are() {
+        let ppm = 20.0;
+        let mut img = skin_frame(400, 300);
+        // A blue square (glove) on the right, dark dots on the skin.
+        for y in 0..300 {
+            for x in 300..400 {
+                img.put_pixel(x, y, image::Rgb([60, 110, 220]));
+            }
+        }
+        for &(cx, cy) in &[(50i32, 50i32), (120, 200), (200, 100)] {
+            for dy in -3..=3 {
+                for dx in -3..=3 {
+                    img.put_pixel((cx + dx) as u32, (cy + dy) as u32, image::Rgb([40, 30, 30]));
+                }
+            }
+        }
+        let mut m = SkinMasker::new();
+        let mask = m.compute(&img, ppm);
+        assert!(mask.is_skin(50.0, 50.0), "a dot is skin");
+        assert!(mask.is_skin(10.0, 10.0));
+        assert!(!mask.is_skin(350.0, 150.0), "the glove is not skin");
+        assert!((mask.fraction() - 0.75).abs() < 0.02, "{}", mask.fraction());
+        let d = mask.distance_to_not_skin(290.0, 150.0, 30.0);
+        assert!(d.is_some_and(|d| d < 12.0), "{d:?}");
+        assert!(mask.distance_to_not_skin(100.0, 150.0, 30.0).is_none());
+    }
+
+    #[test]
+    fn a_grey_frame_has_no_skin() {
+        let img = RgbImage::from_pixel(200, 100, image::Rgb([128, 128, 128]));
+        let mut m = SkinMasker::new();
+        assert_eq!(m.compute(&img, 20.0).fraction(), 0.0);
+    }
+}
