@@ -428,14 +428,15 @@ impl SkinMasker {
             (SKIN_HUE_DEG.1.to_radians() as f32).sin_cos(),
         );
         let hue_ok = |a: f32, b: f32| {
-            let c = a.hypot(b);
+            let c2 = a * a + b * b;
             // Counter-clockwise of the low bound and clockwise of the high bound.
             let after_lo = lo_dir.1 * b - lo_dir.0 * a >= 0.0;
             let before_hi = hi_dir.1 * b - hi_dir.0 * a <= 0.0;
-            f64::from(c) >= SKIN_MIN_CHROMA && after_lo && before_hi
+            f64::from(c2) >= SKIN_MIN_CHROMA * SKIN_MIN_CHROMA && after_lo && before_hi
         };
         // A near-neutral cell may be skin under a cast (its hue is no evidence either way).
-        let gate = |a: f32, b: f32| hue_ok(a, b) || f64::from(a.hypot(b)) < NEUTRAL_CHROMA;
+        let neutral2 = (NEUTRAL_CHROMA * NEUTRAL_CHROMA) as f32;
+        let gate = |a: f32, b: f32| a * a + b * b < neutral2 || hue_ok(a, b);
         for l in &self.lab {
             if l[0] > 5.0 && gate(l[1], l[2]) {
                 let i = ((l[1] - LO) / BIN).floor();
@@ -484,23 +485,55 @@ impl SkinMasker {
         // (dots, mottling) and dominate the frame, since its hue says nothing: white and black
         // parts of the machine are neutral too.
         let bcell_c = ((CANDIDATE_BLOCK_MM * px_per_mm / f64::from(cell)).round() as usize).max(1);
+        let (bcols_c, brows_c) = (cols.div_ceil(bcell_c), rows.div_ceil(bcell_c));
+        // Per block: mean (L*, a*, b*) of its cells and its share of textured cells; candidates
+        // are weighed on blocks, which is enough to tell regions apart and keeps this cheap.
+        let mut blocks = vec![[0f32; 5]; bcols_c * brows_c];
+        for r in 0..rows {
+            let brow = &mut blocks[(r / bcell_c) * bcols_c..(r / bcell_c + 1) * bcols_c];
+            let cells = &self.lab[r * cols..(r + 1) * cols];
+            let tex = &self.texture[r * cols..(r + 1) * cols];
+            for ((chunk, t), b) in cells
+                .chunks(bcell_c)
+                .zip(tex.chunks(bcell_c))
+                .zip(brow.iter_mut())
+            {
+                for (l, &t) in chunk.iter().zip(t) {
+                    b[0] += l[0];
+                    b[1] += l[1];
+                    b[2] += l[2];
+                    b[3] += f32::from(u8::from(t >= TEXTURE_CV));
+                    b[4] += 1.0;
+                }
+            }
+        }
+        for b in &mut blocks {
+            let k = b[4].max(1.0);
+            *b = [b[0] / k, b[1] / k, b[2] / k, b[3] / k, k];
+        }
         let mut best = (0usize, [0f32; 2]);
         let mut best_neutral = (0usize, [0f32; 2]);
         for &(_, p) in &candidates {
             let radius = CANDIDATE_RADIUS
                 .0
                 .max(CANDIDATE_RADIUS.1 * p[0].hypot(p[1]));
-            let (mut count, mut textured) = (0usize, 0usize);
-            for (i, (l, &t)) in self.lab.iter().zip(&self.texture).enumerate() {
-                let hit = l[0] > 5.0 && (l[1] - p[0]).hypot(l[2] - p[1]) <= radius;
-                self.bad[i] = hit;
-                count += usize::from(hit);
-                textured += usize::from(hit && t >= TEXTURE_CV);
-            }
-            let region = self.largest_region(cols, rows, bcell_c);
+            let (mut count, mut textured) = (0f32, 0f32);
+            self.tmp.clear();
+            self.tmp.extend(blocks.iter().map(|b| {
+                let (da, db) = (b[1] - p[0], b[2] - p[1]);
+                let hit = b[0] > 5.0 && da * da + db * db <= radius * radius;
+                if hit {
+                    count += 1.0;
+                    textured += b[3];
+                }
+                hit
+            }));
+            let region = self.largest_region(bcols_c, brows_c);
             let neutral = f64::from(p[0].hypot(p[1])) < NEUTRAL_CHROMA;
             if neutral {
-                if (textured as f64) >= NEUTRAL_TEXTURED * count as f64 && region > best_neutral.0 {
+                if f64::from(textured) >= NEUTRAL_TEXTURED * f64::from(count)
+                    && region > best_neutral.0
+                {
                     best_neutral = (region, p);
                 }
             } else if region > best.0 {
@@ -534,7 +567,8 @@ impl SkinMasker {
         let near: Vec<usize> = (0..n)
             .filter(|&i| {
                 let l = self.lab[i];
-                (l[1] - peak.0).hypot(l[2] - peak.1) <= peak_radius && l[0] > 5.0
+                let (da, db) = (l[1] - peak.0, l[2] - peak.1);
+                da * da + db * db <= peak_radius * peak_radius && l[0] > 5.0
             })
             .collect();
         let mut va: Vec<f32> = near.iter().map(|&i| self.lab[i][1]).collect();
@@ -559,10 +593,11 @@ impl SkinMasker {
             let s = (l[0] / lref).clamp(0.3, 1.0);
             // Near the scalp's own colour in (a*, b*) is skin whatever the hue says: a pale scalp
             // under a cool cast is almost neutral, and its hue is noise.
-            if (l[1] - a0 * s).hypot(l[2] - b0 * s) <= NEAR_AB as f32 {
+            let (da, db) = (l[1] - a0 * s, l[2] - b0 * s);
+            if da * da + db * db <= (NEAR_AB * NEAR_AB) as f32 {
                 return true;
             }
-            let c = l[1].hypot(l[2]);
+            let c = (l[1] * l[1] + l[2] * l[2]).sqrt();
             let rho = c / (c0 * s);
             // cos of the hue difference from the scalp's.
             let cos_dh = (l[1] * ua + l[2] * ub) / c.max(1e-6);
@@ -632,26 +667,10 @@ impl SkinMasker {
         &self.mask
     }
 
-    /// Cells of the largest 4-connected region of blocks of `bcell` x `bcell` cells in which at
-    /// least half the cells are set in `bad` (used here as a scratch flag), in blocks.
-    fn largest_region(&mut self, cols: usize, rows: usize, bcell: usize) -> usize {
-        let (bcols, brows) = (cols.div_ceil(bcell), rows.div_ceil(bcell));
+    /// Size of the largest 4-connected region of `tmp` (a `bcols` x `brows` grid of flags), which
+    /// it clears.
+    fn largest_region(&mut self, bcols: usize, brows: usize) -> usize {
         let nb = bcols * brows;
-        self.tmp.clear();
-        self.tmp.resize(nb, false);
-        let mut counts = vec![0u32; nb];
-        for r in 0..rows {
-            for c in 0..cols {
-                counts[(r / bcell) * bcols + c / bcell] += u32::from(self.bad[r * cols + c]);
-            }
-        }
-        for br in 0..brows {
-            let bh = ((br + 1) * bcell).min(rows) - br * bcell;
-            for bc in 0..bcols {
-                let bw = ((bc + 1) * bcell).min(cols) - bc * bcell;
-                self.tmp[br * bcols + bc] = 2 * counts[br * bcols + bc] as usize >= bw * bh;
-            }
-        }
         let mut best = 0;
         for start in 0..nb {
             if !self.tmp[start] {
