@@ -1,13 +1,13 @@
 //! Classical detection (`perception::rig::blobs`) on synthetic rig frames at three sizes, and the
 //! dermoscope opening detector (`perception::dermoscope::shafts`) on one 1280x1024 trichoscopy frame,
-//! and the skin mask (`perception::SkinMasker`) on one 1280x720 rig frame with the chair in view.
+//! and the skin mask (`perception::skin_mask`) on a 1280x720 rig frame at the chair.
 //!
 //! `cargo bench --bench detect`. The frame is rendered once, outside the timed loop, at 20 px/mm;
 //! the detector is built once and reused, as the live pipeline does.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use stipple::perception::{BlobConfig, BlobDetector, SkinMasker};
-use stipple::source::synth::{render, ChairKind, Scene, SceneParams, View};
+use stipple::source::synth::{render, ChairKind, Pose, Scene, SceneParams, View};
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const PX_PER_MM: f64 = 20.0;
@@ -53,16 +53,16 @@ fn bench_detect(c: &mut Criterion) {
 }
 
 fn bench_skin_mask(c: &mut Criterion) {
-    let mut group = c.benchmark_group("detect");
-    group.sample_size(20);
-    let mut params = SceneParams::new(4242, View::Rig);
+    let mut params = SceneParams::new(4244, View::Rig);
     params.px_per_mm = Some(PX_PER_MM);
     let mut scene = Scene::generate(&params);
     scene.set_chair(Some(ChairKind::Working), true);
-    let frame = scene.render(&Default::default(), 4242);
+    let frame = scene.render(&Pose::default(), 4244);
     let mut masker = SkinMasker::new();
+    let mut group = c.benchmark_group("skin_mask");
+    group.sample_size(20);
     group.bench_with_input(
-        BenchmarkId::new("skin_mask", "1280x720"),
+        BenchmarkId::new("chair", "1280x720"),
         &frame.image,
         |b, img| b.iter(|| black_box(masker.compute(black_box(img), PX_PER_MM).fraction())),
     );

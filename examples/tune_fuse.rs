@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
             // As `stipple detect` fuses: the blobs' kind mixture sees the model's mask too.
             let mask = seg.segment(&f.image, ppm)?.clone();
             let mut with_model = Vec::new();
-            blobs.detect_with_model_into(&f.image, Some(&mask), &mut with_model);
+            blobs.detect_with_model_into(&f.image, Some(&mask), None, &mut with_model);
             frames.push((f.truth, with_model, mask, ppm));
         }
         eprintln!(

@@ -17,7 +17,7 @@
 //! - [`session`]: the live session (detect, register, plan, overlay message), synchronous.
 //! - [`pipeline`]: the topology of `stipple serve`: capture, processing and encoder threads,
 //!   latest-frame-wins hand-offs, the broadcast to viewers. [`server`] is the page, API and
-//!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`] and [`config`] support them.
+//!   WebSocket; [`metrics`], [`mailbox`], [`shutdown`], [`threads`] and [`config`] support them.
 //! - [`record`]: recording sessions to MCAP (`serve --record`), replaying them
 //!   (`stipple replay`), the training report and the touch-up comparison.
 //! - [`planning`]: where the next dots go. A variable-density blue-noise sampler that keeps
@@ -53,5 +53,6 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod source;
+pub mod threads;
 
 pub use frame::{Detection, DotKind, Frame, FrameMeta, View};

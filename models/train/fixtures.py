@@ -12,13 +12,14 @@ from onnx import TensorProto, helper
 import net
 
 
-def model(in_name, in_shape, out_name, out_shape, meta=True):
+def model(in_name, in_shape, out_name, out_shape, meta=True, weight=0.0, stride=1):
     x = helper.make_tensor_value_info(in_name, TensorProto.FLOAT, in_shape)
     y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)
     # A 1x1 convolution from the input's channels to the output's.
     w = helper.make_tensor("w", TensorProto.FLOAT, [out_shape[1], in_shape[1], 1, 1],
-                           [0.0] * (out_shape[1] * in_shape[1]))
-    node = helper.make_node("Conv", [in_name, "w"], [out_name])
+                           [weight] * (out_shape[1] * in_shape[1]))
+    attrs = {"strides": [stride, stride]} if stride != 1 else {}
+    node = helper.make_node("Conv", [in_name, "w"], [out_name], **attrs)
     g = helper.make_graph([node], "fixture", [x], [y], initializer=[w])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     if meta:
@@ -41,6 +42,9 @@ def main():
         "wrong-output-name.onnx": model("image", [1, 3, "h", "w"], "logits", [1, 3, "h", "w"]),
         "wrong-classes.onnx": model("image", [1, 3, "h", "w"], "probs", [1, 3, "h", "w"]),
         "no-metadata.onnx": model("image", [1, 3, "h", "w"], "probs", [1, n, "h", "w"], meta=False),
+        # Passes every check of the contract, then outputs NaN everywhere.
+        "nan-output.onnx": model("image", [1, 3, "h", "w"], "probs", [1, n, "h2", "w2"],
+                                 weight=float("nan"), stride=net.OUTPUT_STRIDE),
     }
     for name, m in fixtures.items():
         onnx.save(m, os.path.join(out, name))

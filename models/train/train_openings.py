@@ -125,26 +125,26 @@ def heat(pts, n, sigma=1.0):
     return hm
 
 
-def sample(frame, rng):
-    """One augmented crop (3, CROP, CROP) and its target (CROP/2, CROP/2)."""
+def sample(frame, rng, crop=CROP):
+    """One augmented crop (3, crop, crop) and its target (crop/2, crop/2)."""
     small, pts, _, _ = frame
     h, w, _ = small.shape
     scale = math.exp(rng.uniform(math.log(0.85), math.log(1.18))) if rng.random() < 0.6 else 1.0
-    size = min(int(round(CROP * scale)), h, w)
+    size = min(int(round(crop * scale)), h, w)
     y0, x0 = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     x = small[y0:y0 + size, x0:x0 + size]
     p = pts - np.array([x0, y0])
-    if size != CROP:
-        img = Image.fromarray((x * 255 + 0.5).astype(np.uint8)).resize((CROP, CROP), Image.BILINEAR)
+    if size != crop:
+        img = Image.fromarray((x * 255 + 0.5).astype(np.uint8)).resize((crop, crop), Image.BILINEAR)
         x = np.asarray(img, np.float32) / 255.0
-        p = p * (CROP / size)
+        p = p * (crop / size)
     k = int(rng.integers(4))
     x = np.rot90(x, k)
-    for _ in range(k):  # a quarter turn counter-clockwise: (x, y) -> (y, CROP - x)
-        p = np.stack([p[:, 1], CROP - p[:, 0]], 1)
+    for _ in range(k):  # a quarter turn counter-clockwise: (x, y) -> (y, crop - x)
+        p = np.stack([p[:, 1], crop - p[:, 0]], 1)
     if rng.random() < 0.5:
         x = x[:, ::-1]
-        p = np.stack([CROP - p[:, 0], p[:, 1]], 1)
+        p = np.stack([crop - p[:, 0], p[:, 1]], 1)
     x = np.ascontiguousarray(x)
     if rng.random() < 0.4:
         img = Image.fromarray((x * 255 + 0.5).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.9)))
@@ -157,7 +157,7 @@ def sample(frame, rng):
         buf = io.BytesIO()
         Image.fromarray((x * 255 + 0.5).astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(40, 92)))
         x = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), np.float32) / 255.0
-    return x.transpose(2, 0, 1).copy(), heat(p, CROP // 2)
+    return x.transpose(2, 0, 1).copy(), heat(p, crop // 2)
 
 
 def focal_loss(logits, target):

@@ -12,15 +12,22 @@
    count. A burned-in text bar at the top is left out of the loss. The validation split is used
    only to report (and, in `choose_on_val.py`, to choose thresholds); the third split is never
    read.
-2. Keeps each photograph at 150 px/mm (area average) and cuts crops of 96 working px (1.6 mm)
-   at the working scale (60 px/mm) with what real dermoscopes vary: any rotation and mirroring,
-   a scale as if the frame were 200-400 px/mm, colour cast and white balance, exposure, gamma
-   and contrast, the glare and haze of non-polarised light, blur, sensor noise, JPEG.
+2. Keeps each photograph at 150 px/mm (area average, uint8, decoded once and cached in
+   `train-frames.pkl` beside the checkpoint) and cuts crops of 96 working px (1.6 mm) at the
+   working scale (60 px/mm), resampling only the window a crop can reach, with what real
+   dermoscopes vary: any rotation and mirroring, a scale as if the frame were 200-400 px/mm,
+   colour cast and white balance, exposure, gamma and contrast, the glare and haze of
+   non-polarised light, blur, sensor noise, JPEG.
 3. The openings network of `train_openings.py` (same contract; 32 channels wide and six
    residual blocks instead of 48 and seven, see `WIDTH`) with a second head that regresses the number of hairs of the unit at its peak cell (trained, used by
    `--export-hairs` only: the bundled model keeps the one-output contract). CenterNet's
    penalty-reduced focal loss; AdamW with a one-cycle schedule, a fixed number of steps.
-4. Exports ONNX opset 17 with the contract metadata, and prints the opening figures of the
+4. With `--rendered-share F`, a fraction F of each batch is crops of the project's own rendered
+   dermoscope frames instead (`train_openings.py`'s frames, crops and augmentation, cut at this
+   script's crop size; `--rendered-frames` of its training seeds, rendered with `--stipple` when
+   missing): the rendered frames' openings stay found while the model learns the photographs.
+   Their units carry no hair count, so they are left out of the hairs loss.
+5. Exports ONNX opset 17 with the contract metadata, and prints the opening figures of the
    model's own peaks on the validation split (scored as `score_fdu.py` scores).
 
 `--smoke` runs a few steps on two frames of the training split when `data/fdu` is present (the
@@ -35,16 +42,27 @@ import pickle
 import sys
 import time
 
-import numpy as np
-import torch
-from PIL import Image, ImageFilter
-from torch import nn
+# Idle OpenMP threads sleep instead of spinning: on 2 cores shared with other work, spinning
+# threads of torch (and of OpenCV between steps) took each other's time and made a step 5-8x
+# slower (1.1 s against 0.26 s under a concurrent build); must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageFilter  # noqa: E402
+from torch import nn  # noqa: E402
+
+# The crops are small: OpenCV's own threads only compete with torch's.
+cv2.setNumThreads(1)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import net  # noqa: E402
 import score_fdu  # noqa: E402
+import train_openings  # noqa: E402
+from train import render  # noqa: E402
 from train_openings import (CLASSES, DERMOSCOPE_MIN_NATIVE, INPUT_MULTIPLE, OUTPUT_STRIDE,  # noqa: E402
                             WORKING_PX_PER_MM, OpeningsNet)
 
@@ -123,36 +141,68 @@ def heat(units, n, valid):
 
 
 def sample(frame, rng):
-    """One augmented crop (3, CROP, CROP) with its targets (each CROP/2 square)."""
-    import cv2
+    """One augmented crop (3, CROP, CROP) with its targets (each CROP/2 square).
 
+    Only the window of the stored photograph that the rotated crop can reach is resampled
+    (area average) to the crop's scale, not the whole frame."""
     small, units, bar = frame
     h, w, _ = small.shape
     stated = math.exp(rng.uniform(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])))
     # Working px per store px: the Rust side resamples by stated/60, so content appears at
     # 60 * 300 / stated working px per mm.
     k = WORKING_PX_PER_MM * NATIVE_PX_PER_MM / stated / STORE_PX_PER_MM
-    scaled = cv2.resize(small, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-    kx, ky = scaled.shape[1] / w, scaled.shape[0] / h
+    # Crop centre in store px (continuous: pixel i covers [i, i + 1)), anywhere in the frame.
+    sx, sy = rng.uniform(0, w), rng.uniform(0, h)
+    reach = (CROP / 2 * math.sqrt(2) + 3) / k
+    x0, x1 = max(0, int(sx - reach)), min(w, int(math.ceil(sx + reach)))
+    y0, y1 = max(0, int(sy - reach)), min(h, int(math.ceil(sy + reach)))
+    win = small[y0:y1, x0:x1]
+    scaled = cv2.resize(win, (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))), interpolation=cv2.INTER_AREA)
     sh, sw = scaled.shape[:2]
-    cx, cy = rng.uniform(0, sw), rng.uniform(0, sh)
+    kx, ky = sw / (x1 - x0), sh / (y1 - y0)
+    # Rotation about the crop centre, in pixel-index coordinates (what warpAffine uses).
+    cx, cy = (sx - x0) * kx - 0.5, (sy - y0) * ky - 0.5
     ang = rng.uniform(-180, 180)
     rot = cv2.getRotationMatrix2D((cx, cy), ang, 1.0)
-    rot[:, 2] += np.array([CROP / 2 - cx, CROP / 2 - cy])
+    rot[:, 2] += np.array([(CROP - 1) / 2 - cx, (CROP - 1) / 2 - cy])
     if rng.random() < 0.5:  # mirror
-        rot = np.array([[-1, 0, CROP], [0, 1, 0]], np.float64) @ np.vstack([rot, [0, 0, 1]])
+        rot = np.array([[-1, 0, CROP - 1], [0, 1, 0]], np.float64) @ np.vstack([rot, [0, 0, 1]])
     x = cv2.warpAffine(scaled, rot, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     inside = np.ones((sh, sw), np.uint8)
-    inside[:int(math.ceil(bar * ky)) if bar > 0 else 0] = 0
+    if bar > 0:
+        # Window rows whose centres lie in the text bar.
+        inside[:max(0, int(math.ceil((bar - y0) * ky - 0.5)))] = 0
     valid = cv2.warpAffine(inside, rot, (CROP, CROP), flags=cv2.INTER_NEAREST, borderValue=0)
     valid = cv2.resize(valid, (CROP // 2, CROP // 2), interpolation=cv2.INTER_NEAREST).astype(np.float32)
     if len(units):
-        p = np.stack([units[:, 0] * kx, units[:, 1] * ky, np.ones(len(units))], 1) @ rot.T
-        units = np.concatenate([p, units[:, 2:3]], 1)
+        # Continuous store px -> window index px -> crop index px -> crop continuous px.
+        p = np.stack([(units[:, 0] - x0) * kx - 0.5, (units[:, 1] - y0) * ky - 0.5, np.ones(len(units))], 1) @ rot.T
+        units = np.concatenate([p + 0.5, units[:, 2:3]], 1)
     x = x.astype(np.float32) / 255.0
     x = photometric(x, rng)
     hm, hairs, valid = heat(units, CROP // 2, valid)
     return x.transpose(2, 0, 1).copy(), hm, hairs, valid
+
+
+def rendered_frames(stipple, data, count):
+    """The first `count` frames of `train_openings.TRAIN_CHUNKS` (rendered into `data` when
+    missing), loaded at the working scale as `train_openings.load` loads them."""
+    out = []
+    for seed, n in train_openings.TRAIN_CHUNKS:
+        n = min(n, count - len(out))
+        if n <= 0:
+            break
+        folder = os.path.join(data, f"seed-{seed}")
+        render(stipple, "dermoscope", seed, n, folder)
+        out += train_openings.load(folder, n)
+    return out
+
+
+def rendered_sample(frame, rng):
+    """A crop of a rendered frame in `sample`'s form; hairs 0 (unknown: no hairs loss there)."""
+    x, hm = train_openings.sample(frame, rng, crop=CROP)
+    n = CROP // 2
+    return x, hm, np.zeros((n, n), np.float32), np.ones((n, n), np.float32)
 
 
 def photometric(x, rng):
@@ -260,6 +310,7 @@ def export(model, path, extra, with_hairs=False):
         "stipple.normalisation": "rgb/255",
         **extra,
     }
+    model = model.to(memory_format=torch.contiguous_format)
     net.export_module(Exported(model.eval(), with_hairs), path, meta, "stipple models/train/train_openings_real.py")
 
 
@@ -280,6 +331,12 @@ def main():
     ap.add_argument("--resume", help="start from a checkpoint's weights (a fresh schedule)")
     ap.add_argument("--export-only", action="store_true", help="export --resume's weights and stop")
     ap.add_argument("--export-hairs", action="store_true", help="add the hairs channel to the exported output")
+    ap.add_argument("--rendered-share", type=float, default=0.0,
+                    help="fraction of each batch cut from rendered frames (train_openings.py's) instead of photographs")
+    ap.add_argument("--rendered-frames", type=int, default=160,
+                    help="how many of train_openings.py's training frames --rendered-share draws from")
+    ap.add_argument("--rendered-data", default="data/train-openings", help="where the rendered frames are kept")
+    ap.add_argument("--stipple", default="target/release/stipple", help="renders missing frames")
     ap.add_argument("--smoke", action="store_true", help="a few steps on two frames")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -288,14 +345,16 @@ def main():
     t0 = time.time()
     model = RealOpeningsNet()
     resumed_steps = 0
+    train_data = "fdu-bsrl train split"
     if args.resume:
         ck = torch.load(args.resume)
         model.load_state_dict(ck["model"])
         resumed_steps = ck["step"]
+        train_data = ck.get("train_data", train_data)
     if args.export_only:
         export(model, args.out, {"stipple.trained": "yes", "stipple.train_seed": str(args.seed),
                                  "stipple.train_steps": str(resumed_steps),
-                                 "stipple.train_data": "fdu-bsrl train split"}, args.export_hairs)
+                                 "stipple.train_data": train_data}, args.export_hairs)
         return
     names = score_fdu.split_names(args.data, "train")
     val_names = score_fdu.split_names(args.data, "val")
@@ -311,9 +370,21 @@ def main():
         if not args.smoke:
             with open(cache, "wb") as fh:
                 pickle.dump(train, fh)
-    print(f"{len(train)} photographs ready in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    rendered, n_rendered = [], 0
+    if args.rendered_share > 0:
+        if args.smoke:
+            args.rendered_data = os.path.join(os.path.dirname(args.checkpoint), "smoke-rendered")
+            args.rendered_frames = 1
+        rendered = rendered_frames(args.stipple, args.rendered_data, args.rendered_frames)
+        n_rendered = int(round(args.batch * args.rendered_share))
+    train_data = "fdu-bsrl train split" + (f", rendered share {args.rendered_share}" if rendered else "")
+    print(f"{len(train)} photographs, {len(rendered)} rendered frames ready in {time.time() - t0:.0f} s",
+          file=sys.stderr, flush=True)
     val_truths = score_fdu.load_truths(args.data, val_names)
     n_params = sum(p.numel() for p in model.parameters())
+    # NHWC convolutions: about a sixth faster on these CPUs.
+    model = model.to(memory_format=torch.channels_last)
+    best_f1 = -1.0
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     os.makedirs(os.path.dirname(args.checkpoint) or ".", exist_ok=True)
     t1 = time.time()
@@ -330,11 +401,12 @@ def main():
         lr = args.lr * (progress / 0.1 if progress < 0.1 else 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (progress - 0.1) / 0.9)))
         for g in opt.param_groups:
             g["lr"] = max(lr, args.lr * 0.01)
-        batch = [sample(train[rng.integers(len(train))], rng) for _ in range(args.batch)]
+        batch = [sample(train[rng.integers(len(train))], rng) for _ in range(args.batch - n_rendered)]
+        batch += [rendered_sample(rendered[rng.integers(len(rendered))], rng) for _ in range(n_rendered)]
         xs, hms, hairs, valid = (torch.from_numpy(np.stack(v))[:, None] if i else torch.from_numpy(np.stack(v))
                                  for i, v in enumerate(zip(*batch)))
-        logits, pred_hairs = model.both(xs)
-        pos = hms.eq(1).float() * valid
+        logits, pred_hairs = model.both(xs.contiguous(memory_format=torch.channels_last))
+        pos = hms.eq(1).float() * valid * hairs.gt(0).float()
         hairs_loss = ((pred_hairs - hairs).abs() * pos).sum() / pos.sum().clamp(min=1)
         loss = focal_loss(logits, hms, valid) + 0.5 * hairs_loss
         opt.zero_grad()
@@ -345,23 +417,29 @@ def main():
             print(f"step {step} loss {loss.item():.4f} hairs {hairs_loss.item():.3f} lr {lr:.5f} {time.time() - t1:.0f} s",
                   file=sys.stderr, flush=True)
         if args.eval_every and step % args.eval_every == 0:
-            torch.save({"model": model.state_dict(), "step": step}, args.checkpoint)
+            torch.save({"model": model.state_dict(), "step": resumed_steps + step, "train_data": train_data}, args.checkpoint)
             sub = val_names[::6]
             ev = evaluate(predict(model, args.data, sub), val_truths)
             best = max(ev.items(), key=lambda kv: kv[1]["f1"])
             history.append({"step": step, "best": best[0], **{k: round(v, 3) for k, v in best[1].items()}})
             print(f"val (every sixth) step {step}: {json.dumps(history[-1])}", file=sys.stderr, flush=True)
+            if history[-1]["f1"] > best_f1:
+                # What to export (--resume it with --export-only) if a run must be cut short.
+                best_f1 = history[-1]["f1"]
+                torch.save({"model": model.state_dict(), "step": resumed_steps + step, "train_data": train_data}, args.checkpoint + ".best")
     train_s = time.time() - t1
-    torch.save({"model": model.state_dict(), "step": step}, args.checkpoint)
+    torch.save({"model": model.state_dict(), "step": resumed_steps + step, "train_data": train_data}, args.checkpoint)
     ev = evaluate(predict(model, args.data, val_names), val_truths,
                   thresholds=(0.2, 0.3, 0.4, 0.5, 0.6) if not args.smoke else (0.5,))
-    report = {"seed": args.seed, "steps": step, "batch": args.batch, "parameters": n_params,
+    report = {"script": " ".join(["models/train/train_openings_real.py"] + sys.argv[1:]), "seed": args.seed, "steps": step, "batch": args.batch, "parameters": n_params,
               "photographs": len(train), "train_seconds": round(train_s), "threads": args.threads,
-              "data": "FDU/BSRL trichoscopy, train split", "val_history": history,
+              "seconds_per_step": round(train_s / max(step, 1), 3),
+              "data": "FDU/BSRL trichoscopy, train split", "resumed_from_steps": resumed_steps,
+              "rendered_share": args.rendered_share, "rendered_frames": len(rendered), "val_history": history,
               "val_peaks": {k: {m: round(v, 3) for m, v in s.items()} for k, s in ev.items()}}
     export(model, args.out, {"stipple.trained": "yes", "stipple.train_seed": str(args.seed),
-                             "stipple.train_steps": str(step),
-                             "stipple.train_data": "fdu-bsrl train split"}, args.export_hairs)
+                             "stipple.train_steps": str(resumed_steps + step),
+                             "stipple.train_data": train_data}, args.export_hairs)
     report["total_seconds"] = round(time.time() - t0)
     print(json.dumps(report, indent=1))
 

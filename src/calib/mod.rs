@@ -49,7 +49,7 @@ pub use held::{HeldBoard, HeldBoardConfig, HELD_BOARD};
 pub use live::{
     LiveCalibrator, LiveStatus, COVERAGE_COLS, COVERAGE_ROWS, READY_COVERAGE, READY_VIEWS,
 };
-pub use model::{BoardInfo, Calibration, Distortion, Intrinsics, UndistortMap};
+pub use model::{BoardInfo, Calibration, Distortion, Intrinsics, PlaneMap, UndistortMap};
 pub use scale::{plane_scale, verdict, views_scale, ScaleEstimate, ScaleSource, Verdict};
 pub use service::{CalibSnapshot, LastDetection, LiveCalibration, SaveError, Saved};
 

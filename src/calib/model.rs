@@ -248,6 +248,111 @@ impl Calibration {
     }
 }
 
+/// How pixels of the input image map to millimetres on the working plane (the scalp): the
+/// scale, and the lens where it distorts. Detection stays in input pixels; spacing, sizes,
+/// densities and the plan are measured in these millimetres, so that they are true ones across
+/// the whole frame. Points are undistorted one by one, never whole frames.
+///
+/// Millimetres are undistorted pixels divided by `px_per_mm`: the origin is the ideal pinhole
+/// image's corner, so without distortion a pixel `(x, y)` is `(x / px_per_mm, y / px_per_mm)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneMap {
+    px_per_mm: f64,
+    /// The calibration, when its lens distorts at all.
+    lens: Option<Box<Calibration>>,
+}
+
+impl From<f64> for PlaneMap {
+    fn from(px_per_mm: f64) -> Self {
+        Self::uniform(px_per_mm)
+    }
+}
+
+impl PlaneMap {
+    /// A distortion-free camera at `px_per_mm`.
+    pub fn uniform(px_per_mm: f64) -> Self {
+        Self {
+            px_per_mm,
+            lens: None,
+        }
+    }
+
+    /// A calibrated camera: its scale at the working plane and its lens.
+    pub fn of(calib: &Calibration) -> Self {
+        let d = calib.distortion;
+        let distorts = [d.k1, d.k2, d.p1, d.p2, d.k3].iter().any(|&c| c != 0.0);
+        Self {
+            px_per_mm: calib.px_per_mm,
+            lens: distorts.then(|| Box::new(calib.clone())),
+        }
+    }
+
+    /// Pixels per millimetre at the working plane (undistorted pixels).
+    pub fn px_per_mm(&self) -> f64 {
+        self.px_per_mm
+    }
+
+    /// Whether the lens distorts (else millimetres are pixels over `px_per_mm`).
+    pub fn distorts(&self) -> bool {
+        self.lens.is_some()
+    }
+
+    /// An input pixel on the working plane, in millimetres. Detections put pixel `i` over
+    /// `[i, i + 1)`; the intrinsics (OpenCV's) put its centre at `i`: half a pixel between.
+    pub fn to_mm(&self, x: f64, y: f64) -> (f64, f64) {
+        let (u, v) = match &self.lens {
+            Some(c) => {
+                let (u, v) = c.undistort_point(x - 0.5, y - 0.5);
+                (u + 0.5, v + 0.5)
+            }
+            None => (x, y),
+        };
+        (u / self.px_per_mm, v / self.px_per_mm)
+    }
+
+    /// Where a point of the working plane (mm) lies in the input image (px); inverse of
+    /// [`PlaneMap::to_mm`].
+    pub fn to_px(&self, x_mm: f64, y_mm: f64) -> (f64, f64) {
+        let (u, v) = (x_mm * self.px_per_mm, y_mm * self.px_per_mm);
+        match &self.lens {
+            Some(c) => {
+                let (x, y) = c.redistort_point(u - 0.5, v - 0.5);
+                (x + 0.5, y + 0.5)
+            }
+            None => (u, v),
+        }
+    }
+
+    /// Area on the working plane of the pixel rectangle `[x0, x1) x [y0, y1)` (mm²): the
+    /// quadrilateral its corners map to.
+    pub fn area_mm2(&self, x0: f64, y0: f64, x1: f64, y1: f64) -> f64 {
+        if self.lens.is_none() {
+            return (x1 - x0) * (y1 - y0) / (self.px_per_mm * self.px_per_mm);
+        }
+        let q = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)].map(|(x, y)| self.to_mm(x, y));
+        let mut twice = 0.0;
+        for i in 0..4 {
+            let (a, b) = (q[i], q[(i + 1) % 4]);
+            twice += a.0 * b.1 - b.0 * a.1;
+        }
+        twice.abs() / 2.0
+    }
+
+    /// Area on the working plane of a whole `width` x `height` image (mm²), summed over blocks
+    /// of 16 px so that the lens's change of scale across the frame is followed.
+    pub fn image_area_mm2(&self, width: u32, height: u32) -> f64 {
+        const BLOCK: u32 = 16;
+        let mut area = 0.0;
+        for y0 in (0..height).step_by(BLOCK as usize) {
+            for x0 in (0..width).step_by(BLOCK as usize) {
+                let (x1, y1) = ((x0 + BLOCK).min(width), (y0 + BLOCK).min(height));
+                area += self.area_mm2(f64::from(x0), f64::from(y0), f64::from(x1), f64::from(y1));
+            }
+        }
+        area
+    }
+}
+
 /// For every pixel of the undistorted output, where to sample the distorted input. Build it once
 /// per calibration and reuse it for every frame.
 #[derive(Debug, Clone)]
@@ -345,6 +450,40 @@ mod tests {
             k3: -0.02,
         };
         c
+    }
+
+    #[test]
+    fn the_plane_map_inverts_itself_and_measures_true_areas() {
+        let mut cal = Calibration::pinhole(
+            1280,
+            720,
+            Intrinsics {
+                fx: 1400.0,
+                fy: 1400.0,
+                cx: 639.5,
+                cy: 359.5,
+            },
+            20.0,
+        );
+        let flat = PlaneMap::of(&cal);
+        assert!(!flat.distorts());
+        assert_eq!(flat.to_mm(100.0, 40.0), (5.0, 2.0));
+        assert!((flat.image_area_mm2(1280, 720) - 64.0 * 36.0).abs() < 1e-9);
+        cal.distortion.k1 = -0.3;
+        let lens = PlaneMap::of(&cal);
+        assert!(lens.distorts());
+        for (x, y) in [(0.0, 0.0), (640.0, 360.0), (1279.0, 10.0), (300.0, 700.0)] {
+            let (mx, my) = lens.to_mm(x, y);
+            let (bx, by) = lens.to_px(mx, my);
+            assert!((bx - x).abs() < 1e-6 && (by - y).abs() < 1e-6, "({x}, {y})");
+        }
+        // A barrel lens shows more skin than a pinhole: the corners reach past the rectangle.
+        let (cx, cy) = lens.to_mm(0.0, 0.0);
+        assert!(cx < -2.0 && cy < -1.0, "({cx}, {cy})");
+        assert!(lens.image_area_mm2(1280, 720) > 1.1 * 64.0 * 36.0);
+        // Near the centre a pixel is still 1/20 mm.
+        let a = lens.area_mm2(639.0, 359.0, 641.0, 361.0);
+        assert!((a - 0.01).abs() < 1e-4, "{a}");
     }
 
     #[test]

@@ -119,12 +119,39 @@ pub(crate) fn density_on_skin(
     }
 }
 
+/// Dots per cm² of skin through a distorting lens: the skin's own area on the working plane
+/// (each skin cell's, or the whole frame's without a mask), not pixels over the scale.
+pub(crate) fn density_through_lens(
+    n: usize,
+    plane: &crate::calib::PlaneMap,
+    width: u32,
+    height: u32,
+    skin: Option<&crate::perception::SkinMask>,
+) -> f64 {
+    let area_mm2 = match skin {
+        Some(mask) => {
+            let mut mask = mask.clone();
+            mask.set_plane(plane.clone());
+            mask.skin_area_mm2()
+        }
+        None => plane.image_area_mm2(width, height),
+    };
+    if area_mm2 > 0.0 {
+        n as f64 / area_mm2 * 100.0
+    } else {
+        0.0
+    }
+}
+
 /// The scale (and, with a calibration, the image size it was made for).
 pub(crate) struct Scale {
     /// Pixels per millimetre at the skin.
     pub px_per_mm: f64,
     /// The calibration file and the image size it was made for.
     pub calibration: Option<(std::path::PathBuf, u32, u32)>,
+    /// Pixels to millimetres on the skin: the scale, and the calibration's lens where it
+    /// distorts (points are undistorted, never whole frames).
+    pub plane: crate::calib::PlaneMap,
     /// How the camera sees the skin, decided once here (`--view`, else from the scale).
     pub view: View,
     /// What to do with a truncated JPEG (`--accept-damaged-images`).
@@ -174,6 +201,7 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
         (Some(p), _) => Scale {
             px_per_mm: p,
             calibration: None,
+            plane: crate::calib::PlaneMap::uniform(p),
             view: args.view.map_or(View::for_scale(p), View::from),
             damaged: Damaged::Refuse,
         },
@@ -182,6 +210,7 @@ pub(crate) fn resolve_scale(args: &ScaleArgs) -> anyhow::Result<Scale> {
             Scale {
                 px_per_mm: cal.px_per_mm,
                 calibration: Some((path.to_owned(), cal.image_width, cal.image_height)),
+                plane: crate::calib::PlaneMap::of(&cal),
                 view: args.view.map_or(View::for_scale(cal.px_per_mm), View::from),
                 damaged: Damaged::Refuse,
             }
@@ -268,18 +297,18 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
         let skin_fraction = detector.skin_mask().map_or(1.0, |m| m.fraction());
+        let density_per_cm2 = if scale.plane.distorts() {
+            let n = detections.len();
+            density_through_lens(n, &scale.plane, width, height, detector.skin_mask())
+        } else {
+            density_on_skin(detections.len(), width, height, px_per_mm, skin_fraction)
+        };
         let result = ImageDetections {
             image: path.display().to_string(),
             width,
             height,
             px_per_mm,
-            density_per_cm2: density_on_skin(
-                detections.len(),
-                width,
-                height,
-                px_per_mm,
-                skin_fraction,
-            ),
+            density_per_cm2,
             skin_fraction,
             detections,
         };
@@ -302,10 +331,12 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|d| usize::from(d.hairs.unwrap_or(1)))
                         .sum();
-                    format!(
-                        "{:.1}",
+                    let per_cm2 = if scale.plane.distorts() {
+                        density_through_lens(n, &scale.plane, width, height, detector.skin_mask())
+                    } else {
                         density_on_skin(n, width, height, px_per_mm, result.skin_fraction)
-                    )
+                    };
+                    format!("{per_cm2:.1}")
                 } else {
                     "-".to_string()
                 };

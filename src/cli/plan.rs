@@ -231,7 +231,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         };
         let planned = plan_image(
             &image,
-            px_per_mm,
+            scale.plane.clone(),
             &detections,
             mask.as_ref(),
             skin.as_ref(),
@@ -253,16 +253,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                         DotKind::Pigment => OverlayKind::Pigment,
                     },
                 })
-                .chain(planned.suspected.iter().map(|s| OverlayDot {
-                    x: s.x_mm * px_per_mm,
-                    y: s.y_mm * px_per_mm,
-                    radius: s.radius_mm * px_per_mm,
-                    kind: OverlayKind::Suspected,
+                .chain(planned.suspected.iter().map(|s| {
+                    let (x, y) = scale.plane.to_px(s.x_mm, s.y_mm);
+                    OverlayDot {
+                        x,
+                        y,
+                        radius: s.radius_mm * px_per_mm,
+                        kind: OverlayKind::Suspected,
+                    }
                 }))
                 .collect();
             let zones: Vec<OverlayZone> = design
                 .as_ref()
-                .map(|d| d.in_mm(px_per_mm))
+                .map(|d| d.in_mm_through(&scale.plane))
                 .into_iter()
                 .flat_map(|d| d.zones)
                 .map(|z| OverlayZone {
@@ -270,13 +273,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                     polygon: z
                         .polygon
                         .iter()
-                        .map(|p| [p[0] * px_per_mm, p[1] * px_per_mm])
+                        .map(|p| {
+                            let (x, y) = scale.plane.to_px(p[0], p[1]);
+                            [x, y]
+                        })
                         .collect(),
                 })
                 .collect();
             draw_plan_mut(
                 &mut canvas,
-                px_per_mm,
+                scale.plane.clone(),
                 &existing,
                 &zones,
                 &planned.plan,
@@ -302,10 +308,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             suspected: planned
                 .suspected
                 .iter()
-                .map(|s| SuspectedPx {
-                    x: s.x_mm * px_per_mm,
-                    y: s.y_mm * px_per_mm,
-                    radius: s.radius_mm * px_per_mm,
+                .map(|s| {
+                    let (x, y) = scale.plane.to_px(s.x_mm, s.y_mm);
+                    SuspectedPx {
+                        x,
+                        y,
+                        radius: s.radius_mm * px_per_mm,
+                    }
                 })
                 .collect(),
             density_before_per_cm2: planned.plan.density_before_per_cm2,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::geometry::SpatialGrid;
 use crate::planning::shade::median;
-use crate::source::synth::Truth;
+use crate::source::synth::{MaskRuns, Truth};
 
 /// Side of the squares density is judged over (mm).
 pub const JUDGE_CELL_MM: f64 = 5.0;
@@ -30,6 +30,9 @@ pub struct PlanScore {
     pub median_density_bias: f64,
     /// Coefficient of variation of the recommendations' nearest-neighbour distances (to any dot).
     pub nn_cv: f64,
+    /// Recommendations on what the truth says is not skin (scored with a not-skin mask only;
+    /// they are left out of every other figure).
+    pub on_not_skin: usize,
 }
 
 impl PlanScore {
@@ -47,7 +50,36 @@ pub fn score_plan(
     target_density_per_cm2: f64,
     min_spacing_mm: f64,
 ) -> PlanScore {
+    score_plan_on_skin(
+        truth,
+        recommendations_px,
+        target_density_per_cm2,
+        min_spacing_mm,
+        None,
+    )
+}
+
+/// [`score_plan`] on the skin of `not_skin` (a truth mask of what is not skin; `None`: all
+/// skin). Recommendations on the mask are counted in [`PlanScore::on_not_skin`] and left out of
+/// the other figures; density is judged only over squares whose skin continues at least one
+/// minimum spacing past their edges, where a plan can reach the target at all. Scoring a frame
+/// without occluders with the mask of the same frame with them gives figures over the same skin.
+pub fn score_plan_on_skin(
+    truth: &Truth,
+    recommendations_px: &[[f64; 2]],
+    target_density_per_cm2: f64,
+    min_spacing_mm: f64,
+    not_skin: Option<&MaskRuns>,
+) -> PlanScore {
     let ppm = truth.px_per_mm;
+    let on_mask = |x: f64, y: f64| not_skin.is_some_and(|m| m.contains(x, y));
+    let kept: Vec<[f64; 2]> = recommendations_px
+        .iter()
+        .copied()
+        .filter(|p| !on_mask(p[0], p[1]))
+        .collect();
+    let on_not_skin = recommendations_px.len() - kept.len();
+    let recommendations_px = &kept[..];
     let (w_mm, h_mm) = (f64::from(truth.width) / ppm, f64::from(truth.height) / ppm);
     let true_mm: Vec<[f64; 2]> = truth
         .units
@@ -70,6 +102,7 @@ pub fn score_plan(
     let limit = VIOLATION_FRACTION * min_spacing_mm;
     let mut score = PlanScore {
         recommendations: recs_mm.len(),
+        on_not_skin,
         ..PlanScore::default()
     };
     let mut nn = Vec::with_capacity(recs_mm.len());
@@ -114,6 +147,24 @@ pub fn score_plan(
             before[c] += 1;
         }
     }
+    // Squares that touch the mask grown by one spacing are not judged.
+    let mut judged = vec![true; cols * rows];
+    if let Some(mask) = not_skin {
+        let grow = min_spacing_mm;
+        for &[y, x0, x1] in &mask.runs {
+            let (y_mm, x0_mm, x1_mm) =
+                (f64::from(y) / ppm, f64::from(x0) / ppm, f64::from(x1) / ppm);
+            let r0 = ((y_mm - grow) / JUDGE_CELL_MM).floor().max(0.0) as usize;
+            let r1 = ((y_mm + 1.0 / ppm + grow) / JUDGE_CELL_MM).floor().max(0.0) as usize;
+            let c0 = ((x0_mm - grow) / JUDGE_CELL_MM).floor().max(0.0) as usize;
+            let c1 = ((x1_mm + grow) / JUDGE_CELL_MM).floor().max(0.0) as usize;
+            for r in r0..=r1.min(rows.saturating_sub(1)) {
+                for c in c0..=c1.min(cols.saturating_sub(1)) {
+                    judged[r * cols + c] = false;
+                }
+            }
+        }
+    }
     for p in &recs_mm {
         if let Some(c) = cell(p) {
             added[c] += 1;
@@ -121,7 +172,7 @@ pub fn score_plan(
     }
     let want = target_density_per_cm2 / 100.0 * JUDGE_CELL_MM * JUDGE_CELL_MM;
     let mut signed: Vec<f64> = (0..cols * rows)
-        .filter(|&c| (before[c] as f64) < want)
+        .filter(|&c| judged[c] && (before[c] as f64) < want)
         .map(|c| ((before[c] + added[c]) as f64 - want) / want)
         .collect();
     let mut errors: Vec<f64> = signed.iter().map(|e| e.abs()).collect();

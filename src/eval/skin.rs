@@ -1,7 +1,13 @@
 //! Scoring a skin mask against the renderer's truth mask of what is not skin.
 
-use crate::perception::SkinMask;
-use crate::source::synth::MaskRuns;
+use image::RgbImage;
+
+use crate::eval::detect::{score_frame, Score};
+use crate::eval::plan::{score_plan_on_skin, PlanScore};
+use crate::frame::Detection;
+use crate::perception::{SkinMask, SkinMasker};
+use crate::planning::{plan_image, PlannerConfig};
+use crate::source::synth::{ChairKind, MaskRuns, Pose, Scene, SceneParams, View};
 
 /// How a skin mask compares with the truth, by pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,4 +45,105 @@ pub fn score_mask(mask: &SkinMask, not_skin: Option<&MaskRuns>) -> MaskScore {
         true_fraction: truth_skin as f64 / n,
         fraction: ours as f64 / n,
     }
+}
+
+/// Fitzpatrick group of a skin type, as the tables report it.
+pub fn skin_group(fitzpatrick: u8) -> &'static str {
+    match fitzpatrick {
+        0..=2 => "I-II",
+        3..=4 => "III-IV",
+        _ => "V-VI",
+    }
+}
+
+/// One rig frame at the chair, scored against the same frame without occluders.
+#[derive(Debug, Clone)]
+pub struct ChairFrameScore {
+    /// Scene seed.
+    pub seed: u64,
+    /// Fitzpatrick type of the scene's skin.
+    pub fitzpatrick: u8,
+    /// Scale of the frame (px/mm).
+    pub px_per_mm: f64,
+    /// The skin mask against the truth.
+    pub mask: MaskScore,
+    /// Detections in the frame at the chair.
+    pub detections: usize,
+    /// Of those, how many lie on what the truth says is not skin.
+    pub detections_on_not_skin: usize,
+    /// Detection scored on the skin of the frame at the chair.
+    pub on_skin: Score,
+    /// Detection on the same frame without occluders, scored over the same skin.
+    pub bare: Score,
+    /// The plan at the chair (its `on_not_skin` counts recommendations on the truth mask).
+    pub plan: PlanScore,
+    /// The plan for the frame without occluders, scored over the same skin.
+    pub plan_bare: PlanScore,
+}
+
+/// Renders scene `seed` (rig view) twice, bare and at the chair (`ChairKind::Working` with the
+/// hand), detects with `detect`, masks with a fresh [`SkinMasker`], plans at
+/// `target_per_cm2`/`spacing_mm` and scores both on the chair frame's skin.
+///
+/// # Errors
+/// What `detect` or the planner returns.
+pub fn score_chair_frame(
+    seed: u64,
+    target_per_cm2: f64,
+    spacing_mm: f64,
+    detect: &mut dyn FnMut(&RgbImage, f64) -> anyhow::Result<Vec<Detection>>,
+) -> anyhow::Result<ChairFrameScore> {
+    let mut scene = Scene::generate(&SceneParams::new(seed, View::Rig));
+    let ppm = scene.px_per_mm();
+    let bare = scene.render(&Pose::default(), seed);
+    scene.set_chair(Some(ChairKind::Working), true);
+    let chair = scene.render(&Pose::default(), seed);
+    let not_skin = chair.truth.not_skin.as_ref();
+    let mut masker = SkinMasker::new();
+    let config = PlannerConfig::new(target_per_cm2, spacing_mm);
+    let bare_config = config.clone();
+
+    let dets = detect(&chair.image, ppm)?;
+    let mask = masker.compute(&chair.image, ppm).clone();
+    let on_mask = |d: &&Detection| not_skin.is_some_and(|m| m.contains(d.x, d.y));
+    let detections_on_not_skin = dets.iter().filter(on_mask).count();
+    let plan = plan_image(&chair.image, ppm, &dets, None, Some(&mask), None, config)?;
+    let recs: Vec<[f64; 2]> = plan.recommendations.iter().map(|r| [r.x, r.y]).collect();
+
+    let bare_dets = detect(&bare.image, ppm)?;
+    let bare_mask = masker.compute(&bare.image, ppm).clone();
+    let bare_plan = plan_image(
+        &bare.image,
+        ppm,
+        &bare_dets,
+        None,
+        Some(&bare_mask),
+        None,
+        bare_config,
+    )?;
+    let bare_recs: Vec<[f64; 2]> = bare_plan
+        .recommendations
+        .iter()
+        .map(|r| [r.x, r.y])
+        .collect();
+    let bare_on_skin: Vec<Detection> = bare_dets.iter().filter(|d| !on_mask(d)).cloned().collect();
+
+    Ok(ChairFrameScore {
+        seed,
+        fitzpatrick: scene.fitzpatrick(),
+        px_per_mm: ppm,
+        mask: score_mask(&mask, not_skin),
+        detections: dets.len(),
+        detections_on_not_skin,
+        on_skin: score_frame(&chair.truth, &dets),
+        bare: score_frame(&chair.truth, &bare_on_skin),
+        plan: score_plan_on_skin(&chair.truth, &recs, target_per_cm2, spacing_mm, not_skin),
+        plan_bare: score_plan_on_skin(
+            &chair.truth,
+            &bare_recs,
+            target_per_cm2,
+            spacing_mm,
+            not_skin,
+        ),
+    })
 }

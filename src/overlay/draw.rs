@@ -3,6 +3,7 @@
 //! along the working path (yellow first, through red, to magenta last), joined by a thin path
 //! line, with every [`OverlayStyle::label_every`]-th order number written beside its dot.
 
+use crate::calib::PlaneMap;
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{
     draw_filled_circle_mut, draw_hollow_circle_mut, draw_hollow_polygon_mut, draw_line_segment_mut,
@@ -68,26 +69,34 @@ impl Default for OverlayStyle {
 /// Draws onto a copy of `frame`; see [`draw_plan_mut`].
 pub fn draw_plan(
     frame: &RgbImage,
-    px_per_mm: f64,
+    plane: impl Into<PlaneMap>,
     existing: &[OverlayDot],
     zones: &[OverlayZone],
     plan: &Plan,
     style: &OverlayStyle,
 ) -> RgbImage {
     let mut out = frame.clone();
-    draw_plan_mut(&mut out, px_per_mm, existing, zones, plan, style);
+    draw_plan_mut(&mut out, plane, existing, zones, plan, style);
     out
 }
 
-/// Draws zones, existing dots, the working path and the recommendations onto `canvas`.
+/// Draws zones, existing dots, the working path and the recommendations onto `canvas`: the
+/// plan's millimetres through `plane` (a scale in px/mm, or a calibration's lens), the dots
+/// and zones as given, in pixels.
 pub fn draw_plan_mut(
     canvas: &mut RgbImage,
-    px_per_mm: f64,
+    plane: impl Into<PlaneMap>,
     existing: &[OverlayDot],
     zones: &[OverlayZone],
     plan: &Plan,
     style: &OverlayStyle,
 ) {
+    let plane: PlaneMap = plane.into();
+    let px_per_mm = plane.px_per_mm();
+    let at = |x_mm: f64, y_mm: f64| {
+        let (x, y) = plane.to_px(x_mm, y_mm);
+        (x as f32, y as f32)
+    };
     for z in zones {
         if z.polygon.len() < 3 {
             continue;
@@ -127,22 +136,16 @@ pub fn draw_plan_mut(
     };
     if style.path {
         for (k, w) in plan.recommendations.windows(2).enumerate() {
-            let a = (
-                (w[0].x_mm * px_per_mm) as f32,
-                (w[0].y_mm * px_per_mm) as f32,
-            );
-            let b = (
-                (w[1].x_mm * px_per_mm) as f32,
-                (w[1].y_mm * px_per_mm) as f32,
-            );
+            let a = at(w[0].x_mm, w[0].y_mm);
+            let b = at(w[1].x_mm, w[1].y_mm);
             let Rgb([r, g, bl]) = colour_at(k);
             draw_line_segment_mut(canvas, a, b, Rgb([r / 2, g / 2, bl / 2]));
         }
     }
     for (k, rec) in plan.recommendations.iter().enumerate() {
         let c = (
-            (rec.x_mm * px_per_mm).round() as i32,
-            (rec.y_mm * px_per_mm).round() as i32,
+            at(rec.x_mm, rec.y_mm).0.round() as i32,
+            at(rec.x_mm, rec.y_mm).1.round() as i32,
         );
         let r = (rec.radius_mm * px_per_mm).max(style.min_radius_px).round() as i32;
         draw_filled_circle_mut(canvas, c, r, colour_at(k));

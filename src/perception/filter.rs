@@ -131,7 +131,16 @@ pub fn box_mean(src: &Plane, dst: &mut Plane, tmp: &mut Plane, col: &mut Vec<f32
     if w == 0 || h == 0 {
         return;
     }
-    for (row, out) in src.data.chunks_exact(w).zip(tmp.data.chunks_exact_mut(w)) {
+    let mut rows = src.data.chunks_exact(4 * w);
+    let mut outs = tmp.data.chunks_exact_mut(4 * w);
+    for (four, out) in (&mut rows).zip(&mut outs) {
+        horizontal_box4(four, out, w, r);
+    }
+    for (row, out) in rows
+        .remainder()
+        .chunks_exact(w)
+        .zip(outs.into_remainder().chunks_exact_mut(w))
+    {
         horizontal_box(row, out, r);
     }
     col.clear();
@@ -206,6 +215,71 @@ fn horizontal_box(row: &[f32], out: &mut [f32], r: usize) {
     }
 }
 
+/// [`horizontal_box`] on four rows of width `w` at once (`src` and `out` hold the four): in the
+/// interior, four running sums advance together, so the adds of one row do not wait on the
+/// previous add of the same row.
+fn horizontal_box4(src: &[f32], out: &mut [f32], w: usize, r: usize) {
+    let left_end = (r + 1).min(w);
+    let right_start = w.saturating_sub(r).max(left_end);
+    if right_start <= left_end + 1 {
+        for (row, o) in src.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+            horizontal_box(row, o, r);
+        }
+        return;
+    }
+    let mut sum = [0.0f32; 4];
+    for ((row, o), s) in src
+        .chunks_exact(w)
+        .zip(out.chunks_exact_mut(w))
+        .zip(&mut sum)
+    {
+        box_edges(row, o, r, left_end, right_start);
+        // The full window of x = left_end.
+        *s = row[left_end - r..=left_end + r].iter().sum();
+    }
+    let inv = 1.0 / (2 * r + 1) as f32;
+    let (s0, rest) = src.split_at(w);
+    let (s1, rest) = rest.split_at(w);
+    let (s2, s3) = rest.split_at(w);
+    let (o0, rest) = out.split_at_mut(w);
+    let (o1, rest) = rest.split_at_mut(w);
+    let (o2, o3) = rest.split_at_mut(w);
+    // Every x here but the last has a next window inside the row.
+    for x in left_end..right_start - 1 {
+        o0[x] = sum[0] * inv;
+        o1[x] = sum[1] * inv;
+        o2[x] = sum[2] * inv;
+        o3[x] = sum[3] * inv;
+        let (add, sub) = (x + r + 1, x - r);
+        sum[0] += s0[add] - s0[sub];
+        sum[1] += s1[add] - s1[sub];
+        sum[2] += s2[add] - s2[sub];
+        sum[3] += s3[add] - s3[sub];
+    }
+    let last = right_start - 1;
+    o0[last] = sum[0] * inv;
+    o1[last] = sum[1] * inv;
+    o2[last] = sum[2] * inv;
+    o3[last] = sum[3] * inv;
+}
+
+/// The clipped windows at both ends of a row (`x < left_end` and `x >= right_start`).
+fn box_edges(row: &[f32], out: &mut [f32], r: usize, left_end: usize, right_start: usize) {
+    let w = row.len();
+    let mut sum: f32 = row[..=r.min(w - 1)].iter().sum();
+    for x in 0..left_end {
+        out[x] = sum / ((x + r).min(w - 1) + 1) as f32;
+        if x + r + 1 < w {
+            sum += row[x + r + 1];
+        }
+    }
+    let mut sum: f32 = row[right_start - r..].iter().sum();
+    for x in right_start..w {
+        out[x] = sum / (w - (x - r)) as f32;
+        sum -= row[x - r];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +339,9 @@ mod tests {
             (1, 1, 3),
             (30, 2, 1),
             (16, 16, 0),
+            (64, 11, 5),
+            (9, 8, 3),
+            (40, 8, 19),
         ] {
             let src = Plane {
                 width: w,

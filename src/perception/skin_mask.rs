@@ -94,21 +94,60 @@ pub struct SkinMask {
     /// Row-major per cell: true where skin.
     skin: Vec<bool>,
     fraction: f64,
+    /// A calibrated lens for the millimetre queries; `None`: pixels over `px_per_mm`.
+    plane: Option<crate::calib::PlaneMap>,
 }
 
 impl SkinMask {
-    /// A mask that calls every pixel of a `width` x `height` frame skin.
-    pub fn all_skin(width: u32, height: u32, px_per_mm: f64) -> Self {
+    /// A mask of a `width` x `height` frame from a rule: each `cell` x `cell` block is skin
+    /// where `is_skin` says so at its centre (pixels). For masks made from something other than
+    /// one picture, such as the live session's skin map over the planner's rectangle.
+    pub fn from_fn(
+        width: u32,
+        height: u32,
+        cell: u32,
+        px_per_mm: f64,
+        is_skin: impl Fn(f64, f64) -> bool,
+    ) -> Self {
+        let cell = cell.max(1);
+        let cols = width.div_ceil(cell).max(1) as usize;
+        let rows = height.div_ceil(cell).max(1) as usize;
+        let mut skin = Vec::with_capacity(cols * rows);
+        let (mut area, mut total) = (0u64, 0u64);
+        for r in 0..rows {
+            for c in 0..cols {
+                let (x0, y0) = (c as u32 * cell, r as u32 * cell);
+                let (cw, ch) = (
+                    cell.min(width.saturating_sub(x0)),
+                    cell.min(height.saturating_sub(y0)),
+                );
+                let yes = is_skin(
+                    f64::from(x0) + f64::from(cw) / 2.0,
+                    f64::from(y0) + f64::from(ch) / 2.0,
+                );
+                let n = u64::from(cw) * u64::from(ch);
+                total += n;
+                area += if yes { n } else { 0 };
+                skin.push(yes);
+            }
+        }
         Self {
             width,
             height,
-            cell: width.max(height).max(1),
-            cols: 1,
-            rows: 1,
+            cell,
+            cols,
+            rows,
             px_per_mm,
-            skin: vec![true],
-            fraction: 1.0,
+            skin,
+            fraction: area as f64 / total.max(1) as f64,
+            plane: None,
         }
+    }
+
+    /// Answers the millimetre queries ([`SkinMask::is_skin_mm`], [`SkinMask::skin_area_mm2`])
+    /// through `plane` (a calibrated lens; it must have the mask's scale).
+    pub fn set_plane(&mut self, plane: crate::calib::PlaneMap) {
+        self.plane = Some(plane);
     }
 
     /// Fraction of the frame's pixels that are skin.
@@ -147,27 +186,61 @@ impl SkinMask {
         self.cell_is_skin(c, r)
     }
 
-    /// Whether the point (x, y) in millimetres of the frame (pixels / px_per_mm) is on skin.
+    /// Whether the point (x, y) in millimetres of the frame (pixels / px_per_mm, or through
+    /// the lens after [`SkinMask::set_plane`]) is on skin.
     pub fn is_skin_mm(&self, x_mm: f64, y_mm: f64) -> bool {
-        self.is_skin(x_mm * self.px_per_mm, y_mm * self.px_per_mm)
+        match &self.plane {
+            Some(plane) => {
+                let (x, y) = plane.to_px(x_mm, y_mm);
+                self.is_skin(x, y)
+            }
+            None => self.is_skin(x_mm * self.px_per_mm, y_mm * self.px_per_mm),
+        }
     }
 
-    /// Skin area of the frame (mm²).
+    /// Skin area of the frame (mm²); through the lens, each skin cell's own area on the plane.
     pub fn skin_area_mm2(&self) -> f64 {
-        f64::from(self.width) * f64::from(self.height) * self.fraction
-            / (self.px_per_mm * self.px_per_mm)
+        let Some(plane) = &self.plane else {
+            return f64::from(self.width) * f64::from(self.height) * self.fraction
+                / (self.px_per_mm * self.px_per_mm);
+        };
+        let (w, h, cell) = (
+            f64::from(self.width),
+            f64::from(self.height),
+            f64::from(self.cell),
+        );
+        let mut area = 0.0;
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                if self.skin[r * self.cols + c] {
+                    let (x0, y0) = (c as f64 * cell, r as f64 * cell);
+                    area += plane.area_mm2(x0, y0, (x0 + cell).min(w), (y0 + cell).min(h));
+                }
+            }
+        }
+        area
     }
 
     /// Distance in pixels from (x, y) to the nearest not-skin cell centre within `reach` px,
     /// or `None` if there is none that close. The frame's border is not an edge of the skin.
     pub fn distance_to_not_skin(&self, x: f64, y: f64, reach: f64) -> Option<f64> {
+        self.distance_to(x, y, reach, false)
+    }
+
+    /// Distance in pixels from (x, y) to the nearest skin cell within `reach` px (0 on skin),
+    /// or `None` if there is none that close.
+    pub fn distance_to_skin(&self, x: f64, y: f64, reach: f64) -> Option<f64> {
+        self.distance_to(x, y, reach, true)
+    }
+
+    fn distance_to(&self, x: f64, y: f64, reach: f64, skin: bool) -> Option<f64> {
         let cell = f64::from(self.cell);
         let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
         let span = (reach / cell).ceil() as i64 + 1;
         let mut best: Option<f64> = None;
         for r in (r0 - span).max(0)..=(r0 + span).min(self.rows as i64 - 1) {
             for c in (c0 - span).max(0)..=(c0 + span).min(self.cols as i64 - 1) {
-                if self.skin[r as usize * self.cols + c as usize] {
+                if self.skin[r as usize * self.cols + c as usize] != skin {
                     continue;
                 }
                 // Nearest point of the cell's square.
@@ -286,15 +359,18 @@ pub struct SkinMasker {
 /// Steps of the table of CIELAB's f(t).
 const CBRT_STEPS: usize = 4096;
 
-/// sRGB byte to linear light.
-fn srgb_lut() -> [f32; 256] {
-    std::array::from_fn(|i| {
-        let c = i as f32 / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
+/// sRGB byte to linear light (built once: it is read per frame and per edge dot).
+fn srgb_lut() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let c = i as f32 / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        })
     })
 }
 
@@ -358,6 +434,93 @@ impl SkinMasker {
     /// The last mask computed.
     pub fn mask(&self) -> &SkinMask {
         &self.mask
+    }
+
+    /// Whether a dot at (x, y) of radius `radius_px` in `image` (the frame of the last
+    /// [`SkinMasker::compute`]) sits on skin although its centre falls in a cell called not
+    /// skin: a skin cell is within `reach_px` of it, and the ring of skin around the dot
+    /// (0.1-0.3 mm past its edge) differs from the nearby skin cells' colour by less than
+    /// `max_delta_e` (CIELAB). The mask is cut in cells, so its edge runs up to a cell inside
+    /// the skin; a glove's, a cartridge's or a hair's edge has no skin-coloured ring.
+    pub fn ring_is_skin(
+        &self,
+        image: &RgbImage,
+        x: f64,
+        y: f64,
+        radius_px: f64,
+        reach_px: f64,
+        max_delta_e: f32,
+    ) -> bool {
+        let m = &self.mask;
+        if m.dimensions() != image.dimensions() || self.cbrt.is_empty() {
+            return false;
+        }
+        // The nearby skin's colour: the mean of the skin cells within reach.
+        let cell = f64::from(m.cell);
+        let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
+        let span = (reach_px / cell).ceil() as i64 + 1;
+        let (mut skin, mut n) = ([0.0f32; 3], 0u32);
+        for r in (r0 - span).max(0)..=(r0 + span).min(m.rows as i64 - 1) {
+            for c in (c0 - span).max(0)..=(c0 + span).min(m.cols as i64 - 1) {
+                let i = r as usize * m.cols + c as usize;
+                if !m.skin[i] {
+                    continue;
+                }
+                let (cx, cy) = ((c as f64 + 0.5) * cell, (r as f64 + 0.5) * cell);
+                if (cx - x).hypot(cy - y) > reach_px + cell {
+                    continue;
+                }
+                for (acc, v) in skin.iter_mut().zip(self.lab[i]) {
+                    *acc += v;
+                }
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return false;
+        }
+        let skin = skin.map(|v| v / n as f32);
+        // The ring around the dot, in linear light, then CIELAB.
+        let lut = srgb_lut();
+        let ppm = m.px_per_mm;
+        let (r_in, r_out) = (radius_px + 0.1 * ppm, radius_px + 0.3 * ppm);
+        let (w, h) = image.dimensions();
+        let (x0, x1) = (
+            (x - r_out).floor().max(0.0) as u32,
+            ((x + r_out).ceil().max(0.0) as u32).min(w),
+        );
+        let (y0, y1) = (
+            (y - r_out).floor().max(0.0) as u32,
+            ((y + r_out).ceil().max(0.0) as u32).min(h),
+        );
+        let mut sum = [0.0f32; 4];
+        for py in y0..y1 {
+            for px in x0..x1 {
+                let d = (f64::from(px) + 0.5 - x).hypot(f64::from(py) + 0.5 - y);
+                if d < r_in || d > r_out {
+                    continue;
+                }
+                let p = image.get_pixel(px, py);
+                sum[0] += lut[p[0] as usize];
+                sum[1] += lut[p[1] as usize];
+                sum[2] += lut[p[2] as usize];
+                sum[3] += 1.0;
+            }
+        }
+        if sum[3] < 4.0 {
+            return false;
+        }
+        let ring = lab_of_linear(
+            &self.cbrt,
+            sum[0] / sum[3],
+            sum[1] / sum[3],
+            sum[2] / sum[3],
+        );
+        let de = ((ring[0] - skin[0]).powi(2)
+            + (ring[1] - skin[1]).powi(2)
+            + (ring[2] - skin[2]).powi(2))
+        .sqrt();
+        de < max_delta_e
     }
 
     /// Computes the skin mask of `image` at `px_per_mm` and returns it.
@@ -557,6 +720,7 @@ impl SkinMasker {
                 px_per_mm,
                 skin: vec![false; n],
                 fraction: 0.0,
+                plane: None,
             };
             return &self.mask;
         }
@@ -663,6 +827,7 @@ impl SkinMasker {
             px_per_mm,
             skin,
             fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
+            plane: None,
         };
         &self.mask
     }

@@ -409,11 +409,23 @@ impl Design {
 
     /// The same design with every coordinate in millimetres.
     pub fn in_mm(&self, px_per_mm: f64) -> Design {
+        self.in_mm_through(&crate::calib::PlaneMap::uniform(px_per_mm))
+    }
+
+    /// The same design with every coordinate in millimetres of `plane` (pixel coordinates are
+    /// taken through its lens, vertex by vertex).
+    pub fn in_mm_through(&self, plane: &crate::calib::PlaneMap) -> Design {
         if self.units == Units::Mm {
             return self.clone();
         }
-        let s = 1.0 / px_per_mm;
-        let conv = |pts: &Vec<[f64; 2]>| pts.iter().map(|p| [p[0] * s, p[1] * s]).collect();
+        let conv = |pts: &Vec<[f64; 2]>| {
+            pts.iter()
+                .map(|p| {
+                    let (x, y) = plane.to_mm(p[0], p[1]);
+                    [x, y]
+                })
+                .collect()
+        };
         Design {
             units: Units::Mm,
             session: self.session,

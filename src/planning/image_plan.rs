@@ -21,6 +21,7 @@ use super::skin::{self, DotInImage};
 use super::{
     Declined, Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
 };
+use crate::calib::PlaneMap;
 use crate::frame::{Detection, DotKind};
 use crate::perception::dermoscope::openings::{peaks_into, Peak};
 use crate::perception::segment::{SegMask, CLASSES, FOLLICLE};
@@ -124,7 +125,10 @@ pub const NOT_SKIN_REASON: &str =
 
 /// Plans the next dots for one image.
 ///
-/// `design` may be in pixels or millimetres; it is converted with `px_per_mm`. `mask` is the
+/// `plane` is the scale at the skin (px/mm), or a calibration's [`PlaneMap`]: with a distorting
+/// lens, every dot is undistorted (points, not the frame) so that spacing, sizes, densities and
+/// the plan are in true millimetres, while the recommendations come back in input pixels.
+/// `design` may be in pixels or millimetres; pixels are converted through `plane`. `mask` is the
 /// dot model's mask of the same image, when the model ran ([`model_suspects`]). `skin` is the
 /// frame's skin mask (rig view): nothing is planned off it or within the minimum spacing of its
 /// edge, density counts only the skin, and the not-skin regions are listed as declined.
@@ -134,13 +138,15 @@ pub const NOT_SKIN_REASON: &str =
 #[instrument(skip_all, fields(w = image.width(), h = image.height(), dets = detections.len()))]
 pub fn plan_image(
     image: &RgbImage,
-    px_per_mm: f64,
+    plane: impl Into<PlaneMap>,
     detections: &[Detection],
     mask: Option<&SegMask>,
     skin: Option<&SkinMask>,
     design: Option<&Design>,
     config: PlannerConfig,
 ) -> Result<ImagePlan, PlanError> {
+    let plane: PlaneMap = plane.into();
+    let px_per_mm = plane.px_per_mm();
     if !(px_per_mm.is_finite() && px_per_mm > 0.0) {
         return Err(PlanError::InvalidConfig {
             name: "px/mm",
@@ -162,21 +168,30 @@ pub fn plan_image(
         let from_model = model_suspects(mask, detections, &analysis.suspected, px_per_mm);
         analysis.suspected.extend(from_model);
     }
+    if plane.distorts() {
+        // The suspects were found in pixels over the scale: back to pixels, then through the lens.
+        for s in &mut analysis.suspected {
+            (s.x_mm, s.y_mm) = plane.to_mm(s.x_mm * px_per_mm, s.y_mm * px_per_mm);
+        }
+    }
     let mut existing: Vec<ExistingDot> = detections
         .iter()
         .zip(&analysis.shades)
         .zip(analysis.dropped.iter().zip(&analysis.trusted))
         .filter(|(_, (&dropped, _))| !dropped)
-        .map(|((d, &shade), (_, &trusted))| ExistingDot {
-            x_mm: d.x / px_per_mm,
-            y_mm: d.y / px_per_mm,
-            radius_mm: d.radius / px_per_mm,
-            kind: match d.kind {
-                _ if !trusted => ExistingKind::Uncertain,
-                DotKind::Follicle => ExistingKind::Follicle,
-                DotKind::Pigment => ExistingKind::Pigment,
-            },
-            shade: Some(shade),
+        .map(|((d, &shade), (_, &trusted))| {
+            let (x_mm, y_mm) = plane.to_mm(d.x, d.y);
+            ExistingDot {
+                x_mm,
+                y_mm,
+                radius_mm: d.radius / px_per_mm,
+                kind: match d.kind {
+                    _ if !trusted => ExistingKind::Uncertain,
+                    DotKind::Follicle => ExistingKind::Follicle,
+                    DotKind::Pigment => ExistingKind::Pigment,
+                },
+                shade: Some(shade),
+            }
         })
         .collect();
     existing.extend(analysis.suspected.iter().copied());
@@ -213,28 +228,38 @@ pub fn plan_image(
     let skin_fraction = skin.map_or(1.0, SkinMask::fraction);
     let guarded_fraction = analysis.guard.blocked_fraction();
     let dark_threshold = analysis.dark_threshold;
+    let mut skin = skin.cloned();
+    if plane.distorts() {
+        analysis.guard.set_plane(plane.clone());
+        if let Some(skin) = &mut skin {
+            skin.set_plane(plane.clone());
+        }
+    }
     let input = PlanInput {
         frame_mm: [
             f64::from(image.width()) / px_per_mm,
             f64::from(image.height()) / px_per_mm,
         ],
         existing,
-        design: design.map(|d| d.in_mm(px_per_mm)),
+        design: design.map(|d| d.in_mm_through(&plane)),
         guard: Some(analysis.guard),
-        skin: skin.cloned(),
+        skin,
     };
     let planner = Planner::new(config, input)?;
     let plan = planner.plan();
     let recommendations = plan
         .recommendations
         .iter()
-        .map(|r| RecommendationPx {
-            x: r.x_mm * px_per_mm,
-            y: r.y_mm * px_per_mm,
-            radius_mm: r.radius_mm,
-            shade: r.shade,
-            order: r.order,
-            zone: r.zone.clone(),
+        .map(|r| {
+            let (x, y) = plane.to_px(r.x_mm, r.y_mm);
+            RecommendationPx {
+                x,
+                y,
+                radius_mm: r.radius_mm,
+                shade: r.shade,
+                order: r.order,
+                zone: r.zone.clone(),
+            }
         })
         .collect();
     Ok(ImagePlan {

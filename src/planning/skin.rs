@@ -17,6 +17,7 @@
 use image::{GrayImage, Luma, RgbImage};
 
 use super::{ExistingDot, ExistingKind};
+use crate::calib::PlaneMap;
 use crate::perception::SkinMask;
 
 /// Recommendations keep this fraction of the minimum spacing from unexplained dark pixels.
@@ -68,8 +69,8 @@ pub struct Guard {
     width: u32,
     /// Mask height (px).
     height: u32,
-    /// Scale of the image the mask came from.
-    px_per_mm: f64,
+    /// How the image the mask came from maps to millimetres (scale and lens).
+    plane: PlaneMap,
     /// Row-major: true where a recommendation must not be centred.
     blocked: Vec<bool>,
     /// Row-major: strongest unexplained darkness within the guard radius, in noise units.
@@ -89,15 +90,21 @@ impl Guard {
         Self {
             width,
             height,
-            px_per_mm,
+            plane: PlaneMap::uniform(px_per_mm),
             blocked,
             cost,
         }
     }
 
+    /// Queries in the millimetres of `plane` (a calibrated lens) instead of pixels over the
+    /// scale; `plane` must have the scale the mask was made at.
+    pub fn set_plane(&mut self, plane: PlaneMap) {
+        self.plane = plane;
+    }
+
     fn index(&self, x_mm: f64, y_mm: f64) -> Option<usize> {
-        let x = (x_mm * self.px_per_mm).floor();
-        let y = (y_mm * self.px_per_mm).floor();
+        let (x, y) = self.plane.to_px(x_mm, y_mm);
+        let (x, y) = (x.floor(), y.floor());
         if x < 0.0 || y < 0.0 || x >= f64::from(self.width) || y >= f64::from(self.height) {
             return None;
         }
@@ -111,11 +118,14 @@ impl Guard {
             .map_or(0.0, |&c| f64::from(c))
     }
 
-    /// Whether a point (mm) is blocked; points off the image are not.
+    /// Whether a point (mm) is blocked. Points off the image are not, except through a
+    /// distorting lens, where the planner's rectangle reaches past the picture: nothing is known
+    /// there.
     pub fn blocked(&self, x_mm: f64, y_mm: f64) -> bool {
-        self.index(x_mm, y_mm)
-            .and_then(|i| self.blocked.get(i))
-            .is_some_and(|&b| b)
+        match self.index(x_mm, y_mm) {
+            Some(i) => self.blocked.get(i).is_some_and(|&b| b),
+            None => self.plane.distorts(),
+        }
     }
 
     /// Blocks the whole image: nothing may be planned on it.

@@ -58,6 +58,10 @@ pub struct Comparison {
     pub old_file: String,
     /// The later recording.
     pub new_file: String,
+    /// When the earlier session was recorded (`YYYY-MM-DD`, from its metadata).
+    pub old_date: String,
+    /// When the later session was recorded.
+    pub new_date: String,
     /// `old_skin_from_new_skin`, the registration between the two maps.
     pub old_from_new: Similarity,
     /// Dots (all kinds) that support the registration.
@@ -98,6 +102,9 @@ pub fn compare(old: &Recording, new: &Recording) -> anyhow::Result<Comparison> {
         .map_err(|e| anyhow::anyhow!("{} vs {}: {e}", old.path.display(), new.path.display()))?;
     c.old_file = old.path.display().to_string();
     c.new_file = new.path.display().to_string();
+    let date = |r: &Recording| r.session_field("date").unwrap_or_else(|| r.info.date());
+    c.old_date = date(old);
+    c.new_date = date(new);
     Ok(c)
 }
 
@@ -191,6 +198,8 @@ pub fn compare_maps(a: &SkinMap, b: &SkinMap) -> Result<Comparison, String> {
     let mut c = Comparison {
         old_file: String::new(),
         new_file: String::new(),
+        old_date: String::new(),
+        new_date: String::new(),
         old_from_new: t,
         registration_inliers: inliers,
         registration_rms_mm: rms,
@@ -376,15 +385,20 @@ impl Comparison {
              <style>body{{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}}\
              .sub{{color:#666}}table{{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}}td,th{{border-bottom:1px solid #eee;padding:.3em .5em;text-align:left}}\
              img{{max-width:100%;border:1px solid #ddd}}</style></head><body>\
-             <h1>Touch-up comparison</h1><p class=\"sub\">{} (before) and {} (now)</p>",
+             <h1>Touch-up comparison</h1><p class=\"sub\">before: {} ({}) · now: {} ({})</p>",
             html_escape(&self.old_file),
-            html_escape(&self.new_file)
+            html_escape(&self.old_date),
+            html_escape(&self.new_file),
+            html_escape(&self.new_date)
         );
         let _ = write!(
             h,
             "<p><b>{}</b> of {} pigment dots found again ({} dots agree on the alignment, residual {:.3} mm). \
              <b>{}</b> faded ({} lighter or more), <b>{}</b> spread (radius {:.2} mm larger or more), {} not found. \
-             Median change: darkness {}, radius {}.</p>",
+             Median change: darkness {}, radius {}.</p>\
+             <p class=\"sub\">\"Not found\": an earlier pigment dot, in the part of the scalp both sessions saw, with no \
+             pigment dot of the later session within {MATCH_MM} mm of it once the two maps are aligned: faded below what \
+             the detector sees, covered (hair, glove) whenever it was in view, or read as a follicle in the later session.</p>",
             self.matched,
             self.old_pigment_dots,
             self.registration_inliers,

@@ -169,11 +169,12 @@ impl Recording {
         let mut damage = insane
             .first()
             .map(|at| format!("chunk at byte {at} declares an impossible size"));
-        if let Err(err) =
-            for_each_message(streamed, false, HashMap::new(), |topic, log_time, data| {
-                parts.add(path, topic, log_time, data)
-            })
-        {
+        if let Err(err) = for_each_message(
+            streamed,
+            false,
+            &mut HashMap::new(),
+            |topic, log_time, data| parts.add(path, topic, log_time, data),
+        ) {
             match err {
                 Stream::Mcap(err) => damage = Some(err.to_string()),
                 Stream::Record(err) => return Err(err),
@@ -189,7 +190,14 @@ impl Recording {
                 "{d}; resynchronised through the chunk index, skipped: {skipped}"
             ));
         } else if let Some(d) = &damage {
-            tracing::warn!(file = %path.display(), cause = %d, "recording cut short: reading up to its last complete chunk");
+            // No summary (the recording was not finished): walk the records by their lengths,
+            // scanning for the next chunk where a length cannot be trusted.
+            let (walked, skipped) = read_by_record_walk(path, bytes, &insane)?;
+            tracing::warn!(file = %path.display(), cause = %d, skipped = %skipped, "damaged or unfinished recording: read every intact chunk");
+            parts = walked;
+            damage = Some(format!(
+                "{d}; resynchronised by scanning for chunks, skipped: {skipped}"
+            ));
         }
         let mut recording = parts.into_recording(path_buf, finished, damage)?;
         recording.metadata = read_metadata(bytes);
@@ -253,7 +261,7 @@ enum Stream {
 fn for_each_message(
     bytes: &[u8],
     chunk_only: bool,
-    mut topics: HashMap<u16, String>,
+    topics: &mut HashMap<u16, String>,
     mut f: impl FnMut(&str, u64, &[u8]) -> Result<(), RecordError>,
 ) -> Result<(), Stream> {
     use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
@@ -261,6 +269,9 @@ fn for_each_message(
         LinearReaderOptions::default()
             .with_skip_start_magic(chunk_only)
             .with_skip_end_magic(true)
+            // A chunk whose data does not match its CRC is damage, found before any of its
+            // messages is handed on.
+            .with_prevalidate_chunk_crcs(true)
             .with_record_length_limit(MAX_CHUNK_BYTES as usize),
     );
     let mut rest = bytes;
@@ -294,6 +305,40 @@ fn for_each_message(
     Ok(())
 }
 
+/// MCAP opcodes the readers below walk by.
+const OP_FOOTER: u8 = 0x02;
+const OP_CHUNK: u8 = 0x06;
+
+/// The little-endian u64 at byte `k`, if the file holds it.
+fn u64_le(bytes: &[u8], k: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(k..k.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// Decodes one record (a chunk or any other) completely before anything is used, so a chunk
+/// that fails half-way adds nothing; channels it defines are added to `topics`.
+fn decode_record(
+    record: &[u8],
+    topics: &mut HashMap<u16, String>,
+) -> Result<Vec<(String, u64, Vec<u8>)>, Stream> {
+    let mut messages = Vec::new();
+    for_each_message(record, true, topics, |topic, log_time, data| {
+        messages.push((topic.to_string(), log_time, data.to_vec()));
+        Ok(())
+    })?;
+    Ok(messages)
+}
+
+/// What a resynchronising read skipped, for the damage message.
+fn describe_skipped(skipped: Vec<String>) -> String {
+    if skipped.is_empty() {
+        "none".to_string()
+    } else {
+        skipped.join(", ")
+    }
+}
+
 /// Largest uncompressed chunk believed: the writer closes chunks at 4 MiB, plus one message.
 const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -301,14 +346,7 @@ const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
 /// [`MAX_CHUNK_BYTES`] uncompressed, in file order. Records are walked by their lengths
 /// (opcode u8, length u64 LE); a Chunk's uncompressed size is the third u64 of its content.
 fn insane_chunks(bytes: &[u8]) -> Vec<usize> {
-    const OP_CHUNK: u8 = 0x06;
-    const OP_FOOTER: u8 = 0x02;
-    let u64_at = |i: usize| {
-        bytes
-            .get(i..i.checked_add(8)?)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
+    let u64_at = |i: usize| u64_le(bytes, i);
     let mut out = Vec::new();
     let mut i = MAGIC.len();
     while let (Some(&op), Some(len)) = (bytes.get(i), u64_at(i + 1)) {
@@ -327,6 +365,114 @@ fn insane_chunks(bytes: &[u8]) -> Vec<usize> {
         }
     }
     out
+}
+
+/// Reads a file without a summary record by record, in file order: every top-level record is
+/// decoded on its own (channels are learnt as they come), a chunk that does not decode is
+/// skipped, and where a record's opcode or length cannot be true the walk scans forward for
+/// the next byte where a chunk with a believable header starts. Returns what was gathered and
+/// a description of what was skipped.
+fn read_by_record_walk(
+    path: &Path,
+    bytes: &[u8],
+    insane: &[usize],
+) -> Result<(Parts, String), RecordError> {
+    let mut parts = Parts::default();
+    let mut topics: HashMap<u16, String> = HashMap::new();
+    let mut skipped = Vec::new();
+    let mut chunk_no = 0usize;
+    let mut i = MAGIC.len();
+    while i < bytes.len() {
+        let Some(end) = record_end(bytes, i) else {
+            // Not a record boundary: the next believable chunk, if any.
+            match (i + 1..bytes.len()).find(|&j| plausible_chunk(bytes, j)) {
+                Some(j) => {
+                    skipped.push(format!("bytes {i}..{j} (no record there)"));
+                    i = j;
+                    continue;
+                }
+                None => {
+                    skipped.push(format!("bytes {i}..{} (no chunk after them)", bytes.len()));
+                    break;
+                }
+            }
+        };
+        let op = bytes[i];
+        if op == OP_FOOTER {
+            break;
+        }
+        if op == OP_CHUNK {
+            chunk_no += 1;
+        }
+        if op == OP_CHUNK && insane.contains(&i) {
+            skipped.push(format!("chunk {chunk_no} at byte {i} (impossible size)"));
+            i = end;
+            continue;
+        }
+        let mut learnt = topics.clone();
+        match decode_record(&bytes[i..end], &mut learnt) {
+            Ok(messages) => {
+                topics = learnt;
+                for (topic, log_time, data) in messages {
+                    parts.add(path, &topic, log_time, &data)?;
+                }
+            }
+            Err(Stream::Record(err)) => return Err(err),
+            Err(Stream::Mcap(err)) if op == OP_CHUNK => {
+                skipped.push(format!("chunk {chunk_no} at byte {i} ({err})"));
+            }
+            Err(Stream::Mcap(err)) => {
+                skipped.push(format!("record 0x{op:02x} at byte {i} ({err})"));
+            }
+        }
+        i = end;
+    }
+    Ok((parts, describe_skipped(skipped)))
+}
+
+/// Where the top-level record at `i` ends, when its opcode is one MCAP defines and its length
+/// stays inside the file (a chunk's also within [`MAX_CHUNK_BYTES`]).
+fn record_end(bytes: &[u8], i: usize) -> Option<usize> {
+    let op = *bytes.get(i)?;
+    if !(0x01..=0x10).contains(&op) {
+        return None;
+    }
+    let len = u64::from_le_bytes(bytes.get(i + 1..i + 9)?.try_into().ok()?);
+    if op == OP_CHUNK && !plausible_chunk(bytes, i) {
+        return None;
+    }
+    let end = i.checked_add(9)?.checked_add(usize::try_from(len).ok()?)?;
+    (end <= bytes.len()).then_some(end)
+}
+
+/// Whether a chunk record with a believable header starts at `j`: the chunk opcode, a length
+/// inside the file, an uncompressed size within [`MAX_CHUNK_BYTES`], a known compression, and
+/// records that fit the chunk.
+fn plausible_chunk(bytes: &[u8], j: usize) -> bool {
+    let u64_at = |k: usize| u64_le(bytes, k);
+    let check = || -> Option<bool> {
+        if *bytes.get(j)? != OP_CHUNK {
+            return Some(false);
+        }
+        let len = u64_at(j + 1)?;
+        let start = u64_at(j + 9)?;
+        let end_time = u64_at(j + 17)?;
+        let size = u64_at(j + 25)?;
+        let c = j + 9 + 8 + 8 + 8 + 4;
+        let name_len = u32::from_le_bytes(bytes.get(c..c + 4)?.try_into().ok()?) as usize;
+        let name = bytes.get(c + 4..c + 4 + name_len.min(8))?;
+        let records = u64_at(c + 4 + name_len)?;
+        let header = (8 + 8 + 8 + 4 + 4 + name_len + 8) as u64;
+        Some(
+            start <= end_time
+                && size <= MAX_CHUNK_BYTES
+                && matches!(name, b"" | b"zstd" | b"lz4")
+                && name_len <= 4
+                && records.checked_add(header) == Some(len)
+                && (j as u64 + 9).checked_add(len)? <= bytes.len() as u64,
+        )
+    };
+    check().unwrap_or(false)
 }
 
 /// Reads every chunk the summary indexes, in file order, skipping those that do not decode;
@@ -370,13 +516,8 @@ fn read_by_chunk_index(
             ));
             continue;
         };
-        let mut messages = Vec::new();
-        let read = for_each_message(record, true, topics.clone(), |topic, log_time, data| {
-            messages.push((topic.to_string(), log_time, data.to_vec()));
-            Ok(())
-        });
-        match read {
-            Ok(()) => {
+        match decode_record(record, &mut topics.clone()) {
+            Ok(messages) => {
                 for (topic, log_time, data) in messages {
                     parts.add(path, &topic, log_time, &data)?;
                 }
@@ -390,12 +531,7 @@ fn read_by_chunk_index(
             )),
         }
     }
-    let skipped = if skipped.is_empty() {
-        "none".to_string()
-    } else {
-        skipped.join(", ")
-    };
-    Ok((parts, skipped))
+    Ok((parts, describe_skipped(skipped)))
 }
 
 /// Messages gathered while streaming, before frames are assembled.

@@ -395,8 +395,20 @@ impl Player {
         let f = &self.rec.frames[index];
         // No viewer is not an error.
         let _ = state.frames.send(packet);
-        state.metrics.record_published(Instant::now());
         let overlay = rerun.map_or(&f.overlay, |r| &r.overlay);
+        // The status shows the latency the session had when it was recorded (replaying itself
+        // has none worth showing: the page read "0/0 ms").
+        let ms = f.overlay.latency_ms;
+        let ms = if ms.is_finite() {
+            ms.clamp(0.0, 60_000.0)
+        } else {
+            0.0
+        };
+        let recorded = Duration::from_secs_f64(ms / 1e3);
+        let now = Instant::now();
+        state
+            .metrics
+            .record_published(now.checked_sub(recorded).unwrap_or(now));
         state.metrics.set_session(SessionCounters {
             dots_placed: overlay.dots_placed,
             recommendations_done: overlay.recs_done,

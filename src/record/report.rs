@@ -7,7 +7,10 @@
 //!   recommendation standing when they were placed;
 //! - **spacing violations** (blowout risk): placed dots closer to another dot than the
 //!   design's minimum spacing;
-//! - **density per zone against target**, and a **density map picture per zone**.
+//! - **density per zone against target**, and a **density map picture per zone**;
+//! - **consistency** ([`Consistency`]): how much the placed dots' size, shade (darkness
+//!   measured on every [`SHADE_EVERY`]-th frame) and distance to their nearest dot vary;
+//! - a **grade** out of 100 with its rubric stated ([`Grade::score`]).
 //!
 //! Densities come from the skin map rebuilt from the recording ([`SkinMap`]): every frame's
 //! detections, mapped to the skin through that frame's registration, clustered into dots
@@ -360,9 +363,101 @@ impl Severity {
     }
 }
 
-/// Points of the grade's parts: on plan, spacing, density goal.
-pub const GRADE_POINTS: [(&str, f64); 3] =
-    [("on plan", 40.0), ("spacing", 30.0), ("density goal", 30.0)];
+/// Points of the grade's parts: on plan, spacing violations, dot size, dot shade, spacing
+/// evenness, pace, density goal.
+pub const GRADE_POINTS: [(&str, f64); 7] = [
+    ("on plan", 35.0),
+    ("spacing violations", 25.0),
+    ("dot size consistency", 5.0),
+    ("dot shade consistency", 5.0),
+    ("spacing evenness", 5.0),
+    ("pace", 5.0),
+    ("density goal", 20.0),
+];
+
+/// Dot size consistency earns full points up to this coefficient of variation of the placed
+/// dots' radii, none from [`SIZE_CV_NONE`] (linear between).
+pub const SIZE_CV_FULL: f64 = 0.10;
+/// See [`SIZE_CV_FULL`].
+pub const SIZE_CV_NONE: f64 = 0.40;
+/// Dot shade consistency: full points up to this standard deviation of the placed dots'
+/// darkness (0 skin ..= 1 black), none from [`SHADE_SD_NONE`].
+pub const SHADE_SD_FULL: f64 = 0.05;
+/// See [`SHADE_SD_FULL`].
+pub const SHADE_SD_NONE: f64 = 0.20;
+/// Spacing evenness: full points up to this coefficient of variation of each placed dot's
+/// distance to its nearest neighbour, none from [`SPACING_CV_NONE`].
+pub const SPACING_CV_FULL: f64 = 0.25;
+/// See [`SPACING_CV_FULL`].
+pub const SPACING_CV_NONE: f64 = 0.60;
+/// Pace: full points between these dots per minute (1-2 dots a second, DOMAIN.md); below, in
+/// proportion; above, less the further (none at twice the upper end: rushing).
+pub const PACE_FULL_PER_MIN: [f64; 2] = [60.0, 120.0];
+/// How often the report decodes a frame to measure the dots' darkness (every n-th frame).
+pub const SHADE_EVERY: usize = 10;
+
+/// How alike the student's dots are: size, shade and spacing, over the dots placed.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Consistency {
+    /// Coefficient of variation (sd / mean) of the placed dots' radii; `None` under 2 dots.
+    pub size_cv: Option<f64>,
+    /// Standard deviation of the placed dots' darkness as the map measured it (0 skin ..= 1
+    /// black); `None` under 2 dots with a measured darkness.
+    pub shade_sd: Option<f64>,
+    /// Coefficient of variation of each placed dot's distance to its nearest dot when placed;
+    /// `None` under 2 such distances.
+    pub spacing_cv: Option<f64>,
+}
+
+/// Mean and standard deviation; `None` under two values.
+fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    if v.len() < 2 {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    Some((mean, var.sqrt()))
+}
+
+impl Consistency {
+    /// Measures the placed dots; their darkness is the map's dot within 0.2 mm of each.
+    pub fn of(placed: &[PlacedDot], map: &SkinMap) -> Self {
+        let radii: Vec<f64> = placed
+            .iter()
+            .map(|p| p.radius_mm)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        let shades: Vec<f64> = placed
+            .iter()
+            .filter_map(|p| {
+                map.dots
+                    .iter()
+                    .filter(|d| {
+                        (d.in_skin_mm[0] - p.in_skin_mm[0]).hypot(d.in_skin_mm[1] - p.in_skin_mm[1])
+                            <= 0.2
+                    })
+                    .find_map(|d| d.darkness)
+            })
+            .collect();
+        let gaps: Vec<f64> = placed
+            .iter()
+            .filter_map(|p| p.nearest_dot_mm)
+            .filter(|d| d.is_finite())
+            .collect();
+        let cv = |v: &[f64]| mean_sd(v).and_then(|(m, sd)| (m > 0.0).then(|| sd / m));
+        Self {
+            size_cv: cv(&radii),
+            shade_sd: mean_sd(&shades).map(|(_, sd)| sd),
+            spacing_cv: cv(&gaps),
+        }
+    }
+}
+
+/// `max` points at or under `full`, none at or over `none`, linear between; none unmeasured.
+fn linear_points(value: Option<f64>, full: f64, none: f64, max: f64) -> f64 {
+    value.map_or(0.0, |v| max * ((none - v) / (none - full)).clamp(0.0, 1.0))
+}
 
 /// The session's grade with its rubric.
 #[derive(Debug, Clone, Serialize)]
@@ -389,12 +484,40 @@ pub struct GradePart {
 }
 
 impl Grade {
-    /// The rubric: on plan 40 x the on-plan share; spacing 30 minus 2 per minor, 5 per major
-    /// and 10 per severe violation (not below 0); density goal 30 x the zones' mean share of
-    /// their target reached (capped at 1 per zone; 0 without zones in view).
-    pub fn score(on_plan_share: f64, violations: &[Violation], zones: &[ZoneReport]) -> Self {
-        let [(plan_name, plan_max), (spacing_name, spacing_max), (goal_name, goal_max)] =
+    /// The rubric: on plan 35 x the on-plan share; spacing violations 25 minus 2 per minor, 5
+    /// per major and 10 per severe violation (not below 0); dot size, dot shade and spacing
+    /// evenness 5 each ([`SIZE_CV_FULL`], [`SHADE_SD_FULL`], [`SPACING_CV_FULL`]; none when
+    /// not measured); pace 5 ([`PACE_FULL_PER_MIN`]); density goal 20 x the zones' mean share
+    /// of their target reached (capped at 1 per zone; 0 without zones in view).
+    pub fn score(
+        on_plan_share: f64,
+        violations: &[Violation],
+        consistency: &Consistency,
+        dots_per_minute: f64,
+        zones: &[ZoneReport],
+    ) -> Self {
+        let [(plan_name, plan_max), (spacing_name, spacing_max), (size_name, size_max), (shade_name, shade_max), (even_name, even_max), (pace_name, pace_max), (goal_name, goal_max)] =
             GRADE_POINTS;
+        let size = linear_points(consistency.size_cv, SIZE_CV_FULL, SIZE_CV_NONE, size_max);
+        let shade = linear_points(
+            consistency.shade_sd,
+            SHADE_SD_FULL,
+            SHADE_SD_NONE,
+            shade_max,
+        );
+        let even = linear_points(
+            consistency.spacing_cv,
+            SPACING_CV_FULL,
+            SPACING_CV_NONE,
+            even_max,
+        );
+        let [lo, hi] = PACE_FULL_PER_MIN;
+        let pace = pace_max
+            * if dots_per_minute < lo {
+                (dots_per_minute / lo).max(0.0)
+            } else {
+                (1.0 - (dots_per_minute - hi) / hi).clamp(0.0, 1.0)
+            };
         let plan = plan_max * on_plan_share;
         let penalty: f64 = violations.iter().map(|v| v.severity.penalty()).sum();
         let spacing = (spacing_max - penalty).max(0.0);
@@ -408,7 +531,7 @@ impl Grade {
         } else {
             goal_max * reached.iter().sum::<f64>() / reached.len() as f64
         };
-        let points = plan + spacing + goal;
+        let points = plan + spacing + size + shade + even + pace + goal;
         let letter = match points {
             p if p >= 90.0 => 'A',
             p if p >= 80.0 => 'B',
@@ -428,6 +551,10 @@ impl Grade {
             rubric: vec![
                 part(plan_name, plan, plan_max, format!("{plan_max:.0} x share of placed dots within {ON_PLAN_MM} mm of a recommendation")),
                 part(spacing_name, spacing, spacing_max, format!("{spacing_max:.0} minus 2 per minor, 5 per major, 10 per severe spacing violation")),
+                part(size_name, size, size_max, format!("{size_max:.0} when the radii vary by at most {:.0}% (sd / mean), none from {:.0}%", 100.0 * SIZE_CV_FULL, 100.0 * SIZE_CV_NONE)),
+                part(shade_name, shade, shade_max, format!("{shade_max:.0} when the darkness varies by at most {SHADE_SD_FULL} (sd, 0 skin to 1 black), none from {SHADE_SD_NONE}")),
+                part(even_name, even, even_max, format!("{even_max:.0} when the distance to the nearest dot varies by at most {:.0}% (sd / mean), none from {:.0}%", 100.0 * SPACING_CV_FULL, 100.0 * SPACING_CV_NONE)),
+                part(pace_name, pace, pace_max, format!("{pace_max:.0} at {lo:.0}-{hi:.0} dots a minute, in proportion below, less above (none at {:.0})", 2.0 * hi)),
                 part(goal_name, goal, goal_max, format!("{goal_max:.0} x mean share of each zone's target density reached (at most 1 per zone)")),
             ],
         }
@@ -451,6 +578,61 @@ pub struct Violation {
     pub short_by_mm: f64,
     /// How bad.
     pub severity: Severity,
+    /// The picture around it, PNG (see [`violation_crop`]); empty when the frame could not be
+    /// read or the dot was off it.
+    #[serde(skip)]
+    pub crop_png: Vec<u8>,
+}
+
+/// Side of a violation's crop on the skin (mm) and in the report (px).
+pub const CROP_MM: f64 = 3.0;
+/// See [`CROP_MM`].
+pub const CROP_PX: u32 = 240;
+/// Most violations given a crop (each decodes one frame).
+pub const MAX_CROPS: usize = 60;
+
+/// The recorded picture around a violation: [`CROP_MM`] of skin around the new dot, enlarged to
+/// [`CROP_PX`], with a red ring at the minimum spacing around it (the neighbour inside it is the
+/// violation) and a 1 mm scale bar in the lower left corner (white on black).
+pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
+    let i = rec.frames.partition_point(|f| f.seq < v.seq);
+    let f = rec.frames.get(i)?;
+    let image_from_skin = skin_from_image(f)?.inverse();
+    let image = super::decode_jpeg(f.seq, &f.jpeg).ok()?;
+    let ppm = image_from_skin.scale();
+    let c = image_from_skin.apply(v.in_skin_mm);
+    let half = CROP_MM / 2.0 * ppm;
+    let (x0, y0) = ((c[0] - half).round(), (c[1] - half).round());
+    let side = (2.0 * half).round().max(1.0);
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    if !(x0 >= 0.0 && y0 >= 0.0 && x0 + side <= w && y0 + side <= h) {
+        return None;
+    }
+    let crop = image::imageops::crop_imm(&image, x0 as u32, y0 as u32, side as u32, side as u32)
+        .to_image();
+    let mut big = image::imageops::resize(&crop, CROP_PX, CROP_PX, image::imageops::Triangle);
+    let k = f64::from(CROP_PX) / side;
+    let centre = (
+        ((c[0] - x0) * k).round() as i32,
+        ((c[1] - y0) * k).round() as i32,
+    );
+    let ring = (v.min_spacing_mm * ppm * k).round() as i32;
+    for r in [ring, ring + 1] {
+        imageproc::drawing::draw_hollow_circle_mut(&mut big, centre, r, Rgb([230, 30, 30]));
+    }
+    let bar = (ppm * k).round() as u32;
+    let y = CROP_PX - 14;
+    imageproc::drawing::draw_filled_rect_mut(
+        &mut big,
+        imageproc::rect::Rect::at(8, y as i32 - 2).of_size(bar + 4, 8),
+        Rgb([0, 0, 0]),
+    );
+    imageproc::drawing::draw_filled_rect_mut(
+        &mut big,
+        imageproc::rect::Rect::at(10, y as i32).of_size(bar, 4),
+        Rgb([255, 255, 255]),
+    );
+    png(&big)
 }
 
 /// Density reached in one zone.
@@ -492,6 +674,8 @@ pub struct Report {
     pub session_number: Option<String>,
     /// The grade with its rubric.
     pub grade: Grade,
+    /// How alike the placed dots are (size, shade, spacing).
+    pub consistency: Consistency,
     /// The source it was recorded from.
     pub source: String,
     /// The model live perception used.
@@ -527,7 +711,7 @@ pub struct Report {
 impl Report {
     /// Scores a recording.
     pub fn from_recording(rec: &Recording) -> Self {
-        let map = SkinMap::from_recording(rec, None);
+        let map = SkinMap::from_recording(rec, Some(SHADE_EVERY));
         Self::from_parts(rec, &map)
     }
 
@@ -561,6 +745,7 @@ impl Report {
                     min_spacing_mm: p.min_spacing_mm,
                     short_by_mm: p.min_spacing_mm - d,
                     severity: Severity::of(d, p.min_spacing_mm),
+                    crop_png: Vec::new(),
                 })
             })
             .collect();
@@ -570,6 +755,16 @@ impl Report {
             .last()
             .map_or_else(Design::default, |f| rec.design_at(f.seq));
         let zones = zone_reports(map, &design, placed);
+        let dots_per_minute = if duration_s > 0.0 {
+            placed.len() as f64 * 60.0 / duration_s
+        } else {
+            0.0
+        };
+        let consistency = Consistency::of(placed, map);
+        let mut spacing_violations = spacing_violations;
+        for v in spacing_violations.iter_mut().take(MAX_CROPS) {
+            v.crop_png = violation_crop(rec, v).unwrap_or_default();
+        }
         let on_plan_share = if placed.is_empty() {
             0.0
         } else {
@@ -581,7 +776,14 @@ impl Report {
             client: rec.session_field("client"),
             date: rec.session_field("date").unwrap_or_else(|| rec.info.date()),
             session_number: rec.session_field("session_number"),
-            grade: Grade::score(on_plan_share, &spacing_violations, &zones),
+            grade: Grade::score(
+                on_plan_share,
+                &spacing_violations,
+                &consistency,
+                dots_per_minute,
+                &zones,
+            ),
+            consistency,
             source: rec.info.source.clone(),
             model: rec.info.model.clone(),
             duration_s,
@@ -593,11 +795,7 @@ impl Report {
             on_plan_share,
             without_plan,
             median_offset_mm: offsets.get(offsets.len() / 2).copied(),
-            dots_per_minute: if duration_s > 0.0 {
-                placed.len() as f64 * 60.0 / duration_s
-            } else {
-                0.0
-            },
+            dots_per_minute,
             spacing_violations,
             zones,
             design,
@@ -685,20 +883,45 @@ impl Report {
             );
         }
         h.push_str("</table><p>A from 90, B from 80, C from 70, D from 60.</p>");
+        let measured = |v: Option<f64>, pct: bool| match v {
+            Some(v) if pct => format!("{:.0}%", 100.0 * v),
+            Some(v) => format!("{v:.3}"),
+            None => "not measured (under 2 dots)".to_string(),
+        };
+        let _ = write!(
+            h,
+            "<h2>Consistency</h2><table><tr><th>what</th><th>spread</th></tr>\
+             <tr><td>dot size (radius, sd / mean)</td><td>{}</td></tr>\
+             <tr><td>dot shade (darkness, sd)</td><td>{}</td></tr>\
+             <tr><td>distance to the nearest dot when placed (sd / mean)</td><td>{}</td></tr></table>",
+            measured(self.consistency.size_cv, true),
+            measured(self.consistency.shade_sd, false),
+            measured(self.consistency.spacing_cv, true)
+        );
         if !self.spacing_violations.is_empty() {
-            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th></tr>");
+            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (skin mm)</th><th>nearest dot</th><th>minimum</th><th>short by</th><th>severity</th><th>picture (ring: minimum spacing; bar: 1 mm)</th></tr>");
             for v in &self.spacing_violations {
                 let _ = write!(
                     h,
-                    "<tr><td>{:.1} s</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td></tr>",
+                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td><td>{:.2} mm</td><td class=\"{}\">{:?}</td><td>{}</td></tr>",
                     v.t_s,
+                    v.seq,
                     v.in_skin_mm[0],
                     v.in_skin_mm[1],
                     v.nearest_dot_mm,
                     v.min_spacing_mm,
                     v.short_by_mm,
                     if v.severity == Severity::Minor { "warn" } else { "bad" },
-                    v.severity
+                    v.severity,
+                    if v.crop_png.is_empty() {
+                        "not in the recorded picture".to_string()
+                    } else {
+                        format!(
+                            "<img class=\"crop\" alt=\"the skin around the violation at {:.1} s\" src=\"data:image/png;base64,{}\">",
+                            v.t_s,
+                            base64::engine::general_purpose::STANDARD.encode(&v.crop_png)
+                        )
+                    }
                 );
             }
             h.push_str("</table>");
@@ -735,17 +958,6 @@ impl Report {
                 base64::engine::general_purpose::STANDARD.encode(&z.picture_png)
             );
         }
-        if !self.spacing_violations.is_empty() {
-            h.push_str("<h2>Spacing violations</h2><table><tr><th>time</th><th>frame</th><th>where (mm)</th><th>nearest dot</th><th>minimum</th></tr>");
-            for v in &self.spacing_violations {
-                let _ = write!(
-                    h,
-                    "<tr><td>{:.1} s</td><td>{}</td><td>{:.1}, {:.1}</td><td>{:.2} mm</td><td>{:.2} mm</td></tr>",
-                    v.t_s, v.seq, v.in_skin_mm[0], v.in_skin_mm[1], v.nearest_dot_mm, v.min_spacing_mm
-                );
-            }
-            h.push_str("</table>");
-        }
         let _ = write!(
             h,
             "<p class=\"sub\">How this is measured: a dot counts as placed when a new pigment dot appears on skin that was already in view; \
@@ -764,7 +976,8 @@ h1{margin-bottom:0}.sub{color:#666}.cards{display:flex;gap:1em;flex-wrap:wrap;ma
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #eee;padding:.35em .5em;text-align:left}\
 .bar{display:inline-block;width:120px;height:10px;background:#eee;border-radius:5px;vertical-align:middle}\
 .bar div{height:10px;border-radius:5px}.bar .good{background:#3a3}.bar .warn{background:#d80}td.bad{color:#c00;font-weight:bold}td.warn{color:#b60}\
-figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}</style>";
+figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}figcaption{color:#555;font-size:.9em}\
+img.crop{width:120px;height:120px;image-rendering:auto}</style>";
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {

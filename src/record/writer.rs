@@ -672,6 +672,7 @@ mod tests {
             dots_placed: 0,
             recs_done: 0,
             source_status: String::new(),
+            not_skin: Vec::new(),
             ..OverlayMsg::default()
         };
         FrameRecord {

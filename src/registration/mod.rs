@@ -24,7 +24,8 @@
 
 pub use crate::geometry::Similarity;
 
-use std::collections::HashMap;
+// Keys are small integer cells of our own geometry, not input an attacker picks: a fast hasher.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::frame::{Detection, DotKind};
 
@@ -146,7 +147,7 @@ impl Registrar {
             prev_from_cur: Similarity::IDENTITY,
             landmarks: Vec::new(),
             frame: 0,
-            grid: HashMap::new(),
+            grid: HashMap::default(),
             rng_state: 0x9E37_79B9_7F4A_7C15,
             config,
         }
@@ -312,7 +313,7 @@ impl Registrar {
 
         // 2. Coarse translation vote, from a subsample of the detections (a few hundred votes
         // already give a peak far above the background of chance offsets).
-        let mut votes: HashMap<(i32, i32), u32> = HashMap::new();
+        let mut votes: HashMap<(i32, i32), u32> = HashMap::default();
         let step = (in_skin.len() / MAX_VOTERS).max(1);
         for p in in_skin.iter().step_by(step) {
             self.near(*p, coarse_radius_mm, |_, l| {

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
-use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask};
+use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask, SkinMask};
 use crate::planning::{
     self, DensityField, Design, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig,
     SessionStep, ZoneKind,
@@ -39,6 +39,12 @@ const HEATMAP_EVERY_FRAMES: u64 = 10;
 const DRIFT_WINDOW_FRAMES: usize = 1800;
 /// Registered frames before the first plan: enough for the map's landmarks to be confirmed.
 const PLAN_WARMUP_FRAMES: u64 = 8;
+/// How far a dot's edge must be from what is not skin for the skin map to learn from it (mm).
+const OCCLUDER_CLEARANCE_MM: f64 = 0.3;
+/// Not-skin regions sent to the page per frame, largest first.
+const MAX_NOT_SKIN_REGIONS: usize = 16;
+/// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
+const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
 /// A too-close dot keeps its red ring on the page for this many frames (3 s at 30 fps).
 const BLOWOUT_SHOWN_FRAMES: u64 = 90;
 /// "Not a dot" picks the map dot within this distance of the point the artist marked, mm.
@@ -107,6 +113,8 @@ pub struct Perception {
     pub meta: FrameMeta,
     /// Dots in the picture, pixels.
     pub detections: Vec<Detection>,
+    /// Where the picture is skin (rig view); `None`: all of it.
+    pub skin: Option<SkinMask>,
     /// Frame width.
     pub width: u32,
     /// Frame height.
@@ -435,6 +443,7 @@ impl LiveSession {
         Ok(Perception {
             meta: frame.meta,
             detections,
+            skin: self.detector.skin_mask().cloned(),
             width: frame.image.width(),
             height: frame.image.height(),
         })
@@ -494,7 +503,26 @@ impl LiveSession {
     pub fn update(&mut self, p: &Perception, image_from_scene: Option<&Similarity>) -> OverlayMsg {
         self.frames += 1;
         self.last_seq = p.meta.seq;
-        let reg = self.registrar.register(&p.detections);
+        // Dots at the edge of an occluder are half hidden and its edge can look like a dot:
+        // the skin map learns only from dots clear of what is not skin.
+        let clear;
+        let mapped: &[Detection] = match &p.skin {
+            Some(mask) if mask.fraction() < 1.0 => {
+                let reach = OCCLUDER_CLEARANCE_MM * self.config.px_per_mm;
+                clear = p
+                    .detections
+                    .iter()
+                    .filter(|d| {
+                        mask.distance_to_not_skin(d.x, d.y, reach + d.radius)
+                            .is_none()
+                    })
+                    .copied()
+                    .collect::<Vec<_>>();
+                &clear
+            }
+            _ => &p.detections,
+        };
+        let reg = self.registrar.register(mapped);
         if !reg.registered {
             self.frames_unregistered += 1;
         }
@@ -543,8 +571,13 @@ impl LiveSession {
             }
         }
         if reg.registered {
-            self.coverage
-                .add_view(&skin_from_image, p.width, p.height, BORDER_MARGIN_PX);
+            self.coverage.add_view(
+                &skin_from_image,
+                p.width,
+                p.height,
+                BORDER_MARGIN_PX,
+                p.skin.as_ref(),
+            );
         }
 
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
@@ -673,6 +706,16 @@ impl LiveSession {
             paused: self.paused,
             events: std::mem::take(&mut self.events),
             source_status: String::new(),
+            not_skin: p.skin.as_ref().map_or_else(Vec::new, |m| {
+                m.not_skin_polygons(MAX_NOT_SKIN_REGIONS)
+                    .into_iter()
+                    .map(|poly| {
+                        poly.into_iter()
+                            .map(|q| [tenth(q[0]), tenth(q[1])])
+                            .collect()
+                    })
+                    .collect()
+            }),
         }
     }
 
@@ -731,6 +774,11 @@ impl LiveSession {
             .iter()
             .map(|c| skin_from_image.apply(*c))
             .collect()
+    }
+
+    /// The dots of the skin map (confirmed, "not a dot" aside), skin millimetres.
+    pub fn map_dots_mm(&self) -> Vec<[f64; 2]> {
+        self.confirmed_dots().collect()
     }
 
     /// Confirmed dots of the skin map, those the artist marked "not a dot" aside.
@@ -797,12 +845,13 @@ impl LiveSession {
                 self.design.spacing_or_default(),
             )
         };
+        let (skin, guard) = self.skin_for_plan(origin_mm, frame_mm);
         let input = PlanInput {
             frame_mm,
             existing,
             design,
-            guard: None,
-            skin: None,
+            guard,
+            skin,
         };
         match Planner::new(config.clone(), input.clone()) {
             Ok(planner) => Some(LivePlanner {
@@ -818,6 +867,33 @@ impl LiveSession {
                 None
             }
         }
+    }
+
+    /// The skin map over the planner's rectangle (origin `origin_mm`, size `frame_mm`), as the
+    /// planner's skin mask and a guard that keeps recommendations one minimum spacing from
+    /// what is not skin. `None` for both when the skin map holds all of it for skin.
+    fn skin_for_plan(
+        &self,
+        origin_mm: [f64; 2],
+        frame_mm: [f64; 2],
+    ) -> (Option<SkinMask>, Option<planning::Guard>) {
+        let k = PLAN_SKIN_PX_PER_MM;
+        let (w, h) = (
+            (frame_mm[0] * k).ceil().clamp(1.0, 4096.0) as u32,
+            (frame_mm[1] * k).ceil().clamp(1.0, 4096.0) as u32,
+        );
+        let cell_px = (coverage::CELL_MM * k).round().max(1.0) as u32;
+        let mask = SkinMask::from_fn(w, h, cell_px, k, |x, y| {
+            self.coverage
+                .is_skin([origin_mm[0] + x / k, origin_mm[1] + y / k])
+        });
+        if mask.fraction() >= 1.0 {
+            return (None, None);
+        }
+        let n = w as usize * h as usize;
+        let mut guard = planning::Guard::from_mask(w, h, k, vec![false; n], Vec::new());
+        guard.block_off_skin(&mask, self.design.spacing_or_default() * k);
+        (Some(mask), Some(guard))
     }
 
     /// The first recommendations of the planner's working order, on the skin (skipped ones

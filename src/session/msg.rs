@@ -69,6 +69,9 @@ pub struct OverlayMsg {
     pub events: Vec<ArtistEvent>,
     /// Human-readable source state.
     pub source_status: String,
+    /// What the frame shows that is not skin (gloves, machine, hair, the room...), as image
+    /// polygons the page shades; empty when the whole frame is skin.
+    pub not_skin: Vec<Vec<[f32; 2]>>,
 }
 
 /// One zone on the page.

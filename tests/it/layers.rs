@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Layers from the ground floor up: a module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
     &[
-        "frame", "geometry", "limits", "mailbox", "shutdown", "metrics",
+        "frame", "geometry", "limits", "mailbox", "shutdown", "metrics", "threads",
     ],
     &["calib"],
     &["source"],

@@ -281,6 +281,9 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
         .iter()
         .map(|f| (f.seq, f.overlay_json.clone(), f.jpeg.to_vec()))
         .collect();
+    let latencies = rec.frames.iter().map(|f| f.overlay.latency_ms);
+    let lat_min = latencies.clone().fold(f64::INFINITY, f64::min);
+    let lat_max = latencies.fold(0.0, f64::max);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -317,6 +320,15 @@ async fn replay_serves_the_recorded_overlay_frame_for_frame() -> TestResult {
     assert_eq!(st["playing"], false);
     let js = tokio::task::spawn_blocking(move || http(addr, "GET", "/replay.js", "")).await??;
     assert!(js.contains("/api/replay"));
+    // The status shows the latency the session was recorded with, not the replay's own (0).
+    let st = tokio::task::spawn_blocking(move || status(addr))
+        .await?
+        .ok_or("no status")?;
+    let p50 = st["latency_ms"]["p50"].as_f64().ok_or("no latency")?;
+    assert!(
+        p50 >= lat_min - 0.5 && p50 <= lat_max + 2.0 && lat_max > 1.0,
+        "replayed latency p50 {p50} ms, recorded {lat_min}-{lat_max} ms"
+    );
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server).await???;
     Ok(())
@@ -406,6 +418,22 @@ fn jpeg() -> Vec<u8> {
     out
 }
 
+/// A 640x360 frame of skin with every detection drawn as an equally dark disc, as JPEG.
+fn dotted_jpeg(dots: &[Detection]) -> Vec<u8> {
+    let mut img = image::RgbImage::from_pixel(640, 360, image::Rgb([200, 170, 150]));
+    for d in dots {
+        imageproc::drawing::draw_filled_circle_mut(
+            &mut img,
+            (d.x as i32, d.y as i32),
+            d.radius as i32,
+            image::Rgb([60, 50, 45]),
+        );
+    }
+    let mut out = Vec::new();
+    let _ = stipple::server::jpeg::encode_jpeg(&img, 90, &mut out);
+    out
+}
+
 #[test]
 fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     // A still head: skin = image / 20 px/mm + (3, 2) mm. Dots on a 1 mm grid at .5 mm: 100
@@ -482,6 +510,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
     let mut recorder = Recorder::create(&file, info(), None)?;
     let t0 = Instant::now();
     let frames = 91u64; // 3 s at 30 fps
+    let picture = dotted_jpeg(&grid);
     for seq in 0..frames {
         let overlay = OverlayMsg {
             seq,
@@ -499,12 +528,13 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
             dots_placed: 0,
             recs_done: 0,
             source_status: "streaming".into(),
+            not_skin: Vec::new(),
             ..OverlayMsg::default()
         };
         let rec = FrameRecord {
             seq,
             captured_at: t0 + Duration::from_secs_f64(seq as f64 / 30.0),
-            jpeg: jpeg().into(),
+            jpeg: picture.clone().into(),
             overlay_json: serde_json::to_string(&overlay)?.into(),
             overlay,
             detections: DetectionsMsg {
@@ -572,17 +602,50 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
         ]
     );
     assert!((r.spacing_violations[1].short_by_mm - 0.4).abs() < 1e-12);
-    // The grade: on plan 40 x 0.7 = 28; spacing 30 - 5 - 10 = 15; density goal 30 (125% of
-    // the target, capped at 100%): 73, a C.
-    let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
+    // Consistency: every radius 0.25 mm (cv 0); every dot drawn equally dark (sd under 0.05:
+    // JPEG only); distances to the nearest dot 0.9 (x7), 0.55, 0.3, 1.0: mean 0.815, sd
+    // sqrt(0.42025 / 10) = 0.20500, cv 0.25153.
+    let c = r.consistency;
+    assert_eq!(c.size_cv, Some(0.0));
+    assert!(c.shade_sd.is_some_and(|sd| sd < 0.05), "{c:?}");
+    let spacing_cv = (0.42025f64 / 10.0).sqrt() / 0.815;
     assert!(
-        (parts[0] - 28.0).abs() < 1e-9
-            && (parts[1] - 15.0).abs() < 1e-9
-            && (parts[2] - 30.0).abs() < 1e-9,
-        "{parts:?}"
+        (c.spacing_cv.ok_or("no spacing cv")? - spacing_cv).abs() < 1e-9,
+        "{c:?}"
     );
-    assert!((r.grade.points - 73.0).abs() < 1e-9);
+    // The grade: on plan 35 x 0.7 = 24.5; violations 25 - 5 - 10 = 10; size 5; shade 5;
+    // evenness 5 x (0.60 - 0.25153) / 0.35 = 4.978; pace 200 a minute, over 120:
+    // 5 x (1 - 80 / 120) = 1.667; density goal 20 (125% of the target, capped at 100%):
+    // 71.14, a C.
+    let parts: Vec<f64> = r.grade.rubric.iter().map(|p| p.points).collect();
+    let even = 5.0 * (0.60 - spacing_cv) / 0.35;
+    let want = [24.5, 10.0, 5.0, 5.0, even, 5.0 / 3.0, 20.0];
+    assert_eq!(parts.len(), want.len(), "{parts:?}");
+    for (got, want) in parts.iter().zip(want) {
+        assert!((got - want).abs() < 1e-9, "{parts:?}");
+    }
+    assert!((r.grade.points - want.iter().sum::<f64>()).abs() < 1e-9);
+    assert!((r.grade.points - 71.14).abs() < 0.01, "{}", r.grade.points);
     assert_eq!(r.grade.letter, 'C');
+    // Each violation with the picture around it: 240 px for 3 mm, the red ring of the minimum
+    // spacing about the new dot, and the neighbour's dark disc inside the ring.
+    for v in &r.spacing_violations {
+        let crop = image::load_from_memory(&v.crop_png)?.to_rgb8();
+        assert_eq!(crop.dimensions(), (report::CROP_PX, report::CROP_PX));
+        let px_per_mm = f64::from(report::CROP_PX) / report::CROP_MM;
+        let ring_px = v.min_spacing_mm * px_per_mm;
+        let c = f64::from(report::CROP_PX) / 2.0;
+        let on_ring = crop
+            .enumerate_pixels()
+            .filter(|(x, y, p)| {
+                let r = (f64::from(*x) - c).hypot(f64::from(*y) - c);
+                p.0 == [230, 30, 30] && (r - ring_px).abs() < 3.0
+            })
+            .count();
+        assert!(on_ring > 100, "{on_ring} ring pixels at seq {}", v.seq);
+        // The grid dot at the placed spot is dark at the crop's centre.
+        assert!(crop.get_pixel(c as u32, c as u32)[0] < 120);
+    }
     assert!(
         (r.dots_per_minute - 200.0).abs() < 1e-6,
         "{}",
@@ -616,7 +679,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
 fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -> TestResult {
     let file = recorded_file()?;
     let dir = tempfile::tempdir()?;
-    for name in ["r.html", "r.json", "c.json"] {
+    for name in ["r.html", "r.json", "c.json", "c.html"] {
         let out = dir.path().join(name);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stipple"));
         cmd.arg("replay").arg(&file).arg("--report").arg(&out);
@@ -630,7 +693,12 @@ fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -
             String::from_utf8_lossy(&o.stderr)
         );
         let text = std::fs::read_to_string(&out)?;
-        if name.ends_with(".html") {
+        if name == "c.html" {
+            // Both sessions' dates, and what "not found" means.
+            let date = Recording::open(&file)?.info.date();
+            assert_eq!(text.matches(&format!("({date})")).count(), 2, "{date}");
+            assert!(text.contains("\"Not found\": an earlier pigment dot"));
+        } else if name.ends_with(".html") {
             assert!(text.contains("<h1>Session report</h1>"));
         } else {
             let v: serde_json::Value = serde_json::from_str(&text)?;
@@ -639,6 +707,10 @@ fn the_cli_writes_html_and_json_reports_and_compares_a_recording_with_itself() -
                 assert_eq!(v["matched"], v["old_pigment_dots"], "{v}");
                 assert_eq!(v["faded"].as_array().map(Vec::len), Some(0));
                 assert_eq!(v["spread"].as_array().map(Vec::len), Some(0));
+                assert!(
+                    v["old_date"] == v["new_date"] && v["old_date"].is_string(),
+                    "{v}"
+                );
             } else {
                 assert!(v["dots_placed"].is_u64() && v["zones"].is_array(), "{v}");
             }
@@ -771,6 +843,9 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
             height: h,
             px_per_mm: ppm,
             fps,
+            // Without the artist's hand: it hovers over the last dots placed and hides them
+            // for longer than the pairing window below (tests/it/chair.rs covers the hand).
+            chair: false,
             ..DemoConfig::new(5)
         },
         hints.clone(),
@@ -883,6 +958,13 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     }
     assert_eq!(r.on_plan, paired.iter().filter(|(_, t)| t.on_plan).count());
     assert!((r.dots_per_minute - paired.len() as f64 * 60.0 / r.duration_s).abs() < 1e-9);
+    // The needle's dots are 0.20-0.28 mm in radius and 0.75-0.90 dark, uniformly (radius cv
+    // 0.10, darkness sd 0.04): the report measures both from the recording.
+    let c = r.consistency;
+    eprintln!("consistency: {c:?}");
+    let (size_cv, shade_sd) = (c.size_cv.ok_or("size")?, c.shade_sd.ok_or("shade")?);
+    assert!((0.03..0.3).contains(&size_cv), "{c:?}");
+    assert!((0.0..0.2).contains(&shade_sd), "{c:?}");
     Ok(())
 }
 
@@ -957,6 +1039,65 @@ fn r22_replay_resynchronises_past_a_damaged_middle_chunk() -> TestResult {
         rec.frames.len(),
         clean.frames.len()
     );
+    Ok(())
+}
+
+/// An unfinished recording (no summary: the service was killed) with a damaged chunk in the
+/// middle: the chunks after it are found by walking the records, and when the damaged chunk's
+/// own length is what was hit, by scanning for the next chunk. (Channels are defined in the
+/// chunk that first uses them, which is the second: without a summary, damage there loses
+/// those channels for the rest of the file, so the damage here is in the third.)
+#[test]
+fn r22_replay_resynchronises_without_a_summary() -> TestResult {
+    let full = std::fs::read(recorded_file()?)?;
+    let summary = mcap::Summary::read(&full)?.ok_or("no summary")?;
+    let mut chunks: Vec<_> = summary.chunk_indexes.clone();
+    chunks.sort_by_key(|c| c.chunk_start_offset);
+    assert!(chunks.len() >= 5, "{} chunks", chunks.len());
+    // Cut after the last chunk: no summary, no footer, as after a kill.
+    let last = chunks.last().ok_or("no chunk")?;
+    let cut = (last.chunk_start_offset + last.chunk_length) as usize;
+    let dir = tempfile::tempdir()?;
+    let unfinished = dir.path().join("unfinished.mcap");
+    std::fs::write(&unfinished, &full[..cut])?;
+    let clean = Recording::open(&unfinished)?;
+    assert!(!clean.finished, "a file without a summary is not finished");
+    assert!(mcap::Summary::read(&full[..cut]).ok().flatten().is_none());
+    let c = &chunks[2];
+    let start = c.chunk_start_offset as usize;
+    for (name, at, says) in [
+        (
+            "data",
+            start + c.chunk_length as usize / 2,
+            format!("chunk 3 at byte {start}"),
+        ),
+        ("length", start + 1, format!("bytes {start}..")),
+    ] {
+        let mut bytes = full[..cut].to_vec();
+        for b in &mut bytes[at..at + 8] {
+            *b ^= 0x5A;
+        }
+        let damaged = dir.path().join(format!("damaged-{name}.mcap"));
+        std::fs::write(&damaged, &bytes)?;
+        let rec = Recording::open(&damaged)?;
+        let damage = rec.damage.clone().ok_or("no damage reported")?;
+        assert!(
+            damage.contains("resynchronised by scanning"),
+            "{name}: {damage}"
+        );
+        assert!(damage.contains(&says), "{name}: {damage}");
+        assert_eq!(
+            rec.frames.last().map(|f| f.seq),
+            clean.frames.last().map(|f| f.seq),
+            "{name}: frames after the damaged chunk were lost ({damage})"
+        );
+        assert!(
+            rec.frames.len() <= clean.frames.len() && rec.frames.len() * 3 > clean.frames.len() * 2,
+            "{name}: {} of {} frames ({damage})",
+            rec.frames.len(),
+            clean.frames.len()
+        );
+    }
     Ok(())
 }
 
@@ -1094,6 +1235,7 @@ fn blank_frame_record(
         height,
         image_from_skin: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
         source_status: "streaming".into(),
+        not_skin: Vec::new(),
         ..OverlayMsg::default()
     };
     Ok(FrameRecord {

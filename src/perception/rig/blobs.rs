@@ -29,6 +29,7 @@ use super::region::Region;
 use crate::frame::{Detection, DotKind};
 use crate::perception::filter::{box_mean, luminance, srgb_to_lab_f, Plane};
 use crate::perception::segment::{SegMask, CLASSES};
+use crate::perception::skin_mask::SkinMask;
 
 /// Radius of the box that estimates the local skin level.
 const BACKGROUND_RADIUS_MM: f64 = 0.45;
@@ -126,6 +127,25 @@ pub struct BlobDetector {
     samples: Vec<f32>,
 }
 
+/// Where a frame's peaks are worth measuring: on the skin mask or within `reach_px` of it.
+/// What is not skin yields no dot, and measuring the peaks of hair, gloves and the room would
+/// cost more than the skin's own.
+#[derive(Clone, Copy, Debug)]
+pub struct PeakGate<'a> {
+    /// The frame's skin mask.
+    pub skin: &'a SkinMask,
+    /// How far off the mask a peak is still measured (pixels): a dot's centre can lie a little
+    /// off its peak, and dots at the mask's edge are judged after measuring.
+    pub reach_px: f64,
+}
+
+impl PeakGate<'_> {
+    fn lets(&self, x: u32, y: u32) -> bool {
+        let (x, y) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+        self.skin.is_skin(x, y) || self.skin.distance_to_skin(x, y, self.reach_px).is_some()
+    }
+}
+
 impl BlobDetector {
     /// A detector for frames at `cfg.px_per_mm`.
     pub fn new(cfg: BlobConfig) -> Self {
@@ -149,19 +169,46 @@ impl BlobDetector {
 
     /// Like [`BlobDetector::detect`], into a caller-owned vector (cleared first).
     pub fn detect_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
-        self.detect_with_model_into(image, None, out);
+        self.detect_with_model_into(image, None, None, out);
     }
 
     /// Like [`BlobDetector::detect_into`], with the dot model's mask of this same frame as one
-    /// more cue for the per-frame kind mixture ([`super::kinds`]).
+    /// more cue for the per-frame kind mixture ([`super::kinds`]), and peaks measured only
+    /// where `gate` lets them (everywhere without one).
     pub fn detect_with_model_into(
         &mut self,
         image: &RgbImage,
         mask: Option<&SegMask>,
+        gate: Option<PeakGate<'_>>,
+        out: &mut Vec<Detection>,
+    ) {
+        self.find_peaks_of(image);
+        self.detect_found_into(image, mask, gate, out);
+    }
+
+    /// Steps 1-3 alone: the frame's relative darkness and its peaks, for
+    /// [`BlobDetector::detect_found_into`] (so that other work on the frame, such as its skin
+    /// mask, can run beside them).
+    pub fn find_peaks_of(&mut self, image: &RgbImage) {
+        self.peaks.clear();
+        if image.width() == 0 || image.height() == 0 {
+            return;
+        }
+        self.darkness(image);
+        self.find_peaks();
+    }
+
+    /// The rest of [`BlobDetector::detect_with_model_into`] on the peaks
+    /// [`BlobDetector::find_peaks_of`] found in this same `image`.
+    pub fn detect_found_into(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+        gate: Option<PeakGate<'_>>,
         out: &mut Vec<Detection>,
     ) {
         out.clear();
-        let candidates = self.candidates_with_model(image, mask);
+        let candidates = self.measure_peaks(image, mask, gate);
         let accepted: Vec<(Region, DotKind)> = candidates
             .into_iter()
             .filter_map(|(region, kind)| kind.map(|k| (region, k)))
@@ -183,20 +230,41 @@ impl BlobDetector {
         image: &RgbImage,
         mask: Option<&SegMask>,
     ) -> Vec<(Region, Option<DotKind>)> {
-        if image.width() == 0 || image.height() == 0 {
+        self.find_peaks_of(image);
+        self.measure_peaks(image, mask, None)
+    }
+
+    /// Step 4 on the peaks found: each region measured and given a kind.
+    fn measure_peaks(
+        &mut self,
+        image: &RgbImage,
+        mask: Option<&SegMask>,
+        gate: Option<PeakGate<'_>>,
+    ) -> Vec<(Region, Option<DotKind>)> {
+        if image.width() == 0 || image.height() == 0 || self.dark.data.is_empty() {
             return Vec::new();
         }
-        self.darkness(image);
-        self.find_peaks();
+        if let Some(g) = gate {
+            self.peaks.retain(|&(_, x, y)| g.lets(x, y));
+        }
         let peaks = std::mem::take(&mut self.peaks);
+        // Measured in scan order, so that the planes stay in cache from one region to the next
+        // (each measurement is independent of the others), then put back strongest first.
+        let mut order: Vec<usize> = (0..peaks.len()).collect();
+        order.sort_unstable_by_key(|&k| (peaks[k].2, peaks[k].1));
+        let mut regions: Vec<(usize, Region)> = order
+            .into_iter()
+            .map(|k| (k, self.analyse(image, peaks[k].1, peaks[k].2)))
+            .collect();
+        regions.sort_unstable_by_key(|&(k, _)| k);
         let mut logits = Vec::with_capacity(peaks.len());
-        let mut out: Vec<(Region, Option<DotKind>)> = peaks
-            .iter()
-            .map(|&(_, x, y)| {
-                let region = self.analyse(image, x, y);
+        let mut out: Vec<(Region, Option<DotKind>)> = regions
+            .into_iter()
+            .map(|(_, region)| {
                 let logit = self.pigment_logit(&region);
                 logits.push(logit);
-                (region, self.classify(&region, logit))
+                let kind = self.classify(&region, logit);
+                (region, kind)
             })
             .collect();
         self.peaks = peaks;
@@ -316,27 +384,36 @@ impl BlobDetector {
         let r = self.px(NMS_RADIUS_MM);
         let r2 = r * r;
         let cell = r.max(1.0);
-        let mut grid: std::collections::HashMap<(i32, i32), Vec<(u32, u32)>> = Default::default();
-        let mut kept = Vec::with_capacity(self.peaks.len());
+        // Kept peaks binned on a grid of `cell` px: a linked list per bin (head, next).
+        let cols = (w as f64 / cell) as usize + 1;
+        let rows = (h as f64 / cell) as usize + 1;
+        let mut head = vec![u32::MAX; cols * rows];
+        let mut next: Vec<u32> = Vec::new();
+        let mut kept: Vec<(f32, u32, u32)> = Vec::with_capacity(self.peaks.len());
         for &(v, x, y) in &self.peaks {
-            let (gx, gy) = ((f64::from(x) / cell) as i32, (f64::from(y) / cell) as i32);
+            let (gx, gy) = (
+                (f64::from(x) / cell) as usize,
+                (f64::from(y) / cell) as usize,
+            );
             let mut near = false;
-            'g: for dy in -1..=1 {
-                for dx in -1..=1 {
-                    if let Some(list) = grid.get(&(gx + dx, gy + dy)) {
-                        for &(px, py) in list {
-                            let (ex, ey) =
-                                (f64::from(px) - f64::from(x), f64::from(py) - f64::from(y));
-                            if ex * ex + ey * ey < r2 {
-                                near = true;
-                                break 'g;
-                            }
+            'g: for by in gy.saturating_sub(1)..=(gy + 1).min(rows - 1) {
+                for bx in gx.saturating_sub(1)..=(gx + 1).min(cols - 1) {
+                    let mut k = head[by * cols + bx];
+                    while k != u32::MAX {
+                        let (_, px, py) = kept[k as usize];
+                        let (ex, ey) = (f64::from(px) - f64::from(x), f64::from(py) - f64::from(y));
+                        if ex * ex + ey * ey < r2 {
+                            near = true;
+                            break 'g;
                         }
+                        k = next[k as usize];
                     }
                 }
             }
             if !near {
-                grid.entry((gx, gy)).or_default().push((x, y));
+                let bin = gy * cols + gx;
+                next.push(head[bin]);
+                head[bin] = kept.len() as u32;
                 kept.push((v, x, y));
             }
         }
@@ -528,7 +605,7 @@ impl BlobDetector {
         let ppm = self.px(1.0);
         let merge = UNIT_MERGE_MM * ppm;
         let cell = merge.max(1.0);
-        let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+        let mut grid: rustc_hash::FxHashMap<(i64, i64), Vec<usize>> = Default::default();
         for (region, kind) in accepted {
             let (gx, gy) = ((region.x / cell) as i64, (region.y / cell) as i64);
             let mut absorbed = false;

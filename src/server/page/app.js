@@ -140,6 +140,17 @@ function drawOverlay(o) {
     }
     ctx.restore();
   }
+  // What is not skin (gloves, the machine, hair, the room): shaded, so the artist sees why
+  // nothing is planned there.
+  if (planShown && o.not_skin) {
+    ctx.fillStyle = "rgba(20,20,28,0.55)";
+    ctx.strokeStyle = "rgba(200,200,210,0.5)"; ctx.lineWidth = 1 * u;
+    for (const poly of o.not_skin) {
+      if (poly.length < 3) continue;
+      ctx.beginPath(); poly.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.closePath(); ctx.fill(); ctx.stroke();
+    }
+  }
   let dots = 0;
   if (planShown) {
     const detail = $("t-dots").checked;

@@ -799,3 +799,165 @@ fn whole_head(rng: &mut ChaCha8Rng, half: [f64; 2]) -> Vec<HeadItem> {
 }
 /// A finger as a capsule: from its tip centre to a far point, with its radius (image px).
 type Capsule = ((f64, f64), (f64, f64), f64);
+
+/// Part of the chair rendered once, to be laid over frames at any offset: the artist's hand
+/// (gloves, cartridge, needle and their shadows; anchored at the needle tip, so the live demo
+/// moves it with the simulated needle at the cost of a copy) or the head's surroundings
+/// (anchored at the frame's corner, laid over each re-rendered plate). Each covered pixel keeps
+/// `out = under * mul / 255 + add` (the renderer's over-compositing, `shade * (1 - alpha)` and
+/// `colour * alpha`), and whether it hides the skin.
+#[derive(Debug, Clone)]
+pub struct ChairOverlay {
+    /// Anchor (needle tip, or the frame's corner) in overlay pixels.
+    tip: (i64, i64),
+    /// Per overlay row: spans `(x0, x1, first)` of covered pixels, `first` indexing `pixels`.
+    rows: Vec<Vec<(i64, i64, usize)>>,
+    /// `[mul, r, g, b, hides]` per covered pixel.
+    pixels: Vec<[u8; 5]>,
+}
+
+impl ChairOverlay {
+    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under the camera's
+    /// tint and veil (its gain varies over the frame and is left out: the hand moves);
+    /// `None` when the chair has no hand.
+    pub(crate) fn hand(
+        chair: &Chair,
+        width: u32,
+        height: u32,
+        px_per_mm: f64,
+        camera: &Light<'_>,
+    ) -> Option<Self> {
+        chair.hand.as_ref()?;
+        let (w, h) = (width.max(1) * 2, height.max(1) * 2);
+        let tip = (f64::from(width), f64::from(height));
+        let light = Light {
+            gain: None,
+            tint: camera.tint,
+            veil: camera.veil,
+        };
+        Some(Self::from_painter(
+            w,
+            h,
+            (i64::from(width), i64::from(height)),
+            |img, mask| {
+                chair.paint_hand(Some(img), mask, tip, px_per_mm, &light);
+            },
+        ))
+    }
+
+    /// Renders `chair`'s head items (room, hair, cape, ear, smears, pools) for a `width` x
+    /// `height` frame seen through `pose`, anchored at the frame's corner.
+    pub(crate) fn head(
+        chair: &Chair,
+        width: u32,
+        height: u32,
+        pose: &Pose,
+        px_per_mm: f64,
+        light: &Light<'_>,
+    ) -> Self {
+        Self::from_painter(width.max(1), height.max(1), (0, 0), |img, mask| {
+            chair.paint_head(Some(img), mask, pose, px_per_mm, light);
+        })
+    }
+
+    /// Paints twice, over black and over white, and keeps what the painter changed.
+    fn from_painter(
+        w: u32,
+        h: u32,
+        tip: (i64, i64),
+        paint: impl Fn(&mut RgbImage, &mut GrayImage),
+    ) -> Self {
+        let mut black = RgbImage::new(w, h);
+        let mut white = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+        let mut mask = GrayImage::new(w, h);
+        paint(&mut black, &mut mask);
+        paint(&mut white, &mut mask);
+        let mut rows = Vec::with_capacity(h as usize);
+        let mut pixels = Vec::new();
+        for y in 0..h {
+            let mut spans = Vec::new();
+            let mut x = 0;
+            let touched = |x: u32| {
+                white.get_pixel(x, y).0 != [255, 255, 255]
+                    || black.get_pixel(x, y).0 != [0; 3]
+                    || mask.get_pixel(x, y)[0] != 0
+            };
+            while x < w {
+                if !touched(x) {
+                    x += 1;
+                    continue;
+                }
+                let (x0, first) = (x, pixels.len());
+                while x < w && touched(x) {
+                    let (b, wh) = (black.get_pixel(x, y).0, white.get_pixel(x, y).0);
+                    let mul = (0..3)
+                        .map(|c| u16::from(wh[c].saturating_sub(b[c])))
+                        .sum::<u16>()
+                        / 3;
+                    let hides = u8::from(mask.get_pixel(x, y)[0] != 0);
+                    pixels.push([mul as u8, b[0], b[1], b[2], hides]);
+                    x += 1;
+                }
+                spans.push((i64::from(x0), i64::from(x), first));
+            }
+            rows.push(spans);
+        }
+        Self { tip, rows, pixels }
+    }
+
+    /// Lays the overlay over `image` with its anchor at `tip` (image px); marks what it hides
+    /// in `not_skin` (same size as `image`) when given.
+    pub fn paint(&self, image: &mut RgbImage, tip: [f64; 2], mut not_skin: Option<&mut GrayImage>) {
+        let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+        let dx = tip[0].round() as i64 - self.tip.0;
+        let dy = tip[1].round() as i64 - self.tip.1;
+        let stride = w as usize * 3;
+        let raw: &mut [u8] = image;
+        for (sy, spans) in self.rows.iter().enumerate() {
+            let y = sy as i64 + dy;
+            if y < 0 || y >= h {
+                continue;
+            }
+            for &(x0, x1, first) in spans {
+                let (a, b) = ((x0 + dx).max(0), (x1 + dx).min(w));
+                if a >= b {
+                    continue;
+                }
+                let row = y as usize * stride;
+                let from = first + (a - dx - x0) as usize;
+                let over = &self.pixels[from..from + (b - a) as usize];
+                let under = &mut raw[row + a as usize * 3..row + b as usize * 3];
+                for (q, p) in under.chunks_exact_mut(3).zip(over) {
+                    if p[0] == 0 {
+                        q.copy_from_slice(&p[1..4]);
+                    } else {
+                        for c in 0..3 {
+                            let kept = u16::from(q[c]) * u16::from(p[0]) / 255;
+                            q[c] = (kept + u16::from(p[1 + c])).min(255) as u8;
+                        }
+                    }
+                }
+                if let Some(m) = not_skin.as_deref_mut() {
+                    for (x, p) in (a..b).zip(over) {
+                        if p[4] != 0 {
+                            m.put_pixel(x as u32, y as u32, image::Luma([NOT_SKIN]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the overlay, anchored at `tip`, hides the image point (x, y).
+    pub fn hides(&self, tip: [f64; 2], x: f64, y: f64) -> bool {
+        let sx = x.floor() as i64 - (tip[0].round() as i64 - self.tip.0);
+        let sy = y.floor() as i64 - (tip[1].round() as i64 - self.tip.1);
+        if sy < 0 || sy as usize >= self.rows.len() {
+            return false;
+        }
+        self.rows[sy as usize]
+            .iter()
+            .find(|s| (s.0..s.1).contains(&sx))
+            .is_some_and(|s| self.pixels[s.2 + (sx - s.0) as usize][4] != 0)
+    }
+}

@@ -55,7 +55,7 @@ mod skin;
 mod texture;
 pub mod truth;
 
-pub use chair::{Chair, ChairKind};
+pub use chair::{Chair, ChairKind, ChairOverlay};
 pub use scene::Scene;
 pub use skin::ColourModel;
 pub use truth::{

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info_span};
 
 use super::camera::Camera;
-use super::chair::{Chair, ChairKind, Light};
+use super::chair::{Chair, ChairKind, ChairOverlay, Light};
 use super::noise;
 use super::skin::{ColourModel, Palette};
 use super::texture::{smoothstep, Texture};
@@ -423,12 +423,26 @@ impl Scene {
     /// scene's seed, its skin and its hair. `with_hand`: still frames show the artist's gloves
     /// and machine at a drawn needle position; the live demo paints the hand itself, per frame.
     pub fn set_chair(&mut self, kind: Option<ChairKind>, with_hand: bool) {
+        let (w, h) = (self.params.width, self.params.height);
+        self.set_chair_in_view(kind, with_hand, w, h);
+    }
+
+    /// [`Scene::set_chair`] for a camera that sees only the middle `width` x `height` pixels
+    /// of the scene's frame (the live demo renders a larger plate and shows a moving part of
+    /// it): the chair is laid out around that view.
+    pub fn set_chair_in_view(
+        &mut self,
+        kind: Option<ChairKind>,
+        with_hand: bool,
+        width: u32,
+        height: u32,
+    ) {
         self.chair = kind.map(|kind| {
             let chair = Chair::draw(
                 kind,
                 self.params.seed,
-                self.params.width,
-                self.params.height,
+                width,
+                height,
                 self.px_per_mm,
                 self.palette.skin,
                 self.palette.hair,
@@ -441,9 +455,27 @@ impl Scene {
         });
     }
 
-    /// The scene's chair, if it has one.
-    pub fn chair(&self) -> Option<&Chair> {
-        self.chair.as_ref()
+    /// The chair's hand rendered once for frames of `width` x `height` at the scene's scale and
+    /// light, to move with a needle (see [`ChairOverlay`]); `None` without a hand.
+    pub fn hand_overlay(&self, width: u32, height: u32) -> Option<ChairOverlay> {
+        let chair = self.chair.as_ref()?;
+        ChairOverlay::hand(chair, width, height, self.px_per_mm, &self.camera.light())
+    }
+
+    /// The chair's head items (room, hair, cape, ear, smears, pools) over the scene's whole
+    /// frame at the identity pose, to lay over re-rendered frames of the bare scene (the live
+    /// demo's plates); `None` without a chair.
+    pub fn head_overlay(&self) -> Option<ChairOverlay> {
+        let chair = self.chair.as_ref()?;
+        let (w, h) = (self.params.width, self.params.height);
+        Some(ChairOverlay::head(
+            chair,
+            w,
+            h,
+            &Pose::default(),
+            self.px_per_mm,
+            &self.camera.light(),
+        ))
     }
 
     /// Renders the scene through `pose`; `noise_seed` drives the sensor noise only.
