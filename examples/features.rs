@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "frame,ppm,fitz,x,y,peak,radius_mm,elong,length_mm,trunc,tint,rel_luma,chroma_rb,chroma_gb,kind,truth,dist"
+        "frame,ppm,fitz,x,y,peak,radius_mm,elong,length_mm,trunc,tint,rel_luma,chroma_rb,chroma_gb,dl,da,db,kind,truth,dist"
     )?;
     let mut paths: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok())
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
             }
             writeln!(
                 out,
-                "{},{ppm:.2},{},{:.1},{:.1},{:.3},{:.3},{:.2},{:.3},{},{:.3},{:.3},{:.3},{:.3},{},{},{:.2}",
+                "{},{ppm:.2},{},{:.1},{:.1},{:.3},{:.3},{:.2},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.2},{:.2},{:.2},{},{},{:.2}",
                 p.display(),
                 truth.fitzpatrick,
                 r.x,
@@ -70,6 +70,9 @@ fn main() -> anyhow::Result<()> {
                 r.rel_luma,
                 r.chroma_rb,
                 r.chroma_gb,
+                r.delta_lab[0],
+                r.delta_lab[1],
+                r.delta_lab[2],
                 kind.map_or("reject", |k| k.as_str()),
                 best.0,
                 best.1

@@ -4,17 +4,21 @@
 //! started below target, and the coefficient of variation of nearest-neighbour distances.
 //!
 //! `cargo run --release --example plan_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 24).
-//! With `ORACLE=1` the detector is replaced by the truth (the planner's own ceiling); with
+//! With `ORACLE=1` the detector is replaced by the (visible) truth (the planner's own ceiling); with
 //! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
 //! default; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1`
 //! leaves that out), with `MODEL=FILE` another model (`RECOVER=P` sets the fusion's recovery
 //! threshold), otherwise the classical one.
+//! Dots are the ones each frame shows (`stipple::eval::visible`; `ALL_DOTS=1`: every drawn
+//! dot); `COLOURS=alternate` renders with the held-out ink and hair model. A summary per
+//! Fitzpatrick group closes the output.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
 
 use stipple::eval::score_plan;
+use stipple::eval::{skin_group, Visibility, SKIN_GROUPS};
 use stipple::planning::{plan_image, PlannerConfig};
-use stipple::source::synth::{render, SceneParams, View};
+use stipple::source::synth::{render_with, ColourModel, SceneParams, View};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,12 +41,24 @@ fn main() -> anyhow::Result<()> {
     if let Ok(v) = std::env::var("RECOVER") {
         fuse_config.recover_prob = v.parse()?;
     }
+    let colours = match std::env::var("COLOURS").as_deref() {
+        Ok("alternate") => ColourModel::Alternate,
+        _ => ColourModel::Standard,
+    };
+    // Per skin group: frames judged (some cells short), recommendations, violations, frames
+    // within 12%, worst median density error, smallest nearest-neighbour CV.
+    let mut groups = [(0usize, 0usize, 0usize, 0usize, 0.0f64, f64::INFINITY); 3];
     for seed in first..first + count {
         let mut mask: Option<stipple::perception::SegMask> = None;
-        let frame = render(&SceneParams::new(seed, View::Rig));
+        let frame = render_with(&SceneParams::new(seed, View::Rig), colours);
         let ppm = frame.truth.px_per_mm;
+        let judged = if std::env::var_os("ALL_DOTS").is_some() {
+            frame.truth.clone()
+        } else {
+            Visibility::measure(&frame.image, &frame.truth).visible_truth(&frame.truth)
+        };
         let dets = if std::env::var_os("ORACLE").is_some() {
-            oracle(&frame.truth)
+            oracle(&judged)
         } else if let Some(seg) = segmenter.take() {
             // The model is loaded once; each frame's detector borrows it and hands it back.
             let mut det = stipple::perception::Detector::fused(ppm, seg, fuse_config)?;
@@ -70,7 +86,18 @@ fn main() -> anyhow::Result<()> {
         )?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let recs: Vec<[f64; 2]> = ip.recommendations.iter().map(|r| [r.x, r.y]).collect();
-        let s = score_plan(&frame.truth, &recs, 70.0, 0.7);
+        let s = score_plan(&judged, &recs, 70.0, 0.7);
+        if s.short_cells > 0 {
+            let g = &mut groups[skin_group(frame.truth.fitzpatrick)];
+            g.0 += 1;
+            g.1 += s.recommendations;
+            g.2 += s.too_close_to_existing + s.too_close_to_recommendation;
+            g.3 += usize::from(s.median_density_error <= 0.12);
+            g.4 = g.4.max(s.median_density_error);
+            if s.recommendations > 10 {
+                g.5 = g.5.min(s.nn_cv);
+            }
+        }
         if std::env::var_os("DIAG").is_some() {
             diagnose(&frame.truth, &dets, &recs, 0.63 * ppm);
         }
@@ -116,6 +143,19 @@ fn main() -> anyhow::Result<()> {
         errors.get(errors.len() / 2).copied().unwrap_or(0.0),
         cvs.first().copied().unwrap_or(0.0),
     );
+    for (g, name) in groups.iter().zip(SKIN_GROUPS) {
+        println!(
+            "{name:<6} thinning frames {:>2}  recommendations {:>5}  violation rate {:.4}  \
+             density error <= 12% on {}/{} (worst {:.3})  nn_cv min {:.3}",
+            g.0,
+            g.1,
+            g.2 as f64 / g.1.max(1) as f64,
+            g.3,
+            g.0,
+            g.4,
+            if g.5.is_finite() { g.5 } else { 0.0 },
+        );
+    }
     Ok(())
 }
 

@@ -9,6 +9,12 @@ three with `stipple score` and prints one line each, plus per-frame times.
     bash scripts/setup.sh --peers
     cargo build --release
     .venv/bin/python scripts/model_vs_classical.py --stipple target/release/stipple
+    .venv/bin/python scripts/model_vs_classical.py --views rig --count 24 --colours alternate
+
+`stipple score` counts only the dots each frame shows (CIELAB contrast to the skin around them,
+see src/eval/visible.rs) and prints each detector's line per Fitzpatrick group (I-II, III-IV,
+V-VI) under its overall line. `--colours alternate` renders rig frames with the held-out ink and
+hair model that nothing was fitted on.
 """
 import argparse
 import json
@@ -40,12 +46,15 @@ def main():
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--views", default="rig,dermoscope")
     ap.add_argument("--model", help="another model file for the fused run")
+    ap.add_argument("--colours", default="standard", choices=["standard", "alternate"],
+                    help="ink and hair model of rig frames")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="stipple-model-eval-")
+    print(f"seeds {args.seed}-{args.seed + args.count - 1}, colours {args.colours}")
     for view in args.views.split(","):
         out = os.path.join(work, view)
         subprocess.run([args.stipple, "synth", "--seed", str(args.seed), "--count", str(args.count),
-                        "--view", view, "--out", out], check=True)
+                        "--view", view, "--out", out, "--colours", args.colours], check=True)
         frames = sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith((".png", ".jpg")))
         ppm_of = {}
         for f in frames:

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::detect::{score_frame, Score};
+use crate::eval::visible::{score_frame_visible, skin_group, SKIN_GROUPS};
 use crate::frame::Detection;
 use crate::source::synth::Truth;
 
@@ -21,9 +22,13 @@ pub struct ScoreArgs {
     /// A name for this detector in the output.
     #[arg(long, default_value = "stipple")]
     pub name: String,
-    /// Print JSON instead of a table line.
+    /// Print JSON instead of table lines.
     #[arg(long)]
     pub json: bool,
+    /// Score every dot the renderer drew, seen or not; by default a dot the frame does not show
+    /// (measured on the image, see `eval::visible`) is neither a miss nor a false positive.
+    #[arg(long)]
+    pub all_dots: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +64,27 @@ pub struct ScoreReport {
     pub openings_f1: f64,
     /// The raw counts.
     pub counts: Score,
+    /// The same per Fitzpatrick group (I-II, III-IV, V-VI); groups without frames are left out.
+    pub groups: Vec<GroupReport>,
+}
+
+/// One Fitzpatrick group's figures in [`ScoreReport`].
+#[derive(Debug, Serialize)]
+pub struct GroupReport {
+    /// `I-II`, `III-IV` or `V-VI`.
+    pub group: &'static str,
+    /// Frames scored.
+    pub frames: usize,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+    /// Kind accuracy on matched dots.
+    pub kind_accuracy: f64,
+    /// Relative error of the detected density (signed).
+    pub density_error: f64,
 }
 
 fn truth_path(image: &Path) -> PathBuf {
@@ -70,6 +96,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::open(&args.detections)
         .with_context(|| format!("{}: cannot open", args.detections.display()))?;
     let mut total = Score::default();
+    let mut groups: [Score; 3] = Default::default();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("{}: cannot read", args.detections.display()))?;
         if line.trim().is_empty() {
@@ -87,8 +114,34 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}: cannot read the truth", tp.display()))?;
         let truth: Truth = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a stipple truth file", tp.display()))?;
-        total.add(&score_frame(&truth, &parsed.detections));
+        let score = if args.all_dots {
+            score_frame(&truth, &parsed.detections)
+        } else {
+            let img = crate::source::file::load_rgb(Path::new(&parsed.image)).with_context(|| {
+                format!(
+                    "{}: cannot read the image to measure which dots it shows (--all-dots scores without it)",
+                    parsed.image
+                )
+            })?;
+            score_frame_visible(&img, &truth, &parsed.detections)
+        };
+        total.add(&score);
+        groups[skin_group(truth.fitzpatrick)].add(&score);
     }
+    let groups: Vec<GroupReport> = groups
+        .iter()
+        .zip(SKIN_GROUPS)
+        .filter(|(g, _)| g.frames > 0)
+        .map(|(g, name)| GroupReport {
+            group: name,
+            frames: g.frames,
+            precision: g.precision(),
+            recall: g.recall(),
+            f1: g.f1(),
+            kind_accuracy: g.kind_accuracy(),
+            density_error: g.density_error(),
+        })
+        .collect();
     let report = ScoreReport {
         name: args.name,
         frames: total.frames,
@@ -102,6 +155,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         openings_recall: total.openings_recall(),
         openings_f1: total.openings_f1(),
         counts: total,
+        groups,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -123,6 +177,20 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             report.openings_recall,
             report.openings_f1
         )?;
+        for g in &report.groups {
+            writeln!(
+                out,
+                "{:<12}   {:<6} frames {:>3}  P {:.3}  R {:.3}  F1 {:.3}  kind {:.3}  density {:+.1}%",
+                report.name,
+                g.group,
+                g.frames,
+                g.precision,
+                g.recall,
+                g.f1,
+                g.kind_accuracy,
+                100.0 * g.density_error
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

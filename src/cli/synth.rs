@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use tracing::info_span;
 
 use super::ViewArg;
-use crate::source::synth::{ChairKind, Scene, SceneParams, View};
+use crate::source::synth::{ChairKind, ColourModel, Scene, SceneParams, View};
 
 /// Arguments of `stipple synth`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,10 @@ pub struct SynthArgs {
     /// Image file format.
     #[arg(long, value_enum, default_value_t = FormatArg::Png)]
     pub format: FormatArg,
+    /// Ink and hair colours of rig frames: the renderer's own, or the held-out model that
+    /// nothing is fitted on (for evaluation).
+    #[arg(long, value_enum, default_value_t = ColoursArg::Standard)]
+    pub colours: ColoursArg,
     /// What else the camera sees (rig view only); the truth then carries a `not_skin` mask.
     #[arg(long, value_enum, default_value_t = ChairArg::None)]
     pub chair: ChairArg,
@@ -48,6 +52,15 @@ pub enum ChairArg {
     Working,
     /// A photograph of a whole head (give --px-per-mm 3..8): room, hair, shirt.
     WholeHead,
+}
+
+/// `--colours` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColoursArg {
+    /// The renderer's own ink and hair model.
+    Standard,
+    /// The held-out ink and hair model.
+    Alternate,
 }
 
 /// `--format` values.
@@ -111,7 +124,11 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
             params.height = h;
         }
         params.px_per_mm = args.px_per_mm;
-        let mut scene = Scene::generate(&params);
+        let model = match args.colours {
+            ColoursArg::Standard => ColourModel::Standard,
+            ColoursArg::Alternate => ColourModel::Alternate,
+        };
+        let mut scene = Scene::generate_with(&params, model);
         let chair = match args.chair {
             ChairArg::None => None,
             ChairArg::Working => Some(ChairKind::Working),
@@ -172,6 +189,7 @@ mod tests {
             px_per_mm: Some(15.0),
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            colours: ColoursArg::Standard,
             chair: ChairArg::None,
         };
         run(args)?;
@@ -196,6 +214,7 @@ mod tests {
             px_per_mm: None,
             view: ViewArg::Rig,
             format: FormatArg::Png,
+            colours: ColoursArg::Standard,
             chair: ChairArg::None,
         };
         let err = run(args)

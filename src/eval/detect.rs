@@ -185,6 +185,14 @@ fn match_pairs(dots: &[TrueDot], detections: &[&Detection]) -> Vec<(usize, usize
     out
 }
 
+/// Pairs of (detection index, true dot index) matched one to one as [`score_frame`] does; true
+/// dots are indexed units first, then pigment dots, in truth order.
+pub fn pairs(truth: &Truth, detections: &[Detection]) -> Vec<(usize, usize)> {
+    let dots = true_dots(truth);
+    let all: Vec<&Detection> = detections.iter().collect();
+    match_pairs(&dots, &all)
+}
+
 /// Scores one frame's detections against its truth.
 pub fn score_frame(truth: &Truth, detections: &[Detection]) -> Score {
     let dots = true_dots(truth);

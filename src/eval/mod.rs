@@ -5,6 +5,8 @@
 pub mod detect;
 pub mod plan;
 pub mod skin;
+pub mod visible;
 
 pub use detect::{score_frame, Score};
 pub use plan::{score_plan, PlanScore};
+pub use visible::{score_frame_visible, skin_group, Visibility, SKIN_GROUPS};

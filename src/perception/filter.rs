@@ -356,3 +356,59 @@ mod tests {
         }
     }
 }
+
+/// CIELAB (D65 white, CIE 1976) of an 8-bit sRGB colour: `[L*, a*, b*]`, L* in 0..=100.
+///
+/// Follows the sRGB transfer curve (IEC 61966-2-1) and the CIE 1976 L*a*b* definition; used
+/// where a colour difference should track what a person sees (ΔE*ab = Euclidean distance).
+pub fn srgb_to_lab(rgb: [u8; 3]) -> [f64; 3] {
+    srgb_to_lab_f(rgb.map(f64::from))
+}
+
+/// [`srgb_to_lab`] of a colour in 8-bit units that need not be whole (a mean of pixels).
+pub fn srgb_to_lab_f(rgb: [f64; 3]) -> [f64; 3] {
+    fn lin(v: f64) -> f64 {
+        let c = (v / 255.0).clamp(0.0, 1.0);
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    }
+    fn f(t: f64) -> f64 {
+        const E: f64 = 216.0 / 24389.0;
+        const K: f64 = 24389.0 / 27.0;
+        if t > E {
+            t.cbrt()
+        } else {
+            (K * t + 16.0) / 116.0
+        }
+    }
+    let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
+    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
+    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
+    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / 1.088_83;
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+#[cfg(test)]
+mod lab_tests {
+    use super::srgb_to_lab;
+
+    #[test]
+    fn lab_of_reference_colours() {
+        let w = srgb_to_lab([255, 255, 255]);
+        assert!(
+            (w[0] - 100.0).abs() < 0.01 && w[1].abs() < 0.01 && w[2].abs() < 0.01,
+            "{w:?}"
+        );
+        assert_eq!(srgb_to_lab([0, 0, 0]), [0.0, 0.0, 0.0]);
+        // sRGB red: L* 53.24, a* 80.09, b* 67.20 (Bruce Lindbloom's calculator).
+        let r = srgb_to_lab([255, 0, 0]);
+        assert!(
+            (r[0] - 53.24).abs() < 0.05 && (r[1] - 80.09).abs() < 0.1 && (r[2] - 67.20).abs() < 0.1,
+            "{r:?}"
+        );
+    }
+}

@@ -4,17 +4,23 @@
 //! ear, the cape, gloved fingers, the machine, wiped ink. No dot is reported and nothing is
 //! planned outside this mask.
 //!
-//! # Method (classical, about 1-2 ms at 1280x720)
+//! # Method (classical, about 5-6 ms at 1280x720 and 20 px/mm on one core)
 //! 1. The frame is averaged over cells of about [`CELL_MM`] and each cell converted to CIELAB
 //!    (D65).
-//! 2. **The scalp's colour** is the peak of the frame's (a*, b*) histogram among cells of a
-//!    plausible skin hue ([`SKIN_HUE_DEG`]): skin of every Fitzpatrick type is a warm hue that
-//!    differs mostly in lightness and chroma, while gloves, capes, rooms and the machine rarely
-//!    share it. Its spread (robust, MAD) sets the colour tolerance, so mottled skin or a noisy
-//!    sensor widens it.
+//! 2. **The scalp's colour** is chosen among the peaks of the frame's (a*, b*) histogram, over
+//!    cells of a plausible skin hue ([`SKIN_HUE_DEG`]) or near neutral: skin of every
+//!    Fitzpatrick type is a warm hue that differs mostly in lightness and chroma, and a white
+//!    balance error or coloured room light moves it (a pale scalp under a cool cast is almost
+//!    grey). The scalp is the peak whose colour covers the largest connected region (on blocks of
+//!    about 1 mm), not the densest bin: a glossy cartridge or glove is one tight colour, often
+//!    warm-tinted under a warm cast, but a smaller and separate piece, while skin is one broad
+//!    surface. A near-neutral peak must be textured like skin (dots, mottling) and dominate the
+//!    frame, since its hue is no evidence. The scalp's spread (robust, MAD) sets the colour
+//!    tolerance, so mottled skin or a noisy sensor widens it.
 //! 3. **The local skin lightness** is a high percentile of the skin-coloured cells' L* in blocks
 //!    of [`BLOCK_MM`], interpolated: vignetting and uneven light change it across the frame.
-//! 4. A cell is *not skin* when its hue differs from the scalp's by more than the tolerance, or
+//! 4. A cell is *not skin* when it is not close to the scalp's colour in (a*, b*) and its hue
+//!    differs from the scalp's by more than the tolerance, or
 //!    its chroma, scaled to its lightness (a shadow keeps the hue and loses chroma in
 //!    proportion), is outside [`CHROMA_RATIO`] of the scalp's, or when it is
 //!    much darker ([`DARK_RATIO`]) or brighter ([`BRIGHT_DELTA`]) than the skin around it.
@@ -53,6 +59,28 @@ pub const SKIN_L_PERCENTILE: f64 = 0.75;
 pub const MIN_REGION_MM2: f64 = 0.8;
 /// Closing radius over not-skin regions (mm).
 pub const CLOSE_MM: f64 = 0.4;
+/// Below this chroma (C*ab) a colour is near neutral: it may be skin under a cast.
+const NEUTRAL_CHROMA: f64 = 6.0;
+/// Most candidate scalp colours (histogram peaks) weighed by their mass.
+const MAX_CANDIDATES: usize = 6;
+/// Radius in (a*, b*) around a candidate colour that counts as its mass: floor, and fraction of
+/// its chroma.
+const CANDIDATE_RADIUS: (f32, f32) = (4.0, 0.3);
+/// A cell this textured (spread of luminance over its mean) has dots or mottling in it.
+const TEXTURE_CV: f32 = 0.08;
+/// Share of a near-neutral candidate's cells that must be textured for it to be the scalp.
+const NEUTRAL_TEXTURED: f64 = 0.05;
+/// A near-neutral candidate is the scalp only when its region is this many times the largest
+/// skin-hued one.
+const NEUTRAL_MARGIN: f64 = 2.0;
+/// Radius in (a*, b*) around the scalp's colour, as a fraction of its chroma, of the cells whose
+/// spread sets the colour tolerance (floored at `CANDIDATE_RADIUS.0`).
+const SPREAD_RADIUS: f32 = 0.2;
+/// Side of the blocks over which candidate regions are connected (mm).
+const CANDIDATE_BLOCK_MM: f64 = 1.0;
+/// A cell within this distance in (a*, b*) of the scalp's colour (scaled to its lightness) is
+/// skin-coloured.
+const NEAR_AB: f64 = 3.0;
 
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -317,6 +345,8 @@ impl SkinMask {
 #[derive(Debug, Default, Clone)]
 pub struct SkinMasker {
     lab: Vec<[f32; 3]>,
+    /// Per cell: spread of linear luminance over its mean (coefficient of variation).
+    texture: Vec<f32>,
     bad: Vec<bool>,
     labels: Vec<u32>,
     stack: Vec<usize>,
@@ -508,12 +538,16 @@ impl SkinMasker {
                 .map(|i| lab_f(i as f32 / CBRT_STEPS as f32))
                 .collect();
         }
+        self.bad.clear();
+        self.bad.resize(n, false);
         // 1. Cell means in linear light, then CIELAB.
         self.lab.clear();
         self.lab.resize(n, [0.0; 3]);
-        let mut sums = vec![[0.0f32; 4]; cols];
+        self.texture.clear();
+        self.texture.resize(n, 0.0);
+        let mut sums = vec![[0.0f32; 5]; cols];
         for r in 0..rows {
-            sums.iter_mut().for_each(|s| *s = [0.0; 4]);
+            sums.iter_mut().for_each(|s| *s = [0.0; 5]);
             let y1 = ((r as u32 + 1) * cell).min(h);
             // Every other row and column: a cell's mean needs no more, and it halves the cost
             // twice over.
@@ -521,15 +555,27 @@ impl SkinMasker {
                 let row = &image.as_raw()[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
                 for (x, px) in row.chunks_exact(3).enumerate().step_by(2) {
                     let s = &mut sums[x / cell as usize];
-                    s[0] += lut[px[0] as usize];
-                    s[1] += lut[px[1] as usize];
-                    s[2] += lut[px[2] as usize];
+                    let (lr, lg, lb) = (
+                        lut[px[0] as usize],
+                        lut[px[1] as usize],
+                        lut[px[2] as usize],
+                    );
+                    // Sum of the channels stands in for luminance in the texture measure.
+                    let y = lr + lg + lb;
+                    s[0] += lr;
+                    s[1] += lg;
+                    s[2] += lb;
                     s[3] += 1.0;
+                    s[4] += y * y;
                 }
             }
             for (c, s) in sums.iter().enumerate() {
                 let k = s[3].max(1.0);
-                self.lab[r * cols + c] = lab_of_linear(&self.cbrt, s[0] / k, s[1] / k, s[2] / k);
+                let i = r * cols + c;
+                self.lab[i] = lab_of_linear(&self.cbrt, s[0] / k, s[1] / k, s[2] / k);
+                let mean_y = (s[0] + s[1] + s[2]) / k;
+                let var = (s[4] / k - mean_y * mean_y).max(0.0);
+                self.texture[i] = var.sqrt() / mean_y.max(1e-4);
             }
         }
         // 2. The scalp's colour: the (a*, b*) histogram's peak among skin hues.
@@ -545,14 +591,17 @@ impl SkinMasker {
             (SKIN_HUE_DEG.1.to_radians() as f32).sin_cos(),
         );
         let hue_ok = |a: f32, b: f32| {
-            let c = a.hypot(b);
+            let c2 = a * a + b * b;
             // Counter-clockwise of the low bound and clockwise of the high bound.
             let after_lo = lo_dir.1 * b - lo_dir.0 * a >= 0.0;
             let before_hi = hi_dir.1 * b - hi_dir.0 * a <= 0.0;
-            f64::from(c) >= SKIN_MIN_CHROMA && after_lo && before_hi
+            f64::from(c2) >= SKIN_MIN_CHROMA * SKIN_MIN_CHROMA && after_lo && before_hi
         };
+        // A near-neutral cell may be skin under a cast (its hue is no evidence either way).
+        let neutral2 = (NEUTRAL_CHROMA * NEUTRAL_CHROMA) as f32;
+        let gate = |a: f32, b: f32| a * a + b * b < neutral2 || hue_ok(a, b);
         for l in &self.lab {
-            if l[0] > 5.0 && hue_ok(l[1], l[2]) {
+            if l[0] > 5.0 && gate(l[1], l[2]) {
                 let i = ((l[1] - LO) / BIN).floor();
                 let j = ((l[2] - LO) / BIN).floor();
                 if i >= 0.0 && j >= 0.0 && (i as usize) < BINS && (j as usize) < BINS {
@@ -560,7 +609,8 @@ impl SkinMasker {
                 }
             }
         }
-        let mut best = (0f32, 0usize, 0usize);
+        // Candidate colours: local maxima of the smoothed histogram.
+        let mut smooth = vec![0f32; BINS * BINS];
         for j in 1..BINS - 1 {
             for i in 1..BINS - 1 {
                 let mut s = 0.0;
@@ -569,13 +619,96 @@ impl SkinMasker {
                         s += hist[(j + dj - 1) * BINS + i + di - 1];
                     }
                 }
-                if s > best.0 {
-                    best = (s, i, j);
+                smooth[j * BINS + i] = s;
+            }
+        }
+        let mut candidates: Vec<(f32, [f32; 2])> = Vec::new();
+        for j in 1..BINS - 1 {
+            for i in 1..BINS - 1 {
+                let v = smooth[j * BINS + i];
+                let is_max = v > 0.0
+                    && (0..3).all(|dj| {
+                        (0..3).all(|di| {
+                            let u = smooth[(j + dj - 1) * BINS + i + di - 1];
+                            u < v || (u == v && (j + dj - 1, i + di - 1) >= (j, i))
+                        })
+                    });
+                if is_max {
+                    let p = [LO + (i as f32 + 0.5) * BIN, LO + (j as f32 + 0.5) * BIN];
+                    candidates.push((v, p));
                 }
             }
         }
-        // Enough votes for 2% of the frame at a dark skin's lightness.
-        let min_votes = (n / 50).max(4) as f32 * 0.04;
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        candidates.truncate(MAX_CANDIDATES);
+        // The scalp is the candidate whose colour covers the largest connected region, not the
+        // densest bin: a glossy cartridge or glove is one tight colour, skin a broad one, and
+        // cartridges, gloves and hair come in separate pieces while the scalp is one surface.
+        // A near-neutral candidate (a pale scalp under a cool cast) must be textured like skin
+        // (dots, mottling) and dominate the frame, since its hue says nothing: white and black
+        // parts of the machine are neutral too.
+        let bcell_c = ((CANDIDATE_BLOCK_MM * px_per_mm / f64::from(cell)).round() as usize).max(1);
+        let (bcols_c, brows_c) = (cols.div_ceil(bcell_c), rows.div_ceil(bcell_c));
+        // Per block: mean (L*, a*, b*) of its cells and its share of textured cells; candidates
+        // are weighed on blocks, which is enough to tell regions apart and keeps this cheap.
+        let mut blocks = vec![[0f32; 5]; bcols_c * brows_c];
+        for r in 0..rows {
+            let brow = &mut blocks[(r / bcell_c) * bcols_c..(r / bcell_c + 1) * bcols_c];
+            let cells = &self.lab[r * cols..(r + 1) * cols];
+            let tex = &self.texture[r * cols..(r + 1) * cols];
+            for ((chunk, t), b) in cells
+                .chunks(bcell_c)
+                .zip(tex.chunks(bcell_c))
+                .zip(brow.iter_mut())
+            {
+                for (l, &t) in chunk.iter().zip(t) {
+                    b[0] += l[0];
+                    b[1] += l[1];
+                    b[2] += l[2];
+                    b[3] += f32::from(u8::from(t >= TEXTURE_CV));
+                    b[4] += 1.0;
+                }
+            }
+        }
+        for b in &mut blocks {
+            let k = b[4].max(1.0);
+            *b = [b[0] / k, b[1] / k, b[2] / k, b[3] / k, k];
+        }
+        let mut best = (0usize, [0f32; 2]);
+        let mut best_neutral = (0usize, [0f32; 2]);
+        for &(_, p) in &candidates {
+            let radius = CANDIDATE_RADIUS
+                .0
+                .max(CANDIDATE_RADIUS.1 * p[0].hypot(p[1]));
+            let (mut count, mut textured) = (0f32, 0f32);
+            self.tmp.clear();
+            self.tmp.extend(blocks.iter().map(|b| {
+                let (da, db) = (b[1] - p[0], b[2] - p[1]);
+                let hit = b[0] > 5.0 && da * da + db * db <= radius * radius;
+                if hit {
+                    count += 1.0;
+                    textured += b[3];
+                }
+                hit
+            }));
+            let region = self.largest_region(bcols_c, brows_c);
+            let neutral = f64::from(p[0].hypot(p[1])) < NEUTRAL_CHROMA;
+            if neutral {
+                if f64::from(textured) >= NEUTRAL_TEXTURED * f64::from(count)
+                    && region > best_neutral.0
+                {
+                    best_neutral = (region, p);
+                }
+            } else if region > best.0 {
+                best = (region, p);
+            }
+        }
+        if best_neutral.0 as f64 > NEUTRAL_MARGIN * best.0 as f64 {
+            best = best_neutral;
+        }
+        let best = ((best.0 * bcell_c * bcell_c) as f32, best.1);
+        // A region of at least 2% of the frame.
+        let min_votes = (n / 50).max(4) as f32;
         if best.0 < min_votes {
             // No colour in the frame is skin.
             self.mask = SkinMask {
@@ -591,14 +724,15 @@ impl SkinMasker {
             };
             return &self.mask;
         }
-        let peak = (
-            LO + (best.1 as f32 + 0.5) * BIN,
-            LO + (best.2 as f32 + 0.5) * BIN,
-        );
+        let peak = (best.1[0], best.1[1]);
+        // The scalp's cells, whose spread sets the tolerances: near its colour, within a share
+        // of its chroma (a mottled or red-blotched scalp spreads with its chroma).
+        let peak_radius = CANDIDATE_RADIUS.0.max(SPREAD_RADIUS * peak.0.hypot(peak.1));
         let near: Vec<usize> = (0..n)
             .filter(|&i| {
                 let l = self.lab[i];
-                (l[1] - peak.0).hypot(l[2] - peak.1) <= 4.0 && l[0] > 5.0
+                let (da, db) = (l[1] - peak.0, l[2] - peak.1);
+                da * da + db * db <= peak_radius * peak_radius && l[0] > 5.0
             })
             .collect();
         let mut va: Vec<f32> = near.iter().map(|&i| self.lab[i][1]).collect();
@@ -621,7 +755,13 @@ impl SkinMasker {
         let chroma_ok = |l: [f32; 3], lref: f32| {
             // A shadow keeps the hue and loses chroma with lightness; glare loses chroma too.
             let s = (l[0] / lref).clamp(0.3, 1.0);
-            let c = l[1].hypot(l[2]);
+            // Near the scalp's own colour in (a*, b*) is skin whatever the hue says: a pale scalp
+            // under a cool cast is almost neutral, and its hue is noise.
+            let (da, db) = (l[1] - a0 * s, l[2] - b0 * s);
+            if da * da + db * db <= (NEAR_AB * NEAR_AB) as f32 {
+                return true;
+            }
+            let c = (l[1] * l[1] + l[2] * l[2]).sqrt();
             let rho = c / (c0 * s);
             // cos of the hue difference from the scalp's.
             let cos_dh = (l[1] * ua + l[2] * ub) / c.max(1e-6);
@@ -650,8 +790,6 @@ impl SkinMasker {
         }
         fill_missing(&mut block_l, bcols, brows, l0);
         // 4. Per-cell decision.
-        self.bad.clear();
-        self.bad.resize(n, false);
         for r in 0..rows {
             for c in 0..cols {
                 let lref = bilinear(&block_l, bcols, brows, bcell, c, r);
@@ -692,6 +830,46 @@ impl SkinMasker {
             plane: None,
         };
         &self.mask
+    }
+
+    /// Size of the largest 4-connected region of `tmp` (a `bcols` x `brows` grid of flags), which
+    /// it clears.
+    fn largest_region(&mut self, bcols: usize, brows: usize) -> usize {
+        let nb = bcols * brows;
+        let mut best = 0;
+        for start in 0..nb {
+            if !self.tmp[start] {
+                continue;
+            }
+            self.stack.clear();
+            self.stack.push(start);
+            self.tmp[start] = false;
+            let mut size = 0;
+            while let Some(i) = self.stack.pop() {
+                size += 1;
+                let (c, r) = (i % bcols, i / bcols);
+                let mut visit = |j: usize| {
+                    if self.tmp[j] {
+                        self.tmp[j] = false;
+                        self.stack.push(j);
+                    }
+                };
+                if c > 0 {
+                    visit(i - 1);
+                }
+                if c + 1 < bcols {
+                    visit(i + 1);
+                }
+                if r > 0 {
+                    visit(i - bcols);
+                }
+                if r + 1 < brows {
+                    visit(i + bcols);
+                }
+            }
+            best = best.max(size);
+        }
+        best
     }
 
     /// Flips connected regions (4-connected) of `bad == value` smaller than `min_cells`.
@@ -867,6 +1045,52 @@ mod tests {
         let d = mask.distance_to_not_skin(290.0, 150.0, 30.0);
         assert!(d.is_some_and(|d| d < 12.0), "{d:?}");
         assert!(mask.distance_to_not_skin(100.0, 150.0, 30.0).is_none());
+    }
+
+    /// Skin of colour `skin` with dark dots every 24 px, as the rig sees a scalp.
+    fn dotted_frame(w: u32, h: u32, skin: [u8; 3]) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let n = ((x * 7 + y * 13) % 5) as u8;
+            let dot = (x % 24).abs_diff(12) <= 2 && (y % 24).abs_diff(12) <= 2;
+            if dot {
+                image::Rgb([50, 40, 40])
+            } else {
+                image::Rgb(skin.map(|c| c.saturating_add(n)))
+            }
+        })
+    }
+
+    #[test]
+    fn r19_casts_keep_the_scalp_skin() {
+        let ppm = 20.0;
+        // Warm cast: the scalp's hue moves and a white cartridge turns warm and bright, a tight
+        // colour peak; the scalp, the larger surface, is still the skin.
+        let mut warm = dotted_frame(400, 300, [215, 140, 95]);
+        for y in 40..140 {
+            for x in 0..400 {
+                warm.put_pixel(x, y, image::Rgb([250, 228, 200]));
+            }
+        }
+        let mut m = SkinMasker::new();
+        let mask = m.compute(&warm, ppm);
+        assert!(mask.is_skin(100.0, 220.0), "the scalp is skin");
+        assert!(!mask.is_skin(200.0, 90.0), "the cartridge is not skin");
+        assert!(
+            (mask.fraction() - 2.0 / 3.0).abs() < 0.05,
+            "{}",
+            mask.fraction()
+        );
+        // Cool cast on a pale scalp: almost grey, yet dotted skin; a violet glove is not skin.
+        let mut cool = dotted_frame(400, 300, [188, 186, 184]);
+        for y in 0..300 {
+            for x in 320..400 {
+                cool.put_pixel(x, y, image::Rgb([120, 90, 200]));
+            }
+        }
+        let mask = m.compute(&cool, ppm);
+        assert!(mask.is_skin(100.0, 100.0), "the pale scalp is skin");
+        assert!(!mask.is_skin(360.0, 150.0), "the glove is not skin");
+        assert!((mask.fraction() - 0.8).abs() < 0.05, "{}", mask.fraction());
     }
 
     #[test]

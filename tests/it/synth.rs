@@ -59,33 +59,33 @@ fn truth_lies_inside_the_image() {
 }
 
 #[test]
-fn every_unit_tip_is_darker_than_its_skin_ring() {
+fn every_unit_tip_stands_out_of_its_skin_ring() {
     for seed in 0u64..6 {
         let f = render(&small(seed));
         let img = &f.image;
         for u in &f.truth.units {
-            // The darkest 3x3 mean around any hair's tip.
-            let tip = u
+            // The darkest and the lightest 3x3 mean around any hair's tip.
+            let means: Vec<f64> = u
                 .hairs
                 .iter()
-                .filter_map(|h| {
+                .flat_map(|h| {
                     let (cx, cy) = (h.x.floor() as i64, h.y.floor() as i64);
-                    let mut best = f64::MAX;
-                    for (ox, oy) in [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)] {
-                        let vals: Vec<f64> = (-1..=1)
-                            .flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)))
-                            .filter_map(|(dx, dy)| lum(img, cx + ox + dx, cy + oy + dy))
-                            .collect();
-                        if vals.len() == 9 {
-                            best = best.min(vals.iter().sum::<f64>() / 9.0);
-                        }
-                    }
-                    (best < f64::MAX).then_some(best)
+                    [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)]
+                        .into_iter()
+                        .filter_map(move |(ox, oy)| {
+                            let vals: Vec<f64> = (-1..=1)
+                                .flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)))
+                                .filter_map(|(dx, dy)| lum(img, cx + ox + dx, cy + oy + dy))
+                                .collect();
+                            (vals.len() == 9).then(|| vals.iter().sum::<f64>() / 9.0)
+                        })
                 })
-                .fold(f64::MAX, f64::min);
-            if tip == f64::MAX {
+                .collect();
+            if means.is_empty() {
                 continue; // At the very edge.
             }
+            let darkest = means.iter().copied().fold(f64::MAX, f64::min);
+            let lightest = means.iter().copied().fold(f64::MIN, f64::max);
             let r = u.radius + 0.6 * f.truth.px_per_mm;
             let mut ring: Vec<f64> = (0..32)
                 .filter_map(|k| {
@@ -98,9 +98,16 @@ fn every_unit_tip_is_darker_than_its_skin_ring() {
             }
             ring.sort_by(f64::total_cmp);
             let skin = ring[ring.len() / 2];
-            let need = if u.miniaturised { 0.04 } else { 0.12 } * skin;
+            // Hair is black to white: a tip differs from the skin, darker or (white hair on
+            // darker skin) lighter; grey hair and low-contrast frames narrow the gap.
+            let need = if u.miniaturised { 0.04 } else { 0.06 } * skin;
+            let tip = if skin - darkest >= lightest - skin {
+                darkest
+            } else {
+                lightest
+            };
             assert!(
-                tip < skin - need,
+                (tip - skin).abs() > need,
                 "seed {seed}: unit at ({:.1}, {:.1}) mini={} tip {tip:.1} vs skin {skin:.1}",
                 u.x,
                 u.y,
@@ -204,8 +211,9 @@ fn pose_moves_the_truth_and_the_needle_adds_a_dot() {
     assert_eq!(c.truth.pigment.len(), before + 1);
     let centre = lum(&c.image, 240, 160).unwrap_or(255.0);
     let was = lum(&a.image, 240, 160).unwrap_or(0.0);
+    // Healed ink under the epidermis: darker than the skin on every type, by less on dark skin.
     assert!(
-        centre < was - 20.0,
+        centre < was * 0.95,
         "needle dot not visible: {centre} vs {was}"
     );
 }

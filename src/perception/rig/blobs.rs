@@ -27,7 +27,7 @@ use tracing::instrument;
 use super::fuse::model_kind_at;
 use super::region::Region;
 use crate::frame::{Detection, DotKind};
-use crate::perception::filter::{box_mean, luminance, Plane};
+use crate::perception::filter::{box_mean, luminance, srgb_to_lab_f, Plane};
 use crate::perception::segment::{SegMask, CLASSES};
 use crate::perception::skin_mask::SkinMask;
 
@@ -67,6 +67,17 @@ const STRAND_MIN_LENGTH_MM: f64 = 0.55;
 const BROWN_TINT_MARGIN: f64 = 0.10;
 /// Radius from which a brown region is a mole.
 const MOLE_MIN_RADIUS_MM: f64 = 0.2;
+/// A region whose mean colour differs from its skin ring by less than this CIELAB ΔE*ab is not
+/// a dot: under it nobody tells it from the skin (the floor of the evaluation's visibility
+/// rule, `eval::visible`); on dark, mottled skin the red-channel darkness finds such spots.
+const MIN_DELTA_E: f64 = 2.0;
+/// Relative lightness counts as contrast only past this: skin grain, pale scars and glare have
+/// light specks that dark dots never compete with; a white hair's tip on darker skin stands far
+/// above them.
+const LIGHT_OFFSET: f32 = 0.12;
+/// A spot lighter than the skin is a dot (a white hair's tip and stub) only up to this
+/// equivalent radius; larger light spots are scars and glare.
+const LIGHT_DOT_MAX_RADIUS_MM: f64 = 0.2;
 /// Candidates closer than this to a stronger dot are another hair of the same unit.
 const UNIT_MERGE_MM: f64 = 0.2;
 /// Follicle or pigment: a linear rule on the region's features, positive for pigment. Pigment
@@ -101,6 +112,9 @@ pub struct BlobDetector {
     cfg: Option<BlobConfig>,
     luma: Plane,
     skin: Plane,
+    red: Plane,
+    red_skin: Plane,
+    red_dark: Plane,
     clipped: Plane,
     dark: Plane,
     smooth: Plane,
@@ -263,46 +277,51 @@ impl BlobDetector {
                 .collect()
         });
         super::kinds::refine_kinds(&mut out, &logits, model.as_deref(), self.px(1.0));
+        // Ink is never lighter than the skin it is under: a light dot is a hair, whatever the
+        // frame's mixture made of it.
+        for (r, kind) in &mut out {
+            if r.rel_luma > 1.0 && kind.is_some() {
+                *kind = Some(DotKind::Follicle);
+            }
+        }
         out
     }
 
-    /// Steps 1-2: relative darkness into `self.dark`.
+    /// Steps 1-2: relative darkness into `self.dark`: the larger of the luminance's and the red
+    /// channel's. Ink under dark skin differs from it more in colour than in lightness: it
+    /// takes red (the skin's brightest channel) and leaves blue, so its red darkness is well
+    /// above its luminance darkness; hair, warm and dark in every channel, is found by either.
     fn darkness(&mut self, image: &RgbImage) {
         luminance(image, &mut self.luma);
         let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
-        box_mean(
+        relative_darkness(
             &self.luma,
             &mut self.skin,
+            &mut self.clipped,
             &mut self.tmp,
             &mut self.col,
             r_bg,
+            &mut self.dark,
         );
-        self.clipped.resize(self.luma.width, self.luma.height);
-        for ((c, &l), &s) in self
-            .clipped
-            .data
-            .iter_mut()
-            .zip(&self.luma.data)
-            .zip(&self.skin.data)
-        {
-            *c = l.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        self.red.resize(w, h);
+        for (out, px) in self.red.data.iter_mut().zip(image.as_raw().chunks_exact(3)) {
+            *out = f32::from(px[0]);
         }
-        box_mean(
-            &self.clipped,
-            &mut self.skin,
+        relative_darkness(
+            &self.red,
+            &mut self.red_skin,
+            &mut self.clipped,
             &mut self.tmp,
             &mut self.col,
             r_bg,
+            &mut self.red_dark,
         );
-        self.dark.resize(self.luma.width, self.luma.height);
-        for ((d, &l), &s) in self
-            .dark
-            .data
-            .iter_mut()
-            .zip(&self.luma.data)
-            .zip(&self.skin.data)
-        {
-            *d = (s - l) / s.max(1.0);
+        // A white hair on darker skin is lighter than the skin: strong relative lightness
+        // counts as contrast too (past `LIGHT_OFFSET`; `is_dot` keeps such spots only when
+        // hair-sized).
+        for (d, &r) in self.dark.data.iter_mut().zip(&self.red_dark.data) {
+            *d = d.max(r).max(-*d - LIGHT_OFFSET);
         }
         let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
         box_mean(
@@ -503,6 +522,13 @@ impl BlobDetector {
         };
         // Colour of the region against the skin ring, per channel, as log ratios against blue:
         // ink and hair each keep one colour over a frame, which `kinds` exploits.
+        let delta_lab = if sn > 0.0 {
+            let reg = srgb_to_lab_f([r_sum / nf, g_sum / nf, b_sum / nf]);
+            let ring = srgb_to_lab_f([sr / sn, sg / sn, sb / sn]);
+            [reg[0] - ring[0], reg[1] - ring[1], reg[2] - ring[2]]
+        } else {
+            [f64::NAN; 3]
+        };
         let (chroma_rb, chroma_gb) = if sn > 0.0 {
             let rel = |reg: f64, skin: f64| reg / nf / (skin / sn).max(1.0) + CHROMA_EPS;
             let (r, g, b) = (rel(r_sum, sr), rel(g_sum, sg), rel(b_sum, sb));
@@ -524,6 +550,7 @@ impl BlobDetector {
             rel_luma: reg_l / skin_l,
             chroma_rb,
             chroma_gb,
+            delta_lab,
         }
     }
 
@@ -545,6 +572,15 @@ impl BlobDetector {
         }
         if r.tint > BROWN_TINT_MARGIN && radius_mm > MOLE_MIN_RADIUS_MM {
             return None;
+        }
+        let delta_e = r.delta_lab.iter().map(|d| d * d).sum::<f64>().sqrt();
+        if delta_e < MIN_DELTA_E {
+            // Nobody could see it against the skin around it: mottling, not a dot.
+            return None;
+        }
+        if r.rel_luma > 1.0 {
+            // Lighter than the skin: a white hair's tip when hair-sized, else a scar or glare.
+            return (radius_mm <= LIGHT_DOT_MAX_RADIUS_MM).then_some(DotKind::Follicle);
         }
         if pigment_logit > 0.0 {
             Some(DotKind::Pigment)
@@ -601,6 +637,30 @@ impl BlobDetector {
                 hairs: None,
             });
         }
+    }
+}
+
+/// Relative darkness `(skin - v) / skin` of the plane `src` against its local skin level (a box
+/// mean over `r_bg`, taken twice, the second time with `src` clipped to
+/// `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first) into `dark`; `skin` holds the level.
+fn relative_darkness(
+    src: &Plane,
+    skin: &mut Plane,
+    clipped: &mut Plane,
+    tmp: &mut Plane,
+    col: &mut Vec<f32>,
+    r_bg: usize,
+    dark: &mut Plane,
+) {
+    box_mean(src, skin, tmp, col, r_bg);
+    clipped.resize(src.width, src.height);
+    for ((c, &l), &s) in clipped.data.iter_mut().zip(&src.data).zip(&skin.data) {
+        *c = l.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
+    }
+    box_mean(clipped, skin, tmp, col, r_bg);
+    dark.resize(src.width, src.height);
+    for ((d, &l), &s) in dark.data.iter_mut().zip(&src.data).zip(&skin.data) {
+        *d = (s - l) / s.max(1.0);
     }
 }
 

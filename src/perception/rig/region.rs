@@ -31,4 +31,9 @@ pub struct Region {
     pub chroma_rb: f64,
     /// ln of the region's green over its blue, each relative to the skin ring's.
     pub chroma_gb: f64,
+    /// CIELAB of the region's mean colour minus that of the skin ring: L*, a* (green to red)
+    /// and b* (blue to yellow). Ink is bluer and less red than the skin (negative a*, b*),
+    /// hair warmer; on dark skin that is where they differ most. NaN when no ring pixel lies in
+    /// the frame.
+    pub delta_lab: [f64; 3],
 }

@@ -43,6 +43,16 @@ const DERMO_CHROMA_SHIFT_PX: (f64, f64) = (0.0, 3.0);
 const DERMO_EDGE_BLUR_PX: (f64, f64) = (0.0, 2.5);
 /// Share of burned-in text bars that are light with dark text.
 const LIGHT_BAR_P: f64 = 0.3;
+/// Rig: share of scenes with a white-balance error or a coloured room light: a warm or cool
+/// cast (red against blue) up to `RIG_CAST.0`, green against magenta up to `RIG_CAST.1`.
+const RIG_CAST_P: f64 = 0.5;
+/// See [`RIG_CAST_P`].
+const RIG_CAST: (f32, f32) = (0.14, 0.05);
+/// Rig: share of low-contrast scenes (veiling flare from a window or a scratched cover glass,
+/// a flat tone curve), and how much of the frame's light the veil makes up.
+const RIG_LOW_CONTRAST_P: f64 = 0.2;
+/// See [`RIG_LOW_CONTRAST_P`].
+const RIG_VEIL: (f32, f32) = (0.12, 0.35);
 
 /// One specular highlight, in pixels of the frame (it moves with the light, not the skin).
 #[derive(Debug, Clone)]
@@ -85,6 +95,9 @@ pub(crate) struct Camera {
     info_bar: Option<InfoBar>,
     /// Lens effects toward the edges of a dermoscope frame, if any.
     lens: Option<Lens>,
+    /// Veiling flare: share of the light that is a flat veil, and the veil's level per channel
+    /// (fraction of full scale); a low-contrast frame.
+    veil: Option<(f32, Rgb)>,
     gauss: FastGauss,
 }
 
@@ -189,6 +202,27 @@ impl Camera {
         if view == View::Dermoscope && polarised {
             glare.clear();
         }
+        // Rig colour casts and low contrast come from their own stream too, for the same reason.
+        let mut look = ChaCha8Rng::seed_from_u64(light_seed ^ 0x10C0_57A7);
+        let mut tint = tint;
+        let mut veil = None;
+        if view == View::Rig {
+            if look.gen_bool(RIG_CAST_P) {
+                let warm = look.gen_range(-RIG_CAST.0..RIG_CAST.0);
+                let green = look.gen_range(-RIG_CAST.1..RIG_CAST.1);
+                tint = [
+                    tint[0] * (1.0 + warm),
+                    tint[1] * (1.0 + green),
+                    tint[2] * (1.0 - warm),
+                ];
+            }
+            if look.gen_bool(RIG_LOW_CONTRAST_P) {
+                let share = look.gen_range(RIG_VEIL.0..RIG_VEIL.1);
+                let level = look.gen_range(0.45..0.8);
+                let hue = look.gen_range(-0.04..0.04);
+                veil = Some((share, [level * (1.0 + hue), level, level * (1.0 - hue)]));
+            }
+        }
         let mut glare_map = vec![0.0f32; (w * h) as usize];
         for (k, g) in glare.iter().enumerate() {
             paint_glare(&mut glare_map, w, h, g, light_seed ^ k as u64);
@@ -214,6 +248,7 @@ impl Camera {
             jpeg_quality,
             info_bar,
             lens,
+            veil,
             gauss: FastGauss::new(light_seed ^ 0x6A05),
         }
     }
@@ -253,6 +288,15 @@ impl Camera {
         super::chair::Light {
             gain: Some(&self.gain),
             tint: self.tint,
+            veil: self.veil_terms(),
+        }
+    }
+
+    /// The veil as the share of the scene's light kept and the level added per channel.
+    fn veil_terms(&self) -> (f32, Rgb) {
+        match self.veil {
+            Some((share, level)) => (1.0 - share, level.map(|v| v * share)),
+            None => (1.0, [0.0; 3]),
         }
     }
 
@@ -297,14 +341,15 @@ impl Camera {
                 let (mut u_fp, mut v_fp) = (((u - 0.5) * ONE) as i64, ((v - 0.5) * ONE) as i64);
                 let (du_fp, dv_fp) = ((a00 * ONE) as i64, (a10 * ONE) as i64);
                 let tint = self.tint;
+                let (keep, veil) = self.veil_terms();
                 for ((px, &g), &gl) in line.chunks_exact_mut(3).zip(gains).zip(glares) {
                     let alb = tex.sample_fixed(u_fp, v_fp);
                     u_fp += du_fp;
                     v_fp += dv_fp;
                     let val = [
-                        alb[0] * g * tint[0] + gl,
-                        alb[1] * g * tint[1] + gl,
-                        alb[2] * g * tint[2] + gl,
+                        (alb[0] * g * tint[0]) * keep + veil[0] + gl,
+                        (alb[1] * g * tint[1]) * keep + veil[1] + gl,
+                        (alb[2] * g * tint[2]) * keep + veil[2] + gl,
                     ];
                     // One noise level per pixel, from its mean signal.
                     let mean = (val[0] + val[1] + val[2]) * (255.0 / 3.0);

@@ -157,6 +157,18 @@ pub struct Chair {
 pub(crate) struct Light<'a> {
     pub(crate) gain: Option<&'a [f32]>,
     pub(crate) tint: Rgb,
+    /// Veiling flare of a low-contrast frame: the share of the scene's light that is kept, and
+    /// the flat veil added per channel (fraction of full scale). It lies over the whole frame,
+    /// so what is painted over the skin takes it too. No veil: `(1.0, [0.0; 3])`.
+    pub(crate) veil: (f32, Rgb),
+}
+
+impl Light<'_> {
+    /// The 8-bit level, before noise, of reflectance `c` in channel `ch` under gain `g`.
+    fn level(&self, c: Rgb, g: f32, ch: usize) -> f32 {
+        let (keep, veil) = self.veil;
+        (c[ch] * g * self.tint[ch] * keep + veil[ch]) * 255.0
+    }
 }
 
 impl Chair {
@@ -291,7 +303,7 @@ impl Chair {
                         let under = f32::from(p[ch]) * shade;
                         let v = match layer {
                             Some((c, a)) => {
-                                let over = c[ch] * g * light.tint[ch] * 255.0 + n;
+                                let over = light.level(c, g, ch) + n;
                                 under + (over - under) * a
                             }
                             None => under,
@@ -551,9 +563,7 @@ impl Chair {
                     for ch in 0..3 {
                         let under = f32::from(p[ch]) * shade;
                         let v = match layer {
-                            Some((c, a)) => {
-                                under + (c[ch] * g * light.tint[ch] * 255.0 + n - under) * a
-                            }
+                            Some((c, a)) => under + (light.level(c, g, ch) + n - under) * a,
                             None => under,
                         };
                         p[ch] = v.clamp(0.0, 255.0) as u8;
@@ -807,19 +817,24 @@ pub struct ChairOverlay {
 }
 
 impl ChairOverlay {
-    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under `tint`;
+    /// Renders `chair`'s hand for frames of `width` x `height` at `px_per_mm` under the camera's
+    /// tint and veil (its gain varies over the frame and is left out: the hand moves);
     /// `None` when the chair has no hand.
     pub(crate) fn hand(
         chair: &Chair,
         width: u32,
         height: u32,
         px_per_mm: f64,
-        tint: Rgb,
+        camera: &Light<'_>,
     ) -> Option<Self> {
         chair.hand.as_ref()?;
         let (w, h) = (width.max(1) * 2, height.max(1) * 2);
         let tip = (f64::from(width), f64::from(height));
-        let light = Light { gain: None, tint };
+        let light = Light {
+            gain: None,
+            tint: camera.tint,
+            veil: camera.veil,
+        };
         Some(Self::from_painter(
             w,
             h,

@@ -57,6 +57,7 @@ pub mod truth;
 
 pub use chair::{Chair, ChairKind, ChairOverlay};
 pub use scene::Scene;
+pub use skin::ColourModel;
 pub use truth::{
     MaskRuns, NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
 };
@@ -176,6 +177,11 @@ pub struct SynthFrame {
 /// Generates the scene of `p` and renders it at the identity pose with `noise_seed = p.seed`.
 pub fn render(p: &SceneParams) -> SynthFrame {
     Scene::generate(p).render(&Pose::default(), p.seed)
+}
+
+/// [`render`] with the ink and hair colours of `model` (see [`ColourModel`]).
+pub fn render_with(p: &SceneParams, model: ColourModel) -> SynthFrame {
+    Scene::generate_with(p, model).render(&Pose::default(), p.seed)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Rig-view hairs: at 12-28 px/mm a shaved hair is a dark tip (the cut shaft in its opening)
 //! with a short stub and shadow along the direction it leans.
 
+use super::noise;
 use super::paint::{disc_alpha, over};
 use super::scene::Unit;
 use super::skin::Palette;
@@ -21,9 +22,13 @@ const HALO: (f64, f64) = (2.4, 0.12);
 /// Paints every unit's hairs into the texture.
 pub(crate) fn paint_units(tex: &mut Texture, pal: &Palette, units: &[Unit]) {
     let texel = 1.0 / tex.px_per_mm;
-    let hair = pal.hair;
     for u in units {
-        for h in &u.hairs {
+        for (k, h) in u.hairs.iter().enumerate() {
+            // Which of the scene's hair colours this hair takes: fixed by where it grows.
+            let pick = noise::mix64(u.x_mm.to_bits() ^ u.y_mm.to_bits().rotate_left(17) ^ k as u64)
+                as f64
+                / u64::MAX as f64;
+            let hair = pal.hair_for(pick);
             let (x0, y0) = (u.x_mm + h.dx_mm, u.y_mm + h.dy_mm);
             let (ex, ey) = (
                 x0 + h.angle_rad.cos() * h.length_mm,

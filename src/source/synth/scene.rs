@@ -13,7 +13,7 @@ use tracing::{debug, info_span};
 use super::camera::Camera;
 use super::chair::{Chair, ChairKind, ChairOverlay, Light};
 use super::noise;
-use super::skin::Palette;
+use super::skin::{ColourModel, Palette};
 use super::texture::{smoothstep, Texture};
 use super::truth::{
     MaskRuns, NegativeKind, Shape, Truth, TruthHair, TruthNegative, TruthPigment, TruthUnit, View,
@@ -274,6 +274,12 @@ impl std::fmt::Debug for Scene {
 impl Scene {
     /// Lays out and paints the scene of `p`. Deterministic: same parameters, same scene.
     pub fn generate(p: &SceneParams) -> Scene {
+        Self::generate_with(p, ColourModel::Standard)
+    }
+
+    /// [`Scene::generate`] with the ink and hair colours of `model`; the layout, skin, light
+    /// and camera are those of [`Scene::generate`] for the same parameters.
+    pub fn generate_with(p: &SceneParams, model: ColourModel) -> Scene {
         let _span = info_span!("synth_generate", seed = p.seed, view = ?p.view).entered();
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5CA1_9000);
         let drawn_ppm = match p.view {
@@ -286,7 +292,7 @@ impl Scene {
             .unwrap_or(drawn_ppm);
         let (w, h) = (p.width.max(1), p.height.max(1));
         let fitzpatrick: u8 = rng.gen_range(1..=6);
-        let palette = Palette::draw(&mut rng, fitzpatrick, p.view);
+        let palette = Palette::draw(&mut rng, fitzpatrick, p.view, model);
         let half_mm = 0.5 * (w as f64).hypot(h as f64) * EXTENT_OVER_DIAGONAL / px_per_mm;
         let view_half_mm = 0.5 * (w.min(h) as f64) / px_per_mm;
         let fields = Fields::draw(&mut rng, view_half_mm, p.view);
@@ -387,7 +393,8 @@ impl Scene {
         self.fields.density(x_mm, y_mm)
     }
 
-    /// The simulated needle: adds a healed-looking pigment dot at a skin point and repaints only
+    /// The simulated needle: adds a freshly placed pigment dot (fresh black ink under the
+    /// epidermis) at a skin point and repaints only
     /// the texture patch around it. `shade` is its darkness in `0..=1`.
     pub fn add_pigment(&mut self, x_mm: f64, y_mm: f64, radius_mm: f64, shade: f64) {
         let seed =
@@ -400,7 +407,12 @@ impl Scene {
             seed,
         };
         let blur_mm = self.camera.blur_sigma_px / self.px_per_mm;
-        paint::pigment(&mut self.albedo, &self.palette, &dot, blur_mm);
+        // A dot the needle has just placed is fresh ink, not healed.
+        let fresh = Palette {
+            ink: self.palette.fresh_ink,
+            ..self.palette.clone()
+        };
+        paint::pigment(&mut self.albedo, &fresh, &dot, blur_mm);
         let reach = dot.radius_mm * 2.0 + 3.0 * blur_mm + 2.0 / self.px_per_mm;
         self.albedo
             .pack_rect(x_mm - reach, y_mm - reach, x_mm + reach, y_mm + reach);
@@ -447,13 +459,7 @@ impl Scene {
     /// light, to move with a needle (see [`ChairOverlay`]); `None` without a hand.
     pub fn hand_overlay(&self, width: u32, height: u32) -> Option<ChairOverlay> {
         let chair = self.chair.as_ref()?;
-        ChairOverlay::hand(
-            chair,
-            width,
-            height,
-            self.px_per_mm,
-            self.camera.light().tint,
-        )
+        ChairOverlay::hand(chair, width, height, self.px_per_mm, &self.camera.light())
     }
 
     /// The chair's head items (room, hair, cape, ear, smears, pools) over the scene's whole
