@@ -59,6 +59,31 @@ pub fn parse_model_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Longest name of a client or artist, characters.
+pub const PERSON_NAME_MAX_CHARS: usize = 80;
+
+/// A client's or artist's name as given (`what` names the flag or field in the message):
+/// trimmed, not empty, at most [`PERSON_NAME_MAX_CHARS`] characters, no control characters.
+///
+/// # Errors
+/// What is wrong with it, naming `what`.
+pub fn person_name(what: &str, name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    let chars = name.chars().count();
+    if chars > PERSON_NAME_MAX_CHARS {
+        return Err(format!(
+            "{what} is {chars} characters long: at most {PERSON_NAME_MAX_CHARS}"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("{what} must not hold control characters"));
+    }
+    Ok(name.to_owned())
+}
+
 /// Whether `name` is acceptable as the name of a file saved from the page into its folder:
 /// letters, digits, `-`, `_` and `.`, not starting with a dot, ending in `.toml` (no path, so it
 /// cannot leave the folder). Calibration mode and the design save share this rule.
@@ -75,6 +100,25 @@ pub fn is_safe_toml_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn person_names_are_trimmed_bounded_and_printable() {
+        assert_eq!(
+            person_name("--client", "  J. Doe ").as_deref(),
+            Ok("J. Doe")
+        );
+        for bad in ["", "   ", "a\u{7}b"] {
+            let err = person_name("--client", bad).expect_err(bad);
+            assert!(err.contains("--client"), "{err}");
+        }
+        let long = "x".repeat(PERSON_NAME_MAX_CHARS + 1);
+        let err = person_name("artist", &long).expect_err("too long");
+        assert!(
+            err.contains("artist") && err.contains("81 characters"),
+            "{err}"
+        );
+        assert!(person_name("artist", &"é".repeat(PERSON_NAME_MAX_CHARS)).is_ok());
+    }
 
     #[test]
     fn px_per_mm_bounds_name_the_range() {

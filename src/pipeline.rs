@@ -174,6 +174,13 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     state.metrics = metrics;
     state.calibration = Arc::new(LiveCalibration::new(config.calibration_dir.clone()));
     state.design_dir = Arc::new(config.design_dir.clone());
+    *state.people.lock().unwrap_or_else(|e| e.into_inner()) = crate::server::PeopleSlot {
+        version: 0,
+        people: record::schema::People {
+            client: config.client.clone(),
+            artist: config.artist.clone(),
+        },
+    };
     if let Some(design) = &config.design {
         let mut slot = state.design.lock().unwrap_or_else(|e| e.into_inner());
         slot.design = design.clone().with_defaults();
@@ -377,6 +384,8 @@ fn process_loop(
     let metrics = &state.metrics;
     let mut session = LiveSession::new(config.session.clone());
     let mut design_version = 0;
+    // The names the recording started with (`--client`, `--artist`) are version 0.
+    let mut people_version = 0;
     // The first frame records the design it starts with.
     let mut design_changed = true;
     let mut last_seq: Option<u64> = None;
@@ -495,6 +504,12 @@ fn process_loop(
         let plan = session.plan_snapshot();
         let placed = session.take_placed();
         if let Some(rec) = recorder.as_mut() {
+            let slot = state.people.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.version != people_version {
+                people_version = slot.version;
+                rec.set_people(slot.people.clone());
+            }
+            drop(slot);
             rec.offer(record::FrameRecord {
                 seq: meta.seq,
                 captured_at: meta.captured_at,

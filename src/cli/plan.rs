@@ -1,7 +1,8 @@
 //! `stipple plan`: recommend the next dots for still images.
 //!
 //! Detects what is on the skin (or reads it with `--dots`), plans with [`crate::planning`], and
-//! prints the plan in pixels of the input image; `--overlay` also draws it for a person to check.
+//! prints the plan in pixels of the input image; `--overlay` also draws it for a person to check
+//! (where it declined to plan shaded and hatched in magenta; the reasons are in the JSON).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::detect::load_checked;
 use crate::frame::{Detection, DotKind};
-use crate::overlay::{draw_plan_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone};
+use crate::overlay::{
+    draw_plan_mut, shade_declined_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone,
+};
 use crate::planning::{
     plan_image, Declined, Design, PlannerConfig, RecommendationPx, DEFAULT_SEED,
 };
@@ -242,6 +245,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         if let Some(base) = &args.overlay {
             let target = overlay_path(base, path, args.images.len() > 1);
             let mut canvas = image.clone();
+            let declined: Vec<Vec<[f64; 2]>> =
+                planned.declined.iter().map(|d| d.polygon.clone()).collect();
+            shade_declined_mut(&mut canvas, &declined);
             let existing: Vec<OverlayDot> = detections
                 .iter()
                 .map(|d| OverlayDot {

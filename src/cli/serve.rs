@@ -136,11 +136,9 @@ impl ServeConfig {
         };
         config.record = args.record.clone();
         let name = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<String>> {
-            match v.as_deref().map(str::trim) {
-                Some("") => anyhow::bail!("{flag} must not be empty"),
-                Some(n) => Ok(Some(n.to_string())),
-                None => Ok(None),
-            }
+            v.as_deref()
+                .map(|n| crate::limits::person_name(flag, n).map_err(anyhow::Error::msg))
+                .transpose()
         };
         config.client = name("--client", &args.client)?;
         config.artist = name("--artist", &args.artist)?;

@@ -2,6 +2,8 @@
 //! pigment blue, suspected undetected spots orange), recommendations as filled discs coloured
 //! along the working path (yellow first, through red, to magenta last), joined by a thin path
 //! line, with every [`OverlayStyle::label_every`]-th order number written beside its dot.
+//! Where the planner declined to plan (not skin, too coarse a scale) is shaded and hatched
+//! ([`shade_declined_mut`]).
 
 use crate::calib::PlaneMap;
 use image::{Rgb, RgbImage};
@@ -209,6 +211,59 @@ pub fn draw_number_mut(canvas: &mut RgbImage, x: i32, y: i32, value: u32, colour
                     }
                 }
             }
+        }
+    }
+}
+
+/// Shades each polygon (pixels of the canvas, even-odd rule) where the planner declined to
+/// plan: the picture dimmed to 40% and grey, magenta diagonal hatching every 10 px, and a
+/// magenta outline, so that a person sees at once where no dot is recommended and that it was
+/// on purpose. Polygons with fewer than 3 points are skipped.
+pub fn shade_declined_mut(canvas: &mut RgbImage, polygons: &[Vec<[f64; 2]>]) {
+    const HATCH: Rgb<u8> = Rgb([230, 60, 230]);
+    let (w, h) = canvas.dimensions();
+    for poly in polygons.iter().filter(|p| p.len() >= 3) {
+        let (y0, y1) = poly
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p[1]), hi.max(p[1]))
+            });
+        let first = y0.floor().max(0.0) as u32;
+        let last = (y1.ceil().max(0.0) as u32).min(h);
+        let mut xs: Vec<f64> = Vec::new();
+        for y in first..last {
+            // Crossings of the row through the pixel centres (half-open in y: no double count
+            // at a shared vertex).
+            let yc = f64::from(y) + 0.5;
+            xs.clear();
+            for (i, a) in poly.iter().enumerate() {
+                let b = poly[(i + 1) % poly.len()];
+                if (a[1] <= yc) != (b[1] <= yc) {
+                    xs.push(a[0] + (yc - a[1]) / (b[1] - a[1]) * (b[0] - a[0]));
+                }
+            }
+            xs.sort_by(f64::total_cmp);
+            for span in xs.chunks_exact(2) {
+                let from = (span[0] - 0.5).ceil().max(0.0) as u32;
+                let to = ((span[1] - 0.5).floor() + 1.0).clamp(0.0, f64::from(w)) as u32;
+                for x in from..to {
+                    let p = canvas.get_pixel_mut(x, y);
+                    if (x + y) % 10 < 2 {
+                        *p = HATCH;
+                    } else {
+                        let grey = (u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2])) / 3;
+                        let v = (grey * 2 / 5) as u8;
+                        *p = Rgb([v, v, v]);
+                    }
+                }
+            }
+        }
+        let outline: Vec<Point<f32>> = poly
+            .iter()
+            .map(|p| Point::new(p[0] as f32, p[1] as f32))
+            .collect();
+        if outline.first() != outline.last() {
+            draw_hollow_polygon_mut(canvas, &outline, HATCH);
         }
     }
 }

@@ -3,4 +3,7 @@
 
 pub mod draw;
 
-pub use draw::{draw_plan, draw_plan_mut, OverlayDot, OverlayKind, OverlayStyle, OverlayZone};
+pub use draw::{
+    draw_plan, draw_plan_mut, shade_declined_mut, OverlayDot, OverlayKind, OverlayStyle,
+    OverlayZone,
+};

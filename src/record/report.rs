@@ -744,6 +744,11 @@ pub struct Report {
     pub spacing_violations: Vec<Violation>,
     /// Density per zone against target.
     pub zones: Vec<ZoneReport>,
+    /// How each zone moved toward its target during the session, as the page showed it.
+    pub progress: Vec<ZoneProgress>,
+    /// The progress chart, PNG (in the HTML report, not in JSON).
+    #[serde(skip)]
+    pub progress_png: Vec<u8>,
     /// The design at the end of the session.
     pub design: Design,
 }
@@ -801,6 +806,10 @@ impl Report {
             0.0
         };
         let consistency = Consistency::of(placed, map);
+        let progress = zone_progress(rec);
+        let progress_png = progress_chart(&progress, duration_s)
+            .and_then(|img| png(&img))
+            .unwrap_or_default();
         let mut spacing_violations = spacing_violations;
         for v in spacing_violations.iter_mut().take(MAX_CROPS) {
             v.crop_png = violation_crop(rec, v).unwrap_or_default();
@@ -838,6 +847,8 @@ impl Report {
             dots_per_minute,
             spacing_violations,
             zones,
+            progress,
+            progress_png,
             design,
         }
     }
@@ -966,6 +977,41 @@ impl Report {
             }
             h.push_str("</table>");
         }
+        if !self.progress.is_empty() {
+            h.push_str("<h2>Progress against the goal</h2>");
+            if !self.progress_png.is_empty() {
+                let _ = write!(
+                    h,
+                    "<figure><img alt=\"density over the session against each zone's target\" src=\"data:image/png;base64,{}\">\
+                     <figcaption>Density in view per zone over the session (solid) against its target (dashed), as the page \
+                     showed it; a tick where the plan had nothing left to place there (this session's goal reached); light grid lines every 20 dots/cm² and every minute.</figcaption></figure>",
+                    base64::engine::general_purpose::STANDARD.encode(&self.progress_png)
+                );
+            }
+            h.push_str("<table><tr><th>zone</th><th>density, start → end</th><th>target</th><th>next dots left, start → end</th><th>session goal</th></tr>");
+            for z in &self.progress {
+                let (Some(a), Some(b)) = (z.samples.first(), z.samples.last()) else {
+                    continue;
+                };
+                let goal = z.goal_reached_at_s.map_or_else(
+                    || format!("not reached ({} left)", b.dots_left),
+                    |t| format!("reached at {}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64),
+                );
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{:.0} → {:.0}/cm²</td><td>{:.0}/cm²</td><td>{} → {}</td><td class=\"{}\">{}</td></tr>",
+                    esc(&z.name),
+                    a.density_per_cm2,
+                    b.density_per_cm2,
+                    z.target_per_cm2,
+                    a.dots_left,
+                    b.dots_left,
+                    if z.goal_reached_at_s.is_some() { "" } else { "warn" },
+                    goal
+                );
+            }
+            h.push_str("</table>");
+        }
         h.push_str("<h2>Density per zone</h2><table><tr><th>zone</th><th>area in view</th><th>dots</th><th>placed</th><th>density</th><th>target</th><th>reached</th></tr>");
         for z in &self.zones {
             let _ = write!(
@@ -1077,6 +1123,182 @@ fn zone_reports(map: &SkinMap, design: &Design, placed: &[PlacedDot]) -> Vec<Zon
             }
         })
         .collect()
+}
+
+/// Seconds between two points of a zone's progress.
+pub const PROGRESS_EVERY_S: f64 = 1.0;
+
+/// One point of a zone's progress.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProgressPoint {
+    /// Seconds from the first frame.
+    pub t_s: f64,
+    /// Dots per cm² in view in the zone, as the plan counted them.
+    pub density_per_cm2: f64,
+    /// Recommendations left in the zone.
+    pub dots_left: u64,
+}
+
+/// How one zone moved toward its target: the plan's own figures on the recorded frames (what
+/// the page showed), one point every [`PROGRESS_EVERY_S`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneProgress {
+    /// The zone ("view" without zones).
+    pub name: String,
+    /// Dots per cm² asked for (the last asked, when the design changed).
+    pub target_per_cm2: f64,
+    /// The points, in time order.
+    pub samples: Vec<ProgressPoint>,
+    /// When the plan first had nothing left to place in the zone (this session's goal
+    /// reached), seconds from the first frame.
+    pub goal_reached_at_s: Option<f64>,
+}
+
+/// Each zone's progress from the recorded plan snapshots, in the order zones first appear.
+pub fn zone_progress(rec: &Recording) -> Vec<ZoneProgress> {
+    let t0 = rec.frames.first().map_or(0, |f| f.log_time_ns);
+    let mut out: Vec<ZoneProgress> = Vec::new();
+    let mut next_t = 0.0;
+    for f in &rec.frames {
+        // Before the map holds a dot, the plan has counted nothing yet: no point.
+        let Some(plan) = f.plan.as_ref().filter(|p| p.map_dots > 0) else {
+            continue;
+        };
+        let t_s = f.log_time_ns.saturating_sub(t0) as f64 / 1e9;
+        let sample = t_s >= next_t;
+        if sample {
+            next_t = t_s + PROGRESS_EVERY_S;
+        }
+        for z in &plan.zones {
+            let k = match out.iter().position(|p| p.name == z.name) {
+                Some(k) => k,
+                None => {
+                    out.push(ZoneProgress {
+                        name: z.name.clone(),
+                        target_per_cm2: z.target_per_cm2,
+                        samples: Vec::new(),
+                        goal_reached_at_s: None,
+                    });
+                    out.len() - 1
+                }
+            };
+            let p = &mut out[k];
+            p.target_per_cm2 = z.target_per_cm2;
+            if z.goal_reached && p.goal_reached_at_s.is_none() {
+                p.goal_reached_at_s = Some(t_s);
+            }
+            // A zone with nothing counted and nothing planned has no plan yet: no point.
+            let planned = z.density_per_cm2 > 0.0 || z.dots_left > 0;
+            if sample && planned && z.density_per_cm2.is_finite() {
+                p.samples.push(ProgressPoint {
+                    t_s,
+                    density_per_cm2: z.density_per_cm2,
+                    dots_left: z.dots_left,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Width and height of the progress chart, px.
+const CHART_SIZE: (u32, u32) = (720, 240);
+
+/// The progress chart: density over time per zone (solid) against its target (dashed), a
+/// vertical tick where its goal was reached; `None` without points.
+fn progress_chart(progress: &[ZoneProgress], duration_s: f64) -> Option<RgbImage> {
+    const COLOURS: [Rgb<u8>; 5] = [
+        Rgb([0, 120, 220]),
+        Rgb([220, 110, 0]),
+        Rgb([0, 160, 80]),
+        Rgb([170, 0, 170]),
+        Rgb([120, 120, 0]),
+    ];
+    if progress.iter().all(|z| z.samples.is_empty()) {
+        return None;
+    }
+    let (w, h) = CHART_SIZE;
+    let (left, right, top, bottom) = (40.0, 10.0, 10.0, 24.0);
+    let top_value = progress
+        .iter()
+        .flat_map(|z| {
+            z.samples
+                .iter()
+                .map(|p| p.density_per_cm2)
+                .chain([z.target_per_cm2])
+        })
+        .fold(1.0, f64::max)
+        * 1.1;
+    let span = duration_s.max(PROGRESS_EVERY_S);
+    let x_of = |t: f64| (left + (t / span).clamp(0.0, 1.0) * (f64::from(w) - left - right)) as f32;
+    let y_of = |v: f64| {
+        (f64::from(h) - bottom - (v / top_value).clamp(0.0, 1.0) * (f64::from(h) - top - bottom))
+            as f32
+    };
+    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
+    let axis = Rgb([90, 90, 90]);
+    let (x0, y0) = (x_of(0.0), y_of(0.0));
+    imageproc::drawing::draw_line_segment_mut(&mut img, (x0, y0), (x_of(span), y0), axis);
+    imageproc::drawing::draw_line_segment_mut(&mut img, (x0, y0), (x0, y_of(top_value)), axis);
+    // A light grid line every 20 dots/cm² and every minute.
+    let grid = Rgb([225, 225, 225]);
+    let mut v = 20.0;
+    while v < top_value {
+        imageproc::drawing::draw_line_segment_mut(
+            &mut img,
+            (x0 + 1.0, y_of(v)),
+            (x_of(span), y_of(v)),
+            grid,
+        );
+        v += 20.0;
+    }
+    let mut t = 60.0;
+    while t < span {
+        imageproc::drawing::draw_line_segment_mut(
+            &mut img,
+            (x_of(t), y0 - 1.0),
+            (x_of(t), y_of(top_value)),
+            grid,
+        );
+        t += 60.0;
+    }
+    for (i, z) in progress.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let yt = y_of(z.target_per_cm2);
+        let mut x = x0;
+        while x < x_of(span) {
+            let x1 = (x + 6.0).min(x_of(span));
+            imageproc::drawing::draw_line_segment_mut(&mut img, (x, yt), (x1, yt), colour);
+            x += 10.0;
+        }
+        for pair in z.samples.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            for d in [0.0, 1.0] {
+                imageproc::drawing::draw_line_segment_mut(
+                    &mut img,
+                    (x_of(a.t_s), y_of(a.density_per_cm2) + d),
+                    (x_of(b.t_s), y_of(b.density_per_cm2) + d),
+                    colour,
+                );
+            }
+        }
+        if let Some(t) = z.goal_reached_at_s {
+            let x = x_of(t);
+            imageproc::drawing::draw_line_segment_mut(
+                &mut img,
+                (x, y0 - 12.0),
+                (x, y0 + 6.0),
+                colour,
+            );
+            imageproc::drawing::draw_line_segment_mut(
+                &mut img,
+                (x + 1.0, y0 - 12.0),
+                (x + 1.0, y0 + 6.0),
+                colour,
+            );
+        }
+    }
+    Some(img)
 }
 
 /// Red (0) through yellow to green (at or above 1).

@@ -71,6 +71,8 @@ pub struct FrameRecord {
 #[derive(Debug)]
 enum Item {
     Frame(Box<FrameRecord>),
+    /// The names changed (the page): the `session` Metadata record is written again with them.
+    People(schema::People),
     Events {
         seq: u64,
         captured_at: Instant,
@@ -226,6 +228,7 @@ impl Recorder {
             writer,
             ids: BTreeMap::new(),
             session_written: false,
+            session_number: None,
             info: info.clone(),
             sequence: 0,
             shared: shared.clone(),
@@ -257,6 +260,13 @@ impl Recorder {
             path: path.to_path_buf(),
             clock,
         })
+    }
+
+    /// The client's and artist's names changed: the `session` Metadata record is written again
+    /// with them (a reader takes the last one). Never blocks; delivered with the next frame at
+    /// the latest, like a placed dot of a dropped frame.
+    pub fn set_people(&mut self, people: schema::People) {
+        self.pending.push_back(Item::People(people));
     }
 
     /// Unix nanoseconds of an `Instant`, on the recording's clock.
@@ -383,6 +393,8 @@ struct Sink<W: Write + Seek> {
     /// Whether the `session` Metadata record is written (with the first design, which gives
     /// the session number; at the end at the latest).
     session_written: bool,
+    /// The session number of the latest design.
+    session_number: Option<u8>,
     sequence: u32,
     shared: Arc<Shared>,
     clock: Clock,
@@ -437,14 +449,25 @@ impl<W: Write + Seek> Sink<W> {
             .map_err(|e| self.mcap_err(e))
     }
 
-    /// The `session` Metadata record, once.
+    /// The `session` Metadata record, once (again only when the names change).
     fn session_metadata(&mut self, design: Option<&Design>) -> Result<(), RecordError> {
+        if let Some(d) = design {
+            self.session_number = Some(d.session_or_default());
+        }
         if self.session_written {
             return Ok(());
         }
         self.session_written = true;
-        let m = schema::session_metadata(&self.info, design.map(|d| d.session_or_default()));
+        let m = schema::session_metadata(&self.info, self.session_number);
         self.metadata(schema::METADATA_SESSION, m)
+    }
+
+    /// New names: the `session` Metadata record again, with them.
+    fn people(&mut self, people: &schema::People) -> Result<(), RecordError> {
+        self.info.client.clone_from(&people.client);
+        self.info.artist.clone_from(&people.artist);
+        self.session_written = false;
+        self.session_metadata(None)
     }
 
     fn raw(&mut self, topic: &str, log_time: u64, data: &[u8]) -> Result<(), RecordError> {
@@ -533,6 +556,7 @@ impl<W: Write + Seek> Sink<W> {
     fn item(&mut self, item: &Item) -> Result<(), RecordError> {
         match item {
             Item::Frame(rec) => self.frame(rec),
+            Item::People(people) => self.people(people),
             Item::Events {
                 seq,
                 captured_at,

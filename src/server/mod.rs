@@ -58,6 +58,16 @@ pub struct WithCalibration<'a, T> {
     pub calibration: Option<&'a CalibSnapshot>,
 }
 
+/// The client's and artist's names as the page sets them, with a version so that the
+/// processing thread notices and the recording takes them.
+#[derive(Debug, Default)]
+pub struct PeopleSlot {
+    /// Bumped on every change.
+    pub version: u64,
+    /// The names.
+    pub people: crate::record::schema::People,
+}
+
 /// The design as HTTP handlers set it, with a version so that the processing thread notices.
 #[derive(Debug)]
 pub struct DesignSlot {
@@ -93,6 +103,8 @@ pub struct AppState {
     pub plan: Arc<Mutex<Option<PlanSnapshot>>>,
     /// The design, written by handlers, read by the processing thread.
     pub design: Arc<Mutex<DesignSlot>>,
+    /// The client's and artist's names (`serve --client/--artist`, the page).
+    pub people: Arc<Mutex<PeopleSlot>>,
     /// The source, described.
     pub source: String,
     /// The model, described.
@@ -129,6 +141,7 @@ impl AppState {
             frames,
             plan: Arc::new(Mutex::new(None)),
             design: Arc::new(Mutex::new(DesignSlot::default())),
+            people: Arc::new(Mutex::new(PeopleSlot::default())),
             source,
             model,
             clients: Arc::new(Semaphore::new(

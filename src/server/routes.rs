@@ -15,6 +15,7 @@ use crate::limits::is_safe_toml_name;
 use crate::metrics::Snapshot;
 use crate::planning::design::MAX_POLYGON_POINTS;
 use crate::planning::{Design, Units, Zone, ZoneKind};
+use crate::record::schema::People;
 use crate::session::{ArtistCommand, ArtistEvent};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
@@ -30,6 +31,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/plan", get(plan))
         .route("/api/design", get(get_design).put(put_design))
+        .route("/api/session/people", get(get_people).put(put_people))
         .route("/api/design/save", post(save_design))
         .route("/api/zones", post(add_zone).delete(clear_zones))
         .route("/api/zones/{name}", patch(edit_zone).delete(delete_zone))
@@ -167,6 +169,41 @@ fn set_design(
 /// A JSON body, with a refusal that says what was expected.
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, expected: &str) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::Invalid(format!("expected {expected}: {e}")))
+}
+
+async fn get_people(State(state): State<AppState>) -> Json<People> {
+    Json(
+        state
+            .people
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .people
+            .clone(),
+    )
+}
+
+/// `PUT /api/session/people` `{"client": "J. Doe", "artist": "S. Student"}`: both names, each
+/// optional (absent or `null` clears it); a recording writes its `session` Metadata record
+/// again with them, so the trainer's report shows who and whose scalp.
+async fn put_people(State(state): State<AppState>, body: Bytes) -> Result<Json<People>, AppError> {
+    let asked: People = parse(&body, r#"{"client": "NAME", "artist": "NAME"}"#)?;
+    let check = |what: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|n| crate::limits::person_name(what, n))
+            .transpose()
+            .map_err(AppError::Invalid)
+    };
+    let people = People {
+        client: check("client", &asked.client)?,
+        artist: check("artist", &asked.artist)?,
+    };
+    let mut slot = state.people.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.people != people {
+        slot.people = people;
+        slot.version += 1;
+        tracing::info!(client = ?slot.people.client, artist = ?slot.people.artist, "names set");
+    }
+    Ok(Json(slot.people.clone()))
 }
 
 async fn put_design(State(state): State<AppState>, body: Bytes) -> Result<Json<Design>, AppError> {

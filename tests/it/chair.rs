@@ -275,6 +275,69 @@ fn detect_and_plan_report_the_skin_fraction_and_density_over_skin() {
     assert!(p["declined"].as_array().is_some_and(|d| d
         .iter()
         .any(|r| r["polygon"].as_array().is_some_and(|v| v.len() >= 3))));
+    // `--overlay` shades where the plan declined: inside those outlines every sampled pixel is
+    // dimmed to grey or hatched in magenta; outside them hardly any is.
+    let overlay = dir.path().join("overlay.png");
+    let drawn = stipple()
+        .args(["plan", "--px-per-mm", &ppm_s, "--format", "json"])
+        .args(["--target-density", "70", "--min-spacing-mm", "0.7"])
+        .arg("--overlay")
+        .arg(&overlay)
+        .arg(&image)
+        .output()
+        .expect("run plan --overlay");
+    assert!(drawn.status.success());
+    let picture = image::open(&overlay).expect("overlay written").to_rgb8();
+    let polygons: Vec<Vec<[f64; 2]>> = p["declined"]
+        .as_array()
+        .expect("declined")
+        .iter()
+        .map(|d| {
+            d["polygon"]
+                .as_array()
+                .expect("polygon")
+                .iter()
+                .map(|q| [q[0].as_f64().expect("x"), q[1].as_f64().expect("y")])
+                .collect()
+        })
+        .collect();
+    let inside = |x: f64, y: f64| {
+        polygons.iter().any(|poly| {
+            let mut odd = false;
+            for (i, a) in poly.iter().enumerate() {
+                let b = poly[(i + 1) % poly.len()];
+                if (a[1] <= y) != (b[1] <= y)
+                    && x < a[0] + (y - a[1]) / (b[1] - a[1]) * (b[0] - a[0])
+                {
+                    odd = !odd;
+                }
+            }
+            odd
+        })
+    };
+    let (mut shaded_in, mut n_in, mut shaded_out, mut n_out) = (0, 0, 0, 0);
+    for y in (3..picture.height()).step_by(7) {
+        for x in (3..picture.width()).step_by(7) {
+            let q = picture.get_pixel(x, y);
+            let shaded = (q[0] == q[1] && q[1] == q[2]) || q.0 == [230, 60, 230];
+            if inside(f64::from(x) + 0.5, f64::from(y) + 0.5) {
+                n_in += 1;
+                shaded_in += usize::from(shaded);
+            } else {
+                n_out += 1;
+                shaded_out += usize::from(shaded);
+            }
+        }
+    }
+    assert!(n_in > 100 && n_out > 100, "{n_in} inside, {n_out} outside");
+    assert!(
+        shaded_in * 100 >= n_in * 97,
+        "{shaded_in} of {n_in} shaded inside"
+    );
+    assert!(
+        shaded_out * 100 <= n_out * 10,
+        "{shaded_out} of {n_out} shaded outside"
+    );
 }
 
 /// Live, with the needle paused: the artist's hand and machine pass over the plan on the

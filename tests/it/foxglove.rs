@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use stipple::record::schema;
 use stipple::record::Recording;
 
-use super::record::{free_addr, status, wait_exit};
+use super::record::{free_addr, http, status, wait_exit};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -168,16 +168,34 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    // 10 s from the first processed frame.
+    // 10 s from the first processed frame; 3 s in, the page corrects the client's name.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut first: Option<Instant> = None;
     let mut frames = 0;
+    let mut renamed = false;
     while Instant::now() < deadline {
         if let Some(s) = status(addr) {
             frames = s["frames_processed"].as_u64().unwrap_or(0);
             if frames > 0 && first.is_none() {
                 first = Some(Instant::now());
             }
+        }
+        if !renamed && first.is_some_and(|t| t.elapsed() >= Duration::from_secs(3)) {
+            renamed = true;
+            let people = http(addr, "GET", "/api/session/people", "")?;
+            assert!(people.contains("Jane Client"), "{people}");
+            // A name too long to be one is refused by field, and changes nothing.
+            let long = format!(r#"{{"client": "{}"}}"#, "J".repeat(200));
+            let err = http(addr, "PUT", "/api/session/people", &long)
+                .expect_err("a 200-character name was accepted");
+            assert!(err.contains("422"), "{err}");
+            let set = http(
+                addr,
+                "PUT",
+                "/api/session/people",
+                r#"{"client": "Jane Client-Smith", "artist": "Sam Student"}"#,
+            )?;
+            assert!(set.contains("Jane Client-Smith"), "{set}");
         }
         if first.is_some_and(|t| t.elapsed() >= Duration::from_secs(10)) {
             break;
@@ -238,7 +256,11 @@ fn a_10_s_recording_validates_against_foxgloves_schemas_and_carries_its_metadata
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
     let rec = Recording::open(&file)?;
-    assert_eq!(rec.session_field("client").as_deref(), Some("Jane Client"));
+    // The name as the page corrected it (the record written again; a reader takes the last).
+    assert_eq!(
+        rec.session_field("client").as_deref(),
+        Some("Jane Client-Smith")
+    );
     assert_eq!(rec.session_field("artist").as_deref(), Some("Sam Student"));
     assert_eq!(rec.session_field("session_number").as_deref(), Some("1"));
     assert_eq!(rec.session_field("date"), Some(rec.info.date()));

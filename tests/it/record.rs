@@ -965,6 +965,33 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     let (size_cv, shade_sd) = (c.size_cv.ok_or("size")?, c.shade_sd.ok_or("shade")?);
     assert!((0.03..0.3).contains(&size_cv), "{c:?}");
     assert!((0.0..0.2).contains(&shade_sd), "{c:?}");
+    // Progress against the goal, as the page showed it: one point a second over the whole
+    // session for the view.
+    let view = r.progress.first().ok_or("no progress")?;
+    eprintln!(
+        "progress: {} points, {:?} -> {:?}, goal reached at {:?}",
+        view.samples.len(),
+        view.samples.first(),
+        view.samples.last(),
+        view.goal_reached_at_s
+    );
+    let expected = (r.duration_s / report::PROGRESS_EVERY_S).floor();
+    assert!(
+        (view.samples.len() as f64 - expected).abs() <= 2.0,
+        "{} points over {:.1} s",
+        view.samples.len(),
+        r.duration_s
+    );
+    assert!(view
+        .samples
+        .windows(2)
+        .all(|w| w[1].t_s - w[0].t_s >= report::PROGRESS_EVERY_S - 1e-6));
+    assert!(view
+        .samples
+        .iter()
+        .all(|p| p.density_per_cm2 > 0.0 || p.dots_left > 0));
+    assert!(view.target_per_cm2 > 0.0);
+    assert!(!r.progress_png.is_empty() && r.to_html().contains("Progress against the goal"));
     Ok(())
 }
 

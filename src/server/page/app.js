@@ -418,6 +418,17 @@ $("c-apply").onclick = async () => {
   d.min_spacing_mm = Number($("c-spacing").value);
   showDesign(await send("PUT", "/api/design", d, "z-msg"));
 };
+// Who is in the session (written into the recording's metadata for the trainer's report).
+function showPeople(p) {
+  if (!p) return;
+  $("p-client").value = p.client || ""; $("p-artist").value = p.artist || "";
+}
+$("p-apply").onclick = async () => {
+  const v = (id) => $(id).value.trim() || null;
+  const p = await send("PUT", "/api/session/people", { client: v("p-client"), artist: v("p-artist") }, "p-msg");
+  if (p) { showPeople(p); $("p-msg").textContent = "Names set: a recording takes them."; }
+};
+fetch("/api/session/people").then((r) => r.json()).then(showPeople).catch(() => {});
 $("t-heat").onchange = () => { $("legend").hidden = !$("t-heat").checked; };
 
 // The artist's controls, also on keys (a USB foot pedal types one: PageDown, Space or N).
