@@ -29,6 +29,8 @@ pub const MATCH_MM: f64 = 0.3;
 pub const FADE_MIN: f64 = 0.15;
 /// A dot whose radius grew by this much or more has spread, millimetres.
 pub const SPREAD_MIN_MM: f64 = 0.05;
+/// The before/after crops' ring lies this far outside the dot's larger radius, millimetres.
+pub const RING_MARGIN_MM: f64 = 0.15;
 /// Darkness is measured on every n-th frame.
 const DARKNESS_EVERY: usize = 5;
 /// Rotations searched in the coarse alignment, degrees either way.
@@ -123,7 +125,8 @@ type CropJob = (usize, usize, [f64; 2]);
 
 /// Gives each faded and spread dot (most changed first, at most [`report::MAX_CROPS`] in all)
 /// its before and after crops: the last frame of each recording that shows the skin around it,
-/// with a ring of [`MATCH_MM`] (the matching radius) around the dot. Each frame is decoded once.
+/// with a ring [`RING_MARGIN_MM`] outside the larger of its two radii. Each frame is decoded
+/// once.
 fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
     let _span = tracing::debug_span!("compare_crops").entered();
     let new_from_old = c.old_from_new.inverse();
@@ -159,8 +162,10 @@ fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
             } else {
                 Rgb([220, 0, 0])
             };
-            let Some(crop) =
-                report::skin_crop(f, &image, p, MATCH_MM, colour).and_then(|c| png(&c))
+            // A ring just outside the dot, then and now: its size is the change to see.
+            let r = if list == 0 { &c.faded[i] } else { &c.spread[i] }.radius_mm;
+            let ring_mm = r[0].max(r[1]) + RING_MARGIN_MM;
+            let Some(crop) = report::skin_crop(f, &image, p, ring_mm, colour).and_then(|c| png(&c))
             else {
                 continue;
             };

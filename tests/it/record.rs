@@ -1492,6 +1492,11 @@ fn the_touch_up_comparison_shows_each_faded_and_spread_dot_before_and_after() ->
         dark_px(&after),
         dark_px(&before)
     );
-    assert_eq!(c.to_html().matches("class=\"crop\"").count(), 4);
+    let html = c.to_html();
+    assert_eq!(html.matches("class=\"crop\"").count(), 4);
+    // With STIPPLE_COMPARE_HTML=FILE (for the docs' screenshot), the page is kept.
+    if let Some(out) = std::env::var_os("STIPPLE_COMPARE_HTML") {
+        std::fs::write(out, &html)?;
+    }
     Ok(())
 }
