@@ -403,6 +403,7 @@ impl LiveCalibration {
             {
                 tracing::warn!(w, h, "frame size changed: calibration restarted");
                 s.calibrator = None;
+                s.plane = None;
             }
             let calibrator = s
                 .calibrator
