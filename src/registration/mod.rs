@@ -38,6 +38,9 @@ const MIN_INLIER_FRACTION: f64 = 0.25;
 /// A landmark takes part in the fit once it has been seen in this many frames.
 pub const MIN_OBSERVATIONS: u32 = 3;
 
+/// Longest an unseen candidate is held while hidden under an occluder (30 s at 30 fps).
+pub const HOLD_HIDDEN_MAX_FRAMES: u64 = 900;
+
 /// Tuning of [`Registrar`]; the defaults suit dots about 1 mm apart seen at 10-40 px/mm.
 #[derive(Debug, Clone)]
 pub struct RegistrationConfig {
@@ -98,6 +101,10 @@ pub struct Landmark {
     pub first_seen: u64,
     /// Frame counter of the latest observation.
     pub last_seen: u64,
+    /// A candidate is forgotten [`RegistrationConfig::candidate_ttl_frames`] after this frame:
+    /// its latest observation, or the latest frame that could not see it (hidden under a glove
+    /// or the machine, or out of view; see [`Registrar::hold_hidden_candidates`]).
+    pub kept_from: u64,
     /// Radius on the skin.
     pub radius_mm: f64,
 }
@@ -444,6 +451,7 @@ impl Registrar {
                         DotKind::Follicle
                     };
                     l.last_seen = self.frame;
+                    l.kept_from = self.frame;
                     if !was && l.confirmed() {
                         confirmed.push(*l);
                     }
@@ -455,6 +463,7 @@ impl Registrar {
                     pigment_votes: u32::from(d.kind == DotKind::Pigment),
                     first_seen: self.frame,
                     last_seen: self.frame,
+                    kept_from: self.frame,
                     radius_mm: d.radius * radius_scale,
                 }),
             }
@@ -467,7 +476,24 @@ impl Registrar {
         let ttl = self.config.candidate_ttl_frames;
         let frame = self.frame;
         self.landmarks
-            .retain(|l| l.confirmed() || frame.saturating_sub(l.last_seen) <= ttl);
+            .retain(|l| l.confirmed() || frame.saturating_sub(l.kept_from) <= ttl);
+    }
+
+    /// Keeps every unconfirmed candidate that this frame could not see (`hidden(p)` for its
+    /// position in skin millimetres: under a glove or the machine) from ageing, for at most
+    /// [`HOLD_HIDDEN_MAX_FRAMES`] after it was last seen, so that a dot glimpsed before an
+    /// occluder covered it is still known when it reappears and is not taken for a new one.
+    /// Call after [`Registrar::register`] on each frame.
+    pub fn hold_hidden_candidates(&mut self, hidden: impl Fn([f64; 2]) -> bool) {
+        let frame = self.frame;
+        for l in self.landmarks.iter_mut().filter(|l| !l.confirmed()) {
+            if l.last_seen != frame
+                && frame.saturating_sub(l.last_seen) <= HOLD_HIDDEN_MAX_FRAMES
+                && hidden(l.in_skin_mm)
+            {
+                l.kept_from = frame;
+            }
+        }
     }
 }
 
@@ -477,6 +503,46 @@ mod tests {
 
     /// A dot's kind is the majority of its observations: one frame that calls a pigment dot a
     /// follicle (motion blur, a glint) at the moment it is confirmed does not make it one.
+    /// A candidate glimpsed once and then hidden (a glove over it) is still there when it
+    /// reappears after several seconds; one merely not seen again is forgotten after the
+    /// candidates' time to live, and a hidden one after [`HOLD_HIDDEN_MAX_FRAMES`].
+    #[test]
+    fn a_hidden_candidate_does_not_age() {
+        let mut cfg = RegistrationConfig::new(20.0);
+        cfg.enabled = false;
+        let ttl = cfg.candidate_ttl_frames;
+        let mut reg = Registrar::new(cfg);
+        let dot = |x: f64| Detection {
+            x,
+            y: 80.0,
+            radius: 5.0,
+            kind: DotKind::Pigment,
+            score: 1.0,
+            hairs: None,
+        };
+        // Two candidates, 10 mm apart; the one at x = 100 px goes under a glove.
+        reg.register(&[dot(100.0), dot(300.0)]);
+        let under_glove = |p: [f64; 2]| (p[0] - 5.0).abs() < 1.0;
+        for _ in 0..(4 * ttl) {
+            reg.register(&[]);
+            reg.hold_hidden_candidates(under_glove);
+        }
+        let xs: Vec<f64> = reg.landmarks().iter().map(|l| l.in_skin_mm[0]).collect();
+        assert_eq!(xs.len(), 1, "{xs:?}");
+        assert!((xs[0] - 5.0).abs() < 1e-9, "{xs:?}");
+        // It reappears: the same landmark, with its first sighting kept.
+        reg.register(&[dot(100.0)]);
+        assert_eq!(reg.landmarks().len(), 1);
+        assert_eq!(reg.landmarks()[0].first_seen, 1);
+        assert_eq!(reg.landmarks()[0].observations, 2);
+        // Hidden for longer than the hold: forgotten.
+        for _ in 0..(HOLD_HIDDEN_MAX_FRAMES + ttl + 2) {
+            reg.register(&[]);
+            reg.hold_hidden_candidates(under_glove);
+        }
+        assert!(reg.landmarks().is_empty());
+    }
+
     #[test]
     fn a_landmarks_kind_is_the_majority_of_its_frames() {
         let ppm = 20.0;

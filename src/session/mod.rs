@@ -528,6 +528,17 @@ impl LiveSession {
         }
         let skin_from_image = reg.skin_from_image;
         let image_from_skin = skin_from_image.inverse();
+        if reg.registered {
+            // A candidate under what is not skin (a glove, the machine) does not age: when it
+            // reappears it is the dot it was, not a placement.
+            let (w, h) = (f64::from(p.width), f64::from(p.height));
+            if let Some(mask) = p.skin.as_ref() {
+                self.registrar.hold_hidden_candidates(|at| {
+                    let q = image_from_skin.apply(at);
+                    q[0] >= 0.0 && q[1] >= 0.0 && q[0] < w && q[1] < h && !mask.is_skin(q[0], q[1])
+                });
+            }
+        }
 
         // Newly confirmed pigment dots inside skin that was already in view: placed by the
         // needle. Every newly confirmed dot goes to the planner, which marks the recommendation
