@@ -120,18 +120,7 @@ pub fn design_metadata(d: &DesignMsg) -> BTreeMap<String, String> {
     ])
 }
 
-/// Who is in the session: the client whose scalp it is and the artist or student at the
-/// needle (`serve --client/--artist`, or the page's names, `PUT /api/session/people`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct People {
-    /// The client, when given.
-    #[serde(default)]
-    pub client: Option<String>,
-    /// The artist or student, when given.
-    #[serde(default)]
-    pub artist: Option<String>,
-}
+pub use crate::session::People;
 
 /// Metadata of a recorded session: what produced it and how to re-run it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

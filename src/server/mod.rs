@@ -65,7 +65,7 @@ pub struct PeopleSlot {
     /// Bumped on every change.
     pub version: u64,
     /// The names.
-    pub people: crate::record::schema::People,
+    pub people: crate::session::People,
 }
 
 /// The design as HTTP handlers set it, with a version so that the processing thread notices.

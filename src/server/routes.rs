@@ -15,8 +15,7 @@ use crate::limits::is_safe_toml_name;
 use crate::metrics::Snapshot;
 use crate::planning::design::MAX_POLYGON_POINTS;
 use crate::planning::{Design, Units, Zone, ZoneKind};
-use crate::record::schema::People;
-use crate::session::{ArtistCommand, ArtistEvent};
+use crate::session::{ArtistCommand, ArtistEvent, People};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");

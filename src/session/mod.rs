@@ -27,7 +27,7 @@ use crate::planning::{
 };
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
-pub use msg::{ArtistEvent, BlowoutMsg, HeatMsg, NextDotMsg, OverlayMsg, ZoneMsg};
+pub use msg::{ArtistEvent, BlowoutMsg, HeatMsg, NextDotMsg, OverlayMsg, People, ZoneMsg};
 
 /// Frames a skin cell must have been in view before a dot appearing there counts as placed.
 const PLACED_AFTER_SEEN_FRAMES: u16 = 15;

@@ -158,3 +158,16 @@ pub struct HeatMsg {
     /// Density reached relative to the target (`1` = target), row-major; negative = unseen.
     pub ratio: Vec<f32>,
 }
+
+/// Who is in the session: the client whose scalp it is and the artist or student at the
+/// needle (`serve --client/--artist`, or the page's names, `PUT /api/session/people`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    /// The client, when given.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// The artist or student, when given.
+    #[serde(default)]
+    pub artist: Option<String>,
+}

@@ -391,6 +391,22 @@ async fn kill_9_loses_at_most_the_last_moment_and_replay_serves_the_rest() -> Te
     Ok(())
 }
 
+/// A plan snapshot of frame `seq` with nothing planned yet, the skin at `skin_from_image`.
+fn no_plan(seq: u64, skin_from_image: Similarity) -> PlanSnapshot {
+    PlanSnapshot {
+        seq,
+        recommendations: vec![],
+        skin_from_image,
+        dots_placed: 0,
+        recommendations_done: 0,
+        map_dots: 0,
+        zones: vec![],
+        dots_left: 0,
+        spacing_violations: 0,
+        paused: false,
+    }
+}
+
 fn info() -> SessionInfo {
     SessionInfo {
         format: "stipple".into(),
@@ -544,18 +560,7 @@ fn the_report_gets_a_known_sessions_numbers_right() -> TestResult {
                 mask_seq: None,
                 detections: grid.clone(),
             },
-            plan: PlanSnapshot {
-                seq,
-                recommendations: vec![],
-                skin_from_image,
-                dots_placed: 0,
-                recommendations_done: 0,
-                map_dots: 0,
-                zones: vec![],
-                dots_left: 0,
-                spacing_violations: 0,
-                paused: false,
-            },
+            plan: no_plan(seq, skin_from_image),
             placed: placed.iter().filter(|p| p.seq == seq).copied().collect(),
             design: (seq == 0).then(|| design.clone()),
         };
@@ -1278,18 +1283,7 @@ fn blank_frame_record(
             mask_seq: None,
             detections: vec![],
         },
-        plan: PlanSnapshot {
-            seq,
-            recommendations: vec![],
-            skin_from_image: Similarity::IDENTITY,
-            dots_placed: 0,
-            dots_left: 0,
-            spacing_violations: 0,
-            paused: false,
-            recommendations_done: 0,
-            map_dots: 0,
-            zones: vec![],
-        },
+        plan: no_plan(seq, Similarity::IDENTITY),
         placed: vec![],
         design: None,
     })
@@ -1349,18 +1343,7 @@ fn still_session(
                 mask_seq: None,
                 detections: detections.clone(),
             },
-            plan: PlanSnapshot {
-                seq,
-                recommendations: vec![],
-                skin_from_image,
-                dots_placed: 0,
-                recommendations_done: 0,
-                map_dots: 0,
-                zones: vec![],
-                dots_left: 0,
-                spacing_violations: 0,
-                paused: false,
-            },
+            plan: no_plan(seq, skin_from_image),
             placed: vec![],
             design: None,
         });

@@ -248,7 +248,8 @@ function drawOverlay(o) {
     banner.textContent = "PAUSED — P to resume"; banner.className = "paused"; banner.hidden = false;
   } else banner.hidden = true;
   const goal = $("goal");
-  goal.textContent = (o.messages || []).join(" · ");
+  // While calibrating the plan is hidden, and so is what it says.
+  goal.textContent = o.calibration ? "" : (o.messages || []).join(" · ");
   goal.hidden = !goal.textContent;
 }
 
