@@ -12,7 +12,7 @@
 //! Every [`PLANE_EVERY`]-th pose the board lies on the scalp instead
 //! ([`BoardRenderer::plane_pose`]: square-on at the working plane, where the true camera's px/mm
 //! holds) and stays there [`PLANE_HOLD_S`], longer than calibration mode's
-//! [`crate::calib::service::PLANE_STILL_S`], as an artist lays it down for the page's last step.
+//! [`crate::calib::PLANE_STILL_S`], as an artist lays it down for the page's last step.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;

@@ -51,7 +51,7 @@ pub use live::{
 };
 pub use model::{BoardInfo, Calibration, Distortion, Intrinsics, PlaneMap, UndistortMap};
 pub use scale::{plane_scale, verdict, views_scale, ScaleEstimate, ScaleSource, Verdict};
-pub use service::{CalibSnapshot, LastDetection, LiveCalibration, SaveError, Saved};
+pub use service::{CalibSnapshot, LastDetection, LiveCalibration, SaveError, Saved, PLANE_STILL_S};
 
 /// Everything that can go wrong in calibration and with calibration files.
 #[derive(Debug, thiserror::Error)]
