@@ -180,9 +180,18 @@ struct Session {
     plane_step: Option<Option<Instant>>,
     /// The view of the board on the scalp, once taken.
     plane: Option<BoardCorners>,
+    /// px/mm at the skin and the verdict, as of the last change of the calibration or the
+    /// plane view ([`Session::update_scale`]): the snapshot is refreshed on every detection,
+    /// under the lock the frame path also takes, and must not redo the plane's jackknife.
+    scale: (Option<ScaleEstimate>, Option<Verdict>),
 }
 
 impl Session {
+    /// Recomputes [`Session::scale`]; called whenever the calibration or the plane view changes.
+    fn update_scale(&mut self) {
+        self.scale = self.scale_and_verdict();
+    }
+
     /// px/mm at the skin with the running calibration, and the verdict on it.
     fn scale_and_verdict(&self) -> (Option<ScaleEstimate>, Option<Verdict>) {
         let Some(report) = self.calibrator.as_ref().and_then(LiveCalibrator::report) else {
@@ -217,7 +226,7 @@ impl State {
         let snap = match &self.session {
             None => CalibSnapshot::off(self.saved_to.clone()),
             Some(s) => {
-                let (scale, verdict) = s.scale_and_verdict();
+                let (scale, verdict) = s.scale.clone();
                 let estimate = s
                     .calibrator
                     .as_ref()
@@ -285,6 +294,7 @@ impl LiveCalibration {
             frames_checked: 0,
             plane_step: None,
             plane: None,
+            scale: (None, None),
         });
         st.refresh();
         self.active.store(true, Ordering::Release);
@@ -404,6 +414,7 @@ impl LiveCalibration {
                 tracing::warn!(w, h, "frame size changed: calibration restarted");
                 s.calibrator = None;
                 s.plane = None;
+                s.update_scale();
             }
             let calibrator = s
                 .calibrator
@@ -442,6 +453,7 @@ impl LiveCalibration {
                         let taken = still && held >= PLANE_STILL_S;
                         let message = if taken {
                             s.plane = Some(corners);
+                            s.update_scale();
                             s.plane_step = None;
                             "board on the scalp: view taken".to_owned()
                         } else {
@@ -506,6 +518,7 @@ impl LiveCalibration {
                         last.message = format!("kept view {}", status.views);
                     }
                     s.calibrator = Some(next);
+                    s.update_scale();
                 }
                 Err(err) => {
                     tracing::warn!(cause = %err, "calibration view refused");
