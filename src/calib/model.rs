@@ -323,6 +323,27 @@ impl PlaneMap {
         }
     }
 
+    /// An input pixel in the ideal pinhole image at the same scale (undistorted pixels:
+    /// [`PlaneMap::to_mm`] times the scale). The identity without a lens. The live session
+    /// registers and plans in these pixels, so that the skin map is in true millimetres.
+    pub fn to_ideal(&self, p: [f64; 2]) -> [f64; 2] {
+        if self.lens.is_none() {
+            return p;
+        }
+        let (u, v) = self.to_mm(p[0], p[1]);
+        [u * self.px_per_mm, v * self.px_per_mm]
+    }
+
+    /// Where an ideal (undistorted) pixel lies in the input image; inverse of
+    /// [`PlaneMap::to_ideal`].
+    pub fn from_ideal(&self, q: [f64; 2]) -> [f64; 2] {
+        if self.lens.is_none() {
+            return q;
+        }
+        let (x, y) = self.to_px(q[0] / self.px_per_mm, q[1] / self.px_per_mm);
+        [x, y]
+    }
+
     /// Area on the working plane of the pixel rectangle `[x0, x1) x [y0, y1)` (mm²): the
     /// quadrilateral its corners map to.
     pub fn area_mm2(&self, x0: f64, y0: f64, x1: f64, y1: f64) -> f64 {

@@ -159,7 +159,11 @@ impl ServeConfig {
         if let Some(path) = &args.design {
             let design = crate::planning::Design::load(path)
                 .with_context(|| format!("--design {}: bad design", path.display()))?
-                .in_mm(px_per_mm)
+                // Pixel designs through the calibration's lens, as the live session plans.
+                .in_mm_through(&config.calibration.as_ref().map_or_else(
+                    || crate::calib::PlaneMap::uniform(px_per_mm),
+                    crate::calib::PlaneMap::of,
+                ))
                 .with_defaults();
             design
                 .validate()
@@ -167,6 +171,10 @@ impl ServeConfig {
             config.design = Some(design);
         }
         let mut config = config.with_px_per_mm(px_per_mm);
+        if let Some(c) = &config.calibration {
+            // Detection and planning through the calibration's lens (points, not frames).
+            config.session = config.session.with_calibration(c);
+        }
         if let Some(view) = args.view {
             config.session.view = view.into();
         }
@@ -305,6 +313,21 @@ mod tests {
             (1280, 720, 20.0)
         );
         assert_eq!(config.session.px_per_mm, 20.0);
+        // An ideal pinhole: pixels over the scale are millimetres, no lens to go through.
+        assert!(config.session.lens.is_none());
+        // The same camera with a barrel lens: the session detects and plans through it.
+        let dir = tempfile::tempdir()?;
+        let barrel = dir.path().join("barrel.toml");
+        std::fs::write(
+            &barrel,
+            std::fs::read_to_string(path)?.replace("k1 = 0.0", "k1 = -0.3"),
+        )?;
+        let config =
+            ServeConfig::from_cli(&parse(&["--calibration", &barrel.display().to_string()])?)?;
+        let lens = config.session.lens.as_ref().expect("a lens that distorts");
+        assert_eq!(lens.px_per_mm(), 20.0);
+        let corner = lens.to_ideal([0.0, 0.0]);
+        assert!(corner[0] < -10.0 && corner[1] < -5.0, "{corner:?}");
         let err = ServeConfig::from_cli(&parse(&["--calibration", "no/such.toml"])?)
             .expect_err("missing");
         assert!(format!("{err:#}").contains("no/such.toml"), "{err:#}");

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::reader::Recording;
 use super::report::{self, png, MapDot, SkinMap};
+use crate::calib::PlaneMap;
 use crate::frame::DotKind;
 use crate::registration::Similarity;
 
@@ -138,20 +139,25 @@ fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
         }));
     }
     wanted.truncate(report::MAX_CROPS);
-    let last_showing =
-        |rec: &Recording, p: [f64; 2]| rec.frames.iter().rposition(|f| report::frame_shows(f, p));
+    let lenses = [old.lens(), new.lens()];
+    let last_showing = |rec: &Recording, lens: Option<&PlaneMap>, p: [f64; 2]| {
+        rec.frames
+            .iter()
+            .rposition(|f| report::frame_shows(f, lens, p))
+    };
     let mut jobs: HashMap<(bool, usize), Vec<CropJob>> = HashMap::new();
     for &(list, i, p_old) in &wanted {
-        if let Some(k) = last_showing(old, p_old) {
+        if let Some(k) = last_showing(old, lenses[0].as_ref(), p_old) {
             jobs.entry((false, k)).or_default().push((list, i, p_old));
         }
         let p_new = new_from_old.apply(p_old);
-        if let Some(k) = last_showing(new, p_new) {
+        if let Some(k) = last_showing(new, lenses[1].as_ref(), p_new) {
             jobs.entry((true, k)).or_default().push((list, i, p_new));
         }
     }
     for ((is_new, k), items) in jobs {
         let rec = if is_new { new } else { old };
+        let lens = lenses[usize::from(is_new)].as_ref();
         let f = &rec.frames[k];
         let Ok(image) = super::decode_jpeg(f.seq, &f.jpeg) else {
             continue;
@@ -165,7 +171,8 @@ fn attach_crops(old: &Recording, new: &Recording, c: &mut Comparison) {
             // A ring just outside the dot, then and now: its size is the change to see.
             let r = if list == 0 { &c.faded[i] } else { &c.spread[i] }.radius_mm;
             let ring_mm = r[0].max(r[1]) + RING_MARGIN_MM;
-            let Some(crop) = report::skin_crop(f, &image, p, ring_mm, colour).and_then(|c| png(&c))
+            let Some(crop) =
+                report::skin_crop(f, lens, &image, p, ring_mm, colour).and_then(|c| png(&c))
             else {
                 continue;
             };

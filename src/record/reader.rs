@@ -81,6 +81,14 @@ pub struct Recording {
 pub const MAX_RECORDING_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
 impl Recording {
+    /// The lens the live session registered through (from the recorded calibration, at the
+    /// recording's scale), when it distorts.
+    pub fn lens(&self) -> Option<crate::calib::PlaneMap> {
+        self.calibration
+            .as_ref()
+            .and_then(|c| c.lens(self.info.px_per_mm))
+    }
+
     /// Reads a recording.
     ///
     /// # Errors

@@ -25,6 +25,7 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::reader::Recording;
+use crate::calib::PlaneMap;
 use crate::frame::DotKind;
 use crate::geometry::polygon_contains;
 use crate::planning::{Design, ZoneKind};
@@ -89,24 +90,77 @@ impl Cluster {
     }
 }
 
-/// `skin_from_image` of a recorded frame, when it was registered.
-fn skin_from_image(f: &super::RecordedFrame) -> Option<Similarity> {
-    if !f.overlay.registered {
-        return None;
-    }
-    if let Some(p) = &f.plan {
-        return Some(p.skin_from_image);
-    }
-    let m = f.overlay.image_from_skin;
-    Some(
-        Similarity {
-            a: m[0],
-            b: m[3],
-            tx: m[2],
-            ty: m[5],
+/// How the pixels of a recorded frame map to the skin map: through the recording's lens to
+/// ideal pixels (as the live session registered them, see
+/// [`crate::session::SessionConfig::lens`]), then through the frame's registration.
+struct FrameToSkin<'a> {
+    skin_from_ideal: Similarity,
+    ideal_from_skin: Similarity,
+    lens: Option<&'a PlaneMap>,
+}
+
+impl<'a> FrameToSkin<'a> {
+    /// The mapping of frame `f`, when it was registered.
+    fn of(f: &super::RecordedFrame, lens: Option<&'a PlaneMap>) -> Option<Self> {
+        if !f.overlay.registered {
+            return None;
         }
-        .inverse(),
-    )
+        let skin_from_ideal = match &f.plan {
+            Some(p) => p.skin_from_image,
+            None => {
+                let m = f.overlay.image_from_skin;
+                Similarity {
+                    a: m[0],
+                    b: m[3],
+                    tx: m[2],
+                    ty: m[5],
+                }
+                .inverse()
+            }
+        };
+        Some(Self {
+            skin_from_ideal,
+            ideal_from_skin: skin_from_ideal.inverse(),
+            lens,
+        })
+    }
+
+    /// A pixel of the frame on the skin (mm).
+    fn skin_of(&self, p: [f64; 2]) -> [f64; 2] {
+        self.skin_from_ideal
+            .apply(self.lens.map_or(p, |l| l.to_ideal(p)))
+    }
+
+    /// Where a skin point (mm) lies in the frame (px).
+    fn image_of(&self, q: [f64; 2]) -> [f64; 2] {
+        let v = self.ideal_from_skin.apply(q);
+        self.lens.map_or(v, |l| l.from_ideal(v))
+    }
+
+    /// The frame's pixels per millimetre at skin point `q` (the lens's scale there).
+    fn px_per_mm_at(&self, q: [f64; 2]) -> f64 {
+        let (a, b) = (
+            self.image_of([q[0] - 0.5, q[1]]),
+            self.image_of([q[0] + 0.5, q[1]]),
+        );
+        (a[0] - b[0]).hypot(a[1] - b[1])
+    }
+
+    /// The frame's outline (corners and edge middles) on the skin.
+    fn outline(&self, w: f64, h: f64) -> [[f64; 2]; 8] {
+        let (cx, cy) = (w / 2.0, h / 2.0);
+        [
+            [0.0, 0.0],
+            [cx, 0.0],
+            [w, 0.0],
+            [w, cy],
+            [w, h],
+            [cx, h],
+            [0.0, h],
+            [0.0, cy],
+        ]
+        .map(|c| self.skin_of(c))
+    }
 }
 
 impl SkinMap {
@@ -123,8 +177,10 @@ impl SkinMap {
                 (p[1] / CLUSTER_MM).floor() as i64,
             )
         };
+        let lens = rec.lens();
         for (i, f) in rec.frames.iter().enumerate() {
-            let (Some(t), Some(d)) = (skin_from_image(f), f.detections.as_ref()) else {
+            let (Some(t), Some(d)) = (FrameToSkin::of(f, lens.as_ref()), f.detections.as_ref())
+            else {
                 continue;
             };
             let luma = darkness_every
@@ -132,9 +188,8 @@ impl SkinMap {
                 .and_then(|_| super::decode_jpeg(f.seq, &f.jpeg).ok())
                 .map(|img| image::imageops::grayscale(&img));
             // Coverage: the cells whose centre is in the trusted part of the view.
-            let inv = t.inverse();
             let (w, h) = (f64::from(d.width), f64::from(d.height));
-            let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]].map(|c| t.apply(c));
+            let corners = t.outline(w, h);
             let (x0, x1) = min_max(corners.iter().map(|c| c[0]));
             let (y0, y1) = min_max(corners.iter().map(|c| c[1]));
             let (cx0, cx1) = (
@@ -151,7 +206,7 @@ impl SkinMap {
                         (cx as f64 + 0.5) * COVER_CELL_MM,
                         (cy as f64 + 0.5) * COVER_CELL_MM,
                     ];
-                    let q = inv.apply(c);
+                    let q = t.image_of(c);
                     if q[0] >= BORDER_PX
                         && q[1] >= BORDER_PX
                         && q[0] < w - BORDER_PX
@@ -161,9 +216,14 @@ impl SkinMap {
                     }
                 }
             }
-            let scale = t.scale();
+            let uniform_scale = t.skin_from_ideal.scale();
             for det in &d.detections {
-                let p = t.apply([det.x, det.y]);
+                let p = t.skin_of([det.x, det.y]);
+                // Millimetres per pixel of the frame there (the lens changes it across).
+                let scale = match lens {
+                    Some(_) => 1.0 / t.px_per_mm_at(p),
+                    None => uniform_scale,
+                };
                 let (gx, gy) = cell(p);
                 let mut best: Option<(usize, f64)> = None;
                 for dy in -1..=1 {
@@ -600,6 +660,7 @@ pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
     let image = super::decode_jpeg(f.seq, &f.jpeg).ok()?;
     let crop = skin_crop(
         f,
+        rec.lens().as_ref(),
         &image,
         v.in_skin_mm,
         v.min_spacing_mm,
@@ -608,43 +669,51 @@ pub fn violation_crop(rec: &Recording, v: &Violation) -> Option<Vec<u8>> {
     png(&crop)
 }
 
-/// Whether frame `f` shows the whole [`CROP_MM`] square of skin around `in_skin_mm`.
-pub fn frame_shows(f: &super::RecordedFrame, in_skin_mm: [f64; 2]) -> bool {
-    crop_square(f, in_skin_mm).is_some()
+/// Whether frame `f` (of a recording with lens `lens`, [`Recording::lens`]) shows the whole
+/// [`CROP_MM`] square of skin around `in_skin_mm`.
+pub fn frame_shows(
+    f: &super::RecordedFrame,
+    lens: Option<&PlaneMap>,
+    in_skin_mm: [f64; 2],
+) -> bool {
+    crop_square(f, lens, in_skin_mm).is_some()
 }
 
 /// The crop square around `in_skin_mm` in frame `f`: its corner and side in pixels, the point in
-/// pixels and the frame's px/mm; `None` when the frame was not registered or the square leaves
-/// the picture.
+/// pixels and the frame's px/mm there; `None` when the frame was not registered or the square
+/// leaves the picture.
 fn crop_square(
     f: &super::RecordedFrame,
+    lens: Option<&PlaneMap>,
     in_skin_mm: [f64; 2],
 ) -> Option<([f64; 2], f64, [f64; 2], f64)> {
-    let image_from_skin = skin_from_image(f)?.inverse();
+    let t = FrameToSkin::of(f, lens)?;
     let d = f.detections.as_ref();
     let (w, h) = d.map_or((f64::INFINITY, f64::INFINITY), |d| {
         (f64::from(d.width), f64::from(d.height))
     });
-    let ppm = image_from_skin.scale();
-    let c = image_from_skin.apply(in_skin_mm);
+    let ppm = t.px_per_mm_at(in_skin_mm);
+    let c = t.image_of(in_skin_mm);
     let half = CROP_MM / 2.0 * ppm;
     let (x0, y0) = ((c[0] - half).round(), (c[1] - half).round());
     let side = (2.0 * half).round().max(1.0);
     (x0 >= 0.0 && y0 >= 0.0 && x0 + side <= w && y0 + side <= h).then_some(([x0, y0], side, c, ppm))
 }
 
-/// [`CROP_MM`] of skin around `in_skin_mm` as recorded in frame `f` (decoded as `image`),
-/// enlarged to [`CROP_PX`], with a ring of `ring_mm` radius around the point and a 1 mm scale
-/// bar in the lower left corner (white on black); `None` when the frame was not registered or
-/// the square leaves the picture.
+/// [`CROP_MM`] of skin around `in_skin_mm` as recorded in frame `f` (decoded as `image`; `lens`
+/// the recording's, [`Recording::lens`]), enlarged to [`CROP_PX`], with a ring of `ring_mm`
+/// radius around the point and a 1 mm scale bar in the lower left corner (white on black), both
+/// at the frame's scale there; `None` when the frame was not registered or the square leaves
+/// the picture.
 pub fn skin_crop(
     f: &super::RecordedFrame,
+    lens: Option<&PlaneMap>,
     image: &RgbImage,
     in_skin_mm: [f64; 2],
     ring_mm: f64,
     ring_colour: Rgb<u8>,
 ) -> Option<RgbImage> {
-    let ([x0, y0], side, c, ppm) = crop_square(f, in_skin_mm)?;
+    let ([x0, y0], side, c, ppm) = crop_square(f, lens, in_skin_mm)?;
     if x0 + side > f64::from(image.width()) || y0 + side > f64::from(image.height()) {
         return None;
     }

@@ -109,6 +109,8 @@ impl Rerunner {
         )?;
         let config = SessionConfig {
             recommendations: rec.info.recommendations,
+            // The lens the live session registered through.
+            lens: rec.lens(),
             ..SessionConfig::new(rec.info.px_per_mm)
         };
         Ok(Self {

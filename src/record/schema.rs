@@ -206,6 +206,39 @@ pub fn camera_calibration(c: &crate::calib::Calibration) -> CameraCalibration {
     }
 }
 
+impl CameraCalibration {
+    /// The recorded calibration's lens at the recording's scale (as the live session used it),
+    /// `None` when it does not distort or its numbers are not a camera's (a `K` with a zero or
+    /// non-finite focal length, `D` of another length).
+    pub fn lens(&self, px_per_mm: f64) -> Option<crate::calib::PlaneMap> {
+        let [fx, _, cx, _, fy, cy, ..] = self.k;
+        let ok = [fx, fy, cx, cy, px_per_mm].iter().all(|v| v.is_finite())
+            && fx > 0.0
+            && fy > 0.0
+            && px_per_mm > 0.0
+            && self.d.len() == 5
+            && self.d.iter().all(|v| v.is_finite());
+        if !ok {
+            return None;
+        }
+        let mut c = crate::calib::Calibration::pinhole(
+            self.width,
+            self.height,
+            crate::calib::Intrinsics { fx, fy, cx, cy },
+            px_per_mm,
+        );
+        c.distortion = crate::calib::Distortion {
+            k1: self.d[0],
+            k2: self.d[1],
+            p1: self.d[2],
+            p2: self.d[3],
+            k3: self.d[4],
+        };
+        let plane = crate::calib::PlaneMap::of(&c);
+        plane.distorts().then_some(plane)
+    }
+}
+
 /// One frame's detections, in pixels of the frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectionsMsg {

@@ -730,6 +730,7 @@ mod tests {
                 dots_left: 0,
                 spacing_violations: 0,
                 paused: false,
+                lens: None,
             },
             placed: (0..placed)
                 .map(|i| PlacedDot {

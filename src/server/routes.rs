@@ -257,8 +257,8 @@ fn to_skin(state: &AppState, points: &[[f64; 2]]) -> Result<Vec<[f64; 2]>, AppEr
         )));
     }
     let plan = state.plan.lock().unwrap_or_else(|e| e.into_inner());
-    let t = plan.as_ref().ok_or(AppError::NotReady)?.skin_from_image;
-    Ok(points.iter().map(|p| t.apply(*p)).collect())
+    let plan = plan.as_ref().ok_or(AppError::NotReady)?;
+    Ok(points.iter().map(|p| plan.skin_of(*p)).collect())
 }
 
 async fn add_zone(State(state): State<AppState>, body: Bytes) -> Result<Json<Design>, AppError> {

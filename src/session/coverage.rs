@@ -63,12 +63,13 @@ impl Coverage {
         })
     }
 
-    /// Counts one frame: every cell whose centre maps, through `image_from_skin`, inside the
-    /// image shrunk by `margin_px`, as seen where `skin` (the frame's mask; `None`: all skin)
-    /// calls it skin, else as covered.
+    /// Counts one frame: every cell whose centre maps, through `image_from_skin` (to ideal
+    /// pixels) and the lens (to the frame's pixels), inside the image shrunk by `margin_px`, as
+    /// seen where `skin` (the frame's mask; `None`: all skin) calls it skin, else as covered.
     pub fn add_view(
         &mut self,
         skin_from_image: &crate::registration::Similarity,
+        lens: Option<&crate::calib::PlaneMap>,
         width: u32,
         height: u32,
         margin_px: f64,
@@ -76,9 +77,26 @@ impl Coverage {
     ) {
         let image_from_skin = skin_from_image.inverse();
         let (w, h) = (f64::from(width), f64::from(height));
-        let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]].map(|c| skin_from_image.apply(c));
+        let (ideal, input) = (
+            |p: [f64; 2]| lens.map_or(p, |l| l.to_ideal(p)),
+            |q: [f64; 2]| lens.map_or(q, |l| l.from_ideal(q)),
+        );
+        // Corners and edge middles bound the picture in ideal pixels whichever way the lens
+        // bends its edges.
+        let (cx, cy) = (w / 2.0, h / 2.0);
+        let outline = [
+            [0.0, 0.0],
+            [cx, 0.0],
+            [w, 0.0],
+            [w, cy],
+            [w, h],
+            [cx, h],
+            [0.0, h],
+            [0.0, cy],
+        ]
+        .map(|c| skin_from_image.apply(ideal(c)));
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for c in corners {
+        for c in outline {
             x0 = x0.min(c[0]);
             y0 = y0.min(c[1]);
             x1 = x1.max(c[0]);
@@ -88,7 +106,7 @@ impl Coverage {
         while y < y1 {
             let mut x = (x0 / CELL_MM).floor() * CELL_MM + 0.5 * CELL_MM;
             while x < x1 {
-                let q = image_from_skin.apply([x, y]);
+                let q = input(image_from_skin.apply([x, y]));
                 if q[0] >= margin_px
                     && q[1] >= margin_px
                     && q[0] <= w - margin_px

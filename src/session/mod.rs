@@ -19,6 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::calib::PlaneMap;
 use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
 use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask, SkinMask};
 use crate::planning::{
@@ -43,6 +44,9 @@ const PLAN_WARMUP_FRAMES: u64 = 8;
 const OCCLUDER_CLEARANCE_MM: f64 = 0.3;
 /// Not-skin regions sent to the page per frame, largest first.
 const MAX_NOT_SKIN_REGIONS: usize = 16;
+/// Most heat-map grid corners sent through the lens per frame (a 2 mm grid over a 64 x 36 mm
+/// view has 627); past it the page draws the cells through `image_from_skin`.
+const MAX_HEAT_NODES: usize = 4096;
 /// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
 const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
 /// A too-close dot keeps its red ring on the page for this many frames (3 s at 30 fps).
@@ -90,6 +94,11 @@ pub struct SessionConfig {
     pub heatmap_cell_mm: f64,
     /// Registration on (always, except in the test that shows what it prevents).
     pub register: bool,
+    /// The calibration's lens, where it distorts (its scale is `px_per_mm`): detections are
+    /// undistorted (points, never frames) before they meet the skin map, and what the overlay
+    /// draws is distorted back, so that spacing, sizes and densities are true millimetres
+    /// across the frame. `None`: millimetres are pixels over `px_per_mm`.
+    pub lens: Option<PlaneMap>,
 }
 
 impl SessionConfig {
@@ -102,7 +111,17 @@ impl SessionConfig {
             done_radius_mm: 0.35,
             heatmap_cell_mm: 2.0,
             register: true,
+            lens: None,
         }
+    }
+
+    /// Takes scale and lens from a calibration (the lens only where it distorts).
+    pub fn with_calibration(mut self, calib: &crate::calib::Calibration) -> Self {
+        let plane = PlaneMap::of(calib);
+        self.px_per_mm = plane.px_per_mm();
+        self.view = View::for_scale(self.px_per_mm);
+        self.lens = plane.distorts().then_some(plane);
+        self
     }
 }
 
@@ -143,7 +162,8 @@ pub struct PlanSnapshot {
     pub seq: u64,
     /// The next dots, in order, skin millimetres.
     pub recommendations: Vec<Recommendation>,
-    /// `skin_from_image` of that frame.
+    /// `skin_from_image` of that frame, from ideal pixels: where the camera's lens distorts,
+    /// a pixel of the frame goes through [`PlanSnapshot::skin_of`].
     pub skin_from_image: Similarity,
     /// Dots placed this session.
     pub dots_placed: u64,
@@ -159,6 +179,20 @@ pub struct PlanSnapshot {
     pub spacing_violations: u64,
     /// Whether the artist paused the plan.
     pub paused: bool,
+    /// The session's lens (see [`SessionConfig::lens`]).
+    #[serde(skip)]
+    pub lens: Option<PlaneMap>,
+}
+
+impl PlanSnapshot {
+    /// A pixel of the frame on the skin: through the lens, then `skin_from_image`.
+    pub fn skin_of(&self, point_in_image: [f64; 2]) -> [f64; 2] {
+        let p = self
+            .lens
+            .as_ref()
+            .map_or(point_in_image, |l| l.to_ideal(point_in_image));
+        self.skin_from_image.apply(p)
+    }
 }
 
 /// Density reached in one zone.
@@ -360,7 +394,7 @@ impl LiveSession {
                 if !point_in_image.iter().all(|v| v.is_finite()) {
                     return Err("point_in_image must be two finite numbers".into());
                 }
-                let q = self.skin_from_image().apply(point_in_image);
+                let q = self.skin_from_image().apply(self.ideal(point_in_image));
                 let d = |p: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
                 let at = self
                     .confirmed_dots()
@@ -492,7 +526,18 @@ impl LiveSession {
             dots_left: self.dots_left,
             spacing_violations: self.spacing_violations,
             paused: self.paused,
+            lens: self.config.lens.clone(),
         }
+    }
+
+    /// A pixel of the frame in the pixels the skin map registers (through the lens).
+    fn ideal(&self, p: [f64; 2]) -> [f64; 2] {
+        self.config.lens.as_ref().map_or(p, |l| l.to_ideal(p))
+    }
+
+    /// Where a pixel the skin map registers lies in the frame; inverse of `ideal`.
+    fn input(&self, q: [f64; 2]) -> [f64; 2] {
+        self.config.lens.as_ref().map_or(q, |l| l.from_ideal(q))
     }
 
     /// Registers the frame, updates the map and the plan, and builds the overlay.
@@ -506,7 +551,7 @@ impl LiveSession {
         // Dots at the edge of an occluder are half hidden and its edge can look like a dot:
         // the skin map learns only from dots clear of what is not skin.
         let clear;
-        let mapped: &[Detection] = match &p.skin {
+        let mut mapped: &[Detection] = match &p.skin {
             Some(mask) if mask.fraction() < 1.0 => {
                 let reach = OCCLUDER_CLEARANCE_MM * self.config.px_per_mm;
                 clear = p
@@ -522,6 +567,18 @@ impl LiveSession {
             }
             _ => &p.detections,
         };
+        // Through the lens: the skin map registers ideal pixels.
+        let undistorted;
+        if self.config.lens.is_some() {
+            undistorted = mapped
+                .iter()
+                .map(|d| {
+                    let [x, y] = self.ideal([d.x, d.y]);
+                    Detection { x, y, ..*d }
+                })
+                .collect::<Vec<_>>();
+            mapped = &undistorted;
+        }
         let reg = self.registrar.register(mapped);
         if !reg.registered {
             self.frames_unregistered += 1;
@@ -533,8 +590,10 @@ impl LiveSession {
             // reappears it is the dot it was, not a placement.
             let (w, h) = (f64::from(p.width), f64::from(p.height));
             if let Some(mask) = p.skin.as_ref() {
+                let lens = &self.config.lens;
                 self.registrar.hold_hidden_candidates(|at| {
                     let q = image_from_skin.apply(at);
+                    let q = lens.as_ref().map_or(q, |l| l.from_ideal(q));
                     q[0] >= 0.0 && q[1] >= 0.0 && q[0] < w && q[1] < h && !mask.is_skin(q[0], q[1])
                 });
             }
@@ -584,6 +643,7 @@ impl LiveSession {
         if reg.registered {
             self.coverage.add_view(
                 &skin_from_image,
+                self.config.lens.as_ref(),
                 p.width,
                 p.height,
                 BORDER_MARGIN_PX,
@@ -617,7 +677,7 @@ impl LiveSession {
         }
 
         let to_px = |q: [f64; 2]| {
-            let v = image_from_skin.apply(q);
+            let v = self.input(image_from_skin.apply(q));
             [tenth(v[0]), tenth(v[1])]
         };
         let radius_px = (self.config.done_radius_mm * self.config.px_per_mm) as f32;
@@ -642,7 +702,7 @@ impl LiveSession {
             .iter()
             .map(|d| {
                 let kind = if !self.not_dots.is_empty()
-                    && self.is_not_a_dot(skin_from_image.apply([d.x, d.y]))
+                    && self.is_not_a_dot(skin_from_image.apply(self.ideal([d.x, d.y])))
                 {
                     2.0
                 } else {
@@ -696,7 +756,20 @@ impl LiveSession {
                 zone: r.zone.clone(),
             }),
             zones,
-            heat: self.heat.clone(),
+            heat: self.heat.clone().map(|mut h| {
+                if self.config.lens.is_some() && (h.rows + 1) * (h.cols + 1) <= MAX_HEAT_NODES {
+                    h.nodes_px = (0..=h.rows)
+                        .flat_map(|r| (0..=h.cols).map(move |c| (r, c)))
+                        .map(|(r, c)| {
+                            to_px([
+                                h.origin_mm[0] + c as f64 * h.cell_mm,
+                                h.origin_mm[1] + r as f64 * h.cell_mm,
+                            ])
+                        })
+                        .collect();
+                }
+                h
+            }),
             image_from_skin: scale,
             px_per_mm: (px_per_mm * 10.0).round() / 10.0,
             registered: reg.registered,
@@ -756,7 +829,7 @@ impl LiveSession {
         let image_from_skin = self.skin_from_image().inverse();
         self.recs
             .iter()
-            .map(|r| image_from_skin.apply(r.in_skin_mm))
+            .map(|r| self.input(image_from_skin.apply(r.in_skin_mm)))
             .collect()
     }
 
@@ -781,10 +854,22 @@ impl LiveSession {
     ) -> Vec<[f64; 2]> {
         let (w, h) = (f64::from(w), f64::from(h));
         let m = margin_px.min(w / 4.0).min(h / 4.0);
-        [[m, m], [w - m, m], [w - m, h - m], [m, h - m]]
-            .iter()
-            .map(|c| skin_from_image.apply(*c))
-            .collect()
+        // Corners and the middles of the edges: through a lens the picture's edges are curves
+        // in ideal pixels (bowing in under a barrel lens), and the middles bound them.
+        let (cx, cy) = (w / 2.0, h / 2.0);
+        [
+            [m, m],
+            [cx, m],
+            [w - m, m],
+            [w - m, cy],
+            [w - m, h - m],
+            [cx, h - m],
+            [m, h - m],
+            [m, cy],
+        ]
+        .iter()
+        .map(|c| skin_from_image.apply(self.ideal(*c)))
+        .collect()
     }
 
     /// The dots of the skin map (confirmed, "not a dot" aside), skin millimetres.
@@ -1023,6 +1108,7 @@ impl LiveSession {
             cols,
             rows,
             ratio,
+            nodes_px: Vec::new(),
         }
     }
 
@@ -1130,13 +1216,15 @@ impl LiveSession {
             for i in 1..8 {
                 for j in 1..5 {
                     let q = [wf * f64::from(i) / 8.0, hf * f64::from(j) / 5.0];
-                    self.drift_probes
-                        .push((skin_from_image.apply(q), scene_from_image.apply(q)));
+                    self.drift_probes.push((
+                        skin_from_image.apply(self.ideal(q)),
+                        scene_from_image.apply(q),
+                    ));
                 }
             }
         }
         let errs = self.drift_probes.iter().filter_map(|(skin, scene)| {
-            let est = image_from_skin.apply(*skin);
+            let est = self.input(image_from_skin.apply(*skin));
             let truth = image_from_scene.apply(*scene);
             let inside = truth[0] >= 0.0 && truth[1] >= 0.0 && truth[0] < wf && truth[1] < hf;
             inside.then(|| (est[0] - truth[0]).hypot(est[1] - truth[1]) / self.config.px_per_mm)

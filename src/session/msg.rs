@@ -157,6 +157,12 @@ pub struct HeatMsg {
     pub rows: usize,
     /// Density reached relative to the target (`1` = target), row-major; negative = unseen.
     pub ratio: Vec<f32>,
+    /// Where the camera's lens distorts: the image pixels of the grid's corners, row-major,
+    /// `(rows + 1) x (cols + 1)`, so that the page draws each cell where the lens puts it
+    /// (through `image_from_skin` the cells toward the frame's corners would be off by
+    /// millimetres). Absent without a lens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes_px: Vec<[f32; 2]>,
 }
 
 /// Who is in the session: the client whose scalp it is and the artist or student at the

@@ -251,3 +251,144 @@ fn the_plan_through_the_lens_keeps_its_spacing_in_true_millimetres() {
         assert!(r.x >= 0.0 && r.y >= 0.0 && r.x < f64::from(W) && r.y < f64::from(H));
     }
 }
+
+/// The live session through the lens: from a still rig seen through the barrel lens, its skin
+/// map holds the dots at their true millimetres (registration in undistorted pixels), where
+/// pixels over the scale put them millimetres off toward the corners; the next dots the overlay
+/// draws in the frame's pixels are the plan's skin points through the lens, and a point drawn
+/// on the page goes back to the same skin point.
+#[test]
+fn the_live_session_maps_and_plans_through_the_lens() {
+    use std::sync::Arc;
+    use std::time::Instant;
+    use stipple::session::{LiveSession, SessionConfig};
+
+    let cal = lens();
+    let plane = PlaneMap::of(&cal);
+    let (frame, truth) = distorted_rig(11, false);
+    let image = Arc::new(frame);
+    let run = |config: SessionConfig| {
+        let mut session = LiveSession::new(config);
+        let mut overlay = None;
+        for seq in 0..20u64 {
+            let f = stipple::Frame {
+                meta: stipple::FrameMeta {
+                    seq,
+                    captured_at: Instant::now(),
+                    camera_id: 0,
+                },
+                image: image.clone(),
+            };
+            overlay = Some(session.process(&f, None).expect("frame"));
+        }
+        (session, overlay.expect("20 frames"))
+    };
+    // Distance (mm) from each map dot to the nearest true dot.
+    let map_errors = |session: &LiveSession| {
+        let mut e: Vec<f64> = session
+            .map_dots_mm()
+            .iter()
+            .map(|p| {
+                truth
+                    .iter()
+                    .map(|&(x, y)| (x - p[0]).hypot(y - p[1]))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        e.sort_by(f64::total_cmp);
+        e
+    };
+    let (session, overlay) = run(SessionConfig::new(PPM).with_calibration(&cal));
+    let errs = map_errors(&session);
+    let (flat_session, _) = run(SessionConfig::new(PPM));
+    let flat = map_errors(&flat_session);
+    let close = |e: &[f64]| e.iter().filter(|&&v| v <= 0.05).count() as f64 / e.len() as f64;
+    eprintln!(
+        "live skin map: {} dots through the lens, median error {:.4} mm, 90th {:.4}, {:.3} within 0.05 mm; \
+         pixels over the scale: {} dots, {:.3} within 0.05 mm, 90th {:.3} mm",
+        errs.len(),
+        quantile(&errs, 0.5),
+        quantile(&errs, 0.9),
+        close(&errs),
+        flat.len(),
+        close(&flat),
+        quantile(&flat, 0.9)
+    );
+    assert!(errs.len() > 500, "{} dots in the skin map", errs.len());
+    assert!(
+        quantile(&errs, 0.5) <= 0.02 && quantile(&errs, 0.9) <= 0.05,
+        "median {:.4} mm, 90th {:.4} mm",
+        quantile(&errs, 0.5),
+        quantile(&errs, 0.9)
+    );
+    assert!(close(&flat) < 0.5, "{:.3}", close(&flat));
+
+    // The next dots: overlay pixels through the lens are the plan's skin points.
+    let plan = session.plan_snapshot();
+    assert!(
+        !plan.recommendations.is_empty() && plan.recommendations.len() == overlay.recs.len(),
+        "{} recommendations, {} drawn",
+        plan.recommendations.len(),
+        overlay.recs.len()
+    );
+    for (r, drawn) in plan.recommendations.iter().zip(&overlay.recs) {
+        let (x, y) = plane.to_mm(f64::from(drawn[0]), f64::from(drawn[1]));
+        let off = (x - r.in_skin_mm[0]).hypot(y - r.in_skin_mm[1]);
+        assert!(
+            off < 0.01,
+            "drawn {:?} is {off:.4} mm from {:?}",
+            drawn,
+            r.in_skin_mm
+        );
+        let back = plan.skin_of([f64::from(drawn[0]), f64::from(drawn[1])]);
+        let off = (back[0] - r.in_skin_mm[0]).hypot(back[1] - r.in_skin_mm[1]);
+        assert!(off < 0.01, "page point back on the skin {off:.4} mm off");
+    }
+    // The density map's cells are drawn at their corners through the lens.
+    let heat = overlay
+        .heat
+        .as_ref()
+        .expect("a density map after 20 frames");
+    assert_eq!(heat.nodes_px.len(), (heat.rows + 1) * (heat.cols + 1));
+    for (k, node) in heat.nodes_px.iter().enumerate() {
+        let (r, c) = (k / (heat.cols + 1), k % (heat.cols + 1));
+        let want = [
+            heat.origin_mm[0] + c as f64 * heat.cell_mm,
+            heat.origin_mm[1] + r as f64 * heat.cell_mm,
+        ];
+        let (x, y) = plane.to_mm(f64::from(node[0]), f64::from(node[1]));
+        assert!(
+            (x - want[0]).hypot(y - want[1]) < 0.01,
+            "node {k}: {x}, {y} vs {want:?}"
+        );
+    }
+    // The lens is not a no-op where the plan is drawn: toward the corners the drawn pixel and
+    // the plan's skin point over the scale differ by pixels.
+    let corner = plan.skin_of([40.0, 40.0]);
+    assert!(
+        (corner[0] * PPM - 40.0).hypot(corner[1] * PPM - 40.0) > 10.0,
+        "{corner:?}"
+    );
+}
+
+/// A recording keeps the lens the live session registered through (its calibration channel),
+/// so that a re-run and the report's crops go through it too; a pinhole or a broken recorded
+/// matrix gives none.
+#[test]
+fn a_recording_keeps_the_lens_it_was_registered_through() {
+    use stipple::record::schema::camera_calibration;
+    let cal = lens();
+    let recorded = camera_calibration(&cal);
+    assert_eq!(recorded.lens(PPM), Some(PlaneMap::of(&cal)));
+    let pinhole = Calibration {
+        distortion: Distortion::default(),
+        ..cal.clone()
+    };
+    assert_eq!(camera_calibration(&pinhole).lens(PPM), None);
+    let mut broken = recorded.clone();
+    broken.k[0] = 0.0;
+    assert_eq!(broken.lens(PPM), None);
+    let mut short = recorded;
+    short.d.pop();
+    assert_eq!(short.lens(PPM), None);
+}

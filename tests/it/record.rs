@@ -404,6 +404,7 @@ fn no_plan(seq: u64, skin_from_image: Similarity) -> PlanSnapshot {
         dots_left: 0,
         spacing_violations: 0,
         paused: false,
+        lens: None,
     }
 }
 

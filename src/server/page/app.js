@@ -130,13 +130,21 @@ function drawOverlay(o) {
   const planShown = !o.calibration; // calibration mode shows the board instead (calib.js)
   if ($("t-heat").checked && o.heat) {
     const h = o.heat, m = o.image_from_skin;
+    const n = h.nodes_px; // through the camera's lens, when it distorts
+    const lensed = n && n.length === (h.rows + 1) * (h.cols + 1);
     ctx.save();
-    ctx.setTransform(m[0], m[3], m[1], m[4], m[2], m[5]);
+    if (!lensed) ctx.setTransform(m[0], m[3], m[1], m[4], m[2], m[5]);
     for (let rr = 0; rr < h.rows; rr++) for (let c = 0; c < h.cols; c++) {
       const v = h.ratio[rr * h.cols + c];
       if (v < 0) continue;
       ctx.fillStyle = heatColor(v);
-      ctx.fillRect(h.origin_mm[0] + c * h.cell_mm, h.origin_mm[1] + rr * h.cell_mm, h.cell_mm, h.cell_mm);
+      if (lensed) {
+        const k = rr * (h.cols + 1) + c, q = [n[k], n[k + 1], n[k + h.cols + 2], n[k + h.cols + 1]];
+        ctx.beginPath(); q.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+        ctx.closePath(); ctx.fill();
+      } else {
+        ctx.fillRect(h.origin_mm[0] + c * h.cell_mm, h.origin_mm[1] + rr * h.cell_mm, h.cell_mm, h.cell_mm);
+      }
     }
     ctx.restore();
   }
