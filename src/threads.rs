@@ -11,7 +11,10 @@ use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorit
 /// What a thread does, for how far it steps back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Work whose result is used whenever it arrives: the lowest normal priority (nice 19).
+    /// Work whose result is used whenever it arrives: Linux's `SCHED_IDLE` (it runs only on a
+    /// core nothing else wants, and a frame-path thread that wakes takes the core at once,
+    /// where a nice-19 thread would finish its slice first); elsewhere, or where the policy is
+    /// refused, the lowest normal priority (nice 19).
     Background,
     /// The demo's rendered camera: a little below the frame path (nice 5), so that it still
     /// delivers its frame rate when the cores are free.
@@ -21,6 +24,21 @@ pub enum Role {
 /// Lowers the calling thread's priority for `role` (Linux: niceness, per thread). Failure leaves
 /// the thread as it was, which is only slower: it is logged, never an error.
 pub fn step_back(role: Role) {
+    #[cfg(target_os = "linux")]
+    if role == Role::Background {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        match set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            Ok(()) => return,
+            Err(err) => tracing::debug!(?role, cause = ?err, "SCHED_IDLE refused, nice 19"),
+        }
+    }
     let priority = match role {
         Role::Background => Ok(ThreadPriority::Min),
         // thread-priority maps 0..=99 onto niceness 19..=-20; 35 is nice 5.
@@ -48,25 +66,40 @@ mod tests {
         rest.split_whitespace().nth(16)?.parse().ok()
     }
 
+    /// Linux scheduling policies (`sched.h`).
+    #[cfg(target_os = "linux")]
+    const SCHED_OTHER: i64 = 0;
+    #[cfg(target_os = "linux")]
+    const SCHED_IDLE: i64 = 5;
+
+    /// The thread's scheduling policy (`/proc/thread-self/stat`, field 41).
+    #[cfg(target_os = "linux")]
+    fn policy() -> Option<i64> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split_whitespace().nth(38)?.parse().ok()
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn threads_step_back_by_role_and_only_themselves() {
         let before = niceness().expect("niceness");
-        for (role, nice) in [(Role::Background, 19), (Role::StandInCamera, 5)] {
-            let inside = std::thread::spawn(move || {
+        let nice_of = |role| {
+            std::thread::spawn(move || {
                 step_back(role);
-                niceness()
+                (niceness(), policy())
             })
             .join()
-            .expect("thread");
-            // A process already nicer than the role (a niced test run) may not step forward
-            // again without privileges.
-            let got = inside.expect("niceness");
-            assert!(
-                got == nice || (got == before && before > nice),
-                "{role:?}: {got}"
-            );
-        }
+            .expect("thread")
+        };
+        // A process already nicer than the role (a niced test run) may not step forward again
+        // without privileges.
+        let (got, policy_of_camera) = nice_of(Role::StandInCamera);
+        let got = got.expect("niceness");
+        assert!(got == 5 || (got == before && before > 5), "camera: {got}");
+        assert_eq!(policy_of_camera, Some(SCHED_OTHER));
+        let (_, policy_of_background) = nice_of(Role::Background);
+        assert_eq!(policy_of_background, Some(SCHED_IDLE));
         assert_eq!(niceness(), Some(before), "only the calling thread changes");
     }
 }
