@@ -24,7 +24,12 @@
 //!    its chroma, scaled to its lightness (a shadow keeps the hue and loses chroma in
 //!    proportion), is outside [`CHROMA_RATIO`] of the scalp's, or when it is
 //!    much darker ([`DARK_RATIO`]) or brighter ([`BRIGHT_DELTA`]) than the skin around it.
-//! 5. Clean-up: not-skin regions smaller than [`MIN_REGION_MM2`] are dots, follicles, moles or
+//! 5. **Smooth and saturated**: a connected area of at least [`SMOOTH_MIN_MM2`] whose blocks of
+//!    about 1 mm are far smoother than the frame's plainest skin ([`SMOOTH_RATIO`]) and, on
+//!    average, more saturated than the scalp at their lightness ([`SMOOTH_MIN_CHROMA_RATIO`]) is
+//!    not skin: a translucent or glossy cartridge of the skin's hue passes the colour tests, but
+//!    skin is never smooth over millimetres (dots, follicles, pores, mottling).
+//! 6. Clean-up: not-skin regions smaller than [`MIN_REGION_MM2`] are dots, follicles, moles or
 //!    noise and are skin again; the rest is closed over [`CLOSE_MM`] (gaps between strands,
 //!    glove wrinkles) and skin islands smaller than [`MIN_REGION_MM2`] inside it are filled.
 //!
@@ -81,6 +86,20 @@ const CANDIDATE_BLOCK_MM: f64 = 1.0;
 /// A cell within this distance in (a*, b*) of the scalp's colour (scaled to its lightness) is
 /// skin-coloured.
 const NEAR_AB: f64 = 3.0;
+/// A block of about [`CANDIDATE_BLOCK_MM`] whose texture (mean of its cells' luminance spread
+/// over mean) is under this fraction of the scalp's plainest blocks ([`SMOOTH_REF_PERCENTILE`]
+/// of the blocks: skin between dots, its own mottling and the sensor's noise) is smooth.
+pub const SMOOTH_RATIO: f32 = 0.8;
+/// Percentile of the skin blocks' texture taken as the scalp's plainest.
+pub const SMOOTH_REF_PERCENTILE: f64 = 0.25;
+/// A smooth area is taken for not skin only when it is this much more saturated than the scalp
+/// at its lightness (mean over its cells): plastics are; skin in an occluder's shadow keeps the
+/// scalp's chroma for its lightness, and would otherwise pass for smooth.
+pub const SMOOTH_MIN_CHROMA_RATIO: f32 = 1.2;
+/// Connected smooth blocks covering at least this much (mm²) are a surface of the skin's colour
+/// that is not skin (a translucent cartridge, a cloth); smaller smooth patches are skin between
+/// dots.
+pub const SMOOTH_MIN_MM2: f64 = 6.0;
 
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -347,6 +366,8 @@ pub struct SkinMasker {
     lab: Vec<[f32; 3]>,
     /// Per cell: spread of linear luminance over its mean (coefficient of variation).
     texture: Vec<f32>,
+    /// Per cell: chroma over the scalp's at the cell's lightness (1: the scalp's own).
+    rho: Vec<f32>,
     bad: Vec<bool>,
     labels: Vec<u32>,
     stack: Vec<usize>,
@@ -790,16 +811,22 @@ impl SkinMasker {
         }
         fill_missing(&mut block_l, bcols, brows, l0);
         // 4. Per-cell decision.
+        self.rho.clear();
+        self.rho.resize(n, 1.0);
         for r in 0..rows {
             for c in 0..cols {
                 let lref = bilinear(&block_l, bcols, brows, bcell, c, r);
                 let l = self.lab[r * cols + c];
+                self.rho[r * cols + c] =
+                    l[1].hypot(l[2]) / (c0 * (l[0] / lref.max(1.0)).clamp(0.3, 1.0));
                 let dark = l[0] < DARK_RATIO as f32 * lref;
                 let bright = l[0] > lref + BRIGHT_DELTA as f32;
                 self.bad[r * cols + c] = dark || bright || !chroma_ok(l, lref);
             }
         }
-        // 5. Clean-up.
+        // 5. Skin-coloured but smooth: a large connected patch far smoother than the scalp.
+        self.reject_smooth(px_per_mm, cell, cols, rows);
+        // 6. Clean-up.
         let min_cells = (MIN_REGION_MM2 / cell_mm2).ceil() as usize;
         self.drop_small(true, min_cells, cols, rows);
         let close = (CLOSE_MM * px_per_mm / f64::from(cell)).round() as usize;
@@ -870,6 +897,105 @@ impl SkinMasker {
             best = best.max(size);
         }
         best
+    }
+
+    /// Marks not-skin the skin cells of large connected areas much smoother than the scalp and
+    /// more saturated than it.
+    ///
+    /// Skin under a rig camera is never smooth over millimetres: dots, follicles, pores and
+    /// mottling give every block of about 1 mm some texture. A glossy or translucent cartridge,
+    /// a cap or a cloth of the skin's own colour passes the colour tests but not this one. The
+    /// reference is the frame's own plainest skin, so a soft-focus or noisy camera moves the
+    /// threshold with it.
+    fn reject_smooth(&mut self, px_per_mm: f64, cell: u32, cols: usize, rows: usize) {
+        let b = ((CANDIDATE_BLOCK_MM * px_per_mm / f64::from(cell)).round() as usize).max(1);
+        let (bcols, brows) = (cols.div_ceil(b), rows.div_ceil(b));
+        // Per block: mean texture of its skin cells, NaN under three quarters skin.
+        let mut tex = vec![f32::NAN; bcols * brows];
+        for br in 0..brows {
+            for bc in 0..bcols {
+                let (mut sum, mut n, mut all) = (0f32, 0usize, 0usize);
+                for r in br * b..((br + 1) * b).min(rows) {
+                    for c in bc * b..((bc + 1) * b).min(cols) {
+                        all += 1;
+                        if !self.bad[r * cols + c] {
+                            sum += self.texture[r * cols + c];
+                            n += 1;
+                        }
+                    }
+                }
+                if n * 4 >= all * 3 {
+                    tex[br * bcols + bc] = sum / n as f32;
+                }
+            }
+        }
+        let mut known: Vec<f32> = tex.iter().copied().filter(|t| t.is_finite()).collect();
+        if known.len() < 8 {
+            return;
+        }
+        let limit = SMOOTH_RATIO * percentile(&mut known, SMOOTH_REF_PERCENTILE);
+        let block_mm2 = (b as f64 * f64::from(cell) / px_per_mm).powi(2);
+        let min_blocks = (SMOOTH_MIN_MM2 / block_mm2).ceil() as usize;
+        let smooth: Vec<bool> = tex.iter().map(|&t| t.is_finite() && t < limit).collect();
+        let mut seen = vec![false; bcols * brows];
+        let mut region = Vec::new();
+        for start in 0..bcols * brows {
+            if !smooth[start] || seen[start] {
+                continue;
+            }
+            region.clear();
+            self.stack.clear();
+            self.stack.push(start);
+            seen[start] = true;
+            while let Some(i) = self.stack.pop() {
+                region.push(i);
+                let (c, r) = (i % bcols, i / bcols);
+                let mut visit = |j: usize| {
+                    if smooth[j] && !seen[j] {
+                        seen[j] = true;
+                        self.stack.push(j);
+                    }
+                };
+                if c > 0 {
+                    visit(i - 1);
+                }
+                if c + 1 < bcols {
+                    visit(i + 1);
+                }
+                if r > 0 {
+                    visit(i - bcols);
+                }
+                if r + 1 < brows {
+                    visit(i + bcols);
+                }
+            }
+            if region.len() < min_blocks {
+                continue;
+            }
+            let (mut rho, mut k) = (0f32, 0usize);
+            for &i in &region {
+                let (bc, br) = (i % bcols, i / bcols);
+                for r in br * b..((br + 1) * b).min(rows) {
+                    for c in bc * b..((bc + 1) * b).min(cols) {
+                        if !self.bad[r * cols + c] {
+                            rho += self.rho[r * cols + c];
+                            k += 1;
+                        }
+                    }
+                }
+            }
+            if rho < SMOOTH_MIN_CHROMA_RATIO * k.max(1) as f32 {
+                continue;
+            }
+            for &i in &region {
+                let (bc, br) = (i % bcols, i / bcols);
+                for r in br * b..((br + 1) * b).min(rows) {
+                    for c in bc * b..((bc + 1) * b).min(cols) {
+                        self.bad[r * cols + c] = true;
+                    }
+                }
+            }
+        }
     }
 
     /// Flips connected regions (4-connected) of `bad == value` smaller than `min_cells`.
@@ -1058,6 +1184,52 @@ mod tests {
                 image::Rgb(skin.map(|c| c.saturating_add(n)))
             }
         })
+    }
+
+    #[test]
+    fn a_smooth_saturated_surface_of_skin_hue_is_not_skin_but_shadowed_skin_is() {
+        let ppm = 20.0;
+        let base = [200u8, 150, 120];
+        let textured = dotted_frame(400, 300, base);
+        let in_disk =
+            |x: u32, y: u32, cx: f64| (f64::from(x) - cx).hypot(f64::from(y) - 150.0) < 60.0;
+        // A translucent cartridge seen end-on: the skin's hue, more saturated, and smooth.
+        let salmon = [240u8, 150, 110];
+        let mut frame = textured.clone();
+        // The same colour with the skin's dots and grain: what only colour would see.
+        let mut grainy = textured.clone();
+        // Skin in a glove's shadow: darker, its chroma down with it, its grain kept.
+        let mut shadowed = textured.clone();
+        for (x, y, p) in textured.enumerate_pixels() {
+            if in_disk(x, y, 120.0) {
+                frame.put_pixel(x, y, image::Rgb(salmon));
+                let (d, n) = (p.0[0] < 100, ((x * 7 + y * 13) % 5) as u8);
+                grainy.put_pixel(
+                    x,
+                    y,
+                    if d {
+                        *p
+                    } else {
+                        image::Rgb(salmon.map(|c| c.saturating_add(n)))
+                    },
+                );
+                shadowed.put_pixel(x, y, image::Rgb(p.0.map(|c| (f32::from(c) * 0.7) as u8)));
+            }
+        }
+        let mut m = SkinMasker::new();
+        let mask = m.compute(&frame, ppm);
+        assert!(
+            !mask.is_skin(120.0, 150.0),
+            "the smooth cartridge is not skin"
+        );
+        assert!(mask.is_skin(320.0, 150.0), "the scalp beside it is skin");
+        let mask = m.compute(&grainy, ppm);
+        assert!(
+            mask.is_skin(120.0, 150.0),
+            "its colour alone passes for skin"
+        );
+        let mask = m.compute(&shadowed, ppm);
+        assert!(mask.is_skin(120.0, 150.0), "skin in shadow is skin");
     }
 
     #[test]
