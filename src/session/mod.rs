@@ -44,6 +44,10 @@ const PLAN_WARMUP_FRAMES: u64 = 8;
 const OCCLUDER_CLEARANCE_MM: f64 = 0.3;
 /// Not-skin regions sent to the page per frame, largest first.
 const MAX_NOT_SKIN_REGIONS: usize = 16;
+/// In the live dermoscope view a traced opening is kept where the openings model's (older)
+/// mask gives at least this near it; the model's own peaks are not used (the head may have
+/// moved since its frame).
+const LIVE_CONFIRM_MIN: f32 = 0.3;
 /// Most heat-map grid corners sent through the lens per frame (a 2 mm grid over a 64 x 36 mm
 /// view has 627); past it the page draws the cells through `image_from_skin`.
 const MAX_HEAT_NODES: usize = 4096;
@@ -307,6 +311,7 @@ impl LiveSession {
                 // their own, it only confirms the traced openings.
                 d.set_openings(OpeningsConfig {
                     peak_min: f32::INFINITY,
+                    confirm_min: LIVE_CONFIRM_MIN,
                     ..OpeningsConfig::default()
                 });
                 d
