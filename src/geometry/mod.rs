@@ -28,6 +28,24 @@ pub fn polygon_contains(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
     inside
 }
 
+/// The outline of a `w` x `h` picture shrunk by `margin` on every side: its corners and the
+/// middles of its edges, clockwise from the top left. Mapped through a lens, the picture's edges
+/// become curves (bowing in under a barrel lens, out under a pincushion), and the middles bound
+/// them where the corners alone would not.
+pub fn picture_outline(w: f64, h: f64, margin: f64) -> [[f64; 2]; 8] {
+    let (m, cx, cy) = (margin, w / 2.0, h / 2.0);
+    [
+        [m, m],
+        [cx, m],
+        [w - m, m],
+        [w - m, cy],
+        [w - m, h - m],
+        [cx, h - m],
+        [m, h - m],
+        [m, cy],
+    ]
+}
+
 /// Area of a simple polygon (shoelace formula), in the square of its units.
 pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
     let n = poly.len();

@@ -369,7 +369,8 @@ pub struct SkinMasker {
     /// Per cell: chroma over the scalp's at the cell's lightness (1: the scalp's own).
     rho: Vec<f32>,
     bad: Vec<bool>,
-    labels: Vec<u32>,
+    /// Scratch of [`for_each_region`]: cells already in a region.
+    seen: Vec<bool>,
     stack: Vec<usize>,
     tmp: Vec<bool>,
     /// CIELAB's f(t) on `0..=1` in [`CBRT_STEPS`] steps.
@@ -859,43 +860,18 @@ impl SkinMasker {
         &self.mask
     }
 
-    /// Size of the largest 4-connected region of `tmp` (a `bcols` x `brows` grid of flags), which
-    /// it clears.
+    /// Size of the largest 4-connected region of `tmp` (a `bcols` x `brows` grid of flags).
     fn largest_region(&mut self, bcols: usize, brows: usize) -> usize {
-        let nb = bcols * brows;
         let mut best = 0;
-        for start in 0..nb {
-            if !self.tmp[start] {
-                continue;
-            }
-            self.stack.clear();
-            self.stack.push(start);
-            self.tmp[start] = false;
-            let mut size = 0;
-            while let Some(i) = self.stack.pop() {
-                size += 1;
-                let (c, r) = (i % bcols, i / bcols);
-                let mut visit = |j: usize| {
-                    if self.tmp[j] {
-                        self.tmp[j] = false;
-                        self.stack.push(j);
-                    }
-                };
-                if c > 0 {
-                    visit(i - 1);
-                }
-                if c + 1 < bcols {
-                    visit(i + 1);
-                }
-                if r > 0 {
-                    visit(i - bcols);
-                }
-                if r + 1 < brows {
-                    visit(i + bcols);
-                }
-            }
-            best = best.max(size);
-        }
+        let tmp = &self.tmp;
+        for_each_region(
+            |i| tmp[i],
+            bcols,
+            brows,
+            &mut self.seen,
+            &mut self.stack,
+            |region| best = best.max(region.len()),
+        );
         best
     }
 
@@ -937,41 +913,20 @@ impl SkinMasker {
         let block_mm2 = (b as f64 * f64::from(cell) / px_per_mm).powi(2);
         let min_blocks = (SMOOTH_MIN_MM2 / block_mm2).ceil() as usize;
         let smooth: Vec<bool> = tex.iter().map(|&t| t.is_finite() && t < limit).collect();
-        let mut seen = vec![false; bcols * brows];
-        let mut region = Vec::new();
-        for start in 0..bcols * brows {
-            if !smooth[start] || seen[start] {
-                continue;
-            }
-            region.clear();
-            self.stack.clear();
-            self.stack.push(start);
-            seen[start] = true;
-            while let Some(i) = self.stack.pop() {
-                region.push(i);
-                let (c, r) = (i % bcols, i / bcols);
-                let mut visit = |j: usize| {
-                    if smooth[j] && !seen[j] {
-                        seen[j] = true;
-                        self.stack.push(j);
-                    }
-                };
-                if c > 0 {
-                    visit(i - 1);
+        let mut large = Vec::new();
+        for_each_region(
+            |i| smooth[i],
+            bcols,
+            brows,
+            &mut self.seen,
+            &mut self.stack,
+            |region| {
+                if region.len() >= min_blocks {
+                    large.push(region.to_vec());
                 }
-                if c + 1 < bcols {
-                    visit(i + 1);
-                }
-                if r > 0 {
-                    visit(i - bcols);
-                }
-                if r + 1 < brows {
-                    visit(i + bcols);
-                }
-            }
-            if region.len() < min_blocks {
-                continue;
-            }
+            },
+        );
+        for region in large {
             let (mut rho, mut k) = (0f32, 0usize);
             for &i in &region {
                 let (bc, br) = (i % bcols, i / bcols);
@@ -1000,45 +955,22 @@ impl SkinMasker {
 
     /// Flips connected regions (4-connected) of `bad == value` smaller than `min_cells`.
     fn drop_small(&mut self, value: bool, min_cells: usize, cols: usize, rows: usize) {
-        let n = cols * rows;
-        self.labels.clear();
-        self.labels.resize(n, 0);
-        let mut region = Vec::new();
-        for start in 0..n {
-            if self.bad[start] != value || self.labels[start] != 0 {
-                continue;
-            }
-            region.clear();
-            self.stack.clear();
-            self.stack.push(start);
-            self.labels[start] = 1;
-            while let Some(i) = self.stack.pop() {
-                region.push(i);
-                let (c, r) = (i % cols, i / cols);
-                let mut visit = |j: usize| {
-                    if self.bad[j] == value && self.labels[j] == 0 {
-                        self.labels[j] = 1;
-                        self.stack.push(j);
-                    }
-                };
-                if c > 0 {
-                    visit(i - 1);
+        let mut flip = Vec::new();
+        let bad = &self.bad;
+        for_each_region(
+            |i| bad[i] == value,
+            cols,
+            rows,
+            &mut self.seen,
+            &mut self.stack,
+            |region| {
+                if region.len() < min_cells {
+                    flip.extend_from_slice(region);
                 }
-                if c + 1 < cols {
-                    visit(i + 1);
-                }
-                if r > 0 {
-                    visit(i - cols);
-                }
-                if r + 1 < rows {
-                    visit(i + cols);
-                }
-            }
-            if region.len() < min_cells {
-                for &i in &region {
-                    self.bad[i] = !value;
-                }
-            }
+            },
+        );
+        for i in flip {
+            self.bad[i] = !value;
         }
     }
 
@@ -1080,6 +1012,48 @@ impl SkinMasker {
                 self.bad[r * cols + c] = v;
             }
         }
+    }
+}
+
+/// Calls `on_region` with the cells of each 4-connected region of the `cols` x `rows` grid
+/// cells where `member` holds (`seen` and `stack` are the caller's scratch buffers).
+fn for_each_region(
+    member: impl Fn(usize) -> bool,
+    cols: usize,
+    rows: usize,
+    seen: &mut Vec<bool>,
+    stack: &mut Vec<usize>,
+    mut on_region: impl FnMut(&[usize]),
+) {
+    let n = cols * rows;
+    seen.clear();
+    seen.resize(n, false);
+    let mut region = Vec::new();
+    for start in 0..n {
+        if seen[start] || !member(start) {
+            continue;
+        }
+        region.clear();
+        stack.clear();
+        stack.push(start);
+        seen[start] = true;
+        while let Some(i) = stack.pop() {
+            region.push(i);
+            let (c, r) = (i % cols, i / cols);
+            let neighbours = [
+                (c > 0).then(|| i - 1),
+                (c + 1 < cols).then(|| i + 1),
+                (r > 0).then(|| i - cols),
+                (r + 1 < rows).then(|| i + cols),
+            ];
+            for j in neighbours.into_iter().flatten() {
+                if !seen[j] && member(j) {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        on_region(&region);
     }
 }
 

@@ -148,18 +148,7 @@ impl<'a> FrameToSkin<'a> {
 
     /// The frame's outline (corners and edge middles) on the skin.
     fn outline(&self, w: f64, h: f64) -> [[f64; 2]; 8] {
-        let (cx, cy) = (w / 2.0, h / 2.0);
-        [
-            [0.0, 0.0],
-            [cx, 0.0],
-            [w, 0.0],
-            [w, cy],
-            [w, h],
-            [cx, h],
-            [0.0, h],
-            [0.0, cy],
-        ]
-        .map(|c| self.skin_of(c))
+        crate::geometry::picture_outline(w, h, 0.0).map(|c| self.skin_of(c))
     }
 }
 

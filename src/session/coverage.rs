@@ -81,20 +81,8 @@ impl Coverage {
             |p: [f64; 2]| lens.map_or(p, |l| l.to_ideal(p)),
             |q: [f64; 2]| lens.map_or(q, |l| l.from_ideal(q)),
         );
-        // Corners and edge middles bound the picture in ideal pixels whichever way the lens
-        // bends its edges.
-        let (cx, cy) = (w / 2.0, h / 2.0);
-        let outline = [
-            [0.0, 0.0],
-            [cx, 0.0],
-            [w, 0.0],
-            [w, cy],
-            [w, h],
-            [cx, h],
-            [0.0, h],
-            [0.0, cy],
-        ]
-        .map(|c| skin_from_image.apply(ideal(c)));
+        let outline =
+            crate::geometry::picture_outline(w, h, 0.0).map(|c| skin_from_image.apply(ideal(c)));
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for c in outline {
             x0 = x0.min(c[0]);

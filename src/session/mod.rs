@@ -859,22 +859,10 @@ impl LiveSession {
     ) -> Vec<[f64; 2]> {
         let (w, h) = (f64::from(w), f64::from(h));
         let m = margin_px.min(w / 4.0).min(h / 4.0);
-        // Corners and the middles of the edges: through a lens the picture's edges are curves
-        // in ideal pixels (bowing in under a barrel lens), and the middles bound them.
-        let (cx, cy) = (w / 2.0, h / 2.0);
-        [
-            [m, m],
-            [cx, m],
-            [w - m, m],
-            [w - m, cy],
-            [w - m, h - m],
-            [cx, h - m],
-            [m, h - m],
-            [m, cy],
-        ]
-        .iter()
-        .map(|c| skin_from_image.apply(self.ideal(*c)))
-        .collect()
+        crate::geometry::picture_outline(w, h, m)
+            .iter()
+            .map(|c| skin_from_image.apply(self.ideal(*c)))
+            .collect()
     }
 
     /// The dots of the skin map (confirmed, "not a dot" aside), skin millimetres.
