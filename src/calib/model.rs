@@ -258,8 +258,9 @@ impl Calibration {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneMap {
     px_per_mm: f64,
-    /// The calibration, when its lens distorts at all.
-    lens: Option<Box<Calibration>>,
+    /// The calibration, when its lens distorts at all (shared: the live session hands its map
+    /// to every frame's plan snapshot).
+    lens: Option<std::sync::Arc<Calibration>>,
 }
 
 impl From<f64> for PlaneMap {
@@ -283,7 +284,7 @@ impl PlaneMap {
         let distorts = [d.k1, d.k2, d.p1, d.p2, d.k3].iter().any(|&c| c != 0.0);
         Self {
             px_per_mm: calib.px_per_mm,
-            lens: distorts.then(|| Box::new(calib.clone())),
+            lens: distorts.then(|| std::sync::Arc::new(calib.clone())),
         }
     }
 
