@@ -86,7 +86,7 @@ const CANDIDATE_BLOCK_MM: f64 = 1.0;
 /// A cell within this distance in (a*, b*) of the scalp's colour (scaled to its lightness) is
 /// skin-coloured.
 const NEAR_AB: f64 = 3.0;
-/// A block of about [`CANDIDATE_BLOCK_MM`] whose texture (mean of its cells' luminance spread
+/// A block of about 1 mm whose texture (mean of its cells' luminance spread
 /// over mean) is under this fraction of the scalp's plainest blocks ([`SMOOTH_REF_PERCENTILE`]
 /// of the blocks: skin between dots, its own mottling and the sensor's noise) is smooth.
 pub const SMOOTH_RATIO: f32 = 0.8;
