@@ -17,6 +17,13 @@ pub struct Similarity {
     pub ty: f64,
 }
 
+impl Default for Similarity {
+    /// The identity.
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
 impl Similarity {
     /// The identity.
     pub const IDENTITY: Self = Self {

@@ -634,7 +634,6 @@ fn write_loop<W: Write + Seek>(
 mod tests {
     use super::*;
     use crate::frame::{Detection, DotKind};
-    use crate::registration::Similarity;
 
     /// A writer that takes `delay` per write: a slow disk.
     struct Slow {
@@ -721,16 +720,7 @@ mod tests {
             },
             plan: PlanSnapshot {
                 seq,
-                recommendations: vec![],
-                skin_from_image: Similarity::IDENTITY,
-                dots_placed: 0,
-                recommendations_done: 0,
-                map_dots: 0,
-                zones: vec![],
-                dots_left: 0,
-                spacing_violations: 0,
-                paused: false,
-                lens: None,
+                ..PlanSnapshot::default()
             },
             placed: (0..placed)
                 .map(|i| PlacedDot {

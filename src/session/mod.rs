@@ -159,8 +159,9 @@ pub struct Recommendation {
     pub zone: String,
 }
 
-/// The plan as `GET /api/plan` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The plan as `GET /api/plan` shows it (`Default`: frame 0, nothing planned, the skin at the
+/// image's identity).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlanSnapshot {
     /// Sequence number of the frame the plan was last updated on.
     pub seq: u64,

@@ -395,16 +395,8 @@ async fn kill_9_loses_at_most_the_last_moment_and_replay_serves_the_rest() -> Te
 fn no_plan(seq: u64, skin_from_image: Similarity) -> PlanSnapshot {
     PlanSnapshot {
         seq,
-        recommendations: vec![],
         skin_from_image,
-        dots_placed: 0,
-        recommendations_done: 0,
-        map_dots: 0,
-        zones: vec![],
-        dots_left: 0,
-        spacing_violations: 0,
-        paused: false,
-        lens: None,
+        ..PlanSnapshot::default()
     }
 }
 
