@@ -35,8 +35,28 @@ impl Plane {
 pub fn luminance(src: &RgbImage, dst: &mut Plane) {
     let (w, h) = (src.width() as usize, src.height() as usize);
     dst.resize(w, h);
-    for (out, px) in dst.data.iter_mut().zip(src.as_raw().chunks_exact(3)) {
-        *out = 0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2]);
+    luma_row(src.as_raw(), &mut dst.data);
+}
+
+/// The luminance [`luminance`] gives one pixel.
+#[inline]
+pub fn luma_of(r: u8, g: u8, b: u8) -> f32 {
+    0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b)
+}
+
+/// Each channel's term of [`luma_of`], per 8-bit value: a table lookup is the same sum and
+/// about twice as fast as converting and multiplying (the three channels interleaved do not
+/// vectorise).
+static LUMA_TERMS: std::sync::LazyLock<[[f32; 256]; 3]> = std::sync::LazyLock::new(|| {
+    let weights = [0.299f32, 0.587, 0.114];
+    std::array::from_fn(|c| std::array::from_fn(|v| weights[c] * f32::from(v as u8)))
+});
+
+/// [`luma_of`] of each pixel of the interleaved RGB `rgb` into `out` (as many as both hold).
+pub fn luma_row(rgb: &[u8], out: &mut [f32]) {
+    let [tr, tg, tb] = &*LUMA_TERMS;
+    for (o, px) in out.iter_mut().zip(rgb.chunks_exact(3)) {
+        *o = tr[usize::from(px[0])] + tg[usize::from(px[1])] + tb[usize::from(px[2])];
     }
 }
 
@@ -119,64 +139,143 @@ pub fn gaussian(src: &[f32], w: usize, h: usize, sigma: f64, dst: &mut Plane) {
     }
 }
 
-/// Mean over the (2r+1)x(2r+1) box around each pixel, clipped at the borders (the mean is over
-/// the pixels that exist). Separable running sums: O(1) per pixel whatever `r`.
-///
-/// `tmp` (the horizontal pass) and `col` (running column sums) are scratch, resized as needed.
-/// Sums are `f32`: a row or column of 8-bit-scale values drifts by far less than 1e-3.
-pub fn box_mean(src: &Plane, dst: &mut Plane, tmp: &mut Plane, col: &mut Vec<f32>, r: usize) {
-    let (w, h) = (src.width, src.height);
-    dst.resize(w, h);
-    tmp.resize(w, h);
-    if w == 0 || h == 0 {
-        return;
+/// A box mean (see [`box_mean`]) computed a row at a time, on demand: [`BoxStream::next_row`]
+/// returns the next row of the mean and pulls from its caller only the source rows that row
+/// needs. It holds the horizontal sums of the last `2r + 5` rows, not whole planes, so kernels
+/// chained through it (a plane derived row by row on the way in, a box mean of a box mean, a
+/// result combined on the way out) stay in cache instead of passing every intermediate plane
+/// through memory: on the development machine a whole-plane pass costs about what its memory
+/// traffic costs. The sums are those of a whole-plane pass, in the same order.
+#[derive(Debug, Clone, Default)]
+pub struct BoxStream {
+    w: usize,
+    h: usize,
+    r: usize,
+    ring_rows: usize,
+    ring: Vec<f32>,
+    input: Vec<f32>,
+    col: Vec<f32>,
+    mean: Vec<f32>,
+    /// Source rows summed horizontally so far.
+    summed: usize,
+    /// The row the next call returns.
+    next: usize,
+}
+
+impl BoxStream {
+    /// Starts the mean over the (2r+1)x(2r+1) box of a `w` x `h` plane (buffers reused).
+    pub fn start(&mut self, w: usize, h: usize, r: usize) {
+        // Rows are summed horizontally four at a time (rows 4k..4k+4, the last h % 4 one by
+        // one) into ring slots `row % ring_rows`; a multiple of four keeps a group's slots
+        // contiguous. When row y + r + 1 is summed the ring must still hold row y - r: 2r + 2
+        // rows, plus up to three more of the group that brought y + r + 1 in.
+        self.ring_rows = (2 * r + 5).div_ceil(4) * 4;
+        (self.w, self.h, self.r) = (w, h, r);
+        self.ring.resize(self.ring_rows * w, 0.0);
+        self.input.resize(4 * w, 0.0);
+        self.mean.resize(w, 0.0);
+        self.col.clear();
+        self.col.resize(w, 0.0);
+        (self.summed, self.next) = (0, 0);
     }
-    let mut rows = src.data.chunks_exact(4 * w);
-    let mut outs = tmp.data.chunks_exact_mut(4 * w);
-    for (four, out) in (&mut rows).zip(&mut outs) {
-        horizontal_box4(four, out, w, r);
-    }
-    for (row, out) in rows
-        .remainder()
-        .chunks_exact(w)
-        .zip(outs.into_remainder().chunks_exact_mut(w))
-    {
-        horizontal_box(row, out, r);
-    }
-    col.clear();
-    col.resize(w, 0.0);
-    for row in tmp.data.chunks_exact(w).take(r.min(h - 1) + 1) {
-        for (c, v) in col.iter_mut().zip(row) {
-            *c += v;
+
+    /// The next row of the mean (rows 0, 1, ... in order; `None` past the last). `fill(y, row)`
+    /// writes source row `y`; it is called for each source row once, in order.
+    pub fn next_row(&mut self, mut fill: impl FnMut(usize, &mut [f32])) -> Option<&[f32]> {
+        let (w, h, r, y) = (self.w, self.h, self.r, self.next);
+        if y >= h || w == 0 {
+            return None;
         }
-    }
-    for y in 0..h {
-        let n = ((y + r).min(h - 1) - y.saturating_sub(r) + 1) as f32;
-        let inv = 1.0 / n;
-        for (o, c) in dst.data[y * w..(y + 1) * w].iter_mut().zip(col.iter()) {
-            *o = c * inv;
-        }
-        let add = (y + r + 1 < h).then_some(y + r + 1);
-        let sub = (y >= r).then(|| y - r);
-        match (add, sub) {
-            (Some(a), Some(s)) => {
-                let (ra, rs) = (&tmp.data[a * w..(a + 1) * w], &tmp.data[s * w..(s + 1) * w]);
-                for ((c, va), vs) in col.iter_mut().zip(ra).zip(rs) {
-                    *c += va - vs;
-                }
-            }
-            (Some(a), None) => {
-                for (c, v) in col.iter_mut().zip(&tmp.data[a * w..(a + 1) * w]) {
+        if y == 0 {
+            let top = r.min(h - 1);
+            self.sum_through(top, &mut fill);
+            for k in 0..=top {
+                let slot = k % self.ring_rows;
+                for (c, v) in self
+                    .col
+                    .iter_mut()
+                    .zip(&self.ring[slot * w..(slot + 1) * w])
+                {
                     *c += v;
                 }
             }
-            (None, Some(s)) => {
-                for (c, v) in col.iter_mut().zip(&tmp.data[s * w..(s + 1) * w]) {
-                    *c -= v;
-                }
+        } else {
+            // The step from row y - 1 to y: row y + r comes in, row y - 1 - r goes out.
+            let add = (y + r < h).then_some(y + r);
+            let sub = (y > r).then(|| y - 1 - r);
+            if let Some(a) = add {
+                self.sum_through(a, &mut fill);
             }
-            (None, None) => {}
+            let ring_row = |k: usize| {
+                let slot = k % self.ring_rows;
+                slot * w..(slot + 1) * w
+            };
+            match (add, sub) {
+                (Some(a), Some(s)) => {
+                    let (ra, rs) = (&self.ring[ring_row(a)], &self.ring[ring_row(s)]);
+                    for ((c, va), vs) in self.col.iter_mut().zip(ra).zip(rs) {
+                        *c += va - vs;
+                    }
+                }
+                (Some(a), None) => {
+                    for (c, v) in self.col.iter_mut().zip(&self.ring[ring_row(a)]) {
+                        *c += v;
+                    }
+                }
+                (None, Some(s)) => {
+                    for (c, v) in self.col.iter_mut().zip(&self.ring[ring_row(s)]) {
+                        *c -= v;
+                    }
+                }
+                (None, None) => {}
+            }
         }
+        let n = ((y + r).min(h - 1) - y.saturating_sub(r) + 1) as f32;
+        let inv = 1.0 / n;
+        for (o, c) in self.mean.iter_mut().zip(&self.col) {
+            *o = c * inv;
+        }
+        self.next += 1;
+        Some(&self.mean)
+    }
+
+    /// Sums source rows horizontally up to and including `last`.
+    fn sum_through(&mut self, last: usize, fill: &mut impl FnMut(usize, &mut [f32])) {
+        let (w, r) = (self.w, self.r);
+        let grouped = self.h - self.h % 4;
+        while self.summed <= last.min(self.h - 1) {
+            let slot = self.summed % self.ring_rows;
+            if self.summed < grouped {
+                for (k, row) in self.input.chunks_exact_mut(w).enumerate() {
+                    fill(self.summed + k, row);
+                }
+                horizontal_box4(&self.input, &mut self.ring[slot * w..(slot + 4) * w], w, r);
+                self.summed += 4;
+            } else {
+                let row = &mut self.input[..w];
+                fill(self.summed, row);
+                horizontal_box(row, &mut self.ring[slot * w..(slot + 1) * w], r);
+                self.summed += 1;
+            }
+        }
+    }
+}
+
+/// Mean over the (2r+1)x(2r+1) box around each pixel, clipped at the borders (the mean is over
+/// the pixels that exist). Separable running sums: O(1) per pixel whatever `r`. `stream` is
+/// scratch, reused.
+///
+/// Sums are `f32`: a row or column of 8-bit-scale values drifts by far less than 1e-3.
+pub fn box_mean(src: &Plane, dst: &mut Plane, stream: &mut BoxStream, r: usize) {
+    let (w, h) = (src.width, src.height);
+    dst.resize(w, h);
+    stream.start(w, h, r);
+    let fill = |y: usize, row: &mut [f32]| row.copy_from_slice(&src.data[y * w..(y + 1) * w]);
+    for out in dst.data.chunks_exact_mut(w.max(1)) {
+        let Some(mean) = stream.next_row(fill) else {
+            break;
+        };
+        out.copy_from_slice(mean);
     }
 }
 
@@ -342,14 +441,17 @@ mod tests {
             (64, 11, 5),
             (9, 8, 3),
             (40, 8, 19),
+            (12, 50, 2),
+            (9, 37, 1),
+            (21, 45, 0),
         ] {
             let src = Plane {
                 width: w,
                 height: h,
                 data: (0..w * h).map(|i| ((i * 37 % 101) as f32) * 0.5).collect(),
             };
-            let (mut dst, mut tmp, mut col) = (Plane::default(), Plane::default(), Vec::new());
-            box_mean(&src, &mut dst, &mut tmp, &mut col, r);
+            let (mut dst, mut stream) = (Plane::default(), BoxStream::default());
+            box_mean(&src, &mut dst, &mut stream, r);
             for (a, b) in dst.data.iter().zip(naive(&src, r)) {
                 assert!((a - b).abs() < 1e-3, "{w}x{h} r={r}: {a} vs {b}");
             }

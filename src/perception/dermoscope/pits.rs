@@ -27,7 +27,9 @@ use image::RgbImage;
 
 use super::field::text_bar_rows;
 use super::generated::pits_model;
-use crate::perception::filter::{box_mean, gaussian, gaussian_kernel, red_weighted_blocks, Plane};
+use crate::perception::filter::{
+    box_mean, gaussian, gaussian_kernel, red_weighted_blocks, BoxStream, Plane,
+};
 
 /// Working scale (px/mm): a pit of 0.02-0.04 mm radius spans a few pixels.
 pub const WORKING_PX_PER_MM: f64 = 150.0;
@@ -119,20 +121,18 @@ pub fn pit_candidates(image: &RgbImage, px_per_mm: f64) -> Vec<PitCandidate> {
             *v = if in_bar(y) { median } else { v.min(clip) };
         }
     }
-    let (mut skin, mut tmp, mut col) = (Plane::default(), Plane::default(), Vec::new());
+    let (mut skin, mut scratch) = (Plane::default(), BoxStream::default());
     box_mean(
         &clipped,
         &mut skin,
-        &mut tmp,
-        &mut col,
+        &mut scratch,
         px(SKIN_RADIUS_MM).round().max(2.0) as usize,
     );
     let mut blue_skin = Plane::default();
     box_mean(
         &blue,
         &mut blue_skin,
-        &mut tmp,
-        &mut col,
+        &mut scratch,
         px(BLUE_RADIUS_MM).round().max(1.0) as usize,
     );
     let dark: Vec<f32> = luma

@@ -53,7 +53,7 @@ use image::RgbImage;
 use super::field::text_bar_rows;
 use super::generated::roots_model::ROOT_MODEL;
 use crate::frame::{Detection, DotKind};
-use crate::perception::filter::{box_mean, gaussian, red_weighted_blocks, Plane};
+use crate::perception::filter::{box_mean, gaussian, red_weighted_blocks, BoxStream, Plane};
 
 /// Scale the detector works at (px/mm).
 pub const WORKING_PX_PER_MM: f64 = 100.0;
@@ -805,7 +805,7 @@ fn prepare(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Option<Work> {
     };
     let in_bar = |y: usize| y < top_rows || y + bottom_rows >= h;
     // Skin level with the dark shafts clipped out; bar rows take the level of the field.
-    let (mut skin, mut tmp, mut col) = (Plane::default(), Plane::default(), Vec::new());
+    let (mut skin, mut scratch) = (Plane::default(), BoxStream::default());
     let r_bg = (BACKGROUND_RADIUS_MM * ppm).round().max(2.0) as usize;
     let mut levels: Vec<f32> = (0..h)
         .filter(|&y| !in_bar(y))
@@ -822,12 +822,12 @@ fn prepare(image: &RgbImage, px_per_mm: f64, p: &ShaftParams) -> Option<Work> {
             src.data[y * w..(y + 1) * w].fill(median);
         }
     }
-    box_mean(&src, &mut skin, &mut tmp, &mut col, r_bg);
+    box_mean(&src, &mut skin, &mut scratch, r_bg);
     let mut clipped = src.clone();
     for (c, &s) in clipped.data.iter_mut().zip(&skin.data) {
         *c = c.clamp(0.8 * s, 1.05 * s);
     }
-    box_mean(&clipped, &mut skin, &mut tmp, &mut col, r_bg);
+    box_mean(&clipped, &mut skin, &mut scratch, r_bg);
     let field_min = FIELD_MIN_RATIO * median;
     let outside: Vec<bool> = (0..w * h)
         .map(|i| in_bar(i / w) || skin.data[i] < field_min)

@@ -27,7 +27,7 @@ use tracing::instrument;
 use super::fuse::model_kind_at;
 use super::region::Region;
 use crate::frame::{Detection, DotKind};
-use crate::perception::filter::{box_mean, luminance, srgb_to_lab_f, Plane};
+use crate::perception::filter::{luma_of, luma_row, srgb_to_lab_f, BoxStream, Plane};
 use crate::perception::segment::{SegMask, CLASSES};
 use crate::perception::skin_mask::SkinMask;
 
@@ -98,6 +98,13 @@ const PIGMENT_WEIGHT_PEAK: f64 = -16.32;
 const PIGMENT_BIAS: f64 = 13.2;
 /// Keeps the chroma log ratios finite where a channel is clipped to black.
 const CHROMA_EPS: f64 = 0.02;
+/// The 16 directions (cosine, sine) at which a region's skin ring is sampled.
+static RING_DIRECTIONS: std::sync::LazyLock<[(f64, f64); 16]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|k| {
+        let a = k as f64 * std::f64::consts::TAU / 16.0;
+        (a.cos(), a.sin())
+    })
+});
 
 /// Settings of the classical detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,16 +117,14 @@ pub struct BlobConfig {
 #[derive(Debug, Default)]
 pub struct BlobDetector {
     cfg: Option<BlobConfig>,
-    luma: Plane,
-    skin: Plane,
-    red: Plane,
-    red_skin: Plane,
-    red_dark: Plane,
-    clipped: Plane,
     dark: Plane,
     smooth: Plane,
-    tmp: Plane,
-    col: Vec<f32>,
+    /// The box means of `darkness`: first and second skin level of the luminance, the same of
+    /// the red channel, and the smoothing of the darkness.
+    levels: [BoxStream; 5],
+    /// The frame's luminance and red channel.
+    luma: Plane,
+    red: Plane,
     stamp: Vec<u32>,
     generation: u32,
     stack: Vec<(u32, u32)>,
@@ -292,45 +297,81 @@ impl BlobDetector {
     /// takes red (the skin's brightest channel) and leaves blue, so its red darkness is well
     /// above its luminance darkness; hair, warm and dark in every channel, is found by either.
     fn darkness(&mut self, image: &RgbImage) {
-        luminance(image, &mut self.luma);
-        let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
-        relative_darkness(
-            &self.luma,
-            &mut self.skin,
-            &mut self.clipped,
-            &mut self.tmp,
-            &mut self.col,
-            r_bg,
-            &mut self.dark,
-        );
         let (w, h) = (image.width() as usize, image.height() as usize);
-        self.red.resize(w, h);
-        for (out, px) in self.red.data.iter_mut().zip(image.as_raw().chunks_exact(3)) {
-            *out = f32::from(px[0]);
-        }
-        relative_darkness(
-            &self.red,
-            &mut self.red_skin,
-            &mut self.clipped,
-            &mut self.tmp,
-            &mut self.col,
-            r_bg,
-            &mut self.red_dark,
-        );
-        // A white hair on darker skin is lighter than the skin: strong relative lightness
-        // counts as contrast too (past `LIGHT_OFFSET`; `is_dot` keeps such spots only when
-        // hair-sized).
-        for (d, &r) in self.dark.data.iter_mut().zip(&self.red_dark.data) {
-            *d = d.max(r).max(-*d - LIGHT_OFFSET);
-        }
+        let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
         let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
-        box_mean(
-            &self.dark,
-            &mut self.smooth,
-            &mut self.tmp,
-            &mut self.col,
-            r_s,
-        );
+        self.luma.resize(w, h);
+        self.red.resize(w, h);
+        for ((rgb, l), r) in image
+            .as_raw()
+            .chunks_exact(3 * w.max(1))
+            .zip(self.luma.data.chunks_exact_mut(w.max(1)))
+            .zip(self.red.data.chunks_exact_mut(w.max(1)))
+        {
+            luma_row(rgb, l);
+            for (out, px) in r.iter_mut().zip(rgb.chunks_exact(3)) {
+                *out = f32::from(px[0]);
+            }
+        }
+        // One pass, row by row: each plane's two skin levels (see `clip_to_level`), the
+        // darkness from them, and its smoothing, chained through `BoxStream`s, so that no
+        // intermediate plane is stored whole.
+        let Self {
+            dark,
+            smooth,
+            levels,
+            luma,
+            red,
+            ..
+        } = self;
+        let [luma_first, luma_skin, red_first, red_skin, smoothing] = levels;
+        for level in [&mut *luma_first, luma_skin, red_first, red_skin] {
+            level.start(w, h, r_bg);
+        }
+        smoothing.start(w, h, r_s);
+        dark.resize(w, h);
+        smooth.resize(w, h);
+        let luma_at = |y: usize| &luma.data[y * w..(y + 1) * w];
+        let red_at = |y: usize| &red.data[y * w..(y + 1) * w];
+        let mut dark_row = |y: usize, out: &mut [f32]| {
+            let skin_l = luma_skin.next_row(|k, row| {
+                row.copy_from_slice(luma_at(k));
+                if let Some(first) = luma_first.next_row(|j, r| r.copy_from_slice(luma_at(j))) {
+                    clip_to_level(row, first);
+                }
+            });
+            let skin_r = red_skin.next_row(|k, row| {
+                row.copy_from_slice(red_at(k));
+                if let Some(first) = red_first.next_row(|j, r| r.copy_from_slice(red_at(j))) {
+                    clip_to_level(row, first);
+                }
+            });
+            let (Some(skin_l), Some(skin_r)) = (skin_l, skin_r) else {
+                return;
+            };
+            // The larger of the luminance's and the red channel's darkness. A white hair on
+            // darker skin is lighter than the skin: strong relative lightness counts as
+            // contrast too (past `LIGHT_OFFSET`; `is_dot` keeps such spots only when
+            // hair-sized).
+            for ((((o, &sl), &l), &sr), &r) in out
+                .iter_mut()
+                .zip(skin_l)
+                .zip(luma_at(y))
+                .zip(skin_r)
+                .zip(red_at(y))
+            {
+                let d = (sl - l) / sl.max(1.0);
+                let r = (sr - r) / sr.max(1.0);
+                *o = d.max(r).max(-d - LIGHT_OFFSET);
+            }
+            dark.data[y * w..(y + 1) * w].copy_from_slice(out);
+        };
+        for out in smooth.data.chunks_exact_mut(w.max(1)) {
+            let Some(mean) = smoothing.next_row(&mut dark_row) else {
+                break;
+            };
+            out.copy_from_slice(mean);
+        }
     }
 
     /// The candidate threshold of this frame: `MIN_CONTRAST`, or `NOISE_SIGMAS` times the
@@ -423,9 +464,16 @@ impl BlobDetector {
     /// Step 4: grows and measures the region of the peak at (x, y).
     fn analyse(&mut self, image: &RgbImage, x0: u32, y0: u32) -> Region {
         let (w, h) = (self.dark.width, self.dark.height);
-        if self.stamp.len() != w * h {
+        let reach = self.px(ANALYSIS_RADIUS_MM);
+        let reach2 = reach * reach;
+        // The region never leaves the disc of `reach` around its peak, so it is marked in a
+        // window around the peak (small enough to stay in cache), not in a frame-sized plane.
+        let span = reach.max(0.0).floor() as i64;
+        let side = 2 * span + 1;
+        let cells = (side * side) as usize;
+        if self.stamp.len() != cells {
             self.stamp.clear();
-            self.stamp.resize(w * h, 0);
+            self.stamp.resize(cells, 0);
             self.generation = 0;
         }
         self.generation = self.generation.wrapping_add(1);
@@ -434,16 +482,18 @@ impl BlobDetector {
             self.generation = 1;
         }
         let gen = self.generation;
+        let local = |x: u32, y: u32| {
+            ((i64::from(y) - i64::from(y0) + span) * side + i64::from(x) - i64::from(x0) + span)
+                as usize
+        };
         let peak = self.smooth.at(x0 as usize, y0 as usize);
         let thr = peak * REGION_RATIO;
-        let reach = self.px(ANALYSIS_RADIUS_MM);
-        let reach2 = reach * reach;
         let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
         let (mut n, mut truncated) = (0usize, false);
         let (mut r_sum, mut g_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         self.stack.clear();
         self.stack.push((x0, y0));
-        self.stamp[y0 as usize * w + x0 as usize] = gen;
+        self.stamp[local(x0, y0)] = gen;
         let raw = image.as_raw();
         while let Some((x, y)) = self.stack.pop() {
             let i = y as usize * w + x as usize;
@@ -457,10 +507,11 @@ impl BlobDetector {
             syy += wgt * fy * fy;
             sxy += wgt * fx * fy;
             n += 1;
-            r_sum += f64::from(raw[3 * i]);
-            g_sum += f64::from(raw[3 * i + 1]);
-            b_sum += f64::from(raw[3 * i + 2]);
-            l_sum += f64::from(self.luma.data[i]);
+            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
+            r_sum += f64::from(r);
+            g_sum += f64::from(g);
+            b_sum += f64::from(b);
+            l_sum += f64::from(luma_of(r, g, b));
             let nbrs = [
                 (x.wrapping_sub(1), y),
                 (x + 1, y),
@@ -472,7 +523,7 @@ impl BlobDetector {
                     continue;
                 }
                 let j = ny as usize * w + nx as usize;
-                if self.stamp[j] == gen || self.smooth.data[j] < thr {
+                if self.smooth.data[j] < thr {
                     continue;
                 }
                 let (dx, dy) = (f64::from(nx) - f64::from(x0), f64::from(ny) - f64::from(y0));
@@ -480,7 +531,11 @@ impl BlobDetector {
                     truncated = true;
                     continue;
                 }
-                self.stamp[j] = gen;
+                let k = local(nx, ny);
+                if self.stamp[k] == gen {
+                    continue;
+                }
+                self.stamp[k] = gen;
                 self.stack.push((nx, ny));
             }
         }
@@ -496,17 +551,17 @@ impl BlobDetector {
         let radius_px = (n as f64 / std::f64::consts::PI).sqrt();
         let ring = radius_px + self.px(0.12).max(2.0);
         let (mut sr, mut sg, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        for k in 0..16 {
-            let a = f64::from(k) * std::f64::consts::TAU / 16.0;
-            let (px, py) = (cx + ring * a.cos(), cy + ring * a.sin());
+        for &(cos, sin) in RING_DIRECTIONS.iter() {
+            let (px, py) = (cx + ring * cos, cy + ring * sin);
             if px < 0.0 || py < 0.0 || px >= w as f64 || py >= h as f64 {
                 continue;
             }
             let i = py as usize * w + px as usize;
-            sr += f64::from(raw[3 * i]);
-            sg += f64::from(raw[3 * i + 1]);
-            sb += f64::from(raw[3 * i + 2]);
-            sl += f64::from(self.luma.data[i]);
+            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
+            sr += f64::from(r);
+            sg += f64::from(g);
+            sb += f64::from(b);
+            sl += f64::from(luma_of(r, g, b));
             sn += 1.0;
         }
         let nf = n as f64;
@@ -640,27 +695,13 @@ impl BlobDetector {
     }
 }
 
-/// Relative darkness `(skin - v) / skin` of the plane `src` against its local skin level (a box
-/// mean over `r_bg`, taken twice, the second time with `src` clipped to
-/// `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first) into `dark`; `skin` holds the level.
-fn relative_darkness(
-    src: &Plane,
-    skin: &mut Plane,
-    clipped: &mut Plane,
-    tmp: &mut Plane,
-    col: &mut Vec<f32>,
-    r_bg: usize,
-    dark: &mut Plane,
-) {
-    box_mean(src, skin, tmp, col, r_bg);
-    clipped.resize(src.width, src.height);
-    for ((c, &l), &s) in clipped.data.iter_mut().zip(&src.data).zip(&skin.data) {
-        *c = l.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
-    }
-    box_mean(clipped, skin, tmp, col, r_bg);
-    dark.resize(src.width, src.height);
-    for ((d, &l), &s) in dark.data.iter_mut().zip(&src.data).zip(&skin.data) {
-        *d = (s - l) / s.max(1.0);
+/// Relative darkness `(skin - v) / skin` of a plane against its local skin level: the level is
+/// a box mean over `BACKGROUND_RADIUS_MM`, taken twice, the second time over the plane clipped
+/// to `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first, so that a dot does not darken the
+/// level it is measured against. This clips one `row` of a plane against its first `level`.
+fn clip_to_level(row: &mut [f32], level: &[f32]) {
+    for (v, &s) in row.iter_mut().zip(level) {
+        *v = v.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
     }
 }
 
