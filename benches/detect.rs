@@ -1,12 +1,13 @@
 //! Classical detection (`perception::rig::blobs`) on synthetic rig frames at three sizes, and the
 //! dermoscope opening detector (`perception::dermoscope::shafts`) on one 1280x1024 trichoscopy frame,
-//! and the skin mask (`perception::skin_mask`) on a 1280x720 rig frame at the chair.
+//! the skin mask (`perception::skin_mask`) on a 1280x720 rig frame at the chair, and the live
+//! path's whole classical detection (`perception::rig`) on that frame.
 //!
 //! `cargo bench --bench detect`. The frame is rendered once, outside the timed loop, at 20 px/mm;
 //! the detector is built once and reused, as the live pipeline does.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use stipple::perception::{BlobConfig, BlobDetector, SkinMasker};
+use stipple::perception::{BlobConfig, BlobDetector, FuseConfig, RigDetector, SkinMasker};
 use stipple::source::synth::{render, ChairKind, Pose, Scene, SceneParams, View};
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
@@ -69,5 +70,30 @@ fn bench_skin_mask(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_detect, bench_skin_mask);
+/// The live path's classical detection on a frame at the chair: the skin mask beside the
+/// darkness peaks, the regions measured, kinds, dots kept on the skin.
+fn bench_rig_chair(c: &mut Criterion) {
+    let mut params = SceneParams::new(4245, View::Rig);
+    params.px_per_mm = Some(PX_PER_MM);
+    let mut scene = Scene::generate(&params);
+    scene.set_chair(Some(ChairKind::Working), true);
+    let frame = scene.render(&Pose::default(), 4245);
+    let mut detector = RigDetector::new(PX_PER_MM, None, FuseConfig::default());
+    let mut out = Vec::new();
+    let mut group = c.benchmark_group("rig");
+    group.sample_size(20);
+    group.bench_with_input(
+        BenchmarkId::new("chair", "1280x720"),
+        &frame.image,
+        |b, img| {
+            b.iter(|| {
+                detector.detect_classical_into(black_box(img), &mut out);
+                black_box(out.len())
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench_detect, bench_skin_mask, bench_rig_chair);
 criterion_main!(benches);

@@ -49,6 +49,9 @@ const MIN_CONTRAST: f32 = 0.06;
 const NOISE_SIGMAS: f32 = 3.5;
 /// Every how many pixels the noise estimate samples the darkness map.
 const NOISE_SAMPLE_STEP: usize = 7;
+/// From this many peaks on, a frame's regions are measured on two threads (below it, starting
+/// a thread costs more than it saves).
+const PARALLEL_MIN_PEAKS: usize = 400;
 /// A candidate's region holds the pixels at least this share of its peak darkness.
 const REGION_RATIO: f32 = 0.5;
 /// How far from its peak a candidate's region may grow.
@@ -125,10 +128,11 @@ pub struct BlobDetector {
     /// The frame's luminance and red channel.
     luma: Plane,
     red: Plane,
-    stamp: Vec<u32>,
-    generation: u32,
-    stack: Vec<(u32, u32)>,
+    /// Region growing's scratch, one per thread measuring.
+    regions: [RegionScratch; 2],
     peaks: Vec<(f32, u32, u32)>,
+    /// Which pixels of a row are 3x3 maxima (step 3).
+    row_max: Vec<u8>,
     samples: Vec<f32>,
 }
 
@@ -253,14 +257,33 @@ impl BlobDetector {
             self.peaks.retain(|&(_, x, y)| g.lets(x, y));
         }
         let peaks = std::mem::take(&mut self.peaks);
-        // Measured in scan order, so that the planes stay in cache from one region to the next
-        // (each measurement is independent of the others), then put back strongest first.
+        // Measured in scan order, so that the planes stay in cache from one region to the next,
+        // then put back strongest first. Each measurement is independent of the others: on a
+        // frame with many peaks, the bottom half of the frame is measured on a second thread.
         let mut order: Vec<usize> = (0..peaks.len()).collect();
         order.sort_unstable_by_key(|&k| (peaks[k].2, peaks[k].1));
-        let mut regions: Vec<(usize, Region)> = order
-            .into_iter()
-            .map(|k| (k, self.analyse(image, peaks[k].1, peaks[k].2)))
-            .collect();
+        let measure = Measure {
+            image,
+            dark: &self.dark,
+            smooth: &self.smooth,
+            px_per_mm: self.px(1.0),
+        };
+        let [top, bottom] = &mut self.regions;
+        let mut regions = if order.len() >= PARALLEL_MIN_PEAKS {
+            let (upper, lower) = order.split_at(order.len() / 2);
+            let (mut upper, lower) = std::thread::scope(|s| {
+                let lower = s.spawn(|| measure.all(bottom, &peaks, lower));
+                let upper = measure.all(top, &peaks, upper);
+                (upper, lower.join())
+            });
+            match lower {
+                Ok(lower) => upper.extend(lower),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            upper
+        } else {
+            measure.all(top, &peaks, &order)
+        };
         regions.sort_unstable_by_key(|&(k, _)| k);
         let mut logits = Vec::with_capacity(peaks.len());
         let mut out: Vec<(Region, Option<DotKind>)> = regions
@@ -399,26 +422,61 @@ impl BlobDetector {
         let (w, h) = (self.smooth.width, self.smooth.height);
         let s = &self.smooth.data;
         // First a cheap 3x3 maximum test, then suppression over NMS_RADIUS_MM among survivors.
-        for y in 0..h {
-            for x in 0..w {
-                let v = s[y * w + x];
-                if v < threshold {
-                    continue;
-                }
-                let mut is_max = true;
-                'n: for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                    for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                        let u = s[yy * w + xx];
-                        // Ties: the first pixel in scan order wins.
-                        if u > v || (u == v && (yy, xx) < (y, x)) {
-                            is_max = false;
-                            break 'n;
-                        }
+        // Ties: the first pixel in scan order wins, so a pixel must exceed its neighbours
+        // before it in scan order and at least equal those after it.
+        let is_max = |x: usize, y: usize| {
+            let v = s[y * w + x];
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let u = s[yy * w + xx];
+                    if u > v || (u == v && (yy, xx) < (y, x)) {
+                        return false;
                     }
                 }
-                if is_max {
-                    self.peaks.push((v, x as u32, y as u32));
+            }
+            true
+        };
+        self.row_max.resize(w, 0);
+        for y in 0..h {
+            let interior = y > 0 && y + 1 < h && w > 2;
+            if !interior {
+                for x in 0..w {
+                    if s[y * w + x] >= threshold && is_max(x, y) {
+                        self.peaks.push((s[y * w + x], x as u32, y as u32));
+                    }
                 }
+                continue;
+            }
+            // The row's interior, x in 1..w-1, without branches (it vectorises): `row_max[x]`
+            // is whether x is a peak; the first and last pixels take the general test.
+            let n = w - 2;
+            let (up, mid, down) = (
+                &s[(y - 1) * w..y * w],
+                &s[y * w..(y + 1) * w],
+                &s[(y + 1) * w..(y + 2) * w],
+            );
+            let (ul, uc, ur) = (&up[..n], &up[1..=n], &up[2..n + 2]);
+            let (ml, mc, mr) = (&mid[..n], &mid[1..=n], &mid[2..n + 2]);
+            let (dl, dc, dr) = (&down[..n], &down[1..=n], &down[2..n + 2]);
+            let flags = &mut self.row_max[1..=n];
+            for i in 0..n {
+                let v = mc[i];
+                flags[i] = u8::from(
+                    (v >= threshold)
+                        & (v > ul[i])
+                        & (v > uc[i])
+                        & (v > ur[i])
+                        & (v > ml[i])
+                        & (v >= mr[i])
+                        & (v >= dl[i])
+                        & (v >= dc[i])
+                        & (v >= dr[i]),
+                );
+            }
+            self.row_max[0] = u8::from(s[y * w] >= threshold && is_max(0, y));
+            self.row_max[w - 1] = u8::from(s[y * w + w - 1] >= threshold && is_max(w - 1, y));
+            for (x, _) in self.row_max.iter().enumerate().filter(|(_, &f)| f != 0) {
+                self.peaks.push((mid[x], x as u32, y as u32));
             }
         }
         self.peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -459,154 +517,6 @@ impl BlobDetector {
             }
         }
         self.peaks = kept;
-    }
-
-    /// Step 4: grows and measures the region of the peak at (x, y).
-    fn analyse(&mut self, image: &RgbImage, x0: u32, y0: u32) -> Region {
-        let (w, h) = (self.dark.width, self.dark.height);
-        let reach = self.px(ANALYSIS_RADIUS_MM);
-        let reach2 = reach * reach;
-        // The region never leaves the disc of `reach` around its peak, so it is marked in a
-        // window around the peak (small enough to stay in cache), not in a frame-sized plane.
-        let span = reach.max(0.0).floor() as i64;
-        let side = 2 * span + 1;
-        let cells = (side * side) as usize;
-        if self.stamp.len() != cells {
-            self.stamp.clear();
-            self.stamp.resize(cells, 0);
-            self.generation = 0;
-        }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
-            self.generation = 1;
-        }
-        let gen = self.generation;
-        let local = |x: u32, y: u32| {
-            ((i64::from(y) - i64::from(y0) + span) * side + i64::from(x) - i64::from(x0) + span)
-                as usize
-        };
-        let peak = self.smooth.at(x0 as usize, y0 as usize);
-        let thr = peak * REGION_RATIO;
-        let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
-        let (mut n, mut truncated) = (0usize, false);
-        let (mut r_sum, mut g_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        self.stack.clear();
-        self.stack.push((x0, y0));
-        self.stamp[local(x0, y0)] = gen;
-        let raw = image.as_raw();
-        while let Some((x, y)) = self.stack.pop() {
-            let i = y as usize * w + x as usize;
-            let d = f64::from(self.dark.data[i].max(0.0));
-            let wgt = d.max(1e-3);
-            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
-            sw += wgt;
-            sx += wgt * fx;
-            sy += wgt * fy;
-            sxx += wgt * fx * fx;
-            syy += wgt * fy * fy;
-            sxy += wgt * fx * fy;
-            n += 1;
-            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
-            r_sum += f64::from(r);
-            g_sum += f64::from(g);
-            b_sum += f64::from(b);
-            l_sum += f64::from(luma_of(r, g, b));
-            let nbrs = [
-                (x.wrapping_sub(1), y),
-                (x + 1, y),
-                (x, y.wrapping_sub(1)),
-                (x, y + 1),
-            ];
-            for (nx, ny) in nbrs {
-                if nx as usize >= w || ny as usize >= h {
-                    continue;
-                }
-                let j = ny as usize * w + nx as usize;
-                if self.smooth.data[j] < thr {
-                    continue;
-                }
-                let (dx, dy) = (f64::from(nx) - f64::from(x0), f64::from(ny) - f64::from(y0));
-                if dx * dx + dy * dy > reach2 {
-                    truncated = true;
-                    continue;
-                }
-                let k = local(nx, ny);
-                if self.stamp[k] == gen {
-                    continue;
-                }
-                self.stamp[k] = gen;
-                self.stack.push((nx, ny));
-            }
-        }
-        let (cx, cy) = (sx / sw, sy / sw);
-        let vxx = (sxx / sw - cx * cx).max(0.0);
-        let vyy = (syy / sw - cy * cy).max(0.0);
-        let vxy = sxy / sw - cx * cy;
-        let tr = vxx + vyy;
-        let det = vxx * vyy - vxy * vxy;
-        let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
-        let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-6));
-        // Skin colour: a ring just outside the region.
-        let radius_px = (n as f64 / std::f64::consts::PI).sqrt();
-        let ring = radius_px + self.px(0.12).max(2.0);
-        let (mut sr, mut sg, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        for &(cos, sin) in RING_DIRECTIONS.iter() {
-            let (px, py) = (cx + ring * cos, cy + ring * sin);
-            if px < 0.0 || py < 0.0 || px >= w as f64 || py >= h as f64 {
-                continue;
-            }
-            let i = py as usize * w + px as usize;
-            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
-            sr += f64::from(r);
-            sg += f64::from(g);
-            sb += f64::from(b);
-            sl += f64::from(luma_of(r, g, b));
-            sn += 1.0;
-        }
-        let nf = n as f64;
-        let (reg_l, skin_l) = (
-            (l_sum / nf).max(1.0),
-            if sn > 0.0 { (sl / sn).max(1.0) } else { 1.0 },
-        );
-        let reg_tint = (r_sum - b_sum) / nf / reg_l;
-        let skin_tint = if sn > 0.0 {
-            (sr - sb) / sn / skin_l
-        } else {
-            reg_tint
-        };
-        // Colour of the region against the skin ring, per channel, as log ratios against blue:
-        // ink and hair each keep one colour over a frame, which `kinds` exploits.
-        let delta_lab = if sn > 0.0 {
-            let reg = srgb_to_lab_f([r_sum / nf, g_sum / nf, b_sum / nf]);
-            let ring = srgb_to_lab_f([sr / sn, sg / sn, sb / sn]);
-            [reg[0] - ring[0], reg[1] - ring[1], reg[2] - ring[2]]
-        } else {
-            [f64::NAN; 3]
-        };
-        let (chroma_rb, chroma_gb) = if sn > 0.0 {
-            let rel = |reg: f64, skin: f64| reg / nf / (skin / sn).max(1.0) + CHROMA_EPS;
-            let (r, g, b) = (rel(r_sum, sr), rel(g_sum, sg), rel(b_sum, sb));
-            ((r / b).ln(), (g / b).ln())
-        } else {
-            (0.0, 0.0)
-        };
-        Region {
-            x: cx,
-            y: cy,
-            peak,
-            area_px: n,
-            radius_px,
-            elongation: (l1 / l2).sqrt(),
-            length_px: 4.0 * l1.sqrt(),
-            truncated,
-            on_border: x0 == 0 || y0 == 0 || x0 as usize + 1 == w || y0 as usize + 1 == h,
-            tint: reg_tint - skin_tint,
-            rel_luma: reg_l / skin_l,
-            chroma_rb,
-            chroma_gb,
-            delta_lab,
-        }
     }
 
     /// Step 5a: whether a region is a dot, and which kind by the global rule (`pigment_logit`
@@ -691,6 +601,191 @@ impl BlobDetector {
                 score,
                 hairs: None,
             });
+        }
+    }
+}
+
+/// What growing one region needs besides the frame's planes: marks of the pixels taken (by
+/// generation, so that they are never cleared) in a window around the peak, and the fill stack.
+#[derive(Debug, Default)]
+struct RegionScratch {
+    stamp: Vec<u32>,
+    generation: u32,
+    stack: Vec<(u32, u32)>,
+}
+
+/// The planes of one frame that step 4 reads, shared by the threads measuring its regions.
+struct Measure<'a> {
+    image: &'a RgbImage,
+    dark: &'a Plane,
+    smooth: &'a Plane,
+    px_per_mm: f64,
+}
+
+impl Measure<'_> {
+    fn px(&self, mm: f64) -> f64 {
+        mm * self.px_per_mm
+    }
+
+    /// Measures the regions of `peaks[k]` for each `k` of `order`.
+    fn all(
+        &self,
+        scratch: &mut RegionScratch,
+        peaks: &[(f32, u32, u32)],
+        order: &[usize],
+    ) -> Vec<(usize, Region)> {
+        order
+            .iter()
+            .map(|&k| (k, self.analyse(scratch, peaks[k].1, peaks[k].2)))
+            .collect()
+    }
+
+    /// Step 4: grows and measures the region of the peak at (x, y).
+    fn analyse(&self, scratch: &mut RegionScratch, x0: u32, y0: u32) -> Region {
+        let image = self.image;
+        let (w, h) = (self.dark.width, self.dark.height);
+        let reach = self.px(ANALYSIS_RADIUS_MM);
+        let reach2 = reach * reach;
+        // The region never leaves the disc of `reach` around its peak, so it is marked in a
+        // window around the peak (small enough to stay in cache), not in a frame-sized plane.
+        let span = reach.max(0.0).floor() as i64;
+        let side = 2 * span + 1;
+        let cells = (side * side) as usize;
+        if scratch.stamp.len() != cells {
+            scratch.stamp.clear();
+            scratch.stamp.resize(cells, 0);
+            scratch.generation = 0;
+        }
+        scratch.generation = scratch.generation.wrapping_add(1);
+        if scratch.generation == 0 {
+            scratch.stamp.iter_mut().for_each(|s| *s = 0);
+            scratch.generation = 1;
+        }
+        let gen = scratch.generation;
+        let local = |x: u32, y: u32| {
+            ((i64::from(y) - i64::from(y0) + span) * side + i64::from(x) - i64::from(x0) + span)
+                as usize
+        };
+        let peak = self.smooth.at(x0 as usize, y0 as usize);
+        let thr = peak * REGION_RATIO;
+        let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut n, mut truncated) = (0usize, false);
+        let (mut r_sum, mut g_sum, mut b_sum, mut l_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        scratch.stack.clear();
+        scratch.stack.push((x0, y0));
+        scratch.stamp[local(x0, y0)] = gen;
+        let raw = image.as_raw();
+        while let Some((x, y)) = scratch.stack.pop() {
+            let i = y as usize * w + x as usize;
+            let d = f64::from(self.dark.data[i].max(0.0));
+            let wgt = d.max(1e-3);
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            sw += wgt;
+            sx += wgt * fx;
+            sy += wgt * fy;
+            sxx += wgt * fx * fx;
+            syy += wgt * fy * fy;
+            sxy += wgt * fx * fy;
+            n += 1;
+            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
+            r_sum += f64::from(r);
+            g_sum += f64::from(g);
+            b_sum += f64::from(b);
+            l_sum += f64::from(luma_of(r, g, b));
+            let nbrs = [
+                (x.wrapping_sub(1), y),
+                (x + 1, y),
+                (x, y.wrapping_sub(1)),
+                (x, y + 1),
+            ];
+            for (nx, ny) in nbrs {
+                if nx as usize >= w || ny as usize >= h {
+                    continue;
+                }
+                let j = ny as usize * w + nx as usize;
+                if self.smooth.data[j] < thr {
+                    continue;
+                }
+                let (dx, dy) = (f64::from(nx) - f64::from(x0), f64::from(ny) - f64::from(y0));
+                if dx * dx + dy * dy > reach2 {
+                    truncated = true;
+                    continue;
+                }
+                let k = local(nx, ny);
+                if scratch.stamp[k] == gen {
+                    continue;
+                }
+                scratch.stamp[k] = gen;
+                scratch.stack.push((nx, ny));
+            }
+        }
+        let (cx, cy) = (sx / sw, sy / sw);
+        let vxx = (sxx / sw - cx * cx).max(0.0);
+        let vyy = (syy / sw - cy * cy).max(0.0);
+        let vxy = sxy / sw - cx * cy;
+        let tr = vxx + vyy;
+        let det = vxx * vyy - vxy * vxy;
+        let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
+        let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-6));
+        // Skin colour: a ring just outside the region.
+        let radius_px = (n as f64 / std::f64::consts::PI).sqrt();
+        let ring = radius_px + self.px(0.12).max(2.0);
+        let (mut sr, mut sg, mut sb, mut sl, mut sn) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for &(cos, sin) in RING_DIRECTIONS.iter() {
+            let (px, py) = (cx + ring * cos, cy + ring * sin);
+            if px < 0.0 || py < 0.0 || px >= w as f64 || py >= h as f64 {
+                continue;
+            }
+            let i = py as usize * w + px as usize;
+            let (r, g, b) = (raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]);
+            sr += f64::from(r);
+            sg += f64::from(g);
+            sb += f64::from(b);
+            sl += f64::from(luma_of(r, g, b));
+            sn += 1.0;
+        }
+        let nf = n as f64;
+        let (reg_l, skin_l) = (
+            (l_sum / nf).max(1.0),
+            if sn > 0.0 { (sl / sn).max(1.0) } else { 1.0 },
+        );
+        let reg_tint = (r_sum - b_sum) / nf / reg_l;
+        let skin_tint = if sn > 0.0 {
+            (sr - sb) / sn / skin_l
+        } else {
+            reg_tint
+        };
+        // Colour of the region against the skin ring, per channel, as log ratios against blue:
+        // ink and hair each keep one colour over a frame, which `kinds` exploits.
+        let delta_lab = if sn > 0.0 {
+            let reg = srgb_to_lab_f([r_sum / nf, g_sum / nf, b_sum / nf]);
+            let ring = srgb_to_lab_f([sr / sn, sg / sn, sb / sn]);
+            [reg[0] - ring[0], reg[1] - ring[1], reg[2] - ring[2]]
+        } else {
+            [f64::NAN; 3]
+        };
+        let (chroma_rb, chroma_gb) = if sn > 0.0 {
+            let rel = |reg: f64, skin: f64| reg / nf / (skin / sn).max(1.0) + CHROMA_EPS;
+            let (r, g, b) = (rel(r_sum, sr), rel(g_sum, sg), rel(b_sum, sb));
+            ((r / b).ln(), (g / b).ln())
+        } else {
+            (0.0, 0.0)
+        };
+        Region {
+            x: cx,
+            y: cy,
+            peak,
+            area_px: n,
+            radius_px,
+            elongation: (l1 / l2).sqrt(),
+            length_px: 4.0 * l1.sqrt(),
+            truncated,
+            on_border: x0 == 0 || y0 == 0 || x0 as usize + 1 == w || y0 as usize + 1 == h,
+            tint: reg_tint - skin_tint,
+            rel_luma: reg_l / skin_l,
+            chroma_rb,
+            chroma_gb,
+            delta_lab,
         }
     }
 }
