@@ -823,7 +823,10 @@ async fn soak_twenty_viewers_memory_stays_flat() -> TestResult {
     let mut peak = rss_start;
     let t0 = Instant::now();
     while t0.elapsed() < window {
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // Reports every 10 s, the last one at the window's end, so that the frames counted as
+        // published below are those of the viewers' window (not seconds after they left).
+        let step = Duration::from_secs(10).min(window.saturating_sub(t0.elapsed()));
+        tokio::time::sleep(step).await;
         peak = peak.max(rss_mb());
         let s = get_json(addr, "/api/status").await?;
         eprintln!(
