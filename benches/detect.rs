@@ -53,45 +53,40 @@ fn bench_detect(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_skin_mask(c: &mut Criterion) {
-    let mut params = SceneParams::new(4244, View::Rig);
+/// A 1280x720 rig frame at the chair (gloves, machine, hair, room) at 20 px/mm.
+fn chair_frame(seed: u64) -> image::RgbImage {
+    let mut params = SceneParams::new(seed, View::Rig);
     params.px_per_mm = Some(PX_PER_MM);
     let mut scene = Scene::generate(&params);
     scene.set_chair(Some(ChairKind::Working), true);
-    let frame = scene.render(&Pose::default(), 4244);
+    scene.render(&Pose::default(), seed).image
+}
+
+fn bench_skin_mask(c: &mut Criterion) {
+    let frame = chair_frame(4244);
     let mut masker = SkinMasker::new();
     let mut group = c.benchmark_group("skin_mask");
     group.sample_size(20);
-    group.bench_with_input(
-        BenchmarkId::new("chair", "1280x720"),
-        &frame.image,
-        |b, img| b.iter(|| black_box(masker.compute(black_box(img), PX_PER_MM).fraction())),
-    );
+    group.bench_with_input(BenchmarkId::new("chair", "1280x720"), &frame, |b, img| {
+        b.iter(|| black_box(masker.compute(black_box(img), PX_PER_MM).fraction()))
+    });
     group.finish();
 }
 
 /// The live path's classical detection on a frame at the chair: the skin mask beside the
 /// darkness peaks, the regions measured, kinds, dots kept on the skin.
 fn bench_rig_chair(c: &mut Criterion) {
-    let mut params = SceneParams::new(4245, View::Rig);
-    params.px_per_mm = Some(PX_PER_MM);
-    let mut scene = Scene::generate(&params);
-    scene.set_chair(Some(ChairKind::Working), true);
-    let frame = scene.render(&Pose::default(), 4245);
+    let frame = chair_frame(4245);
     let mut detector = RigDetector::new(PX_PER_MM, None, FuseConfig::default());
     let mut out = Vec::new();
     let mut group = c.benchmark_group("rig");
     group.sample_size(20);
-    group.bench_with_input(
-        BenchmarkId::new("chair", "1280x720"),
-        &frame.image,
-        |b, img| {
-            b.iter(|| {
-                detector.detect_classical_into(black_box(img), &mut out);
-                black_box(out.len())
-            })
-        },
-    );
+    group.bench_with_input(BenchmarkId::new("chair", "1280x720"), &frame, |b, img| {
+        b.iter(|| {
+            detector.detect_classical_into(black_box(img), &mut out);
+            black_box(out.len())
+        })
+    });
     group.finish();
 }
 
