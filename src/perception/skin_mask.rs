@@ -4,7 +4,7 @@
 //! ear, the cape, gloved fingers, the machine, wiped ink. No dot is reported and nothing is
 //! planned outside this mask.
 //!
-//! # Method (classical, about 5-6 ms at 1280x720 and 20 px/mm on one core)
+//! # Method (classical, about 6-7 ms at 1280x720 and 20 px/mm on one core)
 //! 1. The frame is averaged over cells of about [`CELL_MM`] and each cell converted to CIELAB
 //!    (D65).
 //! 2. **The scalp's colour** is chosen among the peaks of the frame's (a*, b*) histogram, over
@@ -32,6 +32,12 @@
 //! 6. Clean-up: not-skin regions smaller than [`MIN_REGION_MM2`] are dots, follicles, moles or
 //!    noise and are skin again; the rest is closed over [`CLOSE_MM`] (gaps between strands,
 //!    glove wrinkles) and skin islands smaller than [`MIN_REGION_MM2`] inside it are filled.
+//! 7. **The edge at a finer step**: cells that straddle the edge mix skin with what is not, so
+//!    a mask of whole cells runs up to a cell inside the skin, and a soft edge (an ear, a cape
+//!    out of focus) or an occluder's shadow moves it further. Near the edge the mask is redrawn
+//!    on cells a third the size, each taking the kind of the nearest colour among the decided
+//!    cells around it (both kinds come in several colours: lit and shadowed skin; a glove, its
+//!    cartridge, a cape).
 //!
 //! What it does not separate: a wall or cloth of the skin's own colour and lightness, and an ear
 //! only slightly redder than the scalp; a learned model would (docs/known-gaps.md).
@@ -100,6 +106,19 @@ pub const SMOOTH_MIN_CHROMA_RATIO: f32 = 1.2;
 /// that is not skin (a translucent cartridge, a cloth); smaller smooth patches are skin between
 /// dots.
 pub const SMOOTH_MIN_MM2: f64 = 6.0;
+
+/// The mask's edge is drawn on cells this many times finer than the colour cells (at least
+/// [`MIN_EDGE_CELL_PX`] px): a colour cell that straddles the edge mixes skin with what is not,
+/// so the edge of a mask of whole colour cells runs up to a cell inside the skin.
+const EDGE_SUBDIVISION: f64 = 3.0;
+/// Smallest side of an edge cell (px).
+const MIN_EDGE_CELL_PX: u32 = 2;
+/// Colour cells within this many cells (Chebyshev) of the other kind are redrawn at the edge
+/// step: a soft edge (an ear or a cape out of focus) mixes colours over more than one cell.
+const EDGE_BAND_CELLS: usize = 2;
+/// The reference colours of the edge come from colour cells outside the band within this many
+/// cells of it.
+const EDGE_REFERENCE_CELLS: usize = 2;
 
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -290,10 +309,20 @@ impl SkinMask {
             })
             .collect();
         let (cols, rows) = (self.cols as i64, self.rows as i64);
-        let mut out = vec![false; self.skin.len()];
+        let mut out: Vec<bool> = self.skin.iter().map(|&s| !s).collect();
+        let skin_at = |c: i64, r: i64| {
+            c >= 0 && r >= 0 && c < cols && r < rows && self.skin[(r * cols + c) as usize]
+        };
         for row in 0..rows {
             for col in 0..cols {
-                if self.skin[(row * cols + col) as usize] {
+                // Only the not-skin cells at the edge reach skin: the way from a skin cell to a
+                // not-skin cell inside passes one at the edge that is closer.
+                if self.skin[(row * cols + col) as usize]
+                    || !(skin_at(col - 1, row)
+                        || skin_at(col + 1, row)
+                        || skin_at(col, row - 1)
+                        || skin_at(col, row + 1))
+                {
                     continue;
                 }
                 for &(dx, dy) in &offsets {
@@ -307,7 +336,8 @@ impl SkinMask {
         out
     }
 
-    /// The outlines of the not-skin regions, in pixels, simplified to within about a cell;
+    /// The outlines of the not-skin regions, in pixels, simplified to within about a quarter
+    /// millimetre (or a cell, if coarser);
     /// at most `max_regions` of them, largest first.
     pub fn not_skin_polygons(&self, max_regions: usize) -> Vec<Vec<[f64; 2]>> {
         if self.skin.iter().all(|&s| s) {
@@ -321,13 +351,15 @@ impl SkinMask {
             image::Luma([if bad { 255 } else { 0 }])
         });
         let cell = f64::from(self.cell);
+        // Within a quarter millimetre (a colour cell) or a cell, whichever is coarser.
+        let epsilon = (CELL_MM * self.px_per_mm / cell).max(1.0);
         let (w, h) = (f64::from(self.width), f64::from(self.height));
         let mut polys: Vec<(f64, Vec<[f64; 2]>)> = imageproc::contours::find_contours::<i32>(&grid)
             .into_iter()
             .filter(|c| c.border_type == imageproc::contours::BorderType::Outer)
             .map(|c| {
                 let simple = if c.points.len() > 2 {
-                    imageproc::geometry::approximate_polygon_dp(&c.points, 1.0, true)
+                    imageproc::geometry::approximate_polygon_dp(&c.points, epsilon, true)
                 } else {
                     c.points
                 };
@@ -375,6 +407,12 @@ pub struct SkinMasker {
     tmp: Vec<bool>,
     /// CIELAB's f(t) on `0..=1` in [`CBRT_STEPS`] steps.
     cbrt: Vec<f32>,
+    /// The decision per colour cell (true: skin), before the edge is redrawn at the finer step;
+    /// [`SkinMasker::ring_is_skin`] reads the colour cells.
+    coarse: Vec<bool>,
+    /// Colour cell side (px) and grid (columns, rows) of `lab` and `coarse`.
+    coarse_cell: u32,
+    coarse_grid: (usize, usize),
     mask: SkinMask,
 }
 
@@ -425,6 +463,11 @@ fn lab_of_linear(table: &[f32], r: f32, g: f32, b: f32) -> [f32; 3] {
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
+/// Squared CIELAB difference (ΔE*ab²).
+fn delta_e2(a: [f32; 3], b: [f32; 3]) -> f32 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
+}
+
 /// Absolute difference of two angles (radians), in `0..=pi`.
 fn hue_diff(a: f32, b: f32) -> f32 {
     let d = (a - b).rem_euclid(std::f32::consts::TAU);
@@ -462,8 +505,9 @@ impl SkinMasker {
     /// [`SkinMasker::compute`]) sits on skin although its centre falls in a cell called not
     /// skin: a skin cell is within `reach_px` of it, and the ring of skin around the dot
     /// (0.1-0.3 mm past its edge) differs from the nearby skin cells' colour by less than
-    /// `max_delta_e` (CIELAB). The mask is cut in cells, so its edge runs up to a cell inside
-    /// the skin; a glove's, a cartridge's or a hair's edge has no skin-coloured ring.
+    /// `max_delta_e` (CIELAB). Where the mask's edge still runs inside the skin (an occluder's
+    /// deep shadow, a dot at the edge), a dot there keeps its skin-coloured ring; a glove's, a
+    /// cartridge's or a hair's edge has none. The nearby skin is read on the colour cells.
     pub fn ring_is_skin(
         &self,
         image: &RgbImage,
@@ -477,15 +521,16 @@ impl SkinMasker {
         if m.dimensions() != image.dimensions() || self.cbrt.is_empty() {
             return false;
         }
-        // The nearby skin's colour: the mean of the skin cells within reach.
-        let cell = f64::from(m.cell);
+        // The nearby skin's colour: the mean of the skin colour cells within reach.
+        let cell = f64::from(self.coarse_cell);
+        let (cols, rows) = self.coarse_grid;
         let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
         let span = (reach_px / cell).ceil() as i64 + 1;
         let (mut skin, mut n) = ([0.0f32; 3], 0u32);
-        for r in (r0 - span).max(0)..=(r0 + span).min(m.rows as i64 - 1) {
-            for c in (c0 - span).max(0)..=(c0 + span).min(m.cols as i64 - 1) {
-                let i = r as usize * m.cols + c as usize;
-                if !m.skin[i] {
+        for r in (r0 - span).max(0)..=(r0 + span).min(rows as i64 - 1) {
+            for c in (c0 - span).max(0)..=(c0 + span).min(cols as i64 - 1) {
+                let i = r as usize * cols + c as usize;
+                if !self.coarse[i] {
                     continue;
                 }
                 let (cx, cy) = ((c as f64 + 0.5) * cell, (r as f64 + 0.5) * cell);
@@ -733,6 +778,9 @@ impl SkinMasker {
         let min_votes = (n / 50).max(4) as f32;
         if best.0 < min_votes {
             // No colour in the frame is skin.
+            self.coarse.clear();
+            self.coarse.resize(n, false);
+            (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
             self.mask = SkinMask {
                 width: w,
                 height: h,
@@ -818,8 +866,8 @@ impl SkinMasker {
             for c in 0..cols {
                 let lref = bilinear(&block_l, bcols, brows, bcell, c, r);
                 let l = self.lab[r * cols + c];
-                self.rho[r * cols + c] =
-                    l[1].hypot(l[2]) / (c0 * (l[0] / lref.max(1.0)).clamp(0.3, 1.0));
+                self.rho[r * cols + c] = (l[1] * l[1] + l[2] * l[2]).sqrt()
+                    / (c0 * (l[0] / lref.max(1.0)).clamp(0.3, 1.0));
                 let dark = l[0] < DARK_RATIO as f32 * lref;
                 let bright = l[0] > lref + BRIGHT_DELTA as f32;
                 self.bad[r * cols + c] = dark || bright || !chroma_ok(l, lref);
@@ -834,14 +882,18 @@ impl SkinMasker {
         self.dilate(close, cols, rows, true);
         self.dilate(close, cols, rows, false);
         self.drop_small(false, min_cells, cols, rows);
-        let skin: Vec<bool> = self.bad.iter().map(|&b| !b).collect();
+        self.coarse.clear();
+        self.coarse.extend(self.bad.iter().map(|&b| !b));
+        (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
+        // 7. The edge at a finer step.
+        let (fine, fcols, frows, skin) = self.refine_edge(image);
         // Fraction by pixels (edge cells are partial).
         let mut skin_px = 0u64;
-        for r in 0..rows {
-            let ch = u64::from(((r as u32 + 1) * cell).min(h) - r as u32 * cell);
-            for c in 0..cols {
-                if skin[r * cols + c] {
-                    let cw = u64::from(((c as u32 + 1) * cell).min(w) - c as u32 * cell);
+        for r in 0..frows {
+            let ch = u64::from(((r as u32 + 1) * fine).min(h) - r as u32 * fine);
+            for c in 0..fcols {
+                if skin[r * fcols + c] {
+                    let cw = u64::from(((c as u32 + 1) * fine).min(w) - c as u32 * fine);
                     skin_px += cw * ch;
                 }
             }
@@ -849,15 +901,152 @@ impl SkinMasker {
         self.mask = SkinMask {
             width: w,
             height: h,
-            cell,
-            cols,
-            rows,
+            cell: fine,
+            cols: fcols,
+            rows: frows,
             px_per_mm,
             skin,
             fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
             plane: None,
         };
         &self.mask
+    }
+
+    /// Draws the edge of the colour-cell decision (`coarse`) on cells [`EDGE_SUBDIVISION`]
+    /// times finer; returns the edge cell's side (px), the grid (columns, rows) and the
+    /// decision per edge cell (true: skin).
+    ///
+    /// Colour cells within [`EDGE_BAND_CELLS`] of the other kind form the band. Each edge cell
+    /// whose centre lies in the band takes the kind of the colour cell outside the band, within
+    /// [`EDGE_REFERENCE_CELLS`] of its own, whose colour is nearest to its own (CIELAB): skin
+    /// comes lit and in an occluder's shadow, and what is not skin in several colours (a glove,
+    /// a cartridge, a cape), so each kind is as many colours as it has cells. A band cell with no
+    /// reference of one kind keeps its colour cell's decision; outside the band the colour cell's
+    /// decision stands.
+    fn refine_edge(&self, image: &RgbImage) -> (u32, usize, usize, Vec<bool>) {
+        let (w, h) = image.dimensions();
+        let cell = self.coarse_cell;
+        let (cols, rows) = self.coarse_grid;
+        let fine = ((f64::from(cell) / EDGE_SUBDIVISION).round() as u32)
+            .max(MIN_EDGE_CELL_PX)
+            .min(cell);
+        let (fcols, frows) = (
+            w.div_ceil(fine).max(1) as usize,
+            h.div_ceil(fine).max(1) as usize,
+        );
+        // Per colour cell column (row): the edge cell columns (rows) whose centre is in it.
+        let spans = |size: u32, count: usize, fcount: usize| {
+            let mut out = vec![0..0; count];
+            for f in 0..fcount {
+                let lo = f as u32 * fine;
+                let centre = lo + (fine.min(size - lo)) / 2;
+                let c = ((centre / cell) as usize).min(count - 1);
+                out[c] = if out[c].is_empty() {
+                    f..f + 1
+                } else {
+                    out[c].start..f + 1
+                };
+            }
+            out
+        };
+        let col_spans = spans(w, cols, fcols);
+        let row_spans = spans(h, rows, frows);
+        let mut skin = vec![false; fcols * frows];
+        for (coarse_row, fine_rows) in self.coarse.chunks_exact(cols).zip(&row_spans) {
+            for (&v, fine_cols) in coarse_row.iter().zip(&col_spans) {
+                for fr in fine_rows.clone() {
+                    skin[fr * fcols + fine_cols.start..fr * fcols + fine_cols.end].fill(v);
+                }
+            }
+        }
+        if fine == cell || self.coarse.iter().all(|&s| s) || !self.coarse.iter().any(|&s| s) {
+            return (fine, fcols, frows, skin);
+        }
+        let band = self.near_other_kind(EDGE_BAND_CELLS, cols, rows);
+        let lut = srgb_lut();
+        let raw = image.as_raw();
+        let k = EDGE_REFERENCE_CELLS + EDGE_BAND_CELLS;
+        let (mut skins, mut others): (Vec<[f32; 3]>, Vec<[f32; 3]>) = (Vec::new(), Vec::new());
+        let nearest = |refs: &[[f32; 3]], lab: [f32; 3]| {
+            refs.iter()
+                .map(|&o| delta_e2(lab, o))
+                .fold(f32::INFINITY, f32::min)
+        };
+        for r in 0..rows {
+            for c in 0..cols {
+                if !band[r * cols + c] {
+                    continue;
+                }
+                skins.clear();
+                others.clear();
+                // Every other row and column of the grid: neighbouring cells' colours are close,
+                // and a quarter of them halves the cost of the edge.
+                let (r0, c0) = (r.saturating_sub(k) & !1, c.saturating_sub(k) & !1);
+                for rr in (r0..=(r + k).min(rows - 1)).step_by(2) {
+                    for cc in (c0..=(c + k).min(cols - 1)).step_by(2) {
+                        let i = rr * cols + cc;
+                        if !band[i] {
+                            if self.coarse[i] {
+                                skins.push(self.lab[i]);
+                            } else {
+                                others.push(self.lab[i]);
+                            }
+                        }
+                    }
+                }
+                if skins.is_empty() || others.is_empty() {
+                    continue;
+                }
+                for fr in row_spans[r].clone() {
+                    let (y0, y1) = (fr as u32 * fine, ((fr as u32 + 1) * fine).min(h));
+                    for fc in col_spans[c].clone() {
+                        let (x0, x1) = (fc as u32 * fine, ((fc as u32 + 1) * fine).min(w));
+                        let mut sum = [0f32; 3];
+                        for y in y0..y1 {
+                            let at = |x: u32| (y * w + x) as usize * 3;
+                            for px in raw[at(x0)..at(x1)].chunks_exact(3) {
+                                sum[0] += lut[px[0] as usize];
+                                sum[1] += lut[px[1] as usize];
+                                sum[2] += lut[px[2] as usize];
+                            }
+                        }
+                        let n = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                        let lab = lab_of_linear(&self.cbrt, sum[0] / n, sum[1] / n, sum[2] / n);
+                        let d = nearest(&skins, lab);
+                        skin[fr * fcols + fc] = !others.iter().any(|&o| delta_e2(lab, o) < d);
+                    }
+                }
+            }
+        }
+        (fine, fcols, frows, skin)
+    }
+
+    /// Per colour cell: whether cells of both kinds (skin and not) lie within `radius` cells
+    /// (Chebyshev) of it, itself included.
+    fn near_other_kind(&self, radius: usize, cols: usize, rows: usize) -> Vec<bool> {
+        // Per kind, separable: any cell of the kind within `radius` along the row, then along
+        // the column.
+        let mut row_any = vec![[false; 2]; cols * rows];
+        for r in 0..rows {
+            let row = &self.coarse[r * cols..(r + 1) * cols];
+            for c in 0..cols {
+                let window = &row[c.saturating_sub(radius)..=(c + radius).min(cols - 1)];
+                row_any[r * cols + c] = [window.contains(&true), window.contains(&false)];
+            }
+        }
+        let mut out = vec![false; cols * rows];
+        for c in 0..cols {
+            for r in 0..rows {
+                let (mut skin, mut other) = (false, false);
+                for rr in r.saturating_sub(radius)..=(r + radius).min(rows - 1) {
+                    let [s, o] = row_any[rr * cols + c];
+                    skin |= s;
+                    other |= o;
+                }
+                out[r * cols + c] = skin && other;
+            }
+        }
+        out
     }
 
     /// Size of the largest 4-connected region of `tmp` (a `bcols` x `brows` grid of flags).
@@ -1145,6 +1334,57 @@ mod tests {
         let d = mask.distance_to_not_skin(290.0, 150.0, 30.0);
         assert!(d.is_some_and(|d| d < 12.0), "{d:?}");
         assert!(mask.distance_to_not_skin(100.0, 150.0, 30.0).is_none());
+    }
+
+    #[test]
+    fn the_edge_is_drawn_finer_than_the_colour_cells() {
+        // 20 px/mm: colour cells of 5 px. A glove edge at x = 203 and a slanted one, neither
+        // on a cell boundary, and a skin channel 1 mm wide between two gloves.
+        let ppm = 20.0;
+        let mut img = dotted_frame(400, 300, [200, 150, 130]);
+        let glove = image::Rgb([60, 110, 220]);
+        for y in 0..300u32 {
+            for x in 0..400u32 {
+                let right = x >= 203;
+                let slant = f64::from(x) < 60.0 + 0.5 * f64::from(y) - 100.0;
+                if right || slant {
+                    img.put_pixel(x, y, glove);
+                }
+            }
+        }
+        let mut m = SkinMasker::new();
+        let mask = m.compute(&img, ppm).clone();
+        assert!(mask.cell_px() < 5, "edge cells of {} px", mask.cell_px());
+        // Straight edge: within 2 px either side.
+        for y in (20..280).step_by(7) {
+            let y = f64::from(y) + 0.5;
+            assert!(mask.is_skin(200.5, y), "skin at x 200.5, y {y}");
+            assert!(!mask.is_skin(205.5, y), "glove at x 205.5, y {y}");
+        }
+        // Slanted edge: the mask's edge along each row within 3 px of the truth.
+        for y in (220..300).step_by(9) {
+            let edge = 60.0 + 0.5 * f64::from(y) - 100.0;
+            let y = f64::from(y) + 0.5;
+            assert!(
+                mask.is_skin(edge + 3.0, y),
+                "skin right of the slant, y {y}"
+            );
+            assert!(
+                !mask.is_skin(edge - 3.0, y),
+                "glove left of the slant, y {y}"
+            );
+        }
+        let truth = 1.0 - (400.0 - 203.0) / 400.0;
+        let slant_area: f64 = (0..300)
+            .map(|y| (60.0 + 0.5 * f64::from(y) - 100.0).clamp(0.0, 203.0))
+            .sum::<f64>()
+            / (400.0 * 300.0);
+        assert!(
+            (mask.fraction() - (truth - slant_area)).abs() < 0.01,
+            "skin fraction {} against {}",
+            mask.fraction(),
+            truth - slant_area
+        );
     }
 
     /// Skin of colour `skin` with dark dots every 24 px, as the rig sees a scalp.
