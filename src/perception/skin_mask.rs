@@ -58,9 +58,11 @@ pub const SKIN_MIN_CHROMA: f64 = 4.0;
 pub const HUE_TOL_DEG: (f64, f64) = (10.0, 4.0);
 /// Chroma relative to the scalp's (at the cell's lightness) that skin may have.
 pub const CHROMA_RATIO: (f64, f64) = (0.6, 1.7);
-/// A cell darker than this fraction of the local skin lightness is not skin (shadows of the
-/// hand and the cape edge stay above it).
-pub const DARK_RATIO: f64 = 0.6;
+/// A cell darker than this fraction of the local skin lightness is not skin. Skin in a
+/// glove's, a cartridge's or an ear's shadow keeps the scalp's chromaticity and passes the
+/// colour tests down to about half its lightness; what is darker still is taken for not skin
+/// (hair, a black cartridge, the shadow's deepest core).
+pub const DARK_RATIO: f64 = 0.5;
 /// A cell this much brighter (L* units) than the local skin, at least, is not skin.
 pub const BRIGHT_DELTA: f64 = 14.0;
 /// Percentile of skin-coloured cells' L* taken as the local skin lightness.
