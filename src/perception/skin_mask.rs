@@ -122,6 +122,11 @@ const EDGE_BAND_CELLS: usize = 2;
 /// cells of it.
 const EDGE_REFERENCE_CELLS: usize = 2;
 
+/// A colour cell in the band whose colour is this many times nearer (squared CIELAB
+/// difference, at least 1) to the nearest reference of its own kind than to the other's is
+/// that kind whole, and not redrawn cell by cell (a quarter of the edge's cost).
+const EDGE_PLAIN_RATIO: f32 = 16.0;
+
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SkinMask {
@@ -277,23 +282,30 @@ impl SkinMask {
         let cell = f64::from(self.cell);
         let (c0, r0) = ((x / cell).floor() as i64, (y / cell).floor() as i64);
         let span = (reach / cell).ceil() as i64 + 1;
+        let (c_lo, c_hi) = ((c0 - span).max(0), (c0 + span).min(self.cols as i64 - 1));
+        if c_lo > c_hi {
+            return None;
+        }
         let mut best: Option<f64> = None;
         for r in (r0 - span).max(0)..=(r0 + span).min(self.rows as i64 - 1) {
-            for c in (c0 - span).max(0)..=(c0 + span).min(self.cols as i64 - 1) {
-                if self.skin[r as usize * self.cols + c as usize] != skin {
-                    continue;
-                }
-                // Nearest point of the cell's square.
+            let row = r as usize * self.cols;
+            let cells = &self.skin[row + c_lo as usize..=row + c_hi as usize];
+            // Most rows near a dot hold no cell of the kind: one scan of the row rules it out.
+            if !cells.contains(&skin) {
+                continue;
+            }
+            for (c, _) in (c_lo..).zip(cells).filter(|(_, &s)| s == skin) {
+                // Nearest point of the cell's square (squared distance).
                 let (x0, y0) = (c as f64 * cell, r as f64 * cell);
                 let dx = (x0 - x).max(0.0).max(x - (x0 + cell));
                 let dy = (y0 - y).max(0.0).max(y - (y0 + cell));
-                let d = dx.hypot(dy);
-                if d <= reach && best.is_none_or(|b| d < b) {
-                    best = Some(d);
+                let d2 = dx * dx + dy * dy;
+                if d2 <= reach * reach && best.is_none_or(|b| d2 < b) {
+                    best = Some(d2);
                 }
             }
         }
-        best
+        best.map(f64::sqrt)
     }
 
     /// Per cell: whether the cell lies within `radius_px` of a not-skin cell (itself included),
@@ -997,6 +1009,18 @@ impl SkinMasker {
                     }
                 }
                 if skins.is_empty() || others.is_empty() {
+                    continue;
+                }
+                // A colour cell plainly of its own kind (its colour [`EDGE_PLAIN_RATIO`] times
+                // nearer its own kind's than the other's, in ΔE²) is that kind whole.
+                let own = self.lab[r * cols + c];
+                let (d_skin, d_other) = (nearest(&skins, own), nearest(&others, own));
+                let (same, other) = if self.coarse[r * cols + c] {
+                    (d_skin, d_other)
+                } else {
+                    (d_other, d_skin)
+                };
+                if other > EDGE_PLAIN_RATIO * same.max(1.0) {
                     continue;
                 }
                 for fr in row_spans[r].clone() {
