@@ -203,6 +203,14 @@ impl Detector {
         }
     }
 
+    /// Whether the rig view's skin mask draws its edge finer than its colour cells (the
+    /// default; see [`SkinMasker::set_fine_edge`]); the dermoscope view has no skin mask.
+    pub fn set_fine_skin_edge(&mut self, fine: bool) {
+        if let Self::Rig(d) = self {
+            d.set_fine_skin_edge(fine);
+        }
+    }
+
     /// The model, handed back (to build a detector for another scale without loading it again).
     pub fn into_segmenter(self) -> Option<Segmenter> {
         match self {

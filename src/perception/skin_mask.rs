@@ -427,6 +427,8 @@ pub struct SkinMasker {
     /// Colour cell side (px) and grid (columns, rows) of `lab` and `coarse`.
     coarse_cell: u32,
     coarse_grid: (usize, usize),
+    /// Whether the edge is left at the colour cells (see [`SkinMasker::set_fine_edge`]).
+    coarse_edge: bool,
     mask: SkinMask,
 }
 
@@ -508,6 +510,15 @@ impl SkinMasker {
     /// A masker with empty buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the mask's edge is drawn finer than the colour cells (step 7; the default). The
+    /// live service leaves it at the colour cells: the finer edge, and the finer mask every
+    /// consumer then reads each frame, cost more than the live budget leaves on two cores
+    /// (docs/skin-mask.md); the live skin map's edge then runs up to a colour cell inside the
+    /// skin.
+    pub fn set_fine_edge(&mut self, fine: bool) {
+        self.coarse_edge = !fine;
     }
 
     /// The last mask computed.
@@ -941,9 +952,13 @@ impl SkinMasker {
         let (w, h) = image.dimensions();
         let cell = self.coarse_cell;
         let (cols, rows) = self.coarse_grid;
-        let fine = ((f64::from(cell) / EDGE_SUBDIVISION).round() as u32)
-            .max(MIN_EDGE_CELL_PX)
-            .min(cell);
+        let fine = if self.coarse_edge {
+            cell
+        } else {
+            ((f64::from(cell) / EDGE_SUBDIVISION).round() as u32)
+                .max(MIN_EDGE_CELL_PX)
+                .min(cell)
+        };
         let (fcols, frows) = (
             w.div_ceil(fine).max(1) as usize,
             h.div_ceil(fine).max(1) as usize,
@@ -1400,6 +1415,15 @@ mod tests {
                 "glove left of the slant, y {y}"
             );
         }
+        // The live service's mask keeps the edge at the colour cells.
+        let mut live = SkinMasker::new();
+        live.set_fine_edge(false);
+        let coarse = live.compute(&img, ppm);
+        assert_eq!(coarse.cell_px(), 5);
+        assert!(
+            !coarse.is_skin(200.5, 150.5),
+            "the straddling colour cell is not skin"
+        );
         let truth = 1.0 - (400.0 - 203.0) / 400.0;
         let slant_area: f64 = (0..300)
             .map(|y| (60.0 + 0.5 * f64::from(y) - 100.0).clamp(0.0, 203.0))

@@ -301,6 +301,9 @@ impl LiveSession {
         Self {
             detector: {
                 let mut d = Detector::classical_in(config.view, config.px_per_mm);
+                // The skin mask's edge at its colour cells: the finer edge does not fit the live
+                // budget on two cores.
+                d.set_fine_skin_edge(false);
                 // The live mask comes from a frame a few tens of milliseconds older than the one
                 // being fused (the model runs at its own pace): it confirms kinds, but it does not
                 // add dots where no blob is, since the head may have moved.

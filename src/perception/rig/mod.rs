@@ -78,6 +78,12 @@ impl RigDetector {
         self.fuse = fuse;
     }
 
+    /// Whether the skin mask draws its edge finer than its colour cells
+    /// ([`SkinMasker::set_fine_edge`]).
+    pub fn set_fine_skin_edge(&mut self, fine: bool) {
+        self.skin.set_fine_edge(fine);
+    }
+
     /// The model, when one takes part.
     pub fn segmenter(&self) -> Option<&Segmenter> {
         self.segmenter.as_ref()
