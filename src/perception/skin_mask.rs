@@ -963,6 +963,11 @@ impl SkinMasker {
             w.div_ceil(fine).max(1) as usize,
             h.div_ceil(fine).max(1) as usize,
         );
+        // At the colour cells (the live service's mask, or cells too small to split) the
+        // decision is the colour cells' own.
+        if fine == cell {
+            return (cell, cols, rows, self.coarse.clone());
+        }
         // Per colour cell column (row): the edge cell columns (rows) whose centre is in it.
         let spans = |size: u32, count: usize, fcount: usize| {
             let mut out = vec![0..0; count];
@@ -988,7 +993,7 @@ impl SkinMasker {
                 }
             }
         }
-        if fine == cell || self.coarse.iter().all(|&s| s) || !self.coarse.iter().any(|&s| s) {
+        if self.coarse.iter().all(|&s| s) || !self.coarse.iter().any(|&s| s) {
             return (fine, fcols, frows, skin);
         }
         let band = self.near_other_kind(EDGE_BAND_CELLS, cols, rows);
