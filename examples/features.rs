@@ -3,9 +3,12 @@
 //! training seeds.
 //!
 //! `cargo run --release --example features -- DIR > features.csv` (DIR from `stipple synth`).
+//! The columns after `dist` are the kind trees' features (`kinds::tree_features`, empty for a
+//! rejected region), written at full precision: `models/train/fit_kinds.py` fits on them.
 
 use std::io::Write;
 
+use stipple::perception::rig::kinds;
 use stipple::perception::{BlobConfig, BlobDetector};
 use stipple::source::synth::Truth;
 
@@ -16,7 +19,8 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "frame,ppm,fitz,x,y,peak,radius_mm,elong,length_mm,trunc,tint,rel_luma,chroma_rb,chroma_gb,dl,da,db,kind,truth,dist"
+        "frame,ppm,fitz,x,y,peak,radius_mm,elong,length_mm,trunc,tint,rel_luma,chroma_rb,chroma_gb,dl,da,db,kind,truth,dist,{}",
+        kinds::tree_feature_names().join(",")
     )?;
     let mut paths: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok())
@@ -32,7 +36,9 @@ fn main() -> anyhow::Result<()> {
         let img = stipple::source::file::load_rgb(p)?;
         let ppm = truth.px_per_mm;
         let mut det = BlobDetector::new(BlobConfig { px_per_mm: ppm });
-        for (r, kind) in det.candidates(&img) {
+        let candidates = det.candidates(&img);
+        let trees = kinds::tree_features(&candidates, ppm);
+        for ((r, kind), tree) in candidates.iter().zip(&trees) {
             let mut best = ("none".to_string(), f64::INFINITY);
             for u in &truth.units {
                 for (x, y) in std::iter::once((u.x, u.y)).chain(u.hairs.iter().map(|h| (h.x, h.y)))
@@ -56,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             }
             writeln!(
                 out,
-                "{},{ppm:.2},{},{:.1},{:.1},{:.3},{:.3},{:.2},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.2},{:.2},{:.2},{},{},{:.2}",
+                "{},{ppm:.2},{},{:.1},{:.1},{:.3},{:.3},{:.2},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.2},{:.2},{:.2},{},{},{:.2},{}",
                 p.display(),
                 truth.fitzpatrick,
                 r.x,
@@ -75,7 +81,11 @@ fn main() -> anyhow::Result<()> {
                 r.delta_lab[2],
                 kind.map_or("reject", |k| k.as_str()),
                 best.0,
-                best.1
+                best.1,
+                tree.map_or_else(
+                    || vec![String::new(); kinds::TREE_DIM].join(","),
+                    |t| t.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+                )
             )?;
         }
     }

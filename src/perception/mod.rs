@@ -5,7 +5,8 @@
 //! - [`dermoscope`]: follicle openings where hair shafts are resolved (field preparation, the
 //!   shaft tracer, pits, fusion with the openings model).
 //! - [`segment`] runs either learned model through ONNX Runtime; [`filter`] holds the image
-//!   kernels both views share.
+//!   kernels both views share, [`trees`] the evaluation of the tree ensembles both views' fitting
+//!   scripts write.
 //!
 //! [`Detector`] is what callers use: an enum over the two views' detectors, chosen once from
 //! the [`View`].
@@ -15,6 +16,7 @@ pub mod filter;
 pub mod rig;
 pub mod segment;
 pub mod skin_mask;
+pub mod trees;
 
 use image::RgbImage;
 use thiserror::Error;

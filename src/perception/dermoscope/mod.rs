@@ -2,14 +2,13 @@
 //! resolved. [`field`] prepares the field (text bars), [`shafts`] traces hair shafts to their
 //! openings (with [`pits`] for vellus openings and healed pigment dots), [`openings`] fuses them
 //! with the openings model; [`DermoscopeDetector`] is the one entry point. [`generated`] holds
-//! the tree ensembles the fitting scripts write, evaluated by [`trees`].
+//! the tree ensembles the fitting scripts write, evaluated by [`super::trees`].
 
 pub mod field;
 pub mod generated;
 pub mod openings;
 pub mod pits;
 pub mod shafts;
-pub mod trees;
 
 use image::RgbImage;
 

@@ -13,11 +13,15 @@
 //!    `ANALYSIS_RADIUS_MM`) gives a sub-pixel centroid, an equivalent radius, an elongation from
 //!    its second moments, and its colour against the skin around it. Regions that are too large
 //!    (moles), long and thin (loose strands) or brown (moles) are rejected.
-//! 5. The kind: pigment dots are larger, round and grey; follicles are small dark tips with a
-//!    shadow along the hair. A global linear rule gives each dot a first verdict; then
-//!    `perception::kinds` lets the frame's own dots refine it (one ink and one hair colour per
-//!    scalp: a two-component mixture over the frame). Candidates within `UNIT_MERGE_MM` of a stronger one are the other
-//!    hairs of the same follicular unit and are merged into it.
+//! 5. The kind: healed ink is darker and bluer than its skin, larger and rounder; a follicle is
+//!    a small dark tip with a shadow along the hair. The kind trees (`kinds::tree_features`,
+//!    fitted by `models/train/fit_kinds.py`) read each dot's colour against its skin ring, size,
+//!    shape and darkness beside the spread of the frame's other dots (a linear rule where a frame
+//!    has too few dots to compare against); then `kinds` lets the
+//!    frame's own dots refine it (one ink and one hair colour per scalp: a two-component mixture
+//!    over the frame). A spot lighter than its skin is always a follicle. Candidates within
+//!    `UNIT_MERGE_MM` of a stronger one are the other hairs of the same follicular unit and are
+//!    merged into it.
 //!
 //! Every threshold is in millimetres (converted with the caller's px/mm) or a dimensionless ratio.
 
@@ -83,11 +87,12 @@ const LIGHT_OFFSET: f32 = 0.12;
 const LIGHT_DOT_MAX_RADIUS_MM: f64 = 0.2;
 /// Candidates closer than this to a stronger dot are another hair of the same unit.
 const UNIT_MERGE_MM: f64 = 0.2;
-/// Follicle or pigment: a linear rule on the region's features, positive for pigment. Pigment
-/// is grey to blue-black (its tint is far cooler than the skin's), larger and rounder; a hair
-/// tip is small, brown-black, darker at its core and drawn out by its shadow. Weights fitted by
-/// logistic regression on training seeds 100-119 (`examples/features.rs`), never on the
-/// evaluation seeds. Units: tint and luma ratios dimensionless, radius in mm.
+/// Follicle or pigment on a frame with too few dots for the kind trees (`kinds::MIN_CONTEXT_DOTS`):
+/// a linear rule on the region's features, positive for pigment. Pigment is grey to blue-black
+/// (its tint is far cooler than the skin's), larger and rounder; a hair tip is small,
+/// brown-black, darker at its core and drawn out by its shadow. Weights fitted by logistic
+/// regression on training seeds 100-119 of an earlier renderer (`examples/features.rs`), never
+/// on the evaluation seeds. Units: tint and luma ratios dimensionless, radius in mm.
 const PIGMENT_WEIGHT_TINT: f64 = -17.66;
 /// See `PIGMENT_WEIGHT_TINT` (per mm of equivalent radius).
 const PIGMENT_WEIGHT_RADIUS_MM: f64 = 46.96;
@@ -285,13 +290,10 @@ impl BlobDetector {
             measure.all(top, &peaks, &order)
         };
         regions.sort_unstable_by_key(|&(k, _)| k);
-        let mut logits = Vec::with_capacity(peaks.len());
         let mut out: Vec<(Region, Option<DotKind>)> = regions
             .into_iter()
             .map(|(_, region)| {
-                let logit = self.pigment_logit(&region);
-                logits.push(logit);
-                let kind = self.classify(&region, logit);
+                let kind = self.classify(&region);
                 (region, kind)
             })
             .collect();
@@ -304,6 +306,18 @@ impl BlobDetector {
                 })
                 .collect()
         });
+        // Follicle or pigment from the kind trees, which read each dot against its frame; their
+        // log-odds seed the frame's mixture.
+        let logits = super::kinds::pigment_logits(&out, self.px(1.0), |r| self.pigment_logit(r));
+        for ((_, kind), logit) in out.iter_mut().zip(&logits) {
+            if let Some(k) = kind.as_mut() {
+                *k = if *logit > 0.0 {
+                    DotKind::Pigment
+                } else {
+                    DotKind::Follicle
+                };
+            }
+        }
         super::kinds::refine_kinds(&mut out, &logits, model.as_deref(), self.px(1.0));
         // Ink is never lighter than the skin it is under: a light dot is a hair, whatever the
         // frame's mixture made of it.
@@ -519,9 +533,9 @@ impl BlobDetector {
         self.peaks = kept;
     }
 
-    /// Step 5a: whether a region is a dot, and which kind by the global rule (`pigment_logit`
-    /// is [`BlobDetector::pigment_logit`] of `r`).
-    fn classify(&self, r: &Region, pigment_logit: f64) -> Option<DotKind> {
+    /// Step 5a: whether a region is a dot. A light dot is a follicle; a dark one is given
+    /// `Follicle` here and its kind is settled by the kind trees and the frame's mixture.
+    fn classify(&self, r: &Region) -> Option<DotKind> {
         let ppm = self.px(1.0);
         let radius_mm = r.radius_px / ppm;
         let length_mm = r.length_px / ppm;
@@ -547,14 +561,11 @@ impl BlobDetector {
             // Lighter than the skin: a white hair's tip when hair-sized, else a scar or glare.
             return (radius_mm <= LIGHT_DOT_MAX_RADIUS_MM).then_some(DotKind::Follicle);
         }
-        if pigment_logit > 0.0 {
-            Some(DotKind::Pigment)
-        } else {
-            Some(DotKind::Follicle)
-        }
+        Some(DotKind::Follicle)
     }
 
-    /// Step 5a: the global rule's log-odds that a region is pigment rather than a follicle.
+    /// Step 5a: the sparse-frame rule's log-odds that a region is pigment rather than a
+    /// follicle (see `PIGMENT_WEIGHT_TINT`).
     pub fn pigment_logit(&self, r: &Region) -> f64 {
         let radius_mm = r.radius_px / self.px(1.0);
         PIGMENT_WEIGHT_TINT * r.tint

@@ -1,37 +1,42 @@
-//! Follicle or pigment, decided per frame: a two-component Gaussian mixture over the frame's
-//! own dots, seeded and named by the global rule.
+//! Follicle or pigment: the kind trees read each dot against its frame, then a two-component
+//! Gaussian mixture over the frame's own dots, seeded and named by the trees, settles the split.
 //!
 //! # Why
-//! The global rule in `blobs` (a linear rule fitted over many scalps) has to cover every ink,
-//! hair colour, skin tone and optic at once, and it draws one line through all of them. On one
-//! scalp the two populations are much tighter: an artist works with one ink, the client has one
-//! hair colour, and one camera sees both. On the training seeds (100-119) a line fitted inside
-//! each frame separates the kinds 99.6% of the time where the global line manages 94%. So this
-//! step lets the frame's own dots say where its line is.
+//! One line through every ink, hair colour, skin tone and optic at once cannot hold: healed ink
+//! runs from fresh black to faded blue-grey, differs from dark skin more in colour than in
+//! lightness, and overlaps miniaturised hair in every single measurement. On one scalp the two
+//! populations are much tighter: an artist works with one ink, the client has one hair colour,
+//! and one camera sees both. So the trees read, beside each dot's own colour against its skin
+//! ring (CIELAB), size, shape and darkness, where it stands in the spread of the frame's accepted
+//! dots ([`tree_features`]); and the mixture lets the frame's own dots say where its line is.
 //!
 //! # Method
-//! 1. Features of every dot the rules accepted ([`FEATURES`]: colour against the skin, size,
-//!    darkness, shape, and, when the dot model ran on the frame, its pigment log-odds at the
-//!    dot), standardised over the frame.
-//! 2. No ink: if the rule's pigment calls are all weak (their 75th percentile below
+//! 1. The kind trees ([`super::generated::kind_model`], fitted by `models/train/fit_kinds.py` on
+//!    400 rendered frames of every skin type, ink stage, hair colour and cast) give every
+//!    accepted dot its pigment log-odds ([`pigment_logits`]; a frame with fewer than
+//!    [`MIN_CONTEXT_DOTS`] dots takes the detector's linear rule instead).
+//! 2. No ink: if the trees' pigment calls are all weak (their 75th percentile below
 //!    [`NO_INK_Q75_LOGIT`]), they are the tail of the hair and every dot is a follicle.
-//! 3. Expectation-maximisation for two full-covariance Gaussians (Dempster, Laird and Rubin
-//!    1977; Bishop, *Pattern Recognition and Machine Learning*, section 9.2), started from the
-//!    global rule's split, so component 1 starts as "pigment".
-//! 4. Each dot goes to its most likely component. The components are named by the global rule:
-//!    the one whose mean pigment log-odds is higher is pigment. The frame's split is used only
-//!    when the rule itself agrees the two are different kinds (mean log-odds beyond
-//!    ±[`NAMING_MARGIN`]) and both are populated; otherwise (no pigment yet, or two populations
-//!    of hair) the global rule stands.
+//! 3. Features of every accepted dot ([`FEATURES`]: colour against the skin, size, darkness,
+//!    shape, and, when the dot model ran on the frame, its pigment log-odds at the dot),
+//!    standardised over the frame; expectation-maximisation for two full-covariance Gaussians
+//!    (Dempster, Laird and Rubin 1977; Bishop, *Pattern Recognition and Machine Learning*,
+//!    section 9.2), started from the trees' split, so component 1 starts as "pigment".
+//! 4. Each dot goes to its most likely component. The components are named by the trees: the
+//!    one whose mean pigment log-odds is higher is pigment. The frame's split is used only when
+//!    the trees agree the two are different kinds (mean log-odds beyond ±[`NAMING_MARGIN`]) and
+//!    both are populated; otherwise (no pigment yet, or two populations of hair) the trees'
+//!    kinds stand.
 //!
-//! Fitted on training seeds 100-119 and checked on seeds 200-239, never on evaluation seeds:
-//! kind accuracy 0.941 -> 0.982 (train), 0.938 -> 0.979 (check); 0.934 -> 0.963 on the
-//! evaluation seeds 9000-9011. The model's log-odds as an eighth feature (with the rig-only
-//! 3,000-step model, `stipple detect` defaults) moved check seeds 240-299 from 0.986 to 0.989
-//! and 400-519 from 0.981 to 0.982; training seeds 100-139 stayed at 0.991.
+//! Chosen on check seeds 200-239 (and 300-339 of the held-out ink and hair model), never on
+//! evaluation seeds: visible dots' kinds right by group I-II / III-IV / V-VI were 0.944 / 0.939
+//! / 0.960 with the earlier global linear rule and this mixture, 0.974 / 0.971 / 0.990 with the
+//! trees alone, 0.970 / 0.972 / 0.997 with the trees and the mixture (held-out inks: 0.982 /
+//! 0.983 / 0.951 trees alone, 0.990 / 0.989 / 0.954 with the mixture).
 
 use nalgebra::{SMatrix, SVector};
 
+use super::generated::kind_model::KIND_MODEL;
 use super::region::Region;
 use crate::frame::DotKind;
 
@@ -57,18 +62,18 @@ pub const FEATURES: [&str; DIM] = [
 /// The model's pigment share is clamped to `[MODEL_SHARE_CLAMP, 1 - MODEL_SHARE_CLAMP]` before
 /// it becomes log-odds, so a saturated softmax does not dominate the standardised features.
 pub const MODEL_SHARE_CLAMP: f64 = 1e-3;
-/// No ink in the frame: when even the most pigment-like quarter of the rule's pigment calls
+/// No ink in the frame: when even the most pigment-like quarter of the trees' pigment calls
 /// is this weakly pigment-like (the 75th percentile of their log-odds is below it), they are
 /// the tail of the hair, not a second population, and every dot is a follicle. A first session
-/// on an untouched scalp is exactly this. On seeds 100-119 and 200-239 the frames without
-/// pigment lie at 0.5-2.5, the frames with it at 2.7-9.4 but one (1.9, where calling
-/// everything a follicle is still the better guess).
+/// on an untouched scalp is exactly this. Set for the earlier linear rule and kept for the
+/// trees: on check seeds 200-239 no such step, 1.5 and 2.2 give kind accuracy 0.975, 0.976 and
+/// 0.977 (held-out inks 0.978, 0.978, 0.979), as frames without ink rarely reach the mixture.
 pub const NO_INK_Q75_LOGIT: f64 = 2.2;
-/// Each kind needs at least this many dots by the global rule before the frame is modelled.
+/// Each kind needs at least this many dots by the trees before the frame is modelled.
 pub const MIN_PER_KIND: usize = 10;
 /// Each component needs at least this many dots for its split to be used.
 pub const MIN_PER_COMPONENT: usize = 5;
-/// The components' mean pigment log-odds (global rule) must lie beyond ± this to be named.
+/// The components' mean pigment log-odds (trees) must lie beyond ± this to be named.
 pub const NAMING_MARGIN: f64 = 1.0;
 /// Added to every covariance diagonal (standardised units), as scikit-learn's `reg_covar`.
 pub const COVARIANCE_FLOOR: f64 = 1e-4;
@@ -142,6 +147,144 @@ fn features(r: &Region, px_per_mm: f64, model_logodds: f64) -> Vector {
     ])
 }
 
+/// The per-dot measurements the kind trees read, in this order (see [`tree_features`]).
+pub const TREE_DOT_FEATURES: [&str; 12] = [
+    "px_per_mm",
+    "peak",
+    "radius_mm",
+    "elongation",
+    "length_mm",
+    "tint",
+    "rel_luma",
+    "chroma_rb",
+    "chroma_gb",
+    "delta_l",
+    "delta_a",
+    "delta_b",
+];
+/// Which of [`TREE_DOT_FEATURES`] are also described over the frame's accepted dots: everything
+/// but the scale and the length (which follows the radius and elongation).
+const TREE_CONTEXT: [usize; 10] = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11];
+/// How each context feature is described over the frame: its median, 10th and 90th
+/// percentiles, and the dot's own value against them ((value - median) / (q90 - q10)).
+const TREE_CONTEXT_PARTS: [&str; 4] = ["median", "q10", "q90", "relative"];
+/// Number of features per dot the kind trees read.
+pub const TREE_DIM: usize = TREE_DOT_FEATURES.len() + TREE_CONTEXT.len() * TREE_CONTEXT_PARTS.len();
+/// Keeps the relative position finite on a frame whose dots all measure the same.
+const TREE_SPREAD_FLOOR: f64 = 1e-6;
+
+/// The kind trees' feature names, in order: the dot's own measurements, then for each context
+/// feature its frame median, q10, q90 and the dot's relative position (`<name>_<part>`).
+pub fn tree_feature_names() -> Vec<String> {
+    let mut names: Vec<String> = TREE_DOT_FEATURES.iter().map(|s| s.to_string()).collect();
+    for &k in &TREE_CONTEXT {
+        for part in TREE_CONTEXT_PARTS {
+            names.push(format!("{}_{part}", TREE_DOT_FEATURES[k]));
+        }
+    }
+    names
+}
+
+/// Linearly interpolated quantile `q` of sorted, non-empty `v` (numpy's default).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+}
+
+/// The kind trees' features of every accepted region (`Some` kind) of one frame, `None` for
+/// the rejected: the dot's own colour against its skin ring, size, shape and darkness, and how
+/// it stands among the frame's other accepted dots. One scalp has one ink and one hair colour
+/// under one light, so where a dot lies in its frame's spread says more than its value alone.
+pub fn tree_features(
+    regions: &[(Region, Option<DotKind>)],
+    px_per_mm: f64,
+) -> Vec<Option<[f64; TREE_DIM]>> {
+    let own = |r: &Region| -> [f64; 12] {
+        [
+            px_per_mm,
+            f64::from(r.peak),
+            r.radius_px / px_per_mm,
+            r.elongation,
+            r.length_px / px_per_mm,
+            r.tint,
+            r.rel_luma,
+            r.chroma_rb,
+            r.chroma_gb,
+            r.delta_lab[0],
+            r.delta_lab[1],
+            r.delta_lab[2],
+        ]
+    };
+    let accepted: Vec<[f64; 12]> = regions
+        .iter()
+        .filter(|(_, k)| k.is_some())
+        .map(|(r, _)| own(r))
+        .collect();
+    if accepted.is_empty() {
+        return vec![None; regions.len()];
+    }
+    let mut spread = [[0.0f64; 3]; TREE_CONTEXT.len()];
+    let mut column = Vec::with_capacity(accepted.len());
+    for (c, &k) in TREE_CONTEXT.iter().enumerate() {
+        column.clear();
+        column.extend(accepted.iter().map(|f| f[k]));
+        column.sort_unstable_by(f64::total_cmp);
+        spread[c] = [
+            quantile(&column, 0.5),
+            quantile(&column, 0.1),
+            quantile(&column, 0.9),
+        ];
+    }
+    regions
+        .iter()
+        .map(|(r, k)| {
+            k.map(|_| {
+                let f = own(r);
+                let mut x = [0.0; TREE_DIM];
+                x[..12].copy_from_slice(&f);
+                for (c, &k) in TREE_CONTEXT.iter().enumerate() {
+                    let [med, q10, q90] = spread[c];
+                    let at = 12 + 4 * c;
+                    x[at] = med;
+                    x[at + 1] = q10;
+                    x[at + 2] = q90;
+                    x[at + 3] = (f[k] - med) / (q90 - q10 + TREE_SPREAD_FLOOR);
+                }
+                x
+            })
+        })
+        .collect()
+}
+
+/// Fewest accepted dots in a frame for their spread to describe it; below this `rule` decides
+/// (see [`pigment_logits`]). The trees were fitted on whole rendered frames (hundreds of dots
+/// each); a frame's first few dots, or a small crop, do not say where its ink and its hair lie,
+/// and one dot alone on plain skin is outside anything they saw.
+pub const MIN_CONTEXT_DOTS: usize = 30;
+
+/// Pigment log-odds of every accepted region (`Some` kind) of one frame, 0 for the rejected
+/// (never read): the kind trees' when the frame has [`MIN_CONTEXT_DOTS`] accepted dots, else
+/// `rule`'s (the detector's linear rule, which reads the dot alone).
+pub fn pigment_logits(
+    regions: &[(Region, Option<DotKind>)],
+    px_per_mm: f64,
+    rule: impl Fn(&Region) -> f64,
+) -> Vec<f64> {
+    let accepted = regions.iter().filter(|(_, k)| k.is_some()).count();
+    if accepted < MIN_CONTEXT_DOTS {
+        return regions
+            .iter()
+            .map(|(r, k)| if k.is_some() { rule(r) } else { 0.0 })
+            .collect();
+    }
+    tree_features(regions, px_per_mm)
+        .iter()
+        .map(|x| x.as_ref().map_or(0.0, |x| KIND_MODEL.log_odds(x)))
+        .collect()
+}
+
 /// The model's pigment share of a dot (follicle + pigment = 1) as clamped log-odds: the
 /// mixture's last feature.
 pub fn model_logodds(pigment_share: f64) -> f64 {
@@ -149,8 +292,8 @@ pub fn model_logodds(pigment_share: f64) -> f64 {
     (s / (1.0 - s)).ln()
 }
 
-/// Re-decides the kind of every accepted region (`Some`) of one frame; `logits` are the global
-/// rule's pigment log-odds, one per region, and `model` the dot model's ([`model_logodds`]),
+/// Re-decides the kind of every accepted region (`Some`) of one frame; `logits` are the kind
+/// trees' pigment log-odds, one per region, and `model` the dot model's ([`model_logodds`]),
 /// one per region, when it ran. Rejected regions (`None`) are left alone, and so is the frame
 /// when its dots do not support a split (see the module docs).
 ///
@@ -211,7 +354,7 @@ pub fn refine_kinds(
     if n1 < MIN_PER_COMPONENT || n0 < MIN_PER_COMPONENT {
         return;
     }
-    // Name the components by the rule: the one it calls more pigment-like is pigment.
+    // Name the components by the trees: the one they call more pigment-like is pigment.
     let pigment_is_one = m1 >= m0;
     let (hi, lo) = if pigment_is_one { (m1, m0) } else { (m0, m1) };
     if hi <= NAMING_MARGIN || lo >= -NAMING_MARGIN {
@@ -284,6 +427,48 @@ mod tests {
             elongation: 1.2,
             ..Region::default()
         }
+    }
+
+    /// The trees were fitted on the features in the order `tree_features` computes them.
+    #[test]
+    fn the_kind_trees_read_the_features_in_their_fitted_order() {
+        let names = tree_feature_names();
+        assert_eq!(names.len(), TREE_DIM);
+        assert_eq!(
+            names,
+            crate::perception::rig::generated::kind_model::FEATURE_NAMES.to_vec()
+        );
+    }
+
+    /// Context over the accepted regions only, with numpy's interpolated quantiles: peaks 0.1,
+    /// 0.2, ..., 0.5 give median 0.3, q10 0.14, q90 0.46, and the 0.5 dot sits at
+    /// (0.5 - 0.3) / 0.32 of the spread. A rejected region has no features and does not count.
+    #[test]
+    fn tree_features_place_each_dot_among_its_frame() {
+        let mut regions: Vec<(Region, Option<DotKind>)> = (1..=5)
+            .map(|k| (region(0.0, 3.0, 0.1 * k as f32), Some(DotKind::Follicle)))
+            .collect();
+        regions.push((region(0.0, 3.0, 0.99), None));
+        let f = tree_features(&regions, 20.0);
+        assert!(f[5].is_none());
+        let names = tree_feature_names();
+        let at = |n: &str| names.iter().position(|x| x == n).expect(n);
+        let x = f[4].expect("accepted");
+        // Peaks are f32.
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-5;
+        assert!(close(x[at("peak")], 0.5), "{}", x[at("peak")]);
+        assert!(close(x[at("radius_mm")], 0.15));
+        assert!(close(x[at("peak_median")], 0.3), "{}", x[at("peak_median")]);
+        assert!(close(x[at("peak_q10")], 0.14), "{}", x[at("peak_q10")]);
+        assert!(close(x[at("peak_q90")], 0.46), "{}", x[at("peak_q90")]);
+        assert!(
+            close(x[at("peak_relative")], 0.2 / 0.32),
+            "{}",
+            x[at("peak_relative")]
+        );
+        // Every dot measures the same radius: the relative position stays finite (zero).
+        assert!(close(x[at("radius_mm_relative")], 0.0));
+        assert!(tree_features(&regions[5..], 20.0)[0].is_none());
     }
 
     /// Two clear populations that a biased global rule splits badly: the frame's mixture puts

@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod fuse;
+pub mod generated;
 pub mod kinds;
 mod region;
 

@@ -6,7 +6,7 @@
 // Thresholds are data: one may land near a named constant.
 #![allow(clippy::approx_constant)]
 
-use crate::perception::dermoscope::trees::{Ensemble, Node, LEAF};
+use crate::perception::trees::{Ensemble, Node, LEAF};
 
 /// The features the trees test, in the order they were fitted on.
 #[rustfmt::skip]
