@@ -74,12 +74,13 @@ fn score_rig_groups(model: ColourModel) -> (Score, [Score; 3]) {
 }
 
 /// Issue 18: every skin group, on the dots each frame shows, with the renderer's own inks and
-/// with the held-out ink and hair model nothing was fitted on. Measured (classical detector):
-/// standard P 0.985 R 0.952 F1 0.968 kind 0.925 density -1.9% (by group I-II, III-IV, V-VI:
-/// precision 0.992, 0.996, 0.949; recall 0.976, 0.930, 0.984; kind 0.988, 0.892, 0.940;
-/// density -1.5%, -5.9%, +4.0%); alternate F1 0.949 (recall 0.974, 0.926, 0.891; kind 0.996,
-/// 0.887, 0.921). The bars keep a margin under these; the issue's targets (recall 0.98, kind
-/// 0.97, density within 3% in every group) are not met yet (docs/detection.md).
+/// with the held-out ink and hair model nothing was fitted on. Measured (classical detector,
+/// kinds from the kind trees): standard F1 0.968, by group I-II, III-IV, V-VI precision 0.992,
+/// 0.996, 0.949; recall 0.976, 0.930, 0.984; kind 0.994, 0.916, 0.992 (0.988, 0.892, 0.940 with
+/// the earlier linear rule); density -1.5%, -5.9%, +4.0%; alternate recall 0.974, 0.926, 0.891,
+/// kind 0.999, 0.924, 0.878 (0.996, 0.887, 0.921 before). The bars keep a margin under these;
+/// the issue's targets (recall 0.98, kind 0.97, density within 3% in every group) are not met
+/// yet (docs/detection.md).
 #[test]
 fn r18_rig_detection_by_skin_group() {
     let (total, groups) = score_rig_groups(ColourModel::Standard);
@@ -96,7 +97,7 @@ fn r18_rig_detection_by_skin_group() {
             g.precision()
         );
         assert!(
-            g.kind_accuracy() >= 0.85,
+            g.kind_accuracy() >= 0.90,
             "{name}: kind {:.3}",
             g.kind_accuracy()
         );

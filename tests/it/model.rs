@@ -487,7 +487,7 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
     Ok(())
 }
 
-/// The dermoscope classifiers' fitting scripts (`models/train/fit_pits.py`, `fit_roots.py`) still
+/// The tree classifiers' fitting scripts (`models/train/fit_pits.py`, `fit_roots.py`, `fit_kinds.py`) still
 /// run end to end on a few frames and write Rust tables, when their Python environment
 /// (scikit-learn, pandas) is present: `STIPPLE_FIT_PYTHON`, or `.venv/bin/python` (made by
 /// `bash scripts/setup.sh --peers`). Without it, or without the example binaries they drive, the
@@ -540,6 +540,44 @@ fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dy
             table.matches("        &[").count(),
             5,
             "{script}: one node list per tree"
+        );
+    }
+    // The rig kind trees: rendered with `stipple synth`, measured by the features example.
+    if examples.join("features").exists() {
+        let out = dir.path().join("KIND_MODEL.rs");
+        let status = Command::new(&python)
+            .arg(repo().join("models/train/fit_kinds.py"))
+            .args(["--frames", "2", "--trees", "5", "--examples"])
+            .arg(&examples)
+            .arg("--stipple")
+            .arg(env!("CARGO_BIN_EXE_stipple"))
+            .arg("--work")
+            .arg(dir.path().join("kinds"))
+            .arg("--out")
+            .arg(&out)
+            .status()?;
+        assert!(status.success(), "fit_kinds.py failed");
+        let table = std::fs::read_to_string(&out)?;
+        assert!(table.contains("pub const KIND_MODEL: Ensemble = Ensemble {"));
+        assert_eq!(
+            table.matches("        &[").count(),
+            5,
+            "one node list per tree"
+        );
+        let names = stipple::perception::rig::kinds::tree_feature_names();
+        let listed = format!(
+            "[{}]",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert!(table.contains(&listed), "fitted on the Rust feature order");
+    } else {
+        eprintln!(
+            "fit_kinds.py skipped: no features example in {}",
+            examples.display()
         );
     }
     Ok(())
