@@ -185,12 +185,16 @@ pub fn tree_feature_names() -> Vec<String> {
     names
 }
 
-/// Linearly interpolated quantile `q` of sorted, non-empty `v` (numpy's default).
-fn quantile(v: &[f64], q: f64) -> f64 {
+/// Linearly interpolated quantile `q` of non-empty `v` (numpy's default), by selection rather
+/// than a full sort (this runs on every frame); reorders `v`.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
     let pos = q * (v.len() - 1) as f64;
     let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(v.len() - 1);
-    v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+    let (_, at, above) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    let a = *at;
+    // Everything above the selected one is at least it: the next order statistic is their least.
+    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
+    a + (pos - lo as f64) * (b - a)
 }
 
 /// The kind trees' features of every accepted region (`Some` kind) of one frame, `None` for
@@ -230,11 +234,10 @@ pub fn tree_features(
     for (c, &k) in TREE_CONTEXT.iter().enumerate() {
         column.clear();
         column.extend(accepted.iter().map(|f| f[k]));
-        column.sort_unstable_by(f64::total_cmp);
         spread[c] = [
-            quantile(&column, 0.5),
-            quantile(&column, 0.1),
-            quantile(&column, 0.9),
+            quantile(&mut column, 0.5),
+            quantile(&mut column, 0.1),
+            quantile(&mut column, 0.9),
         ];
     }
     regions
@@ -427,6 +430,17 @@ mod tests {
             elongation: 1.2,
             ..Region::default()
         }
+    }
+
+    /// Selection gives numpy's interpolated quantiles, whatever the order of the values.
+    #[test]
+    fn quantiles_interpolate_as_numpy_does() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0, 10.0];
+        // numpy.quantile([1, 2, 3, 4, 5, 10], q): 0.5 -> 3.5, 0.1 -> 1.5, 0.9 -> 7.5.
+        assert!((quantile(&mut v, 0.5) - 3.5).abs() < 1e-12);
+        assert!((quantile(&mut v, 0.1) - 1.5).abs() < 1e-12);
+        assert!((quantile(&mut v, 0.9) - 7.5).abs() < 1e-12);
+        assert_eq!(quantile(&mut [2.5], 0.9), 2.5);
     }
 
     /// The trees were fitted on the features in the order `tree_features` computes them.
