@@ -17,11 +17,10 @@
 //!    a small dark tip with a shadow along the hair. The kind trees (`kinds::tree_features`,
 //!    fitted by `models/train/fit_kinds.py`) read each dot's colour against its skin ring, size,
 //!    shape and darkness beside the spread of the frame's other dots (a linear rule where a frame
-//!    has too few dots to compare against); then `kinds` lets the
-//!    frame's own dots refine it (one ink and one hair colour per scalp: a two-component mixture
-//!    over the frame). A spot lighter than its skin is always a follicle. Candidates within
-//!    `UNIT_MERGE_MM` of a stronger one are the other hairs of the same follicular unit and are
-//!    merged into it.
+//!    has too few dots to compare against); then `kinds` lets the frame's own dots refine it
+//!    (one ink and one hair colour per scalp: a two-component mixture over the frame). A spot
+//!    lighter than its skin is always a follicle. Candidates within `UNIT_MERGE_MM` of a
+//!    stronger one are the other hairs of the same follicular unit and are merged into it.
 //!
 //! Every threshold is in millimetres (converted with the caller's px/mm) or a dimensionless ratio.
 
