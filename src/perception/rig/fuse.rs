@@ -15,7 +15,7 @@
 //!    `FuseConfig::kind_disagreement` of the blobs, the per-frame mixture has split something
 //!    else than hair from ink (two hair populations, grey hair that looks like ink on dark
 //!    skin), and every blob takes the model's kind. Off by default since the kind trees (see
-//!    [`FuseConfig::default`]).
+//!    `FuseConfig::default`).
 //! 3. **Recover.** Local maxima of `p_dot` over the mask above `FuseConfig::recover_prob` that
 //!    lie farther than `FuseConfig::unit_merge_mm` from every kept dot become new dots, at the
 //!    probability-weighted centroid of their 3x3 cells: the faint follicles the blobs miss, and
