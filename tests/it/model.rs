@@ -507,7 +507,7 @@ fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dy
         .parent()
         .map(|p| p.join("examples"))
         .ok_or("no binary directory")?;
-    let have_examples = ["derm_eval", "derm_pits", "derm_ends"]
+    let have_examples = ["derm_eval", "derm_pits", "derm_ends", "features"]
         .iter()
         .all(|e| examples.join(e).exists());
     if !has_sklearn || !have_examples {
@@ -519,12 +519,16 @@ fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dy
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    for (script, name) in [("fit_pits.py", "PIT_MODEL"), ("fit_roots.py", "ROOT_MODEL")] {
+    // Runs one script on `frames` frames a set and five trees (all three share one work folder:
+    // their frame folders are named apart); returns the table it wrote, which must hold `name`
+    // with one node list per tree.
+    let fit = |script: &str, name: &str, frames: &str, extra: &[&std::ffi::OsStr]| {
         let out = dir.path().join(format!("{name}.rs"));
         let status = Command::new(&python)
             .arg(repo().join("models/train").join(script))
-            .args(["--frames", "6", "--trees", "5", "--examples"])
+            .args(["--frames", frames, "--trees", "5", "--examples"])
             .arg(&examples)
+            .args(extra)
             .arg("--work")
             .arg(dir.path().join("work"))
             .arg("--out")
@@ -541,44 +545,28 @@ fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dy
             5,
             "{script}: one node list per tree"
         );
-    }
-    // The rig kind trees: rendered with `stipple synth`, measured by the features example.
-    if examples.join("features").exists() {
-        let out = dir.path().join("KIND_MODEL.rs");
-        let status = Command::new(&python)
-            .arg(repo().join("models/train/fit_kinds.py"))
-            .args(["--frames", "2", "--trees", "5", "--examples"])
-            .arg(&examples)
-            .arg("--stipple")
-            .arg(env!("CARGO_BIN_EXE_stipple"))
-            .arg("--work")
-            .arg(dir.path().join("kinds"))
-            .arg("--out")
-            .arg(&out)
-            .status()?;
-        assert!(status.success(), "fit_kinds.py failed");
-        let table = std::fs::read_to_string(&out)?;
-        assert!(table.contains("pub const KIND_MODEL: Ensemble = Ensemble {"));
-        assert_eq!(
-            table.matches("        &[").count(),
-            5,
-            "one node list per tree"
-        );
-        let names = stipple::perception::rig::kinds::tree_feature_names();
-        let listed = format!(
-            "[{}]",
-            names
-                .iter()
-                .map(|n| format!("\"{n}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        assert!(table.contains(&listed), "fitted on the Rust feature order");
-    } else {
-        eprintln!(
-            "fit_kinds.py skipped: no features example in {}",
-            examples.display()
-        );
-    }
+        Ok::<_, std::io::Error>(table)
+    };
+    fit("fit_pits.py", "PIT_MODEL", "6", &[])?;
+    fit("fit_roots.py", "ROOT_MODEL", "6", &[])?;
+    // The rig kind trees: rendered with `stipple synth`, measured by the features example, and
+    // fitted on the feature order the Rust detector computes.
+    let bin = std::ffi::OsString::from(env!("CARGO_BIN_EXE_stipple"));
+    let table = fit(
+        "fit_kinds.py",
+        "KIND_MODEL",
+        "2",
+        &["--stipple".as_ref(), bin.as_os_str()],
+    )?;
+    let names = stipple::perception::rig::kinds::tree_feature_names();
+    let listed = format!(
+        "[{}]",
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(table.contains(&listed), "fitted on the Rust feature order");
     Ok(())
 }

@@ -168,8 +168,10 @@ const TREE_CONTEXT: [usize; 10] = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11];
 /// How each context feature is described over the frame: its median, 10th and 90th
 /// percentiles, and the dot's own value against them ((value - median) / (q90 - q10)).
 const TREE_CONTEXT_PARTS: [&str; 4] = ["median", "q10", "q90", "relative"];
+/// Number of the dot's own measurements among the trees' features (they come first).
+const OWN: usize = TREE_DOT_FEATURES.len();
 /// Number of features per dot the kind trees read.
-pub const TREE_DIM: usize = TREE_DOT_FEATURES.len() + TREE_CONTEXT.len() * TREE_CONTEXT_PARTS.len();
+pub const TREE_DIM: usize = OWN + TREE_CONTEXT.len() * TREE_CONTEXT_PARTS.len();
 /// Keeps the relative position finite on a frame whose dots all measure the same.
 const TREE_SPREAD_FLOOR: f64 = 1e-6;
 
@@ -205,7 +207,7 @@ pub fn tree_features(
     regions: &[(Region, Option<DotKind>)],
     px_per_mm: f64,
 ) -> Vec<Option<[f64; TREE_DIM]>> {
-    let own = |r: &Region| -> [f64; 12] {
+    let own = |r: &Region| -> [f64; OWN] {
         [
             px_per_mm,
             f64::from(r.peak),
@@ -221,7 +223,8 @@ pub fn tree_features(
             r.delta_lab[2],
         ]
     };
-    let accepted: Vec<[f64; 12]> = regions
+    // Each accepted region's own measurements, once, in region order.
+    let accepted: Vec<[f64; OWN]> = regions
         .iter()
         .filter(|(_, k)| k.is_some())
         .map(|(r, _)| own(r))
@@ -240,23 +243,24 @@ pub fn tree_features(
             quantile(&mut column, 0.9),
         ];
     }
+    let mut next = accepted.iter();
     regions
         .iter()
-        .map(|(r, k)| {
-            k.map(|_| {
-                let f = own(r);
-                let mut x = [0.0; TREE_DIM];
-                x[..12].copy_from_slice(&f);
-                for (c, &k) in TREE_CONTEXT.iter().enumerate() {
-                    let [med, q10, q90] = spread[c];
-                    let at = 12 + 4 * c;
-                    x[at] = med;
-                    x[at + 1] = q10;
-                    x[at + 2] = q90;
-                    x[at + 3] = (f[k] - med) / (q90 - q10 + TREE_SPREAD_FLOOR);
-                }
-                x
-            })
+        .map(|(_, k)| {
+            // A rejected region has no features and takes nothing from `accepted`.
+            k.as_ref()?;
+            let f = next.next()?;
+            let mut x = [0.0; TREE_DIM];
+            x[..OWN].copy_from_slice(f);
+            for (c, &k) in TREE_CONTEXT.iter().enumerate() {
+                let [med, q10, q90] = spread[c];
+                let at = OWN + 4 * c;
+                x[at] = med;
+                x[at + 1] = q10;
+                x[at + 2] = q90;
+                x[at + 3] = (f[k] - med) / (q90 - q10 + TREE_SPREAD_FLOOR);
+            }
+            Some(x)
         })
         .collect()
 }
@@ -483,6 +487,13 @@ mod tests {
         // Every dot measures the same radius: the relative position stays finite (zero).
         assert!(close(x[at("radius_mm_relative")], 0.0));
         assert!(tree_features(&regions[5..], 20.0)[0].is_none());
+        // A rejected region among accepted ones changes nothing for the others.
+        let mut mixed = regions[..5].to_vec();
+        mixed.insert(2, (region(0.0, 3.0, 0.99), None));
+        let g = tree_features(&mixed, 20.0);
+        assert!(g[2].is_none());
+        assert_eq!(g[5], f[4]);
+        assert_eq!(g[0], f[0]);
     }
 
     /// Two clear populations that a biased global rule splits badly: the frame's mixture puts
