@@ -32,15 +32,21 @@
 //! 6. Clean-up: not-skin regions smaller than [`MIN_REGION_MM2`] are dots, follicles, moles or
 //!    noise and are skin again; the rest is closed over [`CLOSE_MM`] (gaps between strands,
 //!    glove wrinkles) and skin islands smaller than [`MIN_REGION_MM2`] inside it are filled.
-//! 7. **The edge at a finer step**: cells that straddle the edge mix skin with what is not, so
+//! 7. **Out of focus and apart from the scalp**: a skin region not connected to the largest
+//!    one whose median sharpness (a cell's mean absolute Laplacian over its mean) is under
+//!    [`ISLAND_SHARPNESS_RATIO`] of the largest region's is not skin: a fold of the ear or the
+//!    room seen between occluders, outside the focal plane. A piece of scalp that an occluder
+//!    cuts off is as sharp as the rest.
+//! 8. **The edge at a finer step**: cells that straddle the edge mix skin with what is not, so
 //!    a mask of whole cells runs up to a cell inside the skin, and a soft edge (an ear, a cape
 //!    out of focus) or an occluder's shadow moves it further. Near the edge the mask is redrawn
 //!    on cells a third the size, each taking the kind of the nearest colour among the decided
 //!    cells around it (both kinds come in several colours: lit and shadowed skin; a glove, its
 //!    cartridge, a cape).
 //!
-//! What it does not separate: a wall or cloth of the skin's own colour and lightness, and an ear
-//! only slightly redder than the scalp; a learned model would (docs/known-gaps.md).
+//! What it does not separate: a wall, cloth or ear of the skin's own colour and lightness that
+//! touches the scalp (step 7 needs it apart), and longer hair lying sparse over skin; a learned
+//! model would (docs/known-gaps.md).
 
 use image::RgbImage;
 
@@ -108,6 +114,12 @@ pub const SMOOTH_MIN_CHROMA_RATIO: f32 = 1.2;
 /// that is not skin (a translucent cartridge, a cloth); smaller smooth patches are skin between
 /// dots.
 pub const SMOOTH_MIN_MM2: f64 = 6.0;
+
+/// A skin region apart from the scalp (the largest) whose median sharpness is under this share
+/// of the scalp's is out of the camera's focus: an ear or the room, not skin to treat.
+/// Chosen on the development seeds 7000-7063, where such pieces of the room and ear measure
+/// 0.20-0.71 and pieces of the scalp cut off by an occluder 0.80-0.99 (docs/skin-mask.md).
+pub const ISLAND_SHARPNESS_RATIO: f32 = 0.75;
 
 /// The mask's edge is drawn on cells this many times finer than the colour cells (at least
 /// [`MIN_EDGE_CELL_PX`] px): a colour cell that straddles the edge mixes skin with what is not,
@@ -907,10 +919,12 @@ impl SkinMasker {
         self.dilate(close, cols, rows, true);
         self.dilate(close, cols, rows, false);
         self.drop_small(false, min_cells, cols, rows);
+        // 7. Skin-coloured pieces apart from the scalp and out of focus.
+        self.reject_blurred_islands(image, cell, cols, rows);
         self.coarse.clear();
         self.coarse.extend(self.bad.iter().map(|&b| !b));
         (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
-        // 7. The edge at a finer step.
+        // 8. The edge at a finer step.
         let (fine, fcols, frows, skin) = self.refine_edge(image);
         // Fraction by pixels (edge cells are partial).
         let mut skin_px = 0u64;
@@ -1188,6 +1202,67 @@ impl SkinMasker {
         }
     }
 
+    /// Marks not-skin the skin regions apart from the largest one (4-connected colour cells)
+    /// whose median sharpness is under [`ISLAND_SHARPNESS_RATIO`] of the largest region's.
+    ///
+    /// The camera is focused on the scalp; an ear's fold or the room seen between occluders
+    /// can have the skin's colour but lies outside the focal plane. An occluder that cuts the
+    /// scalp into pieces leaves each piece as sharp as the rest (its dots, follicles and pores
+    /// are in focus), and a soft frame is soft everywhere, so the reference is the frame's own
+    /// largest skin region.
+    fn reject_blurred_islands(&mut self, image: &RgbImage, cell: u32, cols: usize, rows: usize) {
+        let mut regions: Vec<Vec<usize>> = Vec::new();
+        let bad = &self.bad;
+        for_each_region(
+            |i| !bad[i],
+            cols,
+            rows,
+            &mut self.seen,
+            &mut self.stack,
+            |region| regions.push(region.to_vec()),
+        );
+        if regions.len() < 2 {
+            return;
+        }
+        let largest = (0..regions.len())
+            .max_by_key(|&k| regions[k].len())
+            .unwrap_or(0);
+        // Each region's median from at most REFERENCE_CELLS cells spread over it.
+        const REFERENCE_CELLS: usize = 300;
+        let step = regions[largest].len().div_ceil(REFERENCE_CELLS).max(1);
+        let mut sharp: Vec<f32> = regions[largest]
+            .iter()
+            .step_by(step)
+            .filter_map(|&i| cell_sharpness(image, cell, i % cols, i / cols))
+            .collect();
+        if sharp.is_empty() {
+            return;
+        }
+        let reference = median(&mut sharp);
+        for (k, region) in regions.iter().enumerate() {
+            if k == largest {
+                continue;
+            }
+            sharp.clear();
+            let step = region.len().div_ceil(REFERENCE_CELLS).max(1);
+            sharp.extend(
+                region
+                    .iter()
+                    .step_by(step)
+                    .filter_map(|&i| cell_sharpness(image, cell, i % cols, i / cols)),
+            );
+            if sharp.is_empty() {
+                continue;
+            }
+            let ratio = median(&mut sharp) / reference.max(1e-6);
+            if ratio < ISLAND_SHARPNESS_RATIO {
+                for &i in region {
+                    self.bad[i] = true;
+                }
+            }
+        }
+    }
+
     /// Flips connected regions (4-connected) of `bad == value` smaller than `min_cells`.
     fn drop_small(&mut self, value: bool, min_cells: usize, cols: usize, rows: usize) {
         let mut flip = Vec::new();
@@ -1290,6 +1365,34 @@ fn for_each_region(
         }
         on_region(&region);
     }
+}
+
+/// Sharpness of the cell at (`c`, `r`) of side `cell`: mean absolute 4-neighbour Laplacian
+/// of the luminance (Rec. 601) over its mean; `None` for a cell without an interior pixel.
+fn cell_sharpness(image: &RgbImage, cell: u32, c: usize, r: usize) -> Option<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let raw = image.as_raw();
+    let luma = |x: usize, y: usize| {
+        let p = &raw[3 * (y * w + x)..3 * (y * w + x) + 3];
+        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+    };
+    let cell = cell as usize;
+    let (x0, y0) = ((c * cell).max(1), (r * cell).max(1));
+    let (x1, y1) = (
+        ((c + 1) * cell).min(w.saturating_sub(1)),
+        ((r + 1) * cell).min(h.saturating_sub(1)),
+    );
+    let (mut lap, mut sum, mut n) = (0f32, 0f32, 0u32);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let v = luma(x, y);
+            let around = luma(x - 1, y) + luma(x + 1, y) + luma(x, y - 1) + luma(x, y + 1);
+            lap += (4.0 * v - around).abs();
+            sum += v;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| lap / sum.max(1.0))
 }
 
 /// Fills blocks without a value from their neighbours (repeatedly), or with `fallback`.
@@ -1453,6 +1556,51 @@ mod tests {
                 image::Rgb(skin.map(|c| c.saturating_add(n)))
             }
         })
+    }
+
+    /// A glove band across the frame cuts off its right piece (x >= 290); `soft` paints that
+    /// piece as a surface of the skin's colour out of focus (a slow gradient, no dots or grain).
+    fn cut_off_piece(soft: bool) -> RgbImage {
+        let mut img = dotted_frame(400, 300, [200, 150, 130]);
+        for y in 0..300u32 {
+            for x in 250..400u32 {
+                let p = if x < 290 {
+                    image::Rgb([60, 110, 220])
+                } else if soft {
+                    let t = f64::from(x - 290) / 110.0 + f64::from(y) / 600.0;
+                    let k = (6.0 * (t * std::f64::consts::PI).sin()) as i16;
+                    image::Rgb([(202 + k) as u8, (151 + k) as u8, (131 + k) as u8])
+                } else {
+                    continue;
+                };
+                img.put_pixel(x, y, p);
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn a_piece_apart_from_the_scalp_and_out_of_focus_is_not_skin() {
+        let ppm = 20.0;
+        let mut m = SkinMasker::new();
+        // Dotted skin cut off by the glove is as sharp as the scalp: skin.
+        let sharp = m.compute(&cut_off_piece(false), ppm).clone();
+        assert!(sharp.is_skin(100.0, 150.0));
+        assert!(!sharp.is_skin(270.0, 150.0), "the glove");
+        for (x, y) in [(340.0, 60.0), (350.0, 150.0), (370.0, 250.0)] {
+            assert!(sharp.is_skin(x, y), "the sharp piece at ({x}, {y})");
+        }
+        // The same colour out of focus, apart from the scalp: not skin.
+        let soft = m.compute(&cut_off_piece(true), ppm).clone();
+        assert!(soft.is_skin(100.0, 150.0));
+        for (x, y) in [(340.0, 60.0), (350.0, 150.0), (370.0, 250.0)] {
+            assert!(!soft.is_skin(x, y), "the soft piece at ({x}, {y})");
+        }
+        assert!(
+            (soft.fraction() - 250.0 / 400.0).abs() < 0.02,
+            "skin fraction {}",
+            soft.fraction()
+        );
     }
 
     #[test]
