@@ -50,6 +50,8 @@
 
 use image::RgbImage;
 
+use crate::perception::filter::luma_of;
+
 /// Side of a mask cell (mm).
 pub const CELL_MM: f64 = 0.25;
 /// Smallest side of a mask cell (px): finer cells only add sensor noise.
@@ -1373,8 +1375,8 @@ fn cell_sharpness(image: &RgbImage, cell: u32, c: usize, r: usize) -> Option<f32
     let (w, h) = (image.width() as usize, image.height() as usize);
     let raw = image.as_raw();
     let luma = |x: usize, y: usize| {
-        let p = &raw[3 * (y * w + x)..3 * (y * w + x) + 3];
-        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+        let i = 3 * (y * w + x);
+        luma_of(raw[i], raw[i + 1], raw[i + 2])
     };
     let cell = cell as usize;
     let (x0, y0) = ((c * cell).max(1), (r * cell).max(1));
