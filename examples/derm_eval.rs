@@ -9,7 +9,8 @@
 //! for cameras the renderer does not imitate).
 //!
 //! `MODEL=1` fuses the bundled openings model as `stipple detect` does (`MODEL=FILE` another
-//! model file); its thresholds are the names `peak_min`, `confirm_min`, `separation_mm` and `keep_score_min`
+//! model file); its thresholds are the names `peak_min`, `trees_min`, `confirm_min`,
+//! `separation_mm` and `keep_score_min`
 //! (`stipple::perception::OpeningsConfig`).
 //!
 //! Other names are the fields of `stipple::perception::dermoscope::shafts::ShaftParams`.
@@ -106,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             "confirm_min" => fuser.config.confirm_min = v as f32,
             "separation_mm" => fuser.config.separation_mm = v,
             "keep_score_min" => fuser.config.keep_score_min = v,
+            "trees_min" => fuser.config.trees_min = v,
             _ => anyhow::bail!("unknown parameter {k}"),
         }
     }
@@ -129,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         let mut found = detect_openings_with(&img, ppm, &p);
         if let Some(model) = model.as_mut() {
             let mask = model.segment(&img, ppm)?;
-            fuser.fuse_into(&found, mask, ppm, &mut fused);
+            fuser.fuse_into(&found, mask, &img, ppm, &mut fused);
             std::mem::swap(&mut found, &mut fused);
         }
         elapsed += t.elapsed().as_secs_f64();

@@ -155,3 +155,57 @@ fn r17_real_photo_training_runs_a_few_steps() -> Result<(), Box<dyn std::error::
     );
     Ok(())
 }
+
+/// The opening trees' fitting script runs end to end on a few photographs of each split (the
+/// Rust detector's candidates through `examples/derm_peaks.rs`, labels, a few trees, the
+/// validation sweep), when the extracted set (`data/fdu`), the built example and a Python with
+/// pandas and scikit-learn are present.
+#[test]
+fn r17_opening_trees_fit_on_a_few_photographs() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(python) = peer_python() else {
+        return Ok(());
+    };
+    let has_sklearn = Command::new(&python)
+        .args(["-c", "import pandas, sklearn"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let data = repo().join("data/fdu");
+    let examples = ["target/release/examples", "target/debug/examples"]
+        .map(|d| repo().join(d))
+        .into_iter()
+        .find(|d| d.join("derm_peaks").exists());
+    let (true, true, Some(examples)) = (has_sklearn, data.join("val.txt").exists(), examples)
+    else {
+        eprintln!(
+            "skipped: needs pandas and scikit-learn at {}, the extracted set at {} and the built \
+             example derm_peaks (cargo build --release --examples)",
+            python.display(),
+            data.display()
+        );
+        return Ok(());
+    };
+    let work = tempfile::tempdir()?;
+    let out = Command::new(&python)
+        .arg(repo().join("models/train/fit_openings_fdu.py"))
+        .arg("--smoke")
+        .arg("--data")
+        .arg(&data)
+        .arg("--examples")
+        .arg(&examples)
+        .arg("--work")
+        .arg(work.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fit_openings_fdu.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("photographs of the FDU/BSRL training split"),
+        "{stdout}"
+    );
+    assert!(work.path().join("train-smoke.csv").exists());
+    Ok(())
+}

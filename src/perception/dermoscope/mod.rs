@@ -91,7 +91,7 @@ impl DermoscopeDetector {
                     .extend(shafts::detect_openings(image, self.px_per_mm));
                 let mask = segmenter.segment(image, self.px_per_mm)?;
                 self.fuser
-                    .fuse_into(&self.candidates, mask, self.px_per_mm, out);
+                    .fuse_into(&self.candidates, mask, image, self.px_per_mm, out);
                 Ok(())
             }
         }
@@ -111,7 +111,7 @@ impl DermoscopeDetector {
             .extend(shafts::detect_openings(image, self.px_per_mm));
         if mask.classes == OPENING_CLASSES.len() || mask.classes == OPENING_HAIRS_CLASSES.len() {
             self.fuser
-                .fuse_into(&self.candidates, mask, self.px_per_mm, out);
+                .fuse_into(&self.candidates, mask, image, self.px_per_mm, out);
         } else {
             out.clear();
             out.extend_from_slice(&self.candidates);

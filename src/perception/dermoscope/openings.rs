@@ -38,7 +38,11 @@
 //! an older frame and only confirms traced openings (`session`).
 
 use super::shafts::{MAX_HAIRS, OPENING_RADIUS_MM};
+use image::RgbImage;
+
+use super::generated::openings_model::{CHOSEN_MIN as OPENING_TREES_MIN, OPENING_MODEL};
 use crate::frame::{Detection, DotKind};
+use crate::perception::filter::luma_of;
 use crate::perception::segment::SegMask;
 
 /// The channel of an openings model with hairs (`opening,hairs`) that holds the hairs.
@@ -47,23 +51,34 @@ const HAIRS_CHANNEL: usize = 1;
 /// Thresholds of the fusion.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OpeningsConfig {
-    /// Smallest peak probability that is an opening on its own.
+    /// Smallest peak probability that is a candidate opening. With the opening trees off
+    /// (`trees_min` above 1) every candidate is an opening; with them on, the candidates are
+    /// also the context the trees read (how many peaks a frame has, where a peak stands among
+    /// them), so this stays at the [`TREES_PEAK_MIN`] they were fitted with.
     pub peak_min: f32,
+    /// Smallest probability of the opening trees that makes a candidate an opening (above 1:
+    /// the trees are off).
+    pub trees_min: f64,
     /// Smallest probability near a traced opening that keeps it (above 1: never).
     pub confirm_min: f32,
-    /// A traced opening this close to a peak is that peak (mm).
+    /// A traced opening this close to an opening of the model is that opening (mm).
     pub separation_mm: f64,
     /// A traced opening whose own score reaches this is kept whatever the model says there
     /// (above 1: never).
     pub keep_score_min: f64,
 }
 
+/// The candidate floor the opening trees were fitted with (`models/train/fit_openings_fdu.py`).
+pub const TREES_PEAK_MIN: f32 = 0.1;
+
 impl Default for OpeningsConfig {
     fn default() -> Self {
         Self {
-            peak_min: 0.35,
-            // Traced openings are not added beside the real-photo model's peaks: on the FDU
-            // validation split they cost F1 (0.798 against 0.802, docs/dermoscope-real.md).
+            peak_min: TREES_PEAK_MIN,
+            trees_min: OPENING_TREES_MIN,
+            // Traced openings are not added beside the real-photo model's openings: on the FDU
+            // validation split they cost F1 (0.798 against 0.802 with the peaks alone,
+            // docs/dermoscope-real.md); the tracer speaks through the trees instead.
             confirm_min: 2.0,
             separation_mm: 0.1,
             keep_score_min: 2.0,
@@ -80,6 +95,10 @@ pub struct Peak {
     pub y: f64,
     /// Probability at the peak cell.
     pub p: f32,
+    /// The peak cell's column.
+    pub col: usize,
+    /// The peak cell's row.
+    pub row: usize,
 }
 
 /// Finds the peaks of one class plane of `mask` (the openings model's is 0) at or above `min`
@@ -118,8 +137,238 @@ pub fn peaks_into(mask: &SegMask, class: usize, min: f32, out: &mut Vec<Peak>) {
                 continue;
             }
             let (x, y) = mask.image_of(sc / sw, sr / sw);
-            out.push(Peak { x, y, p });
+            out.push(Peak {
+                x,
+                y,
+                p,
+                col: c,
+                row: r,
+            });
         }
+    }
+}
+
+/// The features of one candidate peak that the opening trees read, in the order they were
+/// fitted on (`generated::openings_model::FEATURE_NAMES`; a test checks the two agree).
+///
+/// - `p`, `sum3`, `sum5`: the peak's probability and the heat of its 3x3 and 5x5 cells;
+/// - `near_mm`, `near_p`, `second_mm`, `within_*`: the nearest other candidate (distance, its
+///   probability), the second nearest, and how many candidates lie within 0.13, 0.27 and 0.53 mm:
+///   a unit of two hairs can give two peaks, and a crowded frame is read differently;
+/// - `rank`: the share of the frame's candidates that are stronger;
+/// - `local_heat`: the mean heat within 0.5 mm;
+/// - `red`, `green`, `blue`: the mean colour (0-1) within 0.025 mm of the peak, `contrast` its
+///   luminance against the mean within 0.125 mm (an opening sits in a darker, bluish pit);
+/// - `traced_*`: the nearest traced opening (distance, score, hairs) and the traced openings
+///   per mm² of the frame: the tracer sees the shafts leaving an opening;
+/// - `strong`/`mid`/`weak_per_mm2`: the candidates at or above 0.5, 0.35 and 0.2 per mm² of the
+///   map, `heat_mean`, `heat_share` (cells at or above 0.2), `heat_max`, and the frame's
+///   `luma_mean` and `luma_std` (0-1): the same probability means more on a clear frame than
+///   on a hazy or crowded one, which is where a fixed threshold over- and under-counts.
+pub const PEAK_FEATURES: [&str; PEAK_FEATURE_COUNT] = [
+    "p",
+    "sum3",
+    "sum5",
+    "near_mm",
+    "near_p",
+    "second_mm",
+    "within_0_13",
+    "within_0_27",
+    "within_0_53",
+    "rank",
+    "local_heat",
+    "red",
+    "green",
+    "blue",
+    "contrast",
+    "traced_mm",
+    "traced_score",
+    "traced_hairs",
+    "traced_per_mm2",
+    "strong_per_mm2",
+    "mid_per_mm2",
+    "weak_per_mm2",
+    "heat_mean",
+    "heat_share",
+    "heat_max",
+    "luma_mean",
+    "luma_std",
+];
+
+/// How many [`PEAK_FEATURES`] there are.
+pub const PEAK_FEATURE_COUNT: usize = 27;
+
+/// The distance given when there is nothing to measure to (mm): farther than any context the
+/// trees read.
+const FAR_MM: f64 = 10.0;
+/// Radii of the `within_*` counts (mm).
+const WITHIN_MM: [f64; 3] = [0.133, 0.267, 0.533];
+/// Half-width of the `local_heat` box (mm).
+const LOCAL_HEAT_MM: f64 = 0.5;
+/// Half-width of the colour box at the peak (mm).
+const COLOUR_MM: f64 = 0.025;
+/// Half-width of the box the peak's `contrast` is taken against (mm).
+const SURROUND_MM: f64 = 0.125;
+/// The heat levels of `strong`, `mid` and `weak_per_mm2`, and of `heat_share`.
+const LEVELS: [f32; 3] = [0.5, 0.35, 0.2];
+/// The frame's luminance statistics sample one pixel per this many mm along each axis.
+const LUMA_STEP_MM: f64 = 1.0 / 60.0;
+
+/// Mean colour (0-1) and luminance (0-1) of the pixels within `half` px of (x, y), clipped to
+/// the image; `None` where the box is empty.
+fn box_colour(image: &RgbImage, x: f64, y: f64, half: i64) -> Option<([f64; 3], f64)> {
+    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let (cx, cy) = (x.round() as i64, y.round() as i64);
+    let (x0, x1) = ((cx - half).max(0), (cx + half).min(w - 1));
+    let (y0, y1) = ((cy - half).max(0), (cy + half).min(h - 1));
+    if x0 > x1 || y0 > y1 {
+        return None;
+    }
+    let mut sum = [0.0f64; 3];
+    let mut luma = 0.0f64;
+    for yy in y0..=y1 {
+        for xx in x0..=x1 {
+            let px = image.get_pixel(xx as u32, yy as u32).0;
+            for (s, v) in sum.iter_mut().zip(px) {
+                *s += f64::from(v);
+            }
+            luma += f64::from(luma_of(px[0], px[1], px[2]));
+        }
+    }
+    let n = ((x1 - x0 + 1) * (y1 - y0 + 1)) as f64 * 255.0;
+    Some((sum.map(|s| s / n), luma / n))
+}
+
+/// Writes the [`PEAK_FEATURES`] of every peak in `peaks` (the frame's candidates) into `out`
+/// (cleared first, one row per peak, in order). `classical` are the frame's traced
+/// detections; `image` the frame the mask was computed on.
+pub fn peak_features_into(
+    image: &RgbImage,
+    mask: &SegMask,
+    peaks: &[Peak],
+    classical: &[Detection],
+    px_per_mm: f64,
+    out: &mut Vec<[f64; PEAK_FEATURE_COUNT]>,
+) {
+    out.clear();
+    let (cols, rows) = (mask.valid_cols, mask.valid_rows);
+    if peaks.is_empty() || cols == 0 || rows == 0 || px_per_mm <= 0.0 {
+        return;
+    }
+    let heat = |c: usize, r: usize| f64::from(mask.at(0, c, r));
+    // Frame context: the map's heat and candidates, the traced openings, the luminance.
+    let map_mm2 = (cols as f64 * mask.px_per_cell_x) * (rows as f64 * mask.px_per_cell_y)
+        / (px_per_mm * px_per_mm);
+    let (mut heat_sum, mut heat_over, mut heat_max) = (0.0f64, 0usize, 0.0f64);
+    // Integral of the heat, for the local boxes.
+    let mut integral = vec![0.0f64; (cols + 1) * (rows + 1)];
+    for r in 0..rows {
+        let mut row_sum = 0.0;
+        for c in 0..cols {
+            let v = heat(c, r);
+            heat_sum += v;
+            heat_over += usize::from(v >= f64::from(LEVELS[2]));
+            heat_max = heat_max.max(v);
+            row_sum += v;
+            integral[(r + 1) * (cols + 1) + c + 1] = integral[r * (cols + 1) + c + 1] + row_sum;
+        }
+    }
+    let cells = (cols * rows) as f64;
+    let level_density =
+        LEVELS.map(|l| peaks.iter().filter(|p| p.p >= l).count() as f64 / map_mm2.max(1e-9));
+    let traced: Vec<&Detection> = classical
+        .iter()
+        .filter(|d| d.kind == DotKind::Follicle)
+        .collect();
+    let frame_mm2 = f64::from(image.width()) * f64::from(image.height()) / (px_per_mm * px_per_mm);
+    let traced_density = traced.len() as f64 / frame_mm2.max(1e-9);
+    let step = ((LUMA_STEP_MM * px_per_mm).round() as usize).max(1);
+    let (mut n, mut ls, mut ls2) = (0.0f64, 0.0f64, 0.0f64);
+    for y in (0..image.height()).step_by(step) {
+        for x in (0..image.width()).step_by(step) {
+            let [r, g, b] = image.get_pixel(x, y).0;
+            let l = f64::from(luma_of(r, g, b)) / 255.0;
+            n += 1.0;
+            ls += l;
+            ls2 += l * l;
+        }
+    }
+    let luma_mean = if n > 0.0 { ls / n } else { 0.0 };
+    let luma_std = if n > 0.0 {
+        (ls2 / n - luma_mean * luma_mean).max(0.0).sqrt()
+    } else {
+        0.0
+    };
+    let cell_mm = mask.px_per_cell_x / px_per_mm;
+    let local_half = ((LOCAL_HEAT_MM / cell_mm).round() as usize).max(1);
+    let colour_half = ((COLOUR_MM * px_per_mm).round() as i64).max(1);
+    let surround_half = ((SURROUND_MM * px_per_mm).round() as i64).max(colour_half + 1);
+    let mut dists = Vec::with_capacity(peaks.len());
+    for (i, p) in peaks.iter().enumerate() {
+        let box_sum = |half: usize| {
+            let (r0, r1) = (p.row.saturating_sub(half), (p.row + half).min(rows - 1));
+            let (c0, c1) = (p.col.saturating_sub(half), (p.col + half).min(cols - 1));
+            let s = integral[(r1 + 1) * (cols + 1) + c1 + 1]
+                - integral[r0 * (cols + 1) + c1 + 1]
+                - integral[(r1 + 1) * (cols + 1) + c0]
+                + integral[r0 * (cols + 1) + c0];
+            (s, ((r1 - r0 + 1) * (c1 - c0 + 1)) as f64)
+        };
+        dists.clear();
+        dists.extend(
+            peaks
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, q)| ((q.x - p.x).hypot(q.y - p.y) / px_per_mm, q.p)),
+        );
+        dists.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (near_mm, near_p) = dists
+            .first()
+            .map_or((FAR_MM, 0.0), |&(d, q)| (d, f64::from(q)));
+        let second_mm = dists.get(1).map_or(FAR_MM, |&(d, _)| d);
+        let within = WITHIN_MM.map(|w| dists.iter().filter(|(d, _)| *d < w).count() as f64);
+        let rank = peaks.iter().filter(|q| q.p > p.p).count() as f64 / peaks.len() as f64;
+        let (local, local_n) = box_sum(local_half);
+        let (colour, luma) = box_colour(image, p.x, p.y, colour_half).unwrap_or(([0.0; 3], 0.0));
+        let surround = box_colour(image, p.x, p.y, surround_half).map_or(luma, |(_, l)| l);
+        let nearest_traced = traced
+            .iter()
+            .map(|d| ((d.x - p.x).hypot(d.y - p.y) / px_per_mm, *d))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let (traced_mm, traced_score, traced_hairs) = nearest_traced
+            .map_or((FAR_MM, 0.0, 0.0), |(dist, d)| {
+                (dist, d.score, f64::from(d.hairs.unwrap_or(1)))
+            });
+        out.push([
+            f64::from(p.p),
+            box_sum(1).0,
+            box_sum(2).0,
+            near_mm,
+            near_p,
+            second_mm,
+            within[0],
+            within[1],
+            within[2],
+            rank,
+            local / local_n,
+            colour[0],
+            colour[1],
+            colour[2],
+            luma - surround,
+            traced_mm,
+            traced_score,
+            traced_hairs,
+            traced_density,
+            level_density[0],
+            level_density[1],
+            level_density[2],
+            heat_sum / cells,
+            heat_over as f64 / cells,
+            heat_max,
+            luma_mean,
+            luma_std,
+        ]);
     }
 }
 
@@ -170,63 +419,145 @@ fn hairs_at(mask: &SegMask, peak: &Peak, classical: &[Detection], separation: f6
 pub struct OpeningsFuser {
     /// The thresholds.
     pub config: OpeningsConfig,
+    /// The frame's candidate peaks.
     peaks: Vec<Peak>,
+    /// Their features, when the trees are on.
+    features: Vec<[f64; PEAK_FEATURE_COUNT]>,
+    /// The candidates outside pigment dots: probability and index in `peaks`.
+    scored: Vec<(f64, usize)>,
+    /// The candidates taken as openings.
+    openings: Vec<Peak>,
+}
+
+/// At most how many of a frame's candidates are openings, given each one's probability: the
+/// mean of the expected number (the sum of the probabilities) and the number at or above
+/// `threshold`, rounded half up.
+pub fn openings_to_keep(probabilities: impl Iterator<Item = f64> + Clone, threshold: f64) -> usize {
+    let expected: f64 = probabilities.clone().sum();
+    let over = probabilities.filter(|&q| q >= threshold).count();
+    ((expected + over as f64) / 2.0 + 0.5).floor() as usize
+}
+
+/// A peak inside a healed pigment dot the classical detector found is that dot.
+fn under_pigment(classical: &[Detection], p: &Peak) -> bool {
+    classical
+        .iter()
+        .any(|d| d.kind == DotKind::Pigment && (d.x - p.x).hypot(d.y - p.y) <= d.radius)
 }
 
 impl OpeningsFuser {
+    /// The candidate peaks the trees judge in one frame (those at or above `peak_min` that are
+    /// not inside a pigment dot), each with its [`PEAK_FEATURES`]: what the fitting script
+    /// (`examples/derm_peaks.rs`) learns from.
+    pub fn candidates(
+        &mut self,
+        classical: &[Detection],
+        mask: &SegMask,
+        image: &RgbImage,
+        px_per_mm: f64,
+    ) -> Vec<(Peak, [f64; PEAK_FEATURE_COUNT])> {
+        peaks_into(mask, 0, self.config.peak_min, &mut self.peaks);
+        peak_features_into(
+            image,
+            mask,
+            &self.peaks,
+            classical,
+            px_per_mm,
+            &mut self.features,
+        );
+        self.peaks
+            .iter()
+            .zip(&self.features)
+            .filter(|(p, _)| !under_pigment(classical, p))
+            .map(|(p, f)| (*p, *f))
+            .collect()
+    }
+
     /// A fuser with these thresholds.
     pub fn new(config: OpeningsConfig) -> Self {
         Self {
             config,
-            peaks: Vec::new(),
+            ..Self::default()
         }
     }
 
     /// Writes the fused detections of one frame into `out` (cleared first); see the module
-    /// documentation for the rules.
+    /// documentation for the rules. `image` is the frame `mask` and `classical` came from.
     pub fn fuse_into(
         &mut self,
         classical: &[Detection],
         mask: &SegMask,
+        image: &RgbImage,
         px_per_mm: f64,
         out: &mut Vec<Detection>,
     ) {
         out.clear();
         let cfg = self.config;
         peaks_into(mask, 0, cfg.peak_min, &mut self.peaks);
-        let pigment = || classical.iter().filter(|d| d.kind == DotKind::Pigment);
-        out.extend(pigment().copied());
+        let trees = cfg.trees_min <= 1.0;
+        if trees {
+            peak_features_into(
+                image,
+                mask,
+                &self.peaks,
+                classical,
+                px_per_mm,
+                &mut self.features,
+            );
+        }
+        out.extend(classical.iter().filter(|d| d.kind == DotKind::Pigment));
         let radius = OPENING_RADIUS_MM * px_per_mm;
         let separation = cfg.separation_mm * px_per_mm;
-        let mut kept_peaks = 0usize;
-        for p in &self.peaks {
-            if pigment().any(|d| (d.x - p.x).hypot(d.y - p.y) <= d.radius) {
+        // Each candidate outside a pigment dot, with its probability of being an opening.
+        self.scored.clear();
+        for (i, p) in self.peaks.iter().enumerate() {
+            if under_pigment(classical, p) {
                 continue;
             }
-            kept_peaks += 1;
+            let q = match self.features.get(i).filter(|_| trees) {
+                Some(f) => OPENING_MODEL.probability(f),
+                None => f64::from(p.p),
+            };
+            self.scored.push((q, i));
+        }
+        if trees {
+            // Those at the threshold, at most K of them, the most probable: K is the mean of the
+            // expected number of openings and the number at the threshold (rounded half up). A
+            // threshold alone over-counts sparse frames (docs/dermoscope-real.md).
+            let k = openings_to_keep(self.scored.iter().map(|(q, _)| *q), cfg.trees_min);
+            // Stable: equal probabilities keep raster order, as the fitting script does.
+            self.scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            self.scored.truncate(k);
+            self.scored.retain(|(q, _)| *q >= cfg.trees_min);
+            self.scored.sort_by_key(|&(_, i)| i);
+        }
+        self.openings.clear();
+        for &(score, i) in &self.scored {
+            let p = &self.peaks[i];
+            self.openings.push(*p);
             out.push(Detection {
                 x: p.x,
                 y: p.y,
                 radius,
                 kind: DotKind::Follicle,
-                score: f64::from(p.p),
+                score,
                 hairs: Some(hairs_at(mask, p, classical, separation)),
             });
         }
         for d in classical.iter().filter(|d| d.kind == DotKind::Follicle) {
-            let near_peak = self
-                .peaks
+            let near_opening = self
+                .openings
                 .iter()
                 .any(|p| (d.x - p.x).hypot(d.y - p.y) < separation);
-            if !near_peak
+            if !near_opening
                 && (d.score >= cfg.keep_score_min || near_max(mask, d.x, d.y) >= cfg.confirm_min)
             {
                 out.push(*d);
             }
         }
         tracing::trace!(
-            peaks = self.peaks.len(),
-            kept_peaks,
+            candidates = self.peaks.len(),
+            openings = self.openings.len(),
             total = out.len(),
             "openings fused"
         );
@@ -296,11 +627,12 @@ mod tests {
         // The rules at the thresholds of the rendered-frame model (the defaults before issue 17).
         OpeningsFuser::new(OpeningsConfig {
             peak_min: 0.5,
+            trees_min: 2.0,
             confirm_min: 0.2,
             separation_mm: 0.1,
             keep_score_min: 0.9,
         })
-        .fuse_into(&classical, &m, 100.0, &mut out);
+        .fuse_into(&classical, &m, &RgbImage::new(200, 200), 100.0, &mut out);
         let kinds: Vec<(i64, i64, DotKind)> = out
             .iter()
             .map(|d| (d.x.round() as i64, d.y.round() as i64, d.kind))
@@ -314,5 +646,79 @@ mod tests {
                 (175, 105, DotKind::Follicle),
             ]
         );
+    }
+
+    #[test]
+    fn the_opening_trees_read_the_features_in_their_fitted_order() {
+        assert_eq!(
+            PEAK_FEATURES.to_vec(),
+            crate::perception::dermoscope::generated::openings_model::FEATURE_NAMES.to_vec()
+        );
+    }
+
+    #[test]
+    fn the_count_of_openings_leans_toward_the_expected_number() {
+        let keep = |q: &[f64], t| openings_to_keep(q.iter().copied(), t);
+        // A sparse frame of middling candidates: six at the threshold, 2.4 expected -> 4.
+        assert_eq!(keep(&[0.4; 6], 0.35), 4);
+        // A crowded frame: ten sure ones and ten weak ones, 12 expected -> 11.
+        let crowded: Vec<f64> = [0.9; 10].into_iter().chain([0.3; 10]).collect();
+        assert_eq!(keep(&crowded, 0.35), 11);
+        // Halves round up: 2.5 expected and 2 over -> 2.25 -> 2; 3 expected and 2 over -> 3.
+        assert_eq!(keep(&[0.9, 0.8, 0.3, 0.3, 0.2], 0.35), 2);
+        assert_eq!(keep(&[0.9, 0.8, 0.3, 0.3, 0.2, 0.5], 0.55), 3);
+        assert_eq!(keep(&[], 0.35), 0);
+    }
+
+    #[test]
+    fn peak_features_measure_neighbours_colour_and_the_tracer() {
+        // 300 px/mm, 10 px cells (1/30 mm). Peak A at cell (10, 10) over a dark square, peak B
+        // three cells to its right (0.1 mm), a traced opening 0.1 mm below A.
+        let m = mask(40, 40, &[(10, 10, 0.9), (13, 10, 0.5)]);
+        let mut image = RgbImage::from_pixel(400, 400, image::Rgb([150, 150, 150]));
+        for y in 100..=110 {
+            for x in 100..=110 {
+                image.put_pixel(x, y, image::Rgb([60, 60, 90]));
+            }
+        }
+        let mut peaks = Vec::new();
+        peaks_into(&m, 0, TREES_PEAK_MIN, &mut peaks);
+        assert_eq!(peaks.len(), 2, "{peaks:?}");
+        let traced = Detection {
+            x: peaks[0].x,
+            y: peaks[0].y + 30.0,
+            radius: 18.0,
+            kind: DotKind::Follicle,
+            score: 0.7,
+            hairs: Some(2),
+        };
+        let mut f = Vec::new();
+        peak_features_into(&image, &m, &peaks, &[traced], 300.0, &mut f);
+        let at =
+            |row: usize, name: &str| f[row][PEAK_FEATURES.iter().position(|n| *n == name).unwrap()];
+        assert!(
+            (at(0, "near_mm") - 0.1).abs() < 1e-9,
+            "{}",
+            at(0, "near_mm")
+        );
+        assert_eq!(at(0, "near_p"), f64::from(0.5f32));
+        assert_eq!(at(0, "second_mm"), FAR_MM);
+        assert_eq!((at(0, "within_0_13"), at(0, "within_0_27")), (1.0, 1.0));
+        assert_eq!((at(0, "rank"), at(1, "rank")), (0.0, 0.5));
+        assert!(
+            at(0, "blue") > at(0, "red") && at(0, "red") < 0.5,
+            "{:?}",
+            f[0]
+        );
+        assert!(
+            at(0, "contrast") < -0.1 && at(1, "contrast").abs() < 0.02,
+            "{:?}",
+            f
+        );
+        assert!((at(0, "traced_mm") - 0.1).abs() < 1e-9 && at(0, "traced_score") == 0.7);
+        assert_eq!(at(0, "traced_hairs"), 2.0);
+        // Two candidates at or above 0.5 on a map of 40x40 cells = (4/3 mm)^2.
+        assert!((at(0, "strong_per_mm2") - 2.0 / (16.0 / 9.0)).abs() < 1e-9);
+        assert_eq!(at(0, "heat_max"), f64::from(0.9f32));
     }
 }
