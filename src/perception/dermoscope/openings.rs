@@ -12,30 +12,38 @@
 //! skin, the opening's pit, and what a cut tip looks like instead.
 //!
 //! # Fusion
-//! 1. **Peaks.** Cells whose probability is the largest of their 3x3 neighbourhood and at least
-//!    [`OpeningsConfig::peak_min`] are openings, placed at the probability-weighted centre of
-//!    the neighbourhood. A peak inside a healed pigment dot the classical detector found is that
-//!    dot, not an opening.
-//! 2. **Traced openings the model missed.** A classical opening (traced root or pit) farther
-//!    than [`OpeningsConfig::separation_mm`] from every peak is kept when the model gives it at
-//!    least [`OpeningsConfig::confirm_min`] within one cell (the model saw something there,
-//!    just not enough on its own), or when its own score reaches
-//!    [`OpeningsConfig::keep_score_min`] (off by default since issue 17, see below; on the
-//!    check seeds it changed nothing: F1 0.908 without it, 0.907 with it).
-//! 3. **Hairs.** Each opening carries the hairs leaving it: the model's `hairs` channel at the
+//! 1. **Candidates.** Cells whose probability is the largest of their 3x3 neighbourhood and at
+//!    least [`OpeningsConfig::peak_min`] are candidates, placed at the probability-weighted
+//!    centre of the neighbourhood. A candidate inside a healed pigment dot the classical
+//!    detector found is that dot, not an opening.
+//! 2. **Opening trees.** With the trees on ([`OpeningsConfig::trees_min`] at most 1), each
+//!    candidate gets a probability of being a unit from [`PEAK_FEATURES`] (its heat, its
+//!    neighbours, its colour against the skin around it, the nearest traced opening, the frame's
+//!    context); the openings are the candidates at or above `trees_min`, at most
+//!    [`openings_to_keep`] of them, the most probable. With the trees off every candidate is an
+//!    opening.
+//! 3. **Traced openings the model missed.** A classical opening (traced root or pit) farther
+//!    than [`OpeningsConfig::separation_mm`] from every opening of step 2 is kept when the model
+//!    gives it at least [`OpeningsConfig::confirm_min`] within one cell (the model saw
+//!    something there, just not enough on its own), or when its own score reaches
+//!    [`OpeningsConfig::keep_score_min`] (both off by default since issue 17, see below).
+//! 4. **Hairs.** Each opening carries the hairs leaving it: the model's `hairs` channel at the
 //!    peak where the model has one, else the traced unit's merged roots within
 //!    `separation_mm`, else one.
-//! 4. Pigment dots come from the classical detector unchanged.
+//! 5. Pigment dots come from the classical detector unchanged.
 //!
 //! Since issue 17 the bundled model is trained on real trichoscopy photographs (the FDU/BSRL
-//! training split, `models/train/train_openings_real.py`), and the thresholds were re-chosen on
-//! that set's validation split (`models/train/choose_openings_fdu.py`; figures in
-//! `docs/dermoscope-real.md`): peaks at 0.35, and rule 2 off by default: with the model
-//! trained 24,571 steps, traced openings confirmed at 0.3 cost F1 (0.798 against 0.802 for the
-//! peaks alone) and count error (2.22 against 2.18 units per image), and the "sure of itself"
-//! clause cost 0.07 F1 with the model before. The tracer stays for pigment dots, for the hairs
-//! of each opening, for `--no-model`, and for the live view, where the model's mask comes from
-//! an older frame and only confirms traced openings (`session`).
+//! training split, `models/train/train_openings_real.py`), the opening trees are fitted on its
+//! candidates in the same split (`models/train/fit_openings_fdu.py`), and the thresholds were
+//! chosen on that set's validation split (figures in `docs/dermoscope-real.md`): candidates from
+//! 0.1, trees at their chosen threshold, rule 3 off. The model's peaks alone at a threshold
+//! pulled each photograph's count toward the mean (too many in sparse ones, too few in crowded
+//! ones); the trees and the cap at the expected number took the count error from 2.18 to 1.78
+//! units per image and F1 from 0.801 to 0.810. Traced openings added beside the peaks cost F1
+//! (0.798 against 0.802), so the tracer speaks through the trees' features instead. It also
+//! stays for pigment dots, for the hairs of each opening, for `--no-model`, and for the live
+//! view, where the model's mask comes from an older frame and only confirms traced openings
+//! (`session`).
 
 use super::shafts::{MAX_HAIRS, OPENING_RADIUS_MM};
 use image::RgbImage;
