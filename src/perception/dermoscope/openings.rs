@@ -79,6 +79,20 @@ pub struct OpeningsConfig {
 /// The candidate floor the opening trees were fitted with (`models/train/fit_openings_fdu.py`).
 pub const TREES_PEAK_MIN: f32 = 0.1;
 
+/// Most candidates judged in one frame: the strongest are kept. A photograph of the training set
+/// has at most a few hundred; the cap bounds the work of the pairwise features on a noisy or
+/// very large frame.
+pub const MAX_CANDIDATES: usize = 4000;
+
+/// Keeps the [`MAX_CANDIDATES`] strongest of `peaks`, in raster order.
+fn cap_candidates(peaks: &mut Vec<Peak>) {
+    if peaks.len() > MAX_CANDIDATES {
+        peaks.sort_by(|a, b| b.p.total_cmp(&a.p));
+        peaks.truncate(MAX_CANDIDATES);
+        peaks.sort_by_key(|p| (p.row, p.col));
+    }
+}
+
 impl Default for OpeningsConfig {
     fn default() -> Self {
         Self {
@@ -311,7 +325,6 @@ pub fn peak_features_into(
     let local_half = ((LOCAL_HEAT_MM / cell_mm).round() as usize).max(1);
     let colour_half = ((COLOUR_MM * px_per_mm).round() as i64).max(1);
     let surround_half = ((SURROUND_MM * px_per_mm).round() as i64).max(colour_half + 1);
-    let mut dists = Vec::with_capacity(peaks.len());
     for (i, p) in peaks.iter().enumerate() {
         let box_sum = |half: usize| {
             let (r0, r1) = (p.row.saturating_sub(half), (p.row + half).min(rows - 1));
@@ -322,20 +335,25 @@ pub fn peak_features_into(
                 + integral[r0 * (cols + 1) + c0];
             (s, ((r1 - r0 + 1) * (c1 - c0 + 1)) as f64)
         };
-        dists.clear();
-        dists.extend(
-            peaks
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, q)| ((q.x - p.x).hypot(q.y - p.y) / px_per_mm, q.p)),
-        );
-        dists.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (near_mm, near_p) = dists
-            .first()
-            .map_or((FAR_MM, 0.0), |&(d, q)| (d, f64::from(q)));
-        let second_mm = dists.get(1).map_or(FAR_MM, |&(d, _)| d);
-        let within = WITHIN_MM.map(|w| dists.iter().filter(|(d, _)| *d < w).count() as f64);
+        // The nearest two other candidates and the counts within each radius, in one pass.
+        let (mut near, mut second) = ((FAR_MM, 0.0f64), FAR_MM);
+        let mut within = [0.0f64; WITHIN_MM.len()];
+        for (j, q) in peaks.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            let d = (q.x - p.x).hypot(q.y - p.y) / px_per_mm;
+            if d < near.0 {
+                second = near.0;
+                near = (d, f64::from(q.p));
+            } else if d < second {
+                second = d;
+            }
+            for (count, radius) in within.iter_mut().zip(WITHIN_MM) {
+                *count += f64::from(u8::from(d < radius));
+            }
+        }
+        let ((near_mm, near_p), second_mm) = (near, second);
         let rank = peaks.iter().filter(|q| q.p > p.p).count() as f64 / peaks.len() as f64;
         let (local, local_n) = box_sum(local_half);
         let (colour, luma) = box_colour(image, p.x, p.y, colour_half).unwrap_or(([0.0; 3], 0.0));
@@ -465,6 +483,7 @@ impl OpeningsFuser {
         px_per_mm: f64,
     ) -> Vec<(Peak, [f64; PEAK_FEATURE_COUNT])> {
         peaks_into(mask, 0, self.config.peak_min, &mut self.peaks);
+        cap_candidates(&mut self.peaks);
         peak_features_into(
             image,
             mask,
@@ -503,6 +522,9 @@ impl OpeningsFuser {
         let cfg = self.config;
         peaks_into(mask, 0, cfg.peak_min, &mut self.peaks);
         let trees = cfg.trees_min <= 1.0;
+        if trees {
+            cap_candidates(&mut self.peaks);
+        }
         if trees {
             peak_features_into(
                 image,
@@ -728,5 +750,27 @@ mod tests {
         // Two candidates at or above 0.5 on a map of 40x40 cells = (4/3 mm)^2.
         assert!((at(0, "strong_per_mm2") - 2.0 / (16.0 / 9.0)).abs() < 1e-9);
         assert_eq!(at(0, "heat_max"), f64::from(0.9f32));
+    }
+
+    #[test]
+    fn a_frame_of_noise_keeps_its_strongest_candidates() {
+        // A peak on every other cell of every other row: far more than the cap.
+        let p_of = |c: usize, r: usize| 0.2 + 0.7 * ((c * 7 + r * 3) % 11) as f32 / 11.0;
+        let hot: Vec<(usize, usize, f32)> = (0..100)
+            .flat_map(|r| (0..100).map(move |c| (2 * c, 2 * r, p_of(c, r))))
+            .collect();
+        let m = mask(200, 200, &hot);
+        let mut peaks = Vec::new();
+        peaks_into(&m, 0, TREES_PEAK_MIN, &mut peaks);
+        assert_eq!(peaks.len(), 10_000);
+        let mut all: Vec<f32> = peaks.iter().map(|p| p.p).collect();
+        all.sort_by(|a, b| b.total_cmp(a));
+        cap_candidates(&mut peaks);
+        assert_eq!(peaks.len(), MAX_CANDIDATES);
+        assert!(peaks
+            .windows(2)
+            .all(|w| (w[0].row, w[0].col) < (w[1].row, w[1].col)));
+        let weakest_kept = peaks.iter().map(|p| p.p).fold(f32::INFINITY, f32::min);
+        assert_eq!(weakest_kept, all[MAX_CANDIDATES - 1]);
     }
 }
