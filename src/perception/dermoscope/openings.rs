@@ -482,22 +482,37 @@ impl OpeningsFuser {
         image: &RgbImage,
         px_per_mm: f64,
     ) -> Vec<(Peak, [f64; PEAK_FEATURE_COUNT])> {
-        peaks_into(mask, 0, self.config.peak_min, &mut self.peaks);
-        cap_candidates(&mut self.peaks);
-        peak_features_into(
-            image,
-            mask,
-            &self.peaks,
-            classical,
-            px_per_mm,
-            &mut self.features,
-        );
+        self.find_candidates(classical, mask, image, px_per_mm, true);
         self.peaks
             .iter()
             .zip(&self.features)
             .filter(|(p, _)| !under_pigment(classical, p))
             .map(|(p, f)| (*p, *f))
             .collect()
+    }
+
+    /// The frame's candidate peaks into `peaks`, and with `trees` their features into
+    /// `features` (the strongest [`MAX_CANDIDATES`] only).
+    fn find_candidates(
+        &mut self,
+        classical: &[Detection],
+        mask: &SegMask,
+        image: &RgbImage,
+        px_per_mm: f64,
+        trees: bool,
+    ) {
+        peaks_into(mask, 0, self.config.peak_min, &mut self.peaks);
+        if trees {
+            cap_candidates(&mut self.peaks);
+            peak_features_into(
+                image,
+                mask,
+                &self.peaks,
+                classical,
+                px_per_mm,
+                &mut self.features,
+            );
+        }
     }
 
     /// A fuser with these thresholds.
@@ -520,21 +535,8 @@ impl OpeningsFuser {
     ) {
         out.clear();
         let cfg = self.config;
-        peaks_into(mask, 0, cfg.peak_min, &mut self.peaks);
         let trees = cfg.trees_min <= 1.0;
-        if trees {
-            cap_candidates(&mut self.peaks);
-        }
-        if trees {
-            peak_features_into(
-                image,
-                mask,
-                &self.peaks,
-                classical,
-                px_per_mm,
-                &mut self.features,
-            );
-        }
+        self.find_candidates(classical, mask, image, px_per_mm, trees);
         out.extend(classical.iter().filter(|d| d.kind == DotKind::Pigment));
         let radius = OPENING_RADIUS_MM * px_per_mm;
         let separation = cfg.separation_mm * px_per_mm;
