@@ -30,6 +30,7 @@ trees on a few photographs of each split and writes nothing (the test suite runs
 data set and the environment are present).
 """
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -52,13 +53,17 @@ F1_TIE = 0.002
 
 
 def candidates(args, split, names):
-    """The Rust detector's candidates of `names` with their features (cached per split)."""
+    """The Rust detector's candidates of `names` with their features, cached per split and per
+    build of the example (which carries the openings model and the feature code: a rebuilt one
+    writes them anew)."""
+    exe = os.path.join(args.examples, "derm_peaks")
+    if not os.path.exists(exe):
+        raise SystemExit(f"fit_openings_fdu: no {exe} (cargo build --release --examples)")
+    with open(exe, "rb") as f:
+        build = hashlib.sha256(f.read()).hexdigest()[:12]
     os.makedirs(args.work, exist_ok=True)
-    csv = os.path.join(args.work, f"{split}{'-smoke' if args.smoke else ''}.csv")
+    csv = os.path.join(args.work, f"{split}{'-smoke' if args.smoke else ''}-{build}.csv")
     if not os.path.exists(csv):
-        exe = os.path.join(args.examples, "derm_peaks")
-        if not os.path.exists(exe):
-            raise SystemExit(f"fit_openings_fdu: no {exe} (cargo build --release --examples)")
         paths = [os.path.join(args.data, "images", n + ".jpg") for n in names]
         with open(csv + ".part", "w") as out:
             subprocess.run([exe, str(score_fdu.PX_PER_MM), *paths], stdout=out, check=True)

@@ -10,18 +10,22 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether `python` runs and can import `modules` (as written after `import`).
+fn imports(python: &Path, modules: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// `STIPPLE_PEER_PYTHON` or `.venv/bin/python` (made by `scripts/setup.sh --peers`), when it has
 /// numpy and Pillow.
 fn peer_python() -> Option<PathBuf> {
     let python = std::env::var_os("STIPPLE_PEER_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy, PIL"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
+    if imports(&python, "numpy, PIL") {
         Some(python)
     } else {
         eprintln!(
@@ -119,11 +123,7 @@ fn r17_real_photo_training_runs_a_few_steps() -> Result<(), Box<dyn std::error::
     let python = std::env::var_os("STIPPLE_TRAIN_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".venv-train/bin/python"));
-    let has_torch = Command::new(&python)
-        .args(["-c", "import torch, onnx, cv2"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let has_torch = imports(&python, "torch, onnx, cv2");
     let data = repo().join("data/fdu");
     if !has_torch || !data.join("train.txt").exists() {
         eprintln!(
@@ -165,11 +165,7 @@ fn r17_opening_trees_fit_on_a_few_photographs() -> Result<(), Box<dyn std::error
     let Some(python) = peer_python() else {
         return Ok(());
     };
-    let has_sklearn = Command::new(&python)
-        .args(["-c", "import pandas, sklearn"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let has_sklearn = imports(&python, "pandas, sklearn");
     let data = repo().join("data/fdu");
     let examples = ["target/release/examples", "target/debug/examples"]
         .map(|d| repo().join(d))
@@ -206,6 +202,10 @@ fn r17_opening_trees_fit_on_a_few_photographs() -> Result<(), Box<dyn std::error
         stdout.contains("photographs of the FDU/BSRL training split"),
         "{stdout}"
     );
-    assert!(work.path().join("train-smoke.csv").exists());
+    let cached: Vec<String> = std::fs::read_dir(work.path())?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("train-smoke-") && n.ends_with(".csv"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
     Ok(())
 }
