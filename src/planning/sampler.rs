@@ -3,8 +3,9 @@
 //!
 //! # Algorithm
 //! 1. **Quotas.** For each [`CELL_MM`](super::CELL_MM) cell, integrate the design's density over the cell
-//!    ([`CELL_SUBSAMPLES`]² points) to get its target count `T`; with `n` natural dots (follicles
-//!    and suspected ones) and `p` pigment dots in it, the session wants
+//!    ([`CELL_SUBSAMPLES`]² points) to get its target count `T`; with `n` natural dots (follicles,
+//!    and suspected ones at [`SUSPECT_WEIGHT`](super::SUSPECT_WEIGHT) each) and `p` pigment dots
+//!    in it, the session wants
 //!    `n + share * max(T - n, 0)` dots, so the deficit is that minus `n + p`. Fractional deficits
 //!    become integers by error diffusion along the rows (reset at every cell that is not short,
 //!    so nothing diffuses into skin that is already dense enough).
@@ -59,7 +60,10 @@ impl Planner {
         let mut natural = vec![0u32; self.cells.len()];
         for s in &self.slots {
             if let SlotKind::Existing(kind) = s.kind {
-                if kind != ExistingKind::Pigment && kind != ExistingKind::Uncertain {
+                if kind != ExistingKind::Pigment
+                    && kind != ExistingKind::Uncertain
+                    && kind != ExistingKind::Suspected
+                {
                     if let Some(c) = self.cell_index(s.x, s.y) {
                         natural[c] += 1;
                     }
@@ -97,8 +101,8 @@ impl Planner {
                 let cell = &mut self.cells[c];
                 cell.skin_area = area * counted as f64 / n_samples;
                 cell.max_density = max_density;
-                let n = f64::from(natural[c]);
-                let have = f64::from(cell.existing);
+                let n = f64::from(natural[c]) + cell.suspects;
+                let have = f64::from(cell.existing) + cell.suspects;
                 let want = n + self.step.share_of_deficit * (target - n).max(0.0);
                 let mut need = want - have;
                 if need < self.step.touch_up_tolerance * target {

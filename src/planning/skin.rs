@@ -5,7 +5,8 @@
 //! clearly darker than the skin around it, and not explained by a reported dot, becomes part of
 //! a [`Guard`]: recommendations keep [`GUARD_FRACTION`] of the minimum spacing away from it.
 //! Compact unexplained spots are also reported as [`ExistingKind::Suspected`] dots, which count
-//! toward density (so a cell full of missed follicles is not over-filled) and set spacing.
+//! toward density at [`SUSPECT_WEIGHT`](super::SUSPECT_WEIGHT) (so a cell full of missed
+//! follicles is not over-filled) and set spacing.
 //!
 //! # Method
 //! Luma is smoothed with a 3x3 box. The skin level is a high percentile
