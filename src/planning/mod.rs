@@ -64,7 +64,7 @@ pub const EDGE_MARGIN_FRACTION: f64 = 0.5;
 /// dot toward a cell's density; it still keeps recommendations at the full spacing. Most are
 /// real on some frames (faint hair the detector misses) and few on others (mottled dark skin):
 /// counted whole, plans on dark skin undershot (check seeds 400-447, fused detector: median
-/// density error within 12% on 46 of 48 thinning frames at 1, 48 at 0.5, 47 at 0.25).
+/// density error within 12% on 42 of 48 thinning frames at 1, 43 at 0.5; docs/planning.md).
 pub const SUSPECT_WEIGHT: f64 = 0.5;
 /// Seed used when the caller gives none.
 pub const DEFAULT_SEED: u64 = 0x5715_9913;

@@ -157,6 +157,37 @@ fn thinning_gradient_is_filled_only_where_short() -> Result<(), PlanError> {
 }
 
 #[test]
+fn suspected_dots_count_half_toward_density_and_keep_full_spacing() -> Result<(), PlanError> {
+    let (w, h) = (20.0, 20.0);
+    let follicles = gradient_dots(w, h, 30.0, 30.0, 3);
+    let suspected: Vec<ExistingDot> = follicles
+        .iter()
+        .map(|d| ExistingDot {
+            kind: ExistingKind::Suspected,
+            shade: None,
+            ..*d
+        })
+        .collect();
+    let config = PlannerConfig::new(70.0, 0.7);
+    let as_follicles = Planner::new(config.clone(), input(w, h, follicles.clone()))?;
+    let as_suspects = Planner::new(config, input(w, h, suspected))?;
+    assert!(min_gap(&as_suspects) >= 0.7, "spacing kept from suspects");
+    let (a, b) = (
+        as_follicles.plan().recommendations.len() as f64,
+        as_suspects.plan().recommendations.len() as f64,
+    );
+    // Half of each suspect is still wanted: about half as many more recommendations as there are
+    // suspects.
+    let n = follicles.len() as f64;
+    let extra = (b - a) / n;
+    assert!(
+        (SUSPECT_WEIGHT - 0.15..=SUSPECT_WEIGHT + 0.15).contains(&extra),
+        "{a} recommendations beside follicles, {b} beside as many suspects ({n})"
+    );
+    Ok(())
+}
+
+#[test]
 fn sessions_layer_the_density() -> Result<(), PlanError> {
     let (w, h) = (30.0, 20.0);
     let plan_for = |session| -> Result<Plan, PlanError> {
