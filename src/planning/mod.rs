@@ -316,7 +316,7 @@ struct Cell {
     short: bool,
     /// Largest design density inside the cell (dots/mm²), for rejection sampling.
     max_density: f64,
-    /// Existing dots counted in the cell.
+    /// Detected dots counted in the cell (neither uncertain nor suspected).
     existing: u32,
     /// Suspected dots in the cell, each counted as [`SUSPECT_WEIGHT`] of a dot.
     suspects: f64,
@@ -478,12 +478,13 @@ impl Planner {
     /// Counted skin area and densities over the whole frame.
     fn densities(&self) -> (f64, f64, f64) {
         let mut area = 0.0;
-        let mut before = 0u64;
+        // Suspects count as the quotas count them (`SUSPECT_WEIGHT` each).
+        let mut before = 0.0;
         let mut recs = 0u64;
         for cell in &self.cells {
             if cell.skin_area > 0.0 {
                 area += cell.skin_area;
-                before += u64::from(cell.existing) + cell.suspects.round() as u64;
+                before += f64::from(cell.existing) + cell.suspects;
                 recs += u64::from(cell.placed);
             }
         }
@@ -491,11 +492,7 @@ impl Planner {
             return (0.0, 0.0, 0.0);
         }
         let per_cm2 = 100.0 / area;
-        (
-            area,
-            before as f64 * per_cm2,
-            (before + recs) as f64 * per_cm2,
-        )
+        (area, before * per_cm2, (before + recs as f64) * per_cm2)
     }
 
     /// The current plan: pending recommendations in working order.
