@@ -52,6 +52,8 @@ const MIN_CONTRAST: f32 = 0.06;
 const NOISE_SIGMAS: f32 = 3.5;
 /// Every how many pixels the noise estimate samples the darkness map.
 const NOISE_SAMPLE_STEP: usize = 7;
+/// Fewer skin samples than this and the noises are measured over the whole frame.
+const MIN_NOISE_SAMPLES: usize = 2000;
 /// From this many peaks on, a frame's regions are measured on two threads (a frame at the chair
 /// has 1 500-3 000; a small frame with a few dozen is not worth a thread).
 const PARALLEL_MIN_PEAKS: usize = 400;
@@ -223,11 +225,30 @@ impl BlobDetector {
     /// [`BlobDetector::detect_found_into`] (so that other work on the frame, such as its skin
     /// mask, can run beside them).
     pub fn find_peaks_of(&mut self, image: &RgbImage) {
+        self.darkness_of(image);
+        self.find_peaks_on(None);
+    }
+
+    /// Steps 1-2 alone: the frame's relative darkness and warmth drop, for
+    /// [`BlobDetector::find_peaks_on`] (so that the frame's skin mask can be computed beside
+    /// them and then used to measure their noise).
+    pub fn darkness_of(&mut self, image: &RgbImage) {
         self.peaks.clear();
+        self.dark.resize(0, 0);
         if image.width() == 0 || image.height() == 0 {
             return;
         }
         self.darkness(image);
+    }
+
+    /// Step 3 on the maps [`BlobDetector::darkness_of`] made: the warmth drop merged in, its
+    /// noise measured on `skin` (the whole frame without one), and the peaks found.
+    pub fn find_peaks_on(&mut self, skin: Option<&SkinMask>) {
+        self.peaks.clear();
+        if self.dark.data.is_empty() {
+            return;
+        }
+        self.merge_cool(skin);
         self.find_peaks();
     }
 
@@ -464,26 +485,55 @@ impl BlobDetector {
             };
             out.copy_from_slice(mean);
         }
-        // The warmth drop joins the darkness in the darkness's own noise units, measured on
-        // this frame (the signed drop, so that the spread is the skin's), less
-        // `COOL_OFFSET_SIGMAS` of them: a grey or white hair, or faded ink, at about the skin's
-        // lightness stands out only by its colour, but the colour of skin is blotchier than its
-        // lightness (and JPEG keeps colour at half resolution).
         box_mean(cool, cool_smooth, cool_smoothing, r_s);
+    }
+
+    /// Step 2b: the warmth drop joins the darkness in the darkness's own noise units, less
+    /// `COOL_OFFSET_SIGMAS` of them. A grey or white hair, or faded ink, at about the skin's
+    /// lightness stands out only by its colour, but the colour of skin is blotchier than its
+    /// lightness (and JPEG keeps colour at half resolution). Both noises are the spreads of the
+    /// signed maps on `skin` (the whole frame without a mask, or with too little skin on it):
+    /// the room, a cape or a glove is smoother in colour than skin, and a frame half covered
+    /// by them would otherwise scale the skin's colour noise into false dots.
+    fn merge_cool(&mut self, skin: Option<&SkinMask>) {
+        let Self {
+            dark,
+            smooth,
+            cool,
+            cool_smooth,
+            samples,
+            ..
+        } = self;
+        let w = smooth.width;
+        let on_skin = |i: usize| match skin {
+            None => true,
+            Some(m) => m.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
+        };
+        let mut spread = |plane: &[f32]| {
+            samples.clear();
+            samples.extend(
+                (0..plane.len())
+                    .step_by(NOISE_SAMPLE_STEP)
+                    .filter(|&i| on_skin(i))
+                    .map(|i| plane[i]),
+            );
+            if samples.len() < MIN_NOISE_SAMPLES {
+                samples.clear();
+                samples.extend(plane.iter().step_by(NOISE_SAMPLE_STEP).copied());
+            }
+            robust_spread(samples)
+        };
         // The darkness's noise is floored where its candidate threshold is (a clean frame has
         // none), the warmth's at about one step of an 8-bit channel.
-        let noise_dark =
-            robust_spread(&smooth.data, &mut self.samples).max(MIN_CONTRAST / NOISE_SIGMAS);
-        let noise_cool = robust_spread(&cool_smooth.data, &mut self.samples).max(COOL_NOISE_FLOOR);
-        {
-            let k = (noise_dark / noise_cool).clamp(COOL_SCALE_MIN, COOL_SCALE_MAX);
-            let off = COOL_OFFSET_SIGMAS * noise_dark;
-            for (d, &c) in dark.data.iter_mut().zip(&cool.data) {
-                *d = d.max(k * c - off);
-            }
-            for (d, &c) in smooth.data.iter_mut().zip(&cool_smooth.data) {
-                *d = d.max(k * c - off);
-            }
+        let noise_dark = spread(&smooth.data).max(MIN_CONTRAST / NOISE_SIGMAS);
+        let noise_cool = spread(&cool_smooth.data).max(COOL_NOISE_FLOOR);
+        let k = (noise_dark / noise_cool).clamp(COOL_SCALE_MIN, COOL_SCALE_MAX);
+        let off = COOL_OFFSET_SIGMAS * noise_dark;
+        for (d, &c) in dark.data.iter_mut().zip(&cool.data) {
+            *d = d.max(k * c - off);
+        }
+        for (d, &c) in smooth.data.iter_mut().zip(&cool_smooth.data) {
+            *d = d.max(k * c - off);
         }
     }
 
@@ -896,11 +946,8 @@ fn clip_to_warmth(row: &mut [f32], level: &[f32]) {
     }
 }
 
-/// Robust deviation (1.4826 x median absolute deviation) of a plane, sampled every
-/// `NOISE_SAMPLE_STEP` pixels.
-fn robust_spread(data: &[f32], samples: &mut Vec<f32>) -> f32 {
-    samples.clear();
-    samples.extend(data.iter().step_by(NOISE_SAMPLE_STEP).copied());
+/// Robust deviation (1.4826 x median absolute deviation) of `samples` (reordered).
+fn robust_spread(samples: &mut [f32]) -> f32 {
     if samples.is_empty() {
         return 0.0;
     }

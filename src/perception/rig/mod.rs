@@ -139,8 +139,9 @@ impl RigDetector {
         self.keep_on_skin(image, out);
     }
 
-    /// The frame's skin mask and its darkness peaks, side by side on two threads: neither needs
-    /// the other, and on the live path the frame waits for both.
+    /// The frame's skin mask and its darkness maps, side by side on two threads (neither needs
+    /// the other, and on the live path the frame waits for both), then the darkness's peaks,
+    /// its noise measured on the mask's skin.
     fn skin_and_peaks(&mut self, image: &RgbImage) {
         let ppm = self.px_per_mm;
         let (skin, blobs) = (&mut self.skin, &mut self.blobs);
@@ -149,9 +150,10 @@ impl RigDetector {
             s.spawn(move || {
                 skin.compute(image, ppm);
             });
-            blobs.find_peaks_of(image);
+            blobs.darkness_of(image);
             // The scope joins the mask's thread (and passes on a panic in it).
         });
+        self.blobs.find_peaks_on(Some(self.skin.mask()));
     }
 
     /// The skin mask of the last frame detected.
