@@ -32,6 +32,15 @@ pub use msg::{ArtistEvent, BlowoutMsg, HeatMsg, NextDotMsg, OverlayMsg, People, 
 
 /// Frames a skin cell must have been in view before a dot appearing there counts as placed.
 const PLACED_AFTER_SEEN_FRAMES: u16 = 15;
+/// A newly confirmed dot counts as placed only if it looks like fresh ink, the darkest and least
+/// ambiguous dot on the skin: seen on every frame since it first appeared but at most this
+/// many, and called pigment on every sighting. A faint dot at the detector's threshold (faded
+/// ink, a grey hair) comes and goes, or is called one kind and then the other; it was there
+/// before the needle.
+const PLACED_MAX_MISSED_FRAMES: u64 = 1;
+/// Nor if it is smaller than this radius: the smallest deposit is about 0.2 mm across
+/// (DOMAIN.md: 0.2-0.6 mm); smaller new spots are hair tips.
+const PLACED_MIN_RADIUS_MM: f64 = 0.1;
 /// Margin of the picture in which the view is not trusted (dots cut by the edge), pixels.
 const BORDER_MARGIN_PX: f64 = 24.0;
 /// The heatmap is recomputed every this many frames.
@@ -619,7 +628,11 @@ impl LiveSession {
             let seen_before = self.coverage.seen(l.in_skin_mm).saturating_sub(
                 (self.registrar.frames() - l.first_seen).min(u64::from(u16::MAX)) as u16,
             );
-            if l.kind == DotKind::Pigment && seen_before >= PLACED_AFTER_SEEN_FRAMES {
+            let lifetime = self.registrar.frames().saturating_sub(l.first_seen) + 1;
+            let fresh_ink = lifetime <= u64::from(l.observations) + PLACED_MAX_MISSED_FRAMES
+                && l.pigment_votes == l.observations
+                && l.radius_mm >= PLACED_MIN_RADIUS_MM;
+            if fresh_ink && seen_before >= PLACED_AFTER_SEEN_FRAMES {
                 self.dots_placed += 1;
                 let dot = self.placed_dot(p.meta.seq, l);
                 if let (true, Some(d)) = (dot.too_close(), dot.nearest_dot_mm) {
