@@ -1325,3 +1325,89 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     Some(v[v.len() / 2])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A still frame of 160 hair follicles, with `extra` dots added.
+    fn perception(seq: u64, extra: &[Detection]) -> Perception {
+        let mut detections = Vec::new();
+        let mut state = 12_345u64;
+        let mut next = |span: f64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as f64 / f64::from(1u32 << 31) * span
+        };
+        for _ in 0..160 {
+            let (x, y) = (40.0 + next(560.0), 40.0 + next(280.0));
+            detections.push(Detection {
+                x,
+                y,
+                radius: 3.0,
+                kind: DotKind::Follicle,
+                score: 0.9,
+                hairs: None,
+            });
+        }
+        detections.extend_from_slice(extra);
+        Perception {
+            meta: FrameMeta {
+                seq,
+                captured_at: Instant::now(),
+                camera_id: 0,
+            },
+            detections,
+            skin: None,
+            width: 640,
+            height: 360,
+        }
+    }
+
+    fn dot(x: f64, y: f64, radius: f64, kind: DotKind) -> Detection {
+        Detection {
+            x,
+            y,
+            radius,
+            kind,
+            score: 0.9,
+            hairs: None,
+        }
+    }
+
+    #[test]
+    fn only_a_dot_that_looks_like_fresh_ink_counts_as_placed() {
+        // At 20 px/mm, from frame 30 on: a steady pigment dot of 0.25 mm radius (placed), one
+        // seen every other frame (faint ink at the threshold), one of 0.075 mm (a hair tip) and
+        // one called follicle on every third sighting. Only the first is a placement.
+        let mut session = LiveSession::new(SessionConfig::new(20.0));
+        for seq in 0..60u64 {
+            let mut extra = Vec::new();
+            if seq >= 30 {
+                extra.push(dot(200.0, 150.0, 5.0, DotKind::Pigment));
+                extra.push(dot(300.0, 100.0, 1.5, DotKind::Pigment));
+                let kind = if (seq - 30) % 3 == 1 {
+                    DotKind::Follicle
+                } else {
+                    DotKind::Pigment
+                };
+                extra.push(dot(500.0, 250.0, 5.0, kind));
+                if seq % 2 == 0 {
+                    extra.push(dot(400.0, 200.0, 5.0, DotKind::Pigment));
+                }
+            }
+            session.update(&perception(seq, &extra), None);
+        }
+        let placed = session.take_placed();
+        assert_eq!(session.counters().dots_placed, 1, "{placed:?}");
+        assert_eq!(placed.len(), 1);
+        let at = placed[0].in_skin_mm;
+        assert!(
+            (at[0] - 10.0).abs() < 0.05 && (at[1] - 7.5).abs() < 0.05,
+            "{at:?}"
+        );
+        // All four are in the map: the others were there, not placed.
+        assert!(session.map_dots() >= 164, "{}", session.map_dots());
+    }
+}
