@@ -235,8 +235,9 @@ impl BlobDetector {
     /// them and then used to measure their noise).
     pub fn darkness_of(&mut self, image: &RgbImage) {
         self.peaks.clear();
-        self.dark.resize(0, 0);
         if image.width() == 0 || image.height() == 0 {
+            // No maps: the previous frame's are not this one's.
+            self.dark.resize(0, 0);
             return;
         }
         self.darkness(image);
@@ -1052,6 +1053,62 @@ mod tests {
         let img = canvas(&[(70.4, 50.6, 2.0, [201.0, 151.0, 126.0])]);
         let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&img);
         assert!(dets.is_empty(), "{dets:?}");
+    }
+
+    #[test]
+    fn the_colour_noise_is_the_skins_not_a_gloves() {
+        // Skin with a little colour noise on the left 40% of the frame, a smooth blue glove of
+        // the same lightness over the rest. Measured over the whole frame, the glove's flat
+        // colour would shrink the colour noise and turn the skin's into dots; measured on the
+        // skin mask it does not.
+        let (w, h) = (400u32, 240u32);
+        let skin_w = 160.0;
+        let noise = |x: u32, y: u32| {
+            let mut v = (u64::from(x) * 0x9E37_79B9) ^ u64::from(y).wrapping_mul(0x85EB_CA6B);
+            let mut sum = 0.0;
+            for _ in 0..3 {
+                v ^= v >> 13;
+                v = v.wrapping_mul(0xC2B2_AE35);
+                v ^= v >> 16;
+                sum += (v % 1000) as f64 / 1000.0 - 0.5;
+            }
+            sum
+        };
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            if f64::from(x) + 0.5 < skin_w {
+                let n = 12.0 * noise(x, y);
+                Rgb([
+                    (SKIN[0] + 0.3 * n) as u8,
+                    SKIN[1] as u8,
+                    (SKIN[2] - n) as u8,
+                ])
+            } else {
+                Rgb([150, 160, 200])
+            }
+        });
+        let mask = SkinMask::from_fn(w, h, 5, PPM, |x, _| x < skin_w);
+        let gate = PeakGate {
+            skin: &mask,
+            reach_px: 0.0,
+        };
+        let mut blobs = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        let mut on_skin = |skin: Option<&SkinMask>| {
+            let mut out = Vec::new();
+            blobs.darkness_of(&img);
+            blobs.find_peaks_on(skin);
+            blobs.detect_found_into(&img, None, Some(gate), &mut out);
+            out.iter().filter(|d| d.x < skin_w - 10.0).count()
+        };
+        let whole_frame = on_skin(None);
+        let masked = on_skin(Some(&mask));
+        assert!(
+            masked <= 1,
+            "{masked} false dots with the noise measured on the skin"
+        );
+        assert!(
+            whole_frame > masked + 5,
+            "over the whole frame: {whole_frame}, on the skin: {masked}"
+        );
     }
 
     #[test]
