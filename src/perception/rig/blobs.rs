@@ -545,16 +545,7 @@ impl BlobDetector {
         self.samples.clear();
         self.samples
             .extend(self.smooth.data.iter().step_by(NOISE_SAMPLE_STEP).copied());
-        if self.samples.is_empty() {
-            return MIN_CONTRAST;
-        }
-        let mid = self.samples.len() / 2;
-        let median = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
-        for v in &mut self.samples {
-            *v = (*v - median).abs();
-        }
-        let mad = *self.samples.select_nth_unstable_by(mid, f32::total_cmp).1;
-        MIN_CONTRAST.max(NOISE_SIGMAS * 1.4826 * mad)
+        MIN_CONTRAST.max(NOISE_SIGMAS * robust_spread(&mut self.samples))
     }
 
     /// Step 3: local maxima of the smoothed darkness, strongest first.
@@ -929,10 +920,6 @@ impl Measure<'_> {
     }
 }
 
-/// Relative darkness `(skin - v) / skin` of a plane against its local skin level: the level is
-/// a box mean over `BACKGROUND_RADIUS_MM`, taken twice, the second time over the plane clipped
-/// to `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first, so that a dot does not darken the
-/// level it is measured against. This clips one `row` of a plane against its first `level`.
 /// Warmth of a pixel: red minus blue over the sum of the channels (plus a floor so that near
 /// black stays finite and quiet). Skin of every type is warm; grey and white hair and healed ink
 /// are cooler than the skin around them.
@@ -961,6 +948,10 @@ fn robust_spread(samples: &mut [f32]) -> f32 {
     1.4826 * *samples.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
+/// Relative darkness `(skin - v) / skin` of a plane against its local skin level: the level is
+/// a box mean over `BACKGROUND_RADIUS_MM`, taken twice, the second time over the plane clipped
+/// to `[DARK_CLIP_RATIO, BRIGHT_CLIP_RATIO]` of the first, so that a dot does not darken the
+/// level it is measured against. This clips one `row` of a plane against its first `level`.
 fn clip_to_level(row: &mut [f32], level: &[f32]) {
     for (v, &s) in row.iter_mut().zip(level) {
         *v = v.clamp(s * DARK_CLIP_RATIO, s * BRIGHT_CLIP_RATIO);
