@@ -213,6 +213,15 @@ impl Detector {
         }
     }
 
+    /// Whether the rig view's classical candidates include spots cooler than their skin (the
+    /// default; see [`rig::RigDetector::set_colour_contrast`]); the dermoscope view has no such
+    /// candidates.
+    pub fn set_colour_contrast(&mut self, on: bool) {
+        if let Self::Rig(d) = self {
+            d.set_colour_contrast(on);
+        }
+    }
+
     /// The model, handed back (to build a detector for another scale without loading it again).
     pub fn into_segmenter(self) -> Option<Segmenter> {
         match self {

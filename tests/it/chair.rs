@@ -481,9 +481,9 @@ fn the_plan_under_a_passing_hand_holds() {
     );
     assert!(tracked.len() > 20, "a plan was made: {}", tracked.len());
     assert!(returned >= 5, "the hand passed over the plan: {returned}");
-    // The needle is paused: nothing is placed. Measured: none (2 before a placed dot had to
-    // look like fresh ink: dots of this type VI skin the detector first confirmed once the
-    // hand had passed, under the issue-18 renderer's inks; docs/known-gaps.md).
+    // The needle is paused: nothing is placed. Measured: 1 (2 before a placed dot had to look
+    // like fresh ink): a dot of this type VI skin the detector first confirms once the hand
+    // has passed, under the issue-18 renderer's inks (docs/known-gaps.md).
     eprintln!("{placed} dots counted as placed with the needle paused");
     assert_eq!(session.counters().dots_placed as usize, placed);
     assert!(

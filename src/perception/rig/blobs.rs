@@ -161,6 +161,8 @@ pub struct BlobDetector {
     /// Which pixels of a row are 3x3 maxima (step 3).
     row_max: Vec<u8>,
     samples: Vec<f32>,
+    /// The warmth drop is left out of the candidate map (see `set_colour_contrast`).
+    no_colour: bool,
 }
 
 /// Where a frame's peaks are worth measuring: on the skin mask or within `reach_px` of it.
@@ -193,6 +195,13 @@ impl BlobDetector {
 
     fn px(&self, mm: f64) -> f64 {
         mm * self.cfg.map_or(1.0, |c| c.px_per_mm)
+    }
+
+    /// Whether a spot cooler than its skin is a candidate too (the default): it finds grey and
+    /// white hair and faded ink at the skin's lightness, for about a third more work on the
+    /// darkness maps. Off, candidates come from the luminance and red darkness alone.
+    pub fn set_colour_contrast(&mut self, on: bool) {
+        self.no_colour = !on;
     }
 
     /// Detects the dots of one frame, in pixels of `image`.
@@ -379,19 +388,28 @@ impl BlobDetector {
         let (w, h) = (image.width() as usize, image.height() as usize);
         let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
         let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
+        let colour = !self.no_colour;
         self.luma.resize(w, h);
         self.red.resize(w, h);
-        self.warm.resize(w, h);
-        for (((rgb, l), r), t) in image
+        for ((rgb, l), r) in image
             .as_raw()
             .chunks_exact(3 * w.max(1))
             .zip(self.luma.data.chunks_exact_mut(w.max(1)))
             .zip(self.red.data.chunks_exact_mut(w.max(1)))
-            .zip(self.warm.data.chunks_exact_mut(w.max(1)))
         {
             luma_row(rgb, l);
-            for ((out, t), px) in r.iter_mut().zip(t.iter_mut()).zip(rgb.chunks_exact(3)) {
+            for (out, px) in r.iter_mut().zip(rgb.chunks_exact(3)) {
                 *out = f32::from(px[0]);
+            }
+        }
+        if colour {
+            self.warm.resize(w, h);
+            for (t, px) in self
+                .warm
+                .data
+                .iter_mut()
+                .zip(image.as_raw().chunks_exact(3))
+            {
                 *t = warmth(px[0], px[1], px[2]);
             }
         }
@@ -412,20 +430,17 @@ impl BlobDetector {
         } = self;
         let [luma_first, luma_skin, red_first, red_skin, smoothing] = levels;
         let [warm_first, warm_skin, cool_smoothing] = warm_levels;
-        for level in [
-            &mut *luma_first,
-            luma_skin,
-            red_first,
-            red_skin,
-            warm_first,
-            warm_skin,
-        ] {
+        for level in [&mut *luma_first, luma_skin, red_first, red_skin] {
             level.start(w, h, r_bg);
+        }
+        if colour {
+            warm_first.start(w, h, r_bg);
+            warm_skin.start(w, h, r_bg);
+            cool.resize(w, h);
         }
         smoothing.start(w, h, r_s);
         dark.resize(w, h);
         smooth.resize(w, h);
-        cool.resize(w, h);
         let luma_at = |y: usize| &luma.data[y * w..(y + 1) * w];
         let red_at = |y: usize| &red.data[y * w..(y + 1) * w];
         let warm_at = |y: usize| &warm.data[y * w..(y + 1) * w];
@@ -442,27 +457,36 @@ impl BlobDetector {
                     clip_to_level(row, first);
                 }
             });
-            let skin_t = warm_skin.next_row(|k, row| {
-                row.copy_from_slice(warm_at(k));
-                if let Some(first) = warm_first.next_row(|j, r| r.copy_from_slice(warm_at(j))) {
-                    clip_to_warmth(row, first);
-                }
-            });
-            let (Some(skin_l), Some(skin_r), Some(skin_t)) = (skin_l, skin_r, skin_t) else {
+            let skin_t = if colour {
+                warm_skin.next_row(|k, row| {
+                    row.copy_from_slice(warm_at(k));
+                    if let Some(first) = warm_first.next_row(|j, r| r.copy_from_slice(warm_at(j))) {
+                        clip_to_warmth(row, first);
+                    }
+                })
+            } else {
+                None
+            };
+            let (Some(skin_l), Some(skin_r)) = (skin_l, skin_r) else {
                 return;
             };
-            for ((((c, &st), &t), &sl), &l) in cool.data[y * w..(y + 1) * w]
-                .iter_mut()
-                .zip(skin_t)
-                .zip(warm_at(y))
-                .zip(skin_l)
-                .zip(luma_at(y))
-            {
-                // Pixels dark enough to be candidates by their darkness are judged by it: dark
-                // hair and its shadow are cool too (near black has little colour), and would
-                // otherwise spread a unit into a chain of cool peaks.
-                let d = (sl - l) / sl.max(1.0);
-                *c = if d < MIN_CONTRAST { st - t } else { 0.0 };
+            if let Some(skin_t) = skin_t {
+                for ((((c, &st), &t), &sl), &l) in cool.data[y * w..(y + 1) * w]
+                    .iter_mut()
+                    .zip(skin_t)
+                    .zip(warm_at(y))
+                    .zip(skin_l)
+                    .zip(luma_at(y))
+                {
+                    // Pixels dark enough to be candidates by their darkness are judged by it:
+                    // dark hair and its shadow are cool too (near black has little colour), and
+                    // would otherwise spread a unit into a chain of cool peaks.
+                    *c = if sl - l < MIN_CONTRAST * sl.max(1.0) {
+                        st - t
+                    } else {
+                        0.0
+                    };
+                }
             }
             // The larger of the luminance's and the red channel's darkness. A white hair on
             // darker skin is lighter than the skin: strong relative lightness counts as
@@ -487,7 +511,9 @@ impl BlobDetector {
             };
             out.copy_from_slice(mean);
         }
-        box_mean(cool, cool_smooth, cool_smoothing, r_s);
+        if colour {
+            box_mean(cool, cool_smooth, cool_smoothing, r_s);
+        }
     }
 
     /// Step 2b: the warmth drop joins the darkness in the darkness's own noise units, less
@@ -498,6 +524,9 @@ impl BlobDetector {
     /// the room, a cape or a glove is smoother in colour than skin, and a frame half covered
     /// by them would otherwise scale the skin's colour noise into false dots.
     fn merge_cool(&mut self, skin: Option<&SkinMask>) {
+        if self.no_colour {
+            return;
+        }
         let Self {
             dark,
             smooth,
@@ -1040,6 +1069,10 @@ mod tests {
             dets[0]
         );
         assert_eq!(dets[0].kind, DotKind::Follicle);
+        // With the colour contrast off (as on the live path) it is not found.
+        let mut plain = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        plain.set_colour_contrast(false);
+        assert!(plain.detect(&img).is_empty());
         // Without its colour drop (the same tip in the skin's own hue) nothing is there.
         let img = canvas(&[(70.4, 50.6, 2.0, [201.0, 151.0, 126.0])]);
         let dets = BlobDetector::new(BlobConfig { px_per_mm: PPM }).detect(&img);

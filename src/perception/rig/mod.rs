@@ -86,6 +86,11 @@ impl RigDetector {
         self.skin.set_fine_edge(fine);
     }
 
+    /// Whether a spot cooler than its skin is a candidate ([`BlobDetector::set_colour_contrast`]).
+    pub fn set_colour_contrast(&mut self, on: bool) {
+        self.blobs.set_colour_contrast(on);
+    }
+
     /// The model, when one takes part.
     pub fn segmenter(&self) -> Option<&Segmenter> {
         self.segmenter.as_ref()
