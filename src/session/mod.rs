@@ -621,8 +621,8 @@ impl LiveSession {
         }
 
         // Newly confirmed dots that look like fresh ink, inside skin that was already in view:
-        // placed by the needle. Every newly confirmed dot goes to the planner, which marks the recommendation
-        // under it done and keeps the rest of the plan clear of it.
+        // placed by the needle. Every newly confirmed dot goes to the planner, which marks the
+        // recommendation under it done and keeps the rest of the plan clear of it.
         let mut plan_changed = false;
         for l in &reg.confirmed {
             if self.is_not_a_dot(l.in_skin_mm) {
