@@ -15,6 +15,7 @@ use stipple::source::synth::{ChairKind, Pose, Scene, SceneParams, View};
 fn fused(image: &image::RgbImage, ppm: f64) -> anyhow::Result<Vec<stipple::frame::Detection>> {
     let seg = OnnxSegmenter::bundled_for(ppm, &SegmentConfig::default())?;
     let mut det = Detector::fused(ppm, Segmenter::Onnx(Box::new(seg)), FuseConfig::default())?;
+    det.use_bundled_skin_model()?;
     Ok(det.detect(image)?)
 }
 
@@ -45,8 +46,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut frames: Vec<ChairFrameScore> = Vec::new();
+    let mut masker = stipple::perception::SkinMasker::with_bundled_model()?;
     for seed in first..first + count {
-        let f = score_chair_frame(seed, 70.0, 0.7, &mut fused)?;
+        let f = score_chair_frame(seed, 70.0, 0.7, &mut masker, &mut fused)?;
         println!(
             "| {seed} | {} | {:.1} | {:.3} | {:.3} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} \
              | {:.3} | {:.3} |",
@@ -70,7 +72,6 @@ fn main() -> anyhow::Result<()> {
             let mut scene = Scene::generate(&SceneParams::new(seed, View::Rig));
             scene.set_chair(Some(ChairKind::Working), true);
             let frame = scene.render(&Pose::default(), seed);
-            let mut masker = stipple::perception::SkinMasker::new();
             let mask = masker.compute(&frame.image, scene.px_per_mm());
             frame.image.save(format!("{dir}/{seed}.png"))?;
             mask.not_skin_image()

@@ -4,8 +4,8 @@
 //!
 //! `cargo run --release --example skin_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 12).
 //! `COLOURS=alternate` renders with the held-out ink and hair model; `MODEL=1` runs the fused
-//! detector with the bundled model (what `stipple detect` does by default), otherwise the
-//! classical one; `ALL_DOTS=1` scores every drawn dot; `QUIET=1` leaves out per-frame lines.
+//! detector with the bundled model (what `stipple detect` does by default), `MODEL=FILE` with
+//! another dot model, otherwise the classical one; `ALL_DOTS=1` scores every drawn dot; `QUIET=1` leaves out per-frame lines.
 
 use stipple::eval::{score_frame, score_frame_visible, skin_group, Score, SKIN_GROUPS};
 use stipple::perception::Detector;
@@ -91,12 +91,14 @@ fn main() -> anyhow::Result<()> {
         _ => ColourModel::Standard,
     };
     let seg_cfg = stipple::perception::SegmentConfig::default();
-    let mut segmenter = if std::env::var_os("MODEL").is_some() {
-        Some(stipple::perception::Segmenter::Onnx(Box::new(
+    let mut segmenter = match std::env::var("MODEL") {
+        Ok(m) if m == "1" => Some(stipple::perception::Segmenter::Onnx(Box::new(
             stipple::perception::OnnxSegmenter::bundled(&seg_cfg)?,
-        )))
-    } else {
-        None
+        ))),
+        Ok(file) => Some(stipple::perception::Segmenter::Onnx(Box::new(
+            stipple::perception::OnnxSegmenter::from_file(std::path::Path::new(&file), &seg_cfg)?,
+        ))),
+        Err(_) => None,
     };
     let quiet = std::env::var_os("QUIET").is_some();
     let mut total = Score::default();

@@ -32,7 +32,7 @@ use crate::frame::Frame;
 use crate::geometry::Similarity;
 use crate::mailbox::Mailbox;
 use crate::metrics::{Metrics, Stage};
-use crate::perception::{SegMask, Segmenter};
+use crate::perception::{OnnxSegmenter, SegMask, Segmenter};
 use crate::record;
 use crate::server::{self, AppState, Packet};
 use crate::session::LiveSession;
@@ -46,8 +46,9 @@ const POLL: Duration = Duration::from_millis(100);
 /// and a few runs a second leave the two cores to capture, detection and encoding.
 const MODEL_MAX_HZ: f64 = 5.0;
 
-/// The newest mask from the model's thread, with the frame it was computed on.
-type LatestMask = std::sync::Mutex<Option<(u64, Arc<SegMask>)>>;
+/// The newest masks from the model's thread, with the frame they were computed on: the dot
+/// model's, and the skin model's when it runs.
+type LatestMask = std::sync::Mutex<Option<(u64, Arc<SegMask>, Option<Arc<SegMask>>)>>;
 
 /// Frames to the model's thread and its newest mask back.
 struct ModelLink {
@@ -56,7 +57,13 @@ struct ModelLink {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shutdown: &Shutdown) {
+fn segment_loop(
+    mut segmenter: Segmenter,
+    mut skin_model: Option<OnnxSegmenter>,
+    link: &ModelLink,
+    px_per_mm: f64,
+    shutdown: &Shutdown,
+) {
     let period = Duration::from_secs_f64(1.0 / MODEL_MAX_HZ);
     crate::threads::step_back(crate::threads::Role::Background);
     while !shutdown.is_triggered() {
@@ -67,7 +74,17 @@ fn segment_loop(mut segmenter: Segmenter, link: &ModelLink, px_per_mm: f64, shut
         match segmenter.segment(&frame.image, px_per_mm) {
             Ok(mask) => {
                 let mask = Arc::new(mask.clone());
-                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some((frame.meta.seq, mask));
+                // The skin model on the same frame; should it fail, the skin mask is the
+                // classical one for this frame.
+                let skin = skin_model.as_mut().and_then(|m| match m.segment(&frame.image, px_per_mm) {
+                    Ok(s) => Some(Arc::new(s.clone())),
+                    Err(err) => {
+                        tracing::warn!(seq = frame.meta.seq, cause = %err, "skin model failed");
+                        None
+                    }
+                });
+                *link.mask.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((frame.meta.seq, mask, skin));
                 tracing::trace!(
                     seq = frame.meta.seq,
                     ms = t.elapsed().as_secs_f64() * 1e3,
@@ -122,6 +139,21 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let segmenter = config
         .model_choice
         .load(config.session.view, config.px_per_mm)?;
+    // With a dot model in the rig view, the skin mask fuses the bundled skin model, run beside
+    // the dot model on its thread (`--no-model` runs the classical detector and mask alone).
+    // Opened here, so that a skin model that cannot be opened stops `serve` before it serves.
+    let skin_model = match (&segmenter, config.session.view) {
+        (Some(_), crate::frame::View::Rig) => Some(OnnxSegmenter::bundled_skin().with_context(
+            || {
+                format!(
+                    "cannot use the bundled skin model ({}); --no-model runs without it",
+                    crate::perception::segment::BUNDLED_SKIN_MODEL_PATH
+                )
+            },
+        )?),
+        _ => None,
+    };
+    let session = LiveSession::new(config.session.clone());
     let (stop, shutdown) = shutdown::channel();
     let captures: Arc<Captures> = Arc::new(Mailbox::new());
     let hints: Arc<Mailbox<NeedleHint>> = Arc::new(Mailbox::new());
@@ -228,7 +260,13 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
                 );
                 threads.push(std::thread::Builder::new().name("segment".into()).spawn(
                     move || {
-                        segment_loop(segmenter, &ModelLink { frames, mask }, px_per_mm, &shutdown)
+                        segment_loop(
+                            segmenter,
+                            skin_model,
+                            &ModelLink { frames, mask },
+                            px_per_mm,
+                            &shutdown,
+                        )
                     },
                 )?);
                 Some(link)
@@ -253,7 +291,7 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
 
     // Processing: detection, registration, planning, publication.
     let processing = {
-        let (config, state, shutdown) = (config.clone(), state.clone(), shutdown.clone());
+        let (state, shutdown) = (state.clone(), shutdown.clone());
         std::thread::Builder::new()
             .name("process".into())
             .spawn(move || {
@@ -264,7 +302,7 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
                     hints: &hints,
                     model: model.as_ref(),
                 };
-                process_loop(&config, &state, &links, recorder, &shutdown)
+                process_loop(&state, &links, session, recorder, &shutdown)
             })?
     };
     threads.push(processing);
@@ -368,9 +406,9 @@ fn wait_encoded(encoded: &Mailbox<(u64, Bytes)>, seq: u64, shutdown: &Shutdown) 
 }
 
 fn process_loop(
-    config: &ServeConfig,
     state: &AppState,
     links: &Links<'_>,
+    mut session: LiveSession,
     mut recorder: Option<record::Recorder>,
     shutdown: &Shutdown,
 ) {
@@ -382,7 +420,6 @@ fn process_loop(
         model,
     } = *links;
     let metrics = &state.metrics;
-    let mut session = LiveSession::new(config.session.clone());
     let mut design_version = 0;
     // The names the recording started with (`--client`, `--artist`) are version 0.
     let mut people_version = 0;
@@ -451,7 +488,11 @@ fn process_loop(
             m.frames.put(frame.clone());
             m.mask.lock().unwrap_or_else(|e| e.into_inner()).clone()
         });
-        let perception = match session.detect_with_mask(&frame, mask.as_ref().map(|m| &*m.1)) {
+        let perception = match session.detect_with_mask(
+            &frame,
+            mask.as_ref().map(|m| &*m.1),
+            mask.as_ref().and_then(|m| m.2.as_deref()),
+        ) {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(seq = meta.seq, cause = %err, "skipping malformed frame");

@@ -11,6 +11,9 @@ from torch import nn
 
 #: Output classes, in channel order. The Rust side checks this list against the model metadata.
 CLASSES = ["background", "follicle", "pigment", "not_a_dot", "shaft"]
+#: The same with a sixth plane for what is not skin (the chair: room, long hair, ear, gloves, machine).
+#: `stipple` does not load such a model yet: it is the learned skin mask's first step (issue 19).
+CLASSES_WITH_NOT_SKIN = CLASSES + ["not_skin"]
 #: Working scale for rig frames (native 12-28 px/mm): frames are resampled to it.
 RIG_PX_PER_MM = 12.0
 #: Working scale for dermoscope frames (native 200-400 px/mm).
@@ -43,8 +46,9 @@ def sep(c, dilation=1):
 
 
 class StippleSeg(nn.Module):
-    def __init__(self, c=(8, 16, 32)):
+    def __init__(self, c=(8, 16, 32), classes=CLASSES):
         super().__init__()
+        self.classes = list(classes)
         c0, c1, c2 = c
         self.stem = conv(3, c0, stride=2)
         self.skip = conv(c0, c1)
@@ -53,7 +57,7 @@ class StippleSeg(nn.Module):
         self.lift = nn.Conv2d(c2, c1, 1)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.refine = sep(c1)
-        self.head = nn.Conv2d(c1, len(CLASSES), 1)
+        self.head = nn.Conv2d(c1, len(self.classes), 1)
 
     def forward(self, x):
         # Exposure and white balance: divide each channel by its frame mean.
@@ -65,6 +69,68 @@ class StippleSeg(nn.Module):
         return self.head(self.refine(y))  # logits; softmax is added at export
 
 
+#: The skin model: what is not skin in rig frames, at a coarser working scale (a glove, an ear,
+#: a mass of hair or the room are surfaces of centimetres; the context has to be too).
+SKIN_CLASSES = ["not_skin"]
+SKIN_PX_PER_MM = 6.0
+SKIN_INPUT_MULTIPLE = 8
+
+
+class SkinNet(nn.Module):
+    """What is not skin, per cell of 2 working pixels (1/3 mm at 6 px/mm): a stride-2 stem, two
+    more stride-2 steps to a body at stride 8 with dilated separable blocks (about 40 mm of
+    context), and two skips back up to stride 2; one logit per cell."""
+
+    def __init__(self, c=(12, 24, 48)):
+        super().__init__()
+        c0, c1, c2 = c
+        self.classes = list(SKIN_CLASSES)
+        self.stem = conv(3, c0, stride=2)
+        self.down1 = conv(c0, c1, stride=2)
+        self.down2 = conv(c1, c2, stride=2)
+        self.body = nn.Sequential(sep(c2), sep(c2, 2), sep(c2, 4), sep(c2, 8), sep(c2, 1))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.lift1 = nn.Conv2d(c2, c1, 1)
+        self.refine1 = sep(c1)
+        self.lift0 = nn.Conv2d(c1, c0, 1)
+        self.refine0 = sep(c0)
+        self.head = nn.Conv2d(c0, 1, 1)
+
+    def forward(self, x):
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        x = x / (mean + 1e-3) - 1.0
+        s0 = self.stem(x)
+        s1 = self.down1(s0)
+        b = self.body(self.down2(s1))
+        y1 = self.refine1(torch.relu(self.up(self.lift1(b)) + s1))
+        y0 = self.refine0(torch.relu(self.up(self.lift0(y1)) + s0))
+        return self.head(y0)  # logits; the sigmoid is added at export
+
+
+class ExportedSkin(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        return torch.sigmoid(self.net(image))
+
+
+def export_skin(net, path, extra_meta=None):
+    """Exports the skin model (eval mode, sigmoid added) with its contract metadata."""
+    meta = {
+        "stipple.classes": ",".join(SKIN_CLASSES),
+        "stipple.rig_px_per_mm": str(SKIN_PX_PER_MM),
+        "stipple.dermoscope_px_per_mm": str(DERMOSCOPE_PX_PER_MM),
+        "stipple.dermoscope_min_native_px_per_mm": str(DERMOSCOPE_MIN_NATIVE),
+        "stipple.output_stride": str(OUTPUT_STRIDE),
+        "stipple.input_multiple": str(SKIN_INPUT_MULTIPLE),
+        "stipple.normalisation": "rgb/255",
+    }
+    meta.update(extra_meta or {})
+    return export_module(ExportedSkin(net.eval()), path, meta, "stipple models/train")
+
+
 class Exported(nn.Module):
     def __init__(self, net):
         super().__init__()
@@ -74,9 +140,9 @@ class Exported(nn.Module):
         return torch.softmax(self.net(image), dim=1)
 
 
-def metadata(extra=None):
+def metadata(extra=None, classes=CLASSES):
     meta = {
-        "stipple.classes": ",".join(CLASSES),
+        "stipple.classes": ",".join(classes),
         "stipple.rig_px_per_mm": str(RIG_PX_PER_MM),
         "stipple.dermoscope_px_per_mm": str(DERMOSCOPE_PX_PER_MM),
         "stipple.dermoscope_min_native_px_per_mm": str(DERMOSCOPE_MIN_NATIVE),
@@ -90,7 +156,7 @@ def metadata(extra=None):
 
 def export(net, path, extra_meta=None):
     """Exports `net` (eval mode, softmax added) to ONNX opset 17 with the Stipple metadata."""
-    return export_module(Exported(net.eval()), path, metadata(extra_meta), "stipple models/train")
+    return export_module(Exported(net.eval()), path, metadata(extra_meta, net.classes), "stipple models/train")
 
 
 def export_module(model, path, meta, producer):

@@ -261,13 +261,21 @@ pub fn build_detector(args: &ModelArgs, view: View, px_per_mm: f64) -> anyhow::R
             )
         }
     };
-    Detector::fused_in(
+    let mut detector = Detector::fused_in(
         view,
         px_per_mm,
         Segmenter::Onnx(Box::new(segmenter)),
         FuseConfig::default(),
     )
-    .with_context(|| format!("{name}: cannot use this model here"))
+    .with_context(|| format!("{name}: cannot use this model here"))?;
+    // The skin mask fuses the bundled skin model wherever a model takes part.
+    detector.use_bundled_skin_model().with_context(|| {
+        format!(
+            "cannot use the bundled skin model ({}); --no-model runs without it",
+            crate::perception::segment::BUNDLED_SKIN_MODEL_PATH
+        )
+    })?;
+    Ok(detector)
 }
 
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is

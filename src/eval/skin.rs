@@ -82,8 +82,9 @@ pub struct ChairFrameScore {
 }
 
 /// Renders scene `seed` (rig view) twice, bare and at the chair (`ChairKind::Working` with the
-/// hand), detects with `detect`, masks with a fresh [`SkinMasker`], plans at
-/// `target_per_cm2`/`spacing_mm` and scores both on the chair frame's skin.
+/// hand), detects with `detect`, masks with `masker` (the product's: with the bundled skin
+/// model, [`SkinMasker::with_bundled_model`]), plans at `target_per_cm2`/`spacing_mm` and
+/// scores both on the chair frame's skin.
 ///
 /// # Errors
 /// What `detect` or the planner returns.
@@ -91,6 +92,7 @@ pub fn score_chair_frame(
     seed: u64,
     target_per_cm2: f64,
     spacing_mm: f64,
+    masker: &mut SkinMasker,
     detect: &mut dyn FnMut(&RgbImage, f64) -> anyhow::Result<Vec<Detection>>,
 ) -> anyhow::Result<ChairFrameScore> {
     let mut scene = Scene::generate(&SceneParams::new(seed, View::Rig));
@@ -99,7 +101,6 @@ pub fn score_chair_frame(
     scene.set_chair(Some(ChairKind::Working), true);
     let chair = scene.render(&Pose::default(), seed);
     let not_skin = chair.truth.not_skin.as_ref();
-    let mut masker = SkinMasker::new();
     let config = PlannerConfig::new(target_per_cm2, spacing_mm);
     let bare_config = config.clone();
 

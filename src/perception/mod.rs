@@ -213,6 +213,18 @@ impl Detector {
         }
     }
 
+    /// Fuses the bundled skin model with the rig view's skin mask ([`SkinMasker::set_model`]);
+    /// the dermoscope view has no skin mask.
+    ///
+    /// # Errors
+    /// When the bundled skin model cannot be opened ([`SegmentError`]).
+    pub fn use_bundled_skin_model(&mut self) -> Result<(), SegmentError> {
+        if let Self::Rig(d) = self {
+            d.set_skin_model(Some(OnnxSegmenter::bundled_skin()?))?;
+        }
+        Ok(())
+    }
+
     /// Whether the rig view's classical candidates include spots cooler than their skin (the
     /// default; see [`rig::RigDetector::set_colour_contrast`]); the dermoscope view has no such
     /// candidates.
@@ -308,10 +320,17 @@ impl Detector {
     /// the inference thread on a recent frame: the live pipeline runs the model at its own pace
     /// and the classical detector on every frame, so the model's cost does not cap the frame
     /// rate. A mask of the wrong kind for the view is not used: the classical dots alone are
-    /// returned.
-    pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
+    /// returned. `skin`: the skin model's view from the same thread (rig view), fused into the
+    /// skin mask.
+    pub fn detect_with_mask(
+        &mut self,
+        image: &RgbImage,
+        mask: &SegMask,
+        skin: Option<&SegMask>,
+        out: &mut Vec<Detection>,
+    ) {
         match self {
-            Self::Rig(d) => d.detect_with_mask(image, mask, out),
+            Self::Rig(d) => d.detect_with_mask(image, mask, skin, out),
             Self::Dermoscope(d) => d.detect_with_mask(image, mask, out),
         }
     }

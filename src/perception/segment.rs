@@ -45,6 +45,11 @@ pub const BUNDLED_MODEL_PATH: &str = "models/stipple-seg.onnx";
 pub const BUNDLED_OPENINGS_MODEL: &[u8] = include_bytes!("../../models/stipple-openings.onnx");
 /// Where the bundled openings model lives in the repository.
 pub const BUNDLED_OPENINGS_MODEL_PATH: &str = "models/stipple-openings.onnx";
+/// The skin model built into the binary (`models/stipple-skin.onnx`): what is not skin in rig
+/// frames, fused with the classical skin mask (`super::skin_mask`).
+pub const BUNDLED_SKIN_MODEL: &[u8] = include_bytes!("../../models/stipple-skin.onnx");
+/// Where the bundled skin model lives in the repository.
+pub const BUNDLED_SKIN_MODEL_PATH: &str = "models/stipple-skin.onnx";
 /// File name of the ONNX Runtime library that `scripts/setup.sh` installs.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 /// The model's input name.
@@ -58,6 +63,8 @@ pub const OPENING_CLASSES: [&str; 1] = ["opening"];
 /// The openings model with a second channel: the hairs of the unit at each cell (1-4,
 /// regressed; read at the peaks).
 pub const OPENING_HAIRS_CLASSES: [&str; 2] = ["opening", "hairs"];
+/// The skin model's one class: what is not skin (sigmoid probability per cell).
+pub const SKIN_CLASSES: [&str; 1] = ["not_skin"];
 /// Channel of plain skin.
 pub const BACKGROUND: usize = 0;
 /// Channel of a follicle opening (one per follicular unit).
@@ -190,6 +197,9 @@ pub enum ModelKind {
     Dots,
     /// Follicle openings in dermoscope frames: [`OPENING_CLASSES`].
     Openings,
+    /// What is not skin in rig frames: [`SKIN_CLASSES`]. It serves the skin mask, not the
+    /// detector, so no view asks for it by [`ModelKind::for_view`].
+    Skin,
 }
 
 impl ModelKind {
@@ -202,6 +212,8 @@ impl ModelKind {
             Some(Self::Dots)
         } else if same(&OPENING_CLASSES) || same(&OPENING_HAIRS_CLASSES) {
             Some(Self::Openings)
+        } else if same(&SKIN_CLASSES) {
+            Some(Self::Skin)
         } else {
             None
         }
@@ -212,6 +224,7 @@ impl ModelKind {
         match self {
             Self::Dots => (BUNDLED_MODEL, BUNDLED_MODEL_PATH),
             Self::Openings => (BUNDLED_OPENINGS_MODEL, BUNDLED_OPENINGS_MODEL_PATH),
+            Self::Skin => (BUNDLED_SKIN_MODEL, BUNDLED_SKIN_MODEL_PATH),
         }
     }
 
@@ -228,6 +241,7 @@ impl ModelKind {
         match self {
             Self::Dots => "a dot model (rig view, under 60 px/mm)",
             Self::Openings => "a follicle-opening model (dermoscope view, 60 px/mm or more)",
+            Self::Skin => "a skin model (what is not skin in rig frames; it serves the skin mask)",
         }
     }
 }
@@ -260,7 +274,7 @@ impl ModelContract {
     /// (the view itself was decided once, by `frame::View`).
     pub fn working_px_per_mm(&self) -> f64 {
         match self.kind {
-            ModelKind::Dots => self.rig_px_per_mm,
+            ModelKind::Dots | ModelKind::Skin => self.rig_px_per_mm,
             ModelKind::Openings => self.dermoscope_px_per_mm,
         }
     }
@@ -666,6 +680,20 @@ impl OnnxSegmenter {
         &self.contract
     }
 
+    /// Where the model came from (its file, or the bundled model's path), for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens the skin model built into the binary ([`BUNDLED_SKIN_MODEL`]) on one ONNX Runtime
+    /// thread: it runs beside the rest of the frame's work, on the skin mask's thread.
+    ///
+    /// # Errors
+    /// See [`OnnxSegmenter::from_bytes`].
+    pub fn bundled_skin() -> Result<Self, SegmentError> {
+        Self::bundled_kind(ModelKind::Skin, &SegmentConfig { intra_threads: 1 })
+    }
+
     /// The mask of the last segmented frame.
     pub fn mask(&self) -> &SegMask {
         &self.mask
@@ -860,10 +888,11 @@ fn check_contract(session: &Session, path: &str) -> Result<ModelContract, Segmen
             path: path.to_string(),
             key: "stipple.classes",
             problem: format!(
-                "expected {} (dots), {} or {} (openings), got {}",
+                "expected {} (dots), {} or {} (openings), {} (skin), got {}",
                 CLASSES.join(","),
                 OPENING_CLASSES.join(","),
                 OPENING_HAIRS_CLASSES.join(","),
+                SKIN_CLASSES.join(","),
                 classes.join(",")
             ),
         });

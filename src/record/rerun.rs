@@ -20,7 +20,7 @@ use super::reader::Recording;
 use super::RecordError;
 use crate::config::{ModelChoice, MODEL_BUNDLED, MODEL_NONE};
 use crate::frame::{Detection, Frame, FrameMeta};
-use crate::perception::{SegMask, Segmenter};
+use crate::perception::{OnnxSegmenter, SegMask, Segmenter};
 use crate::session::{LiveSession, OverlayMsg, PlacedDot, SessionConfig};
 
 /// Decoded frames kept for masks computed on an earlier frame (the live model lags a few
@@ -87,10 +87,12 @@ pub fn default_model(rec: &Recording) -> anyhow::Result<ModelChoice> {
 pub struct Rerunner {
     session: LiveSession,
     segmenter: Option<Segmenter>,
+    /// The skin model, run on the frames the dot model runs on (as the live model thread does).
+    skin_model: Option<OnnxSegmenter>,
     /// Recently decoded frames, for masks made on an earlier frame.
     images: VecDeque<(u64, Arc<RgbImage>)>,
-    /// The latest mask and the frame it was computed on.
-    mask: Option<(u64, Arc<SegMask>)>,
+    /// The latest masks (the dot model's, the skin model's) and the frame they were computed on.
+    mask: Option<(u64, Masks)>,
     next: usize,
     designs_applied: usize,
     px_per_mm: f64,
@@ -113,9 +115,18 @@ impl Rerunner {
             lens: rec.lens(),
             ..SessionConfig::new(rec.info.px_per_mm)
         };
+        // As `serve` does: with a dot model in the rig view, the skin model runs beside it on
+        // the same frames.
+        let skin_model = match (&segmenter, crate::frame::View::for_scale(rec.info.px_per_mm)) {
+            (Some(_), crate::frame::View::Rig) => Some(
+                OnnxSegmenter::bundled_skin().context("cannot use the bundled skin model")?,
+            ),
+            _ => None,
+        };
         Ok(Self {
             session: LiveSession::new(config),
             segmenter,
+            skin_model,
             images: VecDeque::new(),
             mask: None,
             next: 0,
@@ -169,7 +180,11 @@ impl Rerunner {
         let mask = self.mask_for(f)?;
         let perception = self
             .session
-            .detect_with_mask(&frame, mask.as_deref())
+            .detect_with_mask(
+                &frame,
+                mask.as_ref().map(|m| &*m.0),
+                mask.as_ref().and_then(|m| m.1.as_deref()),
+            )
             .with_context(|| format!("{}: frame {}", rec.path.display(), f.seq))?;
         let mut overlay = self.session.update(&perception, None);
         overlay.captured_unix_ms = f.overlay.captured_unix_ms;
@@ -200,9 +215,9 @@ impl Rerunner {
         })
     }
 
-    /// The mask to fuse into frame `f`: computed on the frame the live side used, or, for a
+    /// The masks to fuse into frame `f`: computed on the frame the live side used, or, for a
     /// recording made without a model, on the frame itself.
-    fn mask_for(&mut self, f: &super::RecordedFrame) -> anyhow::Result<Option<Arc<SegMask>>> {
+    fn mask_for(&mut self, f: &super::RecordedFrame) -> anyhow::Result<Option<Masks>> {
         let Some(seg) = self.segmenter.as_mut() else {
             return Ok(None);
         };
@@ -234,10 +249,21 @@ impl Rerunner {
                 .with_context(|| format!("segmenting frame {wanted}"))?
                 .clone(),
         );
-        self.mask = Some((wanted, mask.clone()));
-        Ok(Some(mask))
+        let skin = match self.skin_model.as_mut() {
+            Some(m) => Some(Arc::new(
+                m.segment(&image, self.px_per_mm)
+                    .with_context(|| format!("skin model on frame {wanted}"))?
+                    .clone(),
+            )),
+            None => None,
+        };
+        self.mask = Some((wanted, (mask, skin)));
+        Ok(self.mask.as_ref().map(|m| m.1.clone()))
     }
 }
+
+/// A dot model's mask and the skin model's of the same frame.
+type Masks = (Arc<SegMask>, Option<Arc<SegMask>>);
 
 fn with_file(rec: &Recording, e: RecordError) -> anyhow::Error {
     anyhow::Error::new(e).context(format!("{}", rec.path.display()))

@@ -471,11 +471,12 @@ impl LiveSession {
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
     pub fn detect(&mut self, frame: &Frame) -> Result<Perception, PerceptionError> {
-        self.detect_with_mask(frame, None)
+        self.detect_with_mask(frame, None, None)
     }
 
     /// Detects the dots of one frame, fused with the segmentation model's latest mask when
-    /// there is one (computed on a recent frame by the model's own thread).
+    /// there is one (computed on a recent frame by the model's own thread), and the skin mask
+    /// with the skin model's view of that frame (`skin`), when there is one.
     ///
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
@@ -484,13 +485,14 @@ impl LiveSession {
         &mut self,
         frame: &Frame,
         mask: Option<&SegMask>,
+        skin: Option<&SegMask>,
     ) -> Result<Perception, PerceptionError> {
         crate::perception::check_input(&frame.image, self.config.px_per_mm)?;
         let mut detections = Vec::new();
         match mask {
             Some(mask) => self
                 .detector
-                .detect_with_mask(&frame.image, mask, &mut detections),
+                .detect_with_mask(&frame.image, mask, skin, &mut detections),
             None => self
                 .detector
                 .detect_classical_into(&frame.image, &mut detections),

@@ -21,14 +21,16 @@ fn stipple() -> Command {
 fn fused(image: &image::RgbImage, ppm: f64) -> anyhow::Result<Vec<stipple::frame::Detection>> {
     let seg = OnnxSegmenter::bundled_for(ppm, &SegmentConfig::default())?;
     let mut det = Detector::fused(ppm, Segmenter::Onnx(Box::new(seg)), FuseConfig::default())?;
+    det.use_bundled_skin_model()?;
     Ok(det.detect(image)?)
 }
 
 #[test]
 fn occluders_stay_out_of_detection_and_the_plan() -> anyhow::Result<()> {
     let mut frames: Vec<ChairFrameScore> = Vec::new();
+    let mut masker = stipple::perception::SkinMasker::with_bundled_model()?;
     for seed in HELD_OUT {
-        let f = score_chair_frame(seed, 70.0, 0.7, &mut fused)?;
+        let f = score_chair_frame(seed, 70.0, 0.7, &mut masker, &mut fused)?;
         eprintln!(
             "seed {seed} type {} ({}) iou {:.3} dets {} on-not-skin {} | F1 {:.3} bare {:.3} | \
              recs {} on-not-skin {} viol {:.4} bare {:.4} | dens err {:.3} bare {:.3}",

@@ -11,7 +11,7 @@ use stipple::eval::detect::Score;
 use stipple::eval::score_frame_visible;
 use stipple::perception::segment::{
     ModelContract, ModelKind, SegmentConfig, SegmentError, CLASSES, INPUT_NAME, OPENING_CLASSES,
-    OUTPUT_NAME,
+    OUTPUT_NAME, SKIN_CLASSES,
 };
 use stipple::perception::{Detector, FuseConfig, OnnxSegmenter, Segmenter};
 use stipple::source::synth::{render, SceneParams, View};
@@ -271,6 +271,52 @@ fn bundled_openings_model_matches_the_readme_contract() -> Result<(), Box<dyn st
     Ok(())
 }
 
+#[test]
+fn bundled_skin_model_matches_the_readme_contract() -> Result<(), Box<dyn std::error::Error>> {
+    let mut seg = OnnxSegmenter::bundled_skin()?;
+    let c: ModelContract = seg.contract().clone();
+    let c = &c;
+    assert_eq!(c.kind, ModelKind::Skin);
+    let readme = check_common_contract("contract-skin", c, &SKIN_CLASSES)?;
+    let get = |k: &str| readme_value(&readme, "contract-skin", k);
+    assert_eq!(get("rig_px_per_mm")?.parse::<f64>()?, c.rig_px_per_mm);
+    assert_eq!(c.working_px_per_mm(), c.rig_px_per_mm);
+    // It runs on a rig frame and gives one probability plane over the whole frame, at 1/3 mm.
+    let frame = render(&SceneParams {
+        width: 640,
+        height: 360,
+        ..SceneParams::new(9102, View::Rig)
+    });
+    let ppm = frame.truth.px_per_mm;
+    let mask = seg.segment(&frame.image, ppm)?;
+    assert_eq!(mask.classes, 1);
+    assert!((mask.px_per_cell_x - 2.0 * ppm / c.rig_px_per_mm).abs() < 0.1 * ppm);
+    assert!(mask.probs.iter().all(|p| (0.0..=1.0).contains(p)));
+    // A bare frame is skin throughout.
+    let not_skin = (0..mask.valid_rows)
+        .flat_map(|r| (0..mask.valid_cols).map(move |c| (c, r)))
+        .filter(|&(c, r)| mask.at(0, c, r) > 0.5)
+        .count();
+    assert!(
+        not_skin * 100 < mask.valid_cols * mask.valid_rows,
+        "{not_skin} cells of a bare frame called not skin"
+    );
+    // The skin model is not a detector's model: `--model` refuses it with its kind.
+    let dir = tempfile::tempdir()?;
+    let (path, png) = (dir.path().join("skin.onnx"), dir.path().join("frame.png"));
+    std::fs::write(&path, stipple::perception::segment::BUNDLED_SKIN_MODEL)?;
+    frame.image.save(&png)?;
+    let out = Command::new(env!("CARGO_BIN_EXE_stipple"))
+        .args(["detect", "--px-per-mm", &format!("{ppm}"), "--model"])
+        .arg(&path)
+        .arg(&png)
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("skin model"), "{err}");
+    Ok(())
+}
+
 /// A model of the wrong kind for the frames' scale is a clear error, not a silent misuse.
 #[test]
 fn a_model_of_the_wrong_kind_for_the_scale_is_refused() -> Result<(), Box<dyn std::error::Error>> {
@@ -481,6 +527,7 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
         Ok(open(&out)?)
     };
     assert_eq!(smoke("train.py")?.contract().classes, CLASSES);
+    assert_eq!(smoke("train_skin.py")?.contract().kind, ModelKind::Skin);
     assert_eq!(
         smoke("train_openings.py")?.contract().kind,
         ModelKind::Openings

@@ -15,7 +15,7 @@ pub use blobs::{BlobConfig, BlobDetector, PeakGate};
 pub use fuse::{FuseConfig, Fuser};
 pub use region::Region;
 
-use super::segment::{SegMask, SegmentError, Segmenter, CLASSES};
+use super::segment::{OnnxSegmenter, SegMask, SegmentError, Segmenter, CLASSES};
 use super::skin_mask::{SkinMask, SkinMasker};
 use crate::frame::Detection;
 
@@ -86,6 +86,14 @@ impl RigDetector {
         self.skin.set_fine_edge(fine);
     }
 
+    /// Fuses the skin model `model` with the classical skin mask ([`SkinMasker::set_model`]).
+    ///
+    /// # Errors
+    /// A model that is not a skin model.
+    pub fn set_skin_model(&mut self, model: Option<OnnxSegmenter>) -> Result<(), SegmentError> {
+        self.skin.set_model(model)
+    }
+
     /// Whether a spot cooler than its skin is a candidate ([`BlobDetector::set_colour_contrast`]).
     pub fn set_colour_contrast(&mut self, on: bool) {
         self.blobs.set_colour_contrast(on);
@@ -121,7 +129,7 @@ impl RigDetector {
         image: &RgbImage,
         out: &mut Vec<Detection>,
     ) -> Result<(), SegmentError> {
-        self.skin_and_peaks(image);
+        self.skin_and_peaks(image, None);
         let gate = gate(&self.skin, self.px_per_mm);
         match &mut self.segmenter {
             None => self.blobs.detect_found_into(image, None, gate, out),
@@ -139,7 +147,7 @@ impl RigDetector {
 
     /// The classical detector alone on `image`, into `out` (cleared first).
     pub fn detect_classical_into(&mut self, image: &RgbImage, out: &mut Vec<Detection>) {
-        self.skin_and_peaks(image);
+        self.skin_and_peaks(image, None);
         let gate = gate(&self.skin, self.px_per_mm);
         self.blobs.detect_found_into(image, None, gate, out);
         self.keep_on_skin(image, out);
@@ -147,14 +155,20 @@ impl RigDetector {
 
     /// The frame's skin mask and its darkness maps, side by side on two threads (neither needs
     /// the other, and on the live path the frame waits for both), then the darkness's peaks,
-    /// its noise measured on the mask's skin.
-    fn skin_and_peaks(&mut self, image: &RgbImage) {
+    /// its noise measured on the mask's skin. `learned`: a skin model's view computed elsewhere
+    /// (the live model thread's); without it the masker runs its own skin model, if it has one.
+    fn skin_and_peaks(&mut self, image: &RgbImage, learned: Option<&SegMask>) {
         let ppm = self.px_per_mm;
         let (skin, blobs) = (&mut self.skin, &mut self.blobs);
         std::thread::scope(|s| {
             let _span = tracing::trace_span!("skin_and_peaks").entered();
-            s.spawn(move || {
-                skin.compute(image, ppm);
+            s.spawn(move || match learned {
+                Some(learned) => {
+                    skin.compute_with(image, ppm, Some(learned));
+                }
+                None => {
+                    skin.compute(image, ppm);
+                }
             });
             blobs.darkness_of(image);
             // The scope joins the mask's thread (and passes on a panic in it).
@@ -191,9 +205,16 @@ impl RigDetector {
     }
 
     /// Runs the blobs on `image` and fuses them with a dot mask computed earlier (by the
-    /// inference thread on a recent frame); a mask of another kind is not used.
-    pub fn detect_with_mask(&mut self, image: &RgbImage, mask: &SegMask, out: &mut Vec<Detection>) {
-        self.skin_and_peaks(image);
+    /// inference thread on a recent frame); a mask of another kind is not used. `skin`: the
+    /// skin model's view from the same thread, fused into the skin mask.
+    pub fn detect_with_mask(
+        &mut self,
+        image: &RgbImage,
+        mask: &SegMask,
+        skin: Option<&SegMask>,
+        out: &mut Vec<Detection>,
+    ) {
+        self.skin_and_peaks(image, skin);
         let gate = gate(&self.skin, self.px_per_mm);
         self.blobs
             .detect_found_into(image, None, gate, &mut self.candidates);
