@@ -1,6 +1,6 @@
 //! Criterion benches of the segmentation model alone and of fused detection, at 1280x720 (rig,
 //! 20 px/mm, the dot model) and 1280x1024 (dermoscope, 300 px/mm, the openings model), with ONNX
-//! Runtime on 2 intra-op threads.
+//! Runtime on 2 intra-op threads; and the skin model alone at 1280x720 on one thread.
 //! Needs the ONNX Runtime library from `scripts/setup.sh`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -33,6 +33,25 @@ fn bench_model(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// The skin model alone (one intra-op thread, as the skin mask and the live model thread run it)
+/// on a rig frame at 20 px/mm: 384x216 at its 6 px/mm.
+fn bench_skin_model(c: &mut Criterion) {
+    let mut group = c.benchmark_group("segment");
+    group.sample_size(30);
+    let frame = render(&SceneParams {
+        px_per_mm: Some(20.0),
+        ..SceneParams::new(9000, View::Rig)
+    });
+    let mut seg = OnnxSegmenter::bundled_skin().expect("bundled skin model");
+    group.bench_function(BenchmarkId::new("skin_model", "1280x720"), |b| {
+        b.iter(|| {
+            let mask = seg.segment(black_box(&frame.image), 20.0).expect("segment");
+            black_box(mask.cols);
+        })
+    });
     group.finish();
 }
 
@@ -69,5 +88,5 @@ fn bench_detect(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_model, bench_detect);
+criterion_group!(benches, bench_model, bench_skin_model, bench_detect);
 criterion_main!(benches);

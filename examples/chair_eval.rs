@@ -37,7 +37,8 @@ fn main() -> anyhow::Result<()> {
          rules were set on seeds 7000-7063 and nothing was chosen on these. Each frame is also \
          rendered bare (no occluders): \"bare\" figures are that frame's, scored over the same \
          skin. Detection: the product's default (bundled model fused with the classical \
-         detector); plan: 70 dots/cm², 0.7 mm.\n",
+         detector; the skin mask fused with the bundled skin model); plan: 70 dots/cm², 0.7 \
+         mm.\n",
         first + count - 1
     );
     println!(

@@ -62,6 +62,8 @@ fn main() -> anyhow::Result<()> {
         } else if let Some(seg) = segmenter.take() {
             // The model is loaded once; each frame's detector borrows it and hands it back.
             let mut det = stipple::perception::Detector::fused(ppm, seg, fuse_config)?;
+            // The skin mask fuses the bundled skin model, as `stipple plan` does.
+            det.use_bundled_skin_model()?;
             let mut out = Vec::new();
             det.detect_into(&frame.image, &mut out)?;
             // The mask goes to the planner too, as `stipple plan` hands it over

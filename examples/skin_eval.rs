@@ -109,6 +109,8 @@ fn main() -> anyhow::Result<()> {
         let mut found = Vec::new();
         if let Some(seg) = segmenter.take() {
             let mut det = Detector::fused(ppm, seg, Default::default())?;
+            // The skin mask fuses the bundled skin model, as `stipple detect` does.
+            det.use_bundled_skin_model()?;
             det.detect_into(&frame.image, &mut found)?;
             segmenter = det.into_segmenter();
         } else {

@@ -76,11 +76,13 @@ fn segment_loop(
                 let mask = Arc::new(mask.clone());
                 // The skin model on the same frame; should it fail, the skin mask is the
                 // classical one for this frame.
-                let skin = skin_model.as_mut().and_then(|m| match m.segment(&frame.image, px_per_mm) {
-                    Ok(s) => Some(Arc::new(s.clone())),
-                    Err(err) => {
-                        tracing::warn!(seq = frame.meta.seq, cause = %err, "skin model failed");
-                        None
+                let skin = skin_model.as_mut().and_then(|m| {
+                    match m.segment(&frame.image, px_per_mm) {
+                        Ok(s) => Some(Arc::new(s.clone())),
+                        Err(err) => {
+                            tracing::warn!(seq = frame.meta.seq, cause = %err, "skin model failed");
+                            None
+                        }
                     }
                 });
                 *link.mask.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -143,14 +145,14 @@ pub fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     // the dot model on its thread (`--no-model` runs the classical detector and mask alone).
     // Opened here, so that a skin model that cannot be opened stops `serve` before it serves.
     let skin_model = match (&segmenter, config.session.view) {
-        (Some(_), crate::frame::View::Rig) => Some(OnnxSegmenter::bundled_skin().with_context(
-            || {
+        (Some(_), crate::frame::View::Rig) => {
+            Some(OnnxSegmenter::bundled_skin().with_context(|| {
                 format!(
                     "cannot use the bundled skin model ({}); --no-model runs without it",
                     crate::perception::segment::BUNDLED_SKIN_MODEL_PATH
                 )
-            },
-        )?),
+            })?)
+        }
         _ => None,
     };
     let session = LiveSession::new(config.session.clone());

@@ -55,9 +55,30 @@ TRAIN_SETS = [("rig", "none", 20000), ("chair", "working", 21000)]
 VAL_SETS = [("val-rig", "none", 40000, 6), ("val-chair", "working", 41500, 4)]
 
 
-def render(stipple, folder, chair, seed, count, jobs, extra=()):
-    """Frames seed..seed+count-1 as folder/sSEED.png + .json, rendered in parallel chunks; only the
-    missing ones are rendered (frame i of `stipple synth --seed S` uses seed S + i)."""
+def render(stipple, view, seed, count, out):
+    """Frames seed..seed+count-1 of `view` as out/NNN.png + NNN.json, in one `stipple synth` call;
+    renders only the missing ones (frame i of `stipple synth --seed S` uses seed S + i, so chunks
+    are the same frames). The openings scripts render their dermoscope frames with it."""
+    os.makedirs(out, exist_ok=True)
+    have = 0
+    while have < count and os.path.exists(os.path.join(out, f"{have:03}.json")) \
+            and os.path.exists(os.path.join(out, f"{have:03}.png")):
+        have += 1
+    if have >= count:
+        return
+    tmp = tempfile.mkdtemp(prefix="stipple-synth-", dir=out)
+    subprocess.run([stipple, "synth", "--seed", str(seed + have), "--count", str(count - have), "--view", view,
+                    "--out", tmp], check=True)
+    for i in range(count - have):
+        for ext in ("png", "json"):
+            os.replace(os.path.join(tmp, f"{i:03}.{ext}"), os.path.join(out, f"{have + i:03}.{ext}"))
+    os.rmdir(tmp)
+
+
+def render_seeds(stipple, folder, chair, seed, count, jobs, extra=()):
+    """Rig frames seed..seed+count-1 as folder/sSEED.png + .json, rendered in parallel chunks of
+    CHUNK (each frame named by its seed, so any chunk can be redone alone); only the missing ones
+    are rendered (frame i of `stipple synth --seed S` uses seed S + i)."""
     os.makedirs(folder, exist_ok=True)
 
     def missing(s):
@@ -447,10 +468,10 @@ def main():
     stems, val_stems = [], []
     for name, chair, first in TRAIN_SETS:
         if counts[name] > 0:
-            stems += render(args.stipple, os.path.join(args.data, name), chair, first, counts[name], args.jobs)
+            stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, counts[name], args.jobs)
     if not args.smoke:
         for name, chair, first, count in VAL_SETS:
-            val_stems += render(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
+            val_stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         caches = list(pool.map(rasters, stems))
         val_caches = list(pool.map(rasters, val_stems)) if val_stems else caches

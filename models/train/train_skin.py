@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import net  # noqa: E402
-from train import IGNORE, NOT_SKIN, Frames, augment, one_cycle, render  # noqa: E402
+from train import IGNORE, NOT_SKIN, Frames, augment, one_cycle, render_seeds  # noqa: E402
 
 CROP = 224  # working px at 6 px/mm (37 mm); output cells CROP / 2
 # (folder, chair, first seed)
@@ -48,7 +48,7 @@ def render_heads(stipple, folder, seed, count, jobs):
     """Whole-head frames need a scale: 3-8 px/mm, set per frame from its seed."""
     def one(s):
         ppm = 3.0 + 5.0 * (s * 0.6180339887 % 1.0)
-        return render(stipple, folder, "whole-head", s, 1, 1, extra=["--px-per-mm", f"{ppm:.2f}"])[0]
+        return render_seeds(stipple, folder, "whole-head", s, 1, 1, extra=["--px-per-mm", f"{ppm:.2f}"])[0]
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         return list(pool.map(one, range(seed, seed + count)))
@@ -137,10 +137,10 @@ def main():
         if chair == "whole-head":
             stems += render_heads(args.stipple, folder, first, counts[name], args.jobs)
         else:
-            stems += render(args.stipple, folder, chair, first, counts[name], args.jobs)
+            stems += render_seeds(args.stipple, folder, chair, first, counts[name], args.jobs)
     if not args.smoke:
         for name, chair, first, count in VAL_SETS:
-            val_stems += render(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
+            val_stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         caches = list(pool.map(skin_rasters, stems))
         val_caches = list(pool.map(skin_rasters, val_stems)) if val_stems else caches

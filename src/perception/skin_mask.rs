@@ -1607,6 +1607,63 @@ mod tests {
     }
 
     #[test]
+    fn the_skin_models_view_is_fused_with_the_colour_rules() {
+        // 400x300 at 20 px/mm, a blue glove on the right (x >= 300). The skin model's view on
+        // cells of 10 px: a surface of the skin's own colour on the left (x < 100) that it is
+        // sure is not skin, and on the glove a top half it is fairly sure of and a bottom half it
+        // is sure is skin.
+        let ppm = 20.0;
+        let mut img = skin_frame(400, 300);
+        for y in 0..300 {
+            for x in 300..400 {
+                img.put_pixel(x, y, image::Rgb([60, 110, 220]));
+            }
+        }
+        let (cols, rows) = (40, 30);
+        let mut hot = Vec::new();
+        for r in 0..rows {
+            for c in 0..cols {
+                let p = match (c, r) {
+                    (c, _) if c < 10 => 0.9,
+                    (c, r) if c >= 30 && r < 15 => 0.3,
+                    (c, _) if c >= 30 => 0.02,
+                    _ => 0.0,
+                };
+                hot.push((0, c, r, p));
+            }
+        }
+        let learned = SegMask::test_grid(cols, rows, 1, 10.0, &hot);
+        let mut m = SkinMasker::new();
+        let classical = m.compute(&img, ppm).clone();
+        assert!(
+            classical.is_skin(50.0, 150.0),
+            "the colour rules take it for skin"
+        );
+        assert!(!classical.is_skin(350.0, 50.0) && !classical.is_skin(350.0, 250.0));
+        let fused = m.compute_with(&img, ppm, Some(&learned)).clone();
+        assert!(
+            !fused.is_skin(50.0, 150.0),
+            "p 0.9: not skin whatever the colour says"
+        );
+        assert!(
+            !fused.is_skin(350.0, 50.0),
+            "the glove, p 0.3: the colour rules stand"
+        );
+        assert!(
+            fused.is_skin(350.0, 250.0),
+            "p 0.02: the model is sure it is skin"
+        );
+        assert!(fused.is_skin(200.0, 150.0), "skin both ways stays skin");
+        // Skin: the middle of the frame and the glove's bottom half (0.625), and up to the bands
+        // of two colour cells (10 px) at the model's edges, which the edge step redraws by
+        // colour: here both sides of each have one colour (the skin's; the glove's).
+        let f = fused.fraction();
+        assert!((0.62..=0.675).contains(&f), "{f}");
+        // Without a view the classical mask comes back.
+        assert_eq!(m.compute_with(&img, ppm, None), &classical);
+    }
+
+    #[test]
     fn the_edge_is_drawn_finer_than_the_colour_cells() {
         // 20 px/mm: colour cells of 5 px. A glove edge at x = 203 and a slanted one, neither
         // on a cell boundary, and a skin channel 1 mm wide between two gloves.

@@ -117,10 +117,13 @@ impl Rerunner {
         };
         // As `serve` does: with a dot model in the rig view, the skin model runs beside it on
         // the same frames.
-        let skin_model = match (&segmenter, crate::frame::View::for_scale(rec.info.px_per_mm)) {
-            (Some(_), crate::frame::View::Rig) => Some(
-                OnnxSegmenter::bundled_skin().context("cannot use the bundled skin model")?,
-            ),
+        let skin_model = match (
+            &segmenter,
+            crate::frame::View::for_scale(rec.info.px_per_mm),
+        ) {
+            (Some(_), crate::frame::View::Rig) => {
+                Some(OnnxSegmenter::bundled_skin().context("cannot use the bundled skin model")?)
+            }
             _ => None,
         };
         Ok(Self {
