@@ -418,6 +418,37 @@ def one_cycle(step, total, peak, warm=0.05):
     return peak / 1e4 + (peak - peak / 1e4) * 0.5 * (1 + math.cos(math.pi * min(f, 1.0)))
 
 
+def fit(model, frames, args, loss_of, ink_aug):
+    """Trains `model` on augmented crops of `frames` (`Frames`): AdamW with the one-cycle schedule
+    over `args.steps`, batch `args.batch`, peak rate `args.lr`, crops drawn from `args.seed`;
+    `loss_of(logits, labels)` is the loss. With `args.budget_s`, a run that would take longer
+    takes fewer steps (the same schedule, shorter) rather than being cut off at the end of a
+    lent machine's time. Returns the steps taken and the seconds spent."""
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    gen = torch.Generator(device=frames.device).manual_seed(args.seed)
+    t1 = time.time()
+    steps, step = args.steps, 0
+    while step < steps:
+        for group in opt.param_groups:
+            group["lr"] = one_cycle(step, steps, args.lr)
+        x, w, y = frames.crops(gen, args.batch, True)
+        with torch.no_grad():
+            x = augment(x, w, gen, ink_aug)
+        loss = loss_of(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step == 199 and args.budget_s:
+            fit_steps = int(200 * args.budget_s / max(time.time() - t1, 1e-3))
+            if fit_steps < steps:
+                print(f"{steps} steps would outrun --budget-s {args.budget_s}: {fit_steps} steps", file=sys.stderr)
+                steps = max(fit_steps, step + 2)
+        if step % 500 == 0 or step == steps - 1:
+            print(f"step {step} loss {loss.item():.4f} {time.time() - t1:.0f} s", file=sys.stderr, flush=True)
+        step += 1
+    return steps, time.time() - t1
+
+
 def iou(model, frames, classes, batches, device):
     """Per-class IoU on fixed, unaugmented crops of `frames`."""
     model.eval()
@@ -483,33 +514,8 @@ def main():
     train, val = Frames(caches, device, args.not_skin), Frames(val_caches, device, args.not_skin)
     model = net.StippleSeg(classes=classes).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS[:len(classes)], device=device), ignore_index=IGNORE)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    t1 = time.time()
-    steps = args.steps
-    step = 0
-    while step < steps:
-        for group in opt.param_groups:
-            group["lr"] = one_cycle(step, steps, args.lr)
-        x, w, y = train.crops(gen, args.batch, True)
-        with torch.no_grad():
-            x = augment(x, w, gen, args.ink_aug)
-        loss = loss_fn(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step == 199 and args.budget_s:
-            # A machine lent for a while: fewer steps (the same schedule, shorter) rather than a
-            # run cut off at the end of its lease.
-            fit = int(200 * args.budget_s / max(time.time() - t1, 1e-3))
-            if fit < steps:
-                print(f"{steps} steps would outrun --budget-s {args.budget_s}: {fit} steps", file=sys.stderr)
-                steps = max(fit, step + 2)
-        if step % 500 == 0 or step == steps - 1:
-            print(f"step {step} loss {loss.item():.4f} {time.time() - t1:.0f} s", file=sys.stderr, flush=True)
-        step += 1
-    train_s = time.time() - t1
+    steps, train_s = fit(model, train, args, lambda logits, y: loss_fn(logits, y), args.ink_aug)
     batches = 1 if args.smoke else 40
     scores = {"rig": iou(model, val, classes, batches, device)}
     report = {"seed": args.seed, "steps": steps, "batch": args.batch, "parameters": n_params,

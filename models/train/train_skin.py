@@ -22,7 +22,6 @@
 """
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import net  # noqa: E402
-from train import IGNORE, NOT_SKIN, Frames, augment, one_cycle, render_seeds  # noqa: E402
+from train import IGNORE, NOT_SKIN, Frames, fit, render_seeds  # noqa: E402
 
 CROP = 224  # working px at 6 px/mm (37 mm); output cells CROP / 2
 # (folder, chair, first seed)
@@ -152,30 +151,13 @@ def main():
     val = Frames(val_caches, device, True, crop=args.crop, window=2 * args.crop)
     model = net.SkinNet().to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    t1 = time.time()
-    steps, step = args.steps, 0
-    while step < steps:
-        for group in opt.param_groups:
-            group["lr"] = one_cycle(step, steps, args.lr)
-        x, w, y = train.crops(gen, args.batch, True)
-        with torch.no_grad():
-            x = augment(x, w, gen, False)
+
+    def loss_of(logits, y):
         target, valid = targets(y)
-        loss = (F.binary_cross_entropy_with_logits(model(x)[:, 0], target, reduction="none") * valid).sum() / valid.sum().clamp(min=1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step == 199 and args.budget_s:
-            fit = int(200 * args.budget_s / max(time.time() - t1, 1e-3))
-            if fit < steps:
-                print(f"{steps} steps would outrun --budget-s {args.budget_s}: {fit} steps", file=sys.stderr)
-                steps = max(fit, step + 2)
-        if step % 500 == 0 or step == steps - 1:
-            print(f"step {step} loss {loss.item():.4f} {time.time() - t1:.0f} s", file=sys.stderr, flush=True)
-        step += 1
-    train_s = time.time() - t1
+        bce = F.binary_cross_entropy_with_logits(logits[:, 0], target, reduction="none")
+        return (bce * valid).sum() / valid.sum().clamp(min=1)
+
+    steps, train_s = fit(model, train, args, loss_of, False)
     report = {"seed": args.seed, "steps": steps, "batch": args.batch, "crop": args.crop, "parameters": n_params,
               "chair_frames": args.chair_frames, "rig_frames": args.rig_frames, "head_frames": args.head_frames,
               "device": str(device), "train_seconds": round(train_s), "total_seconds": round(time.time() - t0),

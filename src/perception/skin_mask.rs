@@ -586,11 +586,6 @@ impl SkinMasker {
         Ok(masker)
     }
 
-    /// Whether a skin model takes part.
-    pub fn has_model(&self) -> bool {
-        self.model.is_some()
-    }
-
     /// Fuses a skin model's view `learned` (of `image`, or of a frame a moment older) into the
     /// colour cells' decision `self.bad` (see the module docs).
     fn fuse_learned(&mut self, learned: &SegMask, image: &RgbImage, cell: u32, cols: usize) {

@@ -301,6 +301,12 @@ fn bundled_skin_model_matches_the_readme_contract() -> Result<(), Box<dyn std::e
         not_skin * 100 < mask.valid_cols * mask.valid_rows,
         "{not_skin} cells of a bare frame called not skin"
     );
+    // The skin mask takes no other kind of model.
+    let dot = OnnxSegmenter::bundled(&SegmentConfig::default())?;
+    let err = stipple::perception::SkinMasker::new()
+        .set_model(Some(dot))
+        .expect_err("a dot model is not a skin model");
+    assert!(err.to_string().contains("not a skin model"), "{err}");
     // The skin model is not a detector's model: `--model` refuses it with its kind.
     let dir = tempfile::tempdir()?;
     let (path, png) = (dir.path().join("skin.onnx"), dir.path().join("frame.png"));
