@@ -117,17 +117,11 @@ class ExportedSkin(nn.Module):
 
 
 def export_skin(net, path, extra_meta=None):
-    """Exports the skin model (eval mode, sigmoid added) with its contract metadata."""
-    meta = {
-        "stipple.classes": ",".join(SKIN_CLASSES),
-        "stipple.rig_px_per_mm": str(SKIN_PX_PER_MM),
-        "stipple.dermoscope_px_per_mm": str(DERMOSCOPE_PX_PER_MM),
-        "stipple.dermoscope_min_native_px_per_mm": str(DERMOSCOPE_MIN_NATIVE),
-        "stipple.output_stride": str(OUTPUT_STRIDE),
-        "stipple.input_multiple": str(SKIN_INPUT_MULTIPLE),
-        "stipple.normalisation": "rgb/255",
-    }
-    meta.update(extra_meta or {})
+    """Exports the skin model (eval mode, sigmoid added) with its contract metadata: the dot
+    model's keys, with its own classes, working scale and input multiple."""
+    meta = metadata(extra_meta, SKIN_CLASSES)
+    meta["stipple.rig_px_per_mm"] = str(SKIN_PX_PER_MM)
+    meta["stipple.input_multiple"] = str(SKIN_INPUT_MULTIPLE)
     return export_module(ExportedSkin(net.eval()), path, meta, "stipple models/train")
 
 

@@ -418,6 +418,49 @@ def one_cycle(step, total, peak, warm=0.05):
     return peak / 1e4 + (peak - peak / 1e4) * 0.5 * (1 + math.cos(math.pi * min(f, 1.0)))
 
 
+def common_args(ap, out, data, steps):
+    """The options both training scripts take (this one and train_skin.py); `out`, `data` and
+    `steps` are each script's defaults."""
+    ap.add_argument("--stipple", default="target/release/stipple")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--data", default=data)
+    ap.add_argument("--steps", type=int, default=steps, help="the bundled model's run (set by --budget-s on the machine it had)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--budget-s", type=float, default=0, help="train fewer steps if --steps would take longer")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel renders and preparations")
+    ap.add_argument("--prepare-only", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="a few steps on two tiny frames")
+
+
+def prepare_data(args, train_sets, counts, val_sets, prepare, render_set=None):
+    """Renders the training sets (`(name, chair, first seed)`, `counts[name]` frames each, into
+    args.data/name) and the validation sets (`(name, chair, first seed, count)`; none with
+    --smoke, which validates on the training frames), then prepares every frame with `prepare`
+    (a stem -> cache path function) on args.jobs processes. `render_set(folder, chair, first,
+    count)` renders a set (`render_seeds` by default). Returns the training and validation
+    caches."""
+    t0 = time.time()
+    if render_set is None:
+        def render_set(folder, chair, first, count):
+            return render_seeds(args.stipple, folder, chair, first, count, args.jobs)
+    stems, val_stems = [], []
+    for name, chair, first in train_sets:
+        if counts[name] > 0:
+            stems += render_set(os.path.join(args.data, name), chair, first, counts[name])
+    if not args.smoke:
+        for name, chair, first, count in val_sets:
+            val_stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
+    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        caches = list(pool.map(prepare, stems))
+        val_caches = list(pool.map(prepare, val_stems)) if val_stems else caches
+    print(f"data ready in {time.time() - t0:.0f} s ({len(caches)} frames)", file=sys.stderr, flush=True)
+    return caches, val_caches
+
+
 def fit(model, frames, args, loss_of, ink_aug):
     """Trains `model` on augmented crops of `frames` (`Frames`): AdamW with the one-cycle schedule
     over `args.steps`, batch `args.batch`, peak rate `args.lr`, crops drawn from `args.seed`;
@@ -471,23 +514,11 @@ def iou(model, frames, classes, batches, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--stipple", default="target/release/stipple")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", default="models/stipple-seg.onnx")
-    ap.add_argument("--data", default="data/train-seg")
+    common_args(ap, "models/stipple-seg.onnx", "data/train-seg", 8172)
     ap.add_argument("--rig-frames", type=int, default=480, help="bare-skin frames (seeds 20000+)")
     ap.add_argument("--chair-frames", type=int, default=160, help="frames at the chair (seeds 21000+)")
-    ap.add_argument("--steps", type=int, default=8172, help="the bundled model's run (set by --budget-s on the machine it had)")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=4e-3)
-    ap.add_argument("--budget-s", type=float, default=0, help="train fewer steps if --steps would take longer")
     ap.add_argument("--ink-aug", type=int, default=0, help="move ink and hair colours against the skin (1) or not (0)")
     ap.add_argument("--not-skin", action="store_true", help="a sixth class for what is not skin (not loadable by stipple yet)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel renders and preparations")
-    ap.add_argument("--prepare-only", action="store_true")
-    ap.add_argument("--smoke", action="store_true", help="a few steps on two tiny frames")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -496,17 +527,7 @@ def main():
         args.data = tempfile.mkdtemp(prefix="stipple-train-smoke-")
         args.rig_frames, args.chair_frames, args.steps, args.batch, args.device = 1, 1, 3, 4, "cpu"
     counts = {"rig": args.rig_frames, "chair": args.chair_frames}
-    stems, val_stems = [], []
-    for name, chair, first in TRAIN_SETS:
-        if counts[name] > 0:
-            stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, counts[name], args.jobs)
-    if not args.smoke:
-        for name, chair, first, count in VAL_SETS:
-            val_stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
-    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        caches = list(pool.map(rasters, stems))
-        val_caches = list(pool.map(rasters, val_stems)) if val_stems else caches
-    print(f"data ready in {time.time() - t0:.0f} s ({len(caches)} frames)", file=sys.stderr, flush=True)
+    caches, val_caches = prepare_data(args, TRAIN_SETS, counts, VAL_SETS, rasters)
     if args.prepare_only:
         return
     device = torch.device(args.device)

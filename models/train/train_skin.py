@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import net  # noqa: E402
-from train import IGNORE, NOT_SKIN, Frames, fit, render_seeds  # noqa: E402
+from train import IGNORE, NOT_SKIN, Frames, common_args, fit, prepare_data, render_seeds  # noqa: E402
 
 CROP = 224  # working px at 6 px/mm (37 mm); output cells CROP / 2
 # (folder, chair, first seed)
@@ -103,23 +103,11 @@ def skin_iou(model, frames, batches, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--stipple", default="target/release/stipple")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", default="models/stipple-skin.onnx")
-    ap.add_argument("--data", default="data/train-skin")
+    common_args(ap, "models/stipple-skin.onnx", "data/train-skin", 11501)
     ap.add_argument("--chair-frames", type=int, default=480)
     ap.add_argument("--rig-frames", type=int, default=80)
     ap.add_argument("--head-frames", type=int, default=60)
-    ap.add_argument("--steps", type=int, default=11501, help="the bundled model's run (set by --budget-s on the machine it had)")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--crop", type=int, default=CROP, help="crop side (working px, a multiple of 16)")
-    ap.add_argument("--budget-s", type=float, default=0, help="train fewer steps if --steps would take longer")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel renders and preparations")
-    ap.add_argument("--prepare-only", action="store_true")
-    ap.add_argument("--smoke", action="store_true", help="a few steps on two tiny frames")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -128,22 +116,13 @@ def main():
         args.data = tempfile.mkdtemp(prefix="stipple-train-skin-smoke-")
         args.chair_frames, args.rig_frames, args.head_frames, args.steps, args.batch, args.device = 1, 0, 1, 3, 4, "cpu"
     counts = {"chair": args.chair_frames, "rig": args.rig_frames, "head": args.head_frames}
-    stems, val_stems = [], []
-    for name, chair, first in TRAIN_SETS:
-        if counts[name] <= 0:
-            continue
-        folder = os.path.join(args.data, name)
+
+    def render_set(folder, chair, first, count):
         if chair == "whole-head":
-            stems += render_heads(args.stipple, folder, first, counts[name], args.jobs)
-        else:
-            stems += render_seeds(args.stipple, folder, chair, first, counts[name], args.jobs)
-    if not args.smoke:
-        for name, chair, first, count in VAL_SETS:
-            val_stems += render_seeds(args.stipple, os.path.join(args.data, name), chair, first, count, args.jobs)
-    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        caches = list(pool.map(skin_rasters, stems))
-        val_caches = list(pool.map(skin_rasters, val_stems)) if val_stems else caches
-    print(f"data ready in {time.time() - t0:.0f} s ({len(caches)} frames)", file=sys.stderr, flush=True)
+            return render_heads(args.stipple, folder, first, count, args.jobs)
+        return render_seeds(args.stipple, folder, chair, first, count, args.jobs)
+
+    caches, val_caches = prepare_data(args, TRAIN_SETS, counts, VAL_SETS, skin_rasters, render_set)
     if args.prepare_only:
         return
     device = torch.device(args.device)
