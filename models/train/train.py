@@ -171,6 +171,31 @@ def tile_rasters(discs, bands, x, y):
     return lab, wp, wh
 
 
+def working_frame(stem, work_px_per_mm, min_side):
+    """A rendered frame's truth (stem.json) and its image (stem.png) area-resampled to
+    `work_px_per_mm` (Pillow's BOX, the same area average as the Rust side; each side at least
+    `min_side`), with the native size."""
+    with open(stem + ".json") as fh:
+        t = json.load(fh)
+    native = Image.open(stem + ".png").convert("RGB")
+    w, h = native.size
+    k = work_px_per_mm / t["px_per_mm"]
+    size = (max(min_side, round(w * k)), max(min_side, round(h * k)))
+    return t, np.asarray(native.resize(size, Image.BOX)), (w, h)
+
+
+def not_skin_cover(t, size):
+    """Where the truth's `not_skin` mask (the chair) covers at least half a pixel of the frame
+    resampled to `size` (w, h), as a boolean array; None for a frame without one."""
+    ns = t.get("not_skin")
+    if not ns:
+        return None
+    mask = np.zeros((ns["height"], ns["width"]), dtype=np.uint8)
+    for row, x0, x1 in ns["runs"]:
+        mask[row, x0:x1] = 255
+    return np.asarray(Image.fromarray(mask).resize(size, Image.BOX)) >= 128
+
+
 def rasters(stem):
     """Prepares one frame (cached as stem.npz): the working-scale image, a label per working pixel
     (its centre's class; NOT_SKIN where the chair's truth mask covers at least half of it), and the
@@ -178,15 +203,10 @@ def rasters(stem):
     cache = stem + ".npz"
     if os.path.exists(cache):
         return cache
-    with open(stem + ".json") as fh:
-        t = json.load(fh)
-    native = Image.open(stem + ".png").convert("RGB")
-    w, h = native.size
+    t, image, (w, h) = working_frame(stem, net.RIG_PX_PER_MM, 4)
     if t["px_per_mm"] >= net.DERMOSCOPE_MIN_NATIVE:
         raise SystemExit(f"{stem}.json: a dermoscope frame; this script trains the rig view's dot model")
-    k = net.RIG_PX_PER_MM / t["px_per_mm"]
-    ww, wh_ = max(4, round(w * k)), max(4, round(h * k))
-    image = np.asarray(native.resize((ww, wh_), Image.BOX))  # the same area average as the Rust side
+    wh_, ww = image.shape[:2]
     kx, ky = ww / w, wh_ / h
     discs, bands = shapes(t, 2.0 / kx)
     lab = np.zeros((wh_, ww), dtype=np.uint8)
@@ -202,12 +222,8 @@ def rasters(stem):
             lab[rr, cc] = a.reshape(rr.shape)
             wp[rr, cc] = b.reshape(rr.shape)
             whr[rr, cc] = c.reshape(rr.shape)
-    ns = t.get("not_skin")
-    if ns:
-        mask = np.zeros((ns["height"], ns["width"]), dtype=np.uint8)
-        for row, x0, x1 in ns["runs"]:
-            mask[row, x0:x1] = 255
-        covered = np.asarray(Image.fromarray(mask).resize((ww, wh_), Image.BOX)) >= 128
+    covered = not_skin_cover(t, (ww, wh_))
+    if covered is not None:
         # Whatever the truth lists under a glove, the machine or the room is not visible there.
         lab[covered] = NOT_SKIN
         wp[covered] = 0

@@ -30,12 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import net  # noqa: E402
-from train import IGNORE, NOT_SKIN, Frames, common_args, fit, prepare_data, render_seeds  # noqa: E402
+from train import (IGNORE, NOT_SKIN, Frames, common_args, fit, not_skin_cover, prepare_data,  # noqa: E402
+                   render_seeds, working_frame)
 
 CROP = 224  # working px at 6 px/mm (37 mm); output cells CROP / 2
 # (folder, chair, first seed)
@@ -58,20 +58,11 @@ def skin_rasters(stem):
     cache = stem + ".skin.npz"
     if os.path.exists(cache):
         return cache
-    with open(stem + ".json") as fh:
-        t = json.load(fh)
-    native = Image.open(stem + ".png").convert("RGB")
-    w, h = native.size
-    k = net.SKIN_PX_PER_MM / t["px_per_mm"]
-    ww, wh = max(8, round(w * k)), max(8, round(h * k))
-    image = np.asarray(native.resize((ww, wh), Image.BOX))
-    lab = np.zeros((wh, ww), dtype=np.uint8)
-    ns = t.get("not_skin")
-    if ns:
-        mask = np.zeros((ns["height"], ns["width"]), dtype=np.uint8)
-        for row, x0, x1 in ns["runs"]:
-            mask[row, x0:x1] = 255
-        lab[np.asarray(Image.fromarray(mask).resize((ww, wh), Image.BOX)) >= 128] = NOT_SKIN
+    t, image, _ = working_frame(stem, net.SKIN_PX_PER_MM, 8)
+    lab = np.zeros(image.shape[:2], dtype=np.uint8)
+    covered = not_skin_cover(t, (image.shape[1], image.shape[0]))
+    if covered is not None:
+        lab[covered] = NOT_SKIN
     np.savez_compressed(cache + ".part.npz", image=image, label=lab)
     os.replace(cache + ".part.npz", cache)
     return cache
