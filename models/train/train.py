@@ -477,10 +477,11 @@ def prepare_data(args, train_sets, counts, val_sets, prepare, render_set=None):
     return caches, val_caches
 
 
-def fit(model, frames, args, loss_of, ink_aug):
+def fit(model, frames, args, loss_of, ink_aug, scene=None):
     """Trains `model` on augmented crops of `frames` (`Frames`): AdamW with the one-cycle schedule
     over `args.steps`, batch `args.batch`, peak rate `args.lr`, crops drawn from `args.seed`;
-    `loss_of(logits, labels)` is the loss. With `args.budget_s`, a run that would take longer
+    `loss_of(logits, labels)` is the loss; `scene(x, labels, gen)`, if given, changes the scene's
+    colours before the camera augmentation. With `args.budget_s`, a run that would take longer
     takes fewer steps (the same schedule, shorter) rather than being cut off at the end of a
     lent machine's time. Returns the steps taken and the seconds spent."""
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -492,6 +493,8 @@ def fit(model, frames, args, loss_of, ink_aug):
             group["lr"] = one_cycle(step, steps, args.lr)
         x, w, y = frames.crops(gen, args.batch, True)
         with torch.no_grad():
+            if scene is not None:
+                x = scene(x, y, gen)
             x = augment(x, w, gen, ink_aug)
         loss = loss_of(model(x), y)
         opt.zero_grad()

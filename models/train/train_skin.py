@@ -12,8 +12,12 @@
    check seeds and the evaluation seeds (9000+) are never used.
 2. Each frame is area-resampled to 6 px/mm and labelled per working pixel from the truth's
    `not_skin` mask (not skin where it covers at least half the pixel).
-3. Crops of 224 working px (37 mm) with rotation and scale jitter, and the dot model's camera
-   augmentation (train.py: blur, colour temperature, exposure, gamma, gradient, noise, JPEG).
+3. Crops of 224 working px (37 mm) with rotation and scale jitter; in half of them (`--turn-hue`)
+   what is not skin is turned to any hue about the grey axis, its chroma scaled 0.5-2x
+   (`turn_occluders`): gloves, capes, cartridges and rooms come in every colour, skin does not,
+   and a model that saw only the renderer's occluders called a yellow glove skin and the skin
+   beside it not skin. Then the dot model's camera augmentation (train.py: blur, colour
+   temperature, exposure, gamma, gradient, noise, JPEG).
 4. Binary cross-entropy on the not-skin logit, AdamW with a one-cycle schedule.
 5. Exports ONNX opset 17 with the contract metadata (net.py, `export_skin`) and prints the
    validation IoU of the skin.
@@ -22,6 +26,7 @@
 """
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -34,8 +39,8 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import net  # noqa: E402
-from train import (IGNORE, NOT_SKIN, Frames, common_args, fit, not_skin_cover, prepare_data,  # noqa: E402
-                   render_seeds, working_frame)
+from train import (IGNORE, NOT_SKIN, Frames, common_args, fit, log_uniform, not_skin_cover,  # noqa: E402
+                   prepare_data, render_seeds, uniform, working_frame)
 
 CROP = 224  # working px at 6 px/mm (37 mm); output cells CROP / 2
 # (folder, chair, first seed)
@@ -66,6 +71,23 @@ def skin_rasters(stem):
     np.savez_compressed(cache + ".part.npz", image=image, label=lab)
     os.replace(cache + ".part.npz", cache)
     return cache
+
+
+def turn_occluders(x, y, gen, p):
+    """In a fraction `p` of the crops `x` (B, 3, H, W in [0, 1]), the pixels labelled not skin in
+    `y` (B, H/2, W/2) turned about the grey axis by a uniform angle and their chroma scaled by a
+    log-uniform 0.5-2; their lightness (the channel mean) is kept."""
+    b, dev = x.shape[0], x.device
+    m = F.interpolate((y == NOT_SKIN).float()[:, None], scale_factor=2, mode="nearest")
+    on = (torch.rand(b, generator=gen, device=dev) < p).float()[:, None, None, None]
+    grey = x.mean(1, keepdim=True)
+    c = x - grey
+    th = uniform(gen, b, -math.pi, math.pi, dev)[:, None, None, None]
+    gc = log_uniform(gen, b, 0.5, 2.0, dev)[:, None, None, None]
+    c0, c1, c2 = c[:, 0:1], c[:, 1:2], c[:, 2:3]
+    cross = torch.cat([c2 - c1, c0 - c2, c1 - c0], 1) / math.sqrt(3)  # (1,1,1)/sqrt(3) x c
+    turned = (grey + gc * (c * torch.cos(th) + cross * torch.sin(th))).clamp(0, 1)
+    return x + (on * m) * (turned - x)
 
 
 def targets(y):
@@ -99,6 +121,8 @@ def main():
     ap.add_argument("--rig-frames", type=int, default=80)
     ap.add_argument("--head-frames", type=int, default=60)
     ap.add_argument("--crop", type=int, default=CROP, help="crop side (working px, a multiple of 16)")
+    ap.add_argument("--turn-hue", type=float, default=0.5,
+                    help="share of crops whose not-skin pixels are turned to another hue (0: none)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -127,9 +151,12 @@ def main():
         bce = F.binary_cross_entropy_with_logits(logits[:, 0], target, reduction="none")
         return (bce * valid).sum() / valid.sum().clamp(min=1)
 
-    steps, train_s = fit(model, train, args, loss_of, False)
+    def scene(x, y, gen):
+        return turn_occluders(x, y, gen, args.turn_hue) if args.turn_hue > 0 else x
+
+    steps, train_s = fit(model, train, args, loss_of, False, scene)
     report = {"seed": args.seed, "steps": steps, "batch": args.batch, "crop": args.crop, "parameters": n_params,
-              "chair_frames": args.chair_frames, "rig_frames": args.rig_frames, "head_frames": args.head_frames,
+              "turn_hue": args.turn_hue, "chair_frames": args.chair_frames, "rig_frames": args.rig_frames, "head_frames": args.head_frames,
               "device": str(device), "train_seconds": round(train_s), "total_seconds": round(time.time() - t0),
               "val_skin_iou": skin_iou(model, val, 1 if args.smoke else 20, device)}
     net.export_skin(model.cpu(), args.out, {"stipple.trained": "yes", "stipple.train_seed": str(args.seed),

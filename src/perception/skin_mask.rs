@@ -55,7 +55,9 @@
 //! when p is over [`LEARNED_NOT_SKIN`], or when the classical steps say so and p is over
 //! [`LEARNED_KEEP`]. The model finds the surfaces of the skin's own colour that the colour tests
 //! pass (a mass of hair, an ear, a cape); the colour tests keep the edges sharp, and a classical
-//! call of not-skin where the model is sure of skin is dropped.
+//! call of not-skin where the model is sure of skin is dropped. A view that would call more than
+//! [`LEARNED_MAX_OVERRULED`] of what the colour tests call skin not skin is set aside for that
+//! frame: the model has met something it never learned (an occluder of another colour).
 
 use image::RgbImage;
 
