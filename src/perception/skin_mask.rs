@@ -1605,16 +1605,22 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_blue_glove_is_not_skin_and_dots_are() {
-        let ppm = 20.0;
+    /// 400x300 of skin with a blue glove over its right quarter (x >= 300).
+    fn gloved_frame() -> RgbImage {
         let mut img = skin_frame(400, 300);
-        // A blue square (glove) on the right, dark dots on the skin.
         for y in 0..300 {
             for x in 300..400 {
                 img.put_pixel(x, y, image::Rgb([60, 110, 220]));
             }
         }
+        img
+    }
+
+    #[test]
+    fn a_blue_glove_is_not_skin_and_dots_are() {
+        let ppm = 20.0;
+        // A blue square (glove) on the right, dark dots on the skin.
+        let mut img = gloved_frame();
         for &(cx, cy) in &[(50i32, 50i32), (120, 200), (200, 100)] {
             for dy in -3..=3 {
                 for dx in -3..=3 {
@@ -1640,12 +1646,7 @@ mod tests {
         // sure is not skin, and on the glove a top half it is fairly sure of and a bottom half it
         // is sure is skin.
         let ppm = 20.0;
-        let mut img = skin_frame(400, 300);
-        for y in 0..300 {
-            for x in 300..400 {
-                img.put_pixel(x, y, image::Rgb([60, 110, 220]));
-            }
-        }
+        let img = gloved_frame();
         let (cols, rows) = (40, 30);
         let mut hot = Vec::new();
         for r in 0..rows {
@@ -1696,12 +1697,7 @@ mod tests {
         // skin (what the bundled model did with a yellow glove), then one that calls 40% of the
         // skin not skin (an ear or hair mass against the scalp).
         let ppm = 20.0;
-        let mut img = skin_frame(400, 300);
-        for y in 0..300 {
-            for x in 300..400 {
-                img.put_pixel(x, y, image::Rgb([60, 110, 220]));
-            }
-        }
+        let img = gloved_frame();
         let (cols, rows) = (40, 30);
         let view = |not_skin_below: usize| {
             let mut hot = Vec::new();
