@@ -462,6 +462,8 @@ pub struct SkinMasker {
     /// Per cell: chroma over the scalp's at the cell's lightness (1: the scalp's own).
     rho: Vec<f32>,
     bad: Vec<bool>,
+    /// Per colour cell: the skin model's probability of not-skin (see `fuse_learned`).
+    learned_p: Vec<f32>,
     /// Scratch of [`for_each_region`]: cells already in a region.
     seen: Vec<bool>,
     stack: Vec<usize>,
@@ -605,17 +607,18 @@ impl SkinMasker {
     fn fuse_learned(&mut self, learned: &SegMask, image: &RgbImage, cell: u32, cols: usize) {
         let half = f64::from(cell) / 2.0;
         let (w, h) = (f64::from(image.width()), f64::from(image.height()));
-        let p_at = |i: usize| {
+        self.learned_p.clear();
+        self.learned_p.extend((0..self.bad.len()).map(|i| {
             let (c, r) = ((i % cols) as f64, (i / cols) as f64);
             let x = (c * f64::from(cell) + half).min(w - 0.5);
             let y = (r * f64::from(cell) + half).min(h - 0.5);
             learned.sample(0, x, y)
-        };
+        }));
         let (mut skin, mut overruled) = (0usize, 0usize);
-        for (i, &bad) in self.bad.iter().enumerate() {
+        for (&bad, &p) in self.bad.iter().zip(&self.learned_p) {
             if !bad {
                 skin += 1;
-                overruled += usize::from(p_at(i) > LEARNED_NOT_SKIN);
+                overruled += usize::from(p > LEARNED_NOT_SKIN);
             }
         }
         if overruled as f64 > LEARNED_MAX_OVERRULED * skin as f64 {
@@ -626,8 +629,7 @@ impl SkinMasker {
             );
             return;
         }
-        for (i, bad) in self.bad.iter_mut().enumerate() {
-            let p = p_at(i);
+        for (bad, &p) in self.bad.iter_mut().zip(&self.learned_p) {
             *bad = p > LEARNED_NOT_SKIN || (*bad && p > LEARNED_KEEP);
         }
     }
