@@ -1618,6 +1618,16 @@ mod tests {
         img
     }
 
+    /// A skin model's view of [`gloved_frame`] on cells of 10 px (40 x 30): `p(column, row)`.
+    fn gloved_view(p: impl Fn(usize, usize) -> f32) -> SegMask {
+        let (cols, rows) = (40, 30);
+        let hot: Vec<_> = (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (c, r)))
+            .map(|(c, r)| (0, c, r, p(c, r)))
+            .collect();
+        SegMask::test_grid(cols, rows, 1, 10.0, &hot)
+    }
+
     #[test]
     fn a_blue_glove_is_not_skin_and_dots_are() {
         let ppm = 20.0;
@@ -1649,20 +1659,12 @@ mod tests {
         // is sure is skin.
         let ppm = 20.0;
         let img = gloved_frame();
-        let (cols, rows) = (40, 30);
-        let mut hot = Vec::new();
-        for r in 0..rows {
-            for c in 0..cols {
-                let p = match (c, r) {
-                    (c, _) if c < 10 => 0.9,
-                    (c, r) if c >= 30 && r < 15 => 0.3,
-                    (c, _) if c >= 30 => 0.02,
-                    _ => 0.0,
-                };
-                hot.push((0, c, r, p));
-            }
-        }
-        let learned = SegMask::test_grid(cols, rows, 1, 10.0, &hot);
+        let learned = gloved_view(|c, r| match (c, r) {
+            (c, _) if c < 10 => 0.9,
+            (c, r) if c >= 30 && r < 15 => 0.3,
+            (c, _) if c >= 30 => 0.02,
+            _ => 0.0,
+        });
         let mut m = SkinMasker::new();
         let classical = m.compute(&img, ppm).clone();
         assert!(
@@ -1700,22 +1702,14 @@ mod tests {
         // skin not skin (an ear or hair mass against the scalp).
         let ppm = 20.0;
         let img = gloved_frame();
-        let (cols, rows) = (40, 30);
         let view = |not_skin_below: usize| {
-            let mut hot = Vec::new();
-            for r in 0..rows {
-                for c in 0..cols {
-                    let p = if c >= 30 {
-                        0.0
-                    } else if c < not_skin_below {
-                        0.95
-                    } else {
-                        0.0
-                    };
-                    hot.push((0, c, r, p));
+            gloved_view(|c, _| {
+                if c < not_skin_below.min(30) {
+                    0.95
+                } else {
+                    0.0
                 }
-            }
-            SegMask::test_grid(cols, rows, 1, 10.0, &hot)
+            })
         };
         let mut m = SkinMasker::new();
         let classical = m.compute(&img, ppm).clone();
