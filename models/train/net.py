@@ -107,6 +107,39 @@ class SkinNet(nn.Module):
         return self.head(y0)  # logits; the sigmoid is added at export
 
 
+def load_exported(model, path):
+    """Starts `model` from an exported model at `path` (fine-tuning): the exporter folded each
+    batch norm into the convolution before it, so the model's batch norms are folded the same
+    way (replaced by the identity, the convolution given a bias) and every convolution takes the
+    weights of the exported graph's convolutions in the order they run (which is the order
+    `model` defines them). Raises ValueError when the shapes do not match."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(path).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    nodes = [n for n in g.node if n.op_type == "Conv"]
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)] + [model]:
+        for k, m in list(seq.named_children()):
+            if isinstance(m, nn.BatchNorm2d):
+                prev = seq[int(k) - 1]
+                prev.bias = nn.Parameter(torch.zeros(prev.out_channels))
+                seq[int(k)] = nn.Identity()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != len(nodes):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, the model has {len(convs)}")
+    for i, (c, n) in enumerate(zip(convs, nodes)):
+        w = torch.from_numpy(init[n.input[1]].copy())
+        if w.shape != c.weight.shape:
+            raise ValueError(f"{path}: convolution {i} is {tuple(w.shape)}, the model's {tuple(c.weight.shape)}")
+        c.weight.data.copy_(w)
+        if (len(n.input) > 2) != (c.bias is not None):
+            raise ValueError(f"{path}: convolution {i} differs in having a bias")
+        if c.bias is not None:
+            c.bias.data.copy_(torch.from_numpy(init[n.input[2]].copy()))
+    return model
+
+
 class ExportedSkin(nn.Module):
     def __init__(self, net):
         super().__init__()

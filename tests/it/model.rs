@@ -518,22 +518,30 @@ fn training_script_runs_a_few_steps_when_torch_is_present() -> Result<(), Box<dy
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    // Runs one training script's smoke mode and loads what it exported.
-    let smoke = |script: &str| -> Result<OnnxSegmenter, Box<dyn std::error::Error>> {
-        let out = dir.path().join(format!("{script}.onnx"));
-        let status = Command::new(&python)
-            .arg(repo().join("models/train").join(script))
-            .arg("--smoke")
-            .arg("--stipple")
-            .arg(env!("CARGO_BIN_EXE_stipple"))
-            .arg("--out")
-            .arg(&out)
-            .status()?;
-        assert!(status.success(), "{script} failed: {status}");
-        Ok(open(&out)?)
-    };
+    // Runs one training script's smoke mode with `extra` options and loads what it exported.
+    let smoke_with =
+        |script: &str, extra: &[&str]| -> Result<OnnxSegmenter, Box<dyn std::error::Error>> {
+            let out = dir.path().join(format!("{script}{}.onnx", extra.len()));
+            let status = Command::new(&python)
+                .arg(repo().join("models/train").join(script))
+                .arg("--smoke")
+                .args(extra)
+                .arg("--stipple")
+                .arg(env!("CARGO_BIN_EXE_stipple"))
+                .arg("--out")
+                .arg(&out)
+                .status()?;
+            assert!(status.success(), "{script} failed: {status}");
+            Ok(open(&out)?)
+        };
+    let smoke = |script: &str| smoke_with(script, &[]);
     assert_eq!(smoke("train.py")?.contract().classes, CLASSES);
     assert_eq!(smoke("train_skin.py")?.contract().kind, ModelKind::Skin);
+    // Fine-tuning the bundled skin model with every hue on what is not skin.
+    let bundled = repo().join("models/stipple-skin.onnx");
+    let bundled = bundled.to_str().ok_or("repository path is not UTF-8")?;
+    let tuned = smoke_with("train_skin.py", &["--init", bundled, "--turn-hue", "0.5"])?;
+    assert_eq!(tuned.contract().kind, ModelKind::Skin);
     assert_eq!(
         smoke("train_openings.py")?.contract().kind,
         ModelKind::Openings
