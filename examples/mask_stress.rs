@@ -9,6 +9,7 @@
 //! turns (degrees) than every 45; `FRAMES=1` adds a line per frame and turn.
 
 use stipple::eval::skin::{score_mask, skin_group};
+use stipple::perception::skin_mask::LEARNED_MAX_OVERRULED;
 use stipple::perception::SkinMasker;
 use stipple::source::synth::{ChairKind, Pose, Scene, SceneParams, View};
 
@@ -126,13 +127,15 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "\nThe bundled skin model learned the renderer's occluders only. Where one of another \
-         colour makes it call most of what the colour rules call skin not skin, the mask sets \
-         its view aside for that frame (`LEARNED_MAX_OVERRULED` in src/perception/skin_mask.rs); \
+         colour makes it call more than {:.0}% of what the colour rules call skin not skin, the \
+         mask sets its view aside for that frame (`LEARNED_MAX_OVERRULED` in \
+         src/perception/skin_mask.rs); \
          where it overrules less, or restores a turned glove as skin, the fused mask is still \
          worse than the colour rules alone. The fix belongs in the model's training data \
          (`models/train/train_skin.py --turn-hue`, see models/README.md). Where the colour rules \
          fail too (an IoU near 0), the turned surface most likely took a hue they accept as \
-         skin; those frames were not examined one by one."
+         skin; those frames were not examined one by one.",
+        100.0 * LEARNED_MAX_OVERRULED
     );
     if per_frame {
         println!("\n| seed | group | turn | fused | colour rules |\n|---|---|---|---|---|");

@@ -169,8 +169,10 @@ pub const LEARNED_KEEP: f32 = 0.1;
 /// (`examples/mask_stress.rs`), the bundled model called a yellow glove skin and up to all of
 /// the skin not skin: 39 of 224 turned frames fell under 0.1 of skin IoU, where the colour
 /// rules alone stayed over 0.95 on all but 5. As drawn, it overrules at most 16% (an ear
-/// against the scalp, seeds 7000-7063).
-pub const LEARNED_MAX_OVERRULED: f64 = 0.5;
+/// against the scalp; 62 of the 64 seeds 7000-7063 under 2.5%), so the limit sits at about
+/// twice that: set aside wrongly, the model costs a frame little (the colour rules alone: mean
+/// IoU 0.98 on those seeds); used wrongly, it can cost most of the frame.
+pub const LEARNED_MAX_OVERRULED: f64 = 0.3;
 
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -1654,13 +1656,13 @@ mod tests {
     #[test]
     fn the_skin_models_view_is_fused_with_the_colour_rules() {
         // 400x300 at 20 px/mm, a blue glove on the right (x >= 300). The skin model's view on
-        // cells of 10 px: a surface of the skin's own colour on the left (x < 100) that it is
-        // sure is not skin, and on the glove a top half it is fairly sure of and a bottom half it
+        // cells of 10 px: a surface of the skin's own colour on the left (x < 70, under the
+        // share of the skin whose overruling sets the view aside) that it is sure is not skin, and on the glove a top half it is fairly sure of and a bottom half it
         // is sure is skin.
         let ppm = 20.0;
         let img = gloved_frame();
         let learned = gloved_view(|c, r| match (c, r) {
-            (c, _) if c < 10 => 0.9,
+            (c, _) if c < 7 => 0.9,
             (c, r) if c >= 30 && r < 15 => 0.3,
             (c, _) if c >= 30 => 0.02,
             _ => 0.0,
@@ -1668,13 +1670,13 @@ mod tests {
         let mut m = SkinMasker::new();
         let classical = m.compute(&img, ppm).clone();
         assert!(
-            classical.is_skin(50.0, 150.0),
+            classical.is_skin(30.0, 130.0),
             "the colour rules take it for skin"
         );
         assert!(!classical.is_skin(350.0, 50.0) && !classical.is_skin(350.0, 250.0));
         let fused = m.compute_with(&img, ppm, Some(&learned)).clone();
         assert!(
-            !fused.is_skin(50.0, 150.0),
+            !fused.is_skin(30.0, 150.0),
             "p 0.9: not skin whatever the colour says"
         );
         assert!(
@@ -1686,11 +1688,11 @@ mod tests {
             "p 0.02: the model is sure it is skin"
         );
         assert!(fused.is_skin(200.0, 150.0), "skin both ways stays skin");
-        // Skin: the middle of the frame and the glove's bottom half (0.625), and up to the bands
+        // Skin: the middle of the frame and the glove's bottom half (0.7), and up to the bands
         // of two colour cells (10 px) at the model's edges, which the edge step redraws by
         // colour: here both sides of each have one colour (the skin's; the glove's).
         let f = fused.fraction();
-        assert!((0.62..=0.675).contains(&f), "{f}");
+        assert!((0.695..=0.75).contains(&f), "{f}");
         // Without a view the classical mask comes back.
         assert_eq!(m.compute_with(&img, ppm, None), &classical);
     }
@@ -1698,8 +1700,9 @@ mod tests {
     #[test]
     fn a_skin_model_that_turns_the_frame_inside_out_is_set_aside() {
         // The glove on the right as above; a view that calls the skin not skin and the glove
-        // skin (what the bundled model did with a yellow glove), then one that calls 40% of the
-        // skin not skin (an ear or hair mass against the scalp).
+        // skin (what the bundled model did with a yellow glove), one that calls 40% of the skin
+        // not skin, and one that calls 20% of it not skin (an ear or hair mass against the
+        // scalp).
         let ppm = 20.0;
         let img = gloved_frame();
         let view = |not_skin_below: usize| {
@@ -1715,10 +1718,16 @@ mod tests {
         let classical = m.compute(&img, ppm).clone();
         let inverted = m.compute_with(&img, ppm, Some(&view(30))).clone();
         assert_eq!(inverted, classical, "the colour rules stand alone");
-        let partial = m.compute_with(&img, ppm, Some(&view(12))).clone();
+        let most = m.compute_with(&img, ppm, Some(&view(12))).clone();
+        assert_eq!(
+            most, classical,
+            "40% overruled: the colour rules stand alone"
+        );
+        // 20% (x < 60; the edge step redraws two colour cells either side of x = 60).
+        let partial = m.compute_with(&img, ppm, Some(&view(6))).clone();
         assert!(
-            !partial.is_skin(50.0, 150.0),
-            "40% overruled: the view is used"
+            !partial.is_skin(30.0, 150.0),
+            "20% overruled: the view is used"
         );
         assert!(
             partial.is_skin(350.0, 150.0),
