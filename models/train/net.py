@@ -119,7 +119,8 @@ def load_exported(model, path):
     g = onnx.load(path).graph
     init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     nodes = [n for n in g.node if n.op_type == "Conv"]
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)] + [model]:
+    # Every batch norm sits in a Sequential right after its convolution (`conv`, `sep`).
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for k, m in list(seq.named_children()):
             if isinstance(m, nn.BatchNorm2d):
                 prev = seq[int(k) - 1]
