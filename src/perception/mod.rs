@@ -234,6 +234,14 @@ impl Detector {
         }
     }
 
+    /// The rig view measures its frames' noise once every `frames` frames, for live frames of
+    /// one scene ([`rig::RigDetector::set_noise_every`]); the dermoscope view is unchanged.
+    pub fn set_noise_every(&mut self, frames: u32) {
+        if let Self::Rig(d) = self {
+            d.set_noise_every(frames);
+        }
+    }
+
     /// The model, handed back (to build a detector for another scale without loading it again).
     pub fn into_segmenter(self) -> Option<Segmenter> {
         match self {

@@ -57,6 +57,10 @@ const MAX_NOT_SKIN_REGIONS: usize = 16;
 /// mask gives at least this near it; the model's own peaks are not used (the head may have
 /// moved since its frame).
 const LIVE_CONFIRM_MIN: f32 = 0.3;
+/// Live frames between two measurements of the rig detector's noise (about four a second at
+/// 30 fps): the measurement is a third of the peak step's work, and the skin's noise under one
+/// light changes over seconds.
+const LIVE_NOISE_EVERY: u32 = 8;
 /// Most heat-map grid corners sent through the lens per frame (a 2 mm grid over a 64 x 36 mm
 /// view has 627); past it the page draws the cells through `image_from_skin`.
 const MAX_HEAT_NODES: usize = 4096;
@@ -313,9 +317,9 @@ impl LiveSession {
                 // The skin mask's edge at its colour cells: the finer edge does not fit the live
                 // budget on two cores.
                 d.set_fine_skin_edge(false);
-                // Nor does the colour contrast (5-6 ms more a frame at 1280x720 with the chair in
-                // view: p99 past 50 ms): live candidates come from darkness alone.
-                d.set_colour_contrast(false);
+                // Live frames show one scene under one light: the noise behind the candidate
+                // threshold is measured a few times a second, not on every frame.
+                d.set_noise_every(LIVE_NOISE_EVERY);
                 // The live mask comes from a frame a few tens of milliseconds older than the one
                 // being fused (the model runs at its own pace): it confirms kinds, but it does not
                 // add dots where no blob is, since the head may have moved.

@@ -161,8 +161,28 @@ pub struct BlobDetector {
     /// Which pixels of a row are 3x3 maxima (step 3).
     row_max: Vec<u8>,
     samples: Vec<f32>,
+    /// Where the luminance darkness alone makes a pixel a candidate (see `darkness`).
+    dark_enough: Vec<u8>,
     /// The warmth drop is left out of the candidate map (see `set_colour_contrast`).
     no_colour: bool,
+    /// Frames a noise measurement serves (see `set_noise_every`); 0 and 1: every frame.
+    noise_every: u32,
+    /// The last noise measurement, while it serves.
+    noise: Option<FrameNoise>,
+}
+
+/// One frame's noise measurement (step 3), kept for the next frames of a live scene.
+#[derive(Debug, Clone, Copy)]
+struct FrameNoise {
+    /// The frame size it was measured on: another size is another scene.
+    size: (usize, usize),
+    /// Frames it has served, the one it was measured on included.
+    served: u32,
+    /// Robust spreads of the smoothed darkness and warmth drop on the skin, floored.
+    dark: f32,
+    cool: f32,
+    /// The candidate threshold (`contrast_threshold`).
+    threshold: f32,
 }
 
 /// Where a frame's peaks are worth measuring: on the skin mask or within `reach_px` of it.
@@ -202,6 +222,16 @@ impl BlobDetector {
     /// darkness maps. Off, candidates come from the luminance and red darkness alone.
     pub fn set_colour_contrast(&mut self, on: bool) {
         self.no_colour = !on;
+    }
+
+    /// Measures the frame's noise (the spreads behind the candidate threshold and the warmth
+    /// drop's scale, about a third of step 3's work) once every `frames` frames and reuses it in
+    /// between. For the live path, whose frames show one scene under one light: its skin's
+    /// noise changes over seconds, not from frame to frame. A frame of another size is measured
+    /// afresh. Still images keep the default, every frame.
+    pub fn set_noise_every(&mut self, frames: u32) {
+        self.noise_every = frames;
+        self.noise = None;
     }
 
     /// Detects the dots of one frame, in pixels of `image`.
@@ -259,8 +289,28 @@ impl BlobDetector {
         if self.dark.data.is_empty() {
             return;
         }
-        self.merge_cool(skin);
-        self.find_peaks();
+        let size = (self.smooth.width, self.smooth.height);
+        let every = self.noise_every.max(1);
+        let kept = self.noise.filter(|n| n.size == size && n.served < every);
+        let (dark, cool) = self.merge_cool(skin, kept.map(|n| (n.dark, n.cool)));
+        let threshold = match kept {
+            Some(n) => n.threshold,
+            None => self.contrast_threshold(),
+        };
+        self.find_peaks(threshold);
+        self.noise = (every > 1).then(|| match kept {
+            Some(n) => FrameNoise {
+                served: n.served + 1,
+                ..n
+            },
+            None => FrameNoise {
+                size,
+                served: 1,
+                dark,
+                cool,
+                threshold,
+            },
+        });
     }
 
     /// The rest of [`BlobDetector::detect_with_model_into`] on the peaks
@@ -384,38 +434,12 @@ impl BlobDetector {
     /// channel's. Ink under dark skin differs from it more in colour than in lightness: it
     /// takes red (the skin's brightest channel) and leaves blue, so its red darkness is well
     /// above its luminance darkness; hair, warm and dark in every channel, is found by either.
+    /// With the colour contrast, the warmth drop (`cool_of`) is computed beside it on a second
+    /// thread: neither needs the other until both are done.
     fn darkness(&mut self, image: &RgbImage) {
-        let (w, h) = (image.width() as usize, image.height() as usize);
         let r_bg = self.px(BACKGROUND_RADIUS_MM).round().max(2.0) as usize;
         let r_s = self.px(SMOOTH_RADIUS_MM).round().max(1.0) as usize;
         let colour = !self.no_colour;
-        self.luma.resize(w, h);
-        self.red.resize(w, h);
-        for ((rgb, l), r) in image
-            .as_raw()
-            .chunks_exact(3 * w.max(1))
-            .zip(self.luma.data.chunks_exact_mut(w.max(1)))
-            .zip(self.red.data.chunks_exact_mut(w.max(1)))
-        {
-            luma_row(rgb, l);
-            for (out, px) in r.iter_mut().zip(rgb.chunks_exact(3)) {
-                *out = f32::from(px[0]);
-            }
-        }
-        if colour {
-            self.warm.resize(w, h);
-            for (t, px) in self
-                .warm
-                .data
-                .iter_mut()
-                .zip(image.as_raw().chunks_exact(3))
-            {
-                *t = warmth(px[0], px[1], px[2]);
-            }
-        }
-        // One pass, row by row: each plane's two skin levels (see `clip_to_level`), the
-        // darkness from them, and its smoothing, chained through `BoxStream`s, so that no
-        // intermediate plane is stored whole.
         let Self {
             dark,
             smooth,
@@ -426,92 +450,36 @@ impl BlobDetector {
             warm,
             cool,
             cool_smooth,
+            dark_enough,
             ..
         } = self;
-        let [luma_first, luma_skin, red_first, red_skin, smoothing] = levels;
         let [warm_first, warm_skin, cool_smoothing] = warm_levels;
-        for level in [&mut *luma_first, luma_skin, red_first, red_skin] {
-            level.start(w, h, r_bg);
-        }
-        if colour {
-            warm_first.start(w, h, r_bg);
-            warm_skin.start(w, h, r_bg);
-            cool.resize(w, h);
-        }
-        smoothing.start(w, h, r_s);
-        dark.resize(w, h);
-        smooth.resize(w, h);
-        let luma_at = |y: usize| &luma.data[y * w..(y + 1) * w];
-        let red_at = |y: usize| &red.data[y * w..(y + 1) * w];
-        let warm_at = |y: usize| &warm.data[y * w..(y + 1) * w];
-        let mut dark_row = |y: usize, out: &mut [f32]| {
-            let skin_l = luma_skin.next_row(|k, row| {
-                row.copy_from_slice(luma_at(k));
-                if let Some(first) = luma_first.next_row(|j, r| r.copy_from_slice(luma_at(j))) {
-                    clip_to_level(row, first);
-                }
-            });
-            let skin_r = red_skin.next_row(|k, row| {
-                row.copy_from_slice(red_at(k));
-                if let Some(first) = red_first.next_row(|j, r| r.copy_from_slice(red_at(j))) {
-                    clip_to_level(row, first);
-                }
-            });
-            let skin_t = if colour {
-                warm_skin.next_row(|k, row| {
-                    row.copy_from_slice(warm_at(k));
-                    if let Some(first) = warm_first.next_row(|j, r| r.copy_from_slice(warm_at(j))) {
-                        clip_to_warmth(row, first);
-                    }
-                })
-            } else {
-                None
+        std::thread::scope(|s| {
+            let cool_job = colour
+                .then(|| s.spawn(|| cool_of(image, r_bg, warm, [warm_first, warm_skin], cool)));
+            let planes = DarkPlanes {
+                luma,
+                red,
+                dark,
+                smooth,
+                dark_enough: colour.then_some(&mut *dark_enough),
             };
-            let (Some(skin_l), Some(skin_r)) = (skin_l, skin_r) else {
-                return;
-            };
-            if let Some(skin_t) = skin_t {
-                for ((((c, &st), &t), &sl), &l) in cool.data[y * w..(y + 1) * w]
-                    .iter_mut()
-                    .zip(skin_t)
-                    .zip(warm_at(y))
-                    .zip(skin_l)
-                    .zip(luma_at(y))
-                {
-                    // Pixels dark enough to be candidates by their darkness are judged by it:
-                    // dark hair and its shadow are cool too (near black has little colour), and
-                    // would otherwise spread a unit into a chain of cool peaks.
-                    *c = if sl - l < MIN_CONTRAST * sl.max(1.0) {
-                        st - t
-                    } else {
-                        0.0
-                    };
+            luma_red_darkness(image, r_bg, r_s, levels, planes);
+            if let Some(job) = cool_job {
+                if let Err(panic) = job.join() {
+                    std::panic::resume_unwind(panic);
                 }
             }
-            // The larger of the luminance's and the red channel's darkness. A white hair on
-            // darker skin is lighter than the skin: strong relative lightness counts as
-            // contrast too (past `LIGHT_OFFSET`; `is_dot` keeps such spots only when
-            // hair-sized).
-            for ((((o, &sl), &l), &sr), &r) in out
-                .iter_mut()
-                .zip(skin_l)
-                .zip(luma_at(y))
-                .zip(skin_r)
-                .zip(red_at(y))
-            {
-                let d = (sl - l) / sl.max(1.0);
-                let r = (sr - r) / sr.max(1.0);
-                *o = d.max(r).max(-d - LIGHT_OFFSET);
-            }
-            dark.data[y * w..(y + 1) * w].copy_from_slice(out);
-        };
-        for out in smooth.data.chunks_exact_mut(w.max(1)) {
-            let Some(mean) = smoothing.next_row(&mut dark_row) else {
-                break;
-            };
-            out.copy_from_slice(mean);
-        }
+        });
         if colour {
+            // Pixels dark enough to be candidates by their darkness are judged by it: dark hair
+            // and its shadow are cool too (near black has little colour), and would otherwise
+            // spread a unit into a chain of cool peaks.
+            for (c, &d) in cool.data.iter_mut().zip(dark_enough.iter()) {
+                if d != 0 {
+                    *c = 0.0;
+                }
+            }
             box_mean(cool, cool_smooth, cool_smoothing, r_s);
         }
     }
@@ -523,9 +491,12 @@ impl BlobDetector {
     /// signed maps on `skin` (the whole frame without a mask, or with too little skin on it):
     /// the room, a cape or a glove is smoother in colour than skin, and a frame half covered
     /// by them would otherwise scale the skin's colour noise into false dots.
-    fn merge_cool(&mut self, skin: Option<&SkinMask>) {
+    ///
+    /// `kept`: the two noises measured on an earlier frame (`set_noise_every`), instead of
+    /// measuring them here. Returns the noises used (zeros without the colour contrast).
+    fn merge_cool(&mut self, skin: Option<&SkinMask>, kept: Option<(f32, f32)>) -> (f32, f32) {
         if self.no_colour {
-            return;
+            return (0.0, 0.0);
         }
         let Self {
             dark,
@@ -556,8 +527,12 @@ impl BlobDetector {
         };
         // The darkness's noise is floored where its candidate threshold is (a clean frame has
         // none), the warmth's at about one step of an 8-bit channel.
-        let noise_dark = spread(&smooth.data).max(MIN_CONTRAST / NOISE_SIGMAS);
-        let noise_cool = spread(&cool_smooth.data).max(COOL_NOISE_FLOOR);
+        let (noise_dark, noise_cool) = kept.unwrap_or_else(|| {
+            (
+                spread(&smooth.data).max(MIN_CONTRAST / NOISE_SIGMAS),
+                spread(&cool_smooth.data).max(COOL_NOISE_FLOOR),
+            )
+        });
         let k = (noise_dark / noise_cool).clamp(COOL_SCALE_MIN, COOL_SCALE_MAX);
         let off = COOL_OFFSET_SIGMAS * noise_dark;
         for (d, &c) in dark.data.iter_mut().zip(&cool.data) {
@@ -566,6 +541,7 @@ impl BlobDetector {
         for (d, &c) in smooth.data.iter_mut().zip(&cool_smooth.data) {
             *d = d.max(k * c - off);
         }
+        (noise_dark, noise_cool)
     }
 
     /// The candidate threshold of this frame: `MIN_CONTRAST`, or `NOISE_SIGMAS` times the
@@ -577,9 +553,8 @@ impl BlobDetector {
         MIN_CONTRAST.max(NOISE_SIGMAS * robust_spread(&mut self.samples))
     }
 
-    /// Step 3: local maxima of the smoothed darkness, strongest first.
-    fn find_peaks(&mut self) {
-        let threshold = self.contrast_threshold();
+    /// Step 3: local maxima of the smoothed darkness at or above `threshold`, strongest first.
+    fn find_peaks(&mut self, threshold: f32) {
         self.peaks.clear();
         let (w, h) = (self.smooth.width, self.smooth.height);
         let s = &self.smooth.data;
@@ -949,6 +924,149 @@ impl Measure<'_> {
     }
 }
 
+/// The planes [`luma_red_darkness`] reads and writes.
+struct DarkPlanes<'a> {
+    luma: &'a mut Plane,
+    red: &'a mut Plane,
+    /// The relative darkness, raw and smoothed.
+    dark: &'a mut Plane,
+    smooth: &'a mut Plane,
+    /// With the colour contrast: 1 where a pixel's luminance darkness alone makes it a
+    /// candidate (`MIN_CONTRAST`), row-major.
+    dark_enough: Option<&'a mut Vec<u8>>,
+}
+
+/// The luminance's and the red channel's relative darkness of `image` (step 1-2 of
+/// [`BlobDetector::darkness`]), in one pass, row by row: each plane's two skin levels (see
+/// `clip_to_level`), the darkness from them, and its smoothing, chained through `BoxStream`s,
+/// so that no intermediate plane is stored whole. `levels`: the luminance's first and second
+/// level, the red channel's, and the smoothing.
+fn luma_red_darkness(
+    image: &RgbImage,
+    r_bg: usize,
+    r_s: usize,
+    levels: &mut [BoxStream; 5],
+    planes: DarkPlanes<'_>,
+) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let DarkPlanes {
+        luma,
+        red,
+        dark,
+        smooth,
+        mut dark_enough,
+    } = planes;
+    luma.resize(w, h);
+    red.resize(w, h);
+    for ((rgb, l), r) in image
+        .as_raw()
+        .chunks_exact(3 * w.max(1))
+        .zip(luma.data.chunks_exact_mut(w.max(1)))
+        .zip(red.data.chunks_exact_mut(w.max(1)))
+    {
+        luma_row(rgb, l);
+        for (out, px) in r.iter_mut().zip(rgb.chunks_exact(3)) {
+            *out = f32::from(px[0]);
+        }
+    }
+    let [luma_first, luma_skin, red_first, red_skin, smoothing] = levels;
+    for level in [&mut *luma_first, luma_skin, red_first, red_skin] {
+        level.start(w, h, r_bg);
+    }
+    smoothing.start(w, h, r_s);
+    dark.resize(w, h);
+    smooth.resize(w, h);
+    if let Some(flags) = dark_enough.as_deref_mut() {
+        flags.clear();
+        flags.resize(w * h, 0);
+    }
+    let luma_at = |y: usize| &luma.data[y * w..(y + 1) * w];
+    let red_at = |y: usize| &red.data[y * w..(y + 1) * w];
+    let mut dark_row = |y: usize, out: &mut [f32]| {
+        let skin_l = luma_skin.next_row(|k, row| {
+            row.copy_from_slice(luma_at(k));
+            if let Some(first) = luma_first.next_row(|j, r| r.copy_from_slice(luma_at(j))) {
+                clip_to_level(row, first);
+            }
+        });
+        let skin_r = red_skin.next_row(|k, row| {
+            row.copy_from_slice(red_at(k));
+            if let Some(first) = red_first.next_row(|j, r| r.copy_from_slice(red_at(j))) {
+                clip_to_level(row, first);
+            }
+        });
+        let (Some(skin_l), Some(skin_r)) = (skin_l, skin_r) else {
+            return;
+        };
+        if let Some(flags) = dark_enough.as_deref_mut() {
+            for ((f, &sl), &l) in flags[y * w..(y + 1) * w]
+                .iter_mut()
+                .zip(skin_l)
+                .zip(luma_at(y))
+            {
+                *f = u8::from(sl - l >= MIN_CONTRAST * sl.max(1.0));
+            }
+        }
+        // The larger of the luminance's and the red channel's darkness. A white hair on darker
+        // skin is lighter than the skin: strong relative lightness counts as contrast too (past
+        // `LIGHT_OFFSET`; `is_dot` keeps such spots only when hair-sized).
+        for ((((o, &sl), &l), &sr), &r) in out
+            .iter_mut()
+            .zip(skin_l)
+            .zip(luma_at(y))
+            .zip(skin_r)
+            .zip(red_at(y))
+        {
+            let d = (sl - l) / sl.max(1.0);
+            let r = (sr - r) / sr.max(1.0);
+            *o = d.max(r).max(-d - LIGHT_OFFSET);
+        }
+        dark.data[y * w..(y + 1) * w].copy_from_slice(out);
+    };
+    for out in smooth.data.chunks_exact_mut(w.max(1)) {
+        let Some(mean) = smoothing.next_row(&mut dark_row) else {
+            break;
+        };
+        out.copy_from_slice(mean);
+    }
+}
+
+/// How much cooler than its skin each pixel of `image` is, into `cool`: the skin's warmth (two
+/// levels, the second clipped to the first, as `clip_to_level` does for the darkness; `levels`:
+/// the first and second) less the pixel's. Pixels dark enough to be judged by their darkness
+/// are not excluded here (see [`BlobDetector::darkness`]).
+fn cool_of(
+    image: &RgbImage,
+    r_bg: usize,
+    warm: &mut Plane,
+    levels: [&mut BoxStream; 2],
+    cool: &mut Plane,
+) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    warm.resize(w, h);
+    for (t, px) in warm.data.iter_mut().zip(image.as_raw().chunks_exact(3)) {
+        *t = warmth(px[0], px[1], px[2]);
+    }
+    let [first, skin] = levels;
+    first.start(w, h, r_bg);
+    skin.start(w, h, r_bg);
+    cool.resize(w, h);
+    let warm_at = |y: usize| &warm.data[y * w..(y + 1) * w];
+    for (y, out) in cool.data.chunks_exact_mut(w.max(1)).enumerate() {
+        let Some(skin_t) = skin.next_row(|k, row| {
+            row.copy_from_slice(warm_at(k));
+            if let Some(first) = first.next_row(|j, r| r.copy_from_slice(warm_at(j))) {
+                clip_to_warmth(row, first);
+            }
+        }) else {
+            break;
+        };
+        for ((c, &st), &t) in out.iter_mut().zip(skin_t).zip(warm_at(y)) {
+            *c = st - t;
+        }
+    }
+}
+
 /// Warmth of a pixel: red minus blue over the sum of the channels (plus a floor so that near
 /// black stays finite and quiet). Skin of every type is warm; grey and white hair and healed ink
 /// are cooler than the skin around them.
@@ -1132,6 +1250,65 @@ mod tests {
         assert!(
             whole_frame > masked + 5,
             "over the whole frame: {whole_frame}, on the skin: {masked}"
+        );
+    }
+
+    #[test]
+    fn a_live_detector_measures_the_noise_every_few_frames() {
+        // Plain skin, then the same skin with strong pixel noise: the noisy frame's own
+        // candidate threshold is higher. Measured every third frame, the noisy frame that
+        // follows a plain one is held to the plain one's threshold; the frame after the third
+        // is measured afresh, and so is a frame of another size.
+        let plain = canvas(&[(60.0, 40.0, 3.0, [150.0, 120.0, 110.0])]);
+        let noisy = RgbImage::from_fn(plain.width(), plain.height(), |x, y| {
+            let v = ((u64::from(x) * 7919 + u64::from(y) * 104_729) % 61) as f64 - 30.0;
+            let p = plain.get_pixel(x, y).0;
+            Rgb(p.map(|c| (f64::from(c) + v).clamp(0.0, 255.0) as u8))
+        });
+        let threshold = |d: &BlobDetector| d.noise.map(|n| (n.threshold, n.served));
+        let mut fresh = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        fresh.find_peaks_of(&plain);
+        assert!(fresh.noise.is_none(), "still images keep no measurement");
+        fresh.set_noise_every(1);
+        fresh.find_peaks_of(&noisy);
+        assert!(fresh.noise.is_none(), "every frame keeps no measurement");
+        let noisy_threshold = fresh.contrast_threshold();
+        let noisy_peaks = fresh.peaks.len();
+
+        let mut live = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        live.set_noise_every(3);
+        live.find_peaks_of(&plain);
+        let (plain_threshold, served) = threshold(&live).expect("a measurement kept");
+        assert_eq!(served, 1);
+        assert!(
+            noisy_threshold > 1.5 * plain_threshold,
+            "the noisy frame's threshold {noisy_threshold} against {plain_threshold}"
+        );
+        live.find_peaks_of(&noisy);
+        assert_eq!(threshold(&live), Some((plain_threshold, 2)));
+        assert!(
+            live.peaks.len() > noisy_peaks,
+            "held to the plain threshold the noise gives more peaks: {} against {noisy_peaks}",
+            live.peaks.len()
+        );
+        live.find_peaks_of(&noisy);
+        assert_eq!(threshold(&live), Some((plain_threshold, 3)));
+        live.find_peaks_of(&noisy);
+        assert_eq!(threshold(&live), Some((noisy_threshold, 1)));
+        assert_eq!(
+            live.peaks.len(),
+            noisy_peaks,
+            "measured afresh, as a still image"
+        );
+
+        let smaller = image::imageops::crop_imm(&plain, 0, 0, 150, 100).to_image();
+        live.find_peaks_of(&smaller);
+        let mut still = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        still.find_peaks_of(&smaller);
+        assert_eq!(
+            threshold(&live),
+            Some((still.contrast_threshold(), 1)),
+            "another size is measured afresh"
         );
     }
 

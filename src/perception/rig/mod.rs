@@ -99,6 +99,11 @@ impl RigDetector {
         self.blobs.set_colour_contrast(on);
     }
 
+    /// Measures the frame's noise once every `frames` frames ([`BlobDetector::set_noise_every`]).
+    pub fn set_noise_every(&mut self, frames: u32) {
+        self.blobs.set_noise_every(frames);
+    }
+
     /// The model, when one takes part.
     pub fn segmenter(&self) -> Option<&Segmenter> {
         self.segmenter.as_ref()
