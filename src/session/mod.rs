@@ -317,9 +317,9 @@ impl LiveSession {
                 // The skin mask's edge at its colour cells: the finer edge does not fit the live
                 // budget on two cores.
                 d.set_fine_skin_edge(false);
-                // Nor does the colour contrast: with it the service took about a third of a core
-                // more, and p99 reached 47 ms alone and 58 ms with viewers at 1280x720 on two
-                // cores (docs/live-service.md). Live candidates come from darkness alone.
+                // Nor does the colour contrast: with it the service took 0.3-0.6 of a core more,
+                // and p99 reached 47 ms alone and 58 ms with viewers at 1280x720 on two cores
+                // (docs/live-service.md). Live candidates come from darkness alone.
                 d.set_colour_contrast(false);
                 // Live frames show one scene under one light: the noise behind the candidate
                 // threshold is measured a few times a second, not on every frame.

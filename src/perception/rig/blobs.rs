@@ -222,6 +222,8 @@ impl BlobDetector {
     /// darkness maps. Off, candidates come from the luminance and red darkness alone.
     pub fn set_colour_contrast(&mut self, on: bool) {
         self.no_colour = !on;
+        // A noise measured with the other setting is not this one's (see `set_noise_every`).
+        self.noise = None;
     }
 
     /// Measures the frame's noise (the spreads behind the candidate threshold and the warmth
@@ -1300,6 +1302,11 @@ mod tests {
             noisy_peaks,
             "measured afresh, as a still image"
         );
+
+        // Switching the colour contrast is measured afresh too.
+        live.set_colour_contrast(false);
+        assert!(live.noise.is_none());
+        live.set_colour_contrast(true);
 
         let smaller = image::imageops::crop_imm(&plain, 0, 0, 150, 100).to_image();
         live.find_peaks_of(&smaller);
