@@ -493,3 +493,66 @@ fn the_plan_under_a_passing_hand_holds() {
         "the page shades what is not skin: {shaded} of {frames_with_hand} frames"
     );
 }
+
+/// The live path measures the frame's noise every 8 frames (`Detector::set_noise_every`) and
+/// keeps it in between. On a moving chair scene with fresh sensor noise on every frame, the
+/// live detector finds the same dots, of the same kinds, as one that measures every frame, but
+/// for a few at the threshold.
+#[test]
+fn live_detection_with_the_noise_kept_finds_the_same_dots() {
+    use stipple::frame::View;
+    use stipple::source::synth::{ChairKind, Pose, Scene, SceneParams, View as SynthView};
+
+    let seed = 7200;
+    let mut scene = Scene::generate(&SceneParams::new(seed, SynthView::Rig));
+    scene.set_chair(Some(ChairKind::Working), true);
+    let ppm = scene.render(&Pose::default(), seed).truth.px_per_mm;
+    let live = |every: u32| {
+        // As `LiveSession` sets it up.
+        let mut d = Detector::classical_in(View::Rig, ppm);
+        d.set_fine_skin_edge(false);
+        d.set_colour_contrast(false);
+        d.set_noise_every(every);
+        d
+    };
+    let (mut each, mut kept) = (live(1), live(8));
+    let (mut same, mut other_kind, mut unmatched, mut total) = (0usize, 0usize, 0usize, 0usize);
+    for f in 0..12u32 {
+        let pose = Pose {
+            dx_mm: 0.05 * f64::from(f),
+            dy_mm: 0.03 * f64::from(f),
+            ..Pose::default()
+        };
+        let image = scene.render(&pose, seed * 100 + u64::from(f)).image;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        each.detect_classical_into(&image, &mut a);
+        kept.detect_classical_into(&image, &mut b);
+        total += a.len().max(b.len());
+        let mut used = vec![false; b.len()];
+        for p in &a {
+            let hit = b
+                .iter()
+                .enumerate()
+                .find(|(j, q)| !used[*j] && (p.x - q.x).hypot(p.y - q.y) < 0.5);
+            match hit {
+                Some((j, q)) => {
+                    used[j] = true;
+                    same += 1;
+                    other_kind += usize::from(q.kind != p.kind);
+                }
+                None => unmatched += 1,
+            }
+        }
+        unmatched += used.iter().filter(|u| !**u).count();
+    }
+    eprintln!("{same} dots the same ({other_kind} of another kind), {unmatched} in one only");
+    assert!(total > 3000, "only {total} dots on 12 chair frames");
+    assert!(
+        unmatched * 500 <= total,
+        "{unmatched} of {total} dots found by one detector only"
+    );
+    assert!(
+        other_kind * 500 <= total,
+        "{other_kind} of {total} dots of another kind"
+    );
+}
