@@ -18,7 +18,8 @@ pub struct Region {
     pub elongation: f64,
     /// Length of the main axis (px), 4 standard deviations.
     pub length_px: f64,
-    /// The region reached the edge of the analysis window.
+    /// The region reached the edge of the analysis window: it is never a dot, and growing
+    /// stopped there, so its other measurements cover only the part grown by then.
     pub truncated: bool,
     /// The peak lies on the image border: the dot is mostly outside the frame (or the border is
     /// an artefact of the lens or the sensor), so its centre cannot be measured.
