@@ -317,10 +317,8 @@ impl LiveSession {
                 // The skin mask's edge at its colour cells: the finer edge does not fit the live
                 // budget on two cores.
                 d.set_fine_skin_edge(false);
-                // Nor does the colour contrast: with it the service took 0.3-0.6 of a core more,
-                // and p99 reached 47 ms alone and 58 ms with viewers at 1280x720 on two cores
-                // (docs/live-service.md). Live candidates come from darkness alone.
-                d.set_colour_contrast(false);
+                // The colour contrast stays on (the detector's default): grey and white hair and
+                // faded ink at the skin's lightness are found live too.
                 // Live frames show one scene under one light: the noise behind the candidate
                 // threshold is measured a few times a second, not on every frame.
                 d.set_noise_every(LIVE_NOISE_EVERY);

@@ -511,7 +511,6 @@ fn live_detection_with_the_noise_kept_finds_the_same_dots() {
         // As `LiveSession` sets it up.
         let mut d = Detector::classical_in(View::Rig, ppm);
         d.set_fine_skin_edge(false);
-        d.set_colour_contrast(false);
         d.set_noise_every(every);
         d
     };

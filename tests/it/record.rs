@@ -940,9 +940,10 @@ fn the_report_on_a_simulated_session_agrees_with_the_needles_truth() -> TestResu
     );
     assert!(truth.len() >= 20, "the needle worked: {}", truth.len());
     assert_eq!(r.dots_placed, paired.len());
-    // How many the live session sees placed is the session's business, not the report's (24
-    // of 27 here on the issue-18 renderer's type V skin, 15 before a placed dot had to look
-    // like fresh ink, 19 with the previous renderer: a new dot called a follicle is not counted).
+    // How many the live session sees placed is the session's business, not the report's (25
+    // of 27 here on the issue-18 renderer's type V skin with the colour contrast live, 24
+    // without it, 15 before a placed dot had to look like fresh ink, 19 with the previous
+    // renderer: a new dot called a follicle is not counted).
     assert!(
         paired.len() as f64 >= 0.5 * truth.len() as f64,
         "{} of {} needle dots seen placed",
