@@ -1145,6 +1145,52 @@ mod tests {
     }
 
     #[test]
+    fn a_region_stops_growing_at_the_analysis_radius() {
+        // A plateau of darkness: every pixel joins the region, which reaches the analysis
+        // radius; it is rejected (`classify`), so growing stops there instead of filling the
+        // whole disc of that radius.
+        let (w, h) = (80usize, 80usize);
+        let flat = |v: f32| Plane {
+            width: w,
+            height: h,
+            data: vec![v; w * h],
+        };
+        let plateau = flat(0.5);
+        let image = RgbImage::from_pixel(w as u32, h as u32, Rgb([90, 70, 60]));
+        let region = measure_with(&image, &plateau).analyse(&mut RegionScratch::default(), 40, 40);
+        let reach = PPM * ANALYSIS_RADIUS_MM;
+        let disc = std::f64::consts::PI * reach * reach;
+        assert!(region.truncated, "{region:?}");
+        assert!(
+            (region.area_px as f64) < 0.25 * disc,
+            "grew {} pixels of the {disc:.0} within reach",
+            region.area_px
+        );
+        let detector = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        assert_eq!(detector.classify(&region), None);
+
+        // A dot within reach is grown whole.
+        let mut dot = flat(0.0);
+        for y in 35..46 {
+            for x in 35..46 {
+                dot.data[y * w + x] = 0.5;
+            }
+        }
+        let region = measure_with(&image, &dot).analyse(&mut RegionScratch::default(), 40, 40);
+        assert!(!region.truncated, "{region:?}");
+        assert_eq!(region.area_px, 121);
+    }
+
+    fn measure_with<'a>(image: &'a RgbImage, plane: &'a Plane) -> Measure<'a> {
+        Measure {
+            image,
+            dark: plane,
+            smooth: plane,
+            px_per_mm: PPM,
+        }
+    }
+
+    #[test]
     fn a_small_dark_brown_tip_is_a_follicle() {
         // A 0.08 mm tip with its short shadow trailing to the right.
         let img = canvas(&[
