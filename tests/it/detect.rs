@@ -180,3 +180,28 @@ fn the_scale_comes_from_a_calibration_file_and_its_image_size_is_checked() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml"), "{stderr}");
 }
+
+/// `stipple detect ... | head`: when the reader closes the pipe, the command stops without an
+/// error message, with the shell's status for a writer whose pipe closed (141).
+#[test]
+fn a_reader_that_leaves_early_is_not_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("skin.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([190, 140, 120]))
+        .save(&img)
+        .expect("save");
+    let mut child = stipple()
+        .args(["detect", "--px-per-mm", "20", "--format", "jsonl"])
+        .arg(&img)
+        .arg(&img)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader leaves before the first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
