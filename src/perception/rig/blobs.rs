@@ -1238,7 +1238,7 @@ mod tests {
             dets[0]
         );
         assert_eq!(dets[0].kind, DotKind::Follicle);
-        // With the colour contrast off (as on the live path) it is not found.
+        // With the colour contrast off it is not found.
         let mut plain = BlobDetector::new(BlobConfig { px_per_mm: PPM });
         plain.set_colour_contrast(false);
         assert!(plain.detect(&img).is_empty());
