@@ -845,7 +845,7 @@ impl Measure<'_> {
                 let (dx, dy) = (f64::from(nx) - f64::from(x0), f64::from(ny) - f64::from(y0));
                 if dx * dx + dy * dy > reach2 {
                     // Never a dot (`classify`): growing it further would only cost time, and
-                    // over half the peaks of a frame with hair, a glove or the machine in view
+                    // about half the peaks of a frame with hair, a glove or the machine in view
                     // end here.
                     truncated = true;
                     break 'grow;
