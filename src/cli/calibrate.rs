@@ -113,21 +113,10 @@ struct JsonRejected {
     reason: String,
 }
 
-/// Reads an image as grey, upright: the EXIF orientation of phone photos is applied, as
-/// OpenCV's `imread` does, so both tools see the same pixels.
+/// Reads an image as grey, upright (the EXIF orientation of phone photos applied, as OpenCV's
+/// `imread` does, so both tools see the same pixels).
 fn load_gray(path: &Path) -> anyhow::Result<GrayImage> {
-    use image::ImageDecoder;
-    let reader = crate::source::file::checked_reader(path, crate::source::file::Damaged::Refuse)?;
-    let read = || -> image::ImageResult<image::DynamicImage> {
-        let mut decoder = reader.into_decoder()?;
-        let orientation = decoder.orientation()?;
-        let mut img = image::DynamicImage::from_decoder(decoder)?;
-        img.apply_orientation(orientation);
-        Ok(img)
-    };
-    Ok(read()
-        .with_context(|| format!("cannot read image {}", path.display()))?
-        .to_luma8())
+    Ok(crate::source::file::open_checked(path, crate::source::file::Damaged::Refuse)?.to_luma8())
 }
 
 /// Runs the calibration.

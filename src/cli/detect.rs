@@ -79,7 +79,7 @@ pub struct DetectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DetectFormat::Jsonl)]
     pub format: DetectFormat,
-    /// Images to read (PNG or JPEG).
+    /// Images to read (PNG, JPEG, TIFF, BMP or WebP).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }

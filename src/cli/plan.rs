@@ -69,7 +69,7 @@ pub struct PlanArgs {
     /// images, `OUT-<image name>.png` each.
     #[arg(long)]
     pub overlay: Option<PathBuf>,
-    /// Images to read (PNG or JPEG).
+    /// Images to read (PNG, JPEG, TIFF, BMP or WebP).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }

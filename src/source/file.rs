@@ -59,6 +59,16 @@ pub enum ImageLoadError {
         /// The file.
         path: PathBuf,
     },
+    /// An image format (or a variant of one) Stipple does not read.
+    #[error(
+        "{path}: {format} images are not supported (Stipple reads PNG, JPEG, TIFF, BMP and WebP)"
+    )]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The format, as the file's bytes tell it.
+        format: String,
+    },
     /// Decoding failed: corrupt or truncated data.
     #[error("{path}: corrupt or truncated image: {source}")]
     Decode {
@@ -79,6 +89,10 @@ pub enum Damaged {
     Warn,
 }
 
+/// File name extensions of the image formats Stipple reads (by their bytes, whatever the name;
+/// an image folder lists the files with these names).
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"];
+
 /// Loads an image file as 8-bit RGB, checking its size from the header before decoding;
 /// a truncated JPEG is refused.
 ///
@@ -98,26 +112,53 @@ pub fn load_rgb_with(path: &Path, damaged: Damaged) -> Result<RgbImage, ImageLoa
 }
 
 /// Decodes `path` after the checks of [`load_rgb`] (header size, pixel budget, JPEG end
-/// marker); the image as the file holds it.
+/// marker), upright: the EXIF orientation a camera or phone wrote is applied, as OpenCV's
+/// `imread` and every image viewer do, so pixel positions in Stipple's output are those of
+/// the picture as its user sees it.
 ///
 /// # Errors
 /// As [`load_rgb_with`].
 pub fn open_checked(path: &Path, damaged: Damaged) -> Result<image::DynamicImage, ImageLoadError> {
-    checked_reader(path, damaged)?
-        .decode()
-        .map_err(|source| ImageLoadError::Decode {
+    use image::ImageDecoder;
+    let reader = checked_reader(path, damaged)?;
+    let format = reader.format();
+    let read = || -> image::ImageResult<image::DynamicImage> {
+        let mut decoder = reader.into_decoder()?;
+        let orientation = decoder.orientation()?;
+        let mut img = image::DynamicImage::from_decoder(decoder)?;
+        img.apply_orientation(orientation);
+        Ok(img)
+    };
+    read().map_err(|source| decode_error(path, format, source))
+}
+
+/// A decoder's error on `path` (of `format`, as its bytes tell): an unsupported format or
+/// variant is named as such, anything else is corrupt or truncated data.
+fn decode_error(
+    path: &Path,
+    format: Option<image::ImageFormat>,
+    source: image::ImageError,
+) -> ImageLoadError {
+    match source {
+        image::ImageError::Unsupported(_) => ImageLoadError::Unsupported {
+            path: path.to_owned(),
+            format: format
+                .and_then(|f| f.extensions_str().first())
+                .map_or_else(|| "this format's".to_owned(), |e| e.to_uppercase()),
+        },
+        source => ImageLoadError::Decode {
             path: path.to_owned(),
             source,
-        })
+        },
+    }
 }
 
 /// A reader for `path` that has passed the checks of [`load_rgb`] and carries decoder limits
-/// (the header's size, [`MAX_DECODE_BYTES`]), for callers that need the decoder itself (EXIF
-/// orientation).
+/// (the header's size, [`MAX_DECODE_BYTES`]).
 ///
 /// # Errors
 /// As [`load_rgb_with`], except decoding errors, which come when the caller decodes.
-pub fn checked_reader(
+fn checked_reader(
     path: &Path,
     damaged: Damaged,
 ) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, ImageLoadError> {
@@ -150,11 +191,10 @@ pub fn checked_reader(
         .map_err(io)?
         .with_guessed_format()
         .map_err(io)?;
-    let decode = |source| ImageLoadError::Decode {
-        path: path.to_owned(),
-        source,
-    };
-    let (width, height) = reader.into_dimensions().map_err(decode)?;
+    let format = reader.format();
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|source| decode_error(path, format, source))?;
     if width == 0 || height == 0 {
         return Err(ImageLoadError::NoPixels {
             path: path.to_owned(),
@@ -243,6 +283,61 @@ mod tests {
     use image::ImageEncoder as _;
 
     use super::*;
+
+    /// EXIF (a big-endian TIFF block) holding one tag: the orientation.
+    fn exif_orientation(value: u16) -> Vec<u8> {
+        let mut exif = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        exif.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+        exif.extend_from_slice(&value.to_be_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        exif
+    }
+
+    #[test]
+    fn a_phone_photo_is_read_upright() -> Result<(), Box<dyn std::error::Error>> {
+        // Stored 30 wide and 40 high, a dark block at its top left, with EXIF orientation 6
+        // (turn 90 degrees clockwise to view): seen 40 wide and 30 high, the block top right.
+        let mut stored = RgbImage::from_pixel(30, 40, image::Rgb([200, 150, 120]));
+        for y in 0..8 {
+            for x in 0..8 {
+                stored.put_pixel(x, y, image::Rgb([20, 20, 20]));
+            }
+        }
+        let mut bytes = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+        encoder.set_exif_metadata(exif_orientation(6))?;
+        encoder.write_image(stored.as_raw(), 30, 40, image::ExtendedColorType::Rgb8)?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("phone.jpg");
+        std::fs::write(&path, bytes)?;
+        let img = load_rgb(&path)?;
+        assert_eq!(img.dimensions(), (40, 30));
+        assert!(img.get_pixel(36, 3)[0] < 60, "{:?}", img.get_pixel(36, 3));
+        assert!(img.get_pixel(3, 3)[0] > 150, "{:?}", img.get_pixel(3, 3));
+        assert!(img.get_pixel(3, 26)[0] > 150, "{:?}", img.get_pixel(3, 26));
+        Ok(())
+    }
+
+    #[test]
+    fn tiff_bmp_and_webp_are_read_and_gif_is_named_unsupported(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut img = RgbImage::from_pixel(40, 30, image::Rgb([200, 150, 120]));
+        img.put_pixel(10, 20, image::Rgb([30, 40, 90]));
+        for name in ["scope.tiff", "scope.bmp", "scope.webp"] {
+            let path = dir.path().join(name);
+            img.save(&path)?;
+            assert_eq!(load_rgb(&path)?, img, "{name}");
+        }
+        let gif = dir.path().join("clip.gif");
+        std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")?;
+        let err = load_rgb(&gif).unwrap_err().to_string();
+        assert!(
+            err.contains("clip.gif") && err.contains("GIF images are not supported"),
+            "{err}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn reports_each_problem_with_the_file_name() -> Result<(), Box<dyn std::error::Error>> {

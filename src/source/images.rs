@@ -31,7 +31,7 @@ impl ImageSource {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                    super::file::IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
                 })
             })
             .collect();

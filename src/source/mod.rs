@@ -45,7 +45,7 @@ pub enum CaptureError {
         source: std::io::Error,
     },
     /// An image folder holds no image.
-    #[error("{0}: no image (.png, .jpg) in this folder")]
+    #[error("{0}: no image (.png, .jpg, .tif, .bmp, .webp) in this folder")]
     EmptyFolder(PathBuf),
     /// A file is not a readable image.
     #[error("{path}: cannot decode: {reason}")]
