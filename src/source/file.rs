@@ -59,15 +59,14 @@ pub enum ImageLoadError {
         /// The file.
         path: PathBuf,
     },
-    /// An image format (or a variant of one) Stipple does not read.
-    #[error(
-        "{path}: {format} images are not supported (Stipple reads PNG, JPEG, TIFF, BMP and WebP)"
-    )]
+    /// An image format, or a variant of one (a TIFF compression, a colour type), that Stipple
+    /// does not read.
+    #[error("{path}: unsupported image: {source} (Stipple reads PNG, JPEG, TIFF, BMP and WebP)")]
     Unsupported {
         /// The file.
         path: PathBuf,
-        /// The format, as the file's bytes tell it.
-        format: String,
+        /// The decoder's word on what it does not support.
+        source: image::ImageError,
     },
     /// Decoding failed: corrupt or truncated data.
     #[error("{path}: corrupt or truncated image: {source}")]
@@ -121,7 +120,6 @@ pub fn load_rgb_with(path: &Path, damaged: Damaged) -> Result<RgbImage, ImageLoa
 pub fn open_checked(path: &Path, damaged: Damaged) -> Result<image::DynamicImage, ImageLoadError> {
     use image::ImageDecoder;
     let reader = checked_reader(path, damaged)?;
-    let format = reader.format();
     let read = || -> image::ImageResult<image::DynamicImage> {
         let mut decoder = reader.into_decoder()?;
         let orientation = decoder.orientation()?;
@@ -129,22 +127,16 @@ pub fn open_checked(path: &Path, damaged: Damaged) -> Result<image::DynamicImage
         img.apply_orientation(orientation);
         Ok(img)
     };
-    read().map_err(|source| decode_error(path, format, source))
+    read().map_err(|source| decode_error(path, source))
 }
 
-/// A decoder's error on `path` (of `format`, as its bytes tell): an unsupported format or
-/// variant is named as such, anything else is corrupt or truncated data.
-fn decode_error(
-    path: &Path,
-    format: Option<image::ImageFormat>,
-    source: image::ImageError,
-) -> ImageLoadError {
+/// A decoder's error on `path`: an unsupported format or variant is named as such, anything
+/// else is corrupt or truncated data.
+fn decode_error(path: &Path, source: image::ImageError) -> ImageLoadError {
     match source {
-        image::ImageError::Unsupported(_) => ImageLoadError::Unsupported {
+        source @ image::ImageError::Unsupported(_) => ImageLoadError::Unsupported {
             path: path.to_owned(),
-            format: format
-                .and_then(|f| f.extensions_str().first())
-                .map_or_else(|| "this format's".to_owned(), |e| e.to_uppercase()),
+            source,
         },
         source => ImageLoadError::Decode {
             path: path.to_owned(),
@@ -191,10 +183,9 @@ fn checked_reader(
         .map_err(io)?
         .with_guessed_format()
         .map_err(io)?;
-    let format = reader.format();
     let (width, height) = reader
         .into_dimensions()
-        .map_err(|source| decode_error(path, format, source))?;
+        .map_err(|source| decode_error(path, source))?;
     if width == 0 || height == 0 {
         return Err(ImageLoadError::NoPixels {
             path: path.to_owned(),
@@ -333,7 +324,9 @@ mod tests {
         std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")?;
         let err = load_rgb(&gif).unwrap_err().to_string();
         assert!(
-            err.contains("clip.gif") && err.contains("GIF images are not supported"),
+            err.contains("clip.gif")
+                && err.contains("unsupported image")
+                && err.contains("Gif is not supported"),
             "{err}"
         );
         Ok(())
