@@ -57,6 +57,77 @@ pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
     0.5 * s.abs()
 }
 
+/// A grid of cells over a picture with some cells set (what is not skin, what glare hides):
+/// the outline of each region of set cells, for declaring where a plan declined.
+#[derive(Debug, Clone, Copy)]
+pub struct CellGrid<'a> {
+    /// Row-major, `cols * rows`: whether each cell is set.
+    pub set: &'a [bool],
+    /// Cells per row.
+    pub cols: usize,
+    /// Rows of cells.
+    pub rows: usize,
+    /// Side of a cell in picture pixels.
+    pub cell_px: f64,
+    /// The picture's width and height in pixels (outlines are clamped to it).
+    pub size: [f64; 2],
+}
+
+impl CellGrid<'_> {
+    /// The outer outline of each 4-connected region of set cells, in picture pixels through the
+    /// centres of its boundary cells, simplified (Douglas-Peucker) within `epsilon` cells;
+    /// largest first, at most `max_regions`, and none of area below `min_area_px` (px²). Holes
+    /// are not outlined: a region is declared whole.
+    pub fn outlines(
+        &self,
+        epsilon: f64,
+        max_regions: usize,
+        min_area_px: f64,
+    ) -> Vec<Vec<[f64; 2]>> {
+        if self.set.len() != self.cols * self.rows || !self.set.iter().any(|&s| s) {
+            return Vec::new();
+        }
+        // One clear cell around the grid, so regions touching the border close along it.
+        let (gw, gh) = (self.cols as u32 + 2, self.rows as u32 + 2);
+        let grid = image::GrayImage::from_fn(gw, gh, |x, y| {
+            let inside = x >= 1 && y >= 1 && x <= self.cols as u32 && y <= self.rows as u32;
+            let on = inside && self.set[(y - 1) as usize * self.cols + (x - 1) as usize];
+            image::Luma([if on { 255 } else { 0 }])
+        });
+        let [w, h] = self.size;
+        let cell = self.cell_px;
+        let mut polys: Vec<(f64, Vec<[f64; 2]>)> = imageproc::contours::find_contours::<i32>(&grid)
+            .into_iter()
+            .filter(|c| c.border_type == imageproc::contours::BorderType::Outer)
+            .map(|c| {
+                let simple = if c.points.len() > 2 {
+                    imageproc::geometry::approximate_polygon_dp(&c.points, epsilon, true)
+                } else {
+                    c.points
+                };
+                // Padded index i is cell i - 1, whose centre is at (i - 0.5) cells.
+                let poly: Vec<[f64; 2]> = simple
+                    .iter()
+                    .map(|p| {
+                        [
+                            ((f64::from(p.x) - 0.5) * cell).clamp(0.0, w),
+                            ((f64::from(p.y) - 0.5) * cell).clamp(0.0, h),
+                        ]
+                    })
+                    .collect();
+                (polygon_area(&poly), poly)
+            })
+            .filter(|(area, _)| *area >= min_area_px)
+            .collect();
+        polys.sort_by(|a, b| b.0.total_cmp(&a.0));
+        polys
+            .into_iter()
+            .take(max_regions)
+            .map(|(_, p)| p)
+            .collect()
+    }
+}
+
 /// An axis-aligned bounding box; empty (min above max) until a point is added.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BBox {

@@ -401,47 +401,17 @@ impl SkinMask {
     /// millimetre (or a cell, if coarser);
     /// at most `max_regions` of them, largest first.
     pub fn not_skin_polygons(&self, max_regions: usize) -> Vec<Vec<[f64; 2]>> {
-        if self.skin.iter().all(|&s| s) {
-            return Vec::new();
-        }
-        // One cell of skin around the grid, so regions touching the border close along it.
-        let (gw, gh) = (self.cols as u32 + 2, self.rows as u32 + 2);
-        let grid = image::GrayImage::from_fn(gw, gh, |x, y| {
-            let inside = x >= 1 && y >= 1 && x <= self.cols as u32 && y <= self.rows as u32;
-            let bad = inside && !self.skin[(y - 1) as usize * self.cols + (x - 1) as usize];
-            image::Luma([if bad { 255 } else { 0 }])
-        });
+        let not_skin: Vec<bool> = self.skin.iter().map(|&s| !s).collect();
         let cell = f64::from(self.cell);
+        let grid = crate::geometry::CellGrid {
+            set: &not_skin,
+            cols: self.cols,
+            rows: self.rows,
+            cell_px: cell,
+            size: [f64::from(self.width), f64::from(self.height)],
+        };
         // Within a quarter millimetre (a colour cell) or a cell, whichever is coarser.
-        let epsilon = (CELL_MM * self.px_per_mm / cell).max(1.0);
-        let (w, h) = (f64::from(self.width), f64::from(self.height));
-        let mut polys: Vec<(f64, Vec<[f64; 2]>)> = imageproc::contours::find_contours::<i32>(&grid)
-            .into_iter()
-            .filter(|c| c.border_type == imageproc::contours::BorderType::Outer)
-            .map(|c| {
-                let simple = if c.points.len() > 2 {
-                    imageproc::geometry::approximate_polygon_dp(&c.points, epsilon, true)
-                } else {
-                    c.points
-                };
-                let poly: Vec<[f64; 2]> = simple
-                    .iter()
-                    .map(|p| {
-                        [
-                            ((f64::from(p.x) - 0.5) * cell).clamp(0.0, w),
-                            ((f64::from(p.y) - 0.5) * cell).clamp(0.0, h),
-                        ]
-                    })
-                    .collect();
-                (crate::geometry::polygon_area(&poly).abs(), poly)
-            })
-            .collect();
-        polys.sort_by(|a, b| b.0.total_cmp(&a.0));
-        polys
-            .into_iter()
-            .take(max_regions)
-            .map(|(_, p)| p)
-            .collect()
+        grid.outlines((CELL_MM * self.px_per_mm / cell).max(1.0), max_regions, 0.0)
     }
 
     /// The mask as an image, 255 where not skin (for the page, tests and figures).

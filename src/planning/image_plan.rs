@@ -117,8 +117,14 @@ pub struct ImagePlan {
 /// Below this scale follicles (0.1-0.2 mm) are under two pixels: nothing on the skin can be
 /// seen well enough to plan around, so the whole frame is declined.
 pub const MIN_PLAN_PX_PER_MM: f64 = 10.0;
-/// Most not-skin regions listed in [`ImagePlan::declined`] (largest first).
+/// Most regions of each reason (not skin, glare) listed in [`ImagePlan::declined`], largest
+/// first.
 pub const MAX_DECLINED_REGIONS: usize = 32;
+/// Side of the cells glare is declared in (mm): about a dot.
+pub const GLARE_CELL_MM: f64 = 0.25;
+/// Glare regions smaller than this (mm²) are kept clear of but not listed in
+/// [`ImagePlan::declined`]: a glint on a hair or a drop hides a dot or two, not an area.
+pub const GLARE_MIN_DECLARED_MM2: f64 = 1.0;
 /// Reason given for what is not skin.
 pub const NOT_SKIN_REASON: &str =
     "not skin (background, hair, ear, cape, glove, machine or ink): nothing is planned here or within the minimum spacing of its edge";
@@ -225,6 +231,21 @@ pub fn plan_image(
                 }),
         );
     }
+    if !coarse {
+        let guard_mm = skin::GUARD_FRACTION * config.min_spacing_mm;
+        declined.extend(
+            glare_outlines(&analysis.glare, w, h, px_per_mm, skin)
+                .into_iter()
+                .map(|polygon| Declined {
+                    polygon,
+                    reason: format!(
+                        "glare: the light hides the skin and any dot under it; nothing is planned \
+                         here or within {guard_mm:.2} mm of it (move the light or blot the skin, \
+                         then look again)"
+                    ),
+                }),
+        );
+    }
     let skin_fraction = skin.map_or(1.0, SkinMask::fraction);
     let guarded_fraction = analysis.guard.blocked_fraction();
     let dark_threshold = analysis.dark_threshold;
@@ -276,6 +297,58 @@ pub fn plan_image(
     })
 }
 
+/// Outlines (input pixels) of the glare on the skin: cells of [`GLARE_CELL_MM`] at least a
+/// quarter glare, on the skin mask where there is one (glare on a glove is declared as not
+/// skin), in regions of at least [`GLARE_MIN_DECLARED_MM2`]; at most [`MAX_DECLINED_REGIONS`],
+/// largest first.
+fn glare_outlines(
+    glare: &[bool],
+    w: u32,
+    h: u32,
+    px_per_mm: f64,
+    skin: Option<&SkinMask>,
+) -> Vec<Vec<[f64; 2]>> {
+    let (wu, hu) = (w as usize, h as usize);
+    if glare.len() != wu * hu || !glare.iter().any(|&g| g) {
+        return Vec::new();
+    }
+    let side = (GLARE_CELL_MM * px_per_mm).round().max(1.0) as usize;
+    let (cols, rows) = (wu.div_ceil(side), hu.div_ceil(side));
+    let mut count = vec![0u32; cols * rows];
+    for (y, row) in glare.chunks_exact(wu).enumerate() {
+        let base = (y / side) * cols;
+        for (x, _) in row.iter().enumerate().filter(|(_, &g)| g) {
+            count[base + x / side] += 1;
+        }
+    }
+    let set: Vec<bool> = count
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| {
+            let (col, row) = (c % cols, c / cols);
+            let cw = (side).min(wu - col * side);
+            let ch = (side).min(hu - row * side);
+            let centre = (
+                (col * side) as f64 + cw as f64 / 2.0,
+                (row * side) as f64 + ch as f64 / 2.0,
+            );
+            4 * n as usize >= cw * ch && skin.is_none_or(|m| m.is_skin(centre.0, centre.1))
+        })
+        .collect();
+    let grid = crate::geometry::CellGrid {
+        set: &set,
+        cols,
+        rows,
+        cell_px: side as f64,
+        size: [f64::from(w), f64::from(h)],
+    };
+    grid.outlines(
+        1.0,
+        MAX_DECLINED_REGIONS,
+        GLARE_MIN_DECLARED_MM2 * px_per_mm * px_per_mm,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +394,69 @@ mod tests {
         assert_eq!(got[0].kind, ExistingKind::Suspected);
         // An openings mask (one class) is not the dot model's: nothing.
         assert!(model_suspects(&mask(1, &[(3, 3, 0.9)]), &[], &[], ppm).is_empty());
+    }
+
+    /// Light skin whose red channel clips, with a white highlight 2 mm across and a glint
+    /// 0.3 mm across, at 20 px/mm.
+    fn clipped_skin_with_glare() -> RgbImage {
+        RgbImage::from_fn(400, 300, |x, y| {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            if (fx - 300.0).hypot(fy - 150.0) < 40.0 || (fx - 100.0).hypot(fy - 60.0) < 6.0 {
+                image::Rgb([255, 255, 255])
+            } else {
+                image::Rgb([255, 205, 185])
+            }
+        })
+    }
+
+    #[test]
+    fn glare_is_declined_and_named_and_skin_with_its_red_clipped_is_planned() {
+        let ppm = 20.0;
+        let config = PlannerConfig::new(70.0, 0.7);
+        let got = plan_image(
+            &clipped_skin_with_glare(),
+            ppm,
+            &[],
+            None,
+            None,
+            None,
+            config,
+        )
+        .expect("plan");
+        // The highlight is declined, with its reason; the glint is kept clear of but too small
+        // to list.
+        assert_eq!(got.declined.len(), 1, "{:?}", got.declined);
+        let d = &got.declined[0];
+        assert!(d.reason.starts_with("glare:"), "{}", d.reason);
+        let guard_mm = skin::GUARD_FRACTION * 0.7;
+        assert!(
+            d.reason.contains(&format!("within {guard_mm:.2} mm")),
+            "{}",
+            d.reason
+        );
+        assert!(crate::geometry::polygon_contains(&d.polygon, 300.0, 150.0));
+        assert!(!crate::geometry::polygon_contains(&d.polygon, 100.0, 150.0));
+        assert!(!crate::geometry::polygon_contains(&d.polygon, 250.0, 150.0));
+        // Nothing under either or within the guard (0.95 x 0.7 mm = 13.3 px) of it.
+        let guard = guard_mm * ppm;
+        for r in &got.recommendations {
+            assert!(
+                (r.x - 300.0).hypot(r.y - 150.0) >= 40.0 + guard - 1.5,
+                "{r:?}"
+            );
+            assert!(
+                (r.x - 100.0).hypot(r.y - 60.0) >= 6.0 + guard - 1.5,
+                "{r:?}"
+            );
+        }
+        // The rest is planned: a clipped red channel alone hides no dot (a dot darkens every
+        // channel), so 20 x 15 mm of bare skin gets about 70/cm² (0.4 of the frame's area is
+        // within the frame margin or the guard at most).
+        let wanted = 70.0 / 100.0 * 20.0 * 15.0;
+        assert!(
+            got.recommendations.len() as f64 > 0.6 * wanted,
+            "{} recommendations for {wanted:.0} wanted",
+            got.recommendations.len()
+        );
     }
 }

@@ -51,8 +51,14 @@ pub const HALLUCINATION_FRACTION: f64 = 0.1;
 /// evaluation frames over 95% of such reports are hallucinations in skin texture. Between the
 /// two, a report is kept clear of (spacing) but not counted.
 pub const EVIDENCE_DROP: f64 = 1.0;
-/// A channel this bright is glare (or clipped): what lies under it cannot be seen.
+/// A channel this bright is clipped.
 pub const GLARE_LEVEL: u8 = 250;
+/// A pixel with this many channels clipped is glare: what lies under it cannot be seen. One is
+/// not enough: light skin under a bright lamp clips its red channel over wide areas where every
+/// dot still shows (a dot darkens all three channels); a highlight whitens all three. With one,
+/// the planner fed a perfect detector kept its density bar on 46 of the 48 check seeds
+/// 450-497 (seed 461: red clipped on 9% of the pixels, amid visible dots); with two, on 48.
+pub const GLARE_MIN_CLIPPED: usize = 2;
 /// Luma this many times the skin level is glare.
 pub const GLARE_FACTOR: f32 = 1.4;
 /// Reports at least this confident are always trusted.
@@ -196,6 +202,9 @@ pub struct SkinAnalysis {
     pub dropped: Vec<bool>,
     /// The darkness threshold used.
     pub dark_threshold: f64,
+    /// Per pixel, row-major: glare (or a clipped channel), under which nothing can be seen;
+    /// the guard keeps recommendations clear of it.
+    pub glare: Vec<bool>,
 }
 
 /// Analyses a frame: skin level, dot shades, unexplained dark spots and the guard.
@@ -334,7 +343,10 @@ pub fn analyse(
     let glare: Vec<bool> = image
         .pixels()
         .zip(smooth.iter().zip(&skin))
-        .map(|(p, (&l, &s))| p.0.iter().any(|&c| c >= GLARE_LEVEL) || l > GLARE_FACTOR * s)
+        .map(|(p, (&l, &s))| {
+            let clipped = p.0.iter().filter(|&&c| c >= GLARE_LEVEL).count();
+            clipped >= GLARE_MIN_CLIPPED || l > GLARE_FACTOR * s
+        })
         .collect();
     let mask = GrayImage::from_fn(w, h, |x, y| {
         let i = y as usize * wu + x as usize;
@@ -382,6 +394,7 @@ pub fn analyse(
         trusted,
         dropped,
         dark_threshold: threshold,
+        glare,
     }
 }
 
