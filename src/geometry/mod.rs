@@ -74,8 +74,9 @@ pub struct CellGrid<'a> {
 }
 
 impl CellGrid<'_> {
-    /// The outer outline of each 4-connected region of set cells, in picture pixels through the
-    /// centres of its boundary cells, simplified (Douglas-Peucker) within `epsilon` cells;
+    /// The outer outline of each connected region of set cells, in picture pixels through the
+    /// centres of its boundary cells (a region one cell wide, which that would not enclose, by
+    /// its cells' bounding edges), simplified (Douglas-Peucker) within `epsilon` cells;
     /// largest first, at most `max_regions`, and none of area below `min_area_px` (px²). Holes
     /// are not outlined: a region is declared whole.
     pub fn outlines(
@@ -103,18 +104,34 @@ impl CellGrid<'_> {
                 let simple = if c.points.len() > 2 {
                     imageproc::geometry::approximate_polygon_dp(&c.points, epsilon, true)
                 } else {
-                    c.points
+                    c.points.clone()
                 };
                 // Padded index i is cell i - 1, whose centre is at (i - 0.5) cells.
-                let poly: Vec<[f64; 2]> = simple
+                let at = |x: f64, y: f64| [(x * cell).clamp(0.0, w), (y * cell).clamp(0.0, h)];
+                let mut poly: Vec<[f64; 2]> = simple
                     .iter()
-                    .map(|p| {
-                        [
-                            ((f64::from(p.x) - 0.5) * cell).clamp(0.0, w),
-                            ((f64::from(p.y) - 0.5) * cell).clamp(0.0, h),
-                        ]
-                    })
+                    .map(|p| at(f64::from(p.x) - 0.5, f64::from(p.y) - 0.5))
                     .collect();
+                if polygon_area(&poly) == 0.0 {
+                    // A region one cell wide (a cell, a line of cells): through the cells'
+                    // centres it encloses nothing, so it is outlined by the cells' edges.
+                    let xs = c.points.iter().map(|p| f64::from(p.x));
+                    let ys = c.points.iter().map(|p| f64::from(p.y));
+                    let (x0, x1) = (
+                        xs.clone().fold(f64::MAX, f64::min),
+                        xs.fold(f64::MIN, f64::max),
+                    );
+                    let (y0, y1) = (
+                        ys.clone().fold(f64::MAX, f64::min),
+                        ys.fold(f64::MIN, f64::max),
+                    );
+                    poly = vec![
+                        at(x0 - 1.0, y0 - 1.0),
+                        at(x1, y0 - 1.0),
+                        at(x1, y1),
+                        at(x0 - 1.0, y1),
+                    ];
+                }
                 (polygon_area(&poly), poly)
             })
             .filter(|(area, _)| *area >= min_area_px)
@@ -208,6 +225,46 @@ pub fn density_per_cm2(n: usize, width: u32, height: u32, px_per_mm: f64) -> f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cell_regions_are_outlined_and_a_lone_cell_by_its_edges() {
+        // 6 x 4 cells of 10 px over a 60 x 40 picture: a 3 x 2 block and a lone cell.
+        let mut set = vec![false; 24];
+        for (c, r) in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (5, 3)] {
+            set[r * 6 + c] = true;
+        }
+        let grid = CellGrid {
+            set: &set,
+            cols: 6,
+            rows: 4,
+            cell_px: 10.0,
+            size: [60.0, 40.0],
+        };
+        let got = grid.outlines(1.0, 8, 0.0);
+        assert_eq!(got.len(), 2, "{got:?}");
+        // The block, largest first: between its boundary cells' centres (5..25 x 5..15) and
+        // its cells' edges (0..30 x 0..20; a contour this small simplifies to a line).
+        let area = polygon_area(&got[0]);
+        assert!((200.0..=600.0).contains(&area), "{:?}", got[0]);
+        assert!(
+            got[0].iter().all(|p| p[0] <= 30.0 && p[1] <= 20.0),
+            "{:?}",
+            got[0]
+        );
+        assert!(polygon_contains(&got[0], 15.0, 10.0));
+        // The lone cell by its edges, 50..60 x 30..40.
+        assert!((polygon_area(&got[1]) - 100.0).abs() < 1e-9, "{:?}", got[1]);
+        assert!(polygon_contains(&got[1], 55.0, 35.0));
+        // Regions under the smallest area, and a cap on how many.
+        assert_eq!(grid.outlines(1.0, 8, 150.0).len(), 1);
+        assert_eq!(grid.outlines(1.0, 1, 0.0).len(), 1);
+        assert!(CellGrid {
+            set: &[false; 24],
+            ..grid
+        }
+        .outlines(1.0, 8, 0.0)
+        .is_empty());
+    }
 
     #[test]
     fn polygons_boxes_and_density() {

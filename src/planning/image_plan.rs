@@ -117,14 +117,25 @@ pub struct ImagePlan {
 /// Below this scale follicles (0.1-0.2 mm) are under two pixels: nothing on the skin can be
 /// seen well enough to plan around, so the whole frame is declined.
 pub const MIN_PLAN_PX_PER_MM: f64 = 10.0;
-/// Most regions of each reason (not skin, glare) listed in [`ImagePlan::declined`], largest
+/// Most regions of each reason (not skin, glare, dark marks) listed in [`ImagePlan::declined`], largest
 /// first.
 pub const MAX_DECLINED_REGIONS: usize = 32;
-/// Side of the cells glare is declared in (mm): about a dot.
-pub const GLARE_CELL_MM: f64 = 0.25;
-/// Glare regions smaller than this (mm²) are kept clear of but not listed in
-/// [`ImagePlan::declined`]: a glint on a hair or a drop hides a dot or two, not an area.
-pub const GLARE_MIN_DECLARED_MM2: f64 = 1.0;
+/// Side of the cells glare and dark marks are declared in (mm): about a dot.
+pub const DECLARE_CELL_MM: f64 = 0.25;
+/// Glare: cells at least a quarter glare, in regions of 1 mm² or more. A glint on a hair or a
+/// drop hides a dot or two, not an area: it is kept clear of but not listed.
+const GLARE_DECLARED: Declare = Declare {
+    min_share: 0.25,
+    grow: 0,
+    min_area_mm2: 1.0,
+};
+/// Dark marks (already larger or longer than any dot): every cell they touch, grown by a cell so
+/// that a strand one cell wide is enclosed.
+const MARKS_DECLARED: Declare = Declare {
+    min_share: 0.0,
+    grow: 1,
+    min_area_mm2: 0.0,
+};
 /// Reason given for what is not skin.
 pub const NOT_SKIN_REASON: &str =
     "not skin (background, hair, ear, cape, glove, machine or ink): nothing is planned here or within the minimum spacing of its edge";
@@ -233,18 +244,27 @@ pub fn plan_image(
     }
     if !coarse {
         let guard_mm = skin::GUARD_FRACTION * config.min_spacing_mm;
-        declined.extend(
-            glare_outlines(&analysis.glare, w, h, px_per_mm, skin)
-                .into_iter()
-                .map(|polygon| Declined {
-                    polygon,
-                    reason: format!(
-                        "glare: the light hides the skin and any dot under it; nothing is planned \
-                         here or within {guard_mm:.2} mm of it (move the light or blot the skin, \
-                         then look again)"
-                    ),
-                }),
+        let glare = format!(
+            "glare: the light hides the skin and any dot under it; nothing is planned here or \
+             within {guard_mm:.2} mm of it (move the light or blot the skin, then look again)"
         );
+        let marks = format!(
+            "a dark mark larger than a dot (a mole, a strand of hair, a scab): nothing is planned \
+             on it or within {guard_mm:.2} mm of it"
+        );
+        for (mask, how, reason) in [
+            (&analysis.glare, &GLARE_DECLARED, glare),
+            (&analysis.marks, &MARKS_DECLARED, marks),
+        ] {
+            declined.extend(
+                declared_outlines(mask, w, h, px_per_mm, skin, how)
+                    .into_iter()
+                    .map(|polygon| Declined {
+                        polygon,
+                        reason: reason.clone(),
+                    }),
+            );
+        }
     }
     let skin_fraction = skin.map_or(1.0, SkinMask::fraction);
     let guarded_fraction = analysis.guard.blocked_fraction();
@@ -297,42 +317,65 @@ pub fn plan_image(
     })
 }
 
-/// Outlines (input pixels) of the glare on the skin: cells of [`GLARE_CELL_MM`] at least a
-/// quarter glare, on the skin mask where there is one (glare on a glove is declared as not
-/// skin), in regions of at least [`GLARE_MIN_DECLARED_MM2`]; at most [`MAX_DECLINED_REGIONS`],
-/// largest first.
-fn glare_outlines(
-    glare: &[bool],
+/// How a per-pixel mask of one reason is turned into declined outlines.
+struct Declare {
+    /// Fewest of a cell's pixels set for the cell to be (1 takes a strand one pixel wide).
+    min_share: f64,
+    /// Cells the set cells grow by before outlining: outlines pass through the centres of the
+    /// boundary cells, so a region one cell wide needs it to enclose anything.
+    grow: usize,
+    /// Smallest region listed (mm²).
+    min_area_mm2: f64,
+}
+
+/// Outlines (input pixels) of what `mask` marks on the skin: cells of [`DECLARE_CELL_MM`]
+/// with enough of their pixels set, on the skin mask where there is one (a glove's glare or
+/// the edge of the hair is declined as not skin), grown and outlined as `how` says; at most
+/// [`MAX_DECLINED_REGIONS`], largest first.
+fn declared_outlines(
+    mask: &[bool],
     w: u32,
     h: u32,
     px_per_mm: f64,
     skin: Option<&SkinMask>,
+    how: &Declare,
 ) -> Vec<Vec<[f64; 2]>> {
     let (wu, hu) = (w as usize, h as usize);
-    if glare.len() != wu * hu || !glare.iter().any(|&g| g) {
+    if mask.len() != wu * hu || !mask.iter().any(|&g| g) {
         return Vec::new();
     }
-    let side = (GLARE_CELL_MM * px_per_mm).round().max(1.0) as usize;
+    let side = (DECLARE_CELL_MM * px_per_mm).round().max(1.0) as usize;
     let (cols, rows) = (wu.div_ceil(side), hu.div_ceil(side));
     let mut count = vec![0u32; cols * rows];
-    for (y, row) in glare.chunks_exact(wu).enumerate() {
+    for (y, row) in mask.chunks_exact(wu).enumerate() {
         let base = (y / side) * cols;
         for (x, _) in row.iter().enumerate().filter(|(_, &g)| g) {
             count[base + x / side] += 1;
         }
     }
-    let set: Vec<bool> = count
+    let on: Vec<bool> = count
         .iter()
         .enumerate()
         .map(|(c, &n)| {
             let (col, row) = (c % cols, c / cols);
-            let cw = (side).min(wu - col * side);
-            let ch = (side).min(hu - row * side);
+            let cw = side.min(wu - col * side);
+            let ch = side.min(hu - row * side);
             let centre = (
                 (col * side) as f64 + cw as f64 / 2.0,
                 (row * side) as f64 + ch as f64 / 2.0,
             );
-            4 * n as usize >= cw * ch && skin.is_none_or(|m| m.is_skin(centre.0, centre.1))
+            n > 0
+                && f64::from(n) >= how.min_share * (cw * ch) as f64
+                && skin.is_none_or(|m| m.is_skin(centre.0, centre.1))
+        })
+        .collect();
+    let g = how.grow;
+    let set: Vec<bool> = (0..cols * rows)
+        .map(|c| {
+            let (col, row) = (c % cols, c / cols);
+            (row.saturating_sub(g)..=(row + g).min(rows - 1)).any(|r| {
+                (col.saturating_sub(g)..=(col + g).min(cols - 1)).any(|k| on[r * cols + k])
+            })
         })
         .collect();
     let grid = crate::geometry::CellGrid {
@@ -345,7 +388,7 @@ fn glare_outlines(
     grid.outlines(
         1.0,
         MAX_DECLINED_REGIONS,
-        GLARE_MIN_DECLARED_MM2 * px_per_mm * px_per_mm,
+        how.min_area_mm2 * px_per_mm * px_per_mm,
     )
 }
 
@@ -458,5 +501,50 @@ mod tests {
             "{} recommendations for {wanted:.0} wanted",
             got.recommendations.len()
         );
+    }
+
+    #[test]
+    fn a_mole_and_a_strand_are_declined_as_dark_marks_and_a_dot_is_not() {
+        let ppm = 20.0;
+        // Skin with a mole 1.2 mm across, a strand 3 mm long and 0.1 mm wide, and an unreported
+        // spot the size of a dot (kept clear of as a suspected dot, not declined).
+        let image = RgbImage::from_fn(400, 300, |x, y| {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let mole = (fx - 100.0).hypot(fy - 100.0) < 12.0;
+            let strand = (200.0..260.0).contains(&fx) && (219.0..221.0).contains(&fy);
+            let spot = (fx - 300.0).hypot(fy - 80.0) < 2.5;
+            if mole || strand || spot {
+                image::Rgb([90, 60, 50])
+            } else {
+                image::Rgb([200, 160, 140])
+            }
+        });
+        let got = plan_image(
+            &image,
+            ppm,
+            &[],
+            None,
+            None,
+            None,
+            PlannerConfig::new(70.0, 0.7),
+        )
+        .expect("plan");
+        assert_eq!(got.declined.len(), 2, "{:?}", got.declined);
+        for d in &got.declined {
+            assert!(
+                d.reason.starts_with("a dark mark larger than a dot"),
+                "{}",
+                d.reason
+            );
+            assert!(!crate::geometry::polygon_contains(&d.polygon, 300.0, 80.0));
+        }
+        let holds = |x: f64, y: f64| {
+            got.declined
+                .iter()
+                .any(|d| crate::geometry::polygon_contains(&d.polygon, x, y))
+        };
+        assert!(holds(100.0, 100.0) && holds(230.0, 220.0) && holds(205.0, 220.0));
+        assert!(!holds(150.0, 150.0));
+        assert_eq!(got.suspected.len(), 1, "{:?}", got.suspected);
     }
 }

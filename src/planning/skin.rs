@@ -205,6 +205,9 @@ pub struct SkinAnalysis {
     /// Per pixel, row-major: glare (or a clipped channel), under which nothing can be seen;
     /// the guard keeps recommendations clear of it.
     pub glare: Vec<bool>,
+    /// Per pixel, row-major: dark marks larger or longer than a dot that no reported dot
+    /// explains (moles, strands, scabs); the guard keeps recommendations clear of them.
+    pub marks: Vec<bool>,
 }
 
 /// Analyses a frame: skin level, dot shades, unexplained dark spots and the guard.
@@ -303,6 +306,7 @@ pub fn analyse(
     }
     let mut unexplained = dark.clone();
     let mut suspected = Vec::new();
+    let mut marks = vec![false; wu * hu];
     tracing::trace!(
         stage = "explained",
         ms = clock.elapsed().as_secs_f64() * 1e3,
@@ -321,10 +325,14 @@ pub fn analyse(
         let area = c.pixels.len();
         let r_px = (area as f64 / std::f64::consts::PI).sqrt();
         let extent = (c.bbox_w as f64).hypot(c.bbox_h as f64);
-        if area >= 2
-            && r_px <= MAX_SUSPECT_RADIUS_MM * px_per_mm
-            && extent <= MAX_SUSPECT_EXTENT_MM * px_per_mm
-        {
+        let dot_sized = r_px <= MAX_SUSPECT_RADIUS_MM * px_per_mm
+            && extent <= MAX_SUSPECT_EXTENT_MM * px_per_mm;
+        if !dot_sized {
+            for &i in &c.pixels {
+                marks[i as usize] = true;
+            }
+        }
+        if area >= 2 && dot_sized {
             suspected.push(ExistingDot {
                 x_mm: c.cx / px_per_mm,
                 y_mm: c.cy / px_per_mm,
@@ -353,6 +361,17 @@ pub fn analyse(
         Luma([u8::from(unexplained[i] || glare[i]) * 255])
     });
     let guard_px = GUARD_FRACTION * min_spacing_mm * px_per_mm;
+    if marks.iter().any(|&m| m) && glare.iter().any(|&g| g) {
+        // Skin beside a highlight reads as dark against the skin level the highlight raised:
+        // within the glare's guard it is the glare's, not a mark.
+        let lit = GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(glare[y as usize * wu + x as usize]) * 255])
+        });
+        let dist2 = imageproc::distance_transform::euclidean_squared_distance_transform(&lit);
+        for (m, d) in marks.iter_mut().zip(dist2.pixels()) {
+            *m &= d[0] >= guard_px * guard_px;
+        }
+    }
     let blocked = if unexplained.iter().chain(&glare).any(|&u| u) {
         let dist2 = imageproc::distance_transform::euclidean_squared_distance_transform(&mask);
         dist2.pixels().map(|d| d[0] < guard_px * guard_px).collect()
@@ -395,6 +414,7 @@ pub fn analyse(
         dropped,
         dark_threshold: threshold,
         glare,
+        marks,
     }
 }
 
