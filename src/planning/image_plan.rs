@@ -117,8 +117,8 @@ pub struct ImagePlan {
 /// Below this scale follicles (0.1-0.2 mm) are under two pixels: nothing on the skin can be
 /// seen well enough to plan around, so the whole frame is declined.
 pub const MIN_PLAN_PX_PER_MM: f64 = 10.0;
-/// Most regions of each reason (not skin, glare, dark marks) listed in [`ImagePlan::declined`], largest
-/// first.
+/// Most regions of each reason (not skin, glare, dark marks) listed in
+/// [`ImagePlan::declined`], largest first.
 pub const MAX_DECLINED_REGIONS: usize = 32;
 /// Side of the cells glare and dark marks are declared in (mm): about a dot.
 pub const DECLARE_CELL_MM: f64 = 0.25;
@@ -319,7 +319,8 @@ pub fn plan_image(
 
 /// How a per-pixel mask of one reason is turned into declined outlines.
 struct Declare {
-    /// Fewest of a cell's pixels set for the cell to be (1 takes a strand one pixel wide).
+    /// Least share of a cell's pixels set for the cell to count (0: any one pixel, which takes
+    /// a strand one pixel wide).
     min_share: f64,
     /// Cells the set cells grow by before outlining: outlines pass through the centres of the
     /// boundary cells, so a region one cell wide needs it to enclose anything.

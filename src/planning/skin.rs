@@ -202,7 +202,8 @@ pub struct SkinAnalysis {
     pub dropped: Vec<bool>,
     /// The darkness threshold used.
     pub dark_threshold: f64,
-    /// Per pixel, row-major: glare (or a clipped channel), under which nothing can be seen;
+    /// Per pixel, row-major: glare ([`GLARE_MIN_CLIPPED`] channels clipped, or far brighter
+    /// than the skin around it), under which nothing can be seen;
     /// the guard keeps recommendations clear of it.
     pub glare: Vec<bool>,
     /// Per pixel, row-major: dark marks larger or longer than a dot that no reported dot
