@@ -115,21 +115,12 @@ impl CellGrid<'_> {
                 if polygon_area(&poly) == 0.0 {
                     // A region one cell wide (a cell, a line of cells): through the cells'
                     // centres it encloses nothing, so it is outlined by the cells' edges.
-                    let xs = c.points.iter().map(|p| f64::from(p.x));
-                    let ys = c.points.iter().map(|p| f64::from(p.y));
-                    let (x0, x1) = (
-                        xs.clone().fold(f64::MAX, f64::min),
-                        xs.fold(f64::MIN, f64::max),
-                    );
-                    let (y0, y1) = (
-                        ys.clone().fold(f64::MAX, f64::min),
-                        ys.fold(f64::MIN, f64::max),
-                    );
+                    let b = BBox::of(c.points.iter().map(|p| [f64::from(p.x), f64::from(p.y)]));
                     poly = vec![
-                        at(x0 - 1.0, y0 - 1.0),
-                        at(x1, y0 - 1.0),
-                        at(x1, y1),
-                        at(x0 - 1.0, y1),
+                        at(b.min_x - 1.0, b.min_y - 1.0),
+                        at(b.max_x, b.min_y - 1.0),
+                        at(b.max_x, b.max_y),
+                        at(b.min_x - 1.0, b.max_y),
                     ];
                 }
                 (polygon_area(&poly), poly)
