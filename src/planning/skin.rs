@@ -207,7 +207,8 @@ pub struct SkinAnalysis {
     /// the guard keeps recommendations clear of it.
     pub glare: Vec<bool>,
     /// Per pixel, row-major: dark marks larger or longer than a dot that no reported dot
-    /// explains (moles, strands, scabs); the guard keeps recommendations clear of them.
+    /// explains (moles, strands, scabs); the guard keeps recommendations clear of them. A
+    /// strand that leaves a reported dot is guarded past the dot's stub but not a mark here.
     pub marks: Vec<bool>,
 }
 
