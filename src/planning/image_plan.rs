@@ -180,7 +180,7 @@ pub fn plan_image(
             score: d.score,
         })
         .collect();
-    let mut analysis = skin::analyse(image, px_per_mm, &dots, config.min_spacing_mm);
+    let mut analysis = skin::analyse(image, px_per_mm, &dots, config.min_spacing_mm, skin);
     if let Some(mask) = mask {
         let from_model = model_suspects(mask, detections, &analysis.suspected, px_per_mm);
         analysis.suspected.extend(from_model);

@@ -213,11 +213,18 @@ pub struct SkinAnalysis {
 }
 
 /// Analyses a frame: skin level, dot shades, unexplained dark spots and the guard.
+///
+/// `skin_mask`: the frame's skin mask, when there is one. The noise behind the darkness
+/// threshold and the noise units is then measured on the skin only; with or without one, the
+/// blocks that hold structure (see [`without_structure`]) are left out. A glove's folds, the
+/// room, a mass of hair or the edges of an occluder's shadow would otherwise widen it, and
+/// faint dots on the rest of the skin would go unsuspected.
 pub fn analyse(
     image: &RgbImage,
     px_per_mm: f64,
     dots: &[DotInImage],
     min_spacing_mm: f64,
+    skin_mask: Option<&SkinMask>,
 ) -> SkinAnalysis {
     let (w, h) = image.dimensions();
     let (wu, hu) = (w as usize, h as usize);
@@ -239,7 +246,8 @@ pub fn analyse(
         "skin analysis"
     );
     let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
-    let mut sample: Vec<f64> = contrast.iter().step_by(13).map(|&d| f64::from(d)).collect();
+    let sample_at = without_structure(noise_sample(w, h, skin_mask), &contrast, wu, px_per_mm);
+    let mut sample: Vec<f64> = sample_at.iter().map(|&i| f64::from(contrast[i])).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
@@ -256,7 +264,7 @@ pub fn analyse(
         ms = clock.elapsed().as_secs_f64() * 1e3,
         "skin analysis"
     );
-    let evidence_z = noise_units(&gaussian(&contrast, wu, hu, matched_sigma_px));
+    let evidence_z = noise_units(&gaussian(&contrast, wu, hu, matched_sigma_px), &sample_at);
     let evidence: Vec<f64> = dots
         .iter()
         .map(|d| disc_max(&evidence_z, wu, hu, d.x, d.y, d.radius.max(1.0)))
@@ -400,7 +408,7 @@ pub fn analyse(
             }
         })
         .collect();
-    let z = noise_units(&gaussian(&masked, wu, hu, matched_sigma_px));
+    let z = noise_units(&gaussian(&masked, wu, hu, matched_sigma_px), &sample_at);
     tracing::trace!(
         stage = "matched",
         ms = clock.elapsed().as_secs_f64() * 1e3,
@@ -420,9 +428,77 @@ pub fn analyse(
     }
 }
 
-/// A map in units of its own robust noise (median and MAD of a sample), clamped to `0..=16`.
-fn noise_units(map: &[f32]) -> Vec<f32> {
-    let mut sample: Vec<f64> = map.iter().step_by(13).map(|&d| f64::from(d)).collect();
+/// Every how many pixels the noise statistics sample a map.
+const NOISE_SAMPLE_STEP: usize = 13;
+/// Fewer skin samples than this and the noise is measured over the whole frame.
+const MIN_NOISE_SAMPLES: usize = 500;
+
+/// The pixels (row-major indices) the noise statistics read: every [`NOISE_SAMPLE_STEP`]th
+/// pixel, on the skin when `skin` is given and holds enough of them.
+fn noise_sample(w: u32, h: u32, skin: Option<&SkinMask>) -> Vec<usize> {
+    let n = w as usize * h as usize;
+    let all = || (0..n).step_by(NOISE_SAMPLE_STEP).collect::<Vec<usize>>();
+    let Some(mask) = skin.filter(|m| m.dimensions() == (w, h)) else {
+        return all();
+    };
+    let wu = w as usize;
+    let on_skin: Vec<usize> = (0..n)
+        .step_by(NOISE_SAMPLE_STEP)
+        .filter(|&i| mask.is_skin((i % wu) as f64 + 0.5, (i / wu) as f64 + 0.5))
+        .collect();
+    if on_skin.len() >= MIN_NOISE_SAMPLES {
+        on_skin
+    } else {
+        all()
+    }
+}
+
+/// Side of the blocks the noise samples are grouped in (millimetres); see [`without_structure`].
+const NOISE_BLOCK_MM: f64 = 2.0;
+/// A block whose own spread is over this many times the median block's holds structure.
+const NOISE_BLOCK_OUTLIER: f64 = 2.0;
+/// A block with fewer samples than this (cut by the frame's or the skin's edge) is left out.
+const NOISE_BLOCK_MIN_SAMPLES: usize = 8;
+
+/// The samples `at` (row-major indices into `map`, rows `w` wide) less the blocks of
+/// [`NOISE_BLOCK_MM`] whose spread of `map` is over [`NOISE_BLOCK_OUTLIER`] times the median
+/// block's: the edge of a glove's or the machine's shadow, a strand or a fold is structure, not
+/// noise, and would raise the frame's darkness threshold so that faint dots on the rest of the
+/// skin go unsuspected. All of `at` when no block has enough samples.
+fn without_structure(mut at: Vec<usize>, map: &[f32], w: usize, px_per_mm: f64) -> Vec<usize> {
+    let w = w.max(1);
+    let block_px = (NOISE_BLOCK_MM * px_per_mm).round().max(1.0) as usize;
+    let blocks_x = w.div_ceil(block_px);
+    let block = |i: usize| (i / w / block_px) * blocks_x + (i % w) / block_px;
+    at.sort_unstable_by_key(|&i| (block(i), i));
+    let mut groups: Vec<(usize, usize, f64)> = Vec::new();
+    let mut start = 0;
+    while start < at.len() {
+        let b = block(at[start]);
+        let end = start + at[start..].iter().take_while(|&&i| block(i) == b).count();
+        if end - start >= NOISE_BLOCK_MIN_SAMPLES {
+            let mut v: Vec<f64> = at[start..end].iter().map(|&i| f64::from(map[i])).collect();
+            let med = super::shade::median(&mut v).unwrap_or(0.0);
+            let mut dev: Vec<f64> = v.iter().map(|d| (d - med).abs()).collect();
+            groups.push((start, end, super::shade::median(&mut dev).unwrap_or(0.0)));
+        }
+        start = end;
+    }
+    let mut spreads: Vec<f64> = groups.iter().map(|g| g.2).collect();
+    let Some(typical) = super::shade::median(&mut spreads) else {
+        return at;
+    };
+    groups
+        .iter()
+        .filter(|g| g.2 <= NOISE_BLOCK_OUTLIER * typical)
+        .flat_map(|&(a, b, _)| at[a..b].iter().copied())
+        .collect()
+}
+
+/// A map in units of its own robust noise (median and MAD of the pixels `at`), clamped to
+/// `0..=16`.
+fn noise_units(map: &[f32], at: &[usize]) -> Vec<f32> {
+    let mut sample: Vec<f64> = at.iter().map(|&i| f64::from(map[i])).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
     let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
@@ -729,7 +805,7 @@ mod tests {
             radius: 3.0,
             score: 0.9,
         }];
-        let a = analyse(&img, ppm, &reported, 0.7);
+        let a = analyse(&img, ppm, &reported, 0.7, None);
         assert_eq!(a.suspected.len(), 1);
         let s = a.suspected[0];
         assert!((s.x_mm - 150.5 / ppm).abs() < 0.1 && (s.y_mm - 60.5 / ppm).abs() < 0.1);
@@ -738,5 +814,63 @@ mod tests {
         assert!(a.guard.blocked(150.5 / ppm + 0.5, 60.5 / ppm));
         assert!(!a.guard.blocked(50.5 / ppm + 0.5, 60.5 / ppm));
         assert!(!a.guard.blocked(100.0 / ppm, 20.0 / ppm));
+    }
+
+    /// Plain skin with a little deterministic pixel noise (about 2% of its lightness).
+    fn noisy_skin(w: u32, h: u32) -> RgbImage {
+        let mut state = 12345u32;
+        RgbImage::from_fn(w, h, |_, _| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = ((state >> 24) as f32 / 255.0 - 0.5) * 16.0;
+            let v = |c: f32| (c + n).round().clamp(0.0, 255.0) as u8;
+            Rgb([v(200.0), v(160.0), v(140.0)])
+        })
+    }
+
+    /// Paints columns `x0..x1` with bands of shadow 3 px wide, each of its own depth (to half
+    /// the skin), as a fold, strands or the edge of an occluder's shadow would.
+    fn paint_bands(img: &mut RgbImage, x0: u32, x1: u32) {
+        for x in x0..x1 {
+            let depth = 0.5 + 0.5 * ((x / 3 * 7919) % 101) as f32 / 100.0;
+            for y in 0..img.height() {
+                let p = img.get_pixel_mut(x, y);
+                p.0 = p.0.map(|c| (f32::from(c) * depth) as u8);
+            }
+        }
+    }
+
+    #[test]
+    fn a_faint_dot_is_suspected_whatever_else_is_in_view() {
+        let ppm = 20.0;
+        let faint = Rgb([172, 138, 120]);
+        let at = (300.5 / ppm, 60.5 / ppm);
+        let suspects = |a: &SkinAnalysis| {
+            a.suspected
+                .iter()
+                .any(|s| (s.x_mm - at.0).abs() < 0.1 && (s.y_mm - at.1).abs() < 0.1)
+        };
+
+        // The left two thirds are a glove's folds, not skin: their spread is not the skin's
+        // noise.
+        let mut img = noisy_skin(340, 120);
+        paint_bands(&mut img, 0, 225);
+        draw_filled_circle_mut(&mut img, (300, 60), 3, faint);
+        let mask = SkinMask::from_fn(340, 120, 5, ppm, |x, _| x >= 230.0);
+        let a = analyse(&img, ppm, &[], 0.7, Some(&mask));
+        assert!(suspects(&a), "threshold {}", a.dark_threshold);
+        let blind = analyse(&img, ppm, &[], 0.7, None);
+        assert!(
+            !suspects(&blind),
+            "without the mask, threshold {}",
+            blind.dark_threshold
+        );
+
+        // The same bands on the skin over 47% of the frame: structure, left out of the noise.
+        let mut img = noisy_skin(340, 120);
+        paint_bands(&mut img, 0, 160);
+        draw_filled_circle_mut(&mut img, (300, 60), 3, faint);
+        let a = analyse(&img, ppm, &[], 0.7, None);
+        assert!(suspects(&a), "threshold {}", a.dark_threshold);
+        assert!(a.dark_threshold < 0.12, "threshold {}", a.dark_threshold);
     }
 }
