@@ -216,7 +216,7 @@ pub struct SkinAnalysis {
 ///
 /// `skin_mask`: the frame's skin mask, when there is one. The noise behind the darkness
 /// threshold and the noise units is then measured on the skin only; with or without one, the
-/// blocks that hold structure (see [`without_structure`]) are left out. A glove's folds, the
+/// blocks that hold structure (see `without_structure`) are left out. A glove's folds, the
 /// room, a mass of hair or the edges of an occluder's shadow would otherwise widen it, and
 /// faint dots on the rest of the skin would go unsuspected.
 pub fn analyse(
