@@ -247,10 +247,7 @@ pub fn analyse(
     );
     let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
     let sample_at = without_structure(noise_sample(w, h, skin_mask), &contrast, wu, px_per_mm);
-    let mut sample: Vec<f64> = sample_at.iter().map(|&i| f64::from(contrast[i])).collect();
-    let med = super::shade::median(&mut sample).unwrap_or(0.0);
-    let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
-    let sigma = 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0);
+    let (med, sigma) = robust_stats(&contrast, &sample_at);
     let threshold = DARK_MIN.max(med + NOISE_K * sigma);
     tracing::debug!(med, sigma, threshold, "skin darkness");
     let dark: Vec<bool> = contrast.iter().map(|&d| f64::from(d) > threshold).collect();
@@ -477,10 +474,7 @@ fn without_structure(mut at: Vec<usize>, map: &[f32], w: usize, px_per_mm: f64) 
         let b = block(at[start]);
         let end = start + at[start..].iter().take_while(|&&i| block(i) == b).count();
         if end - start >= NOISE_BLOCK_MIN_SAMPLES {
-            let mut v: Vec<f64> = at[start..end].iter().map(|&i| f64::from(map[i])).collect();
-            let med = super::shade::median(&mut v).unwrap_or(0.0);
-            let mut dev: Vec<f64> = v.iter().map(|d| (d - med).abs()).collect();
-            groups.push((start, end, super::shade::median(&mut dev).unwrap_or(0.0)));
+            groups.push((start, end, robust_stats(map, &at[start..end]).1));
         }
         start = end;
     }
@@ -495,13 +489,20 @@ fn without_structure(mut at: Vec<usize>, map: &[f32], w: usize, px_per_mm: f64) 
         .collect()
 }
 
-/// A map in units of its own robust noise (median and MAD of the pixels `at`), clamped to
-/// `0..=16`.
-fn noise_units(map: &[f32], at: &[usize]) -> Vec<f32> {
+/// The median of `map` at the pixels `at` and its robust deviation (1.4826 times the median
+/// absolute deviation); zeros for no pixels.
+fn robust_stats(map: &[f32], at: &[usize]) -> (f64, f64) {
     let mut sample: Vec<f64> = at.iter().map(|&i| f64::from(map[i])).collect();
     let med = super::shade::median(&mut sample).unwrap_or(0.0);
     let mut dev: Vec<f64> = sample.iter().map(|d| (d - med).abs()).collect();
-    let inv_sigma = 1.0 / (1.4826 * super::shade::median(&mut dev).unwrap_or(0.0)).max(1e-6);
+    (med, 1.4826 * super::shade::median(&mut dev).unwrap_or(0.0))
+}
+
+/// A map in units of its own robust noise (median and MAD of the pixels `at`), clamped to
+/// `0..=16`.
+fn noise_units(map: &[f32], at: &[usize]) -> Vec<f32> {
+    let (med, sigma) = robust_stats(map, at);
+    let inv_sigma = 1.0 / sigma.max(1e-6);
     map.iter()
         .map(|&d| (((f64::from(d) - med) * inv_sigma).clamp(0.0, 16.0)) as f32)
         .collect()
