@@ -17,7 +17,7 @@ use image::RgbImage;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::skin::{self, DotInImage};
+use super::skin::{self, DotInImage, SkinAnalysis};
 use super::{
     Declined, Design, ExistingDot, ExistingKind, Plan, PlanError, PlanInput, Planner, PlannerConfig,
 };
@@ -243,28 +243,14 @@ pub fn plan_image(
         );
     }
     if !coarse {
-        let guard_mm = skin::GUARD_FRACTION * config.min_spacing_mm;
-        let glare = format!(
-            "glare: the light hides the skin and any dot under it; nothing is planned here or \
-             within {guard_mm:.2} mm of it (move the light or blot the skin, then look again)"
-        );
-        let marks = format!(
-            "a dark mark larger than a dot (a mole, a strand of hair, a scab): nothing is planned \
-             on it or within {guard_mm:.2} mm of it"
-        );
-        for (mask, how, reason) in [
-            (&analysis.glare, &GLARE_DECLARED, glare),
-            (&analysis.marks, &MARKS_DECLARED, marks),
-        ] {
-            declined.extend(
-                declared_outlines(mask, w, h, px_per_mm, skin, how)
-                    .into_iter()
-                    .map(|polygon| Declined {
-                        polygon,
-                        reason: reason.clone(),
-                    }),
-            );
-        }
+        declined.extend(declined_by_analysis(
+            &analysis,
+            w,
+            h,
+            px_per_mm,
+            skin,
+            config.min_spacing_mm,
+        ));
     }
     let skin_fraction = skin.map_or(1.0, SkinMask::fraction);
     let guarded_fraction = analysis.guard.blocked_fraction();
@@ -315,6 +301,44 @@ pub fn plan_image(
         skin_fraction,
         declined,
     })
+}
+
+/// Where a frame's skin analysis keeps the plan off, as declined regions with their reasons:
+/// glare and dark marks larger than a dot, on the skin (`skin`, when there is one), in pixels
+/// of the `w` x `h` frame the analysis was made on. `stipple plan` lists them; the live session
+/// shows them on the page.
+pub fn declined_by_analysis(
+    analysis: &SkinAnalysis,
+    w: u32,
+    h: u32,
+    px_per_mm: f64,
+    skin: Option<&SkinMask>,
+    min_spacing_mm: f64,
+) -> Vec<Declined> {
+    let guard_mm = skin::GUARD_FRACTION * min_spacing_mm;
+    let glare = format!(
+        "glare: the light hides the skin and any dot under it; nothing is planned here or \
+         within {guard_mm:.2} mm of it (move the light or blot the skin, then look again)"
+    );
+    let marks = format!(
+        "a dark mark larger than a dot (a mole, a strand of hair, a scab): nothing is planned \
+         on it or within {guard_mm:.2} mm of it"
+    );
+    let mut declined = Vec::new();
+    for (mask, how, reason) in [
+        (&analysis.glare, &GLARE_DECLARED, glare),
+        (&analysis.marks, &MARKS_DECLARED, marks),
+    ] {
+        declined.extend(
+            declared_outlines(mask, w, h, px_per_mm, skin, how)
+                .into_iter()
+                .map(|polygon| Declined {
+                    polygon,
+                    reason: reason.clone(),
+                }),
+        );
+    }
+    declined
 }
 
 /// How a per-pixel mask of one reason is turned into declined outlines.

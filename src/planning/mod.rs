@@ -39,7 +39,9 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, instrument};
 
 pub use design::{DensityField, Design, Units, Zone, ZoneKind};
-pub use image_plan::{plan_image, ImagePlan, RecommendationPx, MIN_PLAN_PX_PER_MM};
+pub use image_plan::{
+    declined_by_analysis, plan_image, ImagePlan, RecommendationPx, MIN_PLAN_PX_PER_MM,
+};
 pub use shade::SessionStep;
 pub use skin::{Guard, SkinAnalysis};
 

@@ -696,6 +696,7 @@ mod tests {
             recs_done: 0,
             source_status: String::new(),
             not_skin: Vec::new(),
+            declined: Vec::new(),
             ..OverlayMsg::default()
         };
         FrameRecord {

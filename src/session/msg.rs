@@ -72,6 +72,18 @@ pub struct OverlayMsg {
     /// What the frame shows that is not skin (gloves, machine, hair, the room...), as image
     /// polygons the page shades; empty when the whole frame is skin.
     pub not_skin: Vec<Vec<[f32; 2]>>,
+    /// Where the plan on view declined to plan on the skin, and why (glare, dark marks larger
+    /// than a dot), as image polygons the page outlines; the same reasons `stipple plan` gives.
+    pub declined: Vec<DeclinedMsg>,
+}
+
+/// A region of the skin the plan keeps off, on the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclinedMsg {
+    /// Outline in the frame's pixels.
+    pub polygon: Vec<[f32; 2]>,
+    /// Why, in words an artist reads.
+    pub reason: String,
 }
 
 /// One zone on the page.

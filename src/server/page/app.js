@@ -159,6 +159,24 @@ function drawOverlay(o) {
       ctx.closePath(); ctx.fill(); ctx.stroke();
     }
   }
+  // Where the plan keeps off the skin (glare, a dark mark larger than a dot): outlined in
+  // magenta and hatched, as `stipple plan` draws it; the reasons are in the goal line.
+  if (planShown && o.declined) {
+    ctx.strokeStyle = "rgba(255,64,255,0.85)"; ctx.lineWidth = 1.5 * u;
+    for (const d of o.declined) {
+      const poly = d.polygon;
+      if (poly.length < 3) continue;
+      ctx.save();
+      ctx.beginPath(); poly.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.closePath(); ctx.stroke(); ctx.clip();
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const [x, y] of poly) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+      ctx.beginPath();
+      for (let k = x0 - (y1 - y0); k < x1; k += 10 * u) { ctx.moveTo(k, y1); ctx.lineTo(k + (y1 - y0), y0); }
+      ctx.stroke();
+      ctx.restore();
+    }
+  }
   let dots = 0;
   if (planShown) {
     const detail = $("t-dots").checked;
@@ -257,7 +275,10 @@ function drawOverlay(o) {
   } else banner.hidden = true;
   const goal = $("goal");
   // While calibrating the plan is hidden, and so is what it says.
-  goal.textContent = o.calibration ? "" : (o.messages || []).join(" · ");
+  // What the plan keeps off, each reason once, in its first words (up to the colon).
+  const declined = [...new Set((o.declined || []).map((d) => d.reason.split(":")[0]))];
+  const said = (o.messages || []).concat(declined.length ? ["not planned on " + declined.join(", ")] : []);
+  goal.textContent = o.calibration ? "" : said.join(" · ");
   goal.hidden = !goal.textContent;
 }
 
