@@ -171,15 +171,7 @@ pub fn plan_image(
             reason: "must be a positive number",
         });
     }
-    let dots: Vec<DotInImage> = detections
-        .iter()
-        .map(|d| DotInImage {
-            x: d.x,
-            y: d.y,
-            radius: d.radius,
-            score: d.score,
-        })
-        .collect();
+    let dots: Vec<DotInImage> = detections.iter().map(DotInImage::from).collect();
     let mut analysis = skin::analyse(image, px_per_mm, &dots, config.min_spacing_mm, skin);
     if let Some(mask) = mask {
         let from_model = model_suspects(mask, detections, &analysis.suspected, px_per_mm);

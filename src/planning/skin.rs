@@ -184,6 +184,17 @@ pub struct DotInImage {
     pub score: f64,
 }
 
+impl From<&crate::frame::Detection> for DotInImage {
+    fn from(d: &crate::frame::Detection) -> Self {
+        Self {
+            x: d.x,
+            y: d.y,
+            radius: d.radius,
+            score: d.score,
+        }
+    }
+}
+
 /// The result of [`analyse`].
 #[derive(Debug, Clone)]
 pub struct SkinAnalysis {

@@ -1048,16 +1048,7 @@ impl LiveSession {
         let _span = tracing::debug_span!("plan_analysis").entered();
         let ppm = self.config.px_per_mm;
         let spacing = self.design.spacing_or_default();
-        let dots: Vec<planning::skin::DotInImage> = p
-            .detections
-            .iter()
-            .map(|d| planning::skin::DotInImage {
-                x: d.x,
-                y: d.y,
-                radius: d.radius,
-                score: d.score,
-            })
-            .collect();
+        let dots: Vec<planning::skin::DotInImage> = p.detections.iter().map(Into::into).collect();
         let analysis = planning::skin::analyse(image, ppm, &dots, spacing, p.skin.as_ref());
         let (fw, fh) = (f64::from(image.width()), f64::from(image.height()));
         let near_edge = p.skin.as_ref().filter(|m| m.fraction() < 1.0).map(|m| {
@@ -1134,7 +1125,8 @@ impl LiveSession {
     /// The skin map over the planner's rectangle (origin `origin_mm`, size `frame_mm`), as the
     /// planner's skin mask, and the guard: one minimum spacing from what is not skin, and what
     /// the frame's analysis keeps the plan off (`analysed`). `None` for the mask when the skin
-    /// map holds all of the rectangle for skin, and for the guard when nothing is kept off.
+    /// map holds all of the rectangle for skin, and for the guard when, besides, there is no
+    /// analysis.
     fn skin_for_plan(
         &self,
         origin_mm: [f64; 2],
@@ -1149,10 +1141,11 @@ impl LiveSession {
                 .is_skin([origin_mm[0] + x / k, origin_mm[1] + y / k])
         });
         let mask = (mask.fraction() < 1.0).then_some(mask);
+        // The analysis's soft cost counts even where it blocks nothing (the cleanest skin wins).
         let (blocked, cost) = match analysed {
-            Some(a) if mask.is_some() || a.blocked.iter().any(|&b| b) => (a.blocked, a.cost),
-            _ if mask.is_some() => (vec![false; w as usize * h as usize], Vec::new()),
-            _ => return (None, None),
+            Some(a) => (a.blocked, a.cost),
+            None if mask.is_some() => (vec![false; w as usize * h as usize], Vec::new()),
+            None => return (None, None),
         };
         let mut guard = planning::Guard::from_mask(w, h, k, blocked, cost);
         if let Some(mask) = &mask {
