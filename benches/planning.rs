@@ -66,6 +66,7 @@ fn bench_planning(c: &mut Criterion) {
         design: None,
         guard: None,
         skin: None,
+        kept: Vec::new(),
     };
     let config = PlannerConfig::new(70.0, 0.7);
     let image = image_of(&dets);

@@ -118,6 +118,9 @@ pub struct SessionCounters {
     pub not_a_dot: u64,
     /// Whether the artist paused the plan.
     pub paused: bool,
+    /// Plans made this session: the first, one per design change or "not a dot", and one
+    /// each time the plan grew over skin that came into view.
+    pub plans: u64,
 }
 
 #[derive(Debug)]

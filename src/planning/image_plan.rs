@@ -263,6 +263,7 @@ pub fn plan_image(
         design: design.map(|d| d.in_mm_through(&plane)),
         guard: Some(analysis.guard),
         skin,
+        kept: Vec::new(),
     };
     let planner = Planner::new(config, input)?;
     let plan = planner.plan();

@@ -276,6 +276,13 @@ pub struct PlanInput {
     /// Where the frame is skin, if known (frame mm = image px / px_per_mm): density counts only
     /// the skin, and nothing is planned off it.
     pub skin: Option<SkinMask>,
+    /// Pending recommendations of an earlier plan over part of this frame, in its working
+    /// order and in this frame's millimetres (the live plan growing over skin that came into
+    /// view). Each stays where it is, with its radius, shade and role, where this input still
+    /// admits a new recommendation there (on counted skin, off the guard, a spacing from every
+    /// dot); the rest of the plan is filled around them and the working order resumes at the
+    /// first one kept. Ids, order and status are the new plan's. Empty for a fresh plan.
+    pub kept: Vec<Recommendation>,
 }
 
 /// A part of the frame the plan declined to plan in, and why: the JSON contract of `stipple
@@ -402,8 +409,12 @@ impl Planner {
         }
         planner.look_model = LookModel::new(&planner.looks);
         planner.set_quotas();
+        let resume_at = planner.keep(&input.kept);
         planner.fill_all();
         planner.reorder();
+        if let Some(k) = resume_at.and_then(|id| planner.tour.iter().position(|&t| t == id)) {
+            planner.tour.rotate_left(k);
+        }
         debug!(recommendations = planner.tour.len(), "plan built");
         Ok(planner)
     }

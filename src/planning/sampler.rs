@@ -252,9 +252,44 @@ impl Planner {
     }
 
     fn push_rec(&mut self, x: f64, y: f64, zone: Option<usize>, role: RecRole) -> u32 {
-        let (radius_mm, shade) =
+        let look =
             self.look_model
                 .suggest(&self.grid, &self.looks, x, y, &self.step, &mut self.scratch);
+        self.push_pending(x, y, zone, role, look)
+    }
+
+    /// Carries an earlier plan's pending recommendations into this one (see
+    /// [`super::PlanInput::kept`]); returns the id of the first one kept. Runs after the quotas
+    /// are set, before the fill: a kept recommendation counts toward its cell's quota.
+    pub(super) fn keep(&mut self, kept: &[super::Recommendation]) -> Option<u32> {
+        let spacing = self.spacing();
+        let mut first = None;
+        for r in kept {
+            let (x, y) = (r.x_mm, r.y_mm);
+            if ![x, y, r.radius_mm, r.shade].iter().all(|v| v.is_finite()) {
+                continue;
+            }
+            let f = self.field.sample(x, y);
+            // Sentinels stand ahead of a hairline, outside the counted zone by design.
+            let wanted = f.counted || (r.role == RecRole::Sentinel && f.zone.is_some());
+            let on_skin = self.skin.as_ref().is_none_or(|m| m.is_skin_mm(x, y));
+            if !wanted || !on_skin || !self.admissible(x, y, spacing) {
+                continue;
+            }
+            let id = self.push_pending(x, y, f.zone, r.role, (r.radius_mm, r.shade));
+            first.get_or_insert(id);
+        }
+        first
+    }
+
+    fn push_pending(
+        &mut self,
+        x: f64,
+        y: f64,
+        zone: Option<usize>,
+        role: RecRole,
+        (radius_mm, shade): (f64, f64),
+    ) -> u32 {
         let id = self.slots.len() as u32;
         self.slots.push(Slot {
             x,

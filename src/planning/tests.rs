@@ -35,6 +35,7 @@ fn input(w: f64, h: f64, existing: Vec<ExistingDot>) -> PlanInput {
         design: None,
         guard: None,
         skin: None,
+        kept: Vec::new(),
     }
 }
 
@@ -339,6 +340,73 @@ polygon = [[10, 5], [15, 5], [15, 10], [10, 10]]
         "{}",
         plan.skin_area_mm2
     );
+    Ok(())
+}
+
+#[test]
+fn kept_recommendations_stay_unless_the_new_input_rules_them_out() -> Result<(), PlanError> {
+    // A plan over the left half of a strip, then a plan over the whole strip that keeps the
+    // first plan's pending recommendations: each stays where it was with its look, except one
+    // where a dot appeared since (now within the spacing); the new ones fill around them at the
+    // spacing, the right half gets its share, and the working order resumes where it was.
+    let existing = gradient_dots(40.0, 10.0, 40.0, 40.0, 3);
+    let left: Vec<ExistingDot> = existing.iter().filter(|d| d.x_mm < 20.0).copied().collect();
+    let config = PlannerConfig::new(70.0, 0.7);
+    let first = Planner::new(config.clone(), input(20.0, 10.0, left))?.plan();
+    let mut kept = first.recommendations.clone();
+    let blocked = kept[3].clone();
+    let mut existing = existing;
+    existing.push(ExistingDot {
+        x_mm: blocked.x_mm + 0.2,
+        y_mm: blocked.y_mm,
+        radius_mm: 0.15,
+        kind: ExistingKind::Pigment,
+        shade: None,
+    });
+    // An earlier plan's ids and order mean nothing here.
+    for r in &mut kept {
+        r.id += 1000;
+    }
+    let grown = Planner::new(
+        config,
+        PlanInput {
+            kept: kept.clone(),
+            ..input(40.0, 10.0, existing)
+        },
+    )?;
+    let plan = grown.plan();
+    let at = |r: &Recommendation| {
+        plan.recommendations.iter().find(|n| {
+            n.x_mm == r.x_mm && n.y_mm == r.y_mm && n.radius_mm == r.radius_mm && n.shade == r.shade
+        })
+    };
+    for (i, r) in kept.iter().enumerate() {
+        if i == 3 {
+            assert!(at(r).is_none(), "kept next to the new dot");
+        } else {
+            assert!(
+                at(r).is_some(),
+                "recommendation {i} at ({}, {}) lost",
+                r.x_mm,
+                r.y_mm
+            );
+        }
+    }
+    assert_eq!(
+        plan.recommendations[0].x_mm, kept[0].x_mm,
+        "the order resumes elsewhere"
+    );
+    let right = plan
+        .recommendations
+        .iter()
+        .filter(|r| r.x_mm > 20.5)
+        .count();
+    assert!(
+        right * 10 >= (kept.len() - 1) * 8,
+        "{right} recommendations on the new half against {} kept",
+        kept.len() - 1
+    );
+    assert!(min_gap(&grown) >= 0.7 - 1e-9, "gap {}", min_gap(&grown));
     Ok(())
 }
 

@@ -68,6 +68,17 @@ const LIVE_NOISE_EVERY: u32 = 8;
 const MAX_HEAT_NODES: usize = 4096;
 /// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
 const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
+/// The plan grows over skin that came into view once the view's rectangle holds skin outside
+/// the planned rectangle of at least this share of its area: a strip a planner cell (2.5 mm)
+/// wide along the long side of a 64 x 36 mm view. Narrower slivers come and go with the head's
+/// drift and breathing, and re-planning is not free (the frame's analysis, 0.2 s at 1280x720).
+const GROW_MIN_NEW_SKIN_SHARE: f64 = 0.1;
+/// ... and once it has, on this many registered frames in a row (half a second at 30 fps) with
+/// the view's centre within [`GROW_STILL_MM`] of where it was on the first of them: the head
+/// settled on the new skin rather than passing over it (a pan re-plans once, where it stops).
+const GROW_AFTER_FRAMES: u32 = 15;
+/// See [`GROW_AFTER_FRAMES`], millimetres of skin.
+const GROW_STILL_MM: f64 = 1.0;
 /// A too-close dot keeps its red ring on the page for this many frames (3 s at 30 fps).
 const BLOWOUT_SHOWN_FRAMES: u64 = 90;
 /// "Not a dot" picks the map dot within this distance of the point the artist marked, mm.
@@ -311,6 +322,12 @@ pub struct LiveSession {
     recs_left_by_zone: Vec<(String, u64)>,
     /// Density reached in the view, dots/cm².
     view_density: f64,
+    /// Plans made: the first, one per design change or "not a dot", one each time the plan
+    /// grew over skin that came into view.
+    plans: u64,
+    /// Registered frames in a row that showed skin the plan does not cover with the view held
+    /// about still, and the view's centre on the first of them (skin millimetres).
+    new_skin_since: Option<(u32, [f64; 2])>,
 }
 
 impl LiveSession {
@@ -373,6 +390,8 @@ impl LiveSession {
             dots_left: 0,
             recs_left_by_zone: Vec::new(),
             view_density: 0.0,
+            plans: 0,
+            new_skin_since: None,
             config,
         }
     }
@@ -557,6 +576,7 @@ impl LiveSession {
             dots_undone: self.dots_undone,
             not_a_dot: self.not_dots.len() as u64,
             paused: self.paused,
+            plans: self.plans,
         }
     }
 
@@ -706,9 +726,29 @@ impl LiveSession {
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
         if self.planner.is_none() && reg.registered && self.frames > PLAN_WARMUP_FRAMES {
             self.planner = self.build_planner(&view, p, &skin_from_image);
+            self.plans += u64::from(self.planner.is_some());
             // Ids belong to the planner: a new plan starts with nothing skipped.
             self.skipped.clear();
             plan_changed = true;
+        } else if reg.registered && !self.paused && self.new_skin_in_view(&view) {
+            let b = crate::geometry::BBox::of(view.iter().copied());
+            let centre = [(b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0];
+            let frames = match self.new_skin_since {
+                Some((n, at)) if (at[0] - centre[0]).hypot(at[1] - centre[1]) <= GROW_STILL_MM => {
+                    self.new_skin_since = Some((n + 1, at));
+                    n + 1
+                }
+                _ => {
+                    self.new_skin_since = Some((1, centre));
+                    1
+                }
+            };
+            if frames >= GROW_AFTER_FRAMES {
+                self.new_skin_since = None;
+                plan_changed |= self.grow_plan(&view, p, &skin_from_image);
+            }
+        } else {
+            self.new_skin_since = None;
         }
         if plan_changed && !self.paused {
             self.refresh_recs();
@@ -964,10 +1004,84 @@ impl LiveSession {
             .collect()
     }
 
+    /// Whether the view (a skin polygon) shows skin the plan does not cover: cells the skin map
+    /// holds for skin, inside the view's rectangle and outside the planned one, of at least
+    /// [`GROW_MIN_NEW_SKIN_SHARE`] of the view's rectangle. False without a plan.
+    fn new_skin_in_view(&self, view: &[[f64; 2]]) -> bool {
+        let Some(lp) = self.planner.as_ref() else {
+            return false;
+        };
+        let b = crate::geometry::BBox::of(view.iter().copied());
+        let area = b.width() * b.height();
+        let ([ox, oy], [fw, fh]) = (lp.request.origin_mm, lp.request.input.frame_mm);
+        let overlap = (b.max_x.min(ox + fw) - b.min_x.max(ox)).max(0.0)
+            * (b.max_y.min(oy + fh) - b.min_y.max(oy)).max(0.0);
+        let wanted = GROW_MIN_NEW_SKIN_SHARE * area;
+        if !(area > 0.0) || area - overlap < wanted {
+            return false;
+        }
+        let cell = coverage::CELL_MM;
+        let (cols, rows) = ((b.width() / cell) as usize, (b.height() / cell) as usize);
+        let planned =
+            |q: [f64; 2]| (ox..=ox + fw).contains(&q[0]) && (oy..=oy + fh).contains(&q[1]);
+        let new_cells = (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (r, c)))
+            .map(|(r, c)| {
+                [
+                    b.min_x + (c as f64 + 0.5) * cell,
+                    b.min_y + (r as f64 + 0.5) * cell,
+                ]
+            })
+            .filter(|&q| !planned(q) && self.coverage.is_skin(q))
+            .count();
+        new_cells as f64 * cell * cell >= wanted
+    }
+
+    /// Replans over the current view, keeping the pending recommendations that lie in it where
+    /// they are (and skipped if they were), so that what the artist sees does not move; the
+    /// rest of the old plan, out of view, is dropped and planned again when its skin comes
+    /// back. Returns whether a plan was made.
+    fn grow_plan(
+        &mut self,
+        view: &[[f64; 2]],
+        p: &Perception,
+        skin_from_image: &Similarity,
+    ) -> bool {
+        let skipped_at: Vec<[f64; 2]> = self
+            .full_plan()
+            .into_iter()
+            .filter(|r| self.skipped.contains(&r.id))
+            .map(|r| r.in_skin_mm)
+            .collect();
+        let Some(lp) = self.build_planner(view, p, skin_from_image) else {
+            return false;
+        };
+        let [ox, oy] = lp.request.origin_mm;
+        self.skipped = lp
+            .planner
+            .pending()
+            .filter(|r| {
+                skipped_at
+                    .iter()
+                    .any(|q| (r.x_mm + ox - q[0]).hypot(r.y_mm + oy - q[1]) < 1e-9)
+            })
+            .map(|r| u64::from(r.id))
+            .collect();
+        tracing::info!(
+            plans = self.plans + 1,
+            kept = lp.request.input.kept.len(),
+            "the plan grew over skin that came into view"
+        );
+        self.planner = Some(lp);
+        self.plans += 1;
+        true
+    }
+
     /// Plans over the current view: the planner works on a fixed rectangle of skin (the view
     /// when the plan is made), in its own millimetres with the origin at the rectangle's corner.
     /// The frame `p` it is made on is analysed as `stipple plan` analyses a picture (see
-    /// [`LiveSession::analyse_for_plan`]).
+    /// [`LiveSession::analyse_for_plan`]). The current plan's pending recommendations inside
+    /// the rectangle are carried into the new one ([`PlanInput::kept`]).
     fn build_planner(
         &self,
         view: &[[f64; 2]],
@@ -975,14 +1089,23 @@ impl LiveSession {
         skin_from_image: &Similarity,
     ) -> Option<LivePlanner> {
         let _span = tracing::debug_span!("plan_build").entered();
-        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for c in view {
-            x0 = x0.min(c[0]);
-            y0 = y0.min(c[1]);
-            x1 = x1.max(c[0]);
-            y1 = y1.max(c[1]);
-        }
-        let (origin_mm, frame_mm) = ([x0, y0], [x1 - x0, y1 - y0]);
+        let b = crate::geometry::BBox::of(view.iter().copied());
+        let (x0, y0) = (b.min_x, b.min_y);
+        let (origin_mm, frame_mm) = ([x0, y0], [b.width(), b.height()]);
+        let inside =
+            |x: f64, y: f64| (0.0..=frame_mm[0]).contains(&x) && (0.0..=frame_mm[1]).contains(&y);
+        let kept = self.planner.as_ref().map_or_else(Vec::new, |lp| {
+            let [ox, oy] = lp.request.origin_mm;
+            lp.planner
+                .pending()
+                .map(|r| planning::Recommendation {
+                    x_mm: r.x_mm + ox - x0,
+                    y_mm: r.y_mm + oy - y0,
+                    ..r
+                })
+                .filter(|r| inside(r.x_mm, r.y_mm))
+                .collect()
+        });
         let mut existing: Vec<ExistingDot> = self
             .registrar
             .landmarks()
@@ -1012,6 +1135,7 @@ impl LiveSession {
             design,
             guard,
             skin,
+            kept,
         };
         match Planner::new(config.clone(), input.clone()) {
             Ok(planner) => Some(LivePlanner {
@@ -1728,5 +1852,102 @@ mod tests {
             (at[0] - 22.5).abs() < 0.05 && (at[1] - 6.0).abs() < 0.05,
             "{at:?}"
         );
+    }
+
+    #[test]
+    fn the_plan_grows_over_skin_that_comes_into_view_and_keeps_what_the_artist_sees() {
+        // A strip of scalp 80 x 18 mm with follicles at 20 px/mm, seen through a 640 x 360 view
+        // (32 x 18 mm). The head holds, drifts 1 mm (no new plan: a sliver of new skin), then
+        // the view pans 21 mm along the strip at 0.3 mm a frame and holds. Where it stops, the
+        // plan grows over the new skin, and every recommendation of the first plan inside the
+        // new view stays exactly where it was.
+        let ppm = 20.0;
+        let mut state = 99u64;
+        let mut next = |span: f64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as f64 / f64::from(1u32 << 31) * span
+        };
+        let follicles: Vec<[f64; 2]> = (0..640).map(|_| [next(1600.0), next(360.0)]).collect();
+        let frame = |seq: u64, offset_px: f64| {
+            let mut p = perception(seq, &[]);
+            p.detections = follicles
+                .iter()
+                .filter(|q| q[0] >= offset_px && q[0] < offset_px + 640.0)
+                .map(|q| dot(q[0] - offset_px, q[1], 3.0, DotKind::Follicle))
+                .collect();
+            p
+        };
+        let mut session = LiveSession::new(SessionConfig::new(ppm));
+        let mut seq = 0u64;
+        let mut offsets: Vec<f64> = vec![0.0; 30];
+        offsets.extend([20.0; 30]);
+        offsets.extend((1..=70).map(|k| 20.0 + 6.0 * f64::from(k)));
+        let pan_from = 60;
+        offsets.extend([440.0; 40]);
+        let mut first_plan = Vec::new();
+        for (k, &offset) in offsets.iter().enumerate() {
+            session.update(&frame(seq, offset), None);
+            seq += 1;
+            if k + 1 == pan_from {
+                assert_eq!(session.counters().plans, 1, "a 1 mm drift re-planned");
+                first_plan = session.full_plan();
+                assert!(
+                    first_plan.len() > 20,
+                    "{} recommendations",
+                    first_plan.len()
+                );
+            }
+            if (pan_from..pan_from + 70).contains(&k) {
+                // While the view moves, the plan holds.
+                assert_eq!(
+                    session.counters().plans,
+                    1,
+                    "re-planned during the pan, frame {k}"
+                );
+            }
+        }
+        assert_eq!(session.counters().plans, 2);
+        // The skin map's millimetres: the first view's pixels / 20 (registration starts at the
+        // first frame), so the view now spans x 22-54 mm and the plan x 25.6-50.4 mm (the first
+        // one: 3.6-28.4 mm).
+        let plan = session.full_plan();
+        let on_new_skin = plan.iter().filter(|r| r.in_skin_mm[0] > 29.0).count();
+        assert!(
+            on_new_skin >= 20,
+            "{on_new_skin} of {} recommendations on the new skin",
+            plan.len()
+        );
+        let in_view = |q: [f64; 2]| q[0] > 26.0 && q[0] < 50.0 && q[1] > 4.0 && q[1] < 14.0;
+        let kept: Vec<&Recommendation> = first_plan
+            .iter()
+            .filter(|r| in_view(r.in_skin_mm))
+            .collect();
+        assert!(!kept.is_empty(), "the first plan reaches into the new view");
+        for r in kept {
+            assert!(
+                plan.iter().any(|n| (n.in_skin_mm[0] - r.in_skin_mm[0])
+                    .hypot(n.in_skin_mm[1] - r.in_skin_mm[1])
+                    < 1e-6
+                    && n.radius_mm == r.radius_mm),
+                "the recommendation at {:?} moved",
+                r.in_skin_mm
+            );
+        }
+        // Kept and new recommendations keep the spacing among themselves.
+        let spacing = session.design().spacing_or_default();
+        for (i, a) in plan.iter().enumerate() {
+            for b in &plan[i + 1..] {
+                let d =
+                    (a.in_skin_mm[0] - b.in_skin_mm[0]).hypot(a.in_skin_mm[1] - b.in_skin_mm[1]);
+                assert!(
+                    d >= spacing,
+                    "{:?} and {:?} {d:.2} mm apart",
+                    a.in_skin_mm,
+                    b.in_skin_mm
+                );
+            }
+        }
     }
 }
