@@ -1017,7 +1017,7 @@ impl LiveSession {
         let overlap = (b.max_x.min(ox + fw) - b.min_x.max(ox)).max(0.0)
             * (b.max_y.min(oy + fh) - b.min_y.max(oy)).max(0.0);
         let wanted = GROW_MIN_NEW_SKIN_SHARE * area;
-        if !(area > 0.0) || area - overlap < wanted {
+        if area.is_nan() || area <= 0.0 || area - overlap < wanted {
             return false;
         }
         let cell = coverage::CELL_MM;
@@ -1880,7 +1880,6 @@ mod tests {
             p
         };
         let mut session = LiveSession::new(SessionConfig::new(ppm));
-        let mut seq = 0u64;
         let mut offsets: Vec<f64> = vec![0.0; 30];
         offsets.extend([20.0; 30]);
         offsets.extend((1..=70).map(|k| 20.0 + 6.0 * f64::from(k)));
@@ -1888,8 +1887,7 @@ mod tests {
         offsets.extend([440.0; 40]);
         let mut first_plan = Vec::new();
         for (k, &offset) in offsets.iter().enumerate() {
-            session.update(&frame(seq, offset), None);
-            seq += 1;
+            session.update(&frame(k as u64, offset), None);
             if k + 1 == pan_from {
                 assert_eq!(session.counters().plans, 1, "a 1 mm drift re-planned");
                 first_plan = session.full_plan();
