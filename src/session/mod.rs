@@ -45,6 +45,10 @@ const PLACED_MAX_MISSED_FRAMES: u64 = 1;
 const PLACED_MIN_RADIUS_MM: f64 = 0.1;
 /// Margin of the picture in which the view is not trusted (dots cut by the edge), pixels.
 const BORDER_MARGIN_PX: f64 = 24.0;
+/// A new dot counts as placed only if it is confirmed at least this far inside the picture,
+/// the plan's own margin: a dot the edge cuts, or one just come into view, changes shape and
+/// place as the head moves and is confirmed anew, while the needle works inside the plan.
+const PLACED_FROM_EDGE_PX: f64 = 3.0 * BORDER_MARGIN_PX;
 /// The heatmap is recomputed every this many frames.
 const HEATMAP_EVERY_FRAMES: u64 = 10;
 /// Drift statistics cover this many frames (a minute at 30 fps).
@@ -670,6 +674,11 @@ impl LiveSession {
         // placed by the needle. Every newly confirmed dot goes to the planner, which marks the
         // recommendation under it done and keeps the rest of the plan clear of it.
         let mut plan_changed = false;
+        let (w, h) = (f64::from(p.width), f64::from(p.height));
+        let well_inside = |q: [f64; 2]| {
+            let m = PLACED_FROM_EDGE_PX.min(w / 4.0).min(h / 4.0);
+            q[0] >= m && q[1] >= m && q[0] <= w - m && q[1] <= h - m
+        };
         for l in &reg.confirmed {
             if self.is_not_a_dot(l.in_skin_mm) {
                 continue;
@@ -682,7 +691,10 @@ impl LiveSession {
                 && l.pigment_votes == l.observations
                 && l.radius_mm >= PLACED_MIN_RADIUS_MM
                 && !self.merges_known_dots(l);
-            if fresh_ink && seen_before >= PLACED_AFTER_SEEN_FRAMES {
+            if fresh_ink
+                && seen_before >= PLACED_AFTER_SEEN_FRAMES
+                && well_inside(self.input(image_from_skin.apply(l.in_skin_mm)))
+            {
                 self.dots_placed += 1;
                 let dot = self.placed_dot(p.meta.seq, l);
                 if let (true, Some(d)) = (dot.too_close(), dot.nearest_dot_mm) {
@@ -1710,6 +1722,38 @@ mod tests {
         );
         // All four are in the map: the others were there, not placed.
         assert!(session.map_dots() >= 164, "{}", session.map_dots());
+    }
+
+    #[test]
+    fn a_new_dot_near_the_edge_of_the_picture_is_not_a_placement() {
+        // At 20 px/mm, from frame 30 on: two steady pigment dots of 0.25 mm radius on skin in
+        // view from the start, one 50 px from the picture's left edge (inside the plan's 72 px
+        // margin, where a dot the edge cuts is confirmed anew as the head moves), one in the
+        // middle. Only the middle one is a placement; both are in the map.
+        let mut session = LiveSession::new(SessionConfig::new(20.0));
+        for seq in 0..60u64 {
+            let extra = if seq >= 30 {
+                vec![
+                    dot(50.0, 180.0, 5.0, DotKind::Pigment),
+                    dot(330.0, 180.0, 5.0, DotKind::Pigment),
+                ]
+            } else {
+                Vec::new()
+            };
+            session.update(&perception(seq, &extra), None);
+        }
+        let placed = session.take_placed();
+        assert_eq!(placed.len(), 1, "{placed:?}");
+        let at = placed[0].in_skin_mm;
+        assert!(
+            (at[0] - 16.5).abs() < 0.05 && (at[1] - 9.0).abs() < 0.05,
+            "{at:?}"
+        );
+        let edge = session
+            .map_dots_mm()
+            .into_iter()
+            .any(|q| (q[0] - 2.5).hypot(q[1] - 9.0) < 0.05);
+        assert!(edge, "the dot at the edge is in the map");
     }
 
     /// Whether `p` lies inside `poly` (even-odd rule).

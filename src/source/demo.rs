@@ -7,7 +7,7 @@
 //! 0.25 Hz) and, every 6-12 s, a quick turn: a 2-4 mm step in 0.35 s. The needle places one
 //! dot every 0.5-1 s (1-2 dots per second, DOMAIN.md): with probability
 //! [`DemoConfig::on_plan_fraction`] on the current recommendation (within 0.05 mm), otherwise
-//! somewhere off the plan. The source knows the true pose of every frame, so the pipeline can
+//! somewhere off the plan; while the plan offers no recommendation it waits. The source knows the true pose of every frame, so the pipeline can
 //! measure how far the plan drifts on the skin.
 //!
 //! # Speed
@@ -787,7 +787,10 @@ impl DemoSource {
                     y + self.rng.gen_range(-0.05..0.05),
                 )
             }
-            _ => {
+            // Without a plan to follow (none yet, or the view's plan is done) the artist waits
+            // for one rather than tattooing blind.
+            None => return,
+            Some(_) => {
                 // Off the plan: somewhere in the middle of the view.
                 let px = self.rng.gen_range(0.2 * f64::from(w)..0.8 * f64::from(w));
                 let py = self.rng.gen_range(0.2 * f64::from(h)..0.8 * f64::from(h));
