@@ -1081,7 +1081,7 @@ impl LiveSession {
             .collect();
         tracing::info!(
             plans = self.plans + 1,
-            kept = lp.request.input.kept.len(),
+            carried = lp.request.input.kept.len(),
             "the plan grew over skin that came into view"
         );
         self.planner = Some(lp);
