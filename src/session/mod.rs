@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calib::PlaneMap;
 use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
+use crate::geometry::BBox;
 use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask, SkinMask};
 use crate::planning::{
     self, DensityField, Design, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig,
@@ -736,14 +737,16 @@ impl LiveSession {
         }
 
         let view = self.view_in_skin(&skin_from_image, p.width, p.height, 3.0 * BORDER_MARGIN_PX);
+        // The view's rectangle on the skin: what a plan made now covers.
+        let view_box = BBox::of(view.iter().copied());
         if self.planner.is_none() && reg.registered && self.frames > PLAN_WARMUP_FRAMES {
-            self.planner = self.build_planner(&view, p, &skin_from_image);
+            self.planner = self.build_planner(&view_box, p, &skin_from_image);
             self.plans += u64::from(self.planner.is_some());
             // Ids belong to the planner: a new plan starts with nothing skipped.
             self.skipped.clear();
             plan_changed = true;
-        } else if reg.registered && !self.paused && self.new_skin_in_view(&view) {
-            let b = crate::geometry::BBox::of(view.iter().copied());
+        } else if reg.registered && !self.paused && self.new_skin_in_view(&view_box) {
+            let b = &view_box;
             let centre = [(b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0];
             let frames = match self.new_skin_since {
                 Some((n, at)) if (at[0] - centre[0]).hypot(at[1] - centre[1]) <= GROW_STILL_MM => {
@@ -757,7 +760,7 @@ impl LiveSession {
             };
             if frames >= GROW_AFTER_FRAMES {
                 self.new_skin_since = None;
-                plan_changed |= self.grow_plan(&view, p, &skin_from_image);
+                plan_changed |= self.grow_plan(&view_box, p, &skin_from_image);
             }
         } else {
             self.new_skin_since = None;
@@ -773,7 +776,7 @@ impl LiveSession {
             self.blowouts.pop_front();
         }
         if self.frames % HEATMAP_EVERY_FRAMES == 1 {
-            self.heat = Some(self.heatmap(&view));
+            self.heat = Some(self.heatmap(&view_box));
             (self.view_density, self.zone_density) = self.zone_densities(&view);
         }
         if let (Some(truth), true) = (image_from_scene, reg.registered) {
@@ -1016,14 +1019,13 @@ impl LiveSession {
             .collect()
     }
 
-    /// Whether the view (a skin polygon) shows skin the plan does not cover: cells the skin map
-    /// holds for skin, inside the view's rectangle and outside the planned one, of at least
-    /// [`GROW_MIN_NEW_SKIN_SHARE`] of the view's rectangle. False without a plan.
-    fn new_skin_in_view(&self, view: &[[f64; 2]]) -> bool {
+    /// Whether the view's rectangle `b` (skin mm) shows skin the plan does not cover: cells the
+    /// skin map holds for skin, inside it and outside the planned rectangle, of at least
+    /// [`GROW_MIN_NEW_SKIN_SHARE`] of its area. False without a plan.
+    fn new_skin_in_view(&self, b: &BBox) -> bool {
         let Some(lp) = self.planner.as_ref() else {
             return false;
         };
-        let b = crate::geometry::BBox::of(view.iter().copied());
         let area = b.width() * b.height();
         let ([ox, oy], [fw, fh]) = (lp.request.origin_mm, lp.request.input.frame_mm);
         let overlap = (b.max_x.min(ox + fw) - b.min_x.max(ox)).max(0.0)
@@ -1053,12 +1055,7 @@ impl LiveSession {
     /// they are (and skipped if they were), so that what the artist sees does not move; the
     /// rest of the old plan, out of view, is dropped and planned again when its skin comes
     /// back. Returns whether a plan was made.
-    fn grow_plan(
-        &mut self,
-        view: &[[f64; 2]],
-        p: &Perception,
-        skin_from_image: &Similarity,
-    ) -> bool {
+    fn grow_plan(&mut self, view: &BBox, p: &Perception, skin_from_image: &Similarity) -> bool {
         let skipped_at: Vec<[f64; 2]> = self
             .full_plan()
             .into_iter()
@@ -1089,19 +1086,18 @@ impl LiveSession {
         true
     }
 
-    /// Plans over the current view: the planner works on a fixed rectangle of skin (the view
-    /// when the plan is made), in its own millimetres with the origin at the rectangle's corner.
+    /// Plans over the view's rectangle `b` (skin mm): the planner works on that fixed rectangle
+    /// of skin, in its own millimetres with the origin at the rectangle's corner.
     /// The frame `p` it is made on is analysed as `stipple plan` analyses a picture (see
     /// [`LiveSession::analyse_for_plan`]). The current plan's pending recommendations inside
     /// the rectangle are carried into the new one ([`PlanInput::kept`]).
     fn build_planner(
         &self,
-        view: &[[f64; 2]],
+        b: &BBox,
         p: &Perception,
         skin_from_image: &Similarity,
     ) -> Option<LivePlanner> {
         let _span = tracing::debug_span!("plan_build").entered();
-        let b = crate::geometry::BBox::of(view.iter().copied());
         let (x0, y0) = (b.min_x, b.min_y);
         let (origin_mm, frame_mm) = ([x0, y0], [b.width(), b.height()]);
         let inside =
@@ -1347,17 +1343,12 @@ impl LiveSession {
         )
     }
 
-    fn heatmap(&self, view: &[[f64; 2]]) -> HeatMsg {
+    /// The density heat map over the view's rectangle `view` (skin mm).
+    fn heatmap(&self, view: &BBox) -> HeatMsg {
         let cell = self.config.heatmap_cell_mm;
-        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for c in view {
-            x0 = x0.min(c[0]);
-            y0 = y0.min(c[1]);
-            x1 = x1.max(c[0]);
-            y1 = y1.max(c[1]);
-        }
-        let x0 = (x0 / cell).floor() * cell;
-        let y0 = (y0 / cell).floor() * cell;
+        let (x1, y1) = (view.max_x, view.max_y);
+        let x0 = (view.min_x / cell).floor() * cell;
+        let y0 = (view.min_y / cell).floor() * cell;
         let cols = (((x1 - x0) / cell).ceil() as usize).clamp(1, 256);
         let rows = (((y1 - y0) / cell).ceil() as usize).clamp(1, 256);
         let mut counts = vec![0u32; cols * rows];
