@@ -47,13 +47,37 @@ const NMS_RADIUS_MM: f64 = 0.09;
 /// Minimum smoothed relative darkness of a candidate.
 const MIN_CONTRAST: f32 = 0.06;
 /// A candidate must also stand this many noise deviations above the skin: the noise of the
-/// smoothed darkness is measured per frame (median absolute deviation, robust to the dots), so a
-/// dim, noisy frame of dark skin does not turn sensor noise into dots.
+/// smoothed darkness is measured per frame (median absolute deviation, robust to the dots),
+/// bounded by its cleanest skin's (`LEVEL_GROUPS`), so a dim, noisy frame of dark skin does not
+/// turn sensor noise into dots.
 const NOISE_SIGMAS: f32 = 3.5;
 /// Every how many pixels the noise estimate samples the darkness map.
 const NOISE_SAMPLE_STEP: usize = 7;
 /// Fewer skin samples than this and the noises are measured over the whole frame.
 const MIN_NOISE_SAMPLES: usize = 2000;
+/// The noise behind the candidate threshold is the frame's, but at most `LEVEL_SPREAD_RATIO`
+/// times that of the cleanest skin in view: the skin samples are split into this many groups
+/// of equal size by the mean luminance of their `LEVEL_BLOCK_MM` block, and the smallest of
+/// the groups' spreads is the cleanest skin's. Skin in an occluder's shadow (dimmer, so
+/// noisier relative to its level, and holding the shadow's edges), a dark glove, its folds or
+/// the hair's edge fall in the groups of their own level and leave the lit skin's alone;
+/// measured over all of the frame at once, the spread rose to three times the lit skin's at
+/// the chair, and faint dots all over the frame were lost.
+const LEVEL_GROUPS: usize = 6;
+/// A frame under one light gives groups (`LEVEL_GROUPS`) within about this of each other (1.12
+/// -1.24, largest over smallest, on bare development frames 7011-7049), so there the frame's
+/// own spread stands as it was.
+const LEVEL_SPREAD_RATIO: f32 = 1.25;
+/// With fewer samples than this in a group, the spread is measured over all of them.
+const LEVEL_GROUP_MIN_SAMPLES: usize = 300;
+/// Side of the blocks whose mean luminance groups the noise samples (see `LEVEL_GROUPS`); the
+/// mean is of every fourth pixel of every fourth row.
+const LEVEL_BLOCK_MM: f64 = 1.0;
+/// Every how many pixels the groups sample the darkness map (about 17 000 samples on the skin
+/// of a 1280x720 frame at the chair: each group's spread within about 2%).
+const LEVEL_SAMPLE_STEP: usize = 29;
+/// Fewer skin samples than this for the groups and they are sampled over the whole frame.
+const MIN_LEVEL_SAMPLES: usize = 500;
 /// From this many peaks on, a frame's regions are measured on two threads (a frame at the chair
 /// has 1 500-3 000; a small frame with a few dozen is not worth a thread).
 const PARALLEL_MIN_PEAKS: usize = 400;
@@ -169,6 +193,10 @@ pub struct BlobDetector {
     noise_every: u32,
     /// The last noise measurement, while it serves.
     noise: Option<FrameNoise>,
+    /// Mean luminance of each `LEVEL_BLOCK_MM` block (row-major), and the noise samples'
+    /// block levels and darkness (see `LEVEL_GROUPS`).
+    block_levels: Vec<f32>,
+    level_samples: Vec<(f32, f32)>,
 }
 
 /// One frame's noise measurement (step 3), kept for the next frames of a live scene.
@@ -297,7 +325,7 @@ impl BlobDetector {
         let (dark, cool) = self.merge_cool(skin, kept.map(|n| (n.dark, n.cool)));
         let threshold = match kept {
             Some(n) => n.threshold,
-            None => self.contrast_threshold(),
+            None => self.contrast_threshold(skin),
         };
         self.find_peaks(threshold);
         self.noise = (every > 1).then(|| match kept {
@@ -547,12 +575,71 @@ impl BlobDetector {
     }
 
     /// The candidate threshold of this frame: `MIN_CONTRAST`, or `NOISE_SIGMAS` times the
-    /// robust noise deviation of the smoothed darkness if that is higher.
-    fn contrast_threshold(&mut self) -> f32 {
+    /// robust noise deviation of the smoothed darkness if that is higher: over the whole frame,
+    /// at most `LEVEL_SPREAD_RATIO` times its cleanest skin's (see `LEVEL_GROUPS`; the groups
+    /// are sampled on `skin`, the whole frame without one or with too little skin on it).
+    fn contrast_threshold(&mut self, skin: Option<&SkinMask>) -> f32 {
+        let (w, h) = (self.smooth.width, self.smooth.height);
+        let side = self.px(LEVEL_BLOCK_MM).round().max(4.0) as usize;
+        let cols = w.div_ceil(side).max(1);
+        let mut sums = vec![(0.0f32, 0u32); cols * h.div_ceil(side).max(1)];
+        for y in (0..h).step_by(4) {
+            let row = &self.luma.data[y * w..(y + 1) * w];
+            for x in (0..w).step_by(4) {
+                let cell = &mut sums[(y / side) * cols + x / side];
+                cell.0 += row[x];
+                cell.1 += 1;
+            }
+        }
+        self.block_levels.clear();
+        self.block_levels
+            .extend(sums.iter().map(|&(s, n)| s / n.max(1) as f32));
+        let levels = &self.block_levels;
+        let smooth = &self.smooth.data;
+        let sample = |i: usize| (levels[(i / w / side) * cols + (i % w) / side], smooth[i]);
+        let on_skin = |i: usize| match skin {
+            None => true,
+            Some(m) => m.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
+        };
+        let samples = &mut self.level_samples;
+        samples.clear();
+        samples.extend(
+            (0..smooth.len())
+                .step_by(LEVEL_SAMPLE_STEP)
+                .filter(|&i| on_skin(i))
+                .map(sample),
+        );
+        if samples.len() < MIN_LEVEL_SAMPLES {
+            samples.clear();
+            samples.extend((0..smooth.len()).step_by(LEVEL_SAMPLE_STEP).map(sample));
+        }
         self.samples.clear();
         self.samples
-            .extend(self.smooth.data.iter().step_by(NOISE_SAMPLE_STEP).copied());
-        MIN_CONTRAST.max(NOISE_SIGMAS * robust_spread(&mut self.samples))
+            .extend(smooth.iter().step_by(NOISE_SAMPLE_STEP).copied());
+        let whole = robust_spread(&mut self.samples);
+        let group = (samples.len() / LEVEL_GROUPS).max(1);
+        let cleanest = if group < LEVEL_GROUP_MIN_SAMPLES {
+            f32::INFINITY
+        } else {
+            // Groups of rising level without a full sort: each cut in place.
+            let n = samples.len();
+            let mut from = 0;
+            for g in 1..LEVEL_GROUPS {
+                let at = g * n / LEVEL_GROUPS;
+                samples[from..].select_nth_unstable_by(at - from, |a, b| a.0.total_cmp(&b.0));
+                from = at;
+            }
+            (0..LEVEL_GROUPS)
+                .map(|g| &samples[g * n / LEVEL_GROUPS..(g + 1) * n / LEVEL_GROUPS])
+                .map(|c| {
+                    self.samples.clear();
+                    self.samples.extend(c.iter().map(|s| s.1));
+                    robust_spread(&mut self.samples)
+                })
+                .fold(f32::INFINITY, f32::min)
+        };
+        let spread = whole.min(LEVEL_SPREAD_RATIO * cleanest);
+        MIN_CONTRAST.max(NOISE_SIGMAS * spread)
     }
 
     /// Step 3: local maxima of the smoothed darkness at or above `threshold`, strongest first.
@@ -1133,6 +1220,20 @@ mod tests {
         })
     }
 
+    /// A fixed pseudo-random value per pixel: the sum of three uniform values in [-0.5, 0.5)
+    /// (standard deviation 0.5).
+    fn pixel_noise(x: u32, y: u32) -> f64 {
+        let mut v = (u64::from(x) * 0x9E37_79B9) ^ u64::from(y).wrapping_mul(0x85EB_CA6B);
+        let mut sum = 0.0;
+        for _ in 0..3 {
+            v ^= v >> 13;
+            v = v.wrapping_mul(0xC2B2_AE35);
+            v ^= v >> 16;
+            sum += (v % 1000) as f64 / 1000.0 - 0.5;
+        }
+        sum
+    }
+
     #[test]
     fn finds_a_grey_dot_at_its_subpixel_centre_as_pigment() {
         let img = canvas(&[(60.3, 40.7, 4.0, [70.0, 70.0, 78.0])]);
@@ -1256,20 +1357,9 @@ mod tests {
         // skin mask it does not.
         let (w, h) = (400u32, 240u32);
         let skin_w = 160.0;
-        let noise = |x: u32, y: u32| {
-            let mut v = (u64::from(x) * 0x9E37_79B9) ^ u64::from(y).wrapping_mul(0x85EB_CA6B);
-            let mut sum = 0.0;
-            for _ in 0..3 {
-                v ^= v >> 13;
-                v = v.wrapping_mul(0xC2B2_AE35);
-                v ^= v >> 16;
-                sum += (v % 1000) as f64 / 1000.0 - 0.5;
-            }
-            sum
-        };
         let img = RgbImage::from_fn(w, h, |x, y| {
             if f64::from(x) + 0.5 < skin_w {
-                let n = 12.0 * noise(x, y);
+                let n = 12.0 * pixel_noise(x, y);
                 Rgb([
                     (SKIN[0] + 0.3 * n) as u8,
                     SKIN[1] as u8,
@@ -1305,6 +1395,56 @@ mod tests {
     }
 
     #[test]
+    fn the_threshold_is_the_lit_skins_not_a_shadows() {
+        // Most of the frame dim and noisy (skin in an occluder's shadow, or a dark glove): its
+        // darkness, relative to a small level, is far noisier than the lit skin's. Measured
+        // over the whole frame at once the spread would set the threshold above three faint
+        // dots on the lit strip; grouped by level, the lit skin's own spread sets it.
+        let (w, h) = (400u32, 240u32);
+        let lit_from = 320.0;
+        let dots = [(360.3, 50.6), (359.7, 120.2), (360.5, 190.4)];
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let (gain, amp) = if fx < lit_from {
+                (0.35, 30.0)
+            } else {
+                (1.0, 4.0)
+            };
+            let mut shade = 1.0;
+            for &(cx, cy) in &dots {
+                let a = (4.5 - (fx - cx).hypot(fy - cy)).clamp(0.0, 1.0);
+                shade -= 0.16 * a;
+            }
+            let n = amp * pixel_noise(x, y);
+            Rgb(SKIN.map(|c| (c * gain * shade + n).clamp(0.0, 255.0) as u8))
+        });
+        let mut blobs = BlobDetector::new(BlobConfig { px_per_mm: PPM });
+        let found = blobs.detect(&img);
+        let threshold = blobs.contrast_threshold(None);
+        let mut all: Vec<f32> = blobs
+            .smooth
+            .data
+            .iter()
+            .step_by(NOISE_SAMPLE_STEP)
+            .copied()
+            .collect();
+        let whole_frame = NOISE_SIGMAS * robust_spread(&mut all);
+        assert!(
+            whole_frame > 0.2 && threshold < 0.08,
+            "threshold {threshold}, over the whole frame {whole_frame}"
+        );
+        for (cx, cy) in dots {
+            assert!(
+                found.iter().any(|d| (d.x - cx).hypot(d.y - cy) < 1.0),
+                "the faint dot at ({cx}, {cy}) is lost: {:?}",
+                found.iter().filter(|d| d.x > lit_from).collect::<Vec<_>>()
+            );
+        }
+        let on_lit = found.iter().filter(|d| d.x > lit_from + 10.0).count();
+        assert_eq!(on_lit, dots.len(), "false dots on the lit skin");
+    }
+
+    #[test]
     fn a_live_detector_measures_the_noise_every_few_frames() {
         // Plain skin, then the same skin with strong pixel noise: the noisy frame's own
         // candidate threshold is higher. Measured every third frame, the noisy frame that
@@ -1323,7 +1463,7 @@ mod tests {
         fresh.set_noise_every(1);
         fresh.find_peaks_of(&noisy);
         assert!(fresh.noise.is_none(), "every frame keeps no measurement");
-        let noisy_threshold = fresh.contrast_threshold();
+        let noisy_threshold = fresh.contrast_threshold(None);
         let noisy_peaks = fresh.peaks.len();
 
         let mut live = BlobDetector::new(BlobConfig { px_per_mm: PPM });
@@ -1363,7 +1503,7 @@ mod tests {
         still.find_peaks_of(&smaller);
         assert_eq!(
             threshold(&live),
-            Some((still.contrast_threshold(), 1)),
+            Some((still.contrast_threshold(None), 1)),
             "another size is measured afresh"
         );
     }
