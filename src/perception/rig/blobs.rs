@@ -193,9 +193,9 @@ pub struct BlobDetector {
     noise_every: u32,
     /// The last noise measurement, while it serves.
     noise: Option<FrameNoise>,
-    /// Mean luminance of each `LEVEL_BLOCK_MM` block (row-major), and the noise samples'
-    /// block levels and darkness (see `LEVEL_GROUPS`).
-    block_levels: Vec<f32>,
+    /// Luminance sum and count of each `LEVEL_BLOCK_MM` block (row-major), and the noise
+    /// samples' block levels and darkness (see `LEVEL_GROUPS`).
+    block_sums: Vec<(f32, u32)>,
     level_samples: Vec<(f32, f32)>,
 }
 
@@ -582,7 +582,9 @@ impl BlobDetector {
         let (w, h) = (self.smooth.width, self.smooth.height);
         let side = self.px(LEVEL_BLOCK_MM).round().max(4.0) as usize;
         let cols = w.div_ceil(side).max(1);
-        let mut sums = vec![(0.0f32, 0u32); cols * h.div_ceil(side).max(1)];
+        let sums = &mut self.block_sums;
+        sums.clear();
+        sums.resize(cols * h.div_ceil(side).max(1), (0.0, 0));
         for y in (0..h).step_by(4) {
             let row = &self.luma.data[y * w..(y + 1) * w];
             for x in (0..w).step_by(4) {
@@ -591,12 +593,12 @@ impl BlobDetector {
                 cell.1 += 1;
             }
         }
-        self.block_levels.clear();
-        self.block_levels
-            .extend(sums.iter().map(|&(s, n)| s / n.max(1) as f32));
-        let levels = &self.block_levels;
+        let sums = &self.block_sums;
         let smooth = &self.smooth.data;
-        let sample = |i: usize| (levels[(i / w / side) * cols + (i % w) / side], smooth[i]);
+        let sample = |i: usize| {
+            let (sum, n) = sums[(i / w / side) * cols + (i % w) / side];
+            (sum / n.max(1) as f32, smooth[i])
+        };
         let on_skin = |i: usize| match skin {
             None => true,
             Some(m) => m.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
