@@ -1,6 +1,9 @@
 //! One whole frame through the live pipeline's stages (detect, register + plan, JPEG), and
 //! each stage alone, at the synthetic source's 1280x720 (and 640x360 for scale).
 //!
+//! `masks_unmoved` / `masks_warped`: detection fused with the model thread's masks of a frame
+//! 9 frames back, read as they are and warped into the frame (the warp's cost).
+//!
 //! `cargo bench --bench pipeline`. The synthetic head is rendered outside `b.iter`; the session
 //! is warmed up first so that registration works against a populated skin map.
 
@@ -10,7 +13,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use stipple::mailbox::Mailbox;
-use stipple::session::{LiveSession, SessionConfig};
+use stipple::session::{LiveSession, ModelView, SessionConfig};
 use stipple::source::{DemoConfig, DemoSource};
 use stipple::{Frame, FrameMeta};
 
@@ -50,6 +53,45 @@ fn bench_pipeline(c: &mut Criterion) {
         let mut session = LiveSession::new(SessionConfig::new(20.0));
         for (f, t) in frames.iter().zip(&truth) {
             let _ = session.process(f, Some(t));
+        }
+        if w == 1280 {
+            // The model thread's masks, made on a frame 9 frames back, fused as they are (told
+            // they are this frame's) and warped into this frame: the warp's cost is the
+            // difference.
+            let ppm = 20.0;
+            let made_on = &frames[frames.len() - 10];
+            let mut dots_model = stipple::perception::OnnxSegmenter::bundled_for(
+                ppm,
+                &stipple::perception::SegmentConfig::default(),
+            )
+            .expect("bundled dot model");
+            let mut skin_model =
+                stipple::perception::OnnxSegmenter::bundled_skin().expect("bundled skin model");
+            let dots = dots_model
+                .segment(&made_on.image, ppm)
+                .expect("dot model")
+                .clone();
+            let skin = skin_model
+                .segment(&made_on.image, ppm)
+                .expect("skin model")
+                .clone();
+            let now = &frames[frames.len() - 1];
+            for (label, seq) in [
+                ("masks_unmoved", now.meta.seq),
+                ("masks_warped", made_on.meta.seq),
+            ] {
+                group.bench_function(BenchmarkId::new(label, &size), |b| {
+                    b.iter(|| {
+                        let view = ModelView {
+                            seq,
+                            image: &made_on.image,
+                            dots: &dots,
+                            skin: Some(&skin),
+                        };
+                        black_box(session.detect_with_mask(now, Some(view)).expect("detect"))
+                    })
+                });
+            }
         }
         let mut jpeg = Vec::new();
         let mut i = 0;

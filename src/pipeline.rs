@@ -35,7 +35,7 @@ use crate::metrics::{Metrics, Stage};
 use crate::perception::{OnnxSegmenter, SegMask, Segmenter};
 use crate::record;
 use crate::server::{self, AppState, Packet};
-use crate::session::LiveSession;
+use crate::session::{LiveSession, ModelView};
 use crate::shutdown::{self, Shutdown, ShutdownTx};
 use crate::source::{CameraSource, Captured, DemoSource, ImageSource, NeedleHint, Source, Stamper};
 
@@ -46,9 +46,17 @@ const POLL: Duration = Duration::from_millis(100);
 /// and a few runs a second leave the two cores to capture, detection and encoding.
 const MODEL_MAX_HZ: f64 = 5.0;
 
-/// The newest masks from the model's thread, with the frame they were computed on: the dot
-/// model's, and the skin model's when it runs.
-type LatestMask = std::sync::Mutex<Option<(u64, Arc<SegMask>, Option<Arc<SegMask>>)>>;
+/// The newest masks from the model's thread, with the frame they were computed on (its number
+/// and picture): the dot model's, and the skin model's when it runs.
+type LatestMask = std::sync::Mutex<Option<ModelMasks>>;
+
+/// What [`LatestMask`] holds.
+type ModelMasks = (
+    u64,
+    Arc<image::RgbImage>,
+    Arc<SegMask>,
+    Option<Arc<SegMask>>,
+);
 
 /// Frames to the model's thread and its newest mask back.
 struct ModelLink {
@@ -86,7 +94,7 @@ fn segment_loop(
                     }
                 });
                 *link.mask.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((frame.meta.seq, mask, skin));
+                    Some((frame.meta.seq, frame.image.clone(), mask, skin));
                 tracing::trace!(
                     seq = frame.meta.seq,
                     ms = t.elapsed().as_secs_f64() * 1e3,
@@ -492,8 +500,12 @@ fn process_loop(
         });
         let perception = match session.detect_with_mask(
             &frame,
-            mask.as_ref().map(|m| &*m.1),
-            mask.as_ref().and_then(|m| m.2.as_deref()),
+            mask.as_ref().map(|(seq, image, dots, skin)| ModelView {
+                seq: *seq,
+                image,
+                dots,
+                skin: skin.as_deref(),
+            }),
         ) {
             Ok(p) => p,
             Err(err) => {

@@ -350,6 +350,55 @@ impl SegMask {
         let bottom = self.at(class, c0, r1) * (1.0 - fu) + self.at(class, c1, r1) * fu;
         top * (1.0 - fv) + bottom * fv
     }
+
+    /// This mask as seen from another frame of the same size, into `out` (its buffers reused):
+    /// every cell of `out`, on this mask's grid, takes this mask's probabilities ([`Self::sample`])
+    /// at `source_of(its centre)`, the point of this mask's frame that the cell's centre shows.
+    /// Where there is none (`None`: the caller knows this mask does not hold there) or it lies
+    /// off this mask's frame (skin that has come into view since), the cell takes
+    /// `outside(class)`, the caller's "no opinion". Padding cells are zero.
+    pub fn warp_into(
+        &self,
+        source_of: impl Fn([f64; 2]) -> Option<[f64; 2]>,
+        outside: impl Fn(usize) -> f32,
+        out: &mut SegMask,
+    ) {
+        let Self {
+            cols,
+            rows,
+            classes,
+            px_per_cell_x,
+            px_per_cell_y,
+            valid_cols,
+            valid_rows,
+            ..
+        } = *self;
+        let mut probs = std::mem::take(&mut out.probs);
+        probs.clear();
+        probs.resize(classes * rows * cols, 0.0);
+        *out = SegMask {
+            probs: Vec::new(),
+            ..*self
+        };
+        let (w, h) = (
+            valid_cols as f64 * px_per_cell_x,
+            valid_rows as f64 * px_per_cell_y,
+        );
+        for r in 0..valid_rows.min(rows) {
+            for c in 0..valid_cols.min(cols) {
+                let (x, y) = self.image_of(c as f64, r as f64);
+                let source = source_of([x, y])
+                    .filter(|&[sx, sy]| sx >= 0.0 && sy >= 0.0 && sx < w && sy < h);
+                for class in 0..classes {
+                    probs[(class * rows + r) * cols + c] = match source {
+                        Some([sx, sy]) => self.sample(class, sx, sy),
+                        None => outside(class),
+                    };
+                }
+            }
+        }
+        out.probs = probs;
+    }
 }
 
 #[cfg(test)]
@@ -989,6 +1038,48 @@ mod tests {
         assert!((mask.sample(0, 4.0, 2.0) - 0.5).abs() < 1e-6);
         assert!((mask.sample(0, 6.0, 2.0) - 1.0).abs() < 1e-6);
         assert!((mask.sample(0, 100.0, 2.0) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_warped_mask_shows_the_source_frame_at_the_moved_point() {
+        // 8x6 cells of 4 px, two classes; a "dot" on class 1 at cell (2, 3).
+        let mask = SegMask::test_grid(8, 6, 2, 4.0, &[(1, 2, 3, 0.9), (0, 0, 0, 0.4)]);
+        let mut out = SegMask::default();
+        // The head moved 8 px right and 4 px down since: the dot is now two cells right and one
+        // down, so the point (x, y) of this frame shows (x - 8, y - 4) of the mask's.
+        mask.warp_into(
+            |[x, y]| Some([x - 8.0, y - 4.0]),
+            |class| [0.25, 0.0][class],
+            &mut out,
+        );
+        assert_eq!((out.cols, out.rows, out.classes), (8, 6, 2));
+        assert!((out.at(1, 4, 4) - 0.9).abs() < 1e-6);
+        assert!(out.at(1, 2, 3).abs() < 1e-6);
+        // Cells whose source lies off the mask's frame take the caller's "no opinion".
+        assert!((out.at(0, 0, 0) - 0.25).abs() < 1e-6);
+        assert!((out.at(0, 1, 0) - 0.25).abs() < 1e-6);
+        assert!(out.at(1, 0, 5).abs() < 1e-6);
+        // The mask's own corner value moved with it.
+        assert!((out.at(0, 2, 1) - 0.4).abs() < 1e-6);
+        // Where the caller says the mask does not hold, no opinion either.
+        mask.warp_into(
+            |[x, y]| (x > 12.0).then_some([x, y]),
+            |class| [0.25, 0.0][class],
+            &mut out,
+        );
+        assert!((out.at(0, 0, 0) - 0.25).abs() < 1e-6);
+        assert!(out.at(1, 2, 3).abs() < 1e-6);
+        // Unmoved, the warp is the mask itself.
+        mask.warp_into(Some, |class| [0.25, 0.0][class], &mut out);
+        assert_eq!(out.probs, mask.probs);
+        // Half a cell: bilinear between cell centres.
+        mask.warp_into(
+            |[x, y]| Some([x - 2.0, y]),
+            |class| [0.25, 0.0][class],
+            &mut out,
+        );
+        assert!((out.at(1, 2, 3) - 0.45).abs() < 1e-6);
+        assert!((out.at(1, 3, 3) - 0.45).abs() < 1e-6);
     }
 
     #[test]

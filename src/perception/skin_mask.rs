@@ -162,6 +162,10 @@ pub const LEARNED_NOT_SKIN: f32 = 0.5;
 /// A colour cell the classical steps call not skin stays so only when the skin model's
 /// probability of not-skin is over this.
 pub const LEARNED_KEEP: f32 = 0.1;
+/// A probability of not-skin between [`LEARNED_KEEP`] and [`LEARNED_NOT_SKIN`]: it leaves the
+/// classical decision standing. A skin model's view warped from an earlier frame holds it where
+/// that frame did not show the skin (see `SegMask::warp_into`).
+pub const LEARNED_UNDECIDED: f32 = 0.5 * (LEARNED_KEEP + LEARNED_NOT_SKIN);
 /// The skin model's view is set aside for a frame when it calls more than this share of the
 /// colour cells the classical steps call skin not skin. A model that learned one renderer's
 /// gloves and rooms can turn a frame inside out when an occluder has a colour it never saw: on

@@ -21,7 +21,7 @@ use super::RecordError;
 use crate::config::{ModelChoice, MODEL_BUNDLED, MODEL_NONE};
 use crate::frame::{Detection, Frame, FrameMeta};
 use crate::perception::{OnnxSegmenter, SegMask, Segmenter};
-use crate::session::{LiveSession, OverlayMsg, PlacedDot, SessionConfig};
+use crate::session::{LiveSession, ModelView, OverlayMsg, PlacedDot, SessionConfig};
 
 /// Decoded frames kept for masks computed on an earlier frame (the live model lags a few
 /// frames behind; two seconds at 30 fps is plenty).
@@ -92,7 +92,7 @@ pub struct Rerunner {
     /// Recently decoded frames, for masks made on an earlier frame.
     images: VecDeque<(u64, Arc<RgbImage>)>,
     /// The latest masks (the dot model's, the skin model's) and the frame they were computed on.
-    mask: Option<(u64, Masks)>,
+    mask: Option<(u64, MadeOn)>,
     next: usize,
     designs_applied: usize,
     px_per_mm: f64,
@@ -185,8 +185,12 @@ impl Rerunner {
             .session
             .detect_with_mask(
                 &frame,
-                mask.as_ref().map(|m| &*m.0),
-                mask.as_ref().and_then(|m| m.1.as_deref()),
+                mask.as_ref().map(|(seq, image, (dots, skin))| ModelView {
+                    seq: *seq,
+                    image,
+                    dots,
+                    skin: skin.as_deref(),
+                }),
             )
             .with_context(|| format!("{}: frame {}", rec.path.display(), f.seq))?;
         let mut overlay = self.session.update(&perception, None);
@@ -218,9 +222,9 @@ impl Rerunner {
         })
     }
 
-    /// The masks to fuse into frame `f`: computed on the frame the live side used, or, for a
-    /// recording made without a model, on the frame itself.
-    fn mask_for(&mut self, f: &super::RecordedFrame) -> anyhow::Result<Option<Masks>> {
+    /// The masks to fuse into frame `f`, with the frame they were computed on: the frame the
+    /// live side used, or, for a recording made without a model, the frame itself.
+    fn mask_for(&mut self, f: &super::RecordedFrame) -> anyhow::Result<Option<MadeOn>> {
         let Some(seg) = self.segmenter.as_mut() else {
             return Ok(None);
         };
@@ -237,36 +241,38 @@ impl Rerunner {
                 return Ok(Some(m.clone()));
             }
         }
-        let image = match self.images.iter().rev().find(|(s, _)| *s == wanted) {
-            Some((_, image)) => image.clone(),
+        let (made_on, image) = match self.images.iter().rev().find(|(s, _)| *s == wanted) {
+            Some((s, image)) => (*s, image.clone()),
             None => {
                 self.summary.mask_frames_missing += 1;
                 match self.images.back() {
-                    Some((_, image)) => image.clone(),
+                    Some((s, image)) => (*s, image.clone()),
                     None => return Ok(None),
                 }
             }
         };
         let mask = Arc::new(
             seg.segment(&image, self.px_per_mm)
-                .with_context(|| format!("segmenting frame {wanted}"))?
+                .with_context(|| format!("segmenting frame {made_on}"))?
                 .clone(),
         );
         let skin = match self.skin_model.as_mut() {
             Some(m) => Some(Arc::new(
                 m.segment(&image, self.px_per_mm)
-                    .with_context(|| format!("skin model on frame {wanted}"))?
+                    .with_context(|| format!("skin model on frame {made_on}"))?
                     .clone(),
             )),
             None => None,
         };
-        self.mask = Some((wanted, (mask, skin)));
+        self.mask = Some((wanted, (made_on, image, (mask, skin))));
         Ok(self.mask.as_ref().map(|m| m.1.clone()))
     }
 }
 
 /// A dot model's mask and the skin model's of the same frame.
 type Masks = (Arc<SegMask>, Option<Arc<SegMask>>);
+/// Masks with the frame they were computed on: its number and picture.
+type MadeOn = (u64, Arc<RgbImage>, Masks);
 
 fn with_file(rec: &Recording, e: RecordError) -> anyhow::Error {
     anyhow::Error::new(e).context(format!("{}", rec.path.display()))

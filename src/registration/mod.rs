@@ -170,6 +170,13 @@ impl Registrar {
         self.skin_from_image
     }
 
+    /// Where the next frame is expected to lie on the skin, before its dots are seen: the last
+    /// registered `skin_from_image` moved on by the last frame-to-frame motion (the same
+    /// prediction [`Registrar::register`] searches around).
+    pub fn predicted(&self) -> Similarity {
+        self.skin_from_image.compose(&self.prev_from_cur)
+    }
+
     /// Frames registered so far.
     pub fn frames(&self) -> u64 {
         self.frame
@@ -179,7 +186,7 @@ impl Registrar {
     pub fn register(&mut self, detections: &[Detection]) -> Registration {
         let _span = tracing::trace_span!("register", n = detections.len()).entered();
         self.frame += 1;
-        let predicted = self.skin_from_image.compose(&self.prev_from_cur);
+        let predicted = self.predicted();
         let first = self.landmarks.is_empty();
         let fit = if !self.config.enabled {
             // The map still has to find this frame's dots among its landmarks.

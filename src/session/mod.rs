@@ -17,6 +17,7 @@ pub mod msg;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::calib::PlaneMap;
@@ -71,6 +72,21 @@ const LIVE_NOISE_EVERY: u32 = 8;
 /// Most heat-map grid corners sent through the lens per frame (a 2 mm grid over a 64 x 36 mm
 /// view has 627); past it the page draws the cells through `image_from_skin`.
 const MAX_HEAT_NODES: usize = 4096;
+/// A model's masks made on one of the last this many registered frames (two seconds at 30 fps)
+/// are warped into the frame being detected through the two frames' registrations; older ones,
+/// and ones from a frame that did not register, are not used (see
+/// [`LiveSession::detect_with_mask`]).
+const MASK_POSE_FRAMES: usize = 64;
+/// A late skin model's view holds at a point only where the scene there still looks as it did
+/// on the model's frame: the mean colours around the point and around where it was then, over
+/// [`STALE_WINDOW_MM`], differ by at most this (CIELAB ΔE*ab, a difference anyone sees). The
+/// head's motion is undone by the registration; what moves on its own does not follow it (the
+/// glove and the machine follow the needle), and where it was or now is, the view says
+/// nothing and the colour rules decide alone.
+const STALE_DELTA_E: f64 = 10.0;
+/// Side of the square whose mean colour is compared (mm): wide enough that a dot misplaced by
+/// a pixel of registration changes the mean by little.
+const STALE_WINDOW_MM: f64 = 1.0;
 /// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
 const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
 /// The plan grows over skin that came into view once the view's rectangle holds skin outside
@@ -333,6 +349,24 @@ pub struct LiveSession {
     /// Registered frames in a row that showed skin the plan does not cover with the view held
     /// about still, and the view's centre on the first of them (skin millimetres).
     new_skin_since: Option<(u32, [f64; 2])>,
+    /// `skin_from_image` of the last [`MASK_POSE_FRAMES`] frames that registered, by
+    /// sequence number, oldest first: where a model's mask of one of them lies on the skin.
+    poses: VecDeque<(u64, Similarity)>,
+    /// The model's masks warped into the frame being detected (buffers kept between frames).
+    warped: (SegMask, SegMask),
+}
+
+/// What the model thread made of one frame, to be fused into the same or a later frame.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelView<'a> {
+    /// Sequence number of the frame the masks were computed on.
+    pub seq: u64,
+    /// That frame's picture.
+    pub image: &'a RgbImage,
+    /// The dot (or openings) model's mask.
+    pub dots: &'a SegMask,
+    /// The skin model's view of the same frame, when it ran.
+    pub skin: Option<&'a SegMask>,
 }
 
 impl LiveSession {
@@ -397,6 +431,8 @@ impl LiveSession {
             view_density: 0.0,
             plans: 0,
             new_skin_since: None,
+            poses: VecDeque::with_capacity(MASK_POSE_FRAMES),
+            warped: Default::default(),
             config,
         }
     }
@@ -518,12 +554,21 @@ impl LiveSession {
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
     pub fn detect(&mut self, frame: &Frame) -> Result<Perception, PerceptionError> {
-        self.detect_with_mask(frame, None, None)
+        self.detect_with_mask(frame, None)
     }
 
-    /// Detects the dots of one frame, fused with the segmentation model's latest mask when
-    /// there is one (computed on a recent frame by the model's own thread), and the skin mask
-    /// with the skin model's view of that frame (`skin`), when there is one.
+    /// Detects the dots of one frame, fused with the model thread's latest masks when there
+    /// are some (`model`: the dot model's and the skin model's, computed on a recent frame).
+    ///
+    /// The masks are read where the head is now. Made on an earlier frame, they are warped
+    /// into this one first ([`SegMask::warp_into`]): this frame is expected where the
+    /// registrar predicts it ([`Registrar::predicted`]), their own frame lies where it
+    /// registered, and skin that has come into view since gets no opinion from them. The skin
+    /// model's view also has none where the scene changed otherwise than by the head's motion
+    /// ([`STALE_DELTA_E`]): the glove and the machine move on their own, and a late view of
+    /// them calls the skin they left not skin and the skin they now cover skin. Masks from a
+    /// frame that did not register, or more than [`MASK_POSE_FRAMES`] frames back, are not
+    /// used: the frame is detected classically (docs/live-service.md has the measurements).
     ///
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
@@ -531,19 +576,21 @@ impl LiveSession {
     pub fn detect_with_mask(
         &mut self,
         frame: &Frame,
-        mask: Option<&SegMask>,
-        skin: Option<&SegMask>,
+        model: Option<ModelView<'_>>,
     ) -> Result<Perception, PerceptionError> {
         crate::perception::check_input(&frame.image, self.config.px_per_mm)?;
         let mut detections = Vec::new();
-        match mask {
-            Some(mask) => self
-                .detector
-                .detect_with_mask(&frame.image, mask, skin, &mut detections),
+        let mut warped = std::mem::take(&mut self.warped);
+        match model.and_then(|m| self.model_here(frame.meta.seq, &frame.image, m, &mut warped)) {
+            Some(ModelView { dots, skin, .. }) => {
+                self.detector
+                    .detect_with_mask(&frame.image, dots, skin, &mut detections)
+            }
             None => self
                 .detector
                 .detect_classical_into(&frame.image, &mut detections),
         }
+        self.warped = warped;
         Ok(Perception {
             meta: frame.meta,
             detections,
@@ -551,6 +598,69 @@ impl LiveSession {
             image: Some(frame.image.clone()),
             width: frame.image.width(),
             height: frame.image.height(),
+        })
+    }
+
+    /// The model's masks as frame `seq` (picture `now`), the next to register, sees them (into
+    /// `warped`);
+    /// `None` when they cannot be placed on it (see [`LiveSession::detect_with_mask`]).
+    fn model_here<'a>(
+        &self,
+        seq: u64,
+        now: &RgbImage,
+        m: ModelView<'a>,
+        warped: &'a mut (SegMask, SegMask),
+    ) -> Option<ModelView<'a>> {
+        if m.seq == seq {
+            return Some(m);
+        }
+        let made_on = self
+            .poses
+            .iter()
+            .rev()
+            .find(|(seq, _)| *seq == m.seq)
+            .map(|(_, pose)| *pose);
+        let Some(skin_from_then) = made_on else {
+            tracing::trace!(
+                mask_seq = m.seq,
+                "the mask's frame is not placed on the skin: not used"
+            );
+            return None;
+        };
+        // This frame's pixel -> the skin -> the mask frame's pixel, through the lens both ways.
+        let then_from_skin = skin_from_then.inverse();
+        let skin_from_now = self.registrar.predicted();
+        let lens = self.config.lens.as_ref();
+        let source_of = |p: [f64; 2]| {
+            let q = lens.map_or(p, |l| l.to_ideal(p));
+            let q = then_from_skin.apply(skin_from_now.apply(q));
+            lens.map_or(q, |l| l.from_ideal(q))
+        };
+        let (dots, skin) = warped;
+        m.dots.warp_into(|p| Some(source_of(p)), |_| 0.0, dots);
+        let half = 0.5 * STALE_WINDOW_MM * self.config.px_per_mm;
+        let skin = m.skin.map(|s| {
+            s.warp_into(
+                |p| {
+                    let q = source_of(p);
+                    let changed = match (mean_lab(now, p, half), mean_lab(m.image, q, half)) {
+                        (Some(a), Some(b)) => {
+                            (a[0] - b[0]).hypot(a[1] - b[1]).hypot(a[2] - b[2]) > STALE_DELTA_E
+                        }
+                        _ => true,
+                    };
+                    (!changed).then_some(q)
+                },
+                |_| crate::perception::skin_mask::LEARNED_UNDECIDED,
+                skin,
+            );
+            &*skin
+        });
+        Some(ModelView {
+            seq: m.seq,
+            image: m.image,
+            dots: &*dots,
+            skin,
         })
     }
 
@@ -658,6 +768,10 @@ impl LiveSession {
         let skin_from_image = reg.skin_from_image;
         let image_from_skin = skin_from_image.inverse();
         if reg.registered {
+            if self.poses.len() == MASK_POSE_FRAMES {
+                self.poses.pop_front();
+            }
+            self.poses.push_back((p.meta.seq, skin_from_image));
             // A candidate under what is not skin (a glove, the machine) does not age: when it
             // reappears it is the dot it was, not a placement.
             let (w, h) = (f64::from(p.width), f64::from(p.height));
@@ -1629,9 +1743,35 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// Mean CIELAB colour of the square of half-side `half` px around `p` in `image`, sampled on
+/// a grid of about 7 x 7 pixels; `None` when the square is not wholly inside the picture.
+fn mean_lab(image: &RgbImage, p: [f64; 2], half: f64) -> Option<[f64; 3]> {
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    let (x0, y0) = (p[0] - half, p[1] - half);
+    if !(x0 >= 0.0 && y0 >= 0.0 && p[0] + half < w && p[1] + half < h) {
+        return None;
+    }
+    const STEPS: u32 = 7;
+    let step = 2.0 * half / f64::from(STEPS - 1);
+    let mut sum = [0.0f64; 3];
+    for j in 0..STEPS {
+        for i in 0..STEPS {
+            let x = (x0 + f64::from(i) * step) as u32;
+            let y = (y0 + f64::from(j) * step) as u32;
+            let px = image.get_pixel(x, y).0;
+            for (s, v) in sum.iter_mut().zip(px) {
+                *s += f64::from(v);
+            }
+        }
+    }
+    let n = f64::from(STEPS * STEPS);
+    Some(crate::perception::filter::srgb_to_lab_f(sum.map(|s| s / n)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::perception::segment::PIGMENT as PIGMENT_CLASS;
 
     /// A still frame of 160 hair follicles, with `extra` dots added.
     fn perception(seq: u64, extra: &[Detection]) -> Perception {
@@ -1678,6 +1818,123 @@ mod tests {
             score: 0.9,
             hairs: None,
         }
+    }
+
+    #[test]
+    fn a_late_mask_is_read_where_the_head_has_moved_since() {
+        // The head slides 8 px (one mask cell) to the right per frame. The model's mask of
+        // frame 2 has a pigment peak over the dot then at (244, 164); frame 6 is expected 4
+        // frames on, so the warped mask has the peak 32 px, four cells, to the right.
+        let mut session = LiveSession::new(SessionConfig::new(20.0));
+        let still = perception(0, &[]);
+        for seq in 0..6u64 {
+            let mut p = perception(seq, &[]);
+            for (d, s) in p.detections.iter_mut().zip(&still.detections) {
+                d.x = s.x + 8.0 * seq as f64;
+            }
+            session.update(&p, None);
+        }
+        assert_eq!(session.frames_unregistered, 0);
+        let (cell, cols, rows) = (8.0, 80, 45);
+        let mask = SegMask::test_grid(cols, rows, 5, cell, &[(PIGMENT_CLASS, 30, 20, 0.9)]);
+        let picture = RgbImage::from_pixel(640, 360, image::Rgb([200, 160, 140]));
+        let view = |seq| ModelView {
+            seq,
+            image: &picture,
+            dots: &mask,
+            skin: None,
+        };
+        let mut warped = Default::default();
+        let here = session
+            .model_here(6, &picture, view(2), &mut warped)
+            .expect("frame 2 registered");
+        let peak = (0..rows * cols)
+            .max_by(|&a, &b| {
+                let (pa, pb) = (
+                    here.dots.plane(PIGMENT_CLASS)[a],
+                    here.dots.plane(PIGMENT_CLASS)[b],
+                );
+                pa.total_cmp(&pb)
+            })
+            .map(|i| (i % cols, i / cols));
+        assert_eq!(peak, Some((34, 20)));
+        assert!((here.dots.at(PIGMENT_CLASS, 34, 20) - 0.9).abs() < 0.02);
+        // Cells that were off the picture then have no opinion.
+        assert!(here.dots.at(PIGMENT_CLASS, 0, 20).abs() < 1e-6);
+        // A mask of this very frame is read as it is; one of a frame never registered is not
+        // read at all.
+        let mut warped = Default::default();
+        let same = session
+            .model_here(6, &picture, view(6), &mut warped)
+            .expect("own frame");
+        assert!(std::ptr::eq(same.dots, &mask));
+        assert!(session
+            .model_here(6, &picture, view(40), &mut warped)
+            .is_none());
+    }
+
+    #[test]
+    fn a_late_skin_view_says_nothing_where_something_moved_over_the_skin() {
+        // The head holds still. On the model's frame a blue glove covered x 96-192, y 96-192
+        // and an ear x 480-640, y 240-360; now the glove is at x 304-400 and the ear where it
+        // was. The skin model called the glove and the ear not skin.
+        let mut session = LiveSession::new(SessionConfig::new(20.0));
+        for seq in 0..6u64 {
+            session.update(&perception(seq, &[]), None);
+        }
+        let skin = image::Rgb([205, 160, 140]);
+        let draw = |glove_x: u32| {
+            RgbImage::from_fn(640, 360, |x, y| {
+                if (glove_x..glove_x + 96).contains(&x) && (96..192).contains(&y) {
+                    image::Rgb([40, 90, 200])
+                } else if x >= 480 && y >= 240 {
+                    image::Rgb([180, 120, 110])
+                } else {
+                    skin
+                }
+            })
+        };
+        let (then, now) = (draw(96), draw(304));
+        let cell = 8.0;
+        let (cols, rows) = (80, 45);
+        let mut hot = Vec::new();
+        for r in 0..rows {
+            for c in 0..cols {
+                let (x, y) = ((c as f64 + 0.5) * cell, (r as f64 + 0.5) * cell);
+                let glove = (96.0..192.0).contains(&x) && (96.0..192.0).contains(&y);
+                if glove || (x >= 480.0 && y >= 240.0) {
+                    hot.push((0, c, r, 0.95));
+                }
+            }
+        }
+        let view = SegMask::test_grid(cols, rows, 1, cell, &hot);
+        let dots = SegMask::test_grid(cols, rows, 5, cell, &[]);
+        let m = ModelView {
+            seq: 3,
+            image: &then,
+            dots: &dots,
+            skin: Some(&view),
+        };
+        let mut warped = Default::default();
+        let here = session
+            .model_here(6, &now, m, &mut warped)
+            .expect("frame 3 registered");
+        let p = |x: f64, y: f64| here.skin.expect("skin view").sample(0, x, y);
+        let undecided = crate::perception::skin_mask::LEARNED_UNDECIDED;
+        // Where the glove was and where it is now, the view has no opinion.
+        assert!(
+            (p(140.0, 140.0) - undecided).abs() < 1e-6,
+            "{}",
+            p(140.0, 140.0)
+        );
+        assert!(
+            (p(352.0, 140.0) - undecided).abs() < 1e-6,
+            "{}",
+            p(352.0, 140.0)
+        );
+        // The ear has not moved: it stays not skin; the skin stays skin.
+        assert!(p(560.0, 300.0) > 0.9, "{}", p(560.0, 300.0));
+        assert!(p(60.0, 300.0) < 1e-6, "{}", p(60.0, 300.0));
     }
 
     #[test]
