@@ -23,6 +23,7 @@
 //! The library is loaded at run time (`ort` feature `load-dynamic`) from, in order,
 //! `$ORT_DYLIB_PATH`, the executable's folder, and `<crate>/.ort/` (filled by `scripts/setup.sh`).
 
+use crate::geometry::Similarity;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -299,6 +300,31 @@ pub struct SegMask {
     pub valid_cols: usize,
     /// Cells that cover the frame: rows.
     pub valid_rows: usize,
+    /// When this mask is read on a later frame than the one it was computed on: the pixels of
+    /// its own frame from the reader's, and back. Every position in and out of the grid
+    /// ([`Self::cell_of`], [`Self::image_of`], [`Self::sample`]) goes through them, so a mask
+    /// made a moment ago is read where the head is now (`session::late`). `None`: the reader's
+    /// frame is the mask's own.
+    pub reader: Option<ReaderFrame>,
+}
+
+/// The transforms of [`SegMask::reader`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReaderFrame {
+    /// The mask's frame's pixels from the reader's.
+    pub mask_from_reader: Similarity,
+    /// Its inverse.
+    pub reader_from_mask: Similarity,
+}
+
+impl ReaderFrame {
+    /// The pair for `mask_from_reader`.
+    pub fn new(mask_from_reader: Similarity) -> Self {
+        Self {
+            mask_from_reader,
+            reader_from_mask: mask_from_reader.inverse(),
+        }
+    }
 }
 
 impl SegMask {
@@ -316,26 +342,42 @@ impl SegMask {
         &self.probs[class * n..(class + 1) * n]
     }
 
-    /// Cell coordinates (continuous, cell centres at integers) of a point in native pixels.
+    /// Cell coordinates (continuous, cell centres at integers) of a point in native pixels (of
+    /// the reader's frame, see [`Self::reader`]).
     pub fn cell_of(&self, x_in_image: f64, y_in_image: f64) -> (f64, f64) {
-        (
-            x_in_image / self.px_per_cell_x - 0.5,
-            y_in_image / self.px_per_cell_y - 0.5,
-        )
+        let [x, y] = match &self.reader {
+            Some(r) => r.mask_from_reader.apply([x_in_image, y_in_image]),
+            None => [x_in_image, y_in_image],
+        };
+        (x / self.px_per_cell_x - 0.5, y / self.px_per_cell_y - 0.5)
     }
 
-    /// Native pixel coordinates of a (continuous) cell position.
+    /// Native pixel coordinates (of the reader's frame) of a (continuous) cell position.
     pub fn image_of(&self, col: f64, row: f64) -> (f64, f64) {
-        (
+        let p = [
             (col + 0.5) * self.px_per_cell_x,
             (row + 0.5) * self.px_per_cell_y,
-        )
+        ];
+        let [x, y] = match &self.reader {
+            Some(r) => r.reader_from_mask.apply(p),
+            None => p,
+        };
+        (x, y)
     }
 
     /// Bilinear probability of `class` at a point in native pixels (clamped to the grid).
     pub fn sample(&self, class: usize, x_in_image: f64, y_in_image: f64) -> f32 {
+        match self.taps(x_in_image, y_in_image) {
+            Some(t) => self.blend(class, &t),
+            None => 0.0,
+        }
+    }
+
+    /// The four cells (offsets within a plane: top left, top right, bottom left, bottom right)
+    /// and the fractions across and down of [`Self::sample`] at a point; `None` for an empty grid.
+    fn taps(&self, x_in_image: f64, y_in_image: f64) -> Option<([usize; 4], [f32; 2])> {
         if self.cols == 0 || self.rows == 0 {
-            return 0.0;
+            return None;
         }
         let (u, v) = self.cell_of(x_in_image, y_in_image);
         let u = u.clamp(0.0, (self.valid_cols.max(1) - 1) as f64);
@@ -346,8 +388,23 @@ impl SegMask {
             (r0 + 1).min(self.valid_rows.max(1) - 1),
         );
         let (fu, fv) = ((u - c0 as f64) as f32, (v - r0 as f64) as f32);
-        let top = self.at(class, c0, r0) * (1.0 - fu) + self.at(class, c1, r0) * fu;
-        let bottom = self.at(class, c0, r1) * (1.0 - fu) + self.at(class, c1, r1) * fu;
+        let cols = self.cols;
+        Some((
+            [
+                r0 * cols + c0,
+                r0 * cols + c1,
+                r1 * cols + c0,
+                r1 * cols + c1,
+            ],
+            [fu, fv],
+        ))
+    }
+
+    /// `class`'s probability through [`Self::taps`].
+    fn blend(&self, class: usize, (at, [fu, fv]): &([usize; 4], [f32; 2])) -> f32 {
+        let p = self.plane(class);
+        let top = p[at[0]] * (1.0 - fu) + p[at[1]] * fu;
+        let bottom = p[at[2]] * (1.0 - fu) + p[at[3]] * fu;
         top * (1.0 - fv) + bottom * fv
     }
 
@@ -356,7 +413,8 @@ impl SegMask {
     /// at `source_of(its centre)`, the point of this mask's frame that the cell's centre shows.
     /// Where there is none (`None`: the caller knows this mask does not hold there) or it lies
     /// off this mask's frame (skin that has come into view since), the cell takes
-    /// `outside(class)`, the caller's "no opinion". Padding cells are zero.
+    /// `outside(class)`, the caller's "no opinion". Padding cells are zero. For a mask read on its
+    /// own frame ([`Self::reader`] `None`), as `out` is.
     pub fn warp_into(
         &self,
         source_of: impl Fn([f64; 2]) -> Option<[f64; 2]>,
@@ -373,6 +431,7 @@ impl SegMask {
             valid_rows,
             ..
         } = *self;
+        debug_assert!(self.reader.is_none(), "a mask warped twice");
         let mut probs = std::mem::take(&mut out.probs);
         probs.clear();
         probs.resize(classes * rows * cols, 0.0);
@@ -387,11 +446,12 @@ impl SegMask {
         for r in 0..valid_rows.min(rows) {
             for c in 0..valid_cols.min(cols) {
                 let (x, y) = self.image_of(c as f64, r as f64);
-                let source = source_of([x, y])
-                    .filter(|&[sx, sy]| sx >= 0.0 && sy >= 0.0 && sx < w && sy < h);
+                let taps = source_of([x, y])
+                    .filter(|&[sx, sy]| sx >= 0.0 && sy >= 0.0 && sx < w && sy < h)
+                    .and_then(|[sx, sy]| self.taps(sx, sy));
                 for class in 0..classes {
-                    probs[(class * rows + r) * cols + c] = match source {
-                        Some([sx, sy]) => self.sample(class, sx, sy),
+                    probs[(class * rows + r) * cols + c] = match &taps {
+                        Some(t) => self.blend(class, t),
                         None => outside(class),
                     };
                 }
@@ -425,6 +485,7 @@ impl SegMask {
             px_per_cell_y: px_per_cell,
             valid_cols: cols,
             valid_rows: rows,
+            reader: None,
         }
     }
 }
@@ -809,6 +870,7 @@ impl OnnxSegmenter {
         mask.px_per_cell_y = stride as f64 * g.src_h as f64 / g.work_h as f64;
         mask.valid_cols = g.work_w.div_ceil(stride).min(cols);
         mask.valid_rows = g.work_h.div_ceil(stride).min(rows);
+        mask.reader = None;
         trace!(cols, rows, "segmented");
         Ok(&self.mask)
     }
@@ -1032,6 +1094,7 @@ mod tests {
             px_per_cell_y: 4.0,
             valid_cols: 2,
             valid_rows: 1,
+            reader: None,
         };
         // Cell centres at x = 2 and x = 6.
         assert!((mask.sample(0, 2.0, 2.0) - 0.0).abs() < 1e-6);

@@ -12,24 +12,26 @@
 //! not-a-dot, pause) are applied between frames by [`LiveSession::apply`].
 
 pub mod coverage;
+pub mod late;
 pub mod msg;
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::calib::PlaneMap;
 use crate::frame::{Detection, DotKind, Frame, FrameMeta, View};
 use crate::geometry::BBox;
-use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SegMask, SkinMask};
+use crate::perception::{Detector, FuseConfig, OpeningsConfig, PerceptionError, SkinMask};
 use crate::planning::{
     self, DensityField, Design, ExistingDot, ExistingKind, PlanInput, Planner, PlannerConfig,
     SessionStep, ZoneKind,
 };
 use crate::registration::{Registrar, RegistrationConfig, Similarity};
 use coverage::Coverage;
+use late::LateMasks;
+pub use late::ModelView;
 pub use msg::{
     ArtistEvent, BlowoutMsg, DeclinedMsg, HeatMsg, NextDotMsg, OverlayMsg, People, ZoneMsg,
 };
@@ -72,21 +74,6 @@ const LIVE_NOISE_EVERY: u32 = 8;
 /// Most heat-map grid corners sent through the lens per frame (a 2 mm grid over a 64 x 36 mm
 /// view has 627); past it the page draws the cells through `image_from_skin`.
 const MAX_HEAT_NODES: usize = 4096;
-/// A model's masks made on one of the last this many registered frames (two seconds at 30 fps)
-/// are warped into the frame being detected through the two frames' registrations; older ones,
-/// and ones from a frame that did not register, are not used (see
-/// [`LiveSession::detect_with_mask`]).
-const MASK_POSE_FRAMES: usize = 64;
-/// A late skin model's view holds at a point only where the scene there still looks as it did
-/// on the model's frame: the mean colours around the point and around where it was then, over
-/// [`STALE_WINDOW_MM`], differ by at most this (CIELAB ΔE*ab, a difference anyone sees). The
-/// head's motion is undone by the registration; what moves on its own does not follow it (the
-/// glove and the machine follow the needle), and where it was or now is, the view says
-/// nothing and the colour rules decide alone.
-const STALE_DELTA_E: f64 = 10.0;
-/// Side of the square whose mean colour is compared (mm): wide enough that a dot misplaced by
-/// a pixel of registration changes the mean by little.
-const STALE_WINDOW_MM: f64 = 1.0;
 /// Resolution of the skin map handed to the live planner (px per mm of the planner's frame).
 const PLAN_SKIN_PX_PER_MM: f64 = 8.0;
 /// The plan grows over skin that came into view once the view's rectangle holds skin outside
@@ -349,24 +336,8 @@ pub struct LiveSession {
     /// Registered frames in a row that showed skin the plan does not cover with the view held
     /// about still, and the view's centre on the first of them (skin millimetres).
     new_skin_since: Option<(u32, [f64; 2])>,
-    /// `skin_from_image` of the last [`MASK_POSE_FRAMES`] frames that registered, by
-    /// sequence number, oldest first: where a model's mask of one of them lies on the skin.
-    poses: VecDeque<(u64, Similarity)>,
-    /// The model's masks warped into the frame being detected (buffers kept between frames).
-    warped: (SegMask, SegMask),
-}
-
-/// What the model thread made of one frame, to be fused into the same or a later frame.
-#[derive(Debug, Clone, Copy)]
-pub struct ModelView<'a> {
-    /// Sequence number of the frame the masks were computed on.
-    pub seq: u64,
-    /// That frame's picture.
-    pub image: &'a RgbImage,
-    /// The dot (or openings) model's mask.
-    pub dots: &'a SegMask,
-    /// The skin model's view of the same frame, when it ran.
-    pub skin: Option<&'a SegMask>,
+    /// The model thread's late masks read where the head is now.
+    late: LateMasks,
 }
 
 impl LiveSession {
@@ -431,8 +402,7 @@ impl LiveSession {
             view_density: 0.0,
             plans: 0,
             new_skin_since: None,
-            poses: VecDeque::with_capacity(MASK_POSE_FRAMES),
-            warped: Default::default(),
+            late: LateMasks::default(),
             config,
         }
     }
@@ -560,15 +530,10 @@ impl LiveSession {
     /// Detects the dots of one frame, fused with the model thread's latest masks when there
     /// are some (`model`: the dot model's and the skin model's, computed on a recent frame).
     ///
-    /// The masks are read where the head is now. Made on an earlier frame, they are warped
-    /// into this one first ([`SegMask::warp_into`]): this frame is expected where the
-    /// registrar predicts it ([`Registrar::predicted`]), their own frame lies where it
-    /// registered, and skin that has come into view since gets no opinion from them. The skin
-    /// model's view also has none where the scene changed otherwise than by the head's motion
-    /// ([`STALE_DELTA_E`]): the glove and the machine move on their own, and a late view of
-    /// them calls the skin they left not skin and the skin they now cover skin. Masks from a
-    /// frame that did not register, or more than [`MASK_POSE_FRAMES`] frames back, are not
-    /// used: the frame is detected classically (docs/live-service.md has the measurements).
+    /// The masks are read where the head is now: made on an earlier frame, they are warped
+    /// into this one through the two frames' registrations, and the skin model's view says
+    /// nothing where the scene changed otherwise (a glove, the machine); masks of a frame that
+    /// did not register are not used and the frame is detected classically ([`late`]).
     ///
     /// # Errors
     /// [`PerceptionError`] when the frame cannot go through the detector (empty, too large).
@@ -580,8 +545,14 @@ impl LiveSession {
     ) -> Result<Perception, PerceptionError> {
         crate::perception::check_input(&frame.image, self.config.px_per_mm)?;
         let mut detections = Vec::new();
-        let mut warped = std::mem::take(&mut self.warped);
-        match model.and_then(|m| self.model_here(frame.meta.seq, &frame.image, m, &mut warped)) {
+        let skin_from_now = self.registrar.predicted();
+        let (seq, ppm) = (frame.meta.seq, self.config.px_per_mm);
+        let lens = self.config.lens.as_ref();
+        let model = model.and_then(|m| {
+            self.late
+                .here(seq, &frame.image, m, skin_from_now, lens, ppm)
+        });
+        match model {
             Some(ModelView { dots, skin, .. }) => {
                 self.detector
                     .detect_with_mask(&frame.image, dots, skin, &mut detections)
@@ -590,7 +561,6 @@ impl LiveSession {
                 .detector
                 .detect_classical_into(&frame.image, &mut detections),
         }
-        self.warped = warped;
         Ok(Perception {
             meta: frame.meta,
             detections,
@@ -598,69 +568,6 @@ impl LiveSession {
             image: Some(frame.image.clone()),
             width: frame.image.width(),
             height: frame.image.height(),
-        })
-    }
-
-    /// The model's masks as frame `seq` (picture `now`), the next to register, sees them (into
-    /// `warped`);
-    /// `None` when they cannot be placed on it (see [`LiveSession::detect_with_mask`]).
-    fn model_here<'a>(
-        &self,
-        seq: u64,
-        now: &RgbImage,
-        m: ModelView<'a>,
-        warped: &'a mut (SegMask, SegMask),
-    ) -> Option<ModelView<'a>> {
-        if m.seq == seq {
-            return Some(m);
-        }
-        let made_on = self
-            .poses
-            .iter()
-            .rev()
-            .find(|(seq, _)| *seq == m.seq)
-            .map(|(_, pose)| *pose);
-        let Some(skin_from_then) = made_on else {
-            tracing::trace!(
-                mask_seq = m.seq,
-                "the mask's frame is not placed on the skin: not used"
-            );
-            return None;
-        };
-        // This frame's pixel -> the skin -> the mask frame's pixel, through the lens both ways.
-        let then_from_skin = skin_from_then.inverse();
-        let skin_from_now = self.registrar.predicted();
-        let lens = self.config.lens.as_ref();
-        let source_of = |p: [f64; 2]| {
-            let q = lens.map_or(p, |l| l.to_ideal(p));
-            let q = then_from_skin.apply(skin_from_now.apply(q));
-            lens.map_or(q, |l| l.from_ideal(q))
-        };
-        let (dots, skin) = warped;
-        m.dots.warp_into(|p| Some(source_of(p)), |_| 0.0, dots);
-        let half = 0.5 * STALE_WINDOW_MM * self.config.px_per_mm;
-        let skin = m.skin.map(|s| {
-            s.warp_into(
-                |p| {
-                    let q = source_of(p);
-                    let changed = match (mean_lab(now, p, half), mean_lab(m.image, q, half)) {
-                        (Some(a), Some(b)) => {
-                            (a[0] - b[0]).hypot(a[1] - b[1]).hypot(a[2] - b[2]) > STALE_DELTA_E
-                        }
-                        _ => true,
-                    };
-                    (!changed).then_some(q)
-                },
-                |_| crate::perception::skin_mask::LEARNED_UNDECIDED,
-                skin,
-            );
-            &*skin
-        });
-        Some(ModelView {
-            seq: m.seq,
-            image: m.image,
-            dots: &*dots,
-            skin,
         })
     }
 
@@ -768,10 +675,7 @@ impl LiveSession {
         let skin_from_image = reg.skin_from_image;
         let image_from_skin = skin_from_image.inverse();
         if reg.registered {
-            if self.poses.len() == MASK_POSE_FRAMES {
-                self.poses.pop_front();
-            }
-            self.poses.push_back((p.meta.seq, skin_from_image));
+            self.late.registered(p.meta.seq, skin_from_image);
             // A candidate under what is not skin (a glove, the machine) does not age: when it
             // reappears it is the dot it was, not a placement.
             let (w, h) = (f64::from(p.width), f64::from(p.height));
@@ -1743,35 +1647,12 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// Mean CIELAB colour of the square of half-side `half` px around `p` in `image`, sampled on
-/// a grid of about 7 x 7 pixels; `None` when the square is not wholly inside the picture.
-fn mean_lab(image: &RgbImage, p: [f64; 2], half: f64) -> Option<[f64; 3]> {
-    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
-    let (x0, y0) = (p[0] - half, p[1] - half);
-    if !(x0 >= 0.0 && y0 >= 0.0 && p[0] + half < w && p[1] + half < h) {
-        return None;
-    }
-    const STEPS: u32 = 7;
-    let step = 2.0 * half / f64::from(STEPS - 1);
-    let mut sum = [0.0f64; 3];
-    for j in 0..STEPS {
-        for i in 0..STEPS {
-            let x = (x0 + f64::from(i) * step) as u32;
-            let y = (y0 + f64::from(j) * step) as u32;
-            let px = image.get_pixel(x, y).0;
-            for (s, v) in sum.iter_mut().zip(px) {
-                *s += f64::from(v);
-            }
-        }
-    }
-    let n = f64::from(STEPS * STEPS);
-    Some(crate::perception::filter::srgb_to_lab_f(sum.map(|s| s / n)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::perception::segment::PIGMENT as PIGMENT_CLASS;
+    use crate::perception::SegMask;
+    use image::RgbImage;
 
     /// A still frame of 160 hair follicles, with `extra` dots added.
     fn perception(seq: u64, extra: &[Detection]) -> Perception {
@@ -1824,7 +1705,7 @@ mod tests {
     fn a_late_mask_is_read_where_the_head_has_moved_since() {
         // The head slides 8 px (one mask cell) to the right per frame. The model's mask of
         // frame 2 has a pigment peak over the dot then at (244, 164); frame 6 is expected 4
-        // frames on, so the warped mask has the peak 32 px, four cells, to the right.
+        // frames on, so the mask is read with the peak 32 px, four cells, to the right.
         let mut session = LiveSession::new(SessionConfig::new(20.0));
         let still = perception(0, &[]);
         for seq in 0..6u64 {
@@ -1844,32 +1725,40 @@ mod tests {
             dots: &mask,
             skin: None,
         };
-        let mut warped = Default::default();
+        let predicted = session.registrar.predicted();
         let here = session
-            .model_here(6, &picture, view(2), &mut warped)
+            .late
+            .here(6, &picture, view(2), predicted, None, 20.0)
             .expect("frame 2 registered");
-        let peak = (0..rows * cols)
-            .max_by(|&a, &b| {
-                let (pa, pb) = (
-                    here.dots.plane(PIGMENT_CLASS)[a],
-                    here.dots.plane(PIGMENT_CLASS)[b],
-                );
-                pa.total_cmp(&pb)
-            })
-            .map(|i| (i % cols, i / cols));
-        assert_eq!(peak, Some((34, 20)));
-        assert!((here.dots.at(PIGMENT_CLASS, 34, 20) - 0.9).abs() < 0.02);
-        // Cells that were off the picture then have no opinion.
-        assert!(here.dots.at(PIGMENT_CLASS, 0, 20).abs() < 1e-6);
+        // Read where the dot is now, the mask shows it; where it was, nothing; and the points
+        // of the dot's cell (centre 244, 164) map onto it whole.
+        let read = |x: f64, y: f64| here.dots.sample(PIGMENT_CLASS, x, y);
+        assert!(
+            (read(276.0, 164.0) - 0.9).abs() < 1e-4,
+            "{}",
+            read(276.0, 164.0)
+        );
+        assert!(read(244.0, 164.0).abs() < 1e-6);
+        let (u, v) = here.dots.cell_of(276.0, 164.0);
+        assert!(
+            (u - 30.0).abs() < 1e-6 && (v - 20.0).abs() < 1e-6,
+            "{u} {v}"
+        );
+        let (x, y) = here.dots.image_of(30.0, 20.0);
+        assert!(
+            (x - 276.0).abs() < 1e-6 && (y - 164.0).abs() < 1e-6,
+            "{x} {y}"
+        );
         // A mask of this very frame is read as it is; one of a frame never registered is not
         // read at all.
-        let mut warped = Default::default();
         let same = session
-            .model_here(6, &picture, view(6), &mut warped)
+            .late
+            .here(6, &picture, view(6), predicted, None, 20.0)
             .expect("own frame");
         assert!(std::ptr::eq(same.dots, &mask));
         assert!(session
-            .model_here(6, &picture, view(40), &mut warped)
+            .late
+            .here(6, &picture, view(40), predicted, None, 20.0)
             .is_none());
     }
 
@@ -1915,9 +1804,10 @@ mod tests {
             dots: &dots,
             skin: Some(&view),
         };
-        let mut warped = Default::default();
+        let predicted = session.registrar.predicted();
         let here = session
-            .model_here(6, &now, m, &mut warped)
+            .late
+            .here(6, &now, m, predicted, None, 20.0)
             .expect("frame 3 registered");
         let p = |x: f64, y: f64| here.skin.expect("skin view").sample(0, x, y);
         let undecided = crate::perception::skin_mask::LEARNED_UNDECIDED;

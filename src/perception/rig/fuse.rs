@@ -301,6 +301,7 @@ mod tests {
             px_per_cell_y: 2.0,
             valid_cols: cols,
             valid_rows: rows,
+            reader: None,
         }
     }
 
