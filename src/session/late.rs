@@ -72,6 +72,8 @@ pub struct LateMasks {
     /// masks come again).
     now: BlockColours,
     then: BlockColours,
+    /// The frame `then` was computed on (`None`: none yet).
+    then_seq: Option<u64>,
     /// Per block of `now`: whether the scene changed there.
     changed: Vec<bool>,
 }
@@ -139,9 +141,10 @@ impl LateMasks {
         let skin = match m.skin {
             Some(view) => {
                 let block = (STALE_WINDOW_MM * px_per_mm).round().max(2.0) as u32;
-                self.now.compute(u64::MAX, now, block);
-                if self.then.seq != Some(m.seq) || self.then.block != block {
-                    self.then.compute(m.seq, m.image, block);
+                self.now.compute(now, block);
+                if self.then_seq != Some(m.seq) || self.then.block != block {
+                    self.then.compute(m.image, block);
+                    self.then_seq = Some(m.seq);
                 }
                 // Per block of this frame: whether the scene there changed otherwise than by
                 // the head's motion (a block off the masks' frame counts as changed).
@@ -183,8 +186,6 @@ fn delta_e2(a: [f32; 3], b: [f32; 3]) -> f64 {
 /// Mean CIELAB colour of a picture over square blocks, read between block centres.
 #[derive(Debug, Default)]
 struct BlockColours {
-    /// The frame they were computed on (`None`: none yet).
-    seq: Option<u64>,
     /// Block side, px.
     block: u32,
     width: u32,
@@ -199,7 +200,7 @@ struct BlockColours {
 impl BlockColours {
     /// The blocks of `image`, `block` px a side, each the mean of its pixels on every second row
     /// and column (sRGB averaged, then CIELAB).
-    fn compute(&mut self, seq: u64, image: &RgbImage, block: u32) {
+    fn compute(&mut self, image: &RgbImage, block: u32) {
         let (w, h) = image.dimensions();
         let cols = w.div_ceil(block) as usize;
         let rows = h.div_ceil(block) as usize;
@@ -231,7 +232,7 @@ impl BlockColours {
             ])
             .map(|v| v as f32)
         }));
-        (self.seq, self.block, self.width, self.height) = (Some(seq), block, w, h);
+        (self.block, self.width, self.height) = (block, w, h);
         (self.cols, self.rows) = (cols, rows);
     }
 
@@ -289,7 +290,7 @@ mod tests {
             image::Rgb([v, v, v])
         });
         let mut b = BlockColours::default();
-        b.compute(7, &image, 10);
+        b.compute(&image, 10);
         let dark = srgb_to_lab_f([100.0; 3])[0] as f32;
         let light = srgb_to_lab_f([200.0; 3])[0] as f32;
         assert!((b.at([5.0, 5.0]).unwrap()[0] - dark).abs() < 1e-3);

@@ -536,11 +536,7 @@ impl BlobDetector {
             samples,
             ..
         } = self;
-        let w = smooth.width;
-        let on_skin = |i: usize| match skin {
-            None => true,
-            Some(m) => m.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
-        };
+        let on_skin = skin_at_index(skin, smooth.width);
         let mut spread = |plane: &[f32]| {
             samples.clear();
             samples.extend(
@@ -599,10 +595,7 @@ impl BlobDetector {
             let (sum, n) = sums[(i / w / side) * cols + (i % w) / side];
             (sum / n.max(1) as f32, smooth[i])
         };
-        let on_skin = |i: usize| match skin {
-            None => true,
-            Some(m) => m.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5),
-        };
+        let on_skin = skin_at_index(skin, w);
         let samples = &mut self.level_samples;
         samples.clear();
         samples.extend(
@@ -1173,6 +1166,14 @@ fn warmth(r: u8, g: u8, b: u8) -> f32 {
 fn clip_to_warmth(row: &mut [f32], level: &[f32]) {
     for (v, &s) in row.iter_mut().zip(level) {
         *v = v.clamp(s - WARMTH_CLIP, s + WARMTH_CLIP);
+    }
+}
+
+/// Whether pixel `i` of a plane `width` px wide lies on `skin` (everywhere without a mask).
+fn skin_at_index(skin: Option<&SkinMask>, width: usize) -> impl Fn(usize) -> bool + '_ {
+    move |i| match skin {
+        None => true,
+        Some(m) => m.is_skin((i % width) as f64 + 0.5, (i / width) as f64 + 0.5),
     }
 }
 
