@@ -240,23 +240,28 @@ pub fn analyse(
     let (w, h) = image.dimensions();
     let (wu, hu) = (w as usize, h as usize);
     let clock = std::time::Instant::now();
-    let luma: Vec<f32> = image
-        .pixels()
-        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-        .collect();
-    let smooth = box3(&luma, wu, hu);
-    let skin = skin_level(&luma, wu, hu, px_per_mm, SKIN_PERCENTILE);
-    let darkness: Vec<f32> = smooth
-        .iter()
-        .zip(&skin)
-        .map(|(&l, &s)| (s - l) / s.max(1.0))
-        .collect();
+    // The skin's lightness level, and each channel's offset from its own level beside it (live,
+    // this analysis holds up the processing thread whenever a plan is made).
+    let ((smooth, skin, darkness), offsets) = channel_offsets_beside(image, px_per_mm, || {
+        let luma: Vec<f32> = image
+            .pixels()
+            .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+            .collect();
+        let smooth = box3(&luma, wu, hu);
+        let skin = skin_level(&luma, wu, hu, px_per_mm, SKIN_PERCENTILE);
+        let darkness: Vec<f32> = smooth
+            .iter()
+            .zip(&skin)
+            .map(|(&l, &s)| (s - l) / s.max(1.0))
+            .collect();
+        (smooth, skin, darkness)
+    });
     tracing::trace!(
         stage = "skin",
         ms = clock.elapsed().as_secs_f64() * 1e3,
         "skin analysis"
     );
-    let contrast = colour_contrast(image, &darkness, &skin, px_per_mm);
+    let contrast = colour_contrast(&offsets, &darkness, &skin);
     let sample_at = without_structure(noise_sample(w, h, skin_mask), &contrast, wu, px_per_mm);
     let (med, sigma) = robust_stats(&contrast, &sample_at);
     let threshold = DARK_MIN.max(med + NOISE_K * sigma);
@@ -473,18 +478,22 @@ const NOISE_BLOCK_MIN_SAMPLES: usize = 8;
 /// block's: the edge of a glove's or the machine's shadow, a strand or a fold is structure, not
 /// noise, and would raise the frame's darkness threshold so that faint dots on the rest of the
 /// skin go unsuspected. All of `at` when no block has enough samples.
-fn without_structure(mut at: Vec<usize>, map: &[f32], w: usize, px_per_mm: f64) -> Vec<usize> {
+fn without_structure(at: Vec<usize>, map: &[f32], w: usize, px_per_mm: f64) -> Vec<usize> {
     let w = w.max(1);
     let block_px = (NOISE_BLOCK_MM * px_per_mm).round().max(1.0) as usize;
     let blocks_x = w.div_ceil(block_px);
-    let block = |i: usize| (i / w / block_px) * blocks_x + (i % w) / block_px;
-    at.sort_unstable_by_key(|&i| (block(i), i));
+    // Block by block, each block's samples in index order (the key computed once per sample).
+    let mut keyed: Vec<(usize, usize)> = at
+        .iter()
+        .map(|&i| ((i / w / block_px) * blocks_x + (i % w) / block_px, i))
+        .collect();
+    keyed.sort_unstable();
+    let at: Vec<usize> = keyed.iter().map(|&(_, i)| i).collect();
     let mut groups: Vec<(usize, usize, f64)> = Vec::new();
     let mut start = 0;
-    while start < at.len() {
-        let b = block(at[start]);
-        let end = start + at[start..].iter().take_while(|&&i| block(i) == b).count();
-        if end - start >= NOISE_BLOCK_MIN_SAMPLES {
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let end = start + run.len();
+        if run.len() >= NOISE_BLOCK_MIN_SAMPLES {
             groups.push((start, end, robust_stats(map, &at[start..end]).1));
         }
         start = end;
@@ -545,37 +554,49 @@ fn disc_max(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64
 /// Dots are not always darker than the skin: grey hair on dark skin (Fitzpatrick V-VI) shows as
 /// a bluish-grey spot about as bright as the skin around it. So besides darkness, the colour
 /// shift counts: the pixel's 3x3 mean minus the skin colour per channel (block median,
-/// interpolated), relative to the skin's luma, minus its common part (which is just lighter or
+/// interpolated: `offsets`, from [`channel_offsets_beside`]), relative to the skin's luma, minus its common part (which is just lighter or
 /// darker), as a vector length. Pale things (scars, glare) shift all channels together and do
 /// not count.
-fn colour_contrast(
-    image: &RgbImage,
-    darkness: &[f32],
-    skin_luma: &[f32],
-    px_per_mm: f64,
-) -> Vec<f32> {
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let mut shifted: [Vec<f32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    for (c, out) in shifted.iter_mut().enumerate() {
-        let chan: Vec<f32> = image.pixels().map(|p| f32::from(p[c])).collect();
-        let skin = skin_level(&chan, w, h, px_per_mm, 0.5);
-        let smooth = box3(&chan, w, h);
-        *out = smooth
-            .iter()
-            .zip(&skin)
-            .zip(skin_luma)
-            .map(|((&v, &s), &l)| (v - s) / l.max(1.0))
-            .collect();
-    }
-    (0..w * h)
+fn colour_contrast(offsets: &[Vec<f32>; 3], darkness: &[f32], skin_luma: &[f32]) -> Vec<f32> {
+    (0..darkness.len())
         .map(|i| {
-            let d = [shifted[0][i], shifted[1][i], shifted[2][i]];
+            let l = skin_luma[i].max(1.0);
+            let d = [offsets[0][i] / l, offsets[1][i] / l, offsets[2][i] / l];
             let mean = (d[0] + d[1] + d[2]) / 3.0;
             let chroma =
                 ((d[0] - mean).powi(2) + (d[1] - mean).powi(2) + (d[2] - mean).powi(2)).sqrt();
             darkness[i].max(chroma)
         })
         .collect()
+}
+
+/// Each channel of `image`, smoothed (3x3), less its own skin level (the median of its block),
+/// with `beside` run on this thread meanwhile: the four are independent.
+fn channel_offsets_beside<T>(
+    image: &RgbImage,
+    px_per_mm: f64,
+    beside: impl FnOnce() -> T,
+) -> (T, [Vec<f32>; 3]) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let offset = |c: usize| -> Vec<f32> {
+        let chan: Vec<f32> = image.pixels().map(|p| f32::from(p[c])).collect();
+        let skin = skin_level(&chan, w, h, px_per_mm, 0.5);
+        box3(&chan, w, h)
+            .iter()
+            .zip(&skin)
+            .map(|(&v, &s)| v - s)
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let join = |t: std::thread::ScopedJoinHandle<'_, Vec<f32>>| {
+            t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        };
+        let red = scope.spawn(|| offset(0));
+        let green = scope.spawn(|| offset(1));
+        let done = beside();
+        let blue = offset(2);
+        (done, [join(red), join(green), blue])
+    })
 }
 
 /// Separable Gaussian blur with standard deviation `sigma` (px), edges repeated
@@ -620,20 +641,34 @@ fn max_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     out
 }
 
+/// Mean of each pixel's 3x3 neighbourhood, edges repeated.
 fn box3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
+    // Each sum in the order left (above), centre, right (below), as one expression per pixel.
     let mut tmp = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
-            let row = &src[y * w..(y + 1) * w];
-            tmp[y * w + x] = (row[a] + row[x] + row[b]) / 3.0;
+    for (row, out) in src.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+        if w == 1 {
+            out[0] = (row[0] + row[0] + row[0]) / 3.0;
+            continue;
         }
+        out[0] = (row[0] + row[0] + row[1]) / 3.0;
+        for (o, win) in out[1..w - 1].iter_mut().zip(row.windows(3)) {
+            *o = (win[0] + win[1] + win[2]) / 3.0;
+        }
+        out[w - 1] = (row[w - 2] + row[w - 1] + row[w - 1]) / 3.0;
     }
     let mut out = vec![0.0f32; w * h];
-    for y in 0..h {
+    for (y, o) in out.chunks_exact_mut(w).enumerate() {
         let (a, b) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        for x in 0..w {
-            out[y * w + x] = (tmp[a * w + x] + tmp[y * w + x] + tmp[b * w + x]) / 3.0;
+        let (above, here, below) = (
+            &tmp[a * w..(a + 1) * w],
+            &tmp[y * w..(y + 1) * w],
+            &tmp[b * w..(b + 1) * w],
+        );
+        for (((o, &u), &c), &d) in o.iter_mut().zip(above).zip(here).zip(below) {
+            *o = (u + c + d) / 3.0;
         }
     }
     out
@@ -802,6 +837,33 @@ fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Compon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box3_is_the_mean_of_each_3x3_neighbourhood_with_edges_repeated() {
+        for (w, h) in [(7usize, 5usize), (1, 4), (5, 1), (1, 1)] {
+            let src: Vec<f32> = (0..w * h).map(|i| ((i * 37 + 11) % 23) as f32).collect();
+            let got = box3(&src, w, h);
+            for y in 0..h {
+                for x in 0..w {
+                    let mut sum = 0.0;
+                    for dy in [-1i64, 0, 1] {
+                        for dx in [-1i64, 0, 1] {
+                            let xx = (x as i64 + dx).clamp(0, w as i64 - 1) as usize;
+                            let yy = (y as i64 + dy).clamp(0, h as i64 - 1) as usize;
+                            sum += src[yy * w + xx];
+                        }
+                    }
+                    let want = sum / 9.0;
+                    let at = got[y * w + x];
+                    assert!(
+                        (at - want).abs() < 1e-4,
+                        "{w}x{h} at ({x}, {y}): {at} != {want}"
+                    );
+                }
+            }
+        }
+        assert!(box3(&[], 0, 3).is_empty());
+    }
     use image::Rgb;
     use imageproc::drawing::draw_filled_circle_mut;
 
