@@ -554,9 +554,9 @@ fn disc_max(values: &[f32], w: usize, h: usize, cx: f64, cy: f64, r: f64) -> f64
 /// Dots are not always darker than the skin: grey hair on dark skin (Fitzpatrick V-VI) shows as
 /// a bluish-grey spot about as bright as the skin around it. So besides darkness, the colour
 /// shift counts: the pixel's 3x3 mean minus the skin colour per channel (block median,
-/// interpolated: `offsets`, from [`channel_offsets_beside`]), relative to the skin's luma, minus its common part (which is just lighter or
-/// darker), as a vector length. Pale things (scars, glare) shift all channels together and do
-/// not count.
+/// interpolated: `offsets`, from [`channel_offsets_beside`]), relative to the skin's luma, minus
+/// its common part (which is just lighter or darker), as a vector length. Pale things (scars,
+/// glare) shift all channels together and do not count.
 fn colour_contrast(offsets: &[Vec<f32>; 3], darkness: &[f32], skin_luma: &[f32]) -> Vec<f32> {
     (0..darkness.len())
         .map(|i| {
@@ -837,6 +837,8 @@ fn components(mask: &[bool], darkness: &[f32], w: usize, h: usize) -> Vec<Compon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
+    use imageproc::drawing::draw_filled_circle_mut;
 
     #[test]
     fn box3_is_the_mean_of_each_3x3_neighbourhood_with_edges_repeated() {
@@ -864,8 +866,6 @@ mod tests {
         }
         assert!(box3(&[], 0, 3).is_empty());
     }
-    use image::Rgb;
-    use imageproc::drawing::draw_filled_circle_mut;
 
     #[test]
     fn finds_an_unreported_dot_and_guards_it() {
