@@ -1,9 +1,14 @@
-"""Fits the rig view's follicle-or-pigment trees and writes them as Rust (src/perception/rig/generated/kind_model.rs).
+"""Fits the rig view's follicle-or-pigment trees and writes them as Rust (src/perception/rig/generated/kind_model.rs
+and kind_context_model.rs).
 
 Every dot the classical rig detector accepts gets a kind from these trees, reading the dot's own
 colour against its skin ring, size, shape and darkness, and where it stands among the frame's
 other accepted dots (`kinds::tree_features`; examples/features.rs writes them, labelled against
-the renderer's truth). Frames with fewer dots than `kinds::MIN_CONTEXT_DOTS` keep the
+the renderer's truth). A second set of trees then reads the same features and what the first
+says of the dots around each one (`kinds::context_features`): the artist's ink goes where the
+hair is thin, so a dot among dots called hair is more likely hair, and one among ink more likely
+ink. The second set is fitted on the first set's calls made out of fold (frames split four
+ways), so it learns how far those calls can be trusted on frames they were not fitted on. Frames with fewer dots than `kinds::MIN_CONTEXT_DOTS` keep the
 detector's linear rule. Frames come from the project's own renderer (`stipple synth`, rig view,
 its standard ink and hair model): training seeds 100-199 and 1000-1299, check seeds 200-299. The
 evaluation seeds (9000+) and the held-out ink and hair model (`--colours alternate`) are never
@@ -21,7 +26,9 @@ import subprocess
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import GroupKFold
 
 from derm_trees import arg_parser, rust_table
 
@@ -31,6 +38,12 @@ SETS = {"train": [(100, 100), (1000, 300)], "check": [(200, 100)]}
 LEADING = ["frame", "ppm", "fitz", "x", "y", "peak", "radius_mm", "elong", "length_mm", "trunc", "tint",
            "rel_luma", "chroma_rb", "chroma_gb", "dl", "da", "db", "kind", "truth", "dist"]
 GROUPS = [("I-II", 1, 2), ("III-IV", 3, 4), ("V-VI", 5, 6)]
+# kinds::context_features, in its order: the nearest and second-nearest other accepted dot (mm,
+# at most REACH_MM), how many lie within CLOSE_MM, the mean pigment probability (first trees) of
+# those within NEAR_MM and how many they are, and the mean of those within REACH_MM. Keep in
+# step with the constants of src/perception/rig/kinds.rs.
+CONTEXT = ["nearest_mm", "second_mm", "close_count", "near_pigment", "near_count", "wide_pigment"]
+CLOSE_MM, NEAR_MM, REACH_MM = 0.4, 1.5, 3.0
 
 
 def frames(args, name):
@@ -55,14 +68,41 @@ def frames(args, name):
         names = header[len(LEADING):]
         part = pd.read_csv(csv, header=None, skiprows=1, low_memory=False)
         part.columns = LEADING + [f"t{i}" for i in range(len(names))]
-        part = part[(part.kind != "reject") & part.truth.isin(["follicle", "mini", "pigment"])]
-        parts.append(part)
+        parts.append(part[part.kind != "reject"])
     data = pd.concat(parts, ignore_index=True)
     data["pigment"] = data.truth == "pigment"
+    data["labelled"] = data.truth.isin(["follicle", "mini", "pigment"])
     return data, names
 
 
+def context(data, probability):
+    """kinds::context_features of every row (all accepted regions of each frame), given each
+    one's first-stage pigment probability."""
+    out = np.zeros((len(data), len(CONTEXT)))
+    for _, g in data.groupby("frame"):
+        idx = g.index.values
+        pts = g[["x", "y"]].values / g.ppm.values[:, None]
+        p = probability[idx]
+        tree = cKDTree(pts)
+        k = min(3, len(pts))
+        dist, _ = tree.query(pts, k=k, distance_upper_bound=REACH_MM)
+        dist = np.minimum(np.pad(dist, ((0, 0), (0, 3 - k)), constant_values=np.inf), REACH_MM)
+        rows = []
+        for i, (near, wide) in enumerate(zip(tree.query_ball_point(pts, NEAR_MM), tree.query_ball_point(pts, REACH_MM))):
+            d = np.hypot(*(pts[near] - pts[i]).T)
+            near = [j for j in near if j != i]
+            wide = [j for j in wide if j != i]
+            rows.append([int((d <= CLOSE_MM).sum()) - 1, p[near].mean() if near else 0.0, len(near),
+                         p[wide].mean() if wide else 0.0])
+        rows = np.array(rows)
+        out[idx] = np.c_[dist[:, 1], dist[:, 2], rows]
+    return out
+
+
 def by_group(data, predicted):
+    """Kind accuracy by skin group over the labelled rows of `data` (`predicted`: every row)."""
+    s = data.labelled.values
+    data, predicted = data[s], predicted[s]
     right = predicted == data.pigment.values
     cells = []
     for label, lo, hi in GROUPS:
@@ -74,6 +114,7 @@ def by_group(data, predicted):
 def main():
     ap = arg_parser(__doc__, "src/perception/rig/generated/kind_model.rs")
     ap.add_argument("--stipple", default="target/release/stipple")
+    ap.add_argument("--context-out", default="src/perception/rig/generated/kind_context_model.rs")
     ap.set_defaults(work="data/kinds", trees=60)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -82,17 +123,41 @@ def main():
     columns = [f"t{i}" for i in range(len(names))]
     before = (check.kind == "pigment").values
     print(f"the detector's kinds when these were measured: {by_group(check, before)}")
-    model = HistGradientBoostingClassifier(
+    fit = lambda x, y: HistGradientBoostingClassifier(
         max_iter=args.trees, learning_rate=0.25, max_leaf_nodes=15, min_samples_leaf=20, random_state=args.seed,
-    ).fit(train[columns].values.astype(float), train.pigment.values)
-    predicted = model.predict(check[columns].values.astype(float))
-    summary = (f"Fitted on {len(train)} dots of {train.frame.nunique()} training frames (seeds 100-199, "
-               f"1000-1299); on {len(check)} dots of {check.frame.nunique()} check frames (seeds 200-299) "
+    ).fit(x, y)
+    x_train = train[columns].values.astype(float)
+    labelled = train.labelled.values
+    model = fit(x_train[labelled], train.pigment.values[labelled])
+    x_check = check[columns].values.astype(float)
+    predicted = model.predict(x_check)
+    summary = (f"Fitted on {labelled.sum()} dots of {train.frame.nunique()} training frames (seeds 100-199, "
+               f"1000-1299); on {check.labelled.sum()} dots of {check.frame.nunique()} check frames (seeds 200-299) "
                f"follicle or pigment is right by group {by_group(check, predicted)}.")
     print(summary)
     with open(args.out, "w") as f:
         f.write(rust_table(model, summary, names, what="follicle-or-pigment", script="fit_kinds.py",
                            name="KIND_MODEL", view="rig"))
+    # The second stage: the first stage's calls out of fold on the training frames, its own on
+    # the check frames (as the detector will make them).
+    first = np.zeros(len(train))
+    folds = GroupKFold(min(4, train.frame.nunique()))
+    for a, b in folds.split(x_train, groups=train.frame.values):
+        a = a[labelled[a]]
+        y = train.pigment.values[a]
+        # A smoke run's few frames may hold one kind only: then that is the call.
+        first[b] = fit(x_train[a], y).predict_proba(x_train[b])[:, 1] if 0 < y.sum() < len(y) else y.mean()
+    x2_train = np.hstack([x_train, context(train, first)])
+    x2_check = np.hstack([x_check, context(check, model.predict_proba(x_check)[:, 1])])
+    second = fit(x2_train[labelled], train.pigment.values[labelled])
+    predicted = second.predict(x2_check)
+    summary = (f"Reads the first trees' features and their calls around each dot; fitted on the same "
+               f"{labelled.sum()} dots (the first trees' calls out of fold); on the check frames follicle or "
+               f"pigment is right by group {by_group(check, predicted)}.")
+    print(summary)
+    with open(args.context_out, "w") as f:
+        f.write(rust_table(second, summary, names + CONTEXT, what="follicle-or-pigment-in-context",
+                           script="fit_kinds.py", name="KIND_CONTEXT_MODEL", view="rig"))
 
 
 if __name__ == "__main__":

@@ -613,22 +613,50 @@ fn classifier_fitting_scripts_run_when_sklearn_is_present() -> Result<(), Box<dy
     fit("fit_roots.py", "ROOT_MODEL", "6", &[])?;
     // The rig kind trees: rendered with `stipple synth`, measured by the features example, and
     // fitted on the feature order the Rust detector computes.
+    // It writes a second table, the context trees, which must go to the test's folder too.
     let bin = std::ffi::OsString::from(env!("CARGO_BIN_EXE_stipple"));
+    let context_out = dir.path().join("KIND_CONTEXT_MODEL.rs");
     let table = fit(
         "fit_kinds.py",
         "KIND_MODEL",
         "2",
-        &["--stipple".as_ref(), bin.as_os_str()],
+        &[
+            "--stipple".as_ref(),
+            bin.as_os_str(),
+            "--context-out".as_ref(),
+            context_out.as_os_str(),
+        ],
     )?;
-    let names = stipple::perception::rig::kinds::tree_feature_names();
-    let listed = format!(
-        "[{}]",
-        names
-            .iter()
-            .map(|n| format!("\"{n}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let listed = |names: &[String]| {
+        format!(
+            "[{}]",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut names = stipple::perception::rig::kinds::tree_feature_names();
+    assert!(
+        table.contains(&listed(&names)),
+        "fitted on the Rust feature order"
     );
-    assert!(table.contains(&listed), "fitted on the Rust feature order");
+    let context = std::fs::read_to_string(&context_out)?;
+    assert!(context.contains("pub const KIND_CONTEXT_MODEL: Ensemble = Ensemble {"));
+    assert_eq!(
+        context.matches("        &[").count(),
+        5,
+        "one node list per tree"
+    );
+    names.extend(
+        stipple::perception::rig::kinds::CONTEXT_FEATURES
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    assert!(
+        context.contains(&listed(&names)),
+        "the context trees fitted on the Rust feature order"
+    );
     Ok(())
 }

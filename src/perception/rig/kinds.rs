@@ -12,9 +12,12 @@
 //!
 //! # Method
 //! 1. The kind trees ([`super::generated::kind_model`], fitted by `models/train/fit_kinds.py` on
-//!    400 rendered frames of every skin type, ink stage, hair colour and cast) give every
-//!    accepted dot its pigment log-odds ([`pigment_logits`]; a frame with fewer than
-//!    [`MIN_CONTEXT_DOTS`] dots takes the detector's linear rule instead).
+//!    400 rendered frames of every skin type, ink stage, hair colour and cast) make a first call
+//!    on every accepted dot; the context trees ([`super::generated::kind_context_model`], fitted
+//!    by the same script on the first trees' calls made out of fold) read the same features and
+//!    what the first calls say of the dots around it ([`context_features`]), and give its
+//!    pigment log-odds ([`pigment_logits`]; a frame with fewer than [`MIN_CONTEXT_DOTS`] dots
+//!    takes the detector's linear rule instead).
 //! 2. No ink: if the trees' pigment calls are all weak (their 75th percentile below
 //!    [`NO_INK_Q75_LOGIT`]), they are the tail of the hair and every dot is a follicle.
 //! 3. Features of every accepted dot ([`FEATURES`]: colour against the skin, size, darkness,
@@ -32,13 +35,19 @@
 //! evaluation seeds: visible dots' kinds right by group I-II / III-IV / V-VI were 0.944 / 0.939
 //! / 0.960 with the earlier global linear rule and this mixture, 0.974 / 0.971 / 0.990 with the
 //! trees alone, 0.970 / 0.972 / 0.997 with the trees and the mixture (held-out inks: 0.982 /
-//! 0.983 / 0.951 trees alone, 0.990 / 0.989 / 0.954 with the mixture).
+//! 0.983 / 0.951 trees alone, 0.990 / 0.989 / 0.954 with the mixture). The context trees, on
+//! check seeds 200-299 with the dot model fused: 0.977 / 0.980 / 0.989 before, 0.980 / 0.979 /
+//! 0.989 with them (0.980 / 0.980 / 0.990 without the mixture); held-out inks 300-339: 0.990 /
+//! 0.981 / 0.942 before, 0.997 / 0.987 / 0.950 with them (0.987 / 0.989 / 0.948 without the
+//! mixture), so the mixture stays.
 
 use nalgebra::{SMatrix, SVector};
 
+use super::generated::kind_context_model::KIND_CONTEXT_MODEL;
 use super::generated::kind_model::KIND_MODEL;
 use super::region::Region;
 use crate::frame::DotKind;
+use crate::geometry::{PointId, SpatialGrid};
 
 /// Number of features per dot.
 const DIM: usize = 8;
@@ -270,6 +279,102 @@ pub fn tree_features(
         .collect()
 }
 
+/// What the context trees read after [`tree_features`], in this order (see
+/// [`context_features`]).
+pub const CONTEXT_FEATURES: [&str; 6] = [
+    "nearest_mm",
+    "second_mm",
+    "close_count",
+    "near_pigment",
+    "near_count",
+    "wide_pigment",
+];
+/// Other dots within this distance (mm) are counted as close: ink split into two regions, or
+/// the hairs of one unit.
+pub const CONTEXT_CLOSE_MM: f64 = 0.4;
+/// The dots around one (mm) whose first calls are averaged as its neighbourhood.
+pub const CONTEXT_NEAR_MM: f64 = 1.5;
+/// The wider neighbourhood (mm), and the most the nearest-dot distances are given as.
+pub const CONTEXT_REACH_MM: f64 = 3.0;
+/// Number of features per dot the context trees read.
+pub const CONTEXT_DIM: usize = TREE_DIM + CONTEXT_FEATURES.len();
+
+/// What the first kind trees say of the dots around each accepted region (`Some` kind), `None`
+/// for the rejected: the distance to the nearest and the second-nearest other accepted dot
+/// (mm, at most [`CONTEXT_REACH_MM`]), how many lie within [`CONTEXT_CLOSE_MM`], the mean
+/// pigment probability of those within [`CONTEXT_NEAR_MM`] (0 when there are none) and their
+/// number, and the mean within [`CONTEXT_REACH_MM`]. `first` holds the first trees' pigment
+/// log-odds, one per region.
+///
+/// # Why
+/// The artist's ink goes where the hair is thin, and a scalp's ink sits in the areas worked,
+/// so a dot among dots the first trees call hair is more likely hair, and one among ink more
+/// likely ink. On coarse frames (a dot 2-4 px across) its own colour carries too little to
+/// say which it is, and its neighbours carry the rest.
+///
+/// # Panics
+/// If `first` and `regions` differ in length.
+pub fn context_features(
+    regions: &[(Region, Option<DotKind>)],
+    first: &[f64],
+    px_per_mm: f64,
+) -> Vec<Option<[f64; CONTEXT_FEATURES.len()]>> {
+    assert_eq!(regions.len(), first.len(), "one log-odds per region");
+    let ppm = px_per_mm.max(f64::MIN_POSITIVE);
+    // Accepted regions: position (mm) and pigment probability.
+    let dots: Vec<(usize, f64, f64, f64)> = regions
+        .iter()
+        .zip(first)
+        .enumerate()
+        .filter(|(_, ((_, k), _))| k.is_some())
+        .map(|(i, ((r, _), &l))| (i, r.x / ppm, r.y / ppm, 1.0 / (1.0 + (-l).exp())))
+        .collect();
+    let (w, h) = dots
+        .iter()
+        .fold((0.0f64, 0.0f64), |(w, h), d| (w.max(d.1), h.max(d.2)));
+    let mut grid = SpatialGrid::new(w, h, CONTEXT_REACH_MM);
+    for (id, d) in dots.iter().enumerate() {
+        grid.insert(id as PointId, d.1, d.2);
+    }
+    let mut out = vec![None; regions.len()];
+    for (id, &(i, x, y, _)) in dots.iter().enumerate() {
+        let (mut nearest, mut second) = (CONTEXT_REACH_MM, CONTEXT_REACH_MM);
+        let (mut close, mut near_n, mut wide_n) = (0usize, 0usize, 0usize);
+        let (mut near_sum, mut wide_sum) = (0.0f64, 0.0f64);
+        grid.for_each_within(x, y, CONTEXT_REACH_MM, |other, d| {
+            if other as usize == id {
+                return;
+            }
+            let p = dots[other as usize].3;
+            if d < nearest {
+                second = nearest;
+                nearest = d;
+            } else if d < second {
+                second = d;
+            }
+            if d <= CONTEXT_CLOSE_MM {
+                close += 1;
+            }
+            if d <= CONTEXT_NEAR_MM {
+                near_n += 1;
+                near_sum += p;
+            }
+            wide_n += 1;
+            wide_sum += p;
+        });
+        let mean = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { 0.0 };
+        out[i] = Some([
+            nearest,
+            second,
+            close as f64,
+            mean(near_sum, near_n),
+            near_n as f64,
+            mean(wide_sum, wide_n),
+        ]);
+    }
+    out
+}
+
 /// Fewest accepted dots in a frame for their spread to describe it; below this `rule` decides
 /// (see [`pigment_logits`]). The trees were fitted on whole rendered frames (hundreds of dots
 /// each); a frame's first few dots, or a small crop, do not say where its ink and its hair lie,
@@ -277,8 +382,9 @@ pub fn tree_features(
 pub const MIN_CONTEXT_DOTS: usize = 30;
 
 /// Pigment log-odds of every accepted region (`Some` kind) of one frame, 0 for the rejected
-/// (never read): the kind trees' when the frame has [`MIN_CONTEXT_DOTS`] accepted dots, else
-/// `rule`'s (the detector's linear rule, which reads the dot alone).
+/// (never read): the context trees' when the frame has [`MIN_CONTEXT_DOTS`] accepted dots
+/// (they read the first trees' features and [`context_features`] from the first trees'
+/// calls), else `rule`'s (the detector's linear rule, which reads the dot alone).
 pub fn pigment_logits(
     regions: &[(Region, Option<DotKind>)],
     px_per_mm: f64,
@@ -291,9 +397,24 @@ pub fn pigment_logits(
             .map(|(r, k)| if k.is_some() { rule(r) } else { 0.0 })
             .collect();
     }
-    tree_features(regions, px_per_mm)
+    let trees = tree_features(regions, px_per_mm);
+    let first: Vec<f64> = trees
         .iter()
         .map(|x| x.as_ref().map_or(0.0, |x| KIND_MODEL.log_odds(x)))
+        .collect();
+    let context = context_features(regions, &first, px_per_mm);
+    trees
+        .iter()
+        .zip(&context)
+        .map(|(t, c)| match (t, c) {
+            (Some(t), Some(c)) => {
+                let mut x = [0.0; CONTEXT_DIM];
+                x[..TREE_DIM].copy_from_slice(t);
+                x[TREE_DIM..].copy_from_slice(c);
+                KIND_CONTEXT_MODEL.log_odds(&x)
+            }
+            _ => 0.0,
+        })
         .collect()
 }
 
@@ -466,14 +587,65 @@ mod tests {
         assert_eq!(quantile(&mut [2.5], 0.9), 2.5);
     }
 
-    /// The trees were fitted on the features in the order `tree_features` computes them.
+    /// The trees were fitted on the features in the order `tree_features` and
+    /// `context_features` compute them.
     #[test]
     fn the_kind_trees_read_the_features_in_their_fitted_order() {
-        let names = tree_feature_names();
+        let mut names = tree_feature_names();
         assert_eq!(names.len(), TREE_DIM);
         assert_eq!(
             names,
             crate::perception::rig::generated::kind_model::FEATURE_NAMES.to_vec()
+        );
+        names.extend(CONTEXT_FEATURES.iter().map(|s| s.to_string()));
+        assert_eq!(names.len(), CONTEXT_DIM);
+        assert_eq!(
+            names,
+            crate::perception::rig::generated::kind_context_model::FEATURE_NAMES.to_vec()
+        );
+    }
+
+    /// Distances in millimetres from pixels, neighbours counted by reach, the first calls'
+    /// probabilities averaged, the region itself and rejected regions left out.
+    #[test]
+    fn context_features_describe_the_first_calls_around_each_dot() {
+        let at = |x_mm: f64, y_mm: f64| Region {
+            x: 20.0 * x_mm,
+            y: 20.0 * y_mm,
+            ..Region::default()
+        };
+        let regions = vec![
+            (at(10.0, 10.0), Some(DotKind::Follicle)),
+            (at(10.3, 10.0), Some(DotKind::Follicle)),
+            (at(11.0, 10.0), Some(DotKind::Pigment)),
+            (at(12.0, 10.0), Some(DotKind::Pigment)),
+            // Rejected, right beside the first: not a neighbour.
+            (at(10.1, 10.0), None),
+            // Far from everything.
+            (at(30.0, 30.0), Some(DotKind::Follicle)),
+        ];
+        // Probabilities 0.5, 0.5, 0.9, 0.1 (log-odds 0, 0, ln 9, -ln 9); the far one 0.5.
+        let l9 = 9.0f64.ln();
+        let first = [0.0, 0.0, l9, -l9, 5.0, 0.0];
+        let c = context_features(&regions, &first, 20.0);
+        assert!(c[4].is_none());
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let f = c[0].expect("accepted");
+        // Neighbours of the first: 0.3 mm (0.5), 1.0 mm (0.9), 2.0 mm (0.1).
+        assert!(close(f[0], 0.3) && close(f[1], 1.0), "{f:?}");
+        assert_eq!(f[2], 1.0);
+        assert!(close(f[3], 0.7) && f[4] == 2.0, "{f:?}");
+        assert!(close(f[5], 1.5 / 3.0), "{f:?}");
+        let f = c[3].expect("accepted");
+        // The last of the row: 1.0 mm (0.9), 1.7 mm (0.5), 2.0 mm (0.5); nothing close.
+        assert!(close(f[0], 1.0) && close(f[1], 1.7), "{f:?}");
+        assert_eq!(f[2], 0.0);
+        assert!(close(f[3], 0.9) && f[4] == 1.0, "{f:?}");
+        assert!(close(f[5], 1.9 / 3.0), "{f:?}");
+        // Alone: distances at the reach, no neighbours.
+        assert_eq!(
+            c[5],
+            Some([CONTEXT_REACH_MM, CONTEXT_REACH_MM, 0.0, 0.0, 0.0, 0.0])
         );
     }
 
