@@ -8,8 +8,8 @@ the renderer's truth). A second set of trees then reads the same features and wh
 says of the dots around each one (`kinds::context_features`): the artist's ink goes where the
 hair is thin, so a dot among dots called hair is more likely hair, and one among ink more likely
 ink. The second set is fitted on the first set's calls made out of fold (frames split four
-ways), so it learns how far those calls can be trusted on frames they were not fitted on. Frames with fewer dots than `kinds::MIN_CONTEXT_DOTS` keep the
-detector's linear rule. Frames come from the project's own renderer (`stipple synth`, rig view,
+ways), so it learns how far those calls can be trusted on frames they were not fitted on.
+Frames with fewer dots than `kinds::MIN_CONTEXT_DOTS` keep the detector's linear rule. Frames come from the project's own renderer (`stipple synth`, rig view,
 its standard ink and hair model): training seeds 100-199 and 1000-1299, check seeds 200-299. The
 evaluation seeds (9000+) and the held-out ink and hair model (`--colours alternate`) are never
 used here.
@@ -89,14 +89,26 @@ def context(data, probability):
         dist = np.minimum(np.pad(dist, ((0, 0), (0, 3 - k)), constant_values=np.inf), REACH_MM)
         rows = []
         for i, (near, wide) in enumerate(zip(tree.query_ball_point(pts, NEAR_MM), tree.query_ball_point(pts, REACH_MM))):
-            d = np.hypot(*(pts[near] - pts[i]).T)
             near = [j for j in near if j != i]
             wide = [j for j in wide if j != i]
-            rows.append([int((d <= CLOSE_MM).sum()) - 1, p[near].mean() if near else 0.0, len(near),
-                         p[wide].mean() if wide else 0.0])
-        rows = np.array(rows)
-        out[idx] = np.c_[dist[:, 1], dist[:, 2], rows]
+            close = int((np.hypot(*(pts[near] - pts[i]).T) <= CLOSE_MM).sum()) if near else 0
+            rows.append([close, p[near].mean() if near else 0.0, len(near), p[wide].mean() if wide else 0.0])
+        out[idx] = np.c_[dist[:, 1], dist[:, 2], np.array(rows)]
     return out
+
+
+def check_context():
+    """`context` on the hand-made frame of the Rust test
+    `kinds::tests::context_features_describe_the_first_calls_around_each_dot`, against the same
+    expected values: the two implementations of one definition must agree."""
+    ppm = 20.0
+    frame = pd.DataFrame({"frame": "t", "ppm": ppm,
+                          "x": np.array([10.0, 10.3, 11.0, 12.0, 30.0]) * ppm,
+                          "y": np.array([10.0, 10.0, 10.0, 10.0, 30.0]) * ppm})
+    got = context(frame, np.array([0.5, 0.5, 0.9, 0.1, 0.5]))
+    want = np.array([[0.3, 1.0, 1, 0.7, 2, 1.5 / 3], [1.0, 1.7, 0, 0.9, 1, 1.9 / 3],
+                     [REACH_MM, REACH_MM, 0, 0.0, 0, 0.0]])
+    assert np.allclose(got[[0, 3, 4]], want), f"context features differ from the Rust test's: {got}"
 
 
 def by_group(data, predicted):
@@ -117,6 +129,7 @@ def main():
     ap.add_argument("--context-out", default="src/perception/rig/generated/kind_context_model.rs")
     ap.set_defaults(work="data/kinds", trees=60)
     args = ap.parse_args()
+    check_context()
     os.makedirs(args.work, exist_ok=True)
     train, names = frames(args, "train")
     check, _ = frames(args, "check")

@@ -607,6 +607,8 @@ mod tests {
 
     /// Distances in millimetres from pixels, neighbours counted by reach, the first calls'
     /// probabilities averaged, the region itself and rejected regions left out.
+    /// `models/train/fit_kinds.py` (`check_context`) computes the same features for training
+    /// and checks itself against this frame's values: change both together.
     #[test]
     fn context_features_describe_the_first_calls_around_each_dot() {
         let at = |x_mm: f64, y_mm: f64| Region {
