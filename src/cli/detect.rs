@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::ViewArg;
 use crate::frame::{Detection, View};
 use crate::geometry::density_per_cm2;
-use crate::perception::{Detector, FuseConfig, ModelKind, OnnxSegmenter, SegmentConfig, Segmenter};
+use crate::perception::{
+    Detector, FuseConfig, ModelKind, OnnxSegmenter, SegmentConfig, Segmenter, SkinMask,
+};
 
 /// Output formats of `stipple detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -278,6 +280,20 @@ pub fn build_detector(args: &ModelArgs, view: View, px_per_mm: f64) -> anyhow::R
     Ok(detector)
 }
 
+/// Says on stderr (a warning, so a script's JSON stays clean) when `image` carried no colour:
+/// its skin mask then rests on lightness and texture alone ([`SkinMask::colourless`]), so a
+/// wall, cape or glove as light and as textured as skin is not told apart from it.
+pub(crate) fn warn_if_colourless(image: &std::path::Path, mask: Option<&SkinMask>) {
+    if mask.is_some_and(SkinMask::colourless) {
+        tracing::warn!(
+            "{}: the picture has no colour; its skin mask rests on lightness and texture alone \
+             (the colour rules and the skin model need colour), so a surface as light and as \
+             textured as skin is counted as skin",
+            image.display()
+        );
+    }
+}
+
 /// Runs detection on every image; a bad image is reported and skipped, and the exit status is
 /// non-zero at the end.
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -305,6 +321,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
         let skin_fraction = detector.skin_mask().map_or(1.0, |m| m.fraction());
+        warn_if_colourless(path, detector.skin_mask());
         let density_per_cm2 = if scale.plane.distorts() {
             let n = detections.len();
             density_through_lens(n, &scale.plane, width, height, detector.skin_mask())

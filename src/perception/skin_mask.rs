@@ -94,6 +94,10 @@ pub const MIN_REGION_MM2: f64 = 0.8;
 pub const CLOSE_MM: f64 = 0.4;
 /// Below this chroma (C*ab) a colour is near neutral: it may be skin under a cast.
 const NEUTRAL_CHROMA: f64 = 6.0;
+/// A frame whose every colour cell is under this chroma (C*ab) carries no colour: a greyscale
+/// or infrared picture (its cells' chroma is 0 up to rounding). Skin under the strongest cast
+/// still varies in colour by more from cell to cell (mottling, dots, follicles).
+pub const COLOURLESS_CHROMA: f64 = 1.0;
 /// Most candidate scalp colours (histogram peaks) weighed by their mass.
 const MAX_CANDIDATES: usize = 6;
 /// Radius in (a*, b*) around a candidate colour that counts as its mass: floor, and fraction of
@@ -192,6 +196,8 @@ pub struct SkinMask {
     fraction: f64,
     /// A calibrated lens for the millimetre queries; `None`: pixels over `px_per_mm`.
     plane: Option<crate::calib::PlaneMap>,
+    /// The frame carried no colour ([`COLOURLESS_CHROMA`]): the mask rests on lightness and texture alone.
+    colourless: bool,
 }
 
 impl SkinMask {
@@ -237,6 +243,7 @@ impl SkinMask {
             skin,
             fraction: area as f64 / total.max(1) as f64,
             plane: None,
+            colourless: false,
         }
     }
 
@@ -249,6 +256,15 @@ impl SkinMask {
     /// Fraction of the frame's pixels that are skin.
     pub fn fraction(&self) -> f64 {
         self.fraction
+    }
+
+    /// Whether the frame carried no colour (a greyscale or infrared picture: every colour cell's
+    /// chroma under [`COLOURLESS_CHROMA`]). Its mask then rests on lightness and texture alone:
+    /// the colour rules have nothing to read, and the skin model, which learned colour, is set
+    /// aside. A grey surface textured like skin (dots, mottling) is skin, a flat one is not.
+    /// Callers that name the picture should say so.
+    pub fn colourless(&self) -> bool {
+        self.colourless
     }
 
     /// Frame size (px).
@@ -792,6 +808,21 @@ impl SkinMasker {
                 self.texture[i] = var.sqrt() / mean_y.max(1e-4);
             }
         }
+        // A picture without colour (greyscale, infrared) leaves the colour rules nothing to
+        // read, and the skin model learned colour: on such a frame it called up to 29% of
+        // rendered skin not skin. The mask rests on lightness and texture alone, and says so.
+        let colourless = self
+            .lab
+            .iter()
+            .all(|l| f64::from(l[1].hypot(l[2])) < COLOURLESS_CHROMA);
+        let learned = if colourless {
+            tracing::debug!(
+                "the frame has no colour: the skin mask rests on lightness and texture alone"
+            );
+            None
+        } else {
+            learned
+        };
         // 2. The scalp's colour: the (a*, b*) histogram's peak among skin hues.
         const BINS: usize = 64;
         const LO: f32 = -32.0;
@@ -951,6 +982,7 @@ impl SkinMasker {
                 skin: self.coarse.clone(),
                 fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
                 plane: None,
+                colourless,
             };
             return;
         }
@@ -1074,6 +1106,7 @@ impl SkinMasker {
             skin,
             fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
             plane: None,
+            colourless,
         };
     }
 
@@ -1910,6 +1943,42 @@ mod tests {
     fn a_grey_frame_has_no_skin() {
         let img = RgbImage::from_pixel(200, 100, image::Rgb([128, 128, 128]));
         let mut m = SkinMasker::new();
-        assert_eq!(m.compute(&img, 20.0).fraction(), 0.0);
+        let mask = m.compute(&img, 20.0);
+        assert_eq!(mask.fraction(), 0.0);
+        assert!(mask.colourless());
+    }
+
+    /// A greyscale picture of a scalp: the colour rules have nothing to read, and a skin model's
+    /// view (it learned colour) is set aside, so the skin is kept by lightness and texture; the
+    /// same view on the picture in colour is fused as usual.
+    #[test]
+    fn a_picture_without_colour_keeps_its_skin_and_sets_the_skin_model_aside() {
+        use crate::source::synth::{render, SceneParams, View};
+        let mut params = SceneParams::new(9001, View::Rig);
+        (params.width, params.height) = (480, 360);
+        params.px_per_mm = Some(20.0);
+        let colour = render(&params).image;
+        let grey = RgbImage::from_fn(480, 360, |x, y| {
+            let p = colour.get_pixel(x, y).0;
+            let l = luma_of(p[0], p[1], p[2]).round() as u8;
+            image::Rgb([l, l, l])
+        });
+        // The view calls the left fifth not skin (cells of 10 px, 48 x 36): under the share at
+        // which a view is set aside on a frame in colour.
+        let hot: Vec<_> = (0..36)
+            .flat_map(|r| (0..10).map(move |c| (0, c, r, 0.9)))
+            .collect();
+        let view = SegMask::test_grid(48, 36, 1, 10.0, &hot);
+        let mut m = SkinMasker::new();
+        let mask = m.compute_with(&grey, 20.0, Some(&view));
+        assert!(mask.colourless());
+        assert!(mask.fraction() > 0.98, "grey: {}", mask.fraction());
+        assert!(mask.is_skin(40.0, 180.0), "grey: the view is set aside");
+        let mask = m.compute_with(&colour, 20.0, Some(&view));
+        assert!(!mask.colourless());
+        assert!(!mask.is_skin(40.0, 180.0), "colour: the view is fused");
+        assert!(mask.is_skin(300.0, 180.0));
+        let no_view = m.compute_with(&grey, 20.0, None).fraction();
+        assert!(no_view > 0.98, "grey without a view: {no_view}");
     }
 }

@@ -205,3 +205,53 @@ fn a_reader_that_leaves_early_is_not_an_error() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
 }
+
+/// A picture without colour (greyscale, infrared) is detected on lightness and texture alone,
+/// and stderr says so naming the file; a picture in colour gets no such warning.
+#[test]
+fn a_picture_without_colour_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut params =
+        stipple::source::synth::SceneParams::new(9002, stipple::source::synth::View::Rig);
+    (params.width, params.height) = (320, 240);
+    params.px_per_mm = Some(20.0);
+    let colour = stipple::source::synth::render(&params).image;
+    let grey = image::DynamicImage::ImageRgb8(colour.clone()).into_luma8();
+    let (colour_png, grey_png) = (
+        dir.path().join("colour.png"),
+        dir.path().join("infrared.png"),
+    );
+    colour.save(&colour_png).expect("save");
+    grey.save(&grey_png).expect("save");
+    let out = stipple()
+        .args([
+            "detect",
+            "--no-model",
+            "--px-per-mm",
+            "20",
+            "--format",
+            "jsonl",
+        ])
+        .args([&colour_png, &grey_png])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<_> = stderr.lines().filter(|l| l.contains("no colour")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("infrared.png"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let fraction = lines[1]["skin_fraction"].as_f64().expect("skin_fraction");
+    assert!(fraction > 0.95, "the grey scalp is skin: {fraction}");
+    let found = |i: usize| lines[i]["detections"].as_array().expect("detections").len();
+    assert!(
+        found(1) * 10 >= found(0) * 8,
+        "{} against {}",
+        found(1),
+        found(0)
+    );
+}
