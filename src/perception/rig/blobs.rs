@@ -536,15 +536,12 @@ impl BlobDetector {
             samples,
             ..
         } = self;
-        let on_skin = skin_at_index(skin, smooth.width);
+        let size = (smooth.width, smooth.height);
         let mut spread = |plane: &[f32]| {
             samples.clear();
-            samples.extend(
-                (0..plane.len())
-                    .step_by(NOISE_SAMPLE_STEP)
-                    .filter(|&i| on_skin(i))
-                    .map(|i| plane[i]),
-            );
+            for_each_sample_on_skin(skin, size, NOISE_SAMPLE_STEP, |i, _, _| {
+                samples.push(plane[i]);
+            });
             if samples.len() < MIN_NOISE_SAMPLES {
                 samples.clear();
                 samples.extend(plane.iter().step_by(NOISE_SAMPLE_STEP).copied());
@@ -591,22 +588,20 @@ impl BlobDetector {
         }
         let sums = &self.block_sums;
         let smooth = &self.smooth.data;
-        let sample = |i: usize| {
-            let (sum, n) = sums[(i / w / side) * cols + (i % w) / side];
+        let sample = |i: usize, x: usize, y: usize| {
+            let (sum, n) = sums[(y / side) * cols + x / side];
             (sum / n.max(1) as f32, smooth[i])
         };
-        let on_skin = skin_at_index(skin, w);
         let samples = &mut self.level_samples;
         samples.clear();
-        samples.extend(
-            (0..smooth.len())
-                .step_by(LEVEL_SAMPLE_STEP)
-                .filter(|&i| on_skin(i))
-                .map(sample),
-        );
+        for_each_sample_on_skin(skin, (w, h), LEVEL_SAMPLE_STEP, |i, x, y| {
+            samples.push(sample(i, x, y));
+        });
         if samples.len() < MIN_LEVEL_SAMPLES {
             samples.clear();
-            samples.extend((0..smooth.len()).step_by(LEVEL_SAMPLE_STEP).map(sample));
+            for_each_sample_on_skin(None, (w, h), LEVEL_SAMPLE_STEP, |i, x, y| {
+                samples.push(sample(i, x, y));
+            });
         }
         self.samples.clear();
         self.samples
@@ -1169,11 +1164,38 @@ fn clip_to_warmth(row: &mut [f32], level: &[f32]) {
     }
 }
 
-/// Whether pixel `i` of a plane `width` px wide lies on `skin` (everywhere without a mask).
-fn skin_at_index(skin: Option<&SkinMask>, width: usize) -> impl Fn(usize) -> bool + '_ {
-    move |i| match skin {
-        None => true,
-        Some(m) => m.is_skin((i % width) as f64 + 0.5, (i / width) as f64 + 0.5),
+/// Calls `f(i, x, y)` for the flat indices `i = 0, step, 2 step, ...` of a `width` x `height`
+/// plane, in order, whose pixel's centre lies on `skin` (every one without a mask; off the
+/// mask's frame is not skin, as [`SkinMask::is_skin`] says). The cell is found by integer steps
+/// along each row: this runs per noise sample, over a hundred thousand a frame, where a
+/// division per sample cost more than the samples' statistics.
+fn for_each_sample_on_skin(
+    skin: Option<&SkinMask>,
+    (width, height): (usize, usize),
+    step: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let step = step.max(1);
+    let (cell, mask_w, mask_h) = skin.map_or((1, width, height), |m| {
+        let (w, h) = m.dimensions();
+        (m.cell_px().max(1) as usize, w as usize, h as usize)
+    });
+    for y in 0..height.min(mask_h) {
+        let row_start = y * width;
+        let mut x = (step - row_start % step) % step;
+        let (mut col, mut within) = (x / cell, x % cell);
+        let row = y / cell;
+        while x < width.min(mask_w) {
+            if skin.is_none_or(|m| m.cell_is_skin(col, row)) {
+                f(row_start + x, x, y);
+            }
+            x += step;
+            within += step;
+            while within >= cell {
+                within -= cell;
+                col += 1;
+            }
+        }
     }
 }
 
@@ -1445,6 +1467,38 @@ mod tests {
         }
         let on_lit = found.iter().filter(|d| d.x > lit_from + 10.0).count();
         assert_eq!(on_lit, dots.len(), "false dots on the lit skin");
+    }
+
+    /// The noise samples on the skin are the pixels whose centre [`SkinMask::is_skin`] calls
+    /// skin, every `step`-th of the flat plane, in order: cells that do not divide the frame, a
+    /// mask smaller than the plane (off it is not skin), and no mask at all.
+    #[test]
+    fn the_samples_on_skin_are_those_the_mask_calls_skin() {
+        let (w, h) = (61, 23);
+        for (mask_w, mask_h, cell) in [(61, 23, 5), (61, 23, 1), (40, 17, 3), (61, 23, 16)] {
+            let mask = SkinMask::from_fn(mask_w, mask_h, cell, PPM, |x, y| {
+                ((x * 0.37).sin() + (y * 0.21).cos()) > 0.1
+            });
+            for step in [1, 7, 29] {
+                let want: Vec<usize> = (0..w * h)
+                    .step_by(step)
+                    .filter(|&i| mask.is_skin((i % w) as f64 + 0.5, (i / w) as f64 + 0.5))
+                    .collect();
+                let mut got = Vec::new();
+                for_each_sample_on_skin(Some(&mask), (w, h), step, |i, x, y| {
+                    assert_eq!((x, y), (i % w, i / w));
+                    got.push(i);
+                });
+                assert!(!want.is_empty() && want.len() < (w * h).div_ceil(step));
+                assert_eq!(
+                    got, want,
+                    "mask {mask_w}x{mask_h}, cell {cell}, step {step}"
+                );
+            }
+        }
+        let mut all = Vec::new();
+        for_each_sample_on_skin(None, (w, h), 7, |i, _, _| all.push(i));
+        assert_eq!(all, (0..w * h).step_by(7).collect::<Vec<_>>());
     }
 
     #[test]
