@@ -5,7 +5,8 @@
 //! `cargo run --release --example skin_eval -- [FIRST_SEED] [COUNT]` (defaults 9000 12).
 //! `COLOURS=alternate` renders with the held-out ink and hair model; `MODEL=1` runs the fused
 //! detector with the bundled model (what `stipple detect` does by default), `MODEL=FILE` with
-//! another dot model, otherwise the classical one; `ALL_DOTS=1` scores every drawn dot; `QUIET=1` leaves out per-frame lines.
+//! another dot model, otherwise the classical one; `ALL_DOTS=1` scores every drawn dot; `QUIET=1` leaves out per-frame lines;
+//! `GREY=1` turns each frame grey (every channel its luma) before it is detected and scored.
 
 use stipple::eval::{score_frame, score_frame_visible, skin_group, Score, SKIN_GROUPS};
 use stipple::perception::Detector;
@@ -101,10 +102,18 @@ fn main() -> anyhow::Result<()> {
         Err(_) => None,
     };
     let quiet = std::env::var_os("QUIET").is_some();
+    let grey = std::env::var_os("GREY").is_some();
     let mut total = Score::default();
     let mut groups: [Score; 3] = Default::default();
     for seed in first..first + count {
-        let frame = render_with(&SceneParams::new(seed, View::Rig), model);
+        let mut frame = render_with(&SceneParams::new(seed, View::Rig), model);
+        if grey {
+            // The picture a greyscale or infrared camera would give: every channel the luma.
+            for p in frame.image.pixels_mut() {
+                let l = stipple::perception::filter::luma_of(p[0], p[1], p[2]).round() as u8;
+                p.0 = [l, l, l];
+            }
+        }
         let ppm = frame.truth.px_per_mm;
         let mut found = Vec::new();
         if let Some(seg) = segmenter.take() {
