@@ -5,7 +5,7 @@
 //! `... -- render DIR SEED COUNT [PX_PER_MM]` to write frames first. `DERM_DUMP=1` writes each
 //! frame's detections beside it (`NNN.det`); `DERM_PPM=P` gives the detector another scale.
 //!
-//! `DERM_AUG=jpeg:Q|blur:SIGMA|gamma:G|cast:R:B` degrades each frame first (a robustness check
+//! `DERM_AUG=jpeg:Q|blur:SIGMA|gamma:G|cast:R:B|grey` degrades each frame first (a robustness check
 //! for cameras the renderer does not imitate).
 //!
 //! `MODEL=1` fuses the bundled openings model as `stipple detect` does (`MODEL=FILE` another
@@ -203,6 +203,15 @@ fn augment(img: image::RgbImage) -> anyhow::Result<image::RgbImage> {
             for px in out.pixels_mut() {
                 px[0] = (f32::from(px[0]) * r).min(255.0) as u8;
                 px[2] = (f32::from(px[2]) * b).min(255.0) as u8;
+            }
+            out
+        }
+        // A greyscale or infrared camera: every channel the luma.
+        "grey" => {
+            let mut out = img;
+            for px in out.pixels_mut() {
+                let l = stipple::perception::filter::luma_of(px[0], px[1], px[2]).round() as u8;
+                px.0 = [l, l, l];
             }
             out
         }
