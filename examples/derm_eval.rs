@@ -209,10 +209,7 @@ fn augment(img: image::RgbImage) -> anyhow::Result<image::RgbImage> {
         // A greyscale or infrared camera: every channel the luma.
         "grey" => {
             let mut out = img;
-            for px in out.pixels_mut() {
-                let l = stipple::perception::filter::luma_of(px[0], px[1], px[2]).round() as u8;
-                px.0 = [l, l, l];
-            }
+            stipple::perception::filter::grey_in_place(&mut out);
             out
         }
         other => anyhow::bail!("unknown DERM_AUG {other}"),

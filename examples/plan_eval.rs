@@ -10,7 +10,8 @@
 //! leaves that out), with `MODEL=FILE` another model (`RECOVER=P` sets the fusion's recovery
 //! threshold), otherwise the classical one.
 //! Dots are the ones each frame shows (`stipple::eval::visible`; `ALL_DOTS=1`: every drawn
-//! dot); `COLOURS=alternate` renders with the held-out ink and hair model. A summary per
+//! dot); `COLOURS=alternate` renders with the held-out ink and hair model; `GREY=1` turns each
+//! frame grey (every channel its luma) before it is detected, planned and judged. A summary per
 //! Fitzpatrick group closes the output.
 //! With `DIAG=1`, every violation is explained (what the true dot was, how far the nearest
 //! detection is); with `SAVE=DIR`, frames are written as `DIR/SEED.png`.
@@ -50,7 +51,10 @@ fn main() -> anyhow::Result<()> {
     let mut groups = [(0usize, 0usize, 0usize, 0usize, 0.0f64, f64::INFINITY); 3];
     for seed in first..first + count {
         let mut mask: Option<stipple::perception::SegMask> = None;
-        let frame = render_with(&SceneParams::new(seed, View::Rig), colours);
+        let mut frame = render_with(&SceneParams::new(seed, View::Rig), colours);
+        if std::env::var_os("GREY").is_some() {
+            stipple::perception::filter::grey_in_place(&mut frame.image);
+        }
         let ppm = frame.truth.px_per_mm;
         let judged = if std::env::var_os("ALL_DOTS").is_some() {
             frame.truth.clone()

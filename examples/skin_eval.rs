@@ -108,11 +108,7 @@ fn main() -> anyhow::Result<()> {
     for seed in first..first + count {
         let mut frame = render_with(&SceneParams::new(seed, View::Rig), model);
         if grey {
-            // The picture a greyscale or infrared camera would give: every channel the luma.
-            for p in frame.image.pixels_mut() {
-                let l = stipple::perception::filter::luma_of(p[0], p[1], p[2]).round() as u8;
-                p.0 = [l, l, l];
-            }
+            stipple::perception::filter::grey_in_place(&mut frame.image);
         }
         let ppm = frame.truth.px_per_mm;
         let mut found = Vec::new();

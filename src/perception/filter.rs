@@ -44,6 +44,15 @@ pub fn luma_of(r: u8, g: u8, b: u8) -> f32 {
     0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b)
 }
 
+/// Turns `image` grey in place, every channel its [`luma_of`] rounded: the picture a greyscale
+/// or infrared camera gives, for checking what the pipeline does with one.
+pub fn grey_in_place(image: &mut image::RgbImage) {
+    for p in image.pixels_mut() {
+        let l = luma_of(p[0], p[1], p[2]).round() as u8;
+        p.0 = [l, l, l];
+    }
+}
+
 /// Each channel's term of [`luma_of`], per 8-bit value: a table lookup is the same sum and
 /// about twice as fast as converting and multiplying (the three channels interleaved do not
 /// vectorise).

@@ -105,6 +105,11 @@ const MAX_CANDIDATES: usize = 6;
 const CANDIDATE_RADIUS: (f32, f32) = (4.0, 0.3);
 /// A cell this textured (spread of luminance over its mean) has dots or mottling in it.
 const TEXTURE_CV: f32 = 0.08;
+/// [`TEXTURE_CV`] on a colourless frame ([`COLOURLESS_CHROMA`]). There nothing but texture tells
+/// a surface from a flat card, and a pale scalp seen in grey at a coarse scale has few cells
+/// past [`TEXTURE_CV`] (5.5% on a rendered type II frame at 14 px/mm, against 76% past this);
+/// a uniform frame has none.
+const TEXTURE_CV_COLOURLESS: f32 = 0.02;
 /// Share of a near-neutral candidate's cells that must be textured for it to be the scalp.
 const NEUTRAL_TEXTURED: f64 = 0.05;
 /// A near-neutral candidate is the scalp only when its region is this many times the largest
@@ -824,6 +829,11 @@ impl SkinMasker {
             learned
         };
         // 2. The scalp's colour: the (a*, b*) histogram's peak among skin hues.
+        let texture_cv = if colourless {
+            TEXTURE_CV_COLOURLESS
+        } else {
+            TEXTURE_CV
+        };
         const BINS: usize = 64;
         const LO: f32 = -32.0;
         const BIN: f32 = 1.5;
@@ -910,7 +920,7 @@ impl SkinMasker {
                     b[0] += l[0];
                     b[1] += l[1];
                     b[2] += l[2];
-                    b[3] += f32::from(u8::from(t >= TEXTURE_CV));
+                    b[3] += f32::from(u8::from(t >= texture_cv));
                     b[4] += 1.0;
                 }
             }
@@ -1958,11 +1968,8 @@ mod tests {
         (params.width, params.height) = (480, 360);
         params.px_per_mm = Some(20.0);
         let colour = render(&params).image;
-        let grey = RgbImage::from_fn(480, 360, |x, y| {
-            let p = colour.get_pixel(x, y).0;
-            let l = luma_of(p[0], p[1], p[2]).round() as u8;
-            image::Rgb([l, l, l])
-        });
+        let mut grey = colour.clone();
+        crate::perception::filter::grey_in_place(&mut grey);
         // The view calls the left fifth not skin (cells of 10 px, 48 x 36): under the share at
         // which a view is set aside on a frame in colour.
         let hot: Vec<_> = (0..36)
@@ -1980,5 +1987,18 @@ mod tests {
         assert!(mask.is_skin(300.0, 180.0));
         let no_view = m.compute_with(&grey, 20.0, None).fraction();
         assert!(no_view > 0.98, "grey without a view: {no_view}");
+        // A pale scalp (type II) at a coarse scale: in grey, few of its cells are as textured as
+        // a colour frame's near-neutral scalp must be, and it is skin all the same.
+        let frame = render(&SceneParams::new(453, View::Rig));
+        let (mut pale, ppm) = (frame.image, frame.truth.px_per_mm);
+        assert!(ppm < 15.0 && frame.truth.fitzpatrick == 2);
+        crate::perception::filter::grey_in_place(&mut pale);
+        let mask = m.compute_with(&pale, ppm, None);
+        assert!(mask.colourless());
+        assert!(
+            mask.fraction() > 0.98,
+            "pale, coarse, grey: {}",
+            mask.fraction()
+        );
     }
 }
