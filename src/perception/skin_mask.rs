@@ -201,7 +201,8 @@ pub struct SkinMask {
     fraction: f64,
     /// A calibrated lens for the millimetre queries; `None`: pixels over `px_per_mm`.
     plane: Option<crate::calib::PlaneMap>,
-    /// The frame carried no colour ([`COLOURLESS_CHROMA`]): the mask rests on lightness and texture alone.
+    /// The frame carried no colour ([`COLOURLESS_CHROMA`]): the mask rests on lightness and
+    /// texture alone.
     colourless: bool,
 }
 
