@@ -479,6 +479,15 @@ pub struct SkinMasker {
     mask: SkinMask,
 }
 
+/// Whether every pixel of `image` has its three channels equal. Such a frame is colourless
+/// ([`SkinMask::colourless`]); one with a few unequal pixels may be too, decided on its cells.
+fn every_pixel_grey(image: &RgbImage) -> bool {
+    image
+        .as_raw()
+        .chunks_exact(3)
+        .all(|p| p[0] == p[1] && p[1] == p[2])
+}
+
 /// Steps of the table of CIELAB's f(t).
 const CBRT_STEPS: usize = 4096;
 
@@ -731,7 +740,9 @@ impl SkinMasker {
     /// to run on a frame leaves the classical mask, with a warning: the frame still has a mask.
     pub fn compute(&mut self, image: &RgbImage, px_per_mm: f64) -> &SkinMask {
         let mut model = self.model.take();
-        let learned = match model.as_mut().map(|m| {
+        // A grey picture's view would be set aside (see `SkinMask::colourless`): not run.
+        let grey = every_pixel_grey(image);
+        let learned = match model.as_mut().filter(|_| !grey).map(|m| {
             let _span = tracing::trace_span!("skin_model").entered();
             m.segment(image, px_per_mm)
         }) {
