@@ -740,12 +740,15 @@ impl SkinMasker {
     /// to run on a frame leaves the classical mask, with a warning: the frame still has a mask.
     pub fn compute(&mut self, image: &RgbImage, px_per_mm: f64) -> &SkinMask {
         let mut model = self.model.take();
-        // A grey picture's view would be set aside (see `SkinMask::colourless`): not run.
-        let grey = every_pixel_grey(image);
-        let learned = match model.as_mut().filter(|_| !grey).map(|m| {
-            let _span = tracing::trace_span!("skin_model").entered();
-            m.segment(image, px_per_mm)
-        }) {
+        // A grey picture's view would be set aside (see `SkinMask::colourless`): not run. The
+        // pixels are looked at only when there is a model to spare.
+        let learned = match model
+            .as_mut()
+            .filter(|_| !every_pixel_grey(image))
+            .map(|m| {
+                let _span = tracing::trace_span!("skin_model").entered();
+                m.segment(image, px_per_mm)
+            }) {
             Some(Ok(m)) => Some(m),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "skin model failed on this frame; the classical mask stands");
