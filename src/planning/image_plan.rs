@@ -175,7 +175,12 @@ pub fn plan_image(
     let mut analysis = skin::analyse(image, px_per_mm, &dots, config.min_spacing_mm, skin);
     if let Some(mask) = mask {
         let from_model = model_suspects(mask, detections, &analysis.suspected, px_per_mm);
-        analysis.suspected.extend(from_model);
+        // As the skin analysis's own suspects: none off the skin mask.
+        analysis.suspected.extend(
+            from_model
+                .into_iter()
+                .filter(|s| skin.is_none_or(|m| m.is_skin(s.x_mm * px_per_mm, s.y_mm * px_per_mm))),
+        );
     }
     if plane.distorts() {
         // The suspects were found in pixels over the scale: back to pixels, then through the lens.
@@ -455,6 +460,44 @@ mod tests {
         assert_eq!(got[0].kind, ExistingKind::Suspected);
         // An openings mask (one class) is not the dot model's: nothing.
         assert!(model_suspects(&mask(1, &[(3, 3, 0.9)]), &[], &[], ppm).is_empty());
+    }
+
+    #[test]
+    fn nothing_is_suspected_off_the_skin() {
+        // 10 x 10 mm at 20 px/mm; the left half is not skin (a glove, the room). A dark spot the
+        // size of a dot and a follicle peak of the dot model in each half.
+        let ppm = 20.0;
+        let image = RgbImage::from_fn(200, 200, |x, y| {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            if (fx - 50.0).hypot(fy - 100.0) < 2.5 || (fx - 150.0).hypot(fy - 100.0) < 2.5 {
+                image::Rgb([90, 60, 50])
+            } else {
+                image::Rgb([200, 160, 140])
+            }
+        });
+        let m = mask(CLASSES.len(), &[(5, 15, 0.6), (15, 15, 0.6)]);
+        let skin = SkinMask::from_fn(200, 200, 5, ppm, |x, _| x >= 100.0);
+        let plan = |skin: Option<&SkinMask>| {
+            plan_image(
+                &image,
+                ppm,
+                &[],
+                Some(&m),
+                skin,
+                None,
+                PlannerConfig::new(70.0, 0.7),
+            )
+            .expect("plan")
+        };
+        let near = |s: &ExistingDot, x: f64, y: f64| {
+            (s.x_mm * ppm - x).abs() < 2.0 && (s.y_mm * ppm - y).abs() < 2.0
+        };
+        let got = plan(Some(&skin));
+        assert_eq!(got.suspected.len(), 2, "{:?}", got.suspected);
+        assert!(got.suspected.iter().any(|s| near(s, 150.5, 100.5)));
+        assert!(got.suspected.iter().any(|s| near(s, 155.0, 155.0)));
+        // Without a skin mask all four are suspected.
+        assert_eq!(plan(None).suspected.len(), 4);
     }
 
     /// Light skin whose red channel clips, with a white highlight 2 mm across and a glint

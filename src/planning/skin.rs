@@ -200,7 +200,7 @@ impl From<&crate::frame::Detection> for DotInImage {
 pub struct SkinAnalysis {
     /// Where recommendations must not go.
     pub guard: Guard,
-    /// Compact dark spots no reported dot explains (mm).
+    /// Compact dark spots no reported dot explains (mm), on the skin mask when there is one.
     pub suspected: Vec<ExistingDot>,
     /// Measured darkness of each reported dot, in input order.
     pub shades: Vec<f64>,
@@ -355,7 +355,11 @@ pub fn analyse(
                 marks[i as usize] = true;
             }
         }
-        if area >= 2 && dot_sized {
+        // A dot-like spot off the skin mask (a glove's texture, the room, a mass of hair) is no
+        // dot: the plan keeps off what is not skin anyway, and reporting it would put dots where
+        // perception says there is no skin.
+        let on_skin = skin_mask.is_none_or(|m| m.is_skin(c.cx, c.cy));
+        if area >= 2 && dot_sized && on_skin {
             suspected.push(ExistingDot {
                 x_mm: c.cx / px_per_mm,
                 y_mm: c.cy / px_per_mm,
