@@ -8,7 +8,8 @@
 //! `MODEL=1` it is the fused detector with the bundled model (what `stipple plan` runs by
 //! default; its mask goes to the planner as `stipple plan` hands it over, `NO_SUSPECTS=1`
 //! leaves that out), with `MODEL=FILE` another model (`RECOVER=P` sets the fusion's recovery
-//! threshold), otherwise the classical one.
+//! threshold), otherwise the classical one. The planner gets the frame's skin mask (with the
+//! bundled skin model) as `stipple plan` hands it over; `NO_SKIN=1` plans as if all were skin.
 //! Dots are the ones each frame shows (`stipple::eval::visible`; `ALL_DOTS=1`: every drawn
 //! dot); `COLOURS=alternate` renders with the held-out ink and hair model; `GREY=1` turns each
 //! frame grey (every channel its luma) before it is detected, planned and judged. A summary per
@@ -42,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     if let Ok(v) = std::env::var("RECOVER") {
         fuse_config.recover_prob = v.parse()?;
     }
+    let mut masker = stipple::perception::SkinMasker::with_bundled_model()?;
     let colours = match std::env::var("COLOURS").as_deref() {
         Ok("alternate") => ColourModel::Alternate,
         _ => ColourModel::Standard,
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     let mut groups = [(0usize, 0usize, 0usize, 0usize, 0.0f64, f64::INFINITY); 3];
     for seed in first..first + count {
         let mut mask: Option<stipple::perception::SegMask> = None;
+        let mut skin: Option<stipple::perception::SkinMask> = None;
         let mut frame = render_with(&SceneParams::new(seed, View::Rig), colours);
         if std::env::var_os("GREY").is_some() {
             stipple::perception::filter::grey_in_place(&mut frame.image);
@@ -75,10 +78,18 @@ fn main() -> anyhow::Result<()> {
             if std::env::var_os("NO_SUSPECTS").is_none() {
                 mask = det.mask().cloned();
             }
+            skin = det.skin_mask().cloned();
             segmenter = det.into_segmenter();
             out
         } else {
             stipple::perception::detect(&frame.image, ppm)?
+        };
+        // The skin mask as `stipple plan` computes it: the detector's, or for given dots (the
+        // perfect detector, the classical one here) the frame's own.
+        let skin = if std::env::var_os("NO_SKIN").is_some() {
+            None
+        } else {
+            Some(skin.unwrap_or_else(|| masker.compute(&frame.image, ppm).clone()))
         };
         let t0 = std::time::Instant::now();
         let ip = plan_image(
@@ -86,7 +97,7 @@ fn main() -> anyhow::Result<()> {
             ppm,
             &dets,
             mask.as_ref(),
-            None,
+            skin.as_ref(),
             None,
             PlannerConfig::new(70.0, 0.7),
         )?;
