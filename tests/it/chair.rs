@@ -269,6 +269,25 @@ fn detect_and_plan_report_the_skin_fraction_and_density_over_skin() {
     assert!(plan.status.success());
     let p = first(&plan.stdout);
     assert!((p["skin_fraction"].as_f64().expect("skin_fraction") - fraction).abs() < 1e-9);
+    // What the plan suspects is a dot is on the skin: a glove's texture, the room or a mass of
+    // hair holds none of it (the truth mask and the product's differ by a few cells at the edge).
+    let not_skin: stipple::source::synth::MaskRuns =
+        serde_json::from_value(truth["not_skin"].clone()).expect("not_skin mask in the truth");
+    let not_skin = not_skin.to_mask();
+    let suspected = p["suspected"].as_array().expect("suspected");
+    let suspected_off = suspected
+        .iter()
+        .filter(|s| {
+            let x = (s["x"].as_f64().expect("x") as u32).min(not_skin.width() - 1);
+            let y = (s["y"].as_f64().expect("y") as u32).min(not_skin.height() - 1);
+            not_skin.get_pixel(x, y)[0] != 0
+        })
+        .count();
+    assert!(
+        suspected.len() >= 20 && suspected_off * 10 <= suspected.len(),
+        "{suspected_off} of {} suspected dots on what is not skin",
+        suspected.len()
+    );
     assert!(p["declined"].as_array().is_some_and(|d| d
         .iter()
         .any(|r| r["polygon"].as_array().is_some_and(|v| v.len() >= 3))));
