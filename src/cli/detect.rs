@@ -280,16 +280,30 @@ pub fn build_detector(args: &ModelArgs, view: View, px_per_mm: f64) -> anyhow::R
     Ok(detector)
 }
 
-/// Says on stderr (a warning, so a script's JSON stays clean) when `image` carried no colour:
-/// its skin mask then rests on lightness and texture alone ([`SkinMask::colourless`]), so a
-/// wall, cape or glove as light and as textured as skin is not told apart from it.
-pub(crate) fn warn_if_colourless(image: &std::path::Path, mask: Option<&SkinMask>) {
-    if mask.is_some_and(SkinMask::colourless) {
+/// Says on stderr (a warning, so a script's JSON stays clean) when `image`'s skin mask rests on
+/// less than it should: the picture carried no colour, so the mask rests on lightness and
+/// texture alone ([`SkinMask::colourless`]) and a wall, cape or glove as light and as textured
+/// as skin is not told apart from it; or the skin model's view was set aside because it and the
+/// colour rules disagreed on most of the skin ([`SkinMask::learned_set_aside`]).
+pub(crate) fn warn_if_mask_unsure(image: &std::path::Path, mask: Option<&SkinMask>) {
+    let Some(mask) = mask else {
+        return;
+    };
+    if mask.colourless() {
         tracing::warn!(
             "{}: the picture has no colour; its skin mask rests on lightness and texture alone \
              (the colour rules and the skin model need colour), so a surface as light and as \
              textured as skin is counted as skin",
             image.display()
+        );
+    } else if mask.learned_set_aside() {
+        tracing::warn!(
+            "{}: the skin model and the colour rules disagree on most of what the rules call \
+             skin, so the skin mask rests on the colour rules alone (skin fraction {:.2}); \
+             something one of them was not made for is in view, such as an occluder of an \
+             unusual colour or a wall of the skin's colour larger than the scalp",
+            image.display(),
+            mask.fraction()
         );
     }
 }
@@ -321,7 +335,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             .detect(&image)
             .with_context(|| format!("{}: the segmentation model failed", path.display()))?;
         let skin_fraction = detector.skin_mask().map_or(1.0, |m| m.fraction());
-        warn_if_colourless(path, detector.skin_mask());
+        warn_if_mask_unsure(path, detector.skin_mask());
         let density_per_cm2 = if scale.plane.distorts() {
             let n = detections.len();
             density_through_lens(n, &scale.plane, width, height, detector.skin_mask())

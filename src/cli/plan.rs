@@ -232,7 +232,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         } else {
             detector.compute_skin_mask(&image).cloned()
         };
-        super::detect::warn_if_colourless(path, skin.as_ref());
+        super::detect::warn_if_mask_unsure(path, skin.as_ref());
         let planned = plan_image(
             &image,
             scale.plane.clone(),

@@ -204,6 +204,8 @@ pub struct SkinMask {
     /// The frame carried no colour ([`COLOURLESS_CHROMA`]): the mask rests on lightness and
     /// texture alone.
     colourless: bool,
+    /// A skin model's view was given and set aside ([`LEARNED_MAX_OVERRULED`]).
+    learned_set_aside: bool,
 }
 
 impl SkinMask {
@@ -250,6 +252,7 @@ impl SkinMask {
             fraction: area as f64 / total.max(1) as f64,
             plane: None,
             colourless: false,
+            learned_set_aside: false,
         }
     }
 
@@ -271,6 +274,17 @@ impl SkinMask {
     /// Callers that name the picture should say so.
     pub fn colourless(&self) -> bool {
         self.colourless
+    }
+
+    /// Whether a skin model's view of this frame was set aside because it would have called
+    /// more than [`LEARNED_MAX_OVERRULED`] of what the colour rules call skin not skin. The mask
+    /// then rests on the colour rules alone, and one of the two met something it was not made
+    /// for: an occluder of a colour the model never learned (the model is then wrong), or a
+    /// wall or room of the skin's colour larger than the scalp, as in a whole-head photograph
+    /// at 3-4 px/mm (the colour rules are then wrong). Callers that name the picture should say
+    /// so: its skin fraction is not to be trusted blindly.
+    pub fn learned_set_aside(&self) -> bool {
+        self.learned_set_aside
     }
 
     /// Frame size (px).
@@ -611,7 +625,14 @@ impl SkinMasker {
     /// colour cells' decision `self.bad` (see the module docs), unless the model would call
     /// more than [`LEARNED_MAX_OVERRULED`] of the cells the colour rules call skin not skin:
     /// then it is out of what it learned and the colour rules stand alone for this frame.
-    fn fuse_learned(&mut self, learned: &SegMask, image: &RgbImage, cell: u32, cols: usize) {
+    /// Returns whether the view was fused (false: set aside).
+    fn fuse_learned(
+        &mut self,
+        learned: &SegMask,
+        image: &RgbImage,
+        cell: u32,
+        cols: usize,
+    ) -> bool {
         let half = f64::from(cell) / 2.0;
         let (w, h) = (f64::from(image.width()), f64::from(image.height()));
         self.learned_p.clear();
@@ -634,11 +655,12 @@ impl SkinMasker {
                 overruled,
                 "the skin model disagrees with the colour rules on most of the skin; not used"
             );
-            return;
+            return false;
         }
         for (bad, &p) in self.bad.iter_mut().zip(&self.learned_p) {
             *bad = p > LEARNED_NOT_SKIN || (*bad && p > LEARNED_KEEP);
         }
+        true
     }
 
     /// The last mask computed.
@@ -982,9 +1004,8 @@ impl SkinMasker {
         if best.0 < min_votes {
             // No colour in the frame is skin (but for what the skin model is sure of).
             self.bad.iter_mut().for_each(|b| *b = true);
-            if let Some(learned) = learned {
-                self.fuse_learned(learned, image, cell, cols);
-            }
+            let learned_set_aside =
+                learned.is_some_and(|l| !self.fuse_learned(l, image, cell, cols));
             self.coarse.clear();
             self.coarse.extend(self.bad.iter().map(|&b| !b));
             (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
@@ -1008,6 +1029,7 @@ impl SkinMasker {
                 fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
                 plane: None,
                 colourless,
+                learned_set_aside,
             };
             return;
         }
@@ -1102,9 +1124,7 @@ impl SkinMasker {
         // 7. Skin-coloured pieces apart from the scalp and out of focus.
         self.reject_blurred_islands(image, cell, cols, rows);
         // With the skin model: its view fused with the classical decision.
-        if let Some(learned) = learned {
-            self.fuse_learned(learned, image, cell, cols);
-        }
+        let learned_set_aside = learned.is_some_and(|l| !self.fuse_learned(l, image, cell, cols));
         self.coarse.clear();
         self.coarse.extend(self.bad.iter().map(|&b| !b));
         (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
@@ -1132,6 +1152,7 @@ impl SkinMasker {
             fraction: skin_px as f64 / (u64::from(w) * u64::from(h)).max(1) as f64,
             plane: None,
             colourless,
+            learned_set_aside,
         };
     }
 
@@ -1748,13 +1769,19 @@ mod tests {
         };
         let mut m = SkinMasker::new();
         let classical = m.compute(&img, ppm).clone();
+        assert!(!classical.learned_set_aside());
         let inverted = m.compute_with(&img, ppm, Some(&view(30))).clone();
-        assert_eq!(inverted, classical, "the colour rules stand alone");
+        assert_eq!(
+            inverted.skin, classical.skin,
+            "the colour rules stand alone"
+        );
+        assert!(inverted.learned_set_aside(), "and the mask says so");
         let most = m.compute_with(&img, ppm, Some(&view(12))).clone();
         assert_eq!(
-            most, classical,
+            most.skin, classical.skin,
             "40% overruled: the colour rules stand alone"
         );
+        assert!(most.learned_set_aside());
         // 20% (x < 60; the edge step redraws two colour cells either side of x = 60).
         let partial = m.compute_with(&img, ppm, Some(&view(6))).clone();
         assert!(
@@ -1765,6 +1792,7 @@ mod tests {
             partial.is_skin(350.0, 150.0),
             "and restores the glove it is sure of"
         );
+        assert!(!partial.learned_set_aside());
     }
 
     #[test]
