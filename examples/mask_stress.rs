@@ -8,26 +8,10 @@
 //! held-out chair seeds; the development chair seeds are 7000-7063); `TURNS=0,90` for other
 //! turns (degrees) than every 45; `FRAMES=1` adds a line per frame and turn.
 
-use stipple::eval::skin::{score_mask, skin_group};
+use stipple::eval::skin::{score_mask, skin_group, turn_not_skin};
 use stipple::perception::skin_mask::LEARNED_MAX_OVERRULED;
 use stipple::perception::SkinMasker;
 use stipple::source::synth::{ChairKind, Pose, Scene, SceneParams, View};
-
-/// Turns the chroma of `rgb` by `degrees` (BT.601 YCbCr), luma kept.
-fn turn(rgb: [u8; 3], degrees: f64) -> [u8; 3] {
-    let [r, g, b] = rgb.map(f64::from);
-    let y = 0.299 * r + 0.587 * g + 0.114 * b;
-    let cb = -0.168_736 * r - 0.331_264 * g + 0.5 * b;
-    let cr = 0.5 * r - 0.418_688 * g - 0.081_312 * b;
-    let (s, c) = degrees.to_radians().sin_cos();
-    let (cb, cr) = (c * cb - s * cr, s * cb + c * cr);
-    let out = [
-        y + 1.402 * cr,
-        y - 0.344_136 * cb - 0.714_136 * cr,
-        y + 1.772 * cb,
-    ];
-    out.map(|v| v.round().clamp(0.0, 255.0) as u8)
-}
 
 /// Per turn: the worst and the sum of the IoU, and the frames under 0.95, fused and classical.
 #[derive(Clone, Copy, Default)]
@@ -72,11 +56,7 @@ fn main() -> anyhow::Result<()> {
         let not_skin = truth.to_mask();
         for (k, &deg) in turns.iter().enumerate() {
             let mut image = frame.image.clone();
-            for (x, y, px) in image.enumerate_pixels_mut() {
-                if not_skin.get_pixel(x, y)[0] != 0 {
-                    px.0 = turn(px.0, deg);
-                }
-            }
+            turn_not_skin(&mut image, &not_skin, deg);
             let iou = [
                 score_mask(fused.compute(&image, ppm), Some(truth)).iou,
                 score_mask(classical.compute(&image, ppm), Some(truth)).iou,

@@ -47,6 +47,34 @@ pub fn score_mask(mask: &SkinMask, not_skin: Option<&MaskRuns>) -> MaskScore {
     }
 }
 
+/// Turns the chroma of `rgb` by `degrees` about the grey axis (BT.601 YCbCr), its luma kept:
+/// an occluder of a colour the renderer never draws.
+pub fn turn_chroma(rgb: [u8; 3], degrees: f64) -> [u8; 3] {
+    let [r, g, b] = rgb.map(f64::from);
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = -0.168_736 * r - 0.331_264 * g + 0.5 * b;
+    let cr = 0.5 * r - 0.418_688 * g - 0.081_312 * b;
+    let (s, c) = degrees.to_radians().sin_cos();
+    let (cb, cr) = (c * cb - s * cr, s * cb + c * cr);
+    let out = [
+        y + 1.402 * cr,
+        y - 0.344_136 * cb - 0.714_136 * cr,
+        y + 1.772 * cb,
+    ];
+    out.map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// Turns every pixel of `image` that `not_skin` sets (the truth mask, 255 set) by `degrees`
+/// ([`turn_chroma`]): the frame's gloves, cartridge, cape, room, hair, ear and ink smears in
+/// other colours, the skin as drawn.
+pub fn turn_not_skin(image: &mut RgbImage, not_skin: &image::GrayImage, degrees: f64) {
+    for (x, y, px) in image.enumerate_pixels_mut() {
+        if not_skin.get_pixel(x, y)[0] != 0 {
+            px.0 = turn_chroma(px.0, degrees);
+        }
+    }
+}
+
 /// Fitzpatrick group of a skin type, as the tables report it.
 pub fn skin_group(fitzpatrick: u8) -> &'static str {
     match fitzpatrick {

@@ -186,6 +186,13 @@ pub const LEARNED_UNDECIDED: f32 = 0.5 * (LEARNED_KEEP + LEARNED_NOT_SKIN);
 /// twice that: set aside wrongly, the model costs a frame little (the colour rules alone: mean
 /// IoU 0.98 on those seeds); used wrongly, it can cost most of the frame.
 pub const LEARNED_MAX_OVERRULED: f64 = 0.3;
+/// [`LEARNED_MAX_OVERRULED`] holds from this scale (px/mm) up: the rig's view, where the scalp
+/// fills most of the frame. The colour rules take the colour of the largest skin-coloured
+/// region for the scalp's; at a whole head's scale (3-8 px/mm) a wall or room of the skin's
+/// colour can be larger than the scalp, and the rules then call the wall skin and the scalp not
+/// skin, which is what the skin model learned to undo (it saw whole-head photographs). It is
+/// also the planner's least scale ([`crate::planning::MIN_PLAN_PX_PER_MM`]).
+pub const LEARNED_GUARD_MIN_PX_PER_MM: f64 = 10.0;
 
 /// The skin mask of one frame, on a grid of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -624,14 +631,15 @@ impl SkinMasker {
     /// Fuses a skin model's view `learned` (of `image`, or of a frame a moment older) into the
     /// colour cells' decision `self.bad` (see the module docs), unless the model would call
     /// more than [`LEARNED_MAX_OVERRULED`] of the cells the colour rules call skin not skin:
-    /// then it is out of what it learned and the colour rules stand alone for this frame.
-    /// Returns whether the view was fused (false: set aside).
+    /// then it is out of what it learned and the colour rules stand alone for this frame (at
+    /// [`LEARNED_GUARD_MIN_PX_PER_MM`] and finer). Returns whether the view was fused (false:
+    /// set aside).
     fn fuse_learned(
         &mut self,
         learned: &SegMask,
         image: &RgbImage,
-        cell: u32,
-        cols: usize,
+        (cell, cols): (u32, usize),
+        px_per_mm: f64,
     ) -> bool {
         let half = f64::from(cell) / 2.0;
         let (w, h) = (f64::from(image.width()), f64::from(image.height()));
@@ -649,7 +657,9 @@ impl SkinMasker {
                 overruled += usize::from(p > LEARNED_NOT_SKIN);
             }
         }
-        if overruled as f64 > LEARNED_MAX_OVERRULED * skin as f64 {
+        if px_per_mm >= LEARNED_GUARD_MIN_PX_PER_MM
+            && overruled as f64 > LEARNED_MAX_OVERRULED * skin as f64
+        {
             tracing::debug!(
                 skin_cells = skin,
                 overruled,
@@ -1005,7 +1015,7 @@ impl SkinMasker {
             // No colour in the frame is skin (but for what the skin model is sure of).
             self.bad.iter_mut().for_each(|b| *b = true);
             let learned_set_aside =
-                learned.is_some_and(|l| !self.fuse_learned(l, image, cell, cols));
+                learned.is_some_and(|l| !self.fuse_learned(l, image, (cell, cols), px_per_mm));
             self.coarse.clear();
             self.coarse.extend(self.bad.iter().map(|&b| !b));
             (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
@@ -1124,7 +1134,8 @@ impl SkinMasker {
         // 7. Skin-coloured pieces apart from the scalp and out of focus.
         self.reject_blurred_islands(image, cell, cols, rows);
         // With the skin model: its view fused with the classical decision.
-        let learned_set_aside = learned.is_some_and(|l| !self.fuse_learned(l, image, cell, cols));
+        let learned_set_aside =
+            learned.is_some_and(|l| !self.fuse_learned(l, image, (cell, cols), px_per_mm));
         self.coarse.clear();
         self.coarse.extend(self.bad.iter().map(|&b| !b));
         (self.coarse_cell, self.coarse_grid) = (cell, (cols, rows));
