@@ -83,8 +83,10 @@ fn segment_loop(
             Ok(mask) => {
                 let mask = Arc::new(mask.clone());
                 // The skin model on the same frame; should it fail, the skin mask is the
-                // classical one for this frame.
-                let skin = skin_model.as_mut().and_then(|m| {
+                // classical one for this frame. A grey camera's frame is not given to it: the
+                // skin mask sets its view aside on a frame without colour.
+                let colour = !crate::perception::skin_mask::every_pixel_grey(&frame.image);
+                let skin = skin_model.as_mut().filter(|_| colour).and_then(|m| {
                     match m.segment(&frame.image, px_per_mm) {
                         Ok(s) => Some(Arc::new(s.clone())),
                         Err(err) => {

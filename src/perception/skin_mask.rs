@@ -502,7 +502,7 @@ pub struct SkinMasker {
 
 /// Whether every pixel of `image` has its three channels equal. Such a frame is colourless
 /// ([`SkinMask::colourless`]); one with a few unequal pixels may be too, decided on its cells.
-fn every_pixel_grey(image: &RgbImage) -> bool {
+pub(crate) fn every_pixel_grey(image: &RgbImage) -> bool {
     image
         .as_raw()
         .chunks_exact(3)
