@@ -85,16 +85,16 @@ fn segment_loop(
                 // The skin model on the same frame; should it fail, the skin mask is the
                 // classical one for this frame. A grey camera's frame is not given to it: the
                 // skin mask sets its view aside on a frame without colour.
-                let colour = !crate::perception::skin_mask::every_pixel_grey(&frame.image);
-                let skin = skin_model.as_mut().filter(|_| colour).and_then(|m| {
-                    match m.segment(&frame.image, px_per_mm) {
+                let skin = skin_model
+                    .as_mut()
+                    .filter(|_| !crate::perception::skin_mask::every_pixel_grey(&frame.image))
+                    .and_then(|m| match m.segment(&frame.image, px_per_mm) {
                         Ok(s) => Some(Arc::new(s.clone())),
                         Err(err) => {
                             tracing::warn!(seq = frame.meta.seq, cause = %err, "skin model failed");
                             None
                         }
-                    }
-                });
+                    });
                 *link.mask.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((frame.meta.seq, frame.image.clone(), mask, skin));
                 tracing::trace!(

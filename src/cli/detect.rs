@@ -300,8 +300,8 @@ pub(crate) fn warn_if_mask_unsure(image: &std::path::Path, mask: Option<&SkinMas
         tracing::warn!(
             "{}: the skin model and the colour rules disagree on most of what the rules call \
              skin, so the skin mask rests on the colour rules alone (skin fraction {:.2}); \
-             something one of them was not made for is in view, such as an occluder of an \
-             unusual colour or a wall of the skin's colour larger than the scalp",
+             something one of them was not made for is in view, such as a glove, cape or \
+             machine of an unusual colour",
             image.display(),
             mask.fraction()
         );

@@ -284,12 +284,11 @@ impl SkinMask {
     }
 
     /// Whether a skin model's view of this frame was set aside because it would have called
-    /// more than [`LEARNED_MAX_OVERRULED`] of what the colour rules call skin not skin. The mask
-    /// then rests on the colour rules alone, and one of the two met something it was not made
-    /// for: an occluder of a colour the model never learned (the model is then wrong), or a
-    /// wall or room of the skin's colour larger than the scalp, as in a whole-head photograph
-    /// at 3-4 px/mm (the colour rules are then wrong). Callers that name the picture should say
-    /// so: its skin fraction is not to be trusted blindly.
+    /// more than [`LEARNED_MAX_OVERRULED`] of what the colour rules call skin not skin (at
+    /// [`LEARNED_GUARD_MIN_PX_PER_MM`] and finer). The mask then rests on the colour rules
+    /// alone, and one of the two met something it was not made for, most often an occluder of
+    /// a colour the model never learned (the model is then wrong). Callers that name the
+    /// picture should say so: its skin fraction is not to be trusted blindly.
     pub fn learned_set_aside(&self) -> bool {
         self.learned_set_aside
     }
