@@ -165,6 +165,26 @@ fn synth(dir: &std::path::Path, args: &[&str]) -> std::path::PathBuf {
     pngs.remove(0)
 }
 
+/// A whole-head photograph rendered by `stipple synth` (seed, scale in px/mm).
+fn whole_head(dir: &std::path::Path, seed: u64, px_per_mm: u32) -> std::path::PathBuf {
+    let (seed, ppm) = (seed.to_string(), px_per_mm.to_string());
+    synth(
+        dir,
+        &[
+            "--view",
+            "rig",
+            "--chair",
+            "whole-head",
+            "--seed",
+            &seed,
+            "--count",
+            "1",
+            "--px-per-mm",
+            &ppm,
+        ],
+    )
+}
+
 /// The first image's object of `detect`/`plan` JSON output (an array, or one object).
 fn first(stdout: &[u8]) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(stdout).expect("JSON output");
@@ -177,21 +197,7 @@ fn first(stdout: &[u8]) -> serde_json::Value {
 #[test]
 fn a_whole_head_photograph_is_declined_with_a_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let image = synth(
-        dir.path(),
-        &[
-            "--view",
-            "rig",
-            "--chair",
-            "whole-head",
-            "--seed",
-            "9120",
-            "--count",
-            "1",
-            "--px-per-mm",
-            "5",
-        ],
-    );
+    let image = whole_head(dir.path(), 9120, 5);
     let out = stipple()
         .args(["plan", "--px-per-mm", "5", "--format", "json"])
         .args(["--target-density", "70", "--min-spacing-mm", "0.7"])
@@ -279,21 +285,7 @@ fn a_skin_model_set_aside_is_named_in_a_warning() {
 #[test]
 fn a_whole_head_photographs_skin_is_its_scalp() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let image = synth(
-        dir.path(),
-        &[
-            "--view",
-            "rig",
-            "--chair",
-            "whole-head",
-            "--seed",
-            "7002",
-            "--count",
-            "1",
-            "--px-per-mm",
-            "4",
-        ],
-    );
+    let image = whole_head(dir.path(), 7002, 4);
     let truth: stipple::source::synth::Truth = serde_json::from_str(
         &std::fs::read_to_string(image.with_extension("json")).expect("truth written"),
     )
