@@ -313,6 +313,17 @@ pub(crate) fn warn_if_mask_unsure(image: &std::path::Path, mask: Option<&SkinMas
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let scale = resolve_scale(&args.scale)?;
     let px_per_mm = scale.px_per_mm;
+    if scale.view == View::Rig && px_per_mm < crate::planning::MIN_PLAN_PX_PER_MM {
+        // Said once for the run: the scale is the run's, not a picture's.
+        tracing::warn!(
+            "at {px_per_mm} px/mm (--px-per-mm or the calibration) a dot of 0.2-0.6 mm is {:.1}-{:.1} \
+             px across: detections are unreliable at this scale (on a whole-head photograph at 3 \
+             px/mm some fall on the wall), and `stipple plan` declines pictures under {} px/mm",
+            0.2 * px_per_mm,
+            0.6 * px_per_mm,
+            crate::planning::MIN_PLAN_PX_PER_MM
+        );
+    }
     let mut detector = build_detector(&args.model, scale.view, px_per_mm)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -303,6 +303,16 @@ fn a_whole_head_photographs_skin_is_its_scalp() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The scale is named as too coarse for dots, once.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("at 4 px/mm") && l.contains("unreliable at this scale"))
+            .count(),
+        1,
+        "{stderr}"
+    );
     let d = first(&out.stdout);
     let fraction = d["skin_fraction"].as_f64().expect("skin_fraction");
     assert!(
