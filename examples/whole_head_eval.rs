@@ -7,7 +7,7 @@
 //! `cargo run --release --example whole_head_eval -- [FIRST_SEED] [COUNT]` (defaults 9120 4:
 //! held-out seeds; the development seeds are 7000 and up). Prints markdown.
 
-use stipple::eval::skin::{score_mask, skin_group};
+use stipple::eval::skin::{far_from_skin, score_mask, skin_group};
 use stipple::perception::{Detector, FuseConfig, OnnxSegmenter, SegmentConfig, Segmenter};
 use stipple::perception::{SkinMask, SkinMasker};
 use stipple::planning::{plan_image, PlannerConfig};
@@ -49,11 +49,13 @@ fn main() -> anyhow::Result<()> {
                 .expect("the rig view has a skin mask");
             let score = score_mask(&mask, truth);
             let alone = score_mask(classical.compute(&frame.image, ppm), truth).iou;
-            let off = off_skin(
-                &dets,
-                truth.map(|t| t.to_mask()).as_ref(),
-                OFF_SKIN_MM * ppm,
-            );
+            // Detections with no skin of the truth within `OFF_SKIN_MM`.
+            let off = truth.map_or(0, |t| {
+                let m = t.to_mask();
+                dets.iter()
+                    .filter(|d| far_from_skin(&m, d.x, d.y, OFF_SKIN_MM * ppm))
+                    .count()
+            });
             let plan = plan_image(
                 &frame.image,
                 ppm,
@@ -99,31 +101,4 @@ fn main() -> anyhow::Result<()> {
          detections more than {OFF_SKIN_MM} mm from the truth's skin; {recs_total} recommendations."
     );
     Ok(())
-}
-
-/// Detections with no skin pixel of the truth (`not_skin`: 255 where not skin) within
-/// `reach_px`.
-fn off_skin(
-    dets: &[stipple::frame::Detection],
-    not_skin: Option<&image::GrayImage>,
-    reach_px: f64,
-) -> usize {
-    let Some(m) = not_skin else {
-        return 0;
-    };
-    let (w, h) = (i64::from(m.width()), i64::from(m.height()));
-    let r = reach_px.ceil() as i64;
-    dets.iter()
-        .filter(|d| {
-            let (x, y) = (d.x as i64, d.y as i64);
-            !(y - r..=y + r).any(|yy| {
-                (x - r..=x + r).any(|xx| {
-                    (0..w).contains(&xx)
-                        && (0..h).contains(&yy)
-                        && ((xx - x).pow(2) + (yy - y).pow(2)) as f64 <= reach_px * reach_px
-                        && m.get_pixel(xx as u32, yy as u32)[0] == 0
-                })
-            })
-        })
-        .count()
 }

@@ -75,6 +75,23 @@ pub fn turn_not_skin(image: &mut RgbImage, not_skin: &image::GrayImage, degrees:
     }
 }
 
+/// Whether no skin pixel of `not_skin` (a truth mask, 255 where not skin) lies within
+/// `reach_px` of (`x`, `y`): a dot there is on what is not skin, not merely at the skin's edge
+/// (a dot at the edge may sit a pixel off it).
+pub fn far_from_skin(not_skin: &image::GrayImage, x: f64, y: f64, reach_px: f64) -> bool {
+    let (w, h) = (i64::from(not_skin.width()), i64::from(not_skin.height()));
+    let (x, y) = (x as i64, y as i64);
+    let r = reach_px.ceil() as i64;
+    !(y - r..=y + r).any(|yy| {
+        (x - r..=x + r).any(|xx| {
+            (0..w).contains(&xx)
+                && (0..h).contains(&yy)
+                && ((xx - x).pow(2) + (yy - y).pow(2)) as f64 <= reach_px * reach_px
+                && not_skin.get_pixel(xx as u32, yy as u32)[0] == 0
+        })
+    })
+}
+
 /// Fitzpatrick group of a skin type, as the tables report it.
 pub fn skin_group(fitzpatrick: u8) -> &'static str {
     match fitzpatrick {

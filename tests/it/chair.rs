@@ -321,21 +321,11 @@ fn a_whole_head_photographs_skin_is_its_scalp() {
     );
     // On the wall: no skin within 1 mm (4 px); a dot at the scalp's edge may sit a pixel off it.
     let dots = d["detections"].as_array().expect("detections");
-    let (w, h) = (i64::from(not_skin.width()), i64::from(not_skin.height()));
     let on_wall = dots
         .iter()
         .filter(|q| {
-            let (x, y) = (
-                q["x"].as_f64().expect("x") as i64,
-                q["y"].as_f64().expect("y") as i64,
-            );
-            !(y - 4..=y + 4).any(|yy| {
-                (x - 4..=x + 4).any(|xx| {
-                    (0..w).contains(&xx)
-                        && (0..h).contains(&yy)
-                        && not_skin.get_pixel(xx as u32, yy as u32)[0] == 0
-                })
-            })
+            let (x, y) = (q["x"].as_f64().expect("x"), q["y"].as_f64().expect("y"));
+            stipple::eval::skin::far_from_skin(&not_skin, x, y, 4.0)
         })
         .count();
     assert!(
